@@ -1,0 +1,97 @@
+"""Typed configuration of the feature room.
+
+These sections are composed into the one settings object by ``pipelines.settings``;
+they live here so that pure feature code can be configured without importing the
+orchestration layer.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ActivityType(_Strict):
+    """One declared activity type: how it reads, what it is worth, how urgent it is."""
+
+    label: str = Field(description="Human wording used in reasons, e.g. 'webinar sign-up'.")
+    family: str = Field(description="Group of the type, e.g. email, web, event, sales.")
+    points: float = Field(description="Rule-baseline points per occurrence (may be negative).")
+    high_intent: bool = Field(
+        default=False, description="Counts towards 'days since last high-intent activity'."
+    )
+
+
+class AttributeConfig(_Strict):
+    """Lead attribute columns fed to the model as fit features."""
+
+    categorical: list[str] = Field(default_factory=list)
+    numeric: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Human wording per attribute, for reasons."
+    )
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> AttributeConfig:
+        both = set(self.categorical) & set(self.numeric)
+        if both:
+            raise ValueError(f"attributes declared both categorical and numeric: {sorted(both)}")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.categorical, *self.numeric]
+
+    def label(self, name: str) -> str:
+        return self.labels.get(name, name.replace("_", " "))
+
+
+class FeatureConfig(_Strict):
+    """What the point-in-time feature builder computes."""
+
+    attributes: AttributeConfig = Field(default_factory=AttributeConfig)
+    activity_types: dict[str, ActivityType] = Field(default_factory=dict)
+    other_type: str = Field(
+        default="other", description="Bucket for activity types not declared above."
+    )
+    windows_days: list[int] = Field(default=[7, 30, 90], description="Count windows.")
+    half_life_days: float = Field(default=21.0, gt=0, description="Decay of behaviour sums.")
+
+    @field_validator("windows_days")
+    @classmethod
+    def _positive_sorted(cls, v: list[int]) -> list[int]:
+        if not v or any(w <= 0 for w in v):
+            raise ValueError("windows_days must be a non-empty list of positive day counts")
+        return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _other_not_declared(self) -> FeatureConfig:
+        if self.other_type in self.activity_types:
+            raise ValueError(f"other_type {self.other_type!r} is also a declared activity type")
+        return self
+
+    @property
+    def type_names(self) -> list[str]:
+        """Declared types plus the 'other' bucket, in a fixed order."""
+        return [*self.activity_types, self.other_type]
+
+    def type_label(self, name: str) -> str:
+        if name in self.activity_types:
+            return self.activity_types[name].label
+        return "other activity"
+
+    def type_points(self, name: str) -> float:
+        return self.activity_types[name].points if name in self.activity_types else 0.0
+
+
+class SnapshotConfig(_Strict):
+    """How training examples are cut from history (DESIGN.md section 4)."""
+
+    horizon_days: int = Field(default=90, gt=0, description="Label: converts within H days.")
+    cadence_days: int = Field(default=14, gt=0, description="Days between snapshots.")
+    valid_window_days: int = Field(
+        default=90, gt=0, description="Newest snapshot window held out for validation."
+    )

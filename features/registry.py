@@ -1,0 +1,207 @@
+"""Every model feature declared once: name, family, kind, description, reason wording.
+
+The registry is derived from the feature config, so adding an activity type or an
+attribute adds its features, their descriptions and their reason sentences in one place.
+Reason templates are ``str.format`` strings over the lead's own feature values
+(``{value}`` is the feature itself); ``template_absent`` is used when the feature named by
+``presence`` is zero, i.e. the lead never did the thing ("no webinar sign-up yet").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from features.config import FeatureConfig
+
+FIT, ENGAGEMENT = "fit", "engagement"
+Family = Literal["fit", "engagement"]
+Kind = Literal["categorical", "numeric"]
+
+LEAD_AGE = "lead_age_days"
+DAYS_SINCE_ANY = "days_since_last_activity"
+DAYS_SINCE_HIGH_INTENT = "days_since_last_high_intent"
+ENGAGEMENT_POINTS = "engagement_points"
+DECAYED_TOTAL = "decay_all_activity"
+
+
+def count_name(activity_type: str, window_days: int) -> str:
+    return f"n_{activity_type}_{window_days}d"
+
+
+def decay_name(activity_type: str) -> str:
+    return f"decay_{activity_type}"
+
+
+def recency_name(activity_type: str) -> str:
+    return f"days_since_{activity_type}"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One model feature and how to speak about it."""
+
+    name: str
+    family: Family
+    kind: Kind
+    description: str
+    template: str
+    template_absent: str | None = None
+    presence: str | None = None
+
+    def render(self, values: Mapping[str, object]) -> str:
+        """The reason sentence for one lead, from its own feature values."""
+        value = values.get(self.name)
+        if self.template_absent and self.presence is not None:
+            present = values.get(self.presence)
+            if not isinstance(present, int | float) or present == 0 or math.isnan(present):
+                return self.template_absent.format(value=value, **values)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return f"{self.description}: unknown"
+        return self.template.format(value=value, **values)
+
+
+class FeatureRegistry:
+    """An ordered, name-indexed set of feature specs (the model's feature set)."""
+
+    def __init__(self, specs: list[FeatureSpec]) -> None:
+        names = [s.name for s in specs]
+        if len(names) != len(set(names)):
+            raise ValueError("feature names must be unique")
+        self._specs = {s.name: s for s in specs}
+
+    def __iter__(self) -> Iterator[FeatureSpec]:
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __getitem__(self, name: str) -> FeatureSpec:
+        return self._specs[name]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def names_of(self, *, kind: Kind | None = None, family: Family | None = None) -> list[str]:
+        return [
+            s.name
+            for s in self
+            if (kind is None or s.kind == kind) and (family is None or s.family == family)
+        ]
+
+
+def _attribute_specs(config: FeatureConfig) -> list[FeatureSpec]:
+    attrs = config.attributes
+    specs = [
+        FeatureSpec(
+            name=a,
+            family=FIT,
+            kind="categorical",
+            description=f"lead's {attrs.label(a)}",
+            template=f"{attrs.label(a)} is {{value}}",
+        )
+        for a in attrs.categorical
+    ]
+    specs += [
+        FeatureSpec(
+            name=a,
+            family=FIT,
+            kind="numeric",
+            description=f"lead's {attrs.label(a)}",
+            template=f"{attrs.label(a)} is {{value:,.0f}}",
+        )
+        for a in attrs.numeric
+    ]
+    return specs
+
+
+def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
+    specs: list[FeatureSpec] = []
+    hl = config.half_life_days
+    for t in config.type_names:
+        label = config.type_label(t)
+        for w in config.windows_days:
+            specs.append(
+                FeatureSpec(
+                    name=count_name(t, w),
+                    family=ENGAGEMENT,
+                    kind="numeric",
+                    description=f"number of {label}s in the last {w} days",
+                    template=f"{{value:.0f}} x {label} in the last {w} days",
+                )
+            )
+        specs.append(
+            FeatureSpec(
+                name=decay_name(t),
+                family=ENGAGEMENT,
+                kind="numeric",
+                description=f"{label}s weighted by recency (half-life {hl:g} days)",
+                template=f"{label} {{{recency_name(t)}:.0f}} days ago",
+                template_absent=f"no {label} yet",
+                presence=decay_name(t),
+            )
+        )
+        specs.append(
+            FeatureSpec(
+                name=recency_name(t),
+                family=ENGAGEMENT,
+                kind="numeric",
+                description=f"days since the last {label} (lead age if none)",
+                template=f"last {label} {{value:.0f}} days ago",
+                template_absent=f"no {label} yet",
+                presence=decay_name(t),
+            )
+        )
+    return specs
+
+
+def _summary_specs() -> list[FeatureSpec]:
+    return [
+        FeatureSpec(
+            LEAD_AGE,
+            ENGAGEMENT,
+            "numeric",
+            "days since the lead was created",
+            "lead created {value:.0f} days ago",
+        ),
+        FeatureSpec(
+            DAYS_SINCE_ANY,
+            ENGAGEMENT,
+            "numeric",
+            "days since any activity (lead age if none)",
+            "no activity for {value:.0f} days",
+            template_absent="no activity since the lead was created",
+            presence=DECAYED_TOTAL,
+        ),
+        FeatureSpec(
+            DAYS_SINCE_HIGH_INTENT,
+            ENGAGEMENT,
+            "numeric",
+            "days since a high-intent activity (lead age if none)",
+            "last high-intent activity {value:.0f} days ago",
+        ),
+        FeatureSpec(
+            DECAYED_TOTAL,
+            ENGAGEMENT,
+            "numeric",
+            "all activities weighted by recency",
+            "recent activity level {value:.1f}",
+            template_absent="no activity yet",
+            presence=DECAYED_TOTAL,
+        ),
+        FeatureSpec(
+            ENGAGEMENT_POINTS,
+            ENGAGEMENT,
+            "numeric",
+            "rule points of activities weighted by recency",
+            "recency-weighted engagement points {value:.1f}",
+        ),
+    ]
+
+
+def build_registry(config: FeatureConfig) -> FeatureRegistry:
+    """The feature set a model is trained and scored on, in column order."""
+    return FeatureRegistry([*_attribute_specs(config), *_activity_specs(config), *_summary_specs()])

@@ -1,0 +1,105 @@
+"""Typed configuration of the model room: rules baseline, learner, scores, promotion gate.
+
+Composed into the one settings object by ``pipelines.settings``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_cutoffs(cutoffs: dict[str, float]) -> dict[str, float]:
+    """Grades are listed best first with strictly falling cutoffs; the last grade catches all."""
+    values = list(cutoffs.values())
+    if len(values) < 2 or any(a <= b for a, b in itertools.pairwise(values)):
+        raise ValueError("grade cutoffs must list >= 2 grades, best first, strictly decreasing")
+    return cutoffs
+
+
+GradeCutoffs = Annotated[dict[str, float], AfterValidator(_check_cutoffs)]
+
+
+class IcpAttributeRule(_Strict):
+    """Quality score (0-10) of one attribute's values, and its weight in the ICP average."""
+
+    weight: float = Field(gt=0)
+    values: dict[str, float] = Field(default_factory=dict, description="Value -> score 0-10.")
+    default: float = Field(default=0.0, ge=0, le=10, description="Score of unlisted values.")
+
+
+class AttributePenalty(_Strict):
+    """Negative points when an attribute's value is outside a target list."""
+
+    attribute: str
+    not_in: list[str]
+    points: float = Field(lt=0)
+
+
+class RulesConfig(_Strict):
+    """The classic points baseline (LeadSquared / Pardot style), declared not coded."""
+
+    icp: dict[str, IcpAttributeRule] = Field(default_factory=dict)
+    icp_points: float = Field(default=50.0, description="Points for a perfect 10/10 ICP fit.")
+    activity_window_days: int = Field(
+        default=90, description="Activity points count within this window (a feature window)."
+    )
+    penalties: list[AttributePenalty] = Field(default_factory=list)
+    grades: GradeCutoffs = Field(
+        default={"A": 60.0, "B": 40.0, "C": 20.0, "D": float("-inf")},
+        description="Grade -> minimum rule score, best first.",
+    )
+
+
+class LightGBMParams(_Strict):
+    """The learner's hyper-parameters (passed to lightgbm.LGBMClassifier)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    n_estimators: int = 300
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    max_depth: int = -1
+    min_child_samples: int = 50
+    subsample: float = 0.8
+    subsample_freq: int = 1
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 1.0
+
+
+class ModelConfig(_Strict):
+    """Conversion-likelihood model: LightGBM, then calibration on the newest training slice."""
+
+    lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
+    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    calibration_fraction: float = Field(
+        default=0.2, gt=0, lt=0.5, description="Newest share of training rows kept to calibrate."
+    )
+    seed: int = 7
+
+
+class ScoringConfig(_Strict):
+    """How a probability becomes a score, a grade and reasons."""
+
+    grades: GradeCutoffs = Field(
+        default={"A": 40.0, "B": 20.0, "C": 8.0, "D": float("-inf")},
+        description="Grade -> minimum score (0-100 = probability x 100), best first.",
+    )
+    top_positive: int = Field(default=3, ge=0)
+    top_negative: int = Field(default=2, ge=0)
+    min_abs_contribution: float = Field(
+        default=0.01, ge=0, description="Contributions (log-odds) smaller than this give no reason."
+    )
+
+
+class PromotionGate(_Strict):
+    """When the `champion` alias may move to a new model version (declared, not coded)."""
+
+    metric: Literal["roc_auc", "pr_auc", "lift_top10"] = "roc_auc"
+    min_margin_over_rules: float = 0.0
+    min_margin_over_champion: float = 0.0

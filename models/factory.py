@@ -1,0 +1,128 @@
+"""The conversion-likelihood model: encoding + LightGBM + calibration in one estimator.
+
+One fitted object is the whole artifact (no preprocessor pickled apart from the model):
+categorical columns are encoded with the categories seen in training (unseen -> missing,
+which LightGBM routes like nulls), the booster learns on the older training rows, and a
+calibrator maps its raw score to a probability on the newest ``calibration_fraction`` of
+rows (rows must arrive oldest first), so probabilities are calibrated out of time.
+``contributions`` returns exact TreeSHAP values in log-odds (LightGBM's ``pred_contrib``,
+identical to ``shap.TreeExplainer`` for these models).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from models.config import ModelConfig
+
+
+class LeadModel(ClassifierMixin, BaseEstimator):
+    """Calibrated LightGBM over a declared list of categorical and numeric features."""
+
+    def __init__(
+        self,
+        categorical: Sequence[str] = (),
+        numeric: Sequence[str] = (),
+        lgbm_params: Mapping[str, object] | None = None,
+        calibration: str = "isotonic",
+        calibration_fraction: float = 0.2,
+        random_state: int = 0,
+    ) -> None:
+        self.categorical = categorical
+        self.numeric = numeric
+        self.lgbm_params = lgbm_params
+        self.calibration = calibration
+        self.calibration_fraction = calibration_fraction
+        self.random_state = random_state
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.categorical, *self.numeric]
+
+    def _encode(self, X: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.features if c not in X.columns]
+        if missing:
+            raise KeyError(f"feature columns missing from input: {missing}")
+        data = {c: pd.to_numeric(X[c], errors="coerce").astype("float64") for c in self.numeric}
+        for c in self.categorical:
+            values = X[c].astype(object).where(X[c].notna(), None)
+            data[c] = pd.Categorical(values, categories=self.categories_[c])
+        return pd.DataFrame(data, index=X.index)[self.features]
+
+    def fit(self, X: pd.DataFrame, y: Sequence[int] | np.ndarray) -> LeadModel:
+        """Fit booster on the older rows, calibrator on the newest rows (X is oldest first)."""
+        y = np.asarray(y, dtype=np.int64)
+        if len(np.unique(y)) < 2:
+            raise ValueError("training labels hold one class only; cannot learn conversion")
+        self.categories_ = {
+            c: sorted(X[c].dropna().astype(str).unique().tolist()) for c in self.categorical
+        }
+        self.classes_ = np.array([0, 1])
+        self.feature_names_in_ = np.array(self.features, dtype=object)
+        encoded = self._encode(X)
+        cut = round(len(X) * (1 - self.calibration_fraction))
+        if len(np.unique(y[:cut])) < 2 or len(np.unique(y[cut:])) < 2:
+            raise ValueError("both the fit and the calibration slices need both classes")
+        params = {"verbosity": -1, "random_state": self.random_state, "n_jobs": -1}
+        params.update(self.lgbm_params or {})
+        self.booster_ = lgb.LGBMClassifier(**params)
+        self.booster_.fit(encoded.iloc[:cut], y[:cut])
+        raw = self.booster_.predict(encoded.iloc[cut:], raw_score=True)
+        self.calibrator_ = self._calibrator().fit(raw.reshape(-1, 1), y[cut:])
+        return self
+
+    def _calibrator(self) -> IsotonicRegression | LogisticRegression:
+        if self.calibration == "isotonic":
+            return _Isotonic(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        if self.calibration == "sigmoid":
+            return LogisticRegression(C=1e6)
+        raise ValueError(f"unknown calibration {self.calibration!r}: isotonic | sigmoid")
+
+    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
+        """The booster's log-odds, before calibration."""
+        return self.booster_.predict(self._encode(X), raw_score=True)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = self.calibrator_.predict_proba(self.raw_score(X).reshape(-1, 1))[:, 1]
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, float]:
+        """Exact SHAP contributions (n_rows x n_features, log-odds) and the expected value."""
+        contrib = self.booster_.predict(self._encode(X), pred_contrib=True)
+        return contrib[:, :-1], float(contrib[0, -1]) if len(contrib) else 0.0
+
+
+class _Isotonic(IsotonicRegression):
+    """Isotonic regression with the ``predict_proba`` of a binary classifier."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _Isotonic:
+        super().fit(np.ravel(X), y)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        p = np.clip(super().predict(np.ravel(X)), 0.0, 1.0)
+        return np.column_stack([1 - p, p])
+
+
+def make_model(
+    config: ModelConfig, categorical: Sequence[str], numeric: Sequence[str]
+) -> LeadModel:
+    """The unfitted model for a feature set, parameterised by the model config."""
+    return LeadModel(
+        categorical=list(categorical),
+        numeric=list(numeric),
+        lgbm_params=config.lightgbm.model_dump(),
+        calibration=config.calibration,
+        calibration_fraction=config.calibration_fraction,
+        random_state=config.seed,
+    )

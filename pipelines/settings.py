@@ -1,0 +1,194 @@
+"""The one typed settings object, loaded from ``leadscore.yaml``.
+
+Each room defines the section it consumes (``features.config``, ``models.config``,
+``serving.store``); this module composes them, adds the orchestration-only sections
+(sources, tracking, outputs) and resolves relative paths against the config file's folder,
+so every command behaves the same whatever the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from features.config import FeatureConfig, SnapshotConfig
+from models.config import ModelConfig, PromotionGate, RulesConfig, ScoringConfig
+from serving.store import StoreConfig
+
+DEFAULT_CONFIG = "leadscore.yaml"
+CONFIG_ENV = "LEADSCORE_CONFIG"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    """One input table: a file path and its format (inferred from the suffix by default)."""
+
+    path: Path
+    format: Literal["parquet", "csv", "auto"] = "auto"
+
+    @property
+    def resolved_format(self) -> str:
+        if self.format != "auto":
+            return self.format
+        return "csv" if self.path.suffix.lower() in {".csv", ".txt"} else "parquet"
+
+
+class DataConfig(_Strict):
+    """Where leads and activities come from, and how a user's columns map onto the contract."""
+
+    leads: SourceConfig
+    activities: SourceConfig | None = Field(
+        default=None, description="None for a flat export (behaviour already in columns)."
+    )
+    truth: Path | None = Field(
+        default=None, description="Hidden-propensity file of the synthetic CRM (oracle only)."
+    )
+    column_mapping: dict[str, str] = Field(
+        default_factory=dict, description="User column -> contract column, applied on load."
+    )
+    as_of: datetime | None = Field(
+        default=None, description="Scoring time; None = the end of the data (the export day)."
+    )
+
+
+class SyntheticConfig(_Strict):
+    """Defaults of `leadscore generate` and `leadscore demo`."""
+
+    leads: int = Field(default=20_000, gt=0)
+    seed: int = 42
+    out_dir: Path = Path("data/synthetic")
+
+
+class TrackingConfig(_Strict):
+    """MLflow tracking store and model registry."""
+
+    tracking_uri: str = "sqlite:///mlflow.db"
+    artifact_location: Path = Path("mlartifacts")
+    experiment: str = "leadscore"
+    model_name: str = "leadscore"
+    champion_alias: str = "champion"
+
+
+class OutputConfig(_Strict):
+    """Local outputs of a scoring run besides the store."""
+
+    scores_csv: Path = Path("data/scores/latest.csv")
+
+
+class PrefectConfig(_Strict):
+    """Where Prefect keeps its local state when no API server is configured."""
+
+    home: Path = Path(".prefect")
+
+
+class Settings(_Strict):
+    """Everything leadscore can be told, in one validated object."""
+
+    project_dir: Path = Field(default=Path("."), description="Set by the loader.")
+    data: DataConfig
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    features: FeatureConfig
+    snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    promotion: PromotionGate = Field(default_factory=PromotionGate)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    prefect: PrefectConfig = Field(default_factory=PrefectConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        if self.rules.activity_window_days not in self.features.windows_days:
+            raise ValueError(
+                f"rules.activity_window_days ({self.rules.activity_window_days}) must be one of "
+                f"features.windows_days {self.features.windows_days}"
+            )
+        attrs = set(self.features.attributes.names)
+        unknown = [a for a in self.rules.icp if a not in attrs]
+        unknown += [p.attribute for p in self.rules.penalties if p.attribute not in attrs]
+        if unknown:
+            raise ValueError(f"rules name attributes that are not declared: {sorted(set(unknown))}")
+        return self
+
+
+def _resolve_path(base: Path, value: Path) -> Path:
+    return value if value.is_absolute() else (base / value).resolve()
+
+
+def _resolve_url(base: Path, url: str) -> str:
+    """Make a relative ``sqlite:///file`` URL absolute; leave every other URL alone."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str((base / url[len(prefix) :]).resolve())
+    return url
+
+
+def _resolved(settings: Settings, base: Path) -> Settings:
+    data = settings.data
+    return settings.model_copy(
+        update={
+            "project_dir": base,
+            "data": data.model_copy(
+                update={
+                    "leads": data.leads.model_copy(
+                        update={"path": _resolve_path(base, data.leads.path)}
+                    ),
+                    "activities": data.activities
+                    and data.activities.model_copy(
+                        update={"path": _resolve_path(base, data.activities.path)}
+                    ),
+                    "truth": data.truth and _resolve_path(base, data.truth),
+                }
+            ),
+            "synthetic": settings.synthetic.model_copy(
+                update={"out_dir": _resolve_path(base, settings.synthetic.out_dir)}
+            ),
+            "store": settings.store.model_copy(
+                update={"url": _resolve_url(base, settings.store.url)}
+            ),
+            "tracking": settings.tracking.model_copy(
+                update={
+                    "tracking_uri": _resolve_url(base, settings.tracking.tracking_uri),
+                    "artifact_location": _resolve_path(base, settings.tracking.artifact_location),
+                }
+            ),
+            "output": OutputConfig(scores_csv=_resolve_path(base, settings.output.scores_csv)),
+            "prefect": PrefectConfig(home=_resolve_path(base, settings.prefect.home)),
+        }
+    )
+
+
+class SettingsError(ValueError):
+    """The config file is missing or invalid; the message names the file and the key."""
+
+
+def config_path(path: str | Path | None = None) -> Path:
+    """The config file to use: the argument, else $LEADSCORE_CONFIG, else ./leadscore.yaml."""
+    return Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG).resolve()
+
+
+def load_settings(path: str | Path | None = None, **overrides: object) -> Settings:
+    """Read, validate and path-resolve the settings; ``overrides`` replace top-level sections."""
+    file = config_path(path)
+    if not file.is_file():
+        raise SettingsError(f"config file not found: {file}")
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{file}: not valid YAML: {exc}") from exc
+    raw.update(overrides)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(f"{file}: invalid settings:\n{exc}") from exc
+    return _resolved(settings, file.parent)

@@ -1,0 +1,148 @@
+"""CSV export of a scoring batch, for CRM imports and spreadsheets.
+
+The file is UTF-8 (no byte-order mark), comma-separated, one header row, one row per
+lead, sorted by rank, with the columns below in this order (:data:`EXPORT_COLUMNS`).
+Map each onto a CRM custom field of the type given:
+
+``lead_id`` (text, key)
+    The lead's id in the source CRM; match imports on it. Read it as text: ids such as
+    ``00042`` would lose their zeros as numbers (``pd.read_csv(..., dtype={"lead_id": str})``).
+``score`` (number, 0-100)
+    Calibrated probability scaled to 0-100 and rounded; the field to sort and filter on.
+``grade`` (picklist: A, B, C, D)
+    Band of ``score`` from the configured cutoffs; A is best.
+``probability`` (number, 0-1, full precision)
+    Calibrated probability that the lead converts within the model's horizon.
+``rank`` (number, 1 = best)
+    Position among the open leads of this batch.
+``percentile`` (number, 0-100, 100 = best)
+    Share of open leads in this batch scoring at or below this lead.
+``fit`` (number)
+    Model sub-score from profile / ICP attributes (sum of their contributions).
+``engagement`` (number)
+    Model sub-score from behaviour (sum of activity contributions).
+``rule_score`` (number)
+    The rule-based baseline's score, kept side by side with the model's.
+``rule_grade`` (picklist)
+    The rule-based baseline's grade.
+``reasons_text`` (long text)
+    Human-readable reasons, strongest first, separated by ``"; "``; each ends in
+    ``(+)`` if it raised the score or ``(-)`` if it lowered it. The markers are at
+    the end so that no cell starts with ``+``, ``-`` or ``=`` and is read as a
+    spreadsheet formula.
+``reasons`` (long text, JSON)
+    The same reasons, machine-readable: a JSON array of objects
+    ``{"feature", "text", "direction": "+"|"-", "contribution"}``.
+``owner`` (text)
+    Lead owner as given in the source data; empty if none.
+``segment`` (text)
+    Lead segment as given in the source data; empty if none.
+``model_version`` (text)
+    Version of the model that produced the scores (for audits and rollbacks).
+``batch_id`` (text)
+    Scoring batch the row belongs to, e.g. ``20261122T031500Z-a1b2c3``.
+``scored_at`` (date-time, ISO 8601 UTC, e.g. ``2026-11-22T03:15:00Z``)
+    The point in time the features were computed as of.
+
+The file is written atomically (temporary file in the same folder, then
+``os.replace``), so a CRM job picking it up never reads a half-written export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+EXPORT_COLUMNS: list[str] = [
+    "lead_id",
+    "score",
+    "grade",
+    "probability",
+    "rank",
+    "percentile",
+    "fit",
+    "engagement",
+    "rule_score",
+    "rule_grade",
+    "reasons_text",
+    "reasons",
+    "owner",
+    "segment",
+    "model_version",
+    "batch_id",
+    "scored_at",
+]
+"""Columns of the CSV export, in file order (documented in the module docstring)."""
+
+_DERIVED = {"reasons_text"}
+_DEFAULT_MODE = 0o644
+
+
+def reasons_text(reasons: str | None) -> str:
+    """Render a ``reasons`` JSON array as one line: ``"text (+); text (-)"``.
+
+    Raises ValueError if the value is not a JSON array of objects with a ``text`` key.
+    """
+    if reasons is None or (isinstance(reasons, float) and pd.isna(reasons)) or reasons == "":
+        return ""
+    items = json.loads(reasons)
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict) and "text" in item for item in items
+    ):
+        raise ValueError("reasons must be a JSON array of objects with a 'text' key")
+    return "; ".join(f"{item['text']} ({item.get('direction', '+')})" for item in items)
+
+
+def export_frame(scores: pd.DataFrame) -> pd.DataFrame:
+    """Return the frame exactly as it is written: :data:`EXPORT_COLUMNS`, sorted by rank.
+
+    ``scores`` is a frame from ``ScoreStore.read_batch`` (score columns plus
+    ``batch_id``, ``model_version``, ``scored_at``). The input is not modified.
+    """
+    missing = [c for c in EXPORT_COLUMNS if c not in scores.columns and c not in _DERIVED]
+    if missing:
+        raise ValueError(f"cannot export scores: missing column(s) {missing}")
+    frame = scores.sort_values(["rank", "lead_id"], kind="stable").reset_index(drop=True)
+    rendered: list[str] = []
+    for lead_id, raw in zip(frame["lead_id"], frame["reasons"], strict=True):
+        try:
+            rendered.append(reasons_text(raw))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"column 'reasons' is not a JSON array of reasons for lead_id {lead_id!r}: {exc}"
+            ) from exc
+    frame["reasons_text"] = rendered
+    scored_at = pd.to_datetime(frame["scored_at"], utc=True)
+    frame["scored_at"] = scored_at.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return frame.loc[:, EXPORT_COLUMNS]
+
+
+def write_scores_csv(scores: pd.DataFrame, path: Path) -> Path:
+    """Write ``scores`` as the documented CSV at ``path``, atomically; return ``path``.
+
+    The rows go to a temporary file in the target folder, which is flushed, synced and
+    then renamed over ``path`` with ``os.replace``: readers see the old file or the new
+    one, never a partial one, and a failure leaves no temporary file behind. An existing
+    file's permissions are kept; a new file gets 0644 (temporary files start at 0600).
+    """
+    path = Path(path)
+    frame = export_frame(scores)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else _DEFAULT_MODE
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, index=False, lineterminator="\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,751 @@
+"""The scores store: one relational home for scoring batches (DESIGN.md sections 5 and 8).
+
+A *batch* is every open lead scored at one point in time by one model version. Batches
+are written completely and only then made current, in one transaction, by moving a
+single-row pointer (``current_batch``). Readers always go through that pointer, so:
+
+* a reader never sees half a batch, and
+* a run that fails part-way leaves the previous batch current and complete.
+
+Tables (SQLAlchemy Core, works on SQLite and PostgreSQL):
+
+``schema_version``
+    one row (id=1) holding :data:`SCHEMA_VERSION`; code refuses a store written by a
+    newer schema, so an old deployment cannot silently corrupt a newer store.
+``batches``
+    one row per publish attempt with its status: ``writing`` (rows being inserted),
+    ``published`` (the current batch), ``superseded`` (an older, complete batch kept
+    for history) or ``failed`` (an attempt that raised; its rows are deleted).
+``scores``
+    one row per (batch, lead) with every score column; index on (batch_id, rank) so a
+    priority-ordered page of one batch is an index range scan.
+``current_batch``
+    the pointer: one row (id=1) whose ``batch_id`` is the current batch (NULL before the
+    first publish).
+
+Timestamps are stored as UTC (``DateTime(timezone=True)``) and always come back as
+timezone-aware UTC datetimes, also on SQLite, which has no time-zone type.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Double,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Select,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION: int = 1
+"""Version of the table layout below; bump it (and add a migration) when it changes."""
+
+# Columns of the scores frame built by models/scoring.py, in their documented order.
+TEXT_COLUMNS: tuple[str, ...] = ("lead_id", "owner", "segment", "grade", "rule_grade", "reasons")
+INT_COLUMNS: tuple[str, ...] = ("score", "rank")
+FLOAT_COLUMNS: tuple[str, ...] = (
+    "probability",
+    "percentile",
+    "fit",
+    "engagement",
+    "rule_score",
+)
+SCORE_COLUMNS: tuple[str, ...] = (
+    "lead_id",
+    "owner",
+    "segment",
+    "probability",
+    "score",
+    "grade",
+    "rank",
+    "percentile",
+    "fit",
+    "engagement",
+    "rule_score",
+    "rule_grade",
+    "reasons",
+)
+"""Columns a scores frame must carry (extra columns are ignored on publish)."""
+
+BATCH_COLUMNS: tuple[str, ...] = ("batch_id", "model_version", "scored_at")
+"""Columns :meth:`ScoreStore.read_batch` adds after :data:`SCORE_COLUMNS`."""
+
+# Batch statuses.
+WRITING = "writing"
+PUBLISHED = "published"
+FAILED = "failed"
+SUPERSEDED = "superseded"
+STATUSES: tuple[str, ...] = (WRITING, PUBLISHED, FAILED, SUPERSEDED)
+
+_TEXT_DTYPE: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
+_EXAMPLES = 5  # offending lead_ids quoted in a validation error
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used as asked (not created, wrong schema, lost rows)."""
+
+
+class SchemaVersionError(StoreError):
+    """The store's schema_version does not match what this code can read or write."""
+
+
+class StoreConfig(BaseModel):
+    """Where the scores store lives and how it is written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(
+        default="sqlite:///data/scores.db",
+        description="SQLAlchemy URL: a SQLite file by default, PostgreSQL by URL.",
+    )
+    keep_batches: int = Field(
+        default=10,
+        ge=1,
+        description="Complete batches kept (current included); older ones are pruned.",
+    )
+    chunk_rows: int = Field(default=5000, ge=1, description="Rows per insert transaction.")
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What the store knows about one scoring batch (a row of ``batches``)."""
+
+    batch_id: str
+    model_version: str
+    as_of: datetime
+    created_at: datetime
+    published_at: datetime | None
+    n_rows: int
+    status: str
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that only accepts aware values and returns UTC-aware ones.
+
+    SQLite has no time-zone type: SQLAlchemy stores a naive string there, so values are
+    normalised to UTC before storing and tagged as UTC when read back. PostgreSQL's
+    ``timestamptz`` returns values in the session time zone; they are converted to UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes (ambiguous) and store everything as UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Hand back UTC-aware datetimes whatever the backend returned."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+schema_version_table = Table(
+    "schema_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+    CheckConstraint("id = 1", name="ck_schema_version_single_row"),
+)
+
+batches_table = Table(
+    "batches",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("model_version", String(255), nullable=False),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime, nullable=True),
+    Column("n_rows", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    CheckConstraint(
+        "status IN (" + ", ".join(f"'{s}'" for s in STATUSES) + ")",
+        name="ck_batches_status",
+    ),
+    Index("ix_batches_status", "status"),
+)
+
+scores_table = Table(
+    "scores",
+    metadata,
+    Column(
+        "batch_id",
+        String(64),
+        ForeignKey("batches.batch_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("lead_id", String(255), nullable=False),
+    Column("owner", String(255), nullable=True),
+    Column("segment", String(255), nullable=True),
+    Column("probability", Double, nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("grade", String(32), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("percentile", Double, nullable=False),
+    Column("fit", Double, nullable=True),
+    Column("engagement", Double, nullable=True),
+    Column("rule_score", Double, nullable=True),
+    Column("rule_grade", String(32), nullable=True),
+    Column("reasons", Text, nullable=True),
+    PrimaryKeyConstraint("batch_id", "lead_id", name="pk_scores"),
+    Index("ix_scores_batch_rank", "batch_id", "rank"),
+)
+
+current_batch_table = Table(
+    "current_batch",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("batch_id", String(64), ForeignKey("batches.batch_id"), nullable=True),
+    CheckConstraint("id = 1", name="ck_current_batch_single_row"),
+)
+
+# Upgrades from an older schema: _MIGRATIONS[v] moves a store from version v to v + 1.
+_MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+def new_batch_id(now: datetime | None = None) -> str:
+    """Return a sortable batch id: UTC timestamp plus a short random suffix.
+
+    Example: ``20261122T031500Z-a1b2c3``. The timestamp makes ids sort by creation time
+    (to the second); the suffix keeps two runs in the same second apart.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """Check a scores frame against the contract and return a normalised copy.
+
+    Raises ValueError naming the column and up to five offending lead_ids, so a bad
+    scoring run fails before anything is written. The copy holds only
+    :data:`SCORE_COLUMNS` with canonical dtypes (int64, float64, text); the input frame
+    is not modified.
+    """
+    missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
+    if missing:
+        raise ValueError(f"scores frame is missing required column(s): {missing}")
+    if len(scores) == 0:
+        raise ValueError(
+            "scores frame is empty: refusing to publish a batch with no leads "
+            "(it would replace the current batch with nothing)"
+        )
+    frame = scores.loc[:, list(SCORE_COLUMNS)].reset_index(drop=True)
+
+    lead_id = frame["lead_id"]
+    blank = lead_id.isna() | (lead_id.astype(str).str.strip() == "")
+    if blank.any():
+        rows = list(blank[blank].index[:_EXAMPLES])
+        raise ValueError(f"column 'lead_id' has null or empty values (rows {rows})")
+    lead_id = lead_id.astype(str)
+    dup = lead_id.duplicated(keep=False)
+    if dup.any():
+        examples = list(dict.fromkeys(lead_id[dup]))[:_EXAMPLES]
+        raise ValueError(f"column 'lead_id' has duplicate values, e.g. lead_id {examples}")
+
+    def fail(column: str, bad: pd.Series, what: str) -> None:
+        if bad.any():
+            examples = lead_id[bad].head(_EXAMPLES).tolist()
+            raise ValueError(
+                f"column {column!r} {what} ({int(bad.sum())} rows), e.g. lead_id {examples}"
+            )
+
+    out: dict[str, pd.Series] = {"lead_id": lead_id}
+    numeric: dict[str, pd.Series] = {}
+    for column in (*FLOAT_COLUMNS, *INT_COLUMNS):
+        raw = frame[column]
+        values = pd.to_numeric(raw, errors="coerce").astype("float64")
+        fail(column, raw.notna() & values.isna(), "has non-numeric values")
+        numeric[column] = values
+
+    probability = numeric["probability"]
+    fail("probability", ~probability.between(0.0, 1.0), "must be within [0, 1] and not null")
+    score = numeric["score"]
+    fail("score", ~score.between(0, 100), "must be within [0, 100] and not null")
+    fail("score", score != score.round(), "must hold whole numbers")
+    rank = numeric["rank"]
+    fail("rank", ~(rank >= 1), "must be >= 1 and not null")
+    fail("rank", rank != rank.round(), "must hold whole numbers")
+    percentile = numeric["percentile"]
+    fail("percentile", ~percentile.between(0.0, 100.0), "must be within [0, 100] and not null")
+    fail("grade", frame["grade"].isna(), "has null values")
+
+    for column in SCORE_COLUMNS:
+        if column in INT_COLUMNS:
+            out[column] = numeric[column].astype("int64")
+        elif column in FLOAT_COLUMNS:
+            out[column] = numeric[column]
+        elif column != "lead_id":
+            raw = frame[column]
+            out[column] = raw.where(raw.isna(), raw.astype(str)).astype(_TEXT_DTYPE)
+    out["lead_id"] = lead_id.astype(_TEXT_DTYPE)
+    return pd.DataFrame(out, columns=list(SCORE_COLUMNS))
+
+
+def _records(frame: pd.DataFrame, batch_id: str) -> list[dict[str, Any]]:
+    """Turn a normalised chunk into DB-API rows: native Python values, NULL for missing."""
+    columns: dict[str, list[Any]] = {}
+    for name in SCORE_COLUMNS:
+        series = frame[name]
+        if name in INT_COLUMNS:
+            columns[name] = series.tolist()
+        else:
+            columns[name] = series.astype(object).where(series.notna(), None).tolist()
+    names = list(columns)
+    return [
+        {"batch_id": batch_id, **dict(zip(names, row, strict=True))}
+        for row in zip(*columns.values(), strict=True)
+    ]
+
+
+def _frame_from_rows(rows: list[Any]) -> pd.DataFrame:
+    """Build the read-side frame (score columns + batch columns) with canonical dtypes."""
+    names = [*SCORE_COLUMNS, *BATCH_COLUMNS]
+    values: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    data: dict[str, pd.Series] = {}
+    for name, column in zip(names, values, strict=True):
+        if name in INT_COLUMNS:
+            data[name] = pd.Series(column, dtype="int64")
+        elif name in FLOAT_COLUMNS:
+            data[name] = pd.Series(column, dtype="float64")
+        elif name == "scored_at":
+            stamps = pd.to_datetime(list(column), utc=True)
+            data[name] = pd.Series(stamps, dtype="datetime64[us, UTC]")
+        else:
+            data[name] = pd.Series(column, dtype=_TEXT_DTYPE)
+    return pd.DataFrame(data, columns=names)
+
+
+def _batch_info(row: Any) -> BatchInfo:
+    """Map a ``batches`` row to a BatchInfo."""
+    return BatchInfo(
+        batch_id=row.batch_id,
+        model_version=row.model_version,
+        as_of=row.as_of,
+        created_at=row.created_at,
+        published_at=row.published_at,
+        n_rows=row.n_rows,
+        status=row.status,
+    )
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """Return the database file of a file-backed SQLite URL, else None."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+class ScoreStore:
+    """Scoring batches in a SQL database, published atomically through a pointer row."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        """Create the engine (no connection yet); for a SQLite file, create its folder.
+
+        SQLite connections get ``foreign_keys=ON`` and, for files, the WAL journal, so
+        readers (API, exports) and the publishing writer do not block each other.
+        """
+        self.config = config
+        db_file = _sqlite_file(config.url)
+        if db_file is not None:
+            db_file.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(config.url)
+        if self.engine.dialect.name == "sqlite":
+            use_wal = db_file is not None
+
+            @event.listens_for(self.engine, "connect")
+            def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA foreign_keys=ON")
+                if use_wal:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.close()
+
+        self._schema_ok = False
+
+    def close(self) -> None:
+        """Release pooled connections (files can then be moved or deleted)."""
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ schema
+
+    def create(self) -> None:
+        """Create the tables if needed and record :data:`SCHEMA_VERSION`; safe to rerun.
+
+        An older store is upgraded through ``_MIGRATIONS``; a store written by newer code
+        is refused with SchemaVersionError, before anything is touched.
+        """
+        with self.engine.begin() as conn:
+            stored = self._stored_version(conn)
+            if stored is not None and stored > SCHEMA_VERSION:
+                raise self._too_new(stored)
+            if stored is not None and stored < SCHEMA_VERSION:
+                for version in range(stored, SCHEMA_VERSION):
+                    if version not in _MIGRATIONS:
+                        raise SchemaVersionError(
+                            f"no migration from scores-store schema version {version} to "
+                            f"{version + 1}"
+                        )
+                    log.info("migrating scores store schema %d -> %d", version, version + 1)
+                    _MIGRATIONS[version](conn)
+            metadata.create_all(conn, checkfirst=True)
+            now = datetime.now(UTC)
+            if stored is None:
+                conn.execute(
+                    insert(schema_version_table).values(
+                        id=1, version=SCHEMA_VERSION, applied_at=now
+                    )
+                )
+            elif stored != SCHEMA_VERSION:
+                conn.execute(
+                    update(schema_version_table)
+                    .where(schema_version_table.c.id == 1)
+                    .values(version=SCHEMA_VERSION, applied_at=now)
+                )
+            has_pointer = conn.scalar(select(func.count()).select_from(current_batch_table))
+            if not has_pointer:
+                conn.execute(insert(current_batch_table).values(id=1, batch_id=None))
+        self._schema_ok = True
+
+    @staticmethod
+    def _stored_version(conn: Connection) -> int | None:
+        """Schema version recorded in the store, or None for an empty database."""
+        if not inspect(conn).has_table(schema_version_table.name):
+            return None
+        return conn.scalar(
+            select(schema_version_table.c.version).where(schema_version_table.c.id == 1)
+        )
+
+    @staticmethod
+    def _too_new(stored: int) -> SchemaVersionError:
+        return SchemaVersionError(
+            f"the scores store has schema version {stored}, newer than this code's "
+            f"{SCHEMA_VERSION}: upgrade leadscore before using this store"
+        )
+
+    def _require_schema(self) -> None:
+        """Refuse (once per instance) a store that is missing or of another schema version."""
+        if self._schema_ok:
+            return
+        with self.engine.connect() as conn:
+            stored = self._stored_version(conn)
+        if stored is None:
+            raise StoreError(
+                f"no scores store at {self.engine.url!r}: run ScoreStore.create() first"
+            )
+        if stored > SCHEMA_VERSION:
+            raise self._too_new(stored)
+        if stored < SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"the scores store has schema version {stored}, older than this code's "
+                f"{SCHEMA_VERSION}: run ScoreStore.create() to upgrade it"
+            )
+        self._schema_ok = True
+
+    # ----------------------------------------------------------------- publish
+
+    def publish(
+        self,
+        scores: pd.DataFrame,
+        *,
+        model_version: str,
+        as_of: datetime,
+        batch_id: str | None = None,
+    ) -> BatchInfo:
+        """Write ``scores`` as a new batch and make it current; return the published batch.
+
+        Steps: validate; insert the batch row as ``writing``; insert the rows in chunks
+        (one transaction each, so memory and lock times stay small); check the row count;
+        then, in one transaction, point ``current_batch`` at the new batch, mark it
+        ``published`` and the previous one ``superseded``. If anything raises before that
+        transaction commits, the batch is marked ``failed``, its rows are deleted (both
+        best effort) and the error is re-raised: the previous batch stays current and
+        complete. Pruning of old batches runs afterwards and never fails the publish.
+        """
+        self._require_schema()
+        frame = validate_scores(scores)
+        if as_of.tzinfo is None or as_of.utcoffset() is None:
+            raise ValueError("as_of must be a timezone-aware datetime")
+        if not model_version:
+            raise ValueError("model_version must be a non-empty string")
+        created_at = datetime.now(UTC)
+        batch_id = batch_id or new_batch_id(created_at)
+
+        # Outside the clean-up block: if this insert fails (e.g. the batch_id exists),
+        # the batch is not ours and must not be marked failed or emptied.
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(batches_table).values(
+                    batch_id=batch_id,
+                    model_version=model_version,
+                    as_of=as_of,
+                    created_at=created_at,
+                    published_at=None,
+                    n_rows=len(frame),
+                    status=WRITING,
+                )
+            )
+        try:
+            for chunk in self._chunks(frame):
+                self._insert_chunk(_records(chunk, batch_id))
+            with self.engine.connect() as conn:
+                written = conn.scalar(
+                    select(func.count())
+                    .select_from(scores_table)
+                    .where(scores_table.c.batch_id == batch_id)
+                )
+            if written != len(frame):
+                raise StoreError(
+                    f"batch {batch_id}: {written} rows in the store, expected {len(frame)}"
+                )
+            self._flip(batch_id)
+        except BaseException:
+            self._abandon(batch_id)
+            raise
+
+        try:
+            self._prune()
+        except Exception:
+            log.exception("pruning old score batches failed; batch %s is published", batch_id)
+        info = self._get_batch(batch_id)
+        if info is None:  # pragma: no cover - only if someone deleted it meanwhile
+            raise StoreError(f"batch {batch_id} vanished after publishing")
+        return info
+
+    def _chunks(self, frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
+        """Yield consecutive slices of ``chunk_rows`` rows."""
+        size = self.config.chunk_rows
+        for start in range(0, len(frame), size):
+            yield frame.iloc[start : start + size]
+
+    def _insert_chunk(self, records: list[dict[str, Any]]) -> None:
+        """Insert one chunk of score rows in its own transaction."""
+        if not records:  # an empty executemany would become "INSERT ... DEFAULT VALUES"
+            return
+        with self.engine.begin() as conn:
+            conn.execute(insert(scores_table), records)
+
+    def _flip(self, batch_id: str) -> None:
+        """Make ``batch_id`` current in one transaction (the only visible step of publish).
+
+        The pointer row is updated first: it takes the write lock (SQLite) or the row
+        lock (PostgreSQL), so concurrent publishers flip one after the other. Every other
+        ``published`` batch is then superseded, which keeps "exactly one published batch,
+        the current one" true even when two publishers race.
+        """
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                update(current_batch_table)
+                .where(current_batch_table.c.id == 1)
+                .values(batch_id=batch_id)
+            ).rowcount
+            if moved != 1:
+                raise StoreError("the current_batch pointer row is missing: run create()")
+            conn.execute(
+                update(batches_table)
+                .where(
+                    batches_table.c.status == PUBLISHED,
+                    batches_table.c.batch_id != batch_id,
+                )
+                .values(status=SUPERSEDED)
+            )
+            published = conn.execute(
+                update(batches_table)
+                .where(batches_table.c.batch_id == batch_id, batches_table.c.status == WRITING)
+                .values(status=PUBLISHED, published_at=datetime.now(UTC))
+            ).rowcount
+            if published != 1:
+                raise StoreError(f"batch {batch_id} is no longer 'writing'; not publishing it")
+
+    def _abandon(self, batch_id: str) -> None:
+        """Best effort after a failed publish: mark the batch failed, then drop its rows.
+
+        Only a batch still ``writing`` is touched, so a batch that did get published
+        (e.g. the commit went through but the connection dropped) keeps its rows.
+        """
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(batches_table)
+                    .where(batches_table.c.batch_id == batch_id, batches_table.c.status == WRITING)
+                    .values(status=FAILED)
+                )
+        except Exception:
+            log.exception("could not mark batch %s as failed", batch_id)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(self._delete_rows_if(batch_id, (FAILED,)))
+        except Exception:
+            log.exception("could not delete the rows of failed batch %s", batch_id)
+
+    @staticmethod
+    def _delete_rows_if(batch_id: str, statuses: tuple[str, ...]) -> Any:
+        """DELETE of a batch's score rows, guarded by the batch's status (never the current)."""
+        guard = exists().where(
+            batches_table.c.batch_id == batch_id, batches_table.c.status.in_(statuses)
+        )
+        return delete(scores_table).where(scores_table.c.batch_id == batch_id, guard)
+
+    def _prune(self) -> None:
+        """Keep the newest ``keep_batches`` complete batches; delete the older ones.
+
+        Complete batches are the published one and the superseded ones, newest first by
+        publication time. Failed attempts older than the oldest kept batch go too. A
+        batch that is ``writing`` (maybe another run in flight) or current is never
+        touched: each delete re-checks the status in its own transaction.
+        """
+        keep = self.config.keep_batches
+        with self.engine.connect() as conn:
+            complete = conn.execute(
+                select(batches_table.c.batch_id, batches_table.c.published_at)
+                .where(batches_table.c.status.in_((PUBLISHED, SUPERSEDED)))
+                .order_by(batches_table.c.published_at.desc(), batches_table.c.batch_id.desc())
+            ).all()
+            if len(complete) <= keep:
+                oldest_kept = complete[-1].published_at if complete else None
+                doomed = []
+            else:
+                oldest_kept = complete[keep - 1].published_at
+                doomed = [row.batch_id for row in complete[keep:]]
+            if oldest_kept is not None:
+                doomed += conn.scalars(
+                    select(batches_table.c.batch_id).where(
+                        batches_table.c.status == FAILED,
+                        batches_table.c.created_at < oldest_kept,
+                    )
+                ).all()
+        for old in doomed:
+            with self.engine.begin() as conn:
+                conn.execute(self._delete_rows_if(old, (SUPERSEDED, FAILED)))
+                conn.execute(
+                    delete(batches_table).where(
+                        batches_table.c.batch_id == old,
+                        batches_table.c.status.in_((SUPERSEDED, FAILED)),
+                    )
+                )
+            log.info("pruned score batch %s", old)
+
+    # ------------------------------------------------------------------- read
+
+    def _get_batch(self, batch_id: str) -> BatchInfo | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(batches_table).where(batches_table.c.batch_id == batch_id)
+            ).first()
+        return _batch_info(row) if row is not None else None
+
+    def current_batch(self) -> BatchInfo | None:
+        """The batch readers see now, or None before the first publish."""
+        self._require_schema()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(batches_table).join(
+                    current_batch_table,
+                    current_batch_table.c.batch_id == batches_table.c.batch_id,
+                )
+            ).first()
+        return _batch_info(row) if row is not None else None
+
+    def batches(self) -> list[BatchInfo]:
+        """Every batch the store still records (all statuses), newest first."""
+        self._require_schema()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(batches_table).order_by(
+                    batches_table.c.created_at.desc(), batches_table.c.batch_id.desc()
+                )
+            ).all()
+        return [_batch_info(row) for row in rows]
+
+    def read_batch(self, batch_id: str | None = None) -> pd.DataFrame:
+        """Return one complete batch, sorted by rank (then lead_id).
+
+        ``None`` reads the current batch through the pointer, in the same single SELECT
+        as the rows, so a publish or prune running meanwhile cannot mix two batches.
+        An explicit id must name a complete (published or superseded) batch. Columns:
+        :data:`SCORE_COLUMNS` then ``batch_id``, ``model_version`` and ``scored_at`` (the
+        batch's ``as_of``, UTC). Raises LookupError if there is no such batch.
+        """
+        self._require_schema()
+        query: Select[Any] = select(
+            *(scores_table.c[name] for name in SCORE_COLUMNS),
+            scores_table.c.batch_id,
+            batches_table.c.model_version,
+            batches_table.c.as_of.label("scored_at"),
+        ).join(batches_table, batches_table.c.batch_id == scores_table.c.batch_id)
+        if batch_id is None:
+            query = query.join(
+                current_batch_table,
+                current_batch_table.c.batch_id == scores_table.c.batch_id,
+            )
+        else:
+            query = query.where(
+                scores_table.c.batch_id == batch_id,
+                batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
+            )
+        query = query.order_by(scores_table.c.rank, scores_table.c.lead_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            self._explain_empty(batch_id)
+        return _frame_from_rows(rows)
+
+    def _explain_empty(self, batch_id: str | None) -> None:
+        """Raise LookupError saying why a read found no rows."""
+        if batch_id is None:
+            if self.current_batch() is None:
+                raise LookupError("no scoring batch has been published yet")
+            return
+        info = self._get_batch(batch_id)
+        if info is None:
+            raise LookupError(f"no scoring batch {batch_id!r} (never written or pruned)")
+        if info.status not in (PUBLISHED, SUPERSEDED):
+            raise LookupError(f"scoring batch {batch_id!r} is {info.status!r}, not readable")
