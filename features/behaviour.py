@@ -87,7 +87,8 @@ def behaviour_features(
             if mask is None
             else (cell[mask], weights[mask] if weights is not None else None)
         )
-        return np.bincount(c, weights=w, minlength=size).reshape(n_rows, n_types)
+        counts = np.bincount(c, weights=w, minlength=size).astype(np.float64)
+        return counts.reshape(n_rows, n_types)
 
     out: dict[str, np.ndarray] = {}
     for window in config.windows_days:

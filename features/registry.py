@@ -10,9 +10,10 @@ Reason templates are ``str.format`` strings over the lead's own feature values
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from features.config import FeatureConfig
 
@@ -25,6 +26,19 @@ DAYS_SINCE_ANY = "days_since_last_activity"
 DAYS_SINCE_HIGH_INTENT = "days_since_last_high_intent"
 ENGAGEMENT_POINTS = "engagement_points"
 DECAYED_TOTAL = "decay_all_activity"
+
+
+class _ReasonFormatter(string.Formatter):
+    """``str.format`` plus a ``days`` spec: ``{value:days}`` -> "1 day" / "12 days"."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec == "days":
+            n = round(float(value))
+            return f"{n} day" if n == 1 else f"{n} days"
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _ReasonFormatter()
 
 
 def count_name(activity_type: str, window_days: int) -> str:
@@ -57,10 +71,10 @@ class FeatureSpec:
         if self.template_absent and self.presence is not None:
             present = values.get(self.presence)
             if not isinstance(present, int | float) or present == 0 or math.isnan(present):
-                return self.template_absent.format(value=value, **values)
+                return _FORMATTER.format(self.template_absent, **{**values, "value": value})
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return f"{self.description}: unknown"
-        return self.template.format(value=value, **values)
+        return _FORMATTER.format(self.template, **{**values, "value": value})
 
 
 class FeatureRegistry:
@@ -139,7 +153,7 @@ def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
                 family=ENGAGEMENT,
                 kind="numeric",
                 description=f"{label}s weighted by recency (half-life {hl:g} days)",
-                template=f"{label} {{{recency_name(t)}:.0f}} days ago",
+                template=f"{label} {{{recency_name(t)}:days}} ago",
                 template_absent=f"no {label} yet",
                 presence=decay_name(t),
             )
@@ -150,7 +164,7 @@ def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
                 family=ENGAGEMENT,
                 kind="numeric",
                 description=f"days since the last {label} (lead age if none)",
-                template=f"last {label} {{value:.0f}} days ago",
+                template=f"last {label} {{value:days}} ago",
                 template_absent=f"no {label} yet",
                 presence=decay_name(t),
             )
@@ -165,14 +179,14 @@ def _summary_specs() -> list[FeatureSpec]:
             ENGAGEMENT,
             "numeric",
             "days since the lead was created",
-            "lead created {value:.0f} days ago",
+            "lead created {value:days} ago",
         ),
         FeatureSpec(
             DAYS_SINCE_ANY,
             ENGAGEMENT,
             "numeric",
             "days since any activity (lead age if none)",
-            "no activity for {value:.0f} days",
+            "no activity for {value:days}",
             template_absent="no activity since the lead was created",
             presence=DECAYED_TOTAL,
         ),
@@ -181,14 +195,14 @@ def _summary_specs() -> list[FeatureSpec]:
             ENGAGEMENT,
             "numeric",
             "days since a high-intent activity (lead age if none)",
-            "last high-intent activity {value:.0f} days ago",
+            "last high-intent activity {value:days} ago",
         ),
         FeatureSpec(
             DECAYED_TOTAL,
             ENGAGEMENT,
             "numeric",
             "all activities weighted by recency",
-            "recent activity level {value:.1f}",
+            "recent activity: {value:.1f} (count weighted by recency)",
             template_absent="no activity yet",
             presence=DECAYED_TOTAL,
         ),
@@ -197,7 +211,7 @@ def _summary_specs() -> list[FeatureSpec]:
             ENGAGEMENT,
             "numeric",
             "rule points of activities weighted by recency",
-            "recency-weighted engagement points {value:.1f}",
+            "engagement score {value:.0f} (rule points, recency-weighted)",
         ),
     ]
 

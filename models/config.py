@@ -76,7 +76,7 @@ class ModelConfig(_Strict):
     """Conversion-likelihood model: LightGBM, then calibration on the newest training slice."""
 
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
-    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    calibration: Literal["isotonic", "sigmoid"] = "sigmoid"
     calibration_fraction: float = Field(
         default=0.2, gt=0, lt=0.5, description="Newest share of training rows kept to calibrate."
     )

@@ -18,7 +18,12 @@ from rich.table import Table
 from pipelines.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console(stderr=True)
+
+
+def console() -> Console:
+    """A console on the current stderr (made per call: the stream may have been swapped)."""
+    return Console(stderr=True)
+
 
 ConfigOption = Annotated[
     Path | None,
@@ -32,7 +37,7 @@ def _settings(config: Path | None) -> Settings:
     try:
         settings = load_settings(config)
     except SettingsError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console().print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     from pipelines.runtime import prepare_environment
 
@@ -56,12 +61,12 @@ def generate(
     from pipelines.synthetic import generate_crm, write_crm
 
     n = leads or settings.synthetic.leads
-    with console.status(f"generating {n:,} leads"):
+    with console().status(f"generating {n:,} leads"):
         start = time.perf_counter()
         crm = generate_crm(n, seed if seed is not None else settings.synthetic.seed)
         paths = write_crm(crm, out or settings.synthetic.out_dir)
     status = crm.leads["status"].value_counts().to_dict()
-    console.print(
+    console().print(
         f"{len(crm.leads):,} leads {status}, {len(crm.activities):,} activities "
         f"in {time.perf_counter() - start:.1f}s -> {paths['leads'].parent}"
     )
@@ -77,10 +82,10 @@ def train(config: ConfigOption = None) -> None:
     from pipelines.flows import train_flow
 
     result = train_flow(_config_arg(settings, config))
-    typer.echo(json.dumps(_train_summary(result)))
+    typer.echo(json.dumps(train_summary(result)))
 
 
-def _train_summary(result: dict[str, Any]) -> dict[str, Any]:
+def train_summary(result: dict[str, Any]) -> dict[str, Any]:
     keys = ("roc_auc", "pr_auc", "brier", "lift_top10")
     summary: dict[str, Any] = {
         side: {k: round(result[side][k], 4) for k in keys}
@@ -131,7 +136,7 @@ def demo(
     generate(leads=leads, seed=None, out=None, config=config)
     train(config=config)
     score(config=config)
-    console.print(
+    console().print(
         f"\nMLflow runs: {settings.tracking.tracking_uri} (artifacts: "
         f"{settings.tracking.artifact_location}); browse with "
         f"`mlflow ui --backend-store-uri {settings.tracking.tracking_uri}`\n"

@@ -18,8 +18,8 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from features.builder import AS_OF, build_features, entities_at
-from features.contract import LEAD_ID, OPEN, STATUS
+from features.builder import build_features, entities_at
+from features.contract import OPEN, STATUS
 from features.registry import build_registry
 from features.snapshots import LABEL, Snapshots, make_snapshots, out_of_time_split
 from models import training
@@ -28,7 +28,7 @@ from models.scoring import score_frame
 from pipelines import tracking
 from pipelines.settings import Settings, load_settings
 from pipelines.sources import CRMData, load_crm
-from serving.export import write_scores_csv
+from serving.export import write_csv_atomic, write_scores_csv
 from serving.store import ScoreStore
 
 thin_task = partial(task, cache_policy=NO_CACHE, persist_result=False)
@@ -169,7 +169,7 @@ def train_flow(config_path: str | None = None) -> dict[str, Any]:
 
 
 @thin_task
-def champion(settings: Settings) -> tuple[Any, str]:
+def load_champion(settings: Settings) -> tuple[Any, str]:
     tracking.configure(settings.tracking)
     return tracking.load_champion(settings.tracking)
 
@@ -184,15 +184,25 @@ def score(
 
 @thin_task
 def publish(
-    scores: pd.DataFrame, version: str, as_of: pd.Timestamp, settings: Settings
+    scores: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    version: str,
+    as_of: pd.Timestamp,
+    settings: Settings,
 ) -> dict[str, Any]:
-    """Write the CSV, then make the batch current in the store (atomic)."""
+    """Make the batch current in the store (atomic), then export it and the quarantine."""
     store = ScoreStore(settings.store)
     store.create()
     batch = store.publish(scores, model_version=version, as_of=as_of.to_pydatetime())
     published = store.read_batch(batch.batch_id)
     csv = write_scores_csv(published, settings.output.scores_csv)
-    return {"batch_id": batch.batch_id, "n_rows": batch.n_rows, "csv": str(csv)}
+    write_csv_atomic(quarantine, settings.output.quarantine_csv)
+    return {
+        "batch_id": batch.batch_id,
+        "n_rows": batch.n_rows,
+        "csv": str(csv),
+        "quarantine_csv": str(settings.output.quarantine_csv),
+    }
 
 
 @flow(name="leadscore-score", log_prints=True)
@@ -201,7 +211,7 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
     logger = get_run_logger()
     settings = load_settings(config_path)
     crm = load(settings)
-    model, version = champion(settings)
+    model, version = load_champion(settings)
     as_of = pd.Timestamp(settings.data.as_of) if settings.data.as_of else crm.end
     as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
     open_leads = crm.leads[crm.leads[STATUS] == OPEN]
@@ -209,7 +219,7 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
     X = features(crm, entities, settings)
     rules = fit_rules(X, None, settings)
     scores = score(X, model, rules, crm, settings)
-    published = publish(scores, version, as_of, settings)
+    published = publish(scores, crm.quarantine, version, as_of, settings)
     n_quarantined = crm.quarantined(str(settings.data.leads.path))
     n_closed = len(crm.leads) - len(open_leads)
     if len(scores) + n_closed + n_quarantined != crm.n_leads_in:
@@ -235,6 +245,3 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         "store": settings.store.url,
         "top": scores.head(10).to_dict(orient="records"),
     }
-
-
-__all__ = ["AS_OF", "LEAD_ID", "score_flow", "train_flow"]

@@ -81,6 +81,7 @@ class OutputConfig(_Strict):
     """Local outputs of a scoring run besides the store."""
 
     scores_csv: Path = Path("data/scores/latest.csv")
+    quarantine_csv: Path = Path("data/scores/quarantine.csv")
 
 
 class PrefectConfig(_Strict):
@@ -162,7 +163,10 @@ def _resolved(settings: Settings, base: Path) -> Settings:
                     "artifact_location": _resolve_path(base, settings.tracking.artifact_location),
                 }
             ),
-            "output": OutputConfig(scores_csv=_resolve_path(base, settings.output.scores_csv)),
+            "output": OutputConfig(
+                scores_csv=_resolve_path(base, settings.output.scores_csv),
+                quarantine_csv=_resolve_path(base, settings.output.quarantine_csv),
+            ),
             "prefect": PrefectConfig(home=_resolve_path(base, settings.prefect.home)),
         }
     )

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import pandas as pd
 
 from features.contract import (
-    LEAD_ID,
     ContractError,
     data_end,
     prepare_activities,
@@ -88,16 +87,3 @@ def load_crm(settings: Settings) -> CRMData:
         n_leads_in=len(raw_leads),
         n_activities_in=n_activities,
     )
-
-
-def check_conservation(crm: CRMData, n_scored_or_used: int, leads_source: str) -> None:
-    """Every input lead must end scored/used or quarantined; fail loudly otherwise."""
-    quarantined = int((crm.quarantine["source"] == leads_source).sum())
-    if n_scored_or_used + quarantined != crm.n_leads_in:
-        raise RuntimeError(
-            f"lead conservation broken: {crm.n_leads_in} in, {n_scored_or_used} accounted, "
-            f"{quarantined} quarantined"
-        )
-
-
-__all__ = ["LEAD_ID", "CRMData", "check_conservation", "load_crm", "read_table"]

@@ -122,15 +122,19 @@ def export_frame(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_scores_csv(scores: pd.DataFrame, path: Path) -> Path:
-    """Write ``scores`` as the documented CSV at ``path``, atomically; return ``path``.
+    """Write ``scores`` as the documented CSV at ``path``, atomically; return ``path``."""
+    return write_csv_atomic(export_frame(scores), path)
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` as CSV at ``path`` so readers see the old file or the new, never half.
 
     The rows go to a temporary file in the target folder, which is flushed, synced and
-    then renamed over ``path`` with ``os.replace``: readers see the old file or the new
-    one, never a partial one, and a failure leaves no temporary file behind. An existing
-    file's permissions are kept; a new file gets 0644 (temporary files start at 0600).
+    then renamed over ``path`` with ``os.replace``; a failure leaves no temporary file
+    behind. An existing file's permissions are kept; a new file gets 0644 (temporary
+    files start at 0600).
     """
     path = Path(path)
-    frame = export_frame(scores)
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else _DEFAULT_MODE
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -151,6 +151,9 @@ def test_reason_templates_render_the_leads_own_values(small_config):
     registry = build_registry(small_config)
     row = f.iloc[0].to_dict()
     assert registry["decay_meeting_booked"].render(row) == "meeting booked 10 days ago"
+    assert registry["days_since_email_open"].render({**row, "days_since_email_open": 1.2}) == (
+        "last email open 1 day ago"
+    )
     assert registry["decay_webinar_signup"].render(row) == "no webinar sign-up yet"
     assert registry["days_since_last_activity"].render(row) == "no activity for 2 days"
     assert registry["industry"].render(row) == "industry is software"

@@ -1,0 +1,125 @@
+"""The whole path on a ~2k-lead synthetic CRM: real Prefect flows, MLflow store, scores store.
+
+The flows run in-process inside one Prefect test harness, in a project folder of their
+own so nothing touches the working tree. The train result goes through the same
+``train_summary`` the CLI prints as its JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+N_LEADS = 2000
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, harness) -> Path:
+    folder = tmp_path_factory.mktemp("project")
+    shutil.copy(ROOT / "leadscore.yaml", folder / "leadscore.yaml")
+    return folder
+
+
+def _train(config: Path) -> dict:
+    from pipelines.cli import train_summary
+    from pipelines.flows import train_flow
+
+    # exactly what `leadscore train` prints, through JSON and back
+    return json.loads(json.dumps(train_summary(train_flow(str(config)))))
+
+
+@pytest.fixture(scope="module")
+def trained(project: Path) -> dict:
+    from pipelines.synthetic import generate_crm, write_crm
+
+    write_crm(generate_crm(N_LEADS, seed=3), project / "data" / "synthetic")
+    return _train(project / "leadscore.yaml")
+
+
+@pytest.fixture(scope="module")
+def scored(project: Path, trained: dict) -> dict:
+    from pipelines.flows import score_flow
+
+    return score_flow(str(project / "leadscore.yaml"))
+
+
+def test_train_prints_the_metrics_line(trained: dict):
+    for side in ("model", "rules", "oracle"):
+        assert set(trained[side]) == {"roc_auc", "pr_auc", "brier", "lift_top10"}
+    assert trained["split"] == "out_of_time"
+    assert trained["n_train"] > 1000 and trained["n_valid"] > 300
+    assert len(trained["run_id"]) == 32
+
+
+def test_model_beats_rules_out_of_time(trained: dict):
+    assert trained["model"]["roc_auc"] > trained["rules"]["roc_auc"] + 0.03
+    assert trained["model"]["roc_auc"] <= trained["oracle"]["roc_auc"] + 0.03
+    assert trained["promoted"] is True
+
+
+def test_run_and_registered_model_are_in_mlflow(project: Path, trained: dict):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    run = client.get_run(trained["run_id"])
+    assert run.data.metrics["model_roc_auc"] == pytest.approx(trained["model"]["roc_auc"], 1e-3)
+    assert run.data.params["split"] == "out_of_time"
+    champion = client.get_model_version_by_alias("leadscore", "champion")
+    assert champion.run_id == trained["run_id"]
+    # artifacts live beside the project, not in ./mlruns of the current directory
+    assert (project / "mlartifacts").is_dir()
+    assert not (Path.cwd() / "mlruns").exists()
+
+
+def test_every_open_lead_has_exactly_one_score_with_reasons(project: Path, scored: dict):
+    from serving.store import ScoreStore, StoreConfig
+
+    leads = pd.read_parquet(project / "data" / "synthetic" / "leads.parquet")
+    open_ids = set(leads.loc[leads["status"] == "open", "lead_id"])
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{project / 'data' / 'scores.db'}"))
+    batch = store.read_batch()
+    assert len(batch) == len(open_ids) == scored["scored"]
+    assert set(batch["lead_id"]) == open_ids
+    assert batch["lead_id"].is_unique
+    reasons = batch["reasons"].map(json.loads)
+    assert (reasons.map(len) > 0).all()
+    assert batch["rank"].tolist() == list(range(1, len(batch) + 1))
+    assert batch["probability"].is_monotonic_decreasing
+    assert batch["rule_score"].between(0, 100).all()
+    assert scored["leads_in"] == scored["scored"] + scored["closed"] + scored["quarantined"]
+    csv = pd.read_csv(scored["csv"])
+    assert len(csv) == len(open_ids)
+
+
+def test_a_worse_model_does_not_take_the_champion_alias(project: Path, scored: dict):
+    from mlflow import MlflowClient
+
+    raw = yaml.safe_load((project / "leadscore.yaml").read_text())
+    raw["model"]["lightgbm"].update(n_estimators=2, num_leaves=2, learning_rate=0.01)
+    raw["model"]["lightgbm"]["colsample_bytree"] = 0.05
+    worse = project / "worse.yaml"
+    worse.write_text(yaml.safe_dump(raw))
+    result = _train(worse)
+    assert result["promoted"] is False
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("leadscore", "champion")
+    assert champion.version != result["model_version"]
+    version = client.get_model_version("leadscore", result["model_version"])
+    assert "does not beat" in version.tags["promotion"]
