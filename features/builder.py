@@ -36,10 +36,12 @@ def build_features(
 ) -> pd.DataFrame:
     """Feature frame for ``entities``: the key columns, then every registry feature.
 
-    Raises ``KeyError`` if an entity names a lead that is not in ``leads``.
-    Inputs are never modified.
+    Raises ``KeyError`` if an entity names a lead that is not in ``leads``. With no
+    activity log (a flat export) the features are the attributes alone and ``as_of`` may
+    be missing. Inputs are never modified.
     """
-    registry = registry or build_registry(config)
+    behaviour = activities is not None
+    registry = registry or build_registry(config, behaviour=behaviour)
     profile = leads.set_index(LEAD_ID)
     missing = ~entities[LEAD_ID].isin(profile.index)
     if missing.any():
@@ -53,12 +55,16 @@ def build_features(
     if (age < 0).any():
         raise ValueError("an entity's as_of is before its lead was created")
 
-    columns: dict[str, object] = {key: entities[key].to_numpy() for key in KEYS}
+    columns: dict[str, object] = {
+        LEAD_ID: entities[LEAD_ID].to_numpy(),
+        AS_OF: entities[AS_OF].astype("datetime64[ns, UTC]"),
+    }
     for name in config.attributes.categorical:
         columns[name] = rows[name].to_numpy(dtype=object) if name in rows else None
     for name in config.attributes.numeric:
         columns[name] = rows[name].to_numpy(dtype=np.float64) if name in rows else np.nan
-    columns[LEAD_AGE] = age
+    if behaviour:
+        columns[LEAD_AGE] = age
     frame = pd.DataFrame(columns, index=entities.index)
 
     if activities is not None:

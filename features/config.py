@@ -26,10 +26,14 @@ class ActivityType(_Strict):
 
 
 class AttributeConfig(_Strict):
-    """Lead attribute columns fed to the model as fit features."""
+    """Lead attribute columns fed to the model (fit features unless listed as engagement)."""
 
     categorical: list[str] = Field(default_factory=list)
     numeric: list[str] = Field(default_factory=list)
+    engagement: list[str] = Field(
+        default_factory=list,
+        description="Attributes that are behaviour already aggregated (flat exports).",
+    )
     labels: dict[str, str] = Field(
         default_factory=dict, description="Human wording per attribute, for reasons."
     )
@@ -39,6 +43,9 @@ class AttributeConfig(_Strict):
         both = set(self.categorical) & set(self.numeric)
         if both:
             raise ValueError(f"attributes declared both categorical and numeric: {sorted(both)}")
+        stray = set(self.engagement) - set(self.names)
+        if stray:
+            raise ValueError(f"engagement attributes not declared: {sorted(stray)}")
         return self
 
     @property
@@ -94,4 +101,27 @@ class SnapshotConfig(_Strict):
     cadence_days: int = Field(default=14, gt=0, description="Days between snapshots.")
     valid_window_days: int = Field(
         default=90, gt=0, description="Newest snapshot window held out for validation."
+    )
+    valid_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="Flat exports: share of examples that validate."
+    )
+    seed: int = Field(default=7, description="Seed of the random split (flat, unordered data).")
+    min_leads: int = Field(default=1000, ge=0, description="Refuse to train on fewer leads...")
+    min_conversions: int = Field(default=120, ge=0, description="... or fewer conversions.")
+
+
+class ValidationConfig(_Strict):
+    """Row and table rules checked at the boundary (Great Expectations suites)."""
+
+    max_bad_row_share: float = Field(
+        default=0.2, ge=0, le=1, description="Stop the run when more rows than this are bad."
+    )
+    max_null_share: float = Field(
+        default=0.95, ge=0, le=1, description="Stop when an attribute is nulls beyond this."
+    )
+    ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="Numeric attribute -> [min, max] allowed."
+    )
+    future_tolerance_hours: float = Field(
+        default=24.0, ge=0, description="Timestamps later than now + this are refused."
     )

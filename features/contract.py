@@ -1,19 +1,30 @@
 """The data contract of leads and activities (DESIGN.md section 3), enforced on entry.
 
 ``prepare_leads`` and ``prepare_activities`` rename a user's columns onto the contract,
-coerce types (timestamps end in UTC), and split the rows into clean rows and a quarantine
-frame with one reason per bad row, so that every input lead ends scored or quarantined.
-Table-level faults (a missing required column) raise ``ContractError`` naming the source
-and the column.
+type them (timestamps end in UTC; values that do not parse are faults with their own
+reason), run the Great Expectations suites of ``features.validation``, and split the rows
+into clean rows and a quarantine frame with one reason per bad row, so that every input
+lead ends scored or quarantined. Table-level faults (a missing required column, empty
+input, too many bad rows) raise ``ContractError`` naming the source and the column.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from features.config import AttributeConfig, ValidationConfig
+from features.validation import (
+    ContractError,
+    Validation,
+    activity_rules,
+    check_table,
+    lead_rules,
+    validate,
+)
 
 LEAD_ID = "lead_id"
 CREATED_AT = "created_at"
@@ -33,17 +44,17 @@ ACTIVITY_REQUIRED = (LEAD_ID, ACTIVITY_TYPE, OCCURRED_AT)
 
 QUARANTINE_COLUMNS = ("source", "row", LEAD_ID, "reason")
 
-
-class ContractError(ValueError):
-    """A table-level violation: the whole input is unusable as it stands."""
+__all__ = ["Checked", "ContractError", "data_end", "prepare_activities", "prepare_leads"]
 
 
 @dataclass(frozen=True)
 class Checked:
-    """Rows that passed the contract, and the rows that did not with their reason."""
+    """Rows that passed the contract, the rows that did not with their reason, GX results."""
 
     rows: pd.DataFrame
     quarantine: pd.DataFrame
+    validation: Validation | None = None
+    unknown_types: int = 0
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
@@ -54,11 +65,11 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None
         )
 
 
-def to_utc(values: pd.Series) -> pd.Series:
+def to_utc(values: pd.Series, date_format: str | None = None) -> pd.Series:
     """Parse timestamps (any offset, or naive = UTC) to ``datetime64[ns, UTC]``; bad -> NaT."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    parsed = pd.to_datetime(values, errors="coerce", utc=True, format=date_format or "mixed")
     return parsed.astype("datetime64[ns, UTC]")
 
 
@@ -81,12 +92,33 @@ def _quarantine(source: str, frame: pd.DataFrame, reasons: pd.Series) -> pd.Data
     )
 
 
-def _first_reason(frame: pd.DataFrame, rules: list[tuple[pd.Series, str]]) -> pd.Series:
-    """The first failed rule's reason per row (None where every rule passed)."""
-    reasons = pd.Series(None, index=frame.index, dtype=object)
-    for failed, reason in rules:
-        reasons = reasons.mask(reasons.isna() & failed.fillna(False).astype(bool), reason)
-    return reasons
+class _ParseFaults:
+    """Reasons found while typing columns, which need the raw value to be told apart."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self.reasons = pd.Series(None, index=index, dtype=object)
+        self.columns = pd.Series(None, index=index, dtype=object)
+
+    def add(self, failed: pd.Series, column: str, reason: str) -> None:
+        new = self.reasons.isna() & failed.fillna(False).astype(bool)
+        self.reasons = self.reasons.mask(new, reason)
+        self.columns = self.columns.mask(new, column)
+
+
+def _timestamp(
+    frame: pd.DataFrame, column: str, faults: _ParseFaults, fmt: str | None
+) -> pd.Series:
+    parsed = to_utc(frame[column], fmt)
+    unparsed = parsed.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
+    faults.add(unparsed, column, f"{column} is not a timestamp")
+    return parsed
+
+
+def _number(frame: pd.DataFrame, column: str, faults: _ParseFaults) -> pd.Series:
+    values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    faults.add(values.isna() & frame[column].notna(), column, f"{column} is not a number")
+    faults.add(np.isinf(values), column, f"{column} is not finite")
+    return values.where(np.isfinite(values))
 
 
 def prepare_leads(
@@ -94,38 +126,41 @@ def prepare_leads(
     *,
     source: str = "leads",
     column_mapping: Mapping[str, str] | None = None,
-    attributes_categorical: list[str] | None = None,
-    attributes_numeric: list[str] | None = None,
+    attributes: AttributeConfig | None = None,
+    validation: ValidationConfig | None = None,
+    now: pd.Timestamp | None = None,
+    flat: bool = False,
+    date_format: str | None = None,
 ) -> Checked:
-    """Rename, type and check the leads table; quarantine rows that break the contract."""
+    """Rename, type and check the leads table; quarantine rows that break the contract.
+
+    A flat export (no activity log) needs no ``created_at``/``closed_at``.
+    """
+    attributes = attributes or AttributeConfig()
+    validation = validation or ValidationConfig()
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
     frame = raw.rename(columns=dict(column_mapping or {})).reset_index(drop=True)
-    _require(frame, LEAD_REQUIRED, source)
+    _require(frame, (LEAD_ID, STATUS) if flat else LEAD_REQUIRED, source)
     out = frame.copy()
+    faults = _ParseFaults(out.index)
     out[LEAD_ID] = _as_text(frame[LEAD_ID])
     out[STATUS] = _as_text(frame[STATUS]).map(lambda s: s.lower() if isinstance(s, str) else s)
-    out[CREATED_AT] = to_utc(frame[CREATED_AT])
-    out[CLOSED_AT] = to_utc(frame[CLOSED_AT])
-    for column in (OWNER, SEGMENT, *(attributes_categorical or [])):
+    for column in (CREATED_AT, CLOSED_AT):
+        if column in frame:
+            out[column] = _timestamp(frame, column, faults, date_format)
+        else:
+            out[column] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
+    for column in (OWNER, SEGMENT, *attributes.categorical):
         if column in out.columns:
             out[column] = _as_text(frame[column])
-    for column in attributes_numeric or []:
+    for column in attributes.numeric:
         if column in out.columns:
-            out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-
-    is_open = out[STATUS] == OPEN
-    reasons = _first_reason(
-        out,
-        [
-            (out[LEAD_ID].isna(), "lead_id is empty"),
-            (out[LEAD_ID].duplicated(keep=False), "lead_id is duplicated"),
-            (~out[STATUS].isin(STATUSES), f"status is not one of {list(STATUSES)}"),
-            (out[CREATED_AT].isna(), "created_at is missing or not a timestamp"),
-            (is_open & out[CLOSED_AT].notna(), "open lead has a closed_at"),
-            (~is_open & out[CLOSED_AT].isna(), "closed lead has no valid closed_at"),
-            (out[CLOSED_AT] < out[CREATED_AT], "closed_at is before created_at"),
-        ],
-    )
-    return Checked(rows=out[reasons.isna()], quarantine=_quarantine(source, out, reasons))
+            out[column] = _number(frame, column, faults)
+    rules = lead_rules(attributes, validation, now, flat)
+    checked = validate(out, f"{source} (leads)", rules, faults.reasons, faults.columns)
+    check_table(out, checked, source, validation, attributes.names)
+    clean = out[checked.reasons.isna()]
+    return Checked(clean, _quarantine(source, out, checked.reasons), checked)
 
 
 def prepare_activities(
@@ -134,37 +169,41 @@ def prepare_activities(
     *,
     source: str = "activities",
     column_mapping: Mapping[str, str] | None = None,
+    known_types: Sequence[str] = (),
+    validation: ValidationConfig | None = None,
+    now: pd.Timestamp | None = None,
+    date_format: str | None = None,
 ) -> Checked:
-    """Rename, type and check the activity log against the clean leads; sort by lead, time."""
+    """Rename, type and check the activity log against the clean leads; sort by lead, time.
+
+    Undeclared activity types are kept (the features count them as "other") and counted.
+    """
+    validation = validation or ValidationConfig()
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
     frame = raw.rename(columns=dict(column_mapping or {})).reset_index(drop=True)
     _require(frame, ACTIVITY_REQUIRED, source)
+    faults = _ParseFaults(frame.index)
     out = pd.DataFrame(
         {
             LEAD_ID: _as_text(frame[LEAD_ID]),
             ACTIVITY_TYPE: _as_text(frame[ACTIVITY_TYPE]),
-            OCCURRED_AT: to_utc(frame[OCCURRED_AT]),
-            VALUE: pd.to_numeric(frame[VALUE], errors="coerce").astype("float64")
-            if VALUE in frame.columns
-            else np.nan,
+            OCCURRED_AT: _timestamp(frame, OCCURRED_AT, faults, date_format),
+            VALUE: _number(frame, VALUE, faults) if VALUE in frame.columns else np.nan,
         },
         index=frame.index,
     )
     created = out[LEAD_ID].map(known_leads.set_index(LEAD_ID)[CREATED_AT])
-    reasons = _first_reason(
-        out,
-        [
-            (out[LEAD_ID].isna(), "lead_id is empty"),
-            (~out[LEAD_ID].isin(known_leads[LEAD_ID]), "activity for an unknown lead"),
-            (out[ACTIVITY_TYPE].isna(), "activity_type is empty"),
-            (out[OCCURRED_AT].isna(), "occurred_at is missing or not a timestamp"),
-            (out[OCCURRED_AT] < created, "activity before the lead was created"),
-        ],
-    )
-    clean = out[reasons.isna()].sort_values([LEAD_ID, OCCURRED_AT], kind="stable")
-    return Checked(rows=clean, quarantine=_quarantine(source, out, reasons))
+    suite_frame = out.assign(lead_created_at=created.astype("datetime64[ns, UTC]"))
+    rules = activity_rules(known_leads[LEAD_ID].tolist(), validation, now)
+    checked = validate(suite_frame, f"{source} (activities)", rules, faults.reasons, faults.columns)
+    if len(out):
+        check_table(out, checked, source, validation)
+    clean = out[checked.reasons.isna()].sort_values([LEAD_ID, OCCURRED_AT], kind="stable")
+    unknown = int((~clean[ACTIVITY_TYPE].isin(list(known_types))).sum()) if known_types else 0
+    return Checked(clean, _quarantine(source, out, checked.reasons), checked, unknown)
 
 
-def data_end(leads: pd.DataFrame, activities: pd.DataFrame | None) -> pd.Timestamp:
+def data_end(leads: pd.DataFrame, activities: pd.DataFrame | None) -> pd.Timestamp | pd.NaT:
     """The export day: midnight UTC after the latest timestamp in the data.
 
     Scoring "now" defaults to this instant, and training censors snapshots against it.
@@ -172,5 +211,7 @@ def data_end(leads: pd.DataFrame, activities: pd.DataFrame | None) -> pd.Timesta
     stamps = [leads[CREATED_AT].max(), leads[CLOSED_AT].max()]
     if activities is not None and len(activities):
         stamps.append(activities[OCCURRED_AT].max())
-    latest = max(s for s in stamps if pd.notna(s))
-    return latest.floor("D") + pd.Timedelta(days=1)
+    known = [s for s in stamps if pd.notna(s)]
+    if not known:
+        return pd.NaT  # a flat export with no dates: nothing is "as of" anything
+    return max(known).floor("D") + pd.Timedelta(days=1)

@@ -109,10 +109,14 @@ class FeatureRegistry:
 
 def _attribute_specs(config: FeatureConfig) -> list[FeatureSpec]:
     attrs = config.attributes
+
+    def family(name: str) -> Family:
+        return ENGAGEMENT if name in attrs.engagement else FIT
+
     specs = [
         FeatureSpec(
             name=a,
-            family=FIT,
+            family=family(a),
             kind="categorical",
             description=f"lead's {attrs.label(a)}",
             template=f"{attrs.label(a)} is {{value}}",
@@ -122,7 +126,7 @@ def _attribute_specs(config: FeatureConfig) -> list[FeatureSpec]:
     specs += [
         FeatureSpec(
             name=a,
-            family=FIT,
+            family=family(a),
             kind="numeric",
             description=f"lead's {attrs.label(a)}",
             template=f"{attrs.label(a)} is {{value:,.0f}}",
@@ -216,6 +220,11 @@ def _summary_specs() -> list[FeatureSpec]:
     ]
 
 
-def build_registry(config: FeatureConfig) -> FeatureRegistry:
-    """The feature set a model is trained and scored on, in column order."""
+def build_registry(config: FeatureConfig, *, behaviour: bool = True) -> FeatureRegistry:
+    """The feature set a model is trained and scored on, in column order.
+
+    ``behaviour=False`` is a flat export's feature set: its attributes alone.
+    """
+    if not behaviour:
+        return FeatureRegistry(_attribute_specs(config))
     return FeatureRegistry([*_attribute_specs(config), *_activity_specs(config), *_summary_specs()])

@@ -18,7 +18,7 @@ import pandas as pd
 
 from features.builder import AS_OF
 from features.config import SnapshotConfig
-from features.contract import CLOSED_AT, CONVERTED, CREATED_AT, LEAD_ID, STATUS
+from features.contract import CLOSED_AT, CONVERTED, CREATED_AT, LEAD_ID, OPEN, STATUS
 
 LABEL = "label"
 
@@ -99,3 +99,84 @@ def out_of_time_split(snapshots: Snapshots, config: SnapshotConfig) -> Split:
         valid_start=valid_start,
         train_end=train_end,
     )
+
+
+def flat_examples(leads: pd.DataFrame) -> Snapshots:
+    """A flat export's examples: one per closed lead, in input order, label = converted.
+
+    Such data carries no activity log, so there is nothing to snapshot: each lead is asked
+    once, as of its creation when known.
+    """
+    closed = leads[leads[STATUS] != OPEN]
+    rows = pd.DataFrame(
+        {
+            LEAD_ID: closed[LEAD_ID].to_numpy(),
+            AS_OF: closed[CREATED_AT].astype("datetime64[ns, UTC]").to_numpy(),
+            LABEL: (closed[STATUS] == CONVERTED).to_numpy(dtype=np.int8),
+        }
+    )
+    rows[AS_OF] = closed[CREATED_AT].astype("datetime64[ns, UTC]").reset_index(drop=True)
+    return Snapshots(rows=rows, n_censored=0, data_end=pd.NaT)
+
+
+def ordered_split(snapshots: Snapshots, valid_fraction: float, by_time: bool) -> Split:
+    """Out of time for flat data: the newest ``valid_fraction`` validates.
+
+    "Newest" is by ``as_of`` when ``by_time`` (created_at known), else by row order
+    (exports listed in time order, like the bank-marketing file).
+    """
+    rows = snapshots.rows
+    order = np.argsort(rows[AS_OF].to_numpy(), kind="stable") if by_time else np.arange(len(rows))
+    n_valid = int(np.ceil(valid_fraction * len(rows)))
+    cut = len(rows) - n_valid
+    first_valid = rows[AS_OF].iloc[order[cut]] if by_time and n_valid else pd.NaT
+    return Split(
+        train=np.sort(order[:cut]) if not by_time else order[:cut],
+        valid=order[cut:],
+        kind="out_of_time",
+        valid_start=first_valid,
+        train_end=first_valid,
+    )
+
+
+def random_split(snapshots: Snapshots, valid_fraction: float, seed: int) -> Split:
+    """Seeded split stratified by label: for data with no usable notion of time."""
+    labels = snapshots.rows[LABEL].to_numpy()
+    rng = np.random.default_rng(seed)
+    valid = []
+    for value in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == value))
+        valid.append(members[: round(valid_fraction * len(members))])
+    is_valid = np.zeros(len(labels), dtype=bool)
+    is_valid[np.concatenate(valid)] = True
+    return Split(
+        train=np.flatnonzero(~is_valid),
+        valid=np.flatnonzero(is_valid),
+        kind="random",
+        valid_start=pd.NaT,
+        train_end=pd.NaT,
+    )
+
+
+def training_examples(
+    leads: pd.DataFrame,
+    data_end: pd.Timestamp,
+    config: SnapshotConfig,
+    *,
+    has_activity_log: bool,
+    order: str,
+) -> tuple[Snapshots, Split]:
+    """The examples and the split a training run uses, by the shape of the data.
+
+    With an activity log: snapshots and the out-of-time split with embargo. A flat export:
+    one example per closed lead, split out of time by ``created_at`` (order "time", when
+    present) or by row order (order "rows"), else at random (order "none", or no dates).
+    """
+    if has_activity_log:
+        snaps = make_snapshots(leads, data_end, config)
+        return snaps, out_of_time_split(snaps, config)
+    snaps = flat_examples(leads)
+    dated = bool(snaps.rows[AS_OF].notna().all()) and len(snaps.rows) > 0
+    if order == "rows" or (order == "time" and dated):
+        return snaps, ordered_split(snaps, config.valid_fraction, by_time=order == "time")
+    return snaps, random_split(snaps, config.valid_fraction, config.seed)

@@ -18,6 +18,33 @@ from models.factory import LeadModel, make_model
 from models.rules import RuleScorer
 
 
+class InsufficientDataError(ValueError):
+    """Too little history to learn from; the message says what is missing."""
+
+
+def check_minimum(
+    lead_ids: pd.Series, y: np.ndarray, min_leads: int, min_conversions: int
+) -> dict[str, int]:
+    """Refuse to train below the configured minimum of leads and of converted leads.
+
+    The defaults (1,000 leads, 120 conversions) are Salesforce Einstein's published floor.
+    """
+    n_leads = int(lead_ids.nunique())
+    n_converted = int(lead_ids[np.asarray(y) == 1].nunique())
+    missing = []
+    if n_leads < min_leads:
+        missing.append(f"{n_leads} leads (need {min_leads})")
+    if n_converted < min_conversions:
+        missing.append(f"{n_converted} converted leads (need {min_conversions})")
+    if missing:
+        raise InsufficientDataError(
+            "too little history to train: the training window has "
+            + " and ".join(missing)
+            + "; add history, lower snapshots.min_leads / min_conversions, or pass --force"
+        )
+    return {"train_leads": n_leads, "train_converted_leads": n_converted}
+
+
 def model_features(X: pd.DataFrame, registry: FeatureRegistry) -> tuple[list[str], list[str]]:
     """(categorical, numeric) registry features present in ``X``, in registry order."""
     present = [n for n in registry.names if n in X.columns]

@@ -1,4 +1,4 @@
-"""`leadscore` command line: generate | train | score | demo.
+"""`leadscore` command line: generate | train | score | demo | serve | export.
 
 Heavy imports (prefect, mlflow, lightgbm, shap) happen inside the commands, after the
 environment is prepared, so `leadscore --help` answers at once.
@@ -73,7 +73,12 @@ def generate(
 
 
 @app.command()
-def train(config: ConfigOption = None) -> None:
+def train(
+    config: ConfigOption = None,
+    force: Annotated[
+        bool, typer.Option(help="Train even below the minimum leads / conversions.")
+    ] = False,
+) -> None:
     """Train on closed history, evaluate against the rules out of time, track in MLflow.
 
     Ends by printing one JSON line of metrics on standard output.
@@ -81,7 +86,7 @@ def train(config: ConfigOption = None) -> None:
     settings = _settings(config)
     from pipelines.flows import train_flow
 
-    result = train_flow(_config_arg(settings, config))
+    result = train_flow(_config_arg(settings, config), force=force)
     typer.echo(json.dumps(train_summary(result)))
 
 
@@ -134,7 +139,7 @@ def demo(
     settings = _settings(config)
     start = time.perf_counter()
     generate(leads=leads, seed=None, out=None, config=config)
-    train(config=config)
+    train(config=config, force=False)
     score(config=config)
     console().print(
         f"\nMLflow runs: {settings.tracking.tracking_uri} (artifacts: "
@@ -143,6 +148,89 @@ def demo(
         f"Scores: {settings.store.url} and {settings.output.scores_csv}\n"
         f"Demo took {time.perf_counter() - start:.0f}s"
     )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: api.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: api.port).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the HTTP API (/v1, /docs) and the sales-ops page (/ui) with uvicorn.
+
+    Tokens come from `api.tokens` / $LEADSCORE_API_TOKENS (and page-only ones from
+    `api.page_tokens` / $LEADSCORE_PAGE_TOKENS); POST /v1/score uses the MLflow champion.
+    """
+    settings = _settings(config)
+    import uvicorn
+
+    from serving.api import OnDemandScorer, api_tokens, create_app
+
+    if not any(api_tokens(settings.api)):
+        console().print(
+            "[red]no API token configured: set $LEADSCORE_API_TOKENS or api.tokens[/red]"
+        )
+        raise typer.Exit(2)
+
+    def load_champion() -> tuple[Any, str]:
+        from pipelines.tracking import load_champion as champion
+
+        return champion(settings.tracking)
+
+    scorer = OnDemandScorer(settings.features, settings.rules, settings.scoring, load_champion)
+    server = create_app(settings.store, settings.api, scorer)
+    uvicorn.run(server, host=host or settings.api.host, port=port or settings.api.port)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="File to write (replaced atomically).")],
+    format: Annotated[
+        str, typer.Option(help="csv (CRM import) or jsonl (one JSON object per lead).")
+    ] = "csv",
+    config: ConfigOption = None,
+) -> None:
+    """Write the current batch for a CRM: columns as documented in serving/export.py.
+
+    jsonl has the same fields per line, with `reasons` as a JSON array.
+    """
+    if format not in ("csv", "jsonl"):
+        console().print(f"[red]--format must be csv or jsonl, not {format!r}[/red]")
+        raise typer.Exit(2)
+    settings = _settings(config)
+    import os
+    import tempfile
+
+    from serving.export import export_frame, write_scores_csv
+    from serving.store import ScoreStore, StoreError
+
+    store = ScoreStore(settings.store)
+    try:
+        store.create()  # idempotent; upgrades a store written by an older version
+        batch = store.read_batch()
+    except (LookupError, StoreError) as exc:
+        console().print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        store.close()
+    if format == "csv":
+        write_scores_csv(batch, out)
+    else:
+        frame = export_frame(batch)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                for row in frame.to_dict(orient="records"):
+                    row["reasons"] = json.loads(row["reasons"]) if row["reasons"] else []
+                    clean = {k: (None if v != v else v) for k, v in row.items()}  # NaN -> null
+                    handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, out)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    console().print(f"{len(batch):,} leads of batch {batch['batch_id'].iloc[0]} -> {out}")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from features.config import FeatureConfig, SnapshotConfig
+from features.config import FeatureConfig, SnapshotConfig, ValidationConfig
 from models.config import ModelConfig, PromotionGate, RulesConfig, ScoringConfig
+from serving.api import ApiConfig
 from serving.store import StoreConfig
 
 DEFAULT_CONFIG = "leadscore.yaml"
@@ -28,17 +29,65 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SourceConfig(_Strict):
-    """One input table: a file path and its format (inferred from the suffix by default)."""
+class CsvOptions(_Strict):
+    """How to read a CSV export."""
 
-    path: Path
-    format: Literal["parquet", "csv", "auto"] = "auto"
+    delimiter: str = ","
+    encoding: str = Field(default="utf-8", description="e.g. utf-8, latin-1, cp1252")
+    decimal: str = "."
+    thousands: str | None = None
+
+
+class SqlQuery(_Strict):
+    """A query through any SQLAlchemy URL (sqlite, postgresql, ...)."""
+
+    url: str
+    query: str
+
+
+class SourceConfig(_Strict):
+    """One input table: a file (CSV or Parquet) or a SQL query."""
+
+    path: Path | None = None
+    format: Literal["parquet", "csv", "sql", "auto"] = "auto"
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    sql: SqlQuery | None = None
+    date_format: str | None = Field(
+        default=None, description="strftime format of its timestamps; None = any ISO-like."
+    )
+
+    @model_validator(mode="after")
+    def _where(self) -> SourceConfig:
+        if self.resolved_format == "sql" and self.sql is None:
+            raise ValueError("a sql source needs `sql: {url, query}`")
+        if self.resolved_format != "sql" and self.path is None:
+            raise ValueError("a file source needs `path`")
+        return self
 
     @property
     def resolved_format(self) -> str:
         if self.format != "auto":
             return self.format
-        return "csv" if self.path.suffix.lower() in {".csv", ".txt"} else "parquet"
+        if self.sql is not None:
+            return "sql"
+        suffix = self.path.suffix.lower() if self.path else ""
+        return "csv" if suffix in {".csv", ".txt", ".tsv"} else "parquet"
+
+    @property
+    def label(self) -> str:
+        """How errors and the quarantine name this source."""
+        if self.resolved_format == "sql" and self.sql is not None:
+            return f"sql query on {self.sql.url.split('@')[-1]}"
+        return str(self.path)
+
+
+class OutcomeMapping(_Strict):
+    """Turn a user's status or target column into open / converted / lost."""
+
+    column: str = Field(description="The user's column (after column_mapping).")
+    converted: list[str] = Field(description="Values meaning converted, e.g. [yes, Closed Won].")
+    lost: list[str] = Field(description="Values meaning lost, e.g. [no, Closed Lost].")
+    open: list[str] = Field(default_factory=list, description="Values meaning still open.")
 
 
 class DataConfig(_Strict):
@@ -54,6 +103,18 @@ class DataConfig(_Strict):
     column_mapping: dict[str, str] = Field(
         default_factory=dict, description="User column -> contract column, applied on load."
     )
+    outcome: OutcomeMapping | None = None
+    lead_id_from_row: bool = Field(
+        default=False, description="No id column: use the 1-based row number as lead_id."
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Columns dropped on load: leaks, sensitive fields."
+    )
+    order: Literal["time", "rows", "none"] = Field(
+        default="time",
+        description="Flat exports: split by created_at, by row order, or at random.",
+    )
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
     as_of: datetime | None = Field(
         default=None, description="Scoring time; None = the end of the data (the export day)."
     )
@@ -90,6 +151,27 @@ class PrefectConfig(_Strict):
     home: Path = Path(".prefect")
 
 
+class RunnerConfig(_Strict):
+    """Where the score flow runs its partitions (DESIGN.md section 9)."""
+
+    kind: Literal["local", "dask"] = Field(
+        default="local", description="local: threads in this process; dask: a Dask cluster."
+    )
+    address: str | None = Field(
+        default=None, description="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (dask)."
+    )
+    local_workers: int = Field(default=1, ge=1, description="Partitions scored at once (local).")
+    max_in_flight: int = Field(
+        default=2, ge=1, description="Scored partitions waiting to be published (bounds memory)."
+    )
+
+    @model_validator(mode="after")
+    def _dask_address(self) -> RunnerConfig:
+        if self.kind == "dask" and not self.address:
+            raise ValueError("runner.kind dask needs runner.address (the scheduler)")
+        return self
+
+
 class Settings(_Strict):
     """Everything leadscore can be told, in one validated object."""
 
@@ -103,9 +185,11 @@ class Settings(_Strict):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     promotion: PromotionGate = Field(default_factory=PromotionGate)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     prefect: PrefectConfig = Field(default_factory=PrefectConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -115,6 +199,11 @@ class Settings(_Strict):
                 f"features.windows_days {self.features.windows_days}"
             )
         attrs = set(self.features.attributes.names)
+        leaking = attrs & set(self.data.exclude)
+        if leaking:
+            raise ValueError(
+                f"excluded columns are declared as model attributes: {sorted(leaking)}"
+            )
         unknown = [a for a in self.rules.icp if a not in attrs]
         unknown += [p.attribute for p in self.rules.penalties if p.attribute not in attrs]
         if unknown:
@@ -134,20 +223,27 @@ def _resolve_url(base: Path, url: str) -> str:
     return url
 
 
+def _resolved_source(base: Path, source: SourceConfig | None) -> SourceConfig | None:
+    if source is None:
+        return None
+    update: dict[str, object] = {}
+    if source.path is not None:
+        update["path"] = _resolve_path(base, source.path)
+    if source.sql is not None:
+        update["sql"] = source.sql.model_copy(update={"url": _resolve_url(base, source.sql.url)})
+    return source.model_copy(update=update)
+
+
 def _resolved(settings: Settings, base: Path) -> Settings:
     data = settings.data
+    output = settings.output
     return settings.model_copy(
         update={
             "project_dir": base,
             "data": data.model_copy(
                 update={
-                    "leads": data.leads.model_copy(
-                        update={"path": _resolve_path(base, data.leads.path)}
-                    ),
-                    "activities": data.activities
-                    and data.activities.model_copy(
-                        update={"path": _resolve_path(base, data.activities.path)}
-                    ),
+                    "leads": _resolved_source(base, data.leads),
+                    "activities": _resolved_source(base, data.activities),
                     "truth": data.truth and _resolve_path(base, data.truth),
                 }
             ),
@@ -164,8 +260,8 @@ def _resolved(settings: Settings, base: Path) -> Settings:
                 }
             ),
             "output": OutputConfig(
-                scores_csv=_resolve_path(base, settings.output.scores_csv),
-                quarantine_csv=_resolve_path(base, settings.output.quarantine_csv),
+                scores_csv=_resolve_path(base, output.scores_csv),
+                quarantine_csv=_resolve_path(base, output.quarantine_csv),
             ),
             "prefect": PrefectConfig(home=_resolve_path(base, settings.prefect.home)),
         }

@@ -1,8 +1,12 @@
 """Read leads and activities from the configured sources onto the data contract.
 
-Everything that touches files lives here; the checks themselves are the pure functions of
-``features.contract``. The result carries the quarantined rows so that every run can
-account for every input lead (scored or quarantined) and every activity.
+Everything that touches files or databases lives here; the checks themselves are the
+pure functions of ``features.contract`` (Great Expectations suites). On load a user's
+export is renamed onto the contract (``column_mapping``), stripped of excluded columns
+(leaks, sensitive fields: they never reach a model), given a lead id from its row number
+if it has none, and its status or target column is mapped onto open / converted / lost.
+The result carries the quarantined rows, and the load fails loudly unless every input
+row is either clean or quarantined.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from dataclasses import dataclass
 import pandas as pd
 
 from features.contract import (
+    LEAD_ID,
+    STATUS,
     ContractError,
     data_end,
     prepare_activities,
     prepare_leads,
 )
-from pipelines.settings import Settings, SourceConfig
+from features.validation import Validation
+from pipelines.settings import DataConfig, OutcomeMapping, Settings, SourceConfig
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,13 @@ class CRMData:
     quarantine: pd.DataFrame
     n_leads_in: int
     n_activities_in: int
+    validations: tuple[Validation, ...] = ()
+    unknown_activity_types: int = 0
+
+    @property
+    def flat(self) -> bool:
+        """A flat export: behaviour, if any, is already aggregated into lead columns."""
+        return self.activities is None
 
     @property
     def end(self) -> pd.Timestamp:
@@ -38,52 +52,136 @@ class CRMData:
         return int((self.quarantine["source"] == source).sum())
 
 
-def read_table(source: SourceConfig) -> pd.DataFrame:
-    """One source file as a frame; a clear error naming the file when it cannot be read."""
+def _id_column(data: DataConfig) -> str:
+    """The user's name of the lead id column (ids are read as text, keeping zeros)."""
+    inverse = {contract: user for user, contract in data.column_mapping.items()}
+    return inverse.get(LEAD_ID, LEAD_ID)
+
+
+def read_table(source: SourceConfig, id_column: str = LEAD_ID) -> pd.DataFrame:
+    """One source as a frame; a clear error naming the file when it cannot be read."""
+    kind = source.resolved_format
+    if kind == "sql":
+        from sqlalchemy import create_engine, text
+
+        assert source.sql is not None
+        engine = create_engine(source.sql.url)
+        try:
+            with engine.connect() as conn:
+                return pd.read_sql_query(text(source.sql.query), conn)
+        except Exception as exc:
+            raise ContractError(f"{source.label}: the query failed: {exc}") from exc
+        finally:
+            engine.dispose()
+    assert source.path is not None
     if not source.path.is_file():
         raise FileNotFoundError(
             f"{source.path}: no such file (run `leadscore generate` for the synthetic CRM)"
         )
+    if kind == "parquet":
+        try:
+            return pd.read_parquet(source.path)
+        except Exception as exc:
+            raise ContractError(f"{source.path}: cannot be read as Parquet: {exc}") from exc
+    options = source.csv
     try:
-        if source.resolved_format == "csv":
-            return pd.read_csv(source.path)
-        return pd.read_parquet(source.path)
-    except Exception as exc:
+        return pd.read_csv(
+            source.path,
+            sep=options.delimiter,
+            encoding=options.encoding,
+            decimal=options.decimal,
+            thousands=options.thousands,
+            dtype={id_column: "string"},
+        )
+    except UnicodeDecodeError as exc:
         raise ContractError(
-            f"{source.path}: cannot be read as {source.resolved_format}: {exc}"
+            f"{source.path}: byte {exc.start} is not valid {options.encoding} text; set the "
+            f"source's csv.encoding (e.g. latin-1 or cp1252)"
         ) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise ContractError(f"{source.path}: no rows (the file is empty)") from exc
+    except pd.errors.ParserError as exc:
+        raise ContractError(f"{source.path}: not a well-formed CSV: {exc}") from exc
 
 
-def load_crm(settings: Settings) -> CRMData:
+def map_outcome(values: pd.Series, mapping: OutcomeMapping) -> pd.Series:
+    """Map a user's outcome values (case-insensitive) to open / converted / lost.
+
+    Unlisted values are kept as they are, so the contract quarantines them with a reason.
+    """
+    lookup = {v.strip().lower(): "converted" for v in mapping.converted}
+    lookup |= {v.strip().lower(): "lost" for v in mapping.lost}
+    lookup |= {v.strip().lower(): "open" for v in mapping.open}
+    text = values.astype("string").str.strip()
+    mapped = text.str.lower().map(lookup)
+    return mapped.fillna(text).astype(object)
+
+
+def onto_contract(raw: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
+    """Rename, drop excluded columns, number rows if needed, map the outcome."""
+    frame = raw.rename(columns=data.column_mapping)
+    frame = frame.drop(columns=[c for c in data.exclude if c in frame.columns])
+    if data.lead_id_from_row:
+        frame[LEAD_ID] = [f"row-{i}" for i in range(1, len(frame) + 1)]
+    if data.outcome is not None:
+        if data.outcome.column not in frame.columns:
+            raise ContractError(
+                f"{data.leads.label}: outcome column '{data.outcome.column}' missing; "
+                f"found {list(frame.columns)}"
+            )
+        frame[STATUS] = map_outcome(frame[data.outcome.column], data.outcome)
+    return frame
+
+
+def load_crm(settings: Settings, now: pd.Timestamp | None = None) -> CRMData:
     """Read, map and check the configured leads and activities."""
     data = settings.data
-    attrs = settings.features.attributes
-    raw_leads = read_table(data.leads)
+    features = settings.features
+    raw_leads = read_table(data.leads, _id_column(data))
     leads = prepare_leads(
-        raw_leads,
-        source=str(data.leads.path),
-        column_mapping=data.column_mapping,
-        attributes_categorical=attrs.categorical,
-        attributes_numeric=attrs.numeric,
+        onto_contract(raw_leads, data),
+        source=data.leads.label,
+        attributes=features.attributes,
+        validation=data.validation,
+        now=now,
+        flat=data.activities is None,
+        date_format=data.leads.date_format,
     )
     quarantine = [leads.quarantine]
-    activities = None
-    n_activities = 0
+    validations = [leads.validation]
+    activities, n_activities, unknown = None, 0, 0
     if data.activities is not None:
         raw_activities = read_table(data.activities)
         n_activities = len(raw_activities)
         checked = prepare_activities(
-            raw_activities,
+            raw_activities.rename(columns=data.column_mapping),
             leads.rows,
-            source=str(data.activities.path),
-            column_mapping=data.column_mapping,
+            source=data.activities.label,
+            known_types=list(features.activity_types),
+            validation=data.validation,
+            now=now,
+            date_format=data.activities.date_format,
         )
-        activities = checked.rows
+        activities, unknown = checked.rows, checked.unknown_types
         quarantine.append(checked.quarantine)
+        validations.append(checked.validation)
+        _conserved(data.activities.label, n_activities, len(activities), len(checked.quarantine))
+    _conserved(data.leads.label, len(raw_leads), len(leads.rows), len(leads.quarantine))
     return CRMData(
         leads=leads.rows.reset_index(drop=True),
         activities=activities,
         quarantine=pd.concat(quarantine, ignore_index=True),
         n_leads_in=len(raw_leads),
         n_activities_in=n_activities,
+        validations=tuple(v for v in validations if v is not None),
+        unknown_activity_types=unknown,
     )
+
+
+def _conserved(source: str, n_in: int, n_clean: int, n_quarantined: int) -> None:
+    """Every input row must end clean or quarantined; anything else is a bug, loudly."""
+    if n_clean + n_quarantined != n_in:
+        raise RuntimeError(
+            f"{source}: row conservation broken: {n_in} in != {n_clean} clean + "
+            f"{n_quarantined} quarantined"
+        )

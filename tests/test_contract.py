@@ -5,7 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from features.config import ValidationConfig
 from features.contract import ContractError, data_end, prepare_activities, prepare_leads
+
+LENIENT = ValidationConfig(max_bad_row_share=1.0)
 
 
 def _raw_leads() -> pd.DataFrame:
@@ -38,7 +41,9 @@ def _raw_leads() -> pd.DataFrame:
 
 
 def test_leads_are_typed_mapped_and_quarantined_with_reasons():
-    checked = prepare_leads(_raw_leads(), source="crm.csv", column_mapping={"Id": "lead_id"})
+    checked = prepare_leads(
+        _raw_leads(), source="crm.csv", column_mapping={"Id": "lead_id"}, validation=LENIENT
+    )
     assert checked.rows["lead_id"].tolist() == ["1", "2"]
     assert checked.rows["status"].tolist() == ["open", "converted"]
     # +02:00 ends in UTC
@@ -47,7 +52,7 @@ def test_leads_are_typed_mapped_and_quarantined_with_reasons():
     assert reasons == {
         2: "lead_id is duplicated",
         3: "lead_id is duplicated",
-        4: "created_at is missing or not a timestamp",
+        4: "created_at is not a timestamp",
         5: "status is not one of ['open', 'converted', 'lost']",
         6: "closed lead has no valid closed_at",
         7: "open lead has a closed_at",
@@ -65,7 +70,7 @@ def test_a_missing_required_column_names_the_source_and_column():
 
 
 def test_activities_for_unknown_leads_or_before_creation_are_quarantined():
-    leads = prepare_leads(_raw_leads(), column_mapping={"Id": "lead_id"}).rows
+    leads = prepare_leads(_raw_leads(), column_mapping={"Id": "lead_id"}, validation=LENIENT).rows
     raw = pd.DataFrame(
         {
             "lead_id": ["1", "1", "99", "2", None],
@@ -73,16 +78,24 @@ def test_activities_for_unknown_leads_or_before_creation_are_quarantined():
             "occurred_at": ["2026-01-05", "2025-12-01", "2026-01-05", "garbage", "2026-01-05"],
         }
     )
-    checked = prepare_activities(raw, leads)
+    checked = prepare_activities(raw, leads, validation=LENIENT)
     assert checked.rows.index.tolist() == [0]
     assert checked.quarantine["reason"].tolist() == [
         "activity before the lead was created",
-        "activity for an unknown lead",
-        "occurred_at is missing or not a timestamp",
+        "activity for an unknown or quarantined lead",
+        "occurred_at is not a timestamp",
         "lead_id is empty",
     ]
 
 
+def test_too_many_bad_rows_stop_the_run_naming_file_column_and_rows():
+    with pytest.raises(ContractError) as error:
+        prepare_leads(_raw_leads(), source="crm.csv", column_mapping={"Id": "lead_id"})
+    message = str(error.value)
+    assert "crm.csv: 6 of 8 rows (75%)" in message
+    assert "column 'lead_id'" in message and "row 2: lead_id is duplicated" in message
+
+
 def test_data_end_is_midnight_after_the_latest_timestamp():
-    leads = prepare_leads(_raw_leads(), column_mapping={"Id": "lead_id"}).rows
+    leads = prepare_leads(_raw_leads(), column_mapping={"Id": "lead_id"}, validation=LENIENT).rows
     assert data_end(leads, None) == pd.Timestamp("2026-02-02", tz="UTC")

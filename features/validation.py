@@ -1,0 +1,267 @@
+"""Validation at the boundary with Great Expectations 1.x suites, declared in code.
+
+Each row rule is one expectation paired with the reason a failing row is quarantined
+for; the suite runs with the COMPLETE result format so GX names the failing rows, and
+each bad row keeps the first reason it failed. Table rules (empty input, too many bad
+rows, an attribute that is nearly all null) stop the run with an error naming the file,
+the column and example rows. The validation results render as GX Data Docs HTML, which
+the train flow logs with every run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import great_expectations as gx
+import pandas as pd
+from great_expectations.core import ExpectationSuiteValidationResult
+from great_expectations.expectations import Expectation
+
+from features.config import AttributeConfig, ValidationConfig
+
+STATUSES = ("open", "converted", "lost")
+EXAMPLES = 5
+
+# GX logs every expectation it builds at INFO; the results are what we report.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+class ContractError(ValueError):
+    """A table-level violation: the whole input is unusable as it stands."""
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """An expectation, the column it is about, and the quarantine reason of failing rows."""
+
+    expectation: Expectation
+    column: str
+    reason: str
+
+
+@dataclass
+class Validation:
+    """First failing reason per row (None = clean), and the GX results for the docs."""
+
+    reasons: pd.Series
+    columns: pd.Series
+    results: list[ExpectationSuiteValidationResult] = field(default_factory=list)
+
+
+def _run_suite(
+    frame: pd.DataFrame, name: str, rules: Sequence[RowRule]
+) -> tuple[dict[int, RowRule], ExpectationSuiteValidationResult]:
+    """Run ``rules`` as one GX suite on ``frame``; map each failing row to its first rule."""
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    asset = context.data_sources.add_pandas(name).add_dataframe_asset(name)
+    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
+        batch_parameters={"dataframe": frame.reset_index(drop=True)}
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name=name))
+    for rule in rules:
+        suite.add_expectation(rule.expectation)
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
+    by_id = {r.expectation.id: i for i, r in enumerate(rules)}
+    failures: dict[int, list[int]] = {}
+    for outcome in result.results:
+        if outcome.exception_info and outcome.exception_info.get("raised_exception"):
+            raise ContractError(
+                f"{name}: validation of {outcome.expectation_config.type} failed to run: "
+                f"{outcome.exception_info.get('exception_message')}"
+            )
+        position = by_id[outcome.expectation_config.id]
+        failures[position] = outcome.result.get("unexpected_index_list") or []
+    first: dict[int, RowRule] = {}
+    for position in sorted(failures):
+        for row in failures[position]:
+            first.setdefault(int(row), rules[position])
+    return first, result
+
+
+def _merge(
+    frame: pd.DataFrame, prior: pd.Series, prior_columns: pd.Series, found: dict[int, RowRule]
+) -> tuple[pd.Series, pd.Series]:
+    """Reasons found before the suite (parsing) win; then the suite's first failures."""
+    reasons, columns = prior.copy(), prior_columns.copy()
+    positions = frame.index
+    for row, rule in found.items():
+        label = positions[row]
+        if pd.isna(reasons.loc[label]):
+            reasons.loc[label] = rule.reason
+            columns.loc[label] = rule.column
+    return reasons, columns
+
+
+def lead_rules(
+    attributes: AttributeConfig, config: ValidationConfig, now: pd.Timestamp, flat: bool
+) -> list[RowRule]:
+    """The leads suite. Flat exports carry no life-cycle dates, so those rules drop out."""
+    E = gx.expectations
+    latest = now + pd.Timedelta(hours=config.future_tolerance_hours)
+    rules = [
+        RowRule(E.ExpectColumnValuesToNotBeNull(column="lead_id"), "lead_id", "lead_id is empty"),
+        RowRule(
+            E.ExpectColumnValuesToBeUnique(column="lead_id"), "lead_id", "lead_id is duplicated"
+        ),
+        RowRule(E.ExpectColumnValuesToNotBeNull(column="status"), "status", "status is empty"),
+        RowRule(
+            E.ExpectColumnValuesToBeInSet(column="status", value_set=list(STATUSES)),
+            "status",
+            f"status is not one of {list(STATUSES)}",
+        ),
+    ]
+    if not flat:
+        rules += [
+            RowRule(
+                E.ExpectColumnValuesToNotBeNull(column="created_at"),
+                "created_at",
+                "created_at is missing or not a timestamp",
+            ),
+            RowRule(
+                E.ExpectColumnValuesToBeBetween(column="created_at", max_value=latest),
+                "created_at",
+                "created_at is in the future",
+            ),
+            RowRule(
+                E.ExpectColumnValuesToBeNull(
+                    column="closed_at", row_condition='status=="open"', condition_parser="pandas"
+                ),
+                "closed_at",
+                "open lead has a closed_at",
+            ),
+            RowRule(
+                E.ExpectColumnValuesToNotBeNull(
+                    column="closed_at",
+                    row_condition='status=="converted" or status=="lost"',
+                    condition_parser="pandas",
+                ),
+                "closed_at",
+                "closed lead has no valid closed_at",
+            ),
+            RowRule(
+                E.ExpectColumnValuesToBeBetween(column="closed_at", max_value=latest),
+                "closed_at",
+                "closed_at is in the future",
+            ),
+            RowRule(
+                E.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="closed_at",
+                    column_B="created_at",
+                    or_equal=True,
+                    ignore_row_if="either_value_is_missing",
+                ),
+                "closed_at",
+                "closed_at is before created_at",
+            ),
+        ]
+    for column, (low, high) in config.ranges.items():
+        if column in attributes.numeric:
+            rules.append(
+                RowRule(
+                    E.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high),
+                    column,
+                    f"{column} is outside [{low:g}, {high:g}]",
+                )
+            )
+    return rules
+
+
+def activity_rules(
+    known_leads: Sequence[str], config: ValidationConfig, now: pd.Timestamp
+) -> list[RowRule]:
+    """The activities suite (run on the log with each lead's created_at joined on)."""
+    E = gx.expectations
+    latest = now + pd.Timedelta(hours=config.future_tolerance_hours)
+    return [
+        RowRule(E.ExpectColumnValuesToNotBeNull(column="lead_id"), "lead_id", "lead_id is empty"),
+        RowRule(
+            E.ExpectColumnValuesToBeInSet(column="lead_id", value_set=list(known_leads)),
+            "lead_id",
+            "activity for an unknown or quarantined lead",
+        ),
+        RowRule(
+            E.ExpectColumnValuesToNotBeNull(column="activity_type"),
+            "activity_type",
+            "activity_type is empty",
+        ),
+        RowRule(
+            E.ExpectColumnValuesToNotBeNull(column="occurred_at"),
+            "occurred_at",
+            "occurred_at is missing or not a timestamp",
+        ),
+        RowRule(
+            E.ExpectColumnValuesToBeBetween(column="occurred_at", max_value=latest),
+            "occurred_at",
+            "occurred_at is in the future",
+        ),
+        RowRule(
+            E.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="occurred_at",
+                column_B="lead_created_at",
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+            ),
+            "occurred_at",
+            "activity before the lead was created",
+        ),
+    ]
+
+
+def validate(
+    frame: pd.DataFrame,
+    source: str,
+    rules: Sequence[RowRule],
+    prior: pd.Series,
+    prior_columns: pd.Series,
+) -> Validation:
+    """Run the suite on a typed frame; combine with reasons found while parsing."""
+    found, result = _run_suite(frame, source, rules)
+    reasons, columns = _merge(frame, prior, prior_columns, found)
+    return Validation(reasons=reasons, columns=columns, results=[result])
+
+
+def check_table(
+    frame: pd.DataFrame,
+    validation: Validation,
+    source: str,
+    config: ValidationConfig,
+    attributes: Sequence[str] = (),
+) -> None:
+    """Table rules: raise ``ContractError`` naming the file, the column and example rows."""
+    n = len(frame)
+    if n == 0:
+        raise ContractError(f"{source}: no rows (the file is empty or has only a header)")
+    bad = validation.reasons.notna()
+    share = bad.mean()
+    if share > config.max_bad_row_share:
+        worst = validation.columns[bad].value_counts().index[0]
+        rows = validation.reasons[bad & (validation.columns == worst)]
+        examples = ", ".join(f"row {i}: {r}" for i, r in rows.head(EXAMPLES).items())
+        raise ContractError(
+            f"{source}: {bad.sum()} of {n} rows ({share:.0%}) break the data contract, over "
+            f"the limit of {config.max_bad_row_share:.0%}; most in column '{worst}' ({examples})"
+        )
+    for column in attributes:
+        if column in frame and frame[column].isna().mean() > config.max_null_share:
+            nulls = frame[column].isna().mean()
+            raise ContractError(
+                f"{source}: column '{column}' is null in {nulls:.0%} of rows, over the limit "
+                f"of {config.max_null_share:.0%} (rows {frame.index[:EXAMPLES].tolist()}...)"
+            )
+
+
+def data_docs_html(results: Sequence[ExpectationSuiteValidationResult]) -> dict[str, str]:
+    """GX Data Docs pages (HTML) of validation results, keyed by suite name."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    pages = {}
+    for result in results:
+        document = ValidationResultsPageRenderer().render(result)
+        pages[result.suite_name] = DefaultJinjaPageView().render(document)
+    return pages
