@@ -109,6 +109,8 @@ def _timestamp(
     frame: pd.DataFrame, column: str, faults: _ParseFaults, fmt: str | None
 ) -> pd.Series:
     parsed = to_utc(frame[column], fmt)
+    if pd.api.types.is_datetime64_any_dtype(frame[column]):
+        return parsed  # already typed (Parquet, SQL): nothing can fail to parse
     unparsed = parsed.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
     faults.add(unparsed, column, f"{column} is not a timestamp")
     return parsed
@@ -194,7 +196,7 @@ def prepare_activities(
     )
     created = out[LEAD_ID].map(known_leads.set_index(LEAD_ID)[CREATED_AT])
     suite_frame = out.assign(lead_created_at=created.astype("datetime64[ns, UTC]"))
-    rules = activity_rules(known_leads[LEAD_ID].tolist(), validation, now)
+    rules = activity_rules(validation, now)
     checked = validate(suite_frame, f"{source} (activities)", rules, faults.reasons, faults.columns)
     if len(out):
         check_table(out, checked, source, validation)

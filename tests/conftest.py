@@ -40,3 +40,23 @@ def small_config() -> FeatureConfig:
         windows_days=[7, 30],
         half_life_days=10,
     )
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of ../shared/data; fails under CI (it must be there), else skips, saying why."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.is_file():
+        message = f"shared data not found at {path}: this test needs ../shared/data"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

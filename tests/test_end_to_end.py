@@ -22,15 +22,7 @@ N_LEADS = 2000
 
 
 @pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, harness) -> Path:
+def project(tmp_path_factory, prefect_harness) -> Path:
     folder = tmp_path_factory.mktemp("project")
     raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
     raw["snapshots"].update(min_leads=500, min_conversions=50)  # a small CRM on purpose
@@ -86,6 +78,10 @@ def test_run_and_registered_model_are_in_mlflow(project: Path, trained: dict):
     assert champion.run_id == trained["run_id"]
     # artifacts live beside the project, not in ./mlruns of the current directory
     assert (project / "mlartifacts").is_dir()
+    logged = {a.path for a in client.list_artifacts(trained["run_id"], "validation")}
+    assert {"validation/leads_(leads).html", "validation/activities_(activities).html"} <= {
+        p.replace(str(project / "data" / "synthetic") + "/", "") for p in logged
+    }
     assert not (Path.cwd() / "mlruns").exists()
 
 

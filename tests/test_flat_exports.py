@@ -1,0 +1,144 @@
+"""Flat exports (no activity log): exclusions, splits, minimum data, and the bank proof."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+
+from features.builder import build_features
+from features.registry import build_registry
+from features.snapshots import LABEL, Snapshots, ordered_split, random_split, training_examples
+from models import training
+from pipelines.settings import Settings, SettingsError, load_settings
+from pipelines.sources import load_crm
+from tests.conftest import ROOT, shared_file
+
+
+def _flat_csv(path: Path, n: int = 1500) -> Path:
+    rng = np.random.default_rng(4)
+    converted = rng.random(n) < 0.15
+    pd.DataFrame(
+        {
+            "lead_id": [f"F{i}" for i in range(n)],
+            "status": np.where(converted, "converted", "lost"),
+            "industry": rng.choice(["software", "retail", "fintech"], n),
+            "employees": rng.integers(1, 5000, n),
+            "leak": converted.astype(int),  # known only after the outcome: a perfect leak
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def _settings(csv: Path, **data: object) -> Settings:
+    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
+    raw["data"] = {"leads": {"path": str(csv)}, "activities": None, "order": "none", **data}
+    raw["features"]["attributes"] = {"categorical": ["industry"], "numeric": ["employees"]}
+    raw["rules"]["icp"] = {"industry": {"weight": 1, "values": {"software": 10}}}
+    raw["rules"]["penalties"] = []
+    return Settings.model_validate(raw)
+
+
+def _valid_auc(settings: Settings) -> tuple[float, list[str]]:
+    crm = load_crm(settings)
+    snaps, split = training_examples(
+        crm.leads, crm.end, settings.snapshots, has_activity_log=False, order="none"
+    )
+    X = build_features(crm.leads, None, snaps.rows, settings.features)
+    y = snaps.rows[LABEL].to_numpy()
+    registry = build_registry(settings.features, behaviour=False)
+    model = training.fit_model(X.iloc[split.train], y[split.train], registry, settings.model)
+    auc = roc_auc_score(y[split.valid], model.raw_score(X.iloc[split.valid]))
+    return auc, model.features
+
+
+def test_excluded_columns_never_reach_the_model(tmp_path: Path):
+    csv = _flat_csv(tmp_path / "leads.csv")
+    excluded = _settings(csv, exclude=["leak"])
+    assert "leak" not in load_crm(excluded).leads.columns
+    auc, features = _valid_auc(excluded)
+    assert "leak" not in features
+    assert auc < 0.7  # the attributes here are noise
+    # the same leak declared as an attribute would be found at once: the test can fail
+    raw = excluded.model_dump(mode="json")
+    raw["data"]["exclude"] = []
+    raw["features"]["attributes"]["categorical"].append("leak")
+    leaky_auc, leaky_features = _valid_auc(Settings.model_validate(raw))
+    assert "leak" in leaky_features and leaky_auc > 0.99
+
+
+def test_an_excluded_column_declared_as_an_attribute_is_a_settings_error(tmp_path: Path):
+    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
+    raw["data"]["exclude"] = ["industry"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(SettingsError, match="excluded columns are declared as model attributes"):
+        load_settings(tmp_path / "c.yaml")
+
+
+def _examples(labels: list[int]) -> Snapshots:
+    rows = pd.DataFrame(
+        {"lead_id": [f"L{i}" for i in range(len(labels))], "as_of": pd.NaT, LABEL: labels}
+    )
+    return Snapshots(rows=rows, n_censored=0, data_end=pd.NaT)
+
+
+def test_row_order_split_validates_on_the_last_rows():
+    split = ordered_split(_examples([0, 1] * 10), valid_fraction=0.2, by_time=False)
+    assert split.kind == "out_of_time"
+    assert split.valid.tolist() == [16, 17, 18, 19]
+    assert split.train.tolist() == list(range(16))
+
+
+def test_random_split_is_seeded_and_stratified():
+    labels = [1] * 20 + [0] * 80
+    a = random_split(_examples(labels), valid_fraction=0.25, seed=3)
+    b = random_split(_examples(labels), valid_fraction=0.25, seed=3)
+    assert a.kind == "random" and a.valid.tolist() == b.valid.tolist()
+    assert np.asarray(labels)[a.valid].sum() == 5 and len(a.valid) == 25
+    assert set(a.train).isdisjoint(a.valid) and len(a.train) + len(a.valid) == 100
+
+
+def test_minimum_data_refusal_says_what_is_missing():
+    ids = pd.Series([f"L{i}" for i in range(500)])
+    y = np.r_[np.ones(50), np.zeros(450)]
+    with pytest.raises(training.InsufficientDataError) as error:
+        training.check_minimum(ids, y, min_leads=1000, min_conversions=120)
+    assert "500 leads (need 1000)" in str(error.value)
+    assert "50 converted leads (need 120)" in str(error.value)
+    assert training.check_minimum(ids, y, 0, 0) == {"train_leads": 500, "train_converted_leads": 50}
+
+
+@pytest.mark.slow
+def test_bank_marketing_example_trains_out_of_time(tmp_path: Path, prefect_harness):
+    from mlflow import MlflowClient
+
+    from pipelines.cli import train_summary
+    from pipelines.flows import train_flow
+
+    csv = shared_file("bank-marketing", "bank-additional-full.csv")
+    raw = yaml.safe_load((ROOT / "examples" / "bank-marketing.yaml").read_text())
+    raw["data"]["leads"]["path"] = str(csv)
+    for section in ("store", "output", "prefect"):
+        raw.pop(section)  # defaults: inside tmp_path, beside the config
+    raw["tracking"].update(tracking_uri="sqlite:///mlflow.db", artifact_location="mlartifacts")
+    config = tmp_path / "bank.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    result = json.loads(json.dumps(train_summary(train_flow(str(config)))))
+    assert result["split"] == "out_of_time"
+    assert (result["n_train"], result["n_valid"]) == (32950, 8238)
+    assert "oracle" not in result
+    assert result["model"]["roc_auc"] > result["rules"]["roc_auc"] > 0.6
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = client.get_run(result["run_id"])
+    assert run.data.params["leads_in"] == "41188" and run.data.params["leads_quarantined"] == "0"
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    info = mlflow.models.get_model_info(f"models:/bank-marketing/{result['model_version']}")
+    inputs = set(info.signature.inputs.input_names())
+    assert "duration" not in inputs and "poutcome" in inputs
