@@ -49,10 +49,12 @@ def build_features(
             f"entities name unknown leads, e.g. {entities[LEAD_ID][missing][:3].tolist()}"
         )
     rows = profile.loc[entities[LEAD_ID].to_numpy()]
-    created = rows[CREATED_AT].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    as_of = entities[AS_OF].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    age = (as_of - created) / NS_PER_DAY
-    if (age < 0).any():
+    created = rows[CREATED_AT].to_numpy(dtype="datetime64[ns]")
+    as_of = entities[AS_OF].to_numpy(dtype="datetime64[ns]")
+    known = ~(np.isnat(created) | np.isnat(as_of))
+    age = np.full(len(entities), np.nan)
+    age[known] = (as_of[known] - created[known]).view(np.int64) / NS_PER_DAY
+    if (age[known] < 0).any():
         raise ValueError("an entity's as_of is before its lead was created")
 
     columns: dict[str, object] = {

@@ -178,6 +178,20 @@ def load_crm(settings: Settings, now: pd.Timestamp | None = None) -> CRMData:
     )
 
 
+def scoring_time(configured: object, end: pd.Timestamp) -> pd.Timestamp:
+    """When a batch is "as of": the configured instant, else the export day, else now.
+
+    A flat export with no dates has no export day; its leads are scored as of now (UTC).
+    """
+    if configured:
+        stamp = pd.Timestamp(configured)
+    elif pd.notna(end):
+        stamp = end
+    else:
+        stamp = pd.Timestamp.now(tz="UTC").floor("s")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 def _conserved(source: str, n_in: int, n_clean: int, n_quarantined: int) -> None:
     """Every input row must end clean or quarantined; anything else is a bug, loudly."""
     if n_clean + n_quarantined != n_in:

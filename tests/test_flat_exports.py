@@ -142,3 +142,57 @@ def test_bank_marketing_example_trains_out_of_time(tmp_path: Path, prefect_harne
     info = mlflow.models.get_model_info(f"models:/bank-marketing/{result['model_version']}")
     inputs = set(info.signature.inputs.input_names())
     assert "duration" not in inputs and "poutcome" in inputs
+
+
+@pytest.mark.slow
+def test_a_flat_export_is_trained_scored_and_explained_by_the_flows(
+    tmp_path: Path, prefect_harness
+):
+    from pipelines.flows import score_flow, train_flow
+    from serving.store import ScoreStore, StoreConfig
+
+    rng = np.random.default_rng(9)
+    n = 2400
+    tier = rng.choice(["gold", "silver", "bronze"], n)
+    visits = rng.poisson(3, n).astype(float)
+    logit = -2.6 + 1.5 * (tier == "gold") + 0.35 * visits
+    converted = rng.random(n) < 1 / (1 + np.exp(-logit))
+    status = np.where(converted, "Won", "Lost").astype(object)
+    status[-150:] = "Open"  # the newest rows are still open
+    pd.DataFrame(
+        {
+            "Account": [f"A{i:05d}" for i in range(n)],
+            "Stage": status,
+            "tier": tier,
+            "web_visits": visits,
+        }
+    ).to_csv(tmp_path / "export.csv", index=False)
+    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
+    raw["data"] = {
+        "leads": {"path": "export.csv"},
+        "activities": None,
+        "column_mapping": {"Account": "lead_id"},
+        "outcome": {"column": "Stage", "converted": ["Won"], "lost": ["Lost"], "open": ["Open"]},
+        "order": "rows",
+    }
+    raw["features"]["attributes"] = {
+        "categorical": ["tier"],
+        "numeric": ["web_visits"],
+        "engagement": ["web_visits"],
+        "labels": {"web_visits": "web visits"},
+    }
+    raw["rules"].update(
+        icp={"tier": {"weight": 1, "values": {"gold": 10, "silver": 5}}}, penalties=[]
+    )
+    config = tmp_path / "flat.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    trained = train_flow(str(config))
+    assert trained["split"] == "out_of_time"
+    assert trained["model"]["roc_auc"] > trained["rules"]["roc_auc"]
+    scored = score_flow(str(config))
+    assert scored["scored"] == 150 and scored["closed"] == n - 150
+    batch = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path / 'data' / 'scores.db'}")).read_batch()
+    assert set(batch["lead_id"]) == {f"A{i:05d}" for i in range(n - 150, n)}
+    texts = " ".join(batch["reasons"])
+    assert "web visits is" in texts and "tier is" in texts
+    assert (batch["fit"] != 0).any() and (batch["engagement"] != 0).any()
