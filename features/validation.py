@@ -97,6 +97,22 @@ def _merge(
     return reasons, columns
 
 
+def _required_timestamp(column: str) -> RowRule:
+    return RowRule(
+        gx.expectations.ExpectColumnValuesToNotBeNull(column=column),
+        column,
+        f"{column} is missing or not a timestamp",
+    )
+
+
+def _not_future(column: str, latest: pd.Timestamp) -> RowRule:
+    return RowRule(
+        gx.expectations.ExpectColumnValuesToBeBetween(column=column, max_value=latest),
+        column,
+        f"{column} is in the future",
+    )
+
+
 def lead_rules(
     attributes: AttributeConfig, config: ValidationConfig, now: pd.Timestamp, flat: bool
 ) -> list[RowRule]:
@@ -117,16 +133,8 @@ def lead_rules(
     ]
     if not flat:
         rules += [
-            RowRule(
-                E.ExpectColumnValuesToNotBeNull(column="created_at"),
-                "created_at",
-                "created_at is missing or not a timestamp",
-            ),
-            RowRule(
-                E.ExpectColumnValuesToBeBetween(column="created_at", max_value=latest),
-                "created_at",
-                "created_at is in the future",
-            ),
+            _required_timestamp("created_at"),
+            _not_future("created_at", latest),
             RowRule(
                 E.ExpectColumnValuesToBeNull(
                     column="closed_at", row_condition='status=="open"', condition_parser="pandas"
@@ -143,11 +151,7 @@ def lead_rules(
                 "closed_at",
                 "closed lead has no valid closed_at",
             ),
-            RowRule(
-                E.ExpectColumnValuesToBeBetween(column="closed_at", max_value=latest),
-                "closed_at",
-                "closed_at is in the future",
-            ),
+            _not_future("closed_at", latest),
             RowRule(
                 E.ExpectColumnPairValuesAToBeGreaterThanB(
                     column_A="closed_at",
@@ -191,16 +195,8 @@ def activity_rules(config: ValidationConfig, now: pd.Timestamp) -> list[RowRule]
             "activity_type",
             "activity_type is empty",
         ),
-        RowRule(
-            E.ExpectColumnValuesToNotBeNull(column="occurred_at"),
-            "occurred_at",
-            "occurred_at is missing or not a timestamp",
-        ),
-        RowRule(
-            E.ExpectColumnValuesToBeBetween(column="occurred_at", max_value=latest),
-            "occurred_at",
-            "occurred_at is in the future",
-        ),
+        _required_timestamp("occurred_at"),
+        _not_future("occurred_at", latest),
         RowRule(
             E.ExpectColumnPairValuesAToBeGreaterThanB(
                 column_A="occurred_at",
