@@ -159,7 +159,7 @@ def prepare_leads(
         if column in out.columns:
             out[column] = _number(frame, column, faults)
     rules = lead_rules(attributes, validation, now, flat)
-    checked = validate(out, f"{source} (leads)", rules, faults.reasons, faults.columns)
+    checked = validate(out, "leads", source, rules, faults.reasons, faults.columns)
     check_table(out, checked, source, validation, attributes.names)
     clean = out[checked.reasons.isna()]
     return Checked(clean, _quarantine(source, out, checked.reasons), checked)
@@ -197,7 +197,7 @@ def prepare_activities(
     created = out[LEAD_ID].map(known_leads.set_index(LEAD_ID)[CREATED_AT])
     suite_frame = out.assign(lead_created_at=created.astype("datetime64[ns, UTC]"))
     rules = activity_rules(validation, now)
-    checked = validate(suite_frame, f"{source} (activities)", rules, faults.reasons, faults.columns)
+    checked = validate(suite_frame, "activities", source, rules, faults.reasons, faults.columns)
     if len(out):
         check_table(out, checked, source, validation)
     clean = out[checked.reasons.isna()].sort_values([LEAD_ID, OCCURRED_AT], kind="stable")

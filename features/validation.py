@@ -51,9 +51,9 @@ class Validation:
 
 
 def _run_suite(
-    frame: pd.DataFrame, name: str, rules: Sequence[RowRule]
+    frame: pd.DataFrame, name: str, rules: Sequence[RowRule], source: str
 ) -> tuple[dict[int, RowRule], ExpectationSuiteValidationResult]:
-    """Run ``rules`` as one GX suite on ``frame``; map each failing row to its first rule."""
+    """Run ``rules`` as suite ``name`` on ``frame``; map each failing row to its first rule."""
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -71,7 +71,7 @@ def _run_suite(
     for outcome in result.results:
         if outcome.exception_info and outcome.exception_info.get("raised_exception"):
             raise ContractError(
-                f"{name}: validation of {outcome.expectation_config.type} failed to run: "
+                f"{source}: validation of {outcome.expectation_config.type} failed to run: "
                 f"{outcome.exception_info.get('exception_message')}"
             )
         position = by_id[outcome.expectation_config.id]
@@ -212,13 +212,15 @@ def activity_rules(config: ValidationConfig, now: pd.Timestamp) -> list[RowRule]
 
 def validate(
     frame: pd.DataFrame,
+    suite: str,
     source: str,
     rules: Sequence[RowRule],
     prior: pd.Series,
     prior_columns: pd.Series,
 ) -> Validation:
-    """Run the suite on a typed frame; combine with reasons found while parsing."""
-    found, result = _run_suite(frame, source, rules)
+    """Run suite ``suite`` (leads | activities) on a typed frame read from ``source``;
+    combine with the reasons found while parsing."""
+    found, result = _run_suite(frame, suite, rules, source)
     reasons, columns = _merge(frame, prior, prior_columns, found)
     return Validation(reasons=reasons, columns=columns, results=[result])
 

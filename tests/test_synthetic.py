@@ -6,9 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import pipelines.synthetic as synthetic
 from pipelines.synthetic import (
     ACTIVITY_TYPES,
     DEFAULT_END,
+    HAZARD_A,
+    HAZARD_B,
+    HAZARD_C,
+    HAZARD_D,
     TRUE_HALF_LIFE_DAYS,
     TRUE_WEIGHTS,
     UNDECLARED_TYPE,
@@ -20,6 +25,7 @@ from pipelines.synthetic import (
 
 N_LEADS = 3_000
 SEED = 11
+ORACLE_PATHS = 16  # the oracle's estimate is smooth (Rao-Blackwellized): few paths suffice
 
 LEAD_COLUMNS = [
     "lead_id", "created_at", "status", "closed_at", "owner", "segment",
@@ -94,6 +100,7 @@ def test_different_seed_gives_different_frames() -> None:
     assert not first.leads.equals(second.leads)
     assert not first.activities.equals(second.activities)
     assert not np.allclose(first.truth["fit_logit"], second.truth["fit_logit"])
+    assert first.truth["calendar_key"][0] != second.truth["calendar_key"][0]
 
 
 # --- contract -----------------------------------------------------------------------------
@@ -180,7 +187,15 @@ def test_activity_types(crm: SyntheticCRM) -> None:
 def test_truth_is_one_row_per_lead(crm: SyntheticCRM) -> None:
     truth = crm.truth
     assert truth["lead_id"].tolist() == crm.leads["lead_id"].tolist()
-    assert {"persona", "fit_logit", "interest"} <= set(truth.columns)
+    hidden = {"persona", "fit_logit", "interest", "created_at", "true_industry"}
+    assert hidden | {"burst_key", "calendar_key"} <= set(truth.columns)
+    assert truth["created_at"].equals(crm.leads["created_at"])
+    observed = crm.leads["industry"].notna()
+    assert (truth.loc[observed, "true_industry"] == crm.leads.loc[observed, "industry"]).all()
+    assert truth["true_industry"].notna().all()
+    assert truth["burst_key"].dtype == np.int64
+    assert truth["burst_key"].is_unique
+    assert truth["calendar_key"].nunique() == 1  # one marketing calendar per CRM
     assert "non_icp" in set(truth["persona"])
     assert truth["persona"].nunique() >= 3
     assert (truth["interest"] > 0).all()
@@ -221,28 +236,130 @@ def test_recent_engagement_drives_conversion(crm: SyntheticCRM) -> None:
     assert medians["converted"] > 3 * max(medians["lost"], 1.0)
 
 
-def test_oracle_auc_is_high_but_not_perfect(crm: SyntheticCRM) -> None:
-    snaps = _snapshots(crm.leads, cadence_days=14, horizon_days=90)
-    assert 0.02 <= snaps["label"].mean() <= 0.2
-    prob = oracle_probability(crm.truth, crm.activities, snaps, horizon_days=90)
-    assert prob.shape == (len(snaps),)
-    assert ((prob >= 0) & (prob <= 1)).all()
-    assert 0.83 <= _auc(snaps["label"].to_numpy(), prob) <= 0.95
-
-
 # --- oracle -------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def entities(crm: SyntheticCRM) -> pd.DataFrame:
-    snaps = _snapshots(crm.leads, cadence_days=14, horizon_days=90)
-    return snaps.groupby("lead_id").head(2).reset_index(drop=True)[["lead_id", "as_of"]]
+def snapshots(crm: SyntheticCRM) -> pd.DataFrame:
+    return _snapshots(crm.leads, cadence_days=14, horizon_days=90)
+
+
+@pytest.fixture(scope="module")
+def snapshot_oracle(crm: SyntheticCRM, snapshots: pd.DataFrame) -> np.ndarray:
+    return oracle_probability(
+        crm.truth, crm.activities, snapshots, horizon_days=90, paths=ORACLE_PATHS
+    )
+
+
+@pytest.fixture(scope="module")
+def entities(snapshots: pd.DataFrame) -> pd.DataFrame:
+    return snapshots.groupby("lead_id").head(2).reset_index(drop=True)[["lead_id", "as_of"]]
+
+
+def _hazard_at_as_of(crm: SyntheticCRM, rows: pd.DataFrame, horizon_days: int) -> np.ndarray:
+    """The former oracle: the true conversion hazard at as_of, compounded over the horizon
+    (engagement held fixed, loss ignored)."""
+    pairs = crm.activities.merge(rows[["lead_id", "as_of"]].reset_index(), on="lead_id")
+    age_days = (pairs["as_of"] - pairs["occurred_at"]).dt.total_seconds() / 86_400
+    pairs, age_days = pairs[age_days > 0], age_days[age_days > 0]
+    weight = pairs["activity_type"].map(TRUE_WEIGHTS).fillna(0.0)
+    engagement = (weight * np.exp2(-age_days / TRUE_HALF_LIFE_DAYS)).groupby(pairs["index"]).sum()
+    engagement = engagement.reindex(range(len(rows)), fill_value=0.0).to_numpy()
+    truth = crm.truth.set_index("lead_id").loc[rows["lead_id"]]
+    logit = (
+        HAZARD_A
+        + HAZARD_B * truth["fit_logit"].to_numpy()
+        + HAZARD_C * np.log1p(np.maximum(engagement, 0.0))
+        + HAZARD_D * truth["log_interest"].to_numpy()
+    )
+    return 1.0 - (1.0 - 1.0 / (1.0 + np.exp(-logit))) ** horizon_days
+
+
+def test_oracle_auc_is_high_but_not_perfect(
+    crm: SyntheticCRM, snapshots: pd.DataFrame, snapshot_oracle: np.ndarray
+) -> None:
+    labels = snapshots["label"].to_numpy()
+    assert 0.02 <= labels.mean() <= 0.2
+    prob = snapshot_oracle
+    assert prob.shape == (len(snapshots),)
+    assert ((prob >= 0) & (prob <= 1)).all()
+    auc = _auc(labels, prob)
+    assert 0.88 <= auc <= 0.97
+    # simulating loss and the coming engagement beats the hazard frozen at as_of
+    assert auc > _auc(labels, _hazard_at_as_of(crm, snapshots, 90)) + 0.01
+
+
+def test_oracle_is_calibrated(snapshots: pd.DataFrame, snapshot_oracle: np.ndarray) -> None:
+    """The oracle replays the world that made the labels, so its probabilities come true."""
+    labels, prob = snapshots["label"].to_numpy(), snapshot_oracle
+    assert prob.mean() == pytest.approx(labels.mean(), abs=0.01)
+    top = prob >= np.quantile(prob, 0.9)
+    assert prob[top].mean() == pytest.approx(labels[top].mean(), rel=0.2)
+    bottom = prob <= np.median(prob)
+    assert labels[bottom].mean() < 0.01
+    assert prob[bottom].mean() < 0.01
+
+
+def test_oracle_replays_the_generators_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """White-box: at a day boundary, the hidden state the oracle rebuilds from ``truth`` and
+    the activities equals the generator's own (engagement, last activity, unsubscribe, and
+    the activity rate's calendar, burst, age and interest factors)."""
+    day = DEFAULT_END.value // 1_000_000_000 // 86_400 - 100
+    seen: dict[str, np.ndarray] = {}
+    step = synthetic._simulate_day
+
+    def spy(units, state, active, today, exogenous, **kwargs):
+        if np.ndim(today) == 0 and today == day:
+            seen["active"] = active.copy()
+            seen["engagement"] = state.engagement[active].copy()
+            seen["last_activity"] = state.last_activity[active].copy()
+            seen["unsubscribed"] = state.unsubscribed[active].copy()
+            seen["exogenous"] = np.array(exogenous)
+        return step(units, state, active, today, exogenous, **kwargs)
+
+    monkeypatch.setattr(synthetic, "_simulate_day", spy)
+    world = generate_crm(1_500, 3)
+    monkeypatch.undo()
+
+    as_of = pd.Timestamp(day * 86_400, unit="s", tz="UTC")
+    lead_ids = world.truth["lead_id"].to_numpy()[seen["active"]]
+    born = world.truth.set_index("lead_id").loc[lead_ids, "created_at"].to_numpy() <= as_of
+    rows = synthetic._oracle_rows(
+        world.truth, world.activities, pd.DataFrame({"lead_id": lead_ids[born], "as_of": as_of}), 90
+    )
+    assert born.sum() > 100
+    np.testing.assert_allclose(rows.engagement, seen["engagement"][born], rtol=1e-12, atol=1e-12)
+    assert not rows.engagement_carry.any()
+    np.testing.assert_array_equal(rows.last_activity, seen["last_activity"][born])
+    np.testing.assert_array_equal(rows.unsubscribed, seen["unsubscribed"][born])
+    calendar = synthetic._calendar(day, 1, rows.calendar_key[0])[0, rows.industry]
+    exogenous = synthetic._exogenous_rate(
+        rows.log_interest, rows.created, day, calendar, rows.burst_left
+    )
+    np.testing.assert_allclose(exogenous, seen["exogenous"][born], rtol=1e-12)
+    assert (rows.burst_left > 0).any()
+
+
+def test_oracle_is_deterministic_per_seed(crm: SyntheticCRM, entities: pd.DataFrame) -> None:
+    first = oracle_probability(crm.truth, crm.activities, entities, 90, paths=ORACLE_PATHS)
+    again = oracle_probability(crm.truth, crm.activities, entities, 90, paths=ORACLE_PATHS)
+    np.testing.assert_array_equal(again, first)
+    other = oracle_probability(crm.truth, crm.activities, entities, 90, paths=ORACLE_PATHS, seed=1)
+    assert not np.array_equal(other, first)
+    assert np.abs(other - first).mean() < 0.15 * first.mean()  # other noise, same probability
+
+
+def test_oracle_rows_do_not_depend_on_each_other(crm: SyntheticCRM, entities: pd.DataFrame) -> None:
+    full = oracle_probability(crm.truth, crm.activities, entities, 90, paths=ORACLE_PATHS)
+    some = entities.iloc[::-7]
+    alone = oracle_probability(crm.truth, crm.activities, some, 90, paths=ORACLE_PATHS)
+    np.testing.assert_array_equal(alone, full[some.index.to_numpy()])
 
 
 def test_oracle_ignores_activities_at_or_after_as_of(
     crm: SyntheticCRM, entities: pd.DataFrame
 ) -> None:
-    base = oracle_probability(crm.truth, crm.activities, entities, horizon_days=90)
+    base = oracle_probability(crm.truth, crm.activities, entities, 90, paths=ORACLE_PATHS)
 
     # A lead's second snapshot sees the first as the past; move everything at/after the
     # *first* snapshot of each lead a week later and plant a meeting exactly at it.
@@ -260,24 +377,35 @@ def test_oracle_ignores_activities_at_or_after_as_of(
         }
     )
     moved = pd.concat([moved, planted], ignore_index=True)
-    shifted = oracle_probability(crm.truth, moved, entities, horizon_days=90)
+    shifted = oracle_probability(crm.truth, moved, entities, 90, paths=ORACLE_PATHS)
 
-    is_first = ~entities.duplicated("lead_id")
-    np.testing.assert_array_equal(shifted[is_first.to_numpy()], base[is_first.to_numpy()])
-    assert not np.allclose(shifted[~is_first.to_numpy()], base[~is_first.to_numpy()])
+    is_first = ~entities.duplicated("lead_id").to_numpy()
+    np.testing.assert_array_equal(shifted[is_first], base[is_first])
+    assert not np.allclose(shifted[~is_first], base[~is_first])
 
 
 def test_oracle_is_order_and_dtype_agnostic(crm: SyntheticCRM, entities: pd.DataFrame) -> None:
-    base = oracle_probability(crm.truth, crm.activities, entities, horizon_days=90)
+    base = oracle_probability(crm.truth, crm.activities, entities, 90, paths=ORACLE_PATHS)
     shuffled = crm.activities.sample(frac=1.0, random_state=0)
     micro = entities.assign(as_of=entities["as_of"].astype("datetime64[us, UTC]"))
-    again = oracle_probability(crm.truth, shuffled, micro, horizon_days=90)
-    np.testing.assert_allclose(again, base, rtol=1e-9)
+    again = oracle_probability(crm.truth, shuffled, micro, 90, paths=ORACLE_PATHS)
+    np.testing.assert_array_equal(again, base)
 
 
 def test_oracle_rewards_recent_not_lifetime_engagement() -> None:
     as_of = pd.Timestamp("2026-06-01", tz="UTC")
-    truth = pd.DataFrame({"lead_id": ["old", "recent", "quiet"], "fit_logit": 1.0, "interest": 1.0})
+    names = ["old", "recent", "quiet"]
+    truth = pd.DataFrame(
+        {
+            "lead_id": names,
+            "fit_logit": 1.0,
+            "interest": 1.0,
+            "created_at": as_of - pd.Timedelta(days=230),
+            "true_industry": "software",
+            "burst_key": 7,  # the same bursts for all three
+            "calendar_key": 11,
+        }
+    )
     old = as_of - pd.to_timedelta(np.arange(200, 220), unit="D")  # 20 meetings long ago
     recent = as_of - pd.to_timedelta([2, 5], unit="D")  # 2 meetings this week
     activities = pd.DataFrame(
@@ -288,16 +416,26 @@ def test_oracle_rewards_recent_not_lifetime_engagement() -> None:
             "value": np.nan,
         }
     )
-    entities = pd.DataFrame({"lead_id": ["old", "recent", "quiet"], "as_of": as_of})
-    p_old, p_recent, p_quiet = oracle_probability(truth, activities, entities, horizon_days=90)
-    assert p_recent > 10 * p_old
-    assert p_old == pytest.approx(p_quiet, rel=0.05)
+    entities = pd.DataFrame({"lead_id": names, "as_of": as_of})
+    p_old, p_recent, p_quiet = oracle_probability(
+        truth, activities, entities, horizon_days=90, paths=1024
+    )
+    assert p_recent > 5 * p_old
+    assert p_old == pytest.approx(p_quiet, rel=0.15)
 
 
-def test_oracle_rejects_unknown_leads(crm: SyntheticCRM) -> None:
-    entities = pd.DataFrame({"lead_id": ["L9999999"], "as_of": [DEFAULT_END]})
+def test_oracle_rejects_bad_input(crm: SyntheticCRM, entities: pd.DataFrame) -> None:
+    unknown = pd.DataFrame({"lead_id": ["L9999999"], "as_of": [DEFAULT_END]})
     with pytest.raises(ValueError, match="absent from truth"):
-        oracle_probability(crm.truth, crm.activities, entities, horizon_days=90)
+        oracle_probability(crm.truth, crm.activities, unknown, horizon_days=90)
+    stale = crm.truth.drop(columns=["burst_key"])
+    with pytest.raises(ValueError, match="regenerate"):
+        oracle_probability(stale, crm.activities, entities, horizon_days=90)
+    early = entities.head(3).assign(as_of=lambda e: e["as_of"] - pd.Timedelta(days=800))
+    with pytest.raises(ValueError, match="before its lead was created"):
+        oracle_probability(crm.truth, crm.activities, early, horizon_days=90)
+    with pytest.raises(ValueError, match="positive"):
+        oracle_probability(crm.truth, crm.activities, entities, horizon_days=90, paths=0)
 
 
 # --- generation edge cases and I/O -------------------------------------------------------
@@ -308,6 +446,16 @@ def test_custom_window_and_naive_end() -> None:
     assert _is_utc(small.leads["created_at"].dtype)
     assert (small.activities["occurred_at"] < pd.Timestamp("2025-01-01", tz="UTC")).all()
     assert small.leads["created_at"].min() >= pd.Timestamp("2024-11-02", tz="UTC")
+
+
+def test_end_need_not_be_midnight() -> None:
+    end = pd.Timestamp("2025-03-01 13:30:00", tz="UTC")
+    small = generate_crm(300, 2, end=end, days=40)
+    created = small.leads["created_at"]
+    assert created.between(end - pd.Timedelta(days=40), end, inclusive="left").all()
+    assert (small.activities["occurred_at"] < end).all()
+    assert (small.leads["closed_at"].dropna() < end).all()
+    assert (small.leads["status"] == "open").any()
 
 
 def test_write_crm_round_trips_through_parquet(crm: SyntheticCRM, tmp_path) -> None:
