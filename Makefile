@@ -5,12 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint format train score serve-mlflow clean help
+.PHONY: demo test lint format train score serve-mlflow clean help bench-api bench
 
 help:
 	@echo "make demo   - install, generate the synthetic CRM, train, score, show the top leads"
 	@echo "make test   - install dev extras, lint, run the whole test suite"
 	@echo "make lint   - ruff"
+	@echo "make bench-api - load the HTTP API on 127.0.0.1 (200 req/s, 30 s), print p50/p99"
+	@echo "make bench  - nightly batch at scale: stages, wall time, peak RSS (LEADS=1000000)"
 	@echo "make clean  - remove outputs (data, mlflow.db, mlartifacts, .prefect)"
 
 $(BIN)/python:
@@ -37,9 +39,23 @@ score: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
+# .ci/chromium.sh and .ci/postgres.sh install (apt, if missing) and start what the serving
+# tests need: headless Chromium + ChromeDriver, and a local PostgreSQL whose URL is handed
+# to pytest (tests needing it fail under CI=true without it).
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	bash .ci/chromium.sh
+	pg_url="$$(bash .ci/postgres.sh)" && LEADSCORE_TEST_PG_URL="$$pg_url" $(BIN)/python -m pytest
+
+# Nightly scoring at scale (bench/run.py): LEADS open leads (cached in bench/out/), prints a
+# stage table and, on its last line, one JSON object. e.g. `make bench LEADS=200000`.
+LEADS ?= 1000000
+PARTITION_ROWS ?= 250000
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.run --leads $(LEADS) --partition-rows $(PARTITION_ROWS)
+
+bench-api: $(VENV)/.installed-dev
+	$(BIN)/python bench/api_load.py --rate 200 --duration 30
 
 serve-mlflow: $(VENV)/.installed
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000

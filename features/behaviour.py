@@ -32,7 +32,10 @@ def type_codes(activity_types: pd.Series, config: FeatureConfig) -> np.ndarray:
     names = config.type_names
     lookup = {name: i for i, name in enumerate(names[:-1])}
     other = len(names) - 1
-    return activity_types.map(lookup).fillna(other).to_numpy(dtype=np.int64)
+    # map the few distinct type names, not every row (20M rows: ~0.3 s instead of ~10 s)
+    codes, uniques = pd.factorize(activity_types, use_na_sentinel=True)
+    per_unique = np.array([lookup.get(u, other) for u in uniques] + [other], dtype=np.int64)
+    return per_unique[codes]  # code -1 (missing type) -> the trailing "other"
 
 
 def _pairs(entity_leads: np.ndarray, lead_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,19 +68,29 @@ def behaviour_features(
     n_types = len(names)
     n_rows = len(entities)
 
-    act = activities.sort_values([LEAD_ID, OCCURRED_AT], kind="stable")
-    codes, uniques = pd.factorize(act[LEAD_ID], sort=True)
+    # Order activities by (lead, time), stably, without copying the frame: lead codes
+    # follow the sorted lead ids, so this is the order sort_values([lead, time]) gives.
+    lead_codes, uniques = pd.factorize(activities[LEAD_ID], sort=True)
+    t_all = activities[OCCURRED_AT].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    order = np.argsort(lead_codes, kind="stable")  # ~free when the log is grouped by lead
+    codes = lead_codes[order]
+    in_time = (np.diff(codes) != 0) | (np.diff(t_all[order]) >= 0)
+    if not in_time.all():  # some lead's activities are not in time order: sort by both
+        order = np.lexsort((t_all, lead_codes))
+        codes = lead_codes[order]
+    del in_time
     entity_codes = uniques.get_indexer(entities[LEAD_ID])
     has_lead = entity_codes >= 0
 
     rows, idx = _pairs(entity_codes[has_lead], codes)
     rows = np.flatnonzero(has_lead)[rows]
-    t_act = act[OCCURRED_AT].to_numpy(dtype="datetime64[ns]").view(np.int64)[idx]
+    idx = order[idx]  # positions in the input frame
+    t_act = t_all[idx]
     t_asof = entities["as_of"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows]
     before = t_act < t_asof
     rows, idx = rows[before], idx[before]
     age = (t_asof[before] - t_act[before]) / NS_PER_DAY
-    kind = type_codes(act[ACTIVITY_TYPE], config)[idx]
+    kind = type_codes(activities[ACTIVITY_TYPE], config)[idx]
     cell = rows * n_types + kind
     size = n_rows * n_types
 

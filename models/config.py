@@ -95,6 +95,11 @@ class ScoringConfig(_Strict):
     min_abs_contribution: float = Field(
         default=0.01, ge=0, description="Contributions (log-odds) smaller than this give no reason."
     )
+    partition_rows: int = Field(
+        default=250_000,
+        ge=1,
+        description="Open leads per scoring partition: bounds memory, unit of parallel work.",
+    )
 
 
 class PromotionGate(_Strict):
@@ -103,3 +108,9 @@ class PromotionGate(_Strict):
     metric: Literal["roc_auc", "pr_auc", "lift_top10"] = "roc_auc"
     min_margin_over_rules: float = 0.0
     min_margin_over_champion: float = 0.0
+    max_calibration_error: float | None = Field(
+        default=None,
+        ge=0,
+        description="Largest expected calibration error (ECE) on the validation window "
+        "a champion may have; None = not checked.",
+    )

@@ -9,13 +9,17 @@ The ``fit`` and ``engagement`` sub-scores are the contributions summed by featur
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 
-from features.registry import FeatureRegistry
+from features.registry import _FORMATTER, FeatureRegistry, FeatureSpec
 from models.config import ScoringConfig
+from models.treeshap import KERNEL_LOCK
 
 
 def family_sums(
@@ -28,18 +32,47 @@ def family_sums(
     }
 
 
+@numba.njit(cache=True, parallel=True)
+def _top_kernel(signed: np.ndarray, k: int, idx: np.ndarray) -> None:
+    """Per row, the columns of the k largest values, largest first (ties: lower column)."""
+    n, m = signed.shape
+    for r in numba.prange(n):
+        best = np.full(k, -np.inf)
+        cols = np.zeros(k, dtype=np.int64)
+        filled = 0
+        for j in range(m):
+            v = signed[r, j]
+            if filled == k and not v > best[k - 1]:
+                continue
+            pos = min(filled, k - 1)
+            while pos > 0 and v > best[pos - 1]:
+                best[pos] = best[pos - 1]
+                cols[pos] = cols[pos - 1]
+                pos -= 1
+            best[pos] = v
+            cols[pos] = j
+            filled = min(filled + 1, k)
+        for i in range(k):
+            idx[r, i] = cols[i]
+
+
 def _top(
     contributions: np.ndarray, k: int, sign: int, floor: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices of the k strongest contributions of one sign per row, and a validity mask."""
+    """Column indices of the k strongest contributions of one sign per row, and a validity mask.
+
+    One pass per row (numba) instead of a partition and a sort: 1M x 100 in ~0.1 s.
+    Equal contributions are taken in column order.
+    """
+    k = min(k, contributions.shape[1])
     if k == 0:
         shape = (len(contributions), 0)
         return np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=bool)
-    signed = contributions * sign
-    k = min(k, signed.shape[1])
-    part = np.argpartition(-signed, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(signed, part, axis=1), axis=1, kind="stable")
-    idx = np.take_along_axis(part, order, axis=1)
+    signed = np.ascontiguousarray(contributions * sign)
+    idx = np.empty((len(signed), k), dtype=np.int64)
+    if len(signed):
+        with KERNEL_LOCK:
+            _top_kernel(signed, k, idx)
     return idx, np.take_along_axis(signed, idx, axis=1) >= floor
 
 
@@ -50,25 +83,104 @@ def reason_codes(
     registry: FeatureRegistry,
     config: ScoringConfig,
 ) -> list[str]:
-    """One JSON array of reasons per row: positives first (strongest first), then negatives."""
+    """One JSON array of reasons per row: positives first (strongest first), then negatives.
+
+    Each reason is ``{"feature", "text", "direction", "contribution"}``; ``text`` is exactly
+    ``registry[feature].render(row)``. Rendering is vectorised by feature: every row that
+    cites a feature is formatted at once, and each distinct value is formatted only once
+    (a million leads x five reasons would otherwise be five million format calls).
+    """
     pos, pos_ok = _top(contributions, config.top_positive, 1, config.min_abs_contribution)
     neg, neg_ok = _top(contributions, config.top_negative, -1, config.min_abs_contribution)
-    records = X.to_dict(orient="records")
-    out: list[str] = []
-    for row, values in enumerate(records):
-        reasons = []
-        for idx, ok, direction in ((pos, pos_ok, "+"), (neg, neg_ok, "-")):
-            for col, keep in zip(idx[row], ok[row], strict=True):
-                if not keep:
-                    continue
-                name = features[col]
-                reasons.append(
-                    {
-                        "feature": name,
-                        "text": registry[name].render(values),
-                        "direction": direction,
-                        "contribution": round(float(contributions[row, col]), 4),
-                    }
-                )
-        out.append(json.dumps(reasons))
+    n = len(contributions)
+    cols = np.concatenate([pos, neg], axis=1)
+    keep = np.concatenate([pos_ok, neg_ok], axis=1)
+    direction = np.array(["+"] * pos.shape[1] + ["-"] * neg.shape[1], dtype=object)
+    slots = cols.shape[1]
+    rows = np.repeat(np.arange(n), slots)
+    flat_cols, flat_keep = cols.ravel(), keep.ravel()
+    flat_dir = np.tile(direction, n)
+    fragments = np.full(n * slots, "", dtype=object)
+    chosen = np.flatnonzero(flat_keep)
+    by_col = chosen[np.argsort(flat_cols[chosen], kind="stable")]
+    bounds = np.flatnonzero(np.diff(flat_cols[by_col])) + 1
+    for group in np.split(by_col, bounds) if len(by_col) else []:
+        name = features[flat_cols[group[0]]]
+        group_rows = rows[group]
+        texts = _map_unique(render_many(registry[name], X, group_rows), encode_basestring_ascii)
+        values = contributions[group_rows, flat_cols[group[0]]].tolist()
+        numbers = [repr(round(v, 4)) for v in values]  # = json.dumps(round(v, 4)) (finite v)
+        head = '{"feature": ' + json.dumps(name) + ', "text": '
+        fragments[group] = [
+            f'{head}{text}, "direction": "{sign}", "contribution": {number}}}'
+            for text, sign, number in zip(texts, flat_dir[group], numbers, strict=True)
+        ]
+    per_row = fragments.reshape(n, slots).tolist()
+    return ["[" + ", ".join(f for f in row if f) + "]" for row in per_row]
+
+
+_WHOLE_NUMBER_SPECS = frozenset({"days", ".0f", ",.0f"})
+
+
+def _map_unique(values: np.ndarray, fn: Callable[[Any], str]) -> np.ndarray:
+    """``fn`` applied to each element, computed once per distinct value (object array)."""
+    codes, uniques = pd.factorize(np.asarray(values), use_na_sentinel=False)
+    return np.array([fn(u) for u in uniques], dtype=object)[codes]
+
+
+def _format_many(values: np.ndarray, spec: str) -> np.ndarray:
+    """``format(value, spec)`` (with the registry's ``days`` spec) once per distinct value.
+
+    ``days`` shows whole days, so values are rounded first (half to even, as Python's
+    ``round``) and only the distinct day counts are formatted.
+    """
+    if values.dtype.kind == "f" and spec in _WHOLE_NUMBER_SPECS:
+        values = np.round(values)  # exact: these specs show the value rounded half to even
+    return _map_unique(values, lambda v: _FORMATTER.format_field(_native(v), spec))
+
+
+def _native(value: Any) -> Any:
+    """numpy scalars -> Python scalars, as ``DataFrame.to_dict`` hands them to ``render``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def render_many(spec: FeatureSpec, X: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """``spec.render`` of each of ``rows`` of ``X`` (positions), vectorised by template."""
+    m = len(rows)
+    out = np.empty(m, dtype=object)
+    value = X[spec.name].to_numpy()[rows]
+    absent = np.zeros(m, dtype=bool)
+    if spec.template_absent and spec.presence is not None:
+        present = pd.to_numeric(pd.Series(X[spec.presence].to_numpy()[rows]), errors="coerce")
+        present_values = present.to_numpy(dtype=np.float64)
+        absent = np.isnan(present_values) | (present_values == 0)
+        if absent.any():
+            out[absent] = _fill(spec.template_absent, X, rows[absent], value[absent])
+    unknown = ~absent & pd.isna(value)
+    out[unknown] = f"{spec.description}: unknown"
+    rest = ~absent & ~unknown
+    if rest.any():
+        out[rest] = _fill(spec.template, X, rows[rest], value[rest])
+    return out
+
+
+def _fill(template: str, X: pd.DataFrame, rows: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Vectorised ``_FORMATTER.format(template, **row, value=value)``."""
+    out = np.full(len(rows), "", dtype=object)
+    for literal, field, spec, conversion in _FORMATTER.parse(template):
+        if literal:
+            out = out + literal
+        if field is None:
+            continue
+        if conversion or not field.isidentifier():  # rare forms: the plain formatter
+            records = X.iloc[rows].to_dict(orient="records")
+            piece = "{" + field + ("!" + conversion if conversion else "") + ":" + spec + "}"
+            parts = [
+                _FORMATTER.format(piece, **{**r, "value": v})
+                for r, v in zip(records, value, strict=True)
+            ]
+            out = out + np.array(parts, dtype=object)
+            continue
+        source = value if field == "value" else X[field].to_numpy()[rows]
+        out = out + _format_many(source, spec or "")
     return out

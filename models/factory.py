@@ -5,12 +5,15 @@ categorical columns are encoded with the categories seen in training (unseen -> 
 which LightGBM routes like nulls), the booster learns on the older training rows, and a
 calibrator maps its raw score to a probability on the newest ``calibration_fraction`` of
 rows (rows must arrive oldest first), so probabilities are calibrated out of time.
-``contributions`` returns exact TreeSHAP values in log-odds (LightGBM's ``pred_contrib``,
-identical to ``shap.TreeExplainer`` for these models).
+``contributions`` returns exact TreeSHAP values in log-odds, the numbers LightGBM's
+``pred_contrib`` and ``shap.TreeExplainer`` give, computed by ``models.treeshap`` (tables
+built once per fitted model, ~10x faster); boosters it cannot tabulate fall back to
+``pred_contrib``.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 
 import lightgbm as lgb
@@ -21,6 +24,10 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from models.config import ModelConfig
+from models.treeshap import FastTreeShap
+
+# Explainer tables per fitted model, built on first use and kept out of the artifact.
+_EXPLAINERS: weakref.WeakKeyDictionary[LeadModel, FastTreeShap | None] = weakref.WeakKeyDictionary()
 
 
 class LeadModel(ClassifierMixin, BaseEstimator):
@@ -89,17 +96,46 @@ class LeadModel(ClassifierMixin, BaseEstimator):
         """The booster's log-odds, before calibration."""
         return self.booster_.predict(self._encode(X), raw_score=True)
 
+    def calibrated(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probability of conversion from the booster's log-odds."""
+        return self.calibrator_.predict_proba(np.asarray(raw).reshape(-1, 1))[:, 1]
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = self.calibrator_.predict_proba(self.raw_score(X).reshape(-1, 1))[:, 1]
+        p = self.calibrated(self.raw_score(X))
         return np.column_stack([1 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
+    def lightgbm_matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """The float matrix LightGBM predicts on: numeric values, category codes (NaN = none)."""
+        encoded = self._encode(X)
+        out = np.empty((len(encoded), len(self.features)), dtype=np.float64)
+        for j, name in enumerate(self.features):
+            column = encoded[name]
+            if name in self.categorical:
+                codes = column.cat.codes.to_numpy()
+                out[:, j] = np.where(codes < 0, np.nan, codes)
+            else:
+                out[:, j] = column.to_numpy(dtype=np.float64)
+        return out
+
+    def explainer(self) -> FastTreeShap | None:
+        """The fast exact TreeSHAP of this booster (None if its trees cannot be tabulated)."""
+        if self not in _EXPLAINERS:
+            try:
+                _EXPLAINERS[self] = FastTreeShap(self.booster_.booster_.dump_model())
+            except ValueError:
+                _EXPLAINERS[self] = None
+        return _EXPLAINERS[self]
+
     def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, float]:
         """Exact SHAP contributions (n_rows x n_features, log-odds) and the expected value."""
-        contrib = self.booster_.predict(self._encode(X), pred_contrib=True)
-        return contrib[:, :-1], float(contrib[0, -1]) if len(contrib) else 0.0
+        explainer = self.explainer()
+        if explainer is None:
+            contrib = self.booster_.predict(self._encode(X), pred_contrib=True)
+            return contrib[:, :-1], float(contrib[0, -1]) if len(contrib) else 0.0
+        return explainer.shap_values(self.lightgbm_matrix(X)), explainer.expected_value
 
 
 class _Isotonic(IsotonicRegression):

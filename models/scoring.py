@@ -7,9 +7,16 @@ also breaks the ties an isotonic calibration leaves, so rank 1 is the single bes
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
+from features.builder import build_features, entities_at
+from features.config import FeatureConfig
 from features.contract import LEAD_ID, OWNER, SEGMENT
 from features.registry import ENGAGEMENT, FIT, FeatureRegistry
 from models.config import ScoringConfig
@@ -44,6 +51,78 @@ def rank_and_percentile(ranking: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rank, percentile
 
 
+class StageTimes:
+    """Wall seconds per named stage, summed over calls (partitions); for benchmarks/logs."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def _stage(times: StageTimes | None, name: str) -> AbstractContextManager[None]:
+    return times.stage(name) if times is not None else nullcontext()
+
+
+def score_partition(
+    features: pd.DataFrame,
+    raw: np.ndarray,
+    rank: np.ndarray,
+    percentile: np.ndarray,
+    model: LeadModel,
+    rules: RuleScorer,
+    registry: FeatureRegistry,
+    config: ScoringConfig,
+    leads: pd.DataFrame | None = None,
+    times: StageTimes | None = None,
+) -> pd.DataFrame:
+    """The scores of one partition of open leads, in input order.
+
+    ``raw`` (the model's log-odds), ``rank`` and ``percentile`` come from the whole batch
+    (rank is global, so it is computed once over every partition's raw scores); the rest
+    depends on the partition's rows only, so partitions can be scored anywhere.
+    ``leads`` needs only the partition's leads (owner and segment are looked up there).
+    """
+    with _stage(times, "predict"):
+        probability = model.calibrated(raw)
+        score = np.rint(100 * probability).astype(np.int64)
+    with _stage(times, "explain"):
+        contributions, _ = model.contributions(features)
+        names = model.features
+        families = family_sums(contributions, names, registry)
+    with _stage(times, "reasons"):
+        reasons = reason_codes(contributions, features, names, registry, config)
+    del contributions
+    with _stage(times, "rules"):
+        rule_points = rules.points(features)
+        rule_grades = grade_of(rule_points, rules._rules().grades)
+    context = _lead_context(features[LEAD_ID], leads)
+    zeros = np.zeros(len(raw))
+    return pd.DataFrame(
+        {
+            LEAD_ID: features[LEAD_ID].to_numpy(),
+            OWNER: context[OWNER],
+            SEGMENT: context[SEGMENT],
+            "probability": probability,
+            "score": score,
+            "grade": grade_of(score, config.grades),
+            "rank": rank,
+            "percentile": np.round(percentile, 2),
+            FIT: np.round(families.get(FIT, zeros), 4),
+            ENGAGEMENT: np.round(families.get(ENGAGEMENT, zeros), 4),
+            "rule_score": np.round(rule_points, 2),
+            "rule_grade": rule_grades,
+            "reasons": reasons,
+        }
+    )
+
+
 def score_frame(
     features: pd.DataFrame,
     model: LeadModel,
@@ -54,31 +133,8 @@ def score_frame(
 ) -> pd.DataFrame:
     """The scores of every row of ``features`` (one per open lead), best first."""
     raw = model.raw_score(features)
-    probability = model.predict_proba(features)[:, 1]
-    score = np.rint(100 * probability).astype(np.int64)
-    contributions, _ = model.contributions(features)
-    names = model.features
-    families = family_sums(contributions, names, registry)
     rank, percentile = rank_and_percentile(raw)
-    rule_points = rules.points(features)
-    context = _lead_context(features[LEAD_ID], leads)
-    frame = pd.DataFrame(
-        {
-            LEAD_ID: features[LEAD_ID].to_numpy(),
-            OWNER: context[OWNER],
-            SEGMENT: context[SEGMENT],
-            "probability": probability,
-            "score": score,
-            "grade": grade_of(score, config.grades),
-            "rank": rank,
-            "percentile": np.round(percentile, 2),
-            FIT: np.round(families.get(FIT, np.zeros(len(raw))), 4),
-            ENGAGEMENT: np.round(families.get(ENGAGEMENT, np.zeros(len(raw))), 4),
-            "rule_score": np.round(rule_points, 2),
-            "rule_grade": grade_of(rule_points, rules._rules().grades),
-            "reasons": reason_codes(contributions, features, names, registry, config),
-        }
-    )
+    frame = score_partition(features, raw, rank, percentile, model, rules, registry, config, leads)
     return frame.sort_values("rank").reset_index(drop=True)
 
 
@@ -91,3 +147,40 @@ def _lead_context(lead_ids: pd.Series, leads: pd.DataFrame | None) -> dict[str, 
         else:
             out[column] = np.full(len(lead_ids), None, dtype=object)
     return out
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A slice of the open leads and exactly their activities: the unit of scoring work."""
+
+    leads: pd.DataFrame
+    activities: pd.DataFrame | None
+
+
+def partition_leads(
+    leads: pd.DataFrame, activities: pd.DataFrame | None, rows: int
+) -> list[Partition]:
+    """Cut ``leads`` into consecutive slices of ``rows`` leads, each with its activities.
+
+    Activities are reordered once so each partition's activities are one contiguous
+    slice (a view, not a copy); activities of leads not in ``leads`` are left out.
+    """
+    if rows < 1:
+        raise ValueError("partition rows must be >= 1")
+    starts = list(range(0, len(leads), rows)) or [0]
+    if activities is None:
+        return [Partition(leads.iloc[a : a + rows], None) for a in starts]
+    code = pd.Index(leads[LEAD_ID]).get_indexer(activities[LEAD_ID])
+    mine = np.flatnonzero(code >= 0)
+    positions = mine[np.argsort(code[mine], kind="stable")]
+    ordered = activities.iloc[positions]
+    cuts = np.searchsorted(code[positions], [*starts, len(leads)])
+    return [
+        Partition(leads.iloc[a : a + rows], ordered.iloc[cuts[i] : cuts[i + 1]])
+        for i, a in enumerate(starts)
+    ]
+
+
+def partition_features(part: Partition, as_of: pd.Timestamp, config: FeatureConfig) -> pd.DataFrame:
+    """The partition's open leads' features as of the scoring time (the one feature path)."""
+    return build_features(part.leads, part.activities, entities_at(part.leads, as_of), config)

@@ -1,4 +1,5 @@
-"""`leadscore` command line: generate | train | score | demo | serve | export.
+"""`leadscore` command line: generate | train | score | demo | serve | export | promote |
+rollback | backtest.
 
 Heavy imports (prefect, mlflow, lightgbm, shap) happen inside the commands, after the
 environment is prepared, so `leadscore --help` answers at once.
@@ -91,15 +92,143 @@ def train(
 
 
 def train_summary(result: dict[str, Any]) -> dict[str, Any]:
-    keys = ("roc_auc", "pr_auc", "brier", "lift_top10")
+    keys = ("roc_auc", "pr_auc", "brier", "lift_top10", "ece")
     summary: dict[str, Any] = {
-        side: {k: round(result[side][k], 4) for k in keys}
+        side: {k: round(result[side][k], 4) for k in keys if k in result[side]}
         for side in ("model", "rules", "oracle")
         if side in result
     }
     summary.update({k: result[k] for k in ("split", "n_train", "n_valid", "run_id")})
     summary.update({"model_version": result["version"], "promoted": result["promoted"]})
+    quality = {"model_minus_rules_roc_auc": result["model"]["roc_auc"] - result["rules"]["roc_auc"]}
+    if "oracle" in result:
+        quality["oracle_minus_model_roc_auc"] = (
+            result["oracle"]["roc_auc"] - result["model"]["roc_auc"]
+        )
+    summary["quality"] = {k: round(v, 4) for k, v in quality.items()}
+    if result.get("report"):
+        summary["report"] = result["report"]
     return summary
+
+
+ReasonOption = Annotated[
+    str, typer.Option(help="Why: recorded on the model version (tags) in the registry.")
+]
+
+
+@app.command()
+def promote(
+    version: Annotated[int, typer.Option(help="Registered model version to make champion.")],
+    reason: ReasonOption = "manual promotion",
+    config: ConfigOption = None,
+) -> None:
+    """Give the `champion` alias to a version (past the gate), recording the reason.
+
+    Prints one JSON line: the new champion, the one it replaced and the alias history.
+    """
+    settings = _settings(config)
+    from mlflow.exceptions import MlflowException
+
+    from pipelines import tracking
+
+    client = tracking.configure(settings.tracking)
+    before = tracking.champion_version(client, settings.tracking)
+    try:
+        history = tracking.promote_version(client, settings.tracking, str(version), reason)
+    except MlflowException as exc:
+        console().print(f"[red]cannot promote version {version}: {exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps({"champion": str(version), "previous": before, "history": history}))
+
+
+@app.command()
+def rollback(reason: ReasonOption = "manual rollback", config: ConfigOption = None) -> None:
+    """Give the `champion` alias back to the previous champion, recording the reason.
+
+    Repeated rollbacks walk further back; every version stays registered and loadable.
+    """
+    settings = _settings(config)
+    from mlflow.exceptions import MlflowException
+
+    from pipelines import tracking
+
+    client = tracking.configure(settings.tracking)
+    try:
+        current, target = tracking.rollback(client, settings.tracking, reason)
+    except (LookupError, MlflowException) as exc:
+        console().print(f"[red]cannot roll back: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    history = tracking.champion_history(client, settings.tracking)
+    typer.echo(json.dumps({"champion": target, "rolled_back": current, "history": history}))
+
+
+def run_backtest(settings: Settings, windows: int) -> tuple[Any, dict[str, float]]:
+    """The rolling-origin backtest of the configured data (a table and its stability)."""
+    from features.builder import build_features
+    from features.registry import build_registry
+    from features.snapshots import make_snapshots
+    from models import training
+    from models.backtest import backtest, stability
+    from pipelines.sources import load_crm
+
+    crm = load_crm(settings)
+    if crm.flat:
+        raise ValueError(
+            "backtest needs an activity log (snapshots over time); flat exports "
+            "have one example per lead"
+        )
+    snaps = make_snapshots(crm.leads, crm.end, settings.snapshots)
+    X = build_features(crm.leads, crm.activities, snaps.rows, settings.features)
+    registry = build_registry(settings.features)
+    points = {t: settings.features.type_points(t) for t in settings.features.type_names}
+    table = backtest(
+        snaps,
+        X,
+        settings.snapshots,
+        lambda X_, y_: training.fit_model(X_, y_, registry, settings.model),
+        lambda X_, y_: training.fit_rules(X_, y_, settings.rules, points),
+        windows=windows,
+    )
+    return table, stability(table)
+
+
+@app.command()
+def backtest(
+    windows: Annotated[
+        int, typer.Option(min=1, help="Cut-offs: the data end and windows-1 earlier ones.")
+    ] = 4,
+    config: ConfigOption = None,
+) -> None:
+    """Re-train at past cut-offs (rolling origin, one validation window apart) and show
+    each window's metrics for the model and the rules, to see how stable they are.
+
+    Prints a table, then one JSON line: {"windows": [...], "stability": {...}}.
+    """
+    settings = _settings(config)
+    from models.backtest import SUMMARY_METRICS
+
+    try:
+        table, summary = run_backtest(settings, windows)
+    except ValueError as exc:
+        console().print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    view = Table(title="Backtest: model vs rules per validation window")
+    view.add_column("valid window")
+    view.add_column("n valid")
+    for metric in SUMMARY_METRICS:
+        view.add_column(f"{metric} model / rules")
+    for row in table.to_dict(orient="records"):
+        cells = [
+            f"{str(row['valid_start'])[:10]} .. {str(row['data_end'])[:10]}",
+            str(row["n_valid"]),
+        ]
+        for metric in SUMMARY_METRICS:
+            m, r = row.get(f"model_{metric}"), row.get(f"rules_{metric}")
+            cells.append("-" if m is None or m != m else f"{m:.3f} / {r:.3f}")
+        view.add_row(*cells)
+    Console().print(view)
+    records = json.loads(table.to_json(orient="records"))
+    typer.echo(json.dumps({"windows": records, "stability": summary}))
 
 
 @app.command()
@@ -146,6 +275,7 @@ def demo(
         f"{settings.tracking.artifact_location}); browse with "
         f"`mlflow ui --backend-store-uri {settings.tracking.tracking_uri}`\n"
         f"Scores: {settings.store.url} and {settings.output.scores_csv}\n"
+        f"Evaluation report: {settings.output.report_dir / 'latest.html'}\n"
         f"Demo took {time.perf_counter() - start:.0f}s"
     )
 

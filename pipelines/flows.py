@@ -9,6 +9,8 @@ Both flows run locally with no server (Prefect starts a temporary one when
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,17 +19,27 @@ import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from features.builder import build_features, entities_at
+from features.builder import build_features
 from features.contract import OPEN, STATUS
 from features.registry import build_registry
-from features.snapshots import LABEL, Snapshots, make_snapshots, out_of_time_split
+from features.snapshots import LABEL, Snapshots, Split, training_examples
+from features.validation import data_docs_html
 from models import training
-from models.evaluate import evaluate
-from models.scoring import score_frame
+from models.evaluate import full_metrics
+from models.report import ReportInputs, render_report, report_metrics, window_inputs
+from models.scoring import (
+    SCORE_COLUMNS,
+    Partition,
+    partition_features,
+    partition_leads,
+    rank_and_percentile,
+    score_partition,
+)
 from pipelines import tracking
 from pipelines.settings import Settings, load_settings
-from pipelines.sources import CRMData, load_crm
+from pipelines.sources import CRMData, load_crm, scoring_time
 from serving.export import write_csv_atomic, write_scores_csv
 from serving.store import ScoreStore
 
@@ -40,8 +52,20 @@ def load(settings: Settings) -> CRMData:
 
 
 @thin_task
-def snapshots(crm: CRMData, settings: Settings) -> Snapshots:
-    return make_snapshots(crm.leads, crm.end, settings.snapshots)
+def write_quarantine(crm: CRMData, settings: Settings) -> str:
+    """Rows refused by the contract, one reason each, where ops can read them."""
+    return str(write_csv_atomic(crm.quarantine, settings.output.quarantine_csv))
+
+
+@thin_task
+def examples(crm: CRMData, settings: Settings) -> tuple[Snapshots, Split]:
+    return training_examples(
+        crm.leads,
+        crm.end,
+        settings.snapshots,
+        has_activity_log=not crm.flat,
+        order=settings.data.order,
+    )
 
 
 @thin_task
@@ -72,7 +96,36 @@ def oracle_metrics(
 
     truth = pd.read_parquet(truth_path)
     p = oracle_probability(truth, crm.activities, entities, settings.snapshots.horizon_days)
-    return evaluate(y, p, p)
+    return full_metrics(y, p, p)
+
+
+@thin_task
+def validation_window(
+    model: Any,
+    rules: Any,
+    X_valid: pd.DataFrame,
+    y_valid: np.ndarray,
+    oracle: dict[str, float] | None,
+    settings: Settings,
+    context: dict[str, Any] | None = None,
+) -> ReportInputs:
+    """The model and the rules scored on the validation window, as the report reads it."""
+    registry = build_registry(settings.features)
+    return window_inputs(
+        model,
+        rules,
+        X_valid,
+        y_valid,
+        registry,
+        settings.scoring.grades,
+        oracle=oracle,
+        context=context,
+    )
+
+
+@thin_task
+def evaluation_report(inputs: ReportInputs) -> str:
+    return render_report(inputs)
 
 
 @thin_task
@@ -84,8 +137,11 @@ def track(
     y_valid: np.ndarray,
     metrics: dict[str, Any],
     params: dict[str, Any],
+    crm: CRMData,
+    report: str = "",
 ) -> dict[str, Any]:
-    """Log the run, register the model, and move `champion` only if the gate passes."""
+    """Log the run (with its data validation docs and evaluation report), register, gate
+    the `champion` alias; the report is also written to ``output.report_dir``."""
     import mlflow
 
     client = tracking.configure(settings.tracking)
@@ -104,16 +160,29 @@ def track(
                 mlflow.log_metric(f"{side}_{key}", value)
         tracking.log_json(settings.model_dump(mode="json"), "settings.json")
         tracking.log_json(metrics, "metrics.json")
+        for suite, html in data_docs_html([r for v in crm.validations for r in v.results]).items():
+            mlflow.log_text(html, f"validation/{suite}.html")
+        if len(crm.quarantine):
+            mlflow.log_text(crm.quarantine.to_csv(index=False), "validation/quarantine.csv")
+        if report:
+            mlflow.log_text(report, "report.html")
         version = tracking.log_model(model, X_valid[model.features], settings.tracking.model_name)
         decision = tracking.gate(
             metrics["model"][gate.metric],
             metrics["rules"][gate.metric],
             None if champion is None else champion[1],
             gate,
+            calibration_error=metrics["model"].get("ece"),
         )
         mlflow.set_tags({"promoted": decision.promoted, "promotion": decision.reason})
     tracking.promote(client, settings.tracking, version, decision)
+    report_path = (
+        tracking.write_report(report, settings.output.report_dir, run.info.run_id)
+        if report
+        else None
+    )
     return {
+        "report": None if report_path is None else str(report_path),
         "run_id": run.info.run_id,
         "version": version,
         "promoted": decision.promoted,
@@ -122,42 +191,73 @@ def track(
 
 
 @flow(name="leadscore-train", log_prints=True)
-def train_flow(config_path: str | None = None) -> dict[str, Any]:
-    """Snapshots of closed history -> model and rules -> same out-of-time window -> MLflow."""
+def train_flow(config_path: str | None = None, force: bool = False) -> dict[str, Any]:
+    """Examples of closed history -> model and rules -> same validation window -> MLflow."""
     logger = get_run_logger()
     settings = load_settings(config_path)
     crm = load(settings)
-    snaps = snapshots(crm, settings)
     logger.info(
-        "%d snapshots (%d censored) of %d leads", len(snaps.rows), snaps.n_censored, len(crm.leads)
+        "leads: %d in = %d clean + %d quarantined; activities: %d in, %d undeclared types",
+        crm.n_leads_in,
+        len(crm.leads),
+        crm.quarantined(settings.data.leads.label),
+        crm.n_activities_in,
+        crm.unknown_activity_types,
+    )
+    write_quarantine(crm, settings)
+    snaps, split = examples(crm, settings)
+    logger.info(
+        "%d examples (%d censored) of %d leads, %s split",
+        len(snaps.rows),
+        snaps.n_censored,
+        len(crm.leads),
+        split.kind,
     )
     X = features(crm, snaps.rows, settings)
     y = snaps.rows[LABEL].to_numpy()
-    split = out_of_time_split(snaps, settings.snapshots)
     X_train, y_train = X.iloc[split.train], y[split.train]
     X_valid, y_valid = X.iloc[split.valid], y[split.valid]
+    counts = training.check_minimum(
+        X_train["lead_id"],
+        y_train,
+        0 if force else settings.snapshots.min_leads,
+        0 if force else settings.snapshots.min_conversions,
+    )
     model = fit_model(X_train, y_train, settings)
     rules = fit_rules(X_train, y_train, settings)
-    metrics: dict[str, Any] = {
-        "model": training.model_metrics(model, X_valid, y_valid),
-        "rules": training.rules_metrics(rules, X_valid, y_valid),
-    }
     oracle = oracle_metrics(crm, snaps.rows.iloc[split.valid], y_valid, settings)
+    context = {
+        "split": split.kind,
+        "training examples": len(y_train),
+        "validation examples": len(y_valid),
+        "validation window starts": split.valid_start,
+        "validation conversion rate": f"{y_valid.mean():.2%}",
+        "calibration": settings.model.calibration,
+    }
+    window = validation_window(model, rules, X_valid, y_valid, oracle, settings, context)
+    metrics: dict[str, Any] = report_metrics(window)
     if oracle is not None:
         metrics["oracle"] = oracle
     params = {
+        **counts,
+        "leads_in": crm.n_leads_in,
+        "leads_quarantined": crm.quarantined(settings.data.leads.label),
+        "activities_in": crm.n_activities_in,
+        "activities_quarantined": len(crm.quarantine) - crm.quarantined(settings.data.leads.label),
+        "unknown_activity_types": crm.unknown_activity_types,
         "split": split.kind,
         "n_train": len(y_train),
         "n_valid": len(y_valid),
         "train_positive_rate": float(y_train.mean()),
         "valid_positive_rate": float(y_valid.mean()),
-        "valid_start": split.valid_start.isoformat(),
-        "train_end": split.train_end.isoformat(),
+        "valid_start": str(split.valid_start),
+        "train_end": str(split.train_end),
         "n_features": len(model.features),
         "horizon_days": settings.snapshots.horizon_days,
         **{f"lgbm_{k}": v for k, v in settings.model.lightgbm.model_dump().items()},
     }
-    tracked = track(settings, model, rules, X_valid, y_valid, metrics, params)
+    report = evaluation_report(window)
+    tracked = track(settings, model, rules, X_valid, y_valid, metrics, params, crm, report)
     logger.info("model version %s: %s", tracked["version"], tracked["promotion"])
     return {
         **metrics,
@@ -175,52 +275,129 @@ def load_champion(settings: Settings) -> tuple[Any, str]:
 
 
 @thin_task
-def score(
-    X: pd.DataFrame, model: Any, rules: Any, crm: CRMData, settings: Settings
-) -> pd.DataFrame:
-    registry = build_registry(settings.features)
-    return score_frame(X, model, rules, registry, settings.scoring, crm.leads)
+def raw_scores(part: Partition, as_of: pd.Timestamp, model: Any, settings: Settings) -> np.ndarray:
+    """Pass 1 of a partition: the model's log-odds (ranks need every partition's)."""
+    return model.raw_score(partition_features(part, as_of, settings.features))
 
 
 @thin_task
-def publish(
-    scores: pd.DataFrame,
-    quarantine: pd.DataFrame,
-    version: str,
+def score_part(
+    part: Partition,
     as_of: pd.Timestamp,
+    ranked: tuple[np.ndarray, np.ndarray, np.ndarray],
+    model: Any,
+    rules: Any,
     settings: Settings,
+) -> pd.DataFrame:
+    """Pass 2 of a partition: probability, grade, exact reasons, rules (global rank given)."""
+    X = partition_features(part, as_of, settings.features)
+    registry = build_registry(settings.features)
+    raw, rank, percentile = ranked
+    return score_partition(
+        X, raw, rank, percentile, model, rules, registry, settings.scoring, part.leads
+    )
+
+
+def task_runner(settings: Settings) -> TaskRunner:
+    """The configured Prefect task runner: threads here, or a Dask cluster (prefect-dask)."""
+    if settings.runner.kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=settings.runner.address)
+    return ThreadPoolTaskRunner(max_workers=settings.runner.local_workers)
+
+
+def _in_order(
+    runner: TaskRunner, task_: Any, parameters: Iterable[dict[str, Any]], window: int
+) -> Iterator[Any]:
+    """Submit one task run per parameter set; yield results in order, <= ``window`` pending."""
+    pending: deque[Any] = deque()
+    for params in parameters:
+        pending.append(runner.submit(task_, parameters=params))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def score_batch(
+    crm: CRMData, model: Any, version: str, as_of: pd.Timestamp, settings: Settings
 ) -> dict[str, Any]:
-    """Make the batch current in the store (atomic), then export it and the quarantine."""
+    """Score the open leads partition by partition and publish them as one batch.
+
+    Pass 1 maps ``raw_scores`` over the partitions (small results: one float per lead)
+    to rank every lead globally; pass 2 maps ``score_part`` and streams its frames, in
+    order and at most ``runner.max_in_flight`` at a time, into one store batch that is
+    made current once at the end. Both passes run on the configured task runner, so the
+    same flow runs its partitions in threads here or on a Dask cluster.
+    """
+    open_leads = crm.leads[crm.leads[STATUS] == OPEN]
+    parts = partition_leads(open_leads, crm.activities, settings.scoring.partition_rows)
+    rules = training.fit_rules(pd.DataFrame(), None, settings.rules, _points(settings))
     store = ScoreStore(settings.store)
     store.create()
-    batch = store.publish(scores, model_version=version, as_of=as_of.to_pydatetime())
-    published = store.read_batch(batch.batch_id)
+    with task_runner(settings) as runner:
+        base = {"as_of": as_of, "model": model, "settings": settings}
+        raws = list(_in_order(runner, raw_scores, ({"part": p, **base} for p in parts), len(parts)))
+        raw = np.concatenate(raws) if raws else np.zeros(0)
+        rank, percentile = rank_and_percentile(raw)
+        cuts = np.cumsum([0, *(len(r) for r in raws)])
+        params = (
+            {
+                "part": p,
+                "ranked": tuple(a[cuts[i] : cuts[i + 1]] for a in (raw, rank, percentile)),
+                "rules": rules,
+                **base,
+            }
+            for i, p in enumerate(parts)
+        )
+        frames = _in_order(runner, score_part, params, settings.runner.max_in_flight)
+        batch = store.publish_stream(
+            frames,
+            model_version=version,
+            as_of=as_of.to_pydatetime(),
+            grade_order=list(settings.scoring.grades),
+        )
+    return {"batch_id": batch.batch_id, "n_rows": batch.n_rows, "partitions": len(parts)}
+
+
+def _points(settings: Settings) -> dict[str, float]:
+    return {t: settings.features.type_points(t) for t in settings.features.type_names}
+
+
+@thin_task
+def export(batch: dict[str, Any], quarantine: pd.DataFrame, settings: Settings) -> dict[str, Any]:
+    """Export the published batch (CSV for CRM imports) and the quarantine."""
+    store = ScoreStore(settings.store)
+    published = store.read_batch(batch["batch_id"])
     csv = write_scores_csv(published, settings.output.scores_csv)
     write_csv_atomic(quarantine, settings.output.quarantine_csv)
     return {
-        "batch_id": batch.batch_id,
-        "n_rows": batch.n_rows,
+        "batch_id": batch["batch_id"],
+        "n_rows": batch["n_rows"],
         "csv": str(csv),
         "quarantine_csv": str(settings.output.quarantine_csv),
+        "scores": published,
     }
 
 
 @flow(name="leadscore-score", log_prints=True)
 def score_flow(config_path: str | None = None) -> dict[str, Any]:
-    """Score every open lead as of now, explain it, put the rules beside it, publish."""
+    """Score every open lead as of now, explain it, put the rules beside it, publish.
+
+    Partitioned (``scoring.partition_rows``) on the configured runner (``runner``: local
+    threads or a Dask cluster), streamed into one store batch; see :func:`score_batch`.
+    """
     logger = get_run_logger()
     settings = load_settings(config_path)
     crm = load(settings)
     model, version = load_champion(settings)
-    as_of = pd.Timestamp(settings.data.as_of) if settings.data.as_of else crm.end
-    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    as_of = scoring_time(settings.data.as_of, crm.end)
     open_leads = crm.leads[crm.leads[STATUS] == OPEN]
-    entities = entities_at(open_leads, as_of)
-    X = features(crm, entities, settings)
-    rules = fit_rules(X, None, settings)
-    scores = score(X, model, rules, crm, settings)
-    published = publish(scores, crm.quarantine, version, as_of, settings)
-    n_quarantined = crm.quarantined(str(settings.data.leads.path))
+    batch = score_batch(crm, model, version, as_of, settings)
+    published = export(batch, crm.quarantine, settings)
+    scores = published.pop("scores")
+    n_quarantined = crm.quarantined(settings.data.leads.label)
     n_closed = len(crm.leads) - len(open_leads)
     if len(scores) + n_closed + n_quarantined != crm.n_leads_in:
         raise RuntimeError(
@@ -228,7 +405,11 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
             f"{n_closed} closed + {n_quarantined} quarantined"
         )
     logger.info(
-        "batch %s: %d open leads scored as of %s", published["batch_id"], len(scores), as_of
+        "batch %s: %d open leads scored as of %s in %d partitions",
+        published["batch_id"],
+        len(scores),
+        as_of,
+        batch["partitions"],
     )
     return {
         **published,
@@ -239,9 +420,9 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         "closed": n_closed,
         "quarantined": n_quarantined,
         "activities_in": crm.n_activities_in,
-        "activities_quarantined": crm.quarantined(str(settings.data.activities.path))
+        "activities_quarantined": crm.quarantined(settings.data.activities.label)
         if settings.data.activities
         else 0,
         "store": settings.store.url,
-        "top": scores.head(10).to_dict(orient="records"),
+        "top": scores[list(SCORE_COLUMNS)].head(10).to_dict(orient="records"),
     }

@@ -143,6 +143,10 @@ class OutputConfig(_Strict):
 
     scores_csv: Path = Path("data/scores/latest.csv")
     quarantine_csv: Path = Path("data/scores/quarantine.csv")
+    report_dir: Path = Field(
+        default=Path("reports"),
+        description="Evaluation reports of training runs: <run_id>.html and latest.html.",
+    )
 
 
 class PrefectConfig(_Strict):
@@ -262,6 +266,7 @@ def _resolved(settings: Settings, base: Path) -> Settings:
             "output": OutputConfig(
                 scores_csv=_resolve_path(base, output.scores_csv),
                 quarantine_csv=_resolve_path(base, output.quarantine_csv),
+                report_dir=_resolve_path(base, output.report_dir),
             ),
             "prefect": PrefectConfig(home=_resolve_path(base, settings.prefect.home)),
         }

@@ -114,8 +114,18 @@ def load_champion(tracking: TrackingConfig) -> tuple[LeadModel, str]:
     return model, version
 
 
-def gate(new: float, rules: float, champion: float | None, config: PromotionGate) -> Promotion:
-    """The declared promotion rule; pure, so it is tested without a tracking store."""
+def gate(
+    new: float,
+    rules: float,
+    champion: float | None,
+    config: PromotionGate,
+    calibration_error: float | None = None,
+) -> Promotion:
+    """The declared promotion rule; pure, so it is tested without a tracking store.
+
+    ``calibration_error`` is the new model's ECE on the validation window; it is checked
+    against ``config.max_calibration_error`` when both are given.
+    """
     metric = config.metric
     if not new > rules + config.min_margin_over_rules:
         return Promotion(
@@ -131,6 +141,13 @@ def gate(new: float, rules: float, champion: float | None, config: PromotionGate
             f"by more than {config.min_margin_over_champion}",
             champion,
         )
+    limit = config.max_calibration_error
+    if limit is not None and calibration_error is not None and not calibration_error <= limit:
+        return Promotion(
+            False,
+            f"calibration error (ECE) {calibration_error:.4f} is above the maximum {limit}",
+            champion,
+        )
     against = "no champion yet" if champion is None else f"champion {champion:.4f}"
     return Promotion(True, f"{metric} {new:.4f} beats rules {rules:.4f} and {against}", champion)
 
@@ -144,7 +161,94 @@ def promote(
         tracking.model_name, version, "promoted", str(decision.promoted).lower()
     )
     if decision.promoted:
-        client.set_registered_model_alias(tracking.model_name, tracking.champion_alias, version)
+        move_champion(client, tracking, version, decision.reason, action="gate")
+
+
+# --- Champion history: manual promotion and rollback -----------------------------------
+# The registry keeps one alias per name, so the order in which versions held `champion`
+# is kept beside it, as a JSON list on a registered-model tag (oldest first). Every move
+# of the alias goes through ``move_champion``, which appends to it; ``rollback`` pops the
+# current champion and gives the alias back to the one before. Versions are never
+# deleted, so every one of them stays loadable by number.
+
+HISTORY_TAG = "champion_history"
+"""Registered-model tag holding the versions that held the champion alias, oldest first."""
+
+
+def champion_history(client: MlflowClient, tracking: TrackingConfig) -> list[str]:
+    """Versions that held the champion alias, oldest first (the last is the champion).
+
+    A registry written before the history existed starts from its current champion.
+    """
+    model = client.get_registered_model(tracking.model_name)
+    raw = model.tags.get(HISTORY_TAG)
+    history = [str(v) for v in json.loads(raw)] if raw else []
+    current = champion_version(client, tracking)
+    if current is not None and (not history or history[-1] != current):
+        history.append(current)
+    return history
+
+
+def _now() -> str:
+    return pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
+
+
+def move_champion(
+    client: MlflowClient,
+    tracking: TrackingConfig,
+    version: str,
+    reason: str,
+    action: str,
+    history: list[str] | None = None,
+) -> list[str]:
+    """Give the champion alias to ``version``; record why on it and in the history.
+
+    ``history`` is the history to store *before* appending ``version`` (rollback passes
+    the popped one); by default the current history. Returns the stored history.
+    """
+    name = tracking.model_name
+    client.get_model_version(name, version)  # raises if there is no such version
+    previous = champion_version(client, tracking)
+    stored = [*(champion_history(client, tracking) if history is None else history)]
+    if not stored or stored[-1] != version:
+        stored.append(version)
+    client.set_registered_model_alias(name, tracking.champion_alias, version)
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(stored))
+    client.set_model_version_tag(name, version, "champion_since", _now())
+    client.set_model_version_tag(name, version, "champion_reason", f"{action}: {reason}")
+    if previous is not None and previous != version:
+        client.set_model_version_tag(
+            name, previous, "champion_until", f"{_now()} ({action} to version {version})"
+        )
+    return stored
+
+
+def promote_version(
+    client: MlflowClient, tracking: TrackingConfig, version: str, reason: str
+) -> list[str]:
+    """An operator's promotion of one version, past the gate; the reason is recorded."""
+    client.set_model_version_tag(tracking.model_name, version, "promoted", "true")
+    client.set_model_version_tag(tracking.model_name, version, "promotion", f"manual: {reason}")
+    return move_champion(client, tracking, version, reason, action="promote")
+
+
+def rollback(client: MlflowClient, tracking: TrackingConfig, reason: str) -> tuple[str, str]:
+    """Give the alias back to the previous champion; return (from version, to version).
+
+    Repeated rollbacks walk further back through the history. The version rolled away
+    from is tagged with the reason and stays registered and loadable.
+    """
+    history = champion_history(client, tracking)
+    if len(history) < 2:
+        raise LookupError(
+            f"no previous '{tracking.champion_alias}' of model '{tracking.model_name}' "
+            f"to roll back to (history: {history or 'empty'})"
+        )
+    current, earlier = history[-1], history[:-1]
+    target = earlier[-1]
+    client.set_model_version_tag(tracking.model_name, current, "rolled_back", reason)
+    move_champion(client, tracking, target, reason, action="rollback", history=earlier)
+    return current, target
 
 
 def champion_metric_on(
@@ -167,3 +271,14 @@ def champion_metric_on(
         return version, float(metric_fn(model, X, y))
     except (KeyError, ValueError):
         return version, float("-inf")
+
+
+def write_report(report: str, report_dir: Path, run_id: str) -> Path:
+    """Write ``<run_id>.html`` and replace ``latest.html`` atomically; return the run's path."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    path = report_dir / f"{run_id}.html"
+    for target in (path, report_dir / "latest.html"):
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(report, encoding="utf-8")
+        os.replace(tmp, target)
+    return path

@@ -22,6 +22,12 @@ Tables (SQLAlchemy Core, works on SQLite and PostgreSQL):
 ``current_batch``
     the pointer: one row (id=1) whose ``batch_id`` is the current batch (NULL before the
     first publish).
+``changes`` (schema version 2)
+    the change feed: per published batch, the leads whose grade went ``up`` or ``down``
+    since the batch it replaced, the leads that ``appeared`` in the open set and those
+    that ``left`` it. Rows are computed in the same transaction that flips the pointer,
+    so a batch is never current without its changes, nor its changes without the batch.
+    The first batch of a store has no changes (there is nothing to compare it with).
 
 Timestamps are stored as UTC (``DateTime(timezone=True)``) and always come back as
 timezone-aware UTC datetimes, also on SQLite, which has no time-zone type.
@@ -29,11 +35,12 @@ timezone-aware UTC datetimes, also on SQLite, which has no time-zone type.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +63,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     create_engine,
     delete,
     event,
@@ -63,6 +71,8 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    literal,
+    null,
     select,
     update,
 )
@@ -71,7 +81,7 @@ from sqlalchemy.types import TypeDecorator
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION: int = 1
+SCHEMA_VERSION: int = 2
 """Version of the table layout below; bump it (and add a migration) when it changes."""
 
 # Columns of the scores frame built by models/scoring.py, in their documented order.
@@ -111,6 +121,13 @@ FAILED = "failed"
 SUPERSEDED = "superseded"
 STATUSES: tuple[str, ...] = (WRITING, PUBLISHED, FAILED, SUPERSEDED)
 
+# Change kinds of the feed.
+UP = "up"
+DOWN = "down"
+APPEARED = "appeared"
+LEFT = "left"
+CHANGE_KINDS: tuple[str, ...] = (UP, DOWN, APPEARED, LEFT)
+
 _TEXT_DTYPE: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
 _EXAMPLES = 5  # offending lead_ids quoted in a validation error
 
@@ -138,6 +155,13 @@ class StoreConfig(BaseModel):
         description="Complete batches kept (current included); older ones are pruned.",
     )
     chunk_rows: int = Field(default=5000, ge=1, description="Rows per insert transaction.")
+    stale_writing_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="A batch still 'writing' this long after it started belongs to a run "
+        "that died (e.g. killed): it is marked failed and its rows deleted at the next "
+        "publish. Keep it well above the longest publish.",
+    )
 
 
 @dataclass(frozen=True)
@@ -234,6 +258,7 @@ scores_table = Table(
     Column("reasons", Text, nullable=True),
     PrimaryKeyConstraint("batch_id", "lead_id", name="pk_scores"),
     Index("ix_scores_batch_rank", "batch_id", "rank"),
+    Index("ix_scores_lead", "lead_id"),  # schema 2: a lead's history across batches
 )
 
 current_batch_table = Table(
@@ -244,8 +269,120 @@ current_batch_table = Table(
     CheckConstraint("id = 1", name="ck_current_batch_single_row"),
 )
 
+changes_table = Table(
+    "changes",
+    metadata,
+    Column(
+        "batch_id",
+        String(64),
+        ForeignKey("batches.batch_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("lead_id", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("previous_batch_id", String(64), nullable=False),
+    Column("owner", String(255), nullable=True),
+    Column("old_grade", String(32), nullable=True),
+    Column("new_grade", String(32), nullable=True),
+    Column("old_score", Integer, nullable=True),
+    Column("new_score", Integer, nullable=True),
+    PrimaryKeyConstraint("batch_id", "lead_id", name="pk_changes"),
+    CheckConstraint(
+        "kind IN (" + ", ".join(f"'{k}'" for k in CHANGE_KINDS) + ")",
+        name="ck_changes_kind",
+    ),
+)
+
+
+def _migrate_1_to_2(conn: Connection) -> None:
+    """Version 2 adds the ``changes`` table (batches published before it have no changes)
+    and an index on ``scores.lead_id`` (a lead's history, for the API)."""
+    changes_table.create(conn, checkfirst=True)
+    index = next(i for i in scores_table.indexes if i.name == "ix_scores_lead")
+    index.create(conn, checkfirst=True)
+
+
 # Upgrades from an older schema: _MIGRATIONS[v] moves a store from version v to v + 1.
-_MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2}
+
+
+def _grade_rank(column: Any, grade_order: Sequence[str] | None) -> Any:
+    """SQL expression ordering grades best first: the position in ``grade_order``.
+
+    Without an order the grade text itself is compared (A < B < C: A is best). Grades
+    missing from the order sort after every listed one.
+    """
+    if grade_order is None:
+        return column
+    return case(
+        {grade: position for position, grade in enumerate(grade_order)},
+        value=column,
+        else_=len(grade_order),
+    )
+
+
+def _change_inserts(new: str, old: str, grade_order: Sequence[str] | None) -> list[Any]:
+    """INSERT ... SELECT statements writing the change feed of batch ``new`` against ``old``.
+
+    Four kinds, one row per lead at most: ``up`` / ``down`` (in both batches, the grade
+    moved to a better / worse band), ``appeared`` (only in ``new``: a new open lead) and
+    ``left`` (only in ``old``: the lead closed or was dropped). The work happens in the
+    database, so it costs two index scans whatever the batch size.
+    """
+    n = scores_table.alias("n")
+    o = scores_table.alias("o")
+    target = [
+        "batch_id",
+        "lead_id",
+        "kind",
+        "previous_batch_id",
+        "owner",
+        "old_grade",
+        "new_grade",
+        "old_score",
+        "new_score",
+    ]
+    better = _grade_rank(n.c.grade, grade_order) < _grade_rank(o.c.grade, grade_order)
+    moved = (
+        select(
+            literal(new),
+            n.c.lead_id,
+            case((better, literal(UP)), else_=literal(DOWN)),
+            literal(old),
+            n.c.owner,
+            o.c.grade,
+            n.c.grade,
+            o.c.score,
+            n.c.score,
+        )
+        .select_from(n.join(o, (o.c.lead_id == n.c.lead_id) & (o.c.batch_id == old)))
+        .where(n.c.batch_id == new, n.c.grade != o.c.grade)
+    )
+    in_old = exists().where(o.c.batch_id == old, o.c.lead_id == n.c.lead_id)
+    appeared = select(
+        literal(new),
+        n.c.lead_id,
+        literal(APPEARED),
+        literal(old),
+        n.c.owner,
+        null(),
+        n.c.grade,
+        null(),
+        n.c.score,
+    ).where(n.c.batch_id == new, ~in_old)
+    in_new = exists().where(n.c.batch_id == new, n.c.lead_id == o.c.lead_id)
+    left = select(
+        literal(new),
+        o.c.lead_id,
+        literal(LEFT),
+        literal(old),
+        o.c.owner,
+        o.c.grade,
+        null(),
+        o.c.score,
+        null(),
+    ).where(o.c.batch_id == old, ~in_new)
+    return [insert(changes_table).from_select(target, query) for query in (moved, appeared, left)]
 
 
 def new_batch_id(now: datetime | None = None) -> str:
@@ -499,8 +636,13 @@ class ScoreStore:
         model_version: str,
         as_of: datetime,
         batch_id: str | None = None,
+        grade_order: Sequence[str] | None = None,
     ) -> BatchInfo:
         """Write ``scores`` as a new batch and make it current; return the published batch.
+
+        ``grade_order`` lists the grades best first (e.g. the keys of
+        ``scoring.grades``) and decides whether a grade change is ``up`` or ``down`` in
+        the change feed; by default grades compare alphabetically (A best).
 
         Steps: validate; insert the batch row as ``writing``; insert the rows in chunks
         (one transaction each, so memory and lock times stay small); check the row count;
@@ -546,11 +688,89 @@ class ScoreStore:
                 raise StoreError(
                     f"batch {batch_id}: {written} rows in the store, expected {len(frame)}"
                 )
-            self._flip(batch_id)
+            self._flip(batch_id, grade_order)
         except BaseException:
             self._abandon(batch_id)
             raise
 
+        try:
+            self._prune()
+        except Exception:
+            log.exception("pruning old score batches failed; batch %s is published", batch_id)
+        info = self._get_batch(batch_id)
+        if info is None:  # pragma: no cover - only if someone deleted it meanwhile
+            raise StoreError(f"batch {batch_id} vanished after publishing")
+        return info
+
+    def publish_stream(
+        self,
+        partitions: Iterable[pd.DataFrame],
+        *,
+        model_version: str,
+        as_of: datetime,
+        batch_id: str | None = None,
+        grade_order: Sequence[str] | None = None,
+    ) -> BatchInfo:
+        """Write a stream of score partitions as ONE batch, then make it current once.
+
+        The partitioned nightly run hands its partitions over as they are scored, so the
+        whole batch never sits in memory. Same guarantees as :meth:`publish`: each
+        partition is validated and inserted in chunks while the batch is ``writing``;
+        after the last one the row count is checked (a lead in two partitions fails on
+        the primary key), ``n_rows`` is set and the pointer flips in one transaction.
+        Any error (also one raised by the iterator itself) marks the batch ``failed``,
+        deletes its rows and re-raises: the previous batch stays current. An empty
+        stream is refused before anything is written.
+        """
+        self._require_schema()
+        if as_of.tzinfo is None or as_of.utcoffset() is None:
+            raise ValueError("as_of must be a timezone-aware datetime")
+        if not model_version:
+            raise ValueError("model_version must be a non-empty string")
+        stream = iter(partitions)
+        first = next(stream, None)
+        if first is None:
+            raise ValueError("no score partitions: refusing to publish an empty batch")
+        created_at = datetime.now(UTC)
+        batch_id = batch_id or new_batch_id(created_at)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(batches_table).values(
+                    batch_id=batch_id,
+                    model_version=model_version,
+                    as_of=as_of,
+                    created_at=created_at,
+                    published_at=None,
+                    n_rows=0,
+                    status=WRITING,
+                )
+            )
+        try:
+            total = 0
+            for part in itertools.chain([first], stream):
+                frame = validate_scores(part)
+                for chunk in self._chunks(frame):
+                    self._insert_chunk(_records(chunk, batch_id))
+                total += len(frame)
+            with self.engine.begin() as conn:
+                written = conn.scalar(
+                    select(func.count())
+                    .select_from(scores_table)
+                    .where(scores_table.c.batch_id == batch_id)
+                )
+                if written != total:
+                    raise StoreError(
+                        f"batch {batch_id}: {written} rows in the store, expected {total}"
+                    )
+                conn.execute(
+                    update(batches_table)
+                    .where(batches_table.c.batch_id == batch_id)
+                    .values(n_rows=total)
+                )
+            self._flip(batch_id, grade_order)
+        except BaseException:
+            self._abandon(batch_id)
+            raise
         try:
             self._prune()
         except Exception:
@@ -573,13 +793,15 @@ class ScoreStore:
         with self.engine.begin() as conn:
             conn.execute(insert(scores_table), records)
 
-    def _flip(self, batch_id: str) -> None:
+    def _flip(self, batch_id: str, grade_order: Sequence[str] | None = None) -> None:
         """Make ``batch_id`` current in one transaction (the only visible step of publish).
 
         The pointer row is updated first: it takes the write lock (SQLite) or the row
-        lock (PostgreSQL), so concurrent publishers flip one after the other. Every other
-        ``published`` batch is then superseded, which keeps "exactly one published batch,
-        the current one" true even when two publishers race.
+        lock (PostgreSQL), so concurrent publishers flip one after the other. The change
+        feed against the batch being replaced (the one still ``published``) is written
+        next, in the same transaction. Every other ``published`` batch is then
+        superseded, which keeps "exactly one published batch, the current one" true even
+        when two publishers race.
         """
         with self.engine.begin() as conn:
             moved = conn.execute(
@@ -589,6 +811,14 @@ class ScoreStore:
             ).rowcount
             if moved != 1:
                 raise StoreError("the current_batch pointer row is missing: run create()")
+            previous = conn.scalar(
+                select(batches_table.c.batch_id).where(
+                    batches_table.c.status == PUBLISHED, batches_table.c.batch_id != batch_id
+                )
+            )
+            if previous is not None:
+                for statement in _change_inserts(batch_id, previous, grade_order):
+                    conn.execute(statement)
             conn.execute(
                 update(batches_table)
                 .where(
@@ -642,6 +872,7 @@ class ScoreStore:
         batch that is ``writing`` (maybe another run in flight) or current is never
         touched: each delete re-checks the status in its own transaction.
         """
+        self.reap_stale_writing(timedelta(hours=self.config.stale_writing_hours))
         keep = self.config.keep_batches
         with self.engine.connect() as conn:
             complete = conn.execute(
@@ -665,6 +896,7 @@ class ScoreStore:
         for old in doomed:
             with self.engine.begin() as conn:
                 conn.execute(self._delete_rows_if(old, (SUPERSEDED, FAILED)))
+                conn.execute(delete(changes_table).where(changes_table.c.batch_id == old))
                 conn.execute(
                     delete(batches_table).where(
                         batches_table.c.batch_id == old,
@@ -672,6 +904,36 @@ class ScoreStore:
                     )
                 )
             log.info("pruned score batch %s", old)
+
+    def reap_stale_writing(self, older_than: timedelta) -> list[str]:
+        """Mark ``writing`` batches started more than ``older_than`` ago as failed and
+        delete their rows; return their ids.
+
+        A publisher killed mid-write (SIGKILL, OOM, lost machine) cannot clean up after
+        itself: its batch stays ``writing`` with part of its rows, invisible to readers
+        but taking space. Called from every publish with ``stale_writing_hours``; the
+        failed rows are later pruned like any failed attempt.
+        """
+        cutoff = datetime.now(UTC) - older_than
+        with self.engine.begin() as conn:
+            stale = list(
+                conn.scalars(
+                    select(batches_table.c.batch_id).where(
+                        batches_table.c.status == WRITING, batches_table.c.created_at < cutoff
+                    )
+                ).all()
+            )
+            if stale:
+                conn.execute(
+                    update(batches_table)
+                    .where(batches_table.c.batch_id.in_(stale), batches_table.c.status == WRITING)
+                    .values(status=FAILED)
+                )
+        for batch_id in stale:
+            with self.engine.begin() as conn:
+                conn.execute(self._delete_rows_if(batch_id, (FAILED,)))
+            log.warning("batch %s was left 'writing' by a dead run: marked failed", batch_id)
+        return stale
 
     # ------------------------------------------------------------------- read
 
@@ -749,3 +1011,163 @@ class ScoreStore:
             raise LookupError(f"no scoring batch {batch_id!r} (never written or pruned)")
         if info.status not in (PUBLISHED, SUPERSEDED):
             raise LookupError(f"scoring batch {batch_id!r} is {info.status!r}, not readable")
+
+    # ------------------------------------------------------- reads for the API
+
+    def complete_batches(self) -> list[BatchInfo]:
+        """Published and superseded batches, oldest first by publication time."""
+        self._require_schema()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(batches_table)
+                .where(batches_table.c.status.in_((PUBLISHED, SUPERSEDED)))
+                .order_by(batches_table.c.published_at, batches_table.c.batch_id)
+            ).all()
+        return [_batch_info(row) for row in rows]
+
+    def page(
+        self,
+        *,
+        batch_id: str | None = None,
+        after_rank: int = 0,
+        limit: int = 100,
+        grade: Sequence[str] = (),
+        owner: str | None = None,
+        min_score: int | None = None,
+        changed_since_batch: str | None = None,
+    ) -> tuple[BatchInfo, list[dict[str, Any]]]:
+        """One priority-ordered page of a batch: rows with rank > ``after_rank``.
+
+        ``batch_id`` None reads the current batch; the batch read is returned so a cursor
+        can pin it (keyset pagination on the unique rank: later pages of a sync read the
+        same batch even if a new one is published meanwhile). ``changed_since_batch``
+        keeps only rows whose score or grade differ from that batch's (or are absent
+        from it). Raises LookupError if there is no such complete batch.
+        """
+        self._require_schema()
+        with self.engine.connect() as conn:
+            if batch_id is None:
+                row = conn.execute(
+                    select(batches_table).join(
+                        current_batch_table,
+                        current_batch_table.c.batch_id == batches_table.c.batch_id,
+                    )
+                ).first()
+                if row is None:
+                    raise LookupError("no scoring batch has been published yet")
+            else:
+                row = conn.execute(
+                    select(batches_table).where(
+                        batches_table.c.batch_id == batch_id,
+                        batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
+                    )
+                ).first()
+                if row is None:
+                    raise LookupError(f"no complete scoring batch {batch_id!r} (pruned?)")
+            info = _batch_info(row)
+            s = scores_table
+            query = select(*(s.c[name] for name in SCORE_COLUMNS)).where(
+                s.c.batch_id == info.batch_id, s.c.rank > after_rank
+            )
+            if grade:
+                query = query.where(s.c.grade.in_(list(grade)))
+            if owner is not None:
+                query = query.where(s.c.owner == owner)
+            if min_score is not None:
+                query = query.where(s.c.score >= min_score)
+            if changed_since_batch is not None:
+                o = scores_table.alias("o")
+                same = exists().where(
+                    o.c.batch_id == changed_since_batch,
+                    o.c.lead_id == s.c.lead_id,
+                    o.c.score == s.c.score,
+                    o.c.grade == s.c.grade,
+                )
+                query = query.where(~same)
+            rows = conn.execute(query.order_by(s.c.rank).limit(limit)).all()
+        # plain str keys (SQLAlchemy's are a str subclass, which fast JSON encoders refuse)
+        return info, [dict(zip(SCORE_COLUMNS, row, strict=True)) for row in rows]
+
+    def batch_as_of(self, when: datetime) -> BatchInfo | None:
+        """The complete batch that was current at ``when`` (None if none is kept)."""
+        self._require_schema()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(batches_table)
+                .where(
+                    batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
+                    batches_table.c.published_at <= when,
+                )
+                .order_by(batches_table.c.published_at.desc(), batches_table.c.batch_id.desc())
+                .limit(1)
+            ).first()
+        return _batch_info(row) if row is not None else None
+
+    def lead_history(self, lead_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The lead's rows in the newest ``limit`` complete batches, newest first.
+
+        Each row holds the score columns plus ``batch_id``, ``model_version``,
+        ``scored_at`` and ``published_at``; empty if the lead is in no kept batch.
+        """
+        self._require_schema()
+        b = batches_table
+        query = (
+            select(
+                *(scores_table.c[name] for name in SCORE_COLUMNS),
+                b.c.batch_id,
+                b.c.model_version,
+                b.c.as_of.label("scored_at"),
+                b.c.published_at,
+                b.c.status,
+            )
+            .join(b, b.c.batch_id == scores_table.c.batch_id)
+            .where(scores_table.c.lead_id == lead_id, b.c.status.in_((PUBLISHED, SUPERSEDED)))
+            .order_by(b.c.published_at.desc(), b.c.batch_id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query).all()]
+
+    def changes_since(
+        self, since: str | None = None, limit_batches: int = 100
+    ) -> list[tuple[BatchInfo, list[dict[str, Any]]]]:
+        """The change feed of every complete batch published after batch ``since``.
+
+        ``since`` None means every kept batch. Oldest batch first, each with its change
+        rows ordered by kind then lead_id. Raises LookupError if ``since`` names no kept
+        complete batch (never written, failed, or pruned: the caller must resync).
+        """
+        self._require_schema()
+        kept = self.complete_batches()
+        if since is not None:
+            ids = [info.batch_id for info in kept]
+            if since not in ids:
+                raise LookupError(
+                    f"batch {since!r} is not a kept complete batch (unknown or pruned): "
+                    "resync from /v1/scores"
+                )
+            kept = kept[ids.index(since) + 1 :]
+        kept = kept[:limit_batches]
+        out: list[tuple[BatchInfo, list[dict[str, Any]]]] = []
+        with self.engine.connect() as conn:
+            for info in kept:
+                rows = conn.execute(
+                    select(changes_table)
+                    .where(changes_table.c.batch_id == info.batch_id)
+                    .order_by(changes_table.c.kind, changes_table.c.lead_id)
+                ).all()
+                out.append((info, [dict(r._mapping) for r in rows]))
+        return out
+
+    def owners(self, batch_id: str) -> list[str]:
+        """Distinct non-null owners of a batch, sorted (the page's owner filter)."""
+        self._require_schema()
+        with self.engine.connect() as conn:
+            return list(
+                conn.scalars(
+                    select(scores_table.c.owner)
+                    .where(scores_table.c.batch_id == batch_id, scores_table.c.owner.is_not(None))
+                    .distinct()
+                    .order_by(scores_table.c.owner)
+                ).all()
+            )

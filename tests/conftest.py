@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -60,3 +62,45 @@ def shared_file(*parts: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@dataclass(frozen=True)
+class SmallModel:
+    """A model trained on a small synthetic CRM, and that CRM's open leads as of its end."""
+
+    settings: Any
+    registry: Any
+    model: Any
+    rules: Any
+    crm: Any
+    end: pd.Timestamp
+    X_open: pd.DataFrame
+
+
+def train_small_model(n_leads: int, seed: int, *, all_leads_open: bool = False) -> SmallModel:
+    """Fit the configured model on out-of-time training snapshots of a synthetic CRM.
+
+    ``X_open`` holds the features of the open leads (or of every lead) as of the data end.
+    """
+    from features.builder import build_features, entities_at
+    from features.registry import build_registry
+    from features.snapshots import LABEL, make_snapshots, out_of_time_split
+    from models import training
+    from pipelines.settings import load_settings
+    from pipelines.synthetic import generate_crm
+
+    settings = load_settings(ROOT / "leadscore.yaml")
+    crm = generate_crm(n_leads, seed=seed)
+    leads, acts = crm.leads, crm.activities
+    end = leads["created_at"].max().floor("D") + pd.Timedelta(days=1)
+    snaps = make_snapshots(leads, end, settings.snapshots)
+    X = build_features(leads, acts, snaps.rows, settings.features)
+    y = snaps.rows[LABEL].to_numpy()
+    train = out_of_time_split(snaps, settings.snapshots).train
+    registry = build_registry(settings.features)
+    model = training.fit_model(X.iloc[train], y[train], registry, settings.model)
+    points = {t: settings.features.type_points(t) for t in settings.features.type_names}
+    rules = training.fit_rules(X.iloc[train], y[train], settings.rules, points)
+    scored = leads if all_leads_open else leads[leads["status"] == "open"]
+    X_open = build_features(leads, acts, entities_at(scored, end), settings.features)
+    return SmallModel(settings, registry, model, rules, crm, end, X_open)

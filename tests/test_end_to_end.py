@@ -62,6 +62,11 @@ def test_train_prints_the_metrics_line(trained: dict):
     assert trained["split"] == "out_of_time"
     assert trained["n_train"] > 1000 and trained["n_valid"] > 300
     assert len(trained["run_id"]) == 32
+    quality = trained["quality"]
+    margin = trained["model"]["roc_auc"] - trained["rules"]["roc_auc"]
+    assert quality["model_minus_rules_roc_auc"] == pytest.approx(margin, abs=2e-4)
+    gap = trained["oracle"]["roc_auc"] - trained["model"]["roc_auc"]
+    assert quality["oracle_minus_model_roc_auc"] == pytest.approx(gap, abs=2e-4)
 
 
 def test_model_beats_rules_out_of_time(trained: dict):
@@ -138,3 +143,6 @@ def test_a_worse_model_does_not_take_the_champion_alias(project: Path, scored: d
     assert champion.version != result["model_version"]
     version = client.get_model_version("leadscore", result["model_version"])
     assert "does not beat" in version.tags["promotion"]
+    # the refused version is still registered, and the alias history did not move
+    history = json.loads(client.get_registered_model("leadscore").tags["champion_history"])
+    assert history == [str(champion.version)]

@@ -7,33 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from features.builder import build_features, entities_at
-from features.registry import build_registry
-from features.snapshots import LABEL, make_snapshots, out_of_time_split
-from models import training
 from models.scoring import score_frame
-from pipelines.settings import load_settings
-from pipelines.synthetic import generate_crm
-from tests.conftest import ROOT
+from tests.conftest import train_small_model
 
 
 @pytest.fixture(scope="module")
 def fitted():
-    settings = load_settings(ROOT / "leadscore.yaml")
-    crm = generate_crm(1500, seed=11)
-    leads, acts = crm.leads, crm.activities
-    end = leads["created_at"].max().floor("D") + np.timedelta64(1, "D")
-    snaps = make_snapshots(leads, end, settings.snapshots)
-    X = build_features(leads, acts, snaps.rows, settings.features)
-    y = snaps.rows[LABEL].to_numpy()
-    split = out_of_time_split(snaps, settings.snapshots)
-    registry = build_registry(settings.features)
-    model = training.fit_model(X.iloc[split.train], y[split.train], registry, settings.model)
-    points = {t: settings.features.type_points(t) for t in settings.features.type_names}
-    rules = training.fit_rules(X.iloc[split.train], y[split.train], settings.rules, points)
-    open_leads = leads[leads["status"] == "open"]
-    X_open = build_features(leads, acts, entities_at(open_leads, end), settings.features)
-    return settings, registry, model, rules, X_open, leads
+    m = train_small_model(1500, seed=11)
+    return m.settings, m.registry, m.model, m.rules, m.X_open, m.crm.leads
 
 
 def test_contributions_add_up_to_the_raw_score(fitted):

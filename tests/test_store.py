@@ -1,21 +1,30 @@
 """Tests of the scores store (serving/store.py) and the CSV export (serving/export.py).
 
-Every test uses a real SQLite file in tmp_path: the properties that matter (atomic
-publish, the pointer, pruning, failure clean-up) live in the database, so it is not
+Every store test runs twice: on a real SQLite file in tmp_path and on a real PostgreSQL
+server (``$LEADSCORE_TEST_PG_URL``, started by ``.ci/postgres.sh`` from ``make test``),
+each test in a schema of its own. The properties that matter (atomic publish, the
+pointer, pruning, failure clean-up, the change feed) live in the database, so it is not
 mocked. Only the chunk insert is patched, to make a publish fail half-way.
+
+Without ``$LEADSCORE_TEST_PG_URL`` the PostgreSQL half fails under ``CI=true`` and is
+skipped (with the reason) on a developer machine.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import create_engine, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from serving.export import EXPORT_COLUMNS, export_frame, write_scores_csv
@@ -26,6 +35,7 @@ from serving.store import (
     ScoreStore,
     StoreConfig,
     StoreError,
+    changes_table,
     metadata,
     schema_version_table,
     scores_table,
@@ -76,9 +86,64 @@ def by_rank(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("rank").reset_index(drop=True)
 
 
+PG_ENV = "LEADSCORE_TEST_PG_URL"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def pg_base_url() -> str:
+    """The test server's URL; fail under CI (never a silent skip there), skip locally."""
+    url = os.environ.get(PG_ENV, "").strip()
+    if url:
+        return url
+    message = (
+        f"${PG_ENV} is not set: run the tests with `make test` (it starts PostgreSQL "
+        f"through .ci/postgres.sh) or `export {PG_ENV}=$(.ci/postgres.sh)`"
+    )
+    if in_ci():
+        pytest.fail(message + " -- PostgreSQL tests may not be skipped under CI=true")
+    pytest.skip(message)
+
+
+@contextmanager
+def pg_schema_url() -> Iterator[str]:
+    """A URL on the test server whose search_path is a fresh schema, dropped afterwards."""
+    base = pg_base_url()
+    name = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={name}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def backend_url(backend: str, folder: Path) -> Iterator[str]:
+    """A fresh, empty store location on ``backend`` ("sqlite" or "postgresql")."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder}/nested/scores.db"
+    else:
+        with pg_schema_url() as url:
+            yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request, tmp_path: Path) -> Iterator[str]:
+    with backend_url(request.param, tmp_path) as location:
+        yield location
+
+
 @pytest.fixture
-def store(tmp_path: Path):
-    store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/nested/scores.db", chunk_rows=3))
+def store(url: str):
+    store = ScoreStore(StoreConfig(url=url, chunk_rows=3))
     store.create()
     yield store
     store.close()
@@ -174,8 +239,8 @@ def test_second_publish_supersedes_the_first(store):
     assert (old["model_version"] == "7").all()
 
 
-def test_keep_batches_prunes_old_batches_and_their_rows(tmp_path):
-    store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/s.db", keep_batches=2))
+def test_keep_batches_prunes_old_batches_and_their_rows(url):
+    store = ScoreStore(StoreConfig(url=url, keep_batches=2))
     store.create()
     ids = [
         store.publish(make_scores(4, seed=s), model_version="7", as_of=AS_OF).batch_id
@@ -189,8 +254,8 @@ def test_keep_batches_prunes_old_batches_and_their_rows(tmp_path):
     store.close()
 
 
-def test_keep_one_batch_keeps_the_current(tmp_path):
-    store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/s.db", keep_batches=1))
+def test_keep_one_batch_keeps_the_current(url):
+    store = ScoreStore(StoreConfig(url=url, keep_batches=1))
     store.create()
     store.publish(make_scores(3, seed=1), model_version="7", as_of=AS_OF)
     last = store.publish(make_scores(3, seed=2), model_version="7", as_of=AS_OF)
@@ -318,8 +383,8 @@ def test_a_newer_schema_is_refused(store):
     fresh.close()
 
 
-def test_a_store_that_was_never_created_is_refused(tmp_path):
-    store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/empty.db"))
+def test_a_store_that_was_never_created_is_refused(url):
+    store = ScoreStore(StoreConfig(url=url))
     with pytest.raises(StoreError, match=r"create\(\)"):
         store.current_batch()
     store.close()
@@ -389,3 +454,213 @@ def test_failed_export_keeps_old_file_and_leaves_no_temp(store, tmp_path, monkey
 def test_export_needs_batch_columns():
     with pytest.raises(ValueError, match="batch_id"):
         export_frame(make_scores(3))
+
+
+# ------------------------------------------------------------------------- change feed
+
+
+def _frame(rows: list[tuple[str, int, str, str | None]]) -> pd.DataFrame:
+    """A scores frame from (lead_id, score, grade, owner) rows, ranked by score."""
+    ordered = sorted(rows, key=lambda r: (-r[1], r[0]))
+    return pd.DataFrame(
+        [
+            {
+                "lead_id": lead,
+                "owner": owner,
+                "segment": None,
+                "probability": score / 100,
+                "score": score,
+                "grade": grade,
+                "rank": rank,
+                "percentile": 100.0 * (len(rows) - rank) / len(rows),
+                "fit": 0.0,
+                "engagement": 0.0,
+                "rule_score": 10.0,
+                "rule_grade": "C",
+                "reasons": "[]",
+            }
+            for rank, (lead, score, grade, owner) in enumerate(ordered, start=1)
+        ],
+        columns=list(SCORE_COLUMNS),
+    )
+
+
+def _changes(store: ScoreStore, batch_id: str) -> dict[str, tuple]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(changes_table).where(changes_table.c.batch_id == batch_id)).all()
+    return {
+        r.lead_id: (r.kind, r.old_grade, r.new_grade, r.old_score, r.new_score, r.owner)
+        for r in rows
+    }
+
+
+def test_change_feed_records_up_down_appeared_left(store):
+    first = store.publish(
+        _frame(
+            [
+                ("a", 30, "B", "ann"),
+                ("b", 50, "A", "bob"),
+                ("c", 10, "C", None),
+                ("d", 25, "B", "ann"),
+            ]
+        ),
+        model_version="7",
+        as_of=AS_OF,
+    )
+    assert _changes(store, first.batch_id) == {}  # nothing to compare the first batch with
+    second = store.publish(
+        _frame(
+            [
+                ("a", 45, "A", "ann"),
+                ("b", 19, "C", "bob"),
+                ("d", 27, "B", "ann"),
+                ("e", 60, "A", "eve"),
+            ]
+        ),
+        model_version="7",
+        as_of=AS_OF + timedelta(days=1),
+    )
+    assert _changes(store, second.batch_id) == {
+        "a": ("up", "B", "A", 30, 45, "ann"),
+        "b": ("down", "A", "C", 50, 19, "bob"),
+        "c": ("left", "C", None, 10, None, None),
+        "e": ("appeared", None, "A", None, 60, "eve"),
+    }  # d moved 25 -> 27 within grade B: not a change
+    feed = store.changes_since(first.batch_id)
+    assert [info.batch_id for info, _ in feed] == [second.batch_id]
+    assert [(r["lead_id"], r["kind"]) for r in feed[0][1]] == [
+        ("e", "appeared"),
+        ("b", "down"),
+        ("c", "left"),
+        ("a", "up"),
+    ]
+    assert all(r["previous_batch_id"] == first.batch_id for r in feed[0][1])
+    assert [info.batch_id for info, _ in store.changes_since(None)] == [
+        first.batch_id,
+        second.batch_id,
+    ]
+    assert store.changes_since(second.batch_id) == []
+    with pytest.raises(LookupError, match="resync"):
+        store.changes_since("no-such-batch")
+
+
+def test_change_feed_uses_the_given_grade_order(store):
+    store.publish(_frame([("a", 30, "warm", None)]), model_version="7", as_of=AS_OF)
+    second = store.publish(
+        _frame([("a", 60, "hot", None)]),
+        model_version="7",
+        as_of=AS_OF,
+        grade_order=["hot", "warm", "cold"],
+    )
+    # alphabetically "hot" < "warm" too, so check a pair where the orders disagree
+    assert _changes(store, second.batch_id)["a"][0] == "up"
+    third = store.publish(
+        _frame([("a", 5, "cold", None)]),
+        model_version="7",
+        as_of=AS_OF,
+        grade_order=["hot", "warm", "cold"],
+    )
+    assert _changes(store, third.batch_id)["a"][:3] == ("down", "hot", "cold")
+
+
+def test_failed_publish_writes_no_changes(store, monkeypatch):
+    first = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
+
+    def broken_flip(self, batch_id, grade_order=None):
+        raise ConnectionError("lost during the flip")
+
+    monkeypatch.setattr(ScoreStore, "_flip", broken_flip)
+    with pytest.raises(ConnectionError):
+        store.publish(
+            _frame([("a", 90, "A", None)]), model_version="7", as_of=AS_OF, batch_id="b-bad"
+        )
+    with store.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(changes_table)) == 0
+    assert store.current_batch() == first
+
+
+def test_pruning_drops_the_changes_of_pruned_batches(url):
+    store = ScoreStore(StoreConfig(url=url, keep_batches=2))
+    store.create()
+    ids = [
+        store.publish(
+            _frame([("a", 10 + 40 * (s % 2), "AC"[s % 2 == 0], None)]),
+            model_version="7",
+            as_of=AS_OF,
+        ).batch_id
+        for s in range(4)
+    ]
+    with store.engine.connect() as conn:
+        kept = set(conn.scalars(select(changes_table.c.batch_id)).all())
+    assert kept == {ids[2], ids[3]}
+    with pytest.raises(LookupError, match="pruned"):
+        store.changes_since(ids[0])
+    assert [i.batch_id for i, _ in store.changes_since(ids[2])] == [ids[3]]
+    store.close()
+
+
+def test_a_version_1_store_is_migrated(store):
+    first = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
+    with store.engine.begin() as conn:  # make it look like a store written by schema 1
+        changes_table.drop(conn)
+        conn.execute(text("DROP INDEX ix_scores_lead"))
+        conn.execute(update(schema_version_table).values(version=1))
+    old = ScoreStore(store.config)
+    with pytest.raises(SchemaVersionError, match="older"):
+        old.current_batch()
+    old.create()
+    with old.engine.connect() as conn:
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 2
+        indexes = {i["name"] for i in inspect(conn).get_indexes("scores")}
+        assert "ix_scores_lead" in indexes
+    assert old.current_batch() == first
+    second = old.publish(_frame([("a", 90, "A", None)]), model_version="7", as_of=AS_OF)
+    assert _changes(old, second.batch_id)["a"][:3] == ("up", "B", "A")
+    old.close()
+
+
+def test_page_lead_history_and_updated_since(store):
+    first = store.publish(
+        _frame([("a", 30, "B", "ann"), ("b", 50, "A", "bob"), ("c", 10, "C", "ann")]),
+        model_version="7",
+        as_of=AS_OF,
+    )
+    second = store.publish(
+        _frame(
+            [
+                ("a", 45, "A", "ann"),
+                ("b", 50, "A", "bob"),
+                ("c", 12, "C", "ann"),
+                ("d", 5, "D", None),
+            ]
+        ),
+        model_version="8",
+        as_of=AS_OF,
+    )
+    info, rows = store.page(limit=2)
+    assert info == store.current_batch()
+    assert [r["lead_id"] for r in rows] == ["b", "a"]
+    _, rows = store.page(after_rank=2, limit=2)
+    assert [r["lead_id"] for r in rows] == ["c", "d"]
+    _, rows = store.page(owner="ann", grade=["A", "C"])
+    assert [r["lead_id"] for r in rows] == ["a", "c"]
+    _, rows = store.page(min_score=12)
+    assert [r["lead_id"] for r in rows] == ["b", "a", "c"]
+    _, rows = store.page(changed_since_batch=first.batch_id)
+    assert [r["lead_id"] for r in rows] == ["a", "c", "d"]  # b is unchanged
+    old_info, rows = store.page(batch_id=first.batch_id)
+    assert old_info.batch_id == first.batch_id and len(rows) == 3
+    with pytest.raises(LookupError):
+        store.page(batch_id="gone")
+
+    assert store.batch_as_of(first.published_at) == store.complete_batches()[0]
+    assert store.batch_as_of(first.published_at - timedelta(seconds=1)) is None
+    assert store.batch_as_of(second.published_at).batch_id == second.batch_id
+
+    history = store.lead_history("a")
+    assert [(h["batch_id"], h["score"], h["grade"]) for h in history] == [
+        (second.batch_id, 45, "A"),
+        (first.batch_id, 30, "B"),
+    ]
+    assert [h["model_version"] for h in store.lead_history("a", limit=1)] == ["8"]
+    assert store.lead_history("zzz") == []

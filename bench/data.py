@@ -1,0 +1,138 @@
+"""Bench inputs: a large "all leads open" CRM and a model trained on a separate CRM.
+
+Open leads: the embedded synthetic CRM (``pipelines.synthetic.generate_crm``) is generated
+in chunks of ``CHUNK_LEADS`` leads (distinct seeds, lead ids prefixed per chunk so they
+stay unique) and every lead is *treated as open* (status ``open``, no ``closed_at``), so
+a run with N leads scores N leads with their whole activity log (~27 activities per lead).
+Nothing is duplicated: every lead and activity is drawn, so rows are as distinct as in a
+real CRM and de-duplication tricks cannot look better than they are. Chunks are written
+as Parquet row groups, so generation memory stays bounded whatever N is.
+
+Training: the model is fitted exactly as ``train_flow`` does (snapshots, out-of-time
+split, ``models.training.fit_model``) on its own CRM of ``train_leads`` leads, and pickled
+under the cache folder with the validation AUC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.builder import build_features
+from features.registry import build_registry
+from features.snapshots import LABEL, make_snapshots, out_of_time_split
+from models import training
+from models.config import LightGBMParams
+from models.evaluate import evaluate
+from pipelines.settings import Settings, load_settings
+from pipelines.sources import load_crm
+from pipelines.synthetic import generate_crm, write_crm
+
+CHUNK_LEADS = 100_000
+"""Leads generated per chunk (bounds the generator's memory)."""
+
+
+@dataclass(frozen=True)
+class BenchData:
+    """Paths of a cached open-leads CRM and its size."""
+
+    leads: Path
+    activities: Path
+    n_leads: int
+    n_activities: int
+
+
+def open_crm(n_leads: int, out_dir: Path, seed: int = 1000) -> BenchData:
+    """Write (or reuse) ``n_leads`` open leads and their activities under ``out_dir``."""
+    folder = out_dir / f"open-{n_leads}-s{seed}"
+    meta_file = folder / "meta.json"
+    leads_path, acts_path = folder / "leads.parquet", folder / "activities.parquet"
+    if meta_file.is_file():
+        meta = json.loads(meta_file.read_text())
+        return BenchData(leads_path, acts_path, meta["leads"], meta["activities"])
+    folder.mkdir(parents=True, exist_ok=True)
+    lead_writer: pq.ParquetWriter | None = None
+    act_writer: pq.ParquetWriter | None = None
+    n_acts = 0
+    for chunk, start in enumerate(range(0, n_leads, CHUNK_LEADS)):
+        size = min(CHUNK_LEADS, n_leads - start)
+        crm = generate_crm(size, seed=seed + chunk)
+        prefix = f"B{chunk:03d}-"
+        leads = crm.leads.assign(
+            lead_id=prefix + crm.leads["lead_id"].astype(str),
+            status="open",
+            closed_at=pd.Series(pd.NaT, index=crm.leads.index, dtype=crm.leads["closed_at"].dtype),
+        )
+        acts = crm.activities.assign(lead_id=prefix + crm.activities["lead_id"].astype(str))
+        lt = pa.Table.from_pandas(leads, preserve_index=False)
+        at = pa.Table.from_pandas(acts, preserve_index=False)
+        lead_writer = lead_writer or pq.ParquetWriter(leads_path, lt.schema)
+        act_writer = act_writer or pq.ParquetWriter(acts_path, at.schema)
+        lead_writer.write_table(lt)
+        act_writer.write_table(at)
+        n_acts += len(acts)
+        del crm, leads, acts, lt, at
+    assert lead_writer is not None and act_writer is not None
+    lead_writer.close()
+    act_writer.close()
+    meta_file.write_text(json.dumps({"leads": n_leads, "activities": n_acts}))
+    return BenchData(leads_path, acts_path, n_leads, n_acts)
+
+
+def bench_settings(config: Path, leads: Path, activities: Path, out_dir: Path) -> Settings:
+    """The project settings with the data (and store) pointed at bench files."""
+    return load_settings(
+        config,
+        data={"leads": {"path": str(leads)}, "activities": {"path": str(activities)}},
+        store={"url": f"sqlite:///{out_dir / 'scores.db'}", "keep_batches": 2},
+    )
+
+
+def training_frames(
+    config: Path, train_leads: int, out_dir: Path, seed: int
+) -> tuple[Settings, pd.DataFrame, np.ndarray, Any]:
+    """Snapshot features and labels of a fresh training CRM, plus its out-of-time split."""
+    folder = out_dir / f"train-{train_leads}-s{seed}"
+    paths = write_crm(generate_crm(train_leads, seed=seed), folder)
+    settings = bench_settings(config, paths["leads"], paths["activities"], folder)
+    crm = load_crm(settings)
+    snaps = make_snapshots(crm.leads, crm.end, settings.snapshots)
+    X = build_features(crm.leads, crm.activities, snaps.rows, settings.features)
+    y = snaps.rows[LABEL].to_numpy()
+    return settings, X, y, out_of_time_split(snaps, settings.snapshots)
+
+
+def trained_model(
+    config: Path, train_leads: int, out_dir: Path, seed: int = 7, **lgbm_overrides: Any
+) -> tuple[Any, float]:
+    """Fit (or reuse) the model the bench scores with; returns (model, validation AUC).
+
+    ``lgbm_overrides`` replace LightGBM parameters of the config (model-shape studies).
+    """
+    settings = load_settings(config)
+    lgbm = {**settings.model.lightgbm.model_dump(), **lgbm_overrides}
+    key = hashlib.sha1(json.dumps(lgbm, sort_keys=True).encode()).hexdigest()[:8]
+    path = out_dir / f"model-{train_leads}-s{seed}-{key}.pkl"
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    settings, X, y, split = training_frames(config, train_leads, out_dir, seed)
+    model_config = settings.model.model_copy(
+        update={"lightgbm": LightGBMParams.model_validate(lgbm)}
+    )
+    registry = build_registry(settings.features)
+    model = training.fit_model(X.iloc[split.train], y[split.train], registry, model_config)
+    valid = X.iloc[split.valid]
+    auc = evaluate(y[split.valid], model.raw_score(valid), model.predict_proba(valid)[:, 1])
+    result = (model, float(auc["roc_auc"]))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(result))
+    return result

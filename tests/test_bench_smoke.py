@@ -1,0 +1,44 @@
+"""`make bench` at toy size: the code path runs and its last line is the promised JSON.
+
+Not a timed test (speed targets live in the benchmark's printed figures); it only pins
+that the bench runs end to end on the real scoring path and reports every field.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.run import STAGES, main
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_prints_one_json_line_with_every_stage(tmp_path, capsys):
+    main(
+        [
+            "--leads",
+            "1500",
+            "--train-leads",
+            "2500",
+            "--partition-rows",
+            "600",
+            "--sample-leads",
+            "300",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result["leads"] == 1500 and result["activities"] > 1500
+    assert result["partitions"] == 3
+    assert set(result["stages"]) == set(STAGES)
+    assert all(v >= 0 for v in result["stages"].values())
+    assert result["total_s"] > 0 and result["peak_rss_mb"] > 0
+    ratios = result["ratios"]
+    assert ratios["explain_max_abs_diff"] <= 1e-6
+    assert ratios["reasons_identical"] is True and ratios["features_agree"] is True
+    for key in ("features_pandas_over_numpy", "explain_shap_over_fast"):
+        assert ratios[key] > 0
