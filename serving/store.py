@@ -679,28 +679,12 @@ class ScoreStore:
             for chunk in self._chunks(frame):
                 self._insert_chunk(_records(chunk, batch_id))
             with self.engine.connect() as conn:
-                written = conn.scalar(
-                    select(func.count())
-                    .select_from(scores_table)
-                    .where(scores_table.c.batch_id == batch_id)
-                )
-            if written != len(frame):
-                raise StoreError(
-                    f"batch {batch_id}: {written} rows in the store, expected {len(frame)}"
-                )
+                self._check_written(conn, batch_id, len(frame))
             self._flip(batch_id, grade_order)
         except BaseException:
             self._abandon(batch_id)
             raise
-
-        try:
-            self._prune()
-        except Exception:
-            log.exception("pruning old score batches failed; batch %s is published", batch_id)
-        info = self._get_batch(batch_id)
-        if info is None:  # pragma: no cover - only if someone deleted it meanwhile
-            raise StoreError(f"batch {batch_id} vanished after publishing")
-        return info
+        return self._after_flip(batch_id)
 
     def publish_stream(
         self,
@@ -753,15 +737,7 @@ class ScoreStore:
                     self._insert_chunk(_records(chunk, batch_id))
                 total += len(frame)
             with self.engine.begin() as conn:
-                written = conn.scalar(
-                    select(func.count())
-                    .select_from(scores_table)
-                    .where(scores_table.c.batch_id == batch_id)
-                )
-                if written != total:
-                    raise StoreError(
-                        f"batch {batch_id}: {written} rows in the store, expected {total}"
-                    )
+                self._check_written(conn, batch_id, total)
                 conn.execute(
                     update(batches_table)
                     .where(batches_table.c.batch_id == batch_id)
@@ -771,6 +747,21 @@ class ScoreStore:
         except BaseException:
             self._abandon(batch_id)
             raise
+        return self._after_flip(batch_id)
+
+    @staticmethod
+    def _check_written(conn: Connection, batch_id: str, expected: int) -> None:
+        """Refuse to flip a batch whose rows in the store are not exactly those written."""
+        written = conn.scalar(
+            select(func.count())
+            .select_from(scores_table)
+            .where(scores_table.c.batch_id == batch_id)
+        )
+        if written != expected:
+            raise StoreError(f"batch {batch_id}: {written} rows in the store, expected {expected}")
+
+    def _after_flip(self, batch_id: str) -> BatchInfo:
+        """Prune old batches (a failure there cannot unpublish) and describe the new one."""
         try:
             self._prune()
         except Exception:
