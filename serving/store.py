@@ -654,27 +654,7 @@ class ScoreStore:
         """
         self._require_schema()
         frame = validate_scores(scores)
-        if as_of.tzinfo is None or as_of.utcoffset() is None:
-            raise ValueError("as_of must be a timezone-aware datetime")
-        if not model_version:
-            raise ValueError("model_version must be a non-empty string")
-        created_at = datetime.now(UTC)
-        batch_id = batch_id or new_batch_id(created_at)
-
-        # Outside the clean-up block: if this insert fails (e.g. the batch_id exists),
-        # the batch is not ours and must not be marked failed or emptied.
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(batches_table).values(
-                    batch_id=batch_id,
-                    model_version=model_version,
-                    as_of=as_of,
-                    created_at=created_at,
-                    published_at=None,
-                    n_rows=len(frame),
-                    status=WRITING,
-                )
-            )
+        batch_id = self._open_batch(model_version, as_of, batch_id, len(frame))
         try:
             for chunk in self._chunks(frame):
                 self._insert_chunk(_records(chunk, batch_id))
@@ -707,28 +687,11 @@ class ScoreStore:
         stream is refused before anything is written.
         """
         self._require_schema()
-        if as_of.tzinfo is None or as_of.utcoffset() is None:
-            raise ValueError("as_of must be a timezone-aware datetime")
-        if not model_version:
-            raise ValueError("model_version must be a non-empty string")
         stream = iter(partitions)
         first = next(stream, None)
         if first is None:
             raise ValueError("no score partitions: refusing to publish an empty batch")
-        created_at = datetime.now(UTC)
-        batch_id = batch_id or new_batch_id(created_at)
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(batches_table).values(
-                    batch_id=batch_id,
-                    model_version=model_version,
-                    as_of=as_of,
-                    created_at=created_at,
-                    published_at=None,
-                    n_rows=0,
-                    status=WRITING,
-                )
-            )
+        batch_id = self._open_batch(model_version, as_of, batch_id, 0)
         try:
             total = 0
             for part in itertools.chain([first], stream):
@@ -748,6 +711,34 @@ class ScoreStore:
             self._abandon(batch_id)
             raise
         return self._after_flip(batch_id)
+
+    def _open_batch(
+        self, model_version: str, as_of: datetime, batch_id: str | None, n_rows: int
+    ) -> str:
+        """Check the batch's labels and insert its row as "writing"; return its id.
+
+        Called outside the clean-up block: if this insert fails (e.g. the batch_id
+        exists), the batch is not ours and must not be marked failed or emptied.
+        """
+        if as_of.tzinfo is None or as_of.utcoffset() is None:
+            raise ValueError("as_of must be a timezone-aware datetime")
+        if not model_version:
+            raise ValueError("model_version must be a non-empty string")
+        created_at = datetime.now(UTC)
+        batch_id = batch_id or new_batch_id(created_at)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(batches_table).values(
+                    batch_id=batch_id,
+                    model_version=model_version,
+                    as_of=as_of,
+                    created_at=created_at,
+                    published_at=None,
+                    n_rows=n_rows,
+                    status=WRITING,
+                )
+            )
+        return batch_id
 
     @staticmethod
     def _check_written(conn: Connection, batch_id: str, expected: int) -> None:
