@@ -57,8 +57,8 @@ def behaviour_features(
     activities: pd.DataFrame,
     lead_age_days: np.ndarray,
     config: FeatureConfig,
-) -> pd.DataFrame:
-    """Behaviour columns for each entity row (index aligned with ``entities``).
+) -> dict[str, np.ndarray]:
+    """Behaviour columns (name -> one value per entity row, in ``entities`` order).
 
     ``entities`` has ``lead_id`` and ``as_of`` (UTC); ``activities`` follows the contract.
     ``lead_age_days`` fills the recency columns of rows with no such activity, so "never"
@@ -132,4 +132,4 @@ def behaviour_features(
     out[DAYS_SINCE_HIGH_INTENT] = np.where(np.isinf(hi_latest), fill, hi_latest)
     out[DECAYED_TOTAL] = decayed.sum(axis=1)
     out[ENGAGEMENT_POINTS] = decayed @ points
-    return pd.DataFrame(out, index=entities.index)
+    return out

@@ -90,6 +90,19 @@ def reason_codes(
     cites a feature is formatted at once, and each distinct value is formatted only once
     (a million leads x five reasons would otherwise be five million format calls).
     """
+    return reasons_json_and_text(contributions, X, features, registry, config)[0]
+
+
+def reasons_json_and_text(
+    contributions: np.ndarray,
+    X: pd.DataFrame,
+    features: Sequence[str],
+    registry: FeatureRegistry,
+    config: ScoringConfig,
+) -> tuple[list[str], list[str]]:
+    """:func:`reason_codes`, and the same reasons as one line each for people and CSVs:
+    ``"text (+); text (-)"`` (``serving.export.reasons_text`` of the JSON, without
+    parsing a million JSON arrays back)."""
     pos, pos_ok = _top(contributions, config.top_positive, 1, config.min_abs_contribution)
     neg, neg_ok = _top(contributions, config.top_negative, -1, config.min_abs_contribution)
     n = len(contributions)
@@ -101,13 +114,16 @@ def reason_codes(
     flat_cols, flat_keep = cols.ravel(), keep.ravel()
     flat_dir = np.tile(direction, n)
     fragments = np.full(n * slots, "", dtype=object)
+    lines = np.full(n * slots, "", dtype=object)
     chosen = np.flatnonzero(flat_keep)
     by_col = chosen[np.argsort(flat_cols[chosen], kind="stable")]
     bounds = np.flatnonzero(np.diff(flat_cols[by_col])) + 1
     for group in np.split(by_col, bounds) if len(by_col) else []:
         name = features[flat_cols[group[0]]]
         group_rows = rows[group]
-        texts = _map_unique(render_many(registry[name], X, group_rows), encode_basestring_ascii)
+        plain = render_many(registry[name], X, group_rows)
+        texts = _map_unique(plain, encode_basestring_ascii)
+        lines[group] = plain + np.where(flat_dir[group] == "+", " (+)", " (-)").astype(object)
         values = contributions[group_rows, flat_cols[group[0]]].tolist()
         numbers = [repr(round(v, 4)) for v in values]  # = json.dumps(round(v, 4)) (finite v)
         head = '{"feature": ' + json.dumps(name) + ', "text": '
@@ -116,7 +132,9 @@ def reason_codes(
             for text, sign, number in zip(texts, flat_dir[group], numbers, strict=True)
         ]
     per_row = fragments.reshape(n, slots).tolist()
-    return ["[" + ", ".join(f for f in row if f) + "]" for row in per_row]
+    as_json = ["[" + ", ".join(f for f in row if f) + "]" for row in per_row]
+    as_text = ["; ".join(t for t in row if t) for row in lines.reshape(n, slots).tolist()]
+    return as_json, as_text
 
 
 _WHOLE_NUMBER_SPECS = frozenset({"days", ".0f", ",.0f"})

@@ -20,7 +20,7 @@ from features.config import FeatureConfig
 from features.contract import LEAD_ID, OWNER, SEGMENT
 from features.registry import ENGAGEMENT, FIT, FeatureRegistry
 from models.config import ScoringConfig
-from models.explain import family_sums, reason_codes
+from models.explain import family_sums, reasons_json_and_text
 from models.factory import LeadModel
 from models.rules import RuleScorer, grade_of
 
@@ -70,11 +70,15 @@ def _stage(times: StageTimes | None, name: str) -> AbstractContextManager[None]:
     return times.stage(name) if times is not None else nullcontext()
 
 
+RAW_SCORE = "raw_score"
+"""The model's log-odds: what ranks leads (kept beside the scores until they are ranked)."""
+REASONS_TEXT = "reasons_text"
+"""The reasons as one line for people and CSV exports (``text (+); text (-)``)."""
+RANKED = ("rank", "percentile")
+
+
 def score_partition(
     features: pd.DataFrame,
-    raw: np.ndarray,
-    rank: np.ndarray,
-    percentile: np.ndarray,
     model: LeadModel,
     rules: RuleScorer,
     registry: FeatureRegistry,
@@ -82,14 +86,15 @@ def score_partition(
     leads: pd.DataFrame | None = None,
     times: StageTimes | None = None,
 ) -> pd.DataFrame:
-    """The scores of one partition of open leads, in input order.
+    """The scores of one partition of open leads, in input order, all but their rank.
 
-    ``raw`` (the model's log-odds), ``rank`` and ``percentile`` come from the whole batch
-    (rank is global, so it is computed once over every partition's raw scores); the rest
-    depends on the partition's rows only, so partitions can be scored anywhere.
-    ``leads`` needs only the partition's leads (owner and segment are looked up there).
+    Everything here depends on the partition's rows only, so partitions can be scored
+    anywhere and in one pass; ``rank`` and ``percentile`` are global and are added by
+    :func:`with_rank` once every partition's ``raw_score`` (the model's log-odds) is
+    known. ``leads`` needs only the partition's leads (owner and segment are looked up).
     """
     with _stage(times, "predict"):
+        raw = model.raw_score(features)
         probability = model.calibrated(raw)
         score = np.rint(100 * probability).astype(np.int64)
     with _stage(times, "explain"):
@@ -97,7 +102,7 @@ def score_partition(
         names = model.features
         families = family_sums(contributions, names, registry)
     with _stage(times, "reasons"):
-        reasons = reason_codes(contributions, features, names, registry, config)
+        reasons, lines = reasons_json_and_text(contributions, features, names, registry, config)
     del contributions
     with _stage(times, "rules"):
         rule_points = rules.points(features)
@@ -112,15 +117,22 @@ def score_partition(
             "probability": probability,
             "score": score,
             "grade": grade_of(score, config.grades),
-            "rank": rank,
-            "percentile": np.round(percentile, 2),
             FIT: np.round(families.get(FIT, zeros), 4),
             ENGAGEMENT: np.round(families.get(ENGAGEMENT, zeros), 4),
             "rule_score": np.round(rule_points, 2),
             "rule_grade": rule_grades,
             "reasons": reasons,
+            REASONS_TEXT: lines,
+            RAW_SCORE: raw,
         }
     )
+
+
+def with_rank(frame: pd.DataFrame, rank: np.ndarray, percentile: np.ndarray) -> pd.DataFrame:
+    """A partition's scores with their global rank and percentile, in SCORE_COLUMNS order."""
+    ranked = frame.assign(rank=rank, percentile=np.round(percentile, 2))
+    extra = [c for c in ranked.columns if c not in SCORE_COLUMNS]
+    return ranked[[*SCORE_COLUMNS, *extra]]
 
 
 def score_frame(
@@ -132,10 +144,9 @@ def score_frame(
     leads: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The scores of every row of ``features`` (one per open lead), best first."""
-    raw = model.raw_score(features)
-    rank, percentile = rank_and_percentile(raw)
-    frame = score_partition(features, raw, rank, percentile, model, rules, registry, config, leads)
-    return frame.sort_values("rank").reset_index(drop=True)
+    frame = score_partition(features, model, rules, registry, config, leads)
+    rank, percentile = rank_and_percentile(frame[RAW_SCORE].to_numpy())
+    return with_rank(frame, rank, percentile).sort_values("rank").reset_index(drop=True)
 
 
 def _lead_context(lead_ids: pd.Series, leads: pd.DataFrame | None) -> dict[str, np.ndarray]:

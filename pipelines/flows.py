@@ -9,6 +9,7 @@ Both flows run locally with no server (Prefect starts a temporary one when
 
 from __future__ import annotations
 
+import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -30,20 +31,21 @@ from models import training
 from models.evaluate import full_metrics
 from models.report import ReportInputs, render_report, report_metrics, window_inputs
 from models.scoring import (
-    SCORE_COLUMNS,
     Partition,
     partition_features,
     partition_leads,
-    rank_and_percentile,
     score_partition,
 )
 from pipelines import tracking
+from pipelines.batch import Spilled, publish_spilled, spill
 from pipelines.settings import Settings, load_settings
 from pipelines.sources import CRMData, load_crm, scoring_time
-from serving.export import write_csv_atomic, write_scores_csv
+from serving.export import write_csv_atomic
 from serving.store import ScoreStore
 
 thin_task = partial(task, cache_policy=NO_CACHE, persist_result=False)
+TOP_LEADS = 10
+"""Best leads the score flow returns (and the CLI prints) as a preview."""
 
 
 @thin_task
@@ -275,27 +277,21 @@ def load_champion(settings: Settings) -> tuple[Any, str]:
 
 
 @thin_task
-def raw_scores(part: Partition, as_of: pd.Timestamp, model: Any, settings: Settings) -> np.ndarray:
-    """Pass 1 of a partition: the model's log-odds (ranks need every partition's)."""
-    return model.raw_score(partition_features(part, as_of, settings.features))
-
-
-@thin_task
 def score_part(
     part: Partition,
+    index: int,
     as_of: pd.Timestamp,
-    ranked: tuple[np.ndarray, np.ndarray, np.ndarray],
     model: Any,
     rules: Any,
     settings: Settings,
-) -> pd.DataFrame:
-    """Pass 2 of a partition: probability, grade, exact reasons, rules (global rank given)."""
+    folder: Path,
+) -> Spilled:
+    """One partition scored completely (features, probability, exact reasons, rules) and
+    spilled to ``folder``; its rank is added once every partition's raw score is known."""
     X = partition_features(part, as_of, settings.features)
     registry = build_registry(settings.features)
-    raw, rank, percentile = ranked
-    return score_partition(
-        X, raw, rank, percentile, model, rules, registry, settings.scoring, part.leads
-    )
+    frame = score_partition(X, model, rules, registry, settings.scoring, part.leads)
+    return spill(frame, folder, index)
 
 
 def task_runner(settings: Settings) -> TaskRunner:
@@ -323,62 +319,52 @@ def _in_order(
 def score_batch(
     crm: CRMData, model: Any, version: str, as_of: pd.Timestamp, settings: Settings
 ) -> dict[str, Any]:
-    """Score the open leads partition by partition and publish them as one batch.
+    """Score the open leads partition by partition; publish them as one batch and a CSV.
 
-    Pass 1 maps ``raw_scores`` over the partitions (small results: one float per lead)
-    to rank every lead globally; pass 2 maps ``score_part`` and streams its frames, in
-    order and at most ``runner.max_in_flight`` at a time, into one store batch that is
-    made current once at the end. Both passes run on the configured task runner, so the
-    same flow runs its partitions in threads here or on a Dask cluster.
+    ``score_part`` is mapped over the partitions on the configured task runner (threads
+    here, or a Dask cluster), at most ``runner.max_in_flight`` at a time; each spills its
+    scored frame (``pipelines.batch``). The global ranks are then computed once, the
+    ranked partitions stream into one store batch that is made current at the end, and
+    the CSV export is written, sorted by rank, from the same spilled files.
     """
     open_leads = crm.leads[crm.leads[STATUS] == OPEN]
     parts = partition_leads(open_leads, crm.activities, settings.scoring.partition_rows)
     rules = training.fit_rules(pd.DataFrame(), None, settings.rules, _points(settings))
     store = ScoreStore(settings.store)
     store.create()
-    with task_runner(settings) as runner:
-        base = {"as_of": as_of, "model": model, "settings": settings}
-        raws = list(_in_order(runner, raw_scores, ({"part": p, **base} for p in parts), len(parts)))
-        raw = np.concatenate(raws) if raws else np.zeros(0)
-        rank, percentile = rank_and_percentile(raw)
-        cuts = np.cumsum([0, *(len(r) for r in raws)])
+    spill_root = settings.runner.spill_dir
+    if spill_root is not None:
+        spill_root.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="leadscore-", dir=spill_root) as folder,
+        task_runner(settings) as runner,
+    ):
+        base = {"as_of": as_of, "model": model, "rules": rules, "settings": settings}
         params = (
-            {
-                "part": p,
-                "ranked": tuple(a[cuts[i] : cuts[i + 1]] for a in (raw, rank, percentile)),
-                "rules": rules,
-                **base,
-            }
-            for i, p in enumerate(parts)
+            {"part": p, "index": i, "folder": Path(folder), **base} for i, p in enumerate(parts)
         )
-        frames = _in_order(runner, score_part, params, settings.runner.max_in_flight)
-        batch = store.publish_stream(
-            frames,
+        spilled = list(_in_order(runner, score_part, params, settings.runner.max_in_flight))
+        out = publish_spilled(
+            spilled,
+            store,
             model_version=version,
-            as_of=as_of.to_pydatetime(),
+            as_of=as_of,
             grade_order=list(settings.scoring.grades),
+            csv_path=settings.output.scores_csv,
+            chunk_rows=settings.scoring.partition_rows,
+            top=TOP_LEADS,
         )
-    return {"batch_id": batch.batch_id, "n_rows": batch.n_rows, "partitions": len(parts)}
+    return {
+        "batch_id": out.batch.batch_id,
+        "n_rows": out.batch.n_rows,
+        "partitions": len(parts),
+        "csv": str(out.csv),
+        "top": out.top.to_dict(orient="records"),
+    }
 
 
 def _points(settings: Settings) -> dict[str, float]:
     return {t: settings.features.type_points(t) for t in settings.features.type_names}
-
-
-@thin_task
-def export(batch: dict[str, Any], quarantine: pd.DataFrame, settings: Settings) -> dict[str, Any]:
-    """Export the published batch (CSV for CRM imports) and the quarantine."""
-    store = ScoreStore(settings.store)
-    published = store.read_batch(batch["batch_id"])
-    csv = write_scores_csv(published, settings.output.scores_csv)
-    write_csv_atomic(quarantine, settings.output.quarantine_csv)
-    return {
-        "batch_id": batch["batch_id"],
-        "n_rows": batch["n_rows"],
-        "csv": str(csv),
-        "quarantine_csv": str(settings.output.quarantine_csv),
-        "scores": published,
-    }
 
 
 @flow(name="leadscore-score", log_prints=True)
@@ -391,32 +377,34 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
     logger = get_run_logger()
     settings = load_settings(config_path)
     crm = load(settings)
+    write_quarantine(crm, settings)
     model, version = load_champion(settings)
     as_of = scoring_time(settings.data.as_of, crm.end)
     open_leads = crm.leads[crm.leads[STATUS] == OPEN]
     batch = score_batch(crm, model, version, as_of, settings)
-    published = export(batch, crm.quarantine, settings)
-    scores = published.pop("scores")
     n_quarantined = crm.quarantined(settings.data.leads.label)
     n_closed = len(crm.leads) - len(open_leads)
-    if len(scores) + n_closed + n_quarantined != crm.n_leads_in:
+    if batch["n_rows"] + n_closed + n_quarantined != crm.n_leads_in:
         raise RuntimeError(
-            f"lead conservation broken: {crm.n_leads_in} in != {len(scores)} scored + "
+            f"lead conservation broken: {crm.n_leads_in} in != {batch['n_rows']} scored + "
             f"{n_closed} closed + {n_quarantined} quarantined"
         )
     logger.info(
         "batch %s: %d open leads scored as of %s in %d partitions",
-        published["batch_id"],
-        len(scores),
+        batch["batch_id"],
+        batch["n_rows"],
         as_of,
         batch["partitions"],
     )
     return {
-        **published,
+        "batch_id": batch["batch_id"],
+        "n_rows": batch["n_rows"],
+        "csv": batch["csv"],
+        "quarantine_csv": str(settings.output.quarantine_csv),
         "as_of": as_of.isoformat(),
         "model_version": version,
         "leads_in": crm.n_leads_in,
-        "scored": len(scores),
+        "scored": batch["n_rows"],
         "closed": n_closed,
         "quarantined": n_quarantined,
         "activities_in": crm.n_activities_in,
@@ -424,5 +412,5 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         if settings.data.activities
         else 0,
         "store": settings.store.url,
-        "top": scores[list(SCORE_COLUMNS)].head(10).to_dict(orient="records"),
+        "top": batch["top"],
     }

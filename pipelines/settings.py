@@ -9,6 +9,7 @@ so every command behaves the same whatever the current directory.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -108,7 +109,13 @@ class DataConfig(_Strict):
         default=False, description="No id column: use the 1-based row number as lead_id."
     )
     exclude: list[str] = Field(
-        default_factory=list, description="Columns dropped on load: leaks, sensitive fields."
+        default_factory=list, description="Columns dropped on load: leaks, unwanted fields."
+    )
+    sensitive: list[str] = Field(
+        default_factory=list,
+        description="Protected columns (age, gender, ...): dropped on load whatever their "
+        "case, and a settings error if declared as an attribute, a segment or a mapping "
+        "target; recorded with the run's settings.",
     )
     order: Literal["time", "rows", "none"] = Field(
         default="time",
@@ -118,6 +125,15 @@ class DataConfig(_Strict):
     as_of: datetime | None = Field(
         default=None, description="Scoring time; None = the end of the data (the export day)."
     )
+
+    def is_sensitive(self, column: str) -> bool:
+        """Whether ``column`` is listed as sensitive (case and surrounding blanks ignored)."""
+        return column.strip().casefold() in {c.strip().casefold() for c in self.sensitive}
+
+    def dropped_columns(self, columns: Iterable[str]) -> list[str]:
+        """The columns, among ``columns``, to drop on load: excluded or sensitive ones."""
+        excluded = set(self.exclude)
+        return [c for c in columns if c in excluded or self.is_sensitive(str(c))]
 
 
 class SyntheticConfig(_Strict):
@@ -166,7 +182,13 @@ class RunnerConfig(_Strict):
     )
     local_workers: int = Field(default=1, ge=1, description="Partitions scored at once (local).")
     max_in_flight: int = Field(
-        default=2, ge=1, description="Scored partitions waiting to be published (bounds memory)."
+        default=2, ge=1, description="Partitions being scored at once per pass (bounds memory)."
+    )
+    spill_dir: Path | None = Field(
+        default=None,
+        description="Folder where scored partitions wait for their global rank (Arrow "
+        "files, removed after the run); None = the system's temporary folder. A Dask "
+        "cluster on several machines needs a folder every worker and the flow share.",
     )
 
     @model_validator(mode="after")
@@ -208,11 +230,40 @@ class Settings(_Strict):
             raise ValueError(
                 f"excluded columns are declared as model attributes: {sorted(leaking)}"
             )
+        self._sensitive_never_modelled()
+        segment = self.model.segments.column
+        if segment is not None and segment not in self.features.attributes.categorical:
+            raise ValueError(
+                f"model.segments.column {segment!r} must be declared under "
+                "features.attributes.categorical (scoring routes each lead by its value)"
+            )
         unknown = [a for a in self.rules.icp if a not in attrs]
         unknown += [p.attribute for p in self.rules.penalties if p.attribute not in attrs]
         if unknown:
             raise ValueError(f"rules name attributes that are not declared: {sorted(set(unknown))}")
         return self
+
+    def _sensitive_never_modelled(self) -> None:
+        """Refuse every way a sensitive column could reach a model, naming the key."""
+        data = self.data
+        found = {
+            "features.attributes": [
+                a for a in self.features.attributes.names if data.is_sensitive(a)
+            ],
+            "model.segments.column": [
+                c for c in [self.model.segments.column] if c is not None and data.is_sensitive(c)
+            ],
+            "data.column_mapping (renamed to a non-sensitive name)": [
+                f"{source} -> {target}"
+                for source, target in data.column_mapping.items()
+                if data.is_sensitive(source) and not data.is_sensitive(target)
+            ],
+        }
+        problems = [f"{key}: {names}" for key, names in found.items() if names]
+        if problems:
+            raise ValueError(
+                "sensitive columns (data.sensitive) never reach a model, but " + "; ".join(problems)
+            )
 
 
 def _resolve_path(base: Path, value: Path) -> Path:
@@ -269,6 +320,12 @@ def _resolved(settings: Settings, base: Path) -> Settings:
                 report_dir=_resolve_path(base, output.report_dir),
             ),
             "prefect": PrefectConfig(home=_resolve_path(base, settings.prefect.home)),
+            "runner": settings.runner.model_copy(
+                update={
+                    "spill_dir": settings.runner.spill_dir
+                    and _resolve_path(base, settings.runner.spill_dir)
+                }
+            ),
         }
     )
 

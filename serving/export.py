@@ -53,9 +53,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 EXPORT_COLUMNS: list[str] = [
     "lead_id",
@@ -107,6 +110,8 @@ def export_frame(scores: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"cannot export scores: missing column(s) {missing}")
     frame = scores.sort_values(["rank", "lead_id"], kind="stable").reset_index(drop=True)
+    if "reasons_text" in frame.columns:  # rendered when scored (the nightly batch)
+        return _stamped(frame)
     rendered: list[str] = []
     for lead_id, raw in zip(frame["lead_id"], frame["reasons"], strict=True):
         try:
@@ -116,9 +121,14 @@ def export_frame(scores: pd.DataFrame) -> pd.DataFrame:
                 f"column 'reasons' is not a JSON array of reasons for lead_id {lead_id!r}: {exc}"
             ) from exc
     frame["reasons_text"] = rendered
+    return _stamped(frame)
+
+
+def _stamped(frame: pd.DataFrame) -> pd.DataFrame:
+    """The export columns, ``scored_at`` written as ISO 8601 UTC."""
+    frame = frame.loc[:, EXPORT_COLUMNS]
     scored_at = pd.to_datetime(frame["scored_at"], utc=True)
-    frame["scored_at"] = scored_at.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return frame.loc[:, EXPORT_COLUMNS]
+    return frame.assign(scored_at=scored_at.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def write_scores_csv(scores: pd.DataFrame, path: Path) -> Path:
@@ -129,10 +139,20 @@ def write_scores_csv(scores: pd.DataFrame, path: Path) -> Path:
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` as CSV at ``path`` so readers see the old file or the new, never half.
 
+    See :func:`write_csv_chunks_atomic`.
+    """
+    return write_csv_chunks_atomic([frame], path)
+
+
+def write_csv_chunks_atomic(chunks: Iterable[pd.DataFrame], path: Path) -> Path:
+    """Write consecutive frames (same columns) as one CSV at ``path``, atomically.
+
     The rows go to a temporary file in the target folder, which is flushed, synced and
-    then renamed over ``path`` with ``os.replace``; a failure leaves no temporary file
-    behind. An existing file's permissions are kept; a new file gets 0644 (temporary
-    files start at 0600).
+    then renamed over ``path`` with ``os.replace``; a failure (also one raised by the
+    chunk iterator) leaves no temporary file behind. An existing file's permissions are
+    kept; a new file gets 0644 (temporary files start at 0600). The writer is Arrow's
+    (~4x pandas' ``to_csv``): text is always quoted, numbers never; an empty input
+    writes nothing but a header of no columns, so callers pass at least one frame.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,8 +160,21 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False, lineterminator="\n")
+        with os.fdopen(fd, "wb") as handle:
+            writer: pa_csv.CSVWriter | None = None
+            schema: pa.Schema | None = None
+            for frame in chunks:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if schema is None:  # all-null columns are text columns with no value yet
+                    schema = pa.schema(
+                        f.with_type(pa.string()) if pa.types.is_null(f.type) else f
+                        for f in table.schema
+                    ).remove_metadata()
+                    writer = pa_csv.CSVWriter(handle, schema)
+                assert writer is not None
+                writer.write_table(table.cast(schema))
+            if writer is not None:
+                writer.close()
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)

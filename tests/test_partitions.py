@@ -21,12 +21,15 @@ from features.registry import build_registry
 from features.snapshots import LABEL, make_snapshots, out_of_time_split
 from models import training
 from models.scoring import (
+    RAW_SCORE,
     partition_features,
     partition_leads,
     rank_and_percentile,
     score_frame,
     score_partition,
+    with_rank,
 )
+from pipelines.batch import Ranking, by_rank, ranked_partitions, spill
 from pipelines.settings import load_settings
 from pipelines.synthetic import generate_crm, write_crm
 from serving.store import ScoreStore, StoreConfig
@@ -82,24 +85,43 @@ def test_partitions_change_no_score(world, rows):
     assert sum(len(p.activities) for p in parts) == own
 
     features = [partition_features(p, as_of, settings.features) for p in parts]
-    raw = np.concatenate([model.raw_score(f) for f in features])
+    scored = [
+        score_partition(f, model, rules, registry, settings.scoring, p.leads)
+        for f, p in zip(features, parts, strict=True)
+    ]
+    raw = np.concatenate([s[RAW_SCORE].to_numpy() for s in scored])
     rank, percentile = rank_and_percentile(raw)
-    cuts = np.cumsum([0, *(len(f) for f in features)])
+    cuts = np.cumsum([0, *(len(s) for s in scored)])
     frames = [
-        score_partition(
-            f,
-            raw[a:b],
-            rank[a:b],
-            percentile[a:b],
-            model,
-            rules,
-            registry,
-            settings.scoring,
-            p.leads,
-        )
-        for f, p, a, b in zip(features, parts, cuts[:-1], cuts[1:], strict=True)
+        with_rank(s, rank[a:b], percentile[a:b])
+        for s, a, b in zip(scored, cuts[:-1], cuts[1:], strict=True)
     ]
     pdt.assert_frame_equal(_by_lead(pd.concat(frames)), _by_lead(whole))
+
+
+@pytest.mark.parametrize("rows", [13, 97])
+def test_spilled_partitions_rank_and_stream_like_the_whole(world, rows, tmp_path):
+    """Scored, spilled, ranked once, streamed back (per partition and by rank range)."""
+    _, settings, crm, model, rules, registry = world
+    leads = crm.leads.iloc[:300]
+    as_of = crm.end
+    whole_X = build_features(leads, crm.activities, entities_at(leads, as_of), settings.features)
+    whole = score_frame(whole_X, model, rules, registry, settings.scoring, leads)
+    spilled = []
+    for i, part in enumerate(partition_leads(leads, crm.activities, rows)):
+        X = partition_features(part, as_of, settings.features)
+        frame = score_partition(X, model, rules, registry, settings.scoring, part.leads)
+        spilled.append(spill(frame, tmp_path, i))
+    assert len(spilled) == -(-len(leads) // rows) and sorted(tmp_path.iterdir())
+    ranking = Ranking.of(spilled)
+    expected = _by_lead(whole.drop(columns=[RAW_SCORE]))
+    streamed = pd.concat(ranked_partitions(spilled, ranking))
+    pdt.assert_frame_equal(_by_lead(streamed), expected, check_dtype=False)
+    chunks = list(by_rank(spilled, ranking, 40))
+    assert [len(c) for c in chunks] == [40] * 7 + [20]
+    in_rank_order = pd.concat(chunks, ignore_index=True)
+    assert in_rank_order["rank"].tolist() == list(range(1, len(leads) + 1))
+    assert in_rank_order["lead_id"].tolist() == whole["lead_id"].tolist()
 
 
 def _scores(n: int, offset: int = 0) -> pd.DataFrame:
@@ -172,6 +194,9 @@ def test_dask_cluster_publishes_exactly_the_local_scores(world):
                 "runner": settings.runner.model_validate(runner),
                 "scoring": settings.scoring.model_copy(update={"partition_rows": 150}),
                 "store": settings.store.model_copy(update={"url": store}),
+                "output": settings.output.model_copy(
+                    update={"scores_csv": folder / f"{runner['kind']}.csv"}
+                ),
             }
         )
         return score_batch(crm, model, "1", crm.end, configured)["batch_id"]
@@ -192,3 +217,9 @@ def test_dask_cluster_publishes_exactly_the_local_scores(world):
     local, on_dask = read(local_url, local_id), read(dask_url, dask_id)
     assert len(local) == (crm.leads["status"] == "open").sum() > 150  # several partitions
     pdt.assert_frame_equal(local, on_dask)
+    exports = [
+        pd.read_csv(folder / f"{kind}.csv", dtype={"lead_id": str}).drop(columns=["batch_id"])
+        for kind in ("local", "dask")
+    ]
+    pdt.assert_frame_equal(*exports)
+    assert exports[0]["lead_id"].tolist() == local["lead_id"].tolist()  # sorted by rank

@@ -1,0 +1,165 @@
+"""The nightly batch between scoring and publishing: spill, rank once, stream out.
+
+Ranks are global (rank 1 is the best open lead of the whole batch), but a partition's
+other scores need only its own rows. So each partition is scored once, completely
+(features, probability, exact reasons, rules), and its frame is *spilled* to an Arrow
+file; only its raw log-odds stay in memory (8 bytes a lead). Once every partition is
+scored, the ranks are computed in one go, and the spilled partitions are streamed,
+ranked, into one store batch and into the CSV export, which is sorted by rank, one rank
+range at a time. Memory is bounded by the partition size, not by the number of leads.
+
+Used by the score flow's tasks and by ``make bench``, so the benchmark times this code.
+The spill folder must be visible to every worker (any local folder for threads or a
+one-machine Dask cluster; a shared mount across machines).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from models.scoring import (
+    RAW_SCORE,
+    SCORE_COLUMNS,
+    StageTimes,
+    rank_and_percentile,
+    with_rank,
+)
+from serving.export import export_frame, write_csv_chunks_atomic
+from serving.store import BatchInfo, ScoreStore
+
+
+@dataclass(frozen=True)
+class Spilled:
+    """A scored partition waiting for its rank: its Arrow file and its raw scores."""
+
+    path: Path
+    raw: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+def spill(frame: pd.DataFrame, folder: Path, index: int) -> Spilled:
+    """Write a scored partition (from ``score_partition``) to ``folder``; keep its raw scores."""
+    path = Path(folder) / f"part-{index:06d}.arrow"
+    table = pa.Table.from_pandas(frame.drop(columns=[RAW_SCORE]), preserve_index=False)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return Spilled(path, frame[RAW_SCORE].to_numpy(dtype=np.float64))
+
+
+def read_spilled(part: Spilled, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """A spilled partition (or only ``rows`` of it, by position) back as a frame.
+
+    The file is memory-mapped, so taking a few rows does not read the others.
+    """
+    with pa.memory_map(str(part.path)) as source:
+        table = pa.ipc.open_file(source).read_all()
+        if rows is not None:
+            table = table.take(pa.array(rows, type=pa.int64()))
+        return table.to_pandas()
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Global rank and percentile of every lead, cut back into its partitions."""
+
+    rank: np.ndarray
+    percentile: np.ndarray
+    cuts: np.ndarray
+
+    @classmethod
+    def of(cls, parts: Sequence[Spilled]) -> Ranking:
+        raw = np.concatenate([p.raw for p in parts]) if parts else np.zeros(0)
+        rank, percentile = rank_and_percentile(raw)
+        return cls(rank, percentile, np.cumsum([0, *(len(p) for p in parts)]))
+
+    def part(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rank, percentile) of partition ``i``'s leads, in its row order."""
+        a, b = self.cuts[i], self.cuts[i + 1]
+        return self.rank[a:b], self.percentile[a:b]
+
+
+def ranked_partitions(parts: Sequence[Spilled], ranking: Ranking) -> Iterator[pd.DataFrame]:
+    """Each spilled partition with its global rank, in partition order (for the store)."""
+    for i, part in enumerate(parts):
+        yield with_rank(read_spilled(part), *ranking.part(i))
+
+
+def by_rank(parts: Sequence[Spilled], ranking: Ranking, rows: int) -> Iterator[pd.DataFrame]:
+    """Every lead of every partition, best first, ``rows`` ranks at a time (for the CSV).
+
+    Each chunk takes, from every spilled file, only the rows whose rank falls in the
+    chunk's range, so memory holds one chunk whatever the batch size.
+    """
+    if rows < 1:
+        raise ValueError("rows per chunk must be >= 1")
+    for low in range(1, len(ranking.rank) + 1, rows):
+        pieces = []
+        for i, part in enumerate(parts):
+            rank, percentile = ranking.part(i)
+            take = np.flatnonzero((rank >= low) & (rank < low + rows))
+            if len(take):
+                pieces.append(with_rank(read_spilled(part, take), rank[take], percentile[take]))
+        yield pd.concat(pieces, ignore_index=True).sort_values("rank", kind="stable")
+
+
+@dataclass(frozen=True)
+class Published:
+    """What publishing a spilled batch produced."""
+
+    batch: BatchInfo
+    csv: Path
+    top: pd.DataFrame
+
+
+def publish_spilled(
+    parts: Sequence[Spilled],
+    store: ScoreStore,
+    *,
+    model_version: str,
+    as_of: pd.Timestamp,
+    grade_order: Sequence[str],
+    csv_path: Path,
+    chunk_rows: int,
+    top: int,
+    times: StageTimes | None = None,
+) -> Published:
+    """Rank the spilled partitions, stream them into one store batch, then the CSV.
+
+    The store batch becomes current in one transaction at the end of the stream (a
+    failure leaves the previous batch current); the CSV, sorted by rank, is written
+    after it, atomically, from the same files. ``top`` best leads are returned.
+    """
+    ranking = Ranking.of(parts)
+    with _stage(times, "publish"):
+        batch = store.publish_stream(
+            ranked_partitions(parts, ranking),
+            model_version=model_version,
+            as_of=as_of.to_pydatetime(),
+            grade_order=list(grade_order),
+        )
+    stamp = {"model_version": model_version, "batch_id": batch.batch_id, "scored_at": as_of}
+    best: list[pd.DataFrame] = []
+
+    def export_chunks() -> Iterator[pd.DataFrame]:
+        for chunk in by_rank(parts, ranking, chunk_rows):
+            if not best:
+                best.append(chunk.head(top))
+            yield export_frame(chunk.assign(**stamp))
+
+    with _stage(times, "export"):
+        csv = write_csv_chunks_atomic(export_chunks(), csv_path)
+    head = best[0] if best else pd.DataFrame(columns=list(SCORE_COLUMNS))
+    return Published(batch, csv, head[list(SCORE_COLUMNS)].reset_index(drop=True))
+
+
+def _stage(times: StageTimes | None, name: str) -> AbstractContextManager[None]:
+    return times.stage(name) if times is not None else nullcontext()
