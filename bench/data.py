@@ -120,7 +120,8 @@ def trained_model(
     """
     settings = load_settings(config)
     lgbm = {**settings.model.lightgbm.model_dump(), **lgbm_overrides}
-    key = hashlib.sha1(json.dumps(lgbm, sort_keys=True).encode()).hexdigest()[:8]
+    model_settings = {**settings.model.model_dump(mode="json"), "lightgbm": lgbm}
+    key = hashlib.sha1(json.dumps(model_settings, sort_keys=True).encode()).hexdigest()[:8]
     path = out_dir / f"model-{train_leads}-s{seed}-{key}.pkl"
     if path.is_file():
         return pickle.loads(path.read_bytes())

@@ -41,17 +41,16 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from bench.data import bench_settings, open_crm, trained_model  # noqa: E402
 from features.builder import build_features, entities_at  # noqa: E402
-from features.contract import OPEN, STATUS  # noqa: E402
 from features.registry import build_registry  # noqa: E402
 from models import training  # noqa: E402
 from models.scoring import (  # noqa: E402
     StageTimes,
     partition_features,
-    partition_leads,
     score_partition,
 )
 from pipelines.batch import publish_spilled, spill  # noqa: E402
-from pipelines.sources import load_crm, read_table  # noqa: E402
+from pipelines.partitioned import stream_crm  # noqa: E402
+from pipelines.sources import read_chunks  # noqa: E402
 from serving.store import ScoreStore  # noqa: E402
 
 STAGES = (
@@ -100,12 +99,14 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     """Time the real scoring path on the cached bench data; return the measurements."""
     out = args.out.resolve()
     data = open_crm(args.leads, out)
+    chunk_rows = args.chunk_rows
     _train_in_child(args.config.resolve(), args.train_leads, out)
     model, auc = trained_model(args.config.resolve(), args.train_leads, out)
     settings = bench_settings(args.config.resolve(), data.leads, data.activities, out)
     settings = settings.model_copy(
         update={
             "scoring": settings.scoring.model_copy(update={"partition_rows": args.partition_rows}),
+            "data": settings.data.model_copy(update={"chunk_rows": args.chunk_rows}),
             "output": settings.output.model_copy(update={"scores_csv": out / "scores.csv"}),
         }
     )
@@ -116,23 +117,23 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     now: dict[str, float] = {}
     wall = time.perf_counter()
 
-    with times.stage("load"):
-        raw_tables = [read_table(settings.data.leads), read_table(settings.data.activities)]
+    with times.stage("load"):  # the reads alone, chunk by chunk as the flow reads
+        n_read = sum(len(c) for c in read_chunks(settings.data.leads))
+        n_read += sum(len(c) for c in read_chunks(settings.data.activities, rows=chunk_rows))
     read_s = times.seconds["load"]
-    del raw_tables
     gc.collect()
+    spill_inputs = tempfile.TemporaryDirectory(prefix="bench-in-", dir=out)
     start = time.perf_counter()
-    crm = load_crm(settings)
-    # load_crm reads then checks: its checks are its time minus the read timed just before
+    crm = stream_crm(settings, Path(spill_inputs.name))
+    # stream_crm reads, checks and writes partition files: its checks are its time
+    # minus the reads timed just before
     times.seconds["validate"] = max(0.0, time.perf_counter() - start - read_s)
     rss["validate"] = peak_rss_mb()
     now["validated"] = rss_now_mb()
     _progress("loaded and validated", times)
     as_of = crm.end
-    open_leads = crm.leads[crm.leads[STATUS] == OPEN]
-    with times.stage("partition"):
-        parts = partition_leads(open_leads, crm.activities, settings.scoring.partition_rows)
-    rss["partition"] = peak_rss_mb()
+    parts = crm.parts
+    assert n_read == data.n_leads + data.n_activities
 
     points = {t: settings.features.type_points(t) for t in settings.features.type_names}
     rules = training.fit_rules(pd.DataFrame(), None, settings.rules, points)
@@ -143,11 +144,13 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     store.create()
     with tempfile.TemporaryDirectory(prefix="bench-", dir=out) as folder:
         spilled = []
-        for i, part in enumerate(parts):  # the score flow's `score_part`, stage by stage
+        for i, part_file in enumerate(parts):  # the score flow's `score_part`, by stage
+            with times.stage("partition"):
+                part = part_file.load()
             with times.stage("features"):
                 X = partition_features(part, as_of, settings.features)
             frame = score_partition(X, model, rules, registry, settings.scoring, part.leads, times)
-            del X
+            del X, part
             with times.stage("spill"):
                 spilled.append(spill(frame, Path(folder), i))
             del frame
@@ -169,7 +172,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     store.close()
     rss["publish+export"] = peak_rss_mb()
     total = time.perf_counter() - wall
-    assert batch.n_rows == len(open_leads) == data.n_leads
+    assert batch.n_rows == sum(len(p.leads) for p in parts) == data.n_leads
     return {
         "leads": data.n_leads,
         "activities": data.n_activities,
@@ -189,6 +192,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
             },
         },
         "_crm": crm,
+        "_inputs": spill_inputs,  # the partition files; plain_ratios samples one, then removes
         "_model": model,
         "_settings": settings,
     }
@@ -200,8 +204,11 @@ def plain_ratios(result: dict[str, Any], sample_leads: int) -> dict[str, Any]:
 
     crm, model, settings = result.pop("_crm"), result.pop("_model"), result.pop("_settings")
     registry = build_registry(settings.features)
-    leads = crm.leads.iloc[:sample_leads]
-    acts = crm.activities[crm.activities["lead_id"].isin(leads["lead_id"])]
+    inputs = result.pop("_inputs")
+    first = crm.parts[0].load()  # the sample: leads of the first partition
+    inputs.cleanup()
+    leads = first.leads.iloc[:sample_leads]
+    acts = first.activities[first.activities["lead_id"].isin(leads["lead_id"])]
     entities = entities_at(leads, crm.end)
     t0 = time.perf_counter()
     X = build_features(leads, acts, entities, settings.features)
@@ -251,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--train-leads", type=int, default=20_000)
     parser.add_argument("--partition-rows", type=int, default=250_000)
+    parser.add_argument("--chunk-rows", type=int, default=2_000_000)
     parser.add_argument("--sample-leads", type=int, default=20_000)
     parser.add_argument("--config", type=Path, default=ROOT / "leadscore.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")

@@ -7,6 +7,8 @@ orchestration layer.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
@@ -101,6 +103,15 @@ class SnapshotConfig(_Strict):
     cadence_days: int = Field(default=14, gt=0, description="Days between snapshots.")
     valid_window_days: int = Field(
         default=90, gt=0, description="Newest snapshot window held out for validation."
+    )
+    split: Literal["time", "lead_disjoint"] = Field(
+        default="time",
+        description="Out-of-time split with an H-day embargo. 'time': every snapshot whose "
+        "label window ends by the validation start trains, including older snapshots of "
+        "leads still open in validation (their labels were known then, as they are to a "
+        "production run). 'lead_disjoint': those leads lose all their training snapshots, "
+        "so the newest training rows over-represent leads that closed fast and the "
+        "calibrator, fitted on them, overstates conversion.",
     )
     valid_fraction: float = Field(
         default=0.2, gt=0, lt=1, description="Flat exports: share of examples that validate."

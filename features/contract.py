@@ -179,14 +179,21 @@ def prepare_activities(
     validation: ValidationConfig | None = None,
     now: pd.Timestamp | None = None,
     date_format: str | None = None,
+    rows: np.ndarray | None = None,
+    table_rules: bool = True,
 ) -> Checked:
     """Rename, type and check the activity log against the clean leads.
 
     Undeclared activity types are kept (the features count them as "other") and counted.
+    A part of a log checked on its own (the nightly batch checks one partition at a
+    time) passes its rows' positions in the source as ``rows``, so quarantined rows are
+    named as in the file, and ``table_rules=False``: the share of bad rows is a rule
+    about the whole log, checked once every part is (``check_bad_share``).
     """
     validation = validation or ValidationConfig()
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
-    frame = raw.rename(columns=dict(column_mapping or {})).reset_index(drop=True)
+    frame = raw.rename(columns=dict(column_mapping or {}))
+    frame.index = pd.RangeIndex(len(frame)) if rows is None else pd.Index(rows)
     _require(frame, ACTIVITY_REQUIRED, source)
     faults = _ParseFaults(frame.index)
     out = pd.DataFrame(
@@ -202,19 +209,25 @@ def prepare_activities(
     suite_frame = out.assign(lead_created_at=created.astype("datetime64[ns, UTC]"))
     rules = activity_rules(validation, now)
     checked = validate(suite_frame, "activities", source, rules, faults.reasons, faults.columns)
-    if len(out):
+    if len(out) and table_rules:
         check_table(out, checked, source, validation)
-    clean = out[checked.reasons.isna()]  # in input order: the features sort what they need
+    bad = checked.reasons.notna()
+    clean = out[~bad] if bad.any() else out  # input order: the features sort what they need
     unknown = int((~clean[ACTIVITY_TYPE].isin(list(known_types))).sum()) if known_types else 0
     return Checked(clean, _quarantine(source, out, checked.reasons), checked, unknown)
 
 
-def data_end(leads: pd.DataFrame, activities: pd.DataFrame | None) -> pd.Timestamp | pd.NaT:
+def data_end(
+    leads: pd.DataFrame,
+    activities: pd.DataFrame | None,
+    latest_activity: pd.Timestamp | None = None,
+) -> pd.Timestamp | pd.NaT:
     """The export day: midnight UTC after the latest timestamp in the data.
 
     Scoring "now" defaults to this instant, and training censors snapshots against it.
+    A log read in chunks passes its latest clean ``occurred_at`` as ``latest_activity``.
     """
-    stamps = [leads[CREATED_AT].max(), leads[CLOSED_AT].max()]
+    stamps = [leads[CREATED_AT].max(), leads[CLOSED_AT].max(), latest_activity]
     if activities is not None and len(activities):
         stamps.append(activities[OCCURRED_AT].max())
     known = [s for s in stamps if pd.notna(s)]

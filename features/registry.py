@@ -5,6 +5,11 @@ attribute adds its features, their descriptions and their reason sentences in on
 Reason templates are ``str.format`` strings over the lead's own feature values
 (``{value}`` is the feature itself); ``template_absent`` is used when the feature named by
 ``presence`` is zero, i.e. the lead never did the thing ("no webinar sign-up yet").
+Each spec also declares its ``direction``: +1 when more of the feature may never lower the
+odds of converting (counts and recency-weighted sums of positive-points activities), -1
+when it may never raise them (days since such an activity; counts of negative-points
+ones), 0 when nothing is promised. The model enforces the directions its
+``model.monotone`` rules give, which a test checks against these declarations.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from features.config import FeatureConfig
 FIT, ENGAGEMENT = "fit", "engagement"
 Family = Literal["fit", "engagement"]
 Kind = Literal["categorical", "numeric"]
+Direction = Literal[-1, 0, 1]
 
 LEAD_AGE = "lead_age_days"
 DAYS_SINCE_ANY = "days_since_last_activity"
@@ -64,6 +70,7 @@ class FeatureSpec:
     template: str
     template_absent: str | None = None
     presence: str | None = None
+    direction: Direction = 0
 
     def render(self, values: Mapping[str, object]) -> str:
         """The reason sentence for one lead, from its own feature values."""
@@ -98,6 +105,10 @@ class FeatureRegistry:
     @property
     def names(self) -> list[str]:
         return list(self._specs)
+
+    def directions(self) -> dict[str, Direction]:
+        """Declared monotone direction of every feature (0 = none), in column order."""
+        return {s.name: s.direction for s in self}
 
     def names_of(self, *, kind: Kind | None = None, family: Family | None = None) -> list[str]:
         return [
@@ -136,11 +147,18 @@ def _attribute_specs(config: FeatureConfig) -> list[FeatureSpec]:
     return specs
 
 
+def _sign(points: float) -> Direction:
+    """+1 for positive rule points, -1 for negative, 0 for none (undeclared types)."""
+    return 1 if points > 0 else -1 if points < 0 else 0
+
+
 def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
     specs: list[FeatureSpec] = []
     hl = config.half_life_days
     for t in config.type_names:
         label = config.type_label(t)
+        sign = _sign(config.type_points(t))
+        recency = _sign(-config.type_points(t))  # longer since a good thing: never better
         for w in config.windows_days:
             specs.append(
                 FeatureSpec(
@@ -149,6 +167,7 @@ def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
                     kind="numeric",
                     description=f"number of {label}s in the last {w} days",
                     template=f"{{value:.0f}} x {label} in the last {w} days",
+                    direction=sign,
                 )
             )
         specs.append(
@@ -160,6 +179,7 @@ def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
                 template=f"{label} {{{recency_name(t)}:days}} ago",
                 template_absent=f"no {label} yet",
                 presence=decay_name(t),
+                direction=sign,
             )
         )
         specs.append(
@@ -171,6 +191,7 @@ def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
                 template=f"last {label} {{value:days}} ago",
                 template_absent=f"no {label} yet",
                 presence=decay_name(t),
+                direction=recency,
             )
         )
     return specs
@@ -193,6 +214,7 @@ def _summary_specs() -> list[FeatureSpec]:
             "no activity for {value:days}",
             template_absent="no activity since the lead was created",
             presence=DECAYED_TOTAL,
+            direction=-1,
         ),
         FeatureSpec(
             DAYS_SINCE_HIGH_INTENT,
@@ -200,6 +222,7 @@ def _summary_specs() -> list[FeatureSpec]:
             "numeric",
             "days since a high-intent activity (lead age if none)",
             "last high-intent activity {value:days} ago",
+            direction=-1,
         ),
         FeatureSpec(
             DECAYED_TOTAL,
@@ -209,6 +232,7 @@ def _summary_specs() -> list[FeatureSpec]:
             "recent activity: {value:.1f} (count weighted by recency)",
             template_absent="no activity yet",
             presence=DECAYED_TOTAL,
+            direction=1,
         ),
         FeatureSpec(
             ENGAGEMENT_POINTS,
@@ -216,6 +240,7 @@ def _summary_specs() -> list[FeatureSpec]:
             "numeric",
             "rule points of activities weighted by recency",
             "engagement score {value:.0f} (rule points, recency-weighted)",
+            direction=1,
         ),
     ]
 

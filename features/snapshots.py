@@ -6,7 +6,12 @@ days, anchored at the data's end; a lead contributes a snapshot at every grid ti
 it was open. The label is "converted within H days after the snapshot". Snapshots whose
 horizon runs past the end of the data are censored. Validation is out of time: the newest
 ``valid_window_days`` of snapshots; training keeps only snapshots whose label was fully
-known before validation starts (an embargo of H days), and no lead sits on both sides.
+known before validation starts (an embargo of H days). ``SnapshotConfig.split`` says
+whether a lead may sit on both sides: ``time`` keeps the older, embargoed snapshots of
+leads still open in validation (nothing after the cut is known, and a production run
+trains on exactly such rows); ``lead_disjoint`` drops them, which leaves the newest
+training rows biased towards fast-closing leads (measured on the 20k demo CRM: they
+convert at 8.6% against 6.6% in validation, and the calibrator fitted on them overstates).
 """
 
 from __future__ import annotations
@@ -83,15 +88,22 @@ def make_snapshots(
 
 
 def out_of_time_split(snapshots: Snapshots, config: SnapshotConfig) -> Split:
-    """Newest window validates; training ends H days before it; no lead on both sides."""
+    """Newest window validates; training ends H days before it (the embargo).
+
+    Every training snapshot's label window (as_of + H) ends at or before the validation
+    start, so no training label depends on anything after the cut. With ``config.split``
+    ``lead_disjoint`` a lead with a validation snapshot also loses all its training ones.
+    """
     rows = snapshots.rows
     horizon = pd.Timedelta(days=config.horizon_days)
     last_uncensored = snapshots.data_end - horizon
     valid_start = last_uncensored - pd.Timedelta(days=config.valid_window_days)
     train_end = valid_start - horizon
     is_valid = (rows[AS_OF] > valid_start).to_numpy()
-    valid_leads = set(rows.loc[is_valid, LEAD_ID])
-    is_train = (rows[AS_OF] <= train_end).to_numpy() & ~rows[LEAD_ID].isin(valid_leads).to_numpy()
+    is_train = (rows[AS_OF] <= train_end).to_numpy(copy=True)
+    if config.split == "lead_disjoint":
+        valid_leads = pd.unique(rows.loc[is_valid, LEAD_ID])
+        is_train &= ~rows[LEAD_ID].isin(valid_leads).to_numpy()
     return Split(
         train=np.flatnonzero(is_train),
         valid=np.flatnonzero(is_valid),

@@ -260,6 +260,24 @@ def check_table(
             )
 
 
+def check_bad_share(
+    n_rows: int, quarantine: pd.DataFrame, source: str, config: ValidationConfig
+) -> None:
+    """The bad-row table rule over a source checked in parts: ``quarantine`` holds every
+    part's refused rows (``row``, ``reason``); raise ``ContractError`` over the limit."""
+    mine = quarantine[quarantine["source"] == source]
+    share = len(mine) / n_rows if n_rows else 0.0
+    if share > config.max_bad_row_share:
+        worst = mine["reason"].value_counts().index[0]
+        rows = mine[mine["reason"] == worst].head(EXAMPLES)
+        examples = ", ".join(f"row {r}: {worst}" for r in rows["row"])
+        raise ContractError(
+            f"{source}: {len(mine)} of {n_rows} rows ({share:.0%}) break the data contract, "
+            f"over the limit of {config.max_bad_row_share:.0%}; most often '{worst}' "
+            f"({examples})"
+        )
+
+
 def data_docs_html(results: Sequence[ExpectationSuiteValidationResult]) -> dict[str, str]:
     """GX Data Docs pages (HTML) of validation results, keyed by suite name."""
     from great_expectations.render.renderer import ValidationResultsPageRenderer

@@ -72,15 +72,94 @@ class LightGBMParams(_Strict):
     reg_lambda: float = 1.0
 
 
+class LogisticParams(_Strict):
+    """The logistic regression's parameters (``model.kind: logistic``, models/linear.py)."""
+
+    C: float = Field(
+        default=1.0, gt=0, description="Inverse L2 strength on standardised columns (sklearn C)."
+    )
+    max_iter: int = Field(default=1000, ge=1, description="L-BFGS iterations at most.")
+
+
+class SegmentConfig(_Strict):
+    """One model per segment (ICP, product line, persona) plus a shared fallback model.
+
+    Off while ``column`` is None. A segment gets a model of its own only with enough
+    training rows of each class, and only if that model ranks the segment's held-out rows
+    better than the shared one; smaller, missing and unseen segments are scored by the
+    shared model fitted on every row. The floors mirror the training floor of
+    ``snapshots`` (1,000 leads, 120 conversions), here counted in training examples.
+    """
+
+    column: str | None = Field(
+        default=None, description="Categorical attribute naming the segment; None = one model."
+    )
+    min_examples: int = Field(default=1000, ge=1, description="Training rows a segment needs.")
+    min_positives: int = Field(
+        default=120, ge=1, description="Converting (and non-converting) rows a segment needs."
+    )
+    min_auc_gain: float | None = Field(
+        default=0.01,
+        description="A segment keeps its own model only if, on the held-out rows neither "
+        "booster learned from (the newest, calibration rows), it ranks the segment better "
+        "than the shared model by more than this ROC-AUC (a guard against noise: held-out "
+        "rows are few); None = no check.",
+    )
+
+
+DEFAULT_MONOTONE: dict[str, Literal[-1, 0, 1]] = {
+    "days_since_unsubscribe": 1,
+    "*unsubscribe*": -1,
+    "*other*": 0,
+    "lead_age_days": 0,
+    "days_since_*": -1,
+    "n_*": 1,
+    "decay_*": 1,
+    "engagement_points": 1,
+}
+"""The directions features/registry.py declares for the default behaviour features."""
+
+
+class MonotoneConfig(_Strict):
+    """Behaviour the score may follow one way only (LightGBM ``monotone_constraints``).
+
+    ``directions`` maps feature-name patterns (``fnmatch``, e.g. ``n_*``) to +1 (more of
+    it never lowers the score), -1 (never raises it) or 0 (free); a numeric feature takes
+    the direction of the first pattern it matches, in listed order, and is free if none
+    matches; categorical features are always free. The defaults are the directions the
+    feature registry declares (tests/test_model.py checks that they agree). ``isolate``
+    lets the features the patterns name (0 included: the behaviour features) share trees
+    only with each other, so the score is a sum of their part and the rest's: then their
+    summed contributions (the engagement sub-score) follow the constraints too, not just
+    the score (measured without it: 0.2-0.6% of open leads lose a little engagement).
+    """
+
+    directions: dict[str, Literal[-1, 0, 1]] = Field(
+        default_factory=lambda: dict(DEFAULT_MONOTONE),
+        description="Feature-name pattern -> +1 | -1 | 0, first match wins; {} = off.",
+    )
+    isolate: bool = Field(
+        default=True, description="Features the patterns name interact only with each other."
+    )
+
+
 class ModelConfig(_Strict):
     """Conversion-likelihood model: LightGBM, then calibration on the newest training slice."""
 
+    kind: Literal["lightgbm", "logistic"] = Field(
+        default="lightgbm",
+        description="lightgbm: calibrated trees; logistic: calibrated linear model that "
+        "extrapolates drifting numerics (models/linear.py).",
+    )
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
+    logistic: LogisticParams = Field(default_factory=LogisticParams)
     calibration: Literal["isotonic", "sigmoid"] = "sigmoid"
     calibration_fraction: float = Field(
         default=0.2, gt=0, lt=0.5, description="Newest share of training rows kept to calibrate."
     )
     seed: int = 7
+    segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    monotone: MonotoneConfig = Field(default_factory=MonotoneConfig)
 
 
 class ScoringConfig(_Strict):

@@ -9,12 +9,20 @@ rows (rows must arrive oldest first), so probabilities are calibrated out of tim
 ``pred_contrib`` and ``shap.TreeExplainer`` give, computed by ``models.treeshap`` (tables
 built once per fitted model, ~10x faster); boosters it cannot tabulate fall back to
 ``pred_contrib``.
+
+Behaviour that may only help (or only hurt) is enforced, not hoped for: ``monotone`` gives
+features a direction (LightGBM ``monotone_constraints``), resolved by ``make_model`` from
+the ``model.monotone`` rules, and ``isolate_monotone`` keeps constrained features in trees
+of their own (``interaction_constraints``), so that the summed contributions of a family of
+them move the declared way too, not only the score (tests/test_behaviour.py).
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 import lightgbm as lgb
 import numpy as np
@@ -25,6 +33,9 @@ from sklearn.linear_model import LogisticRegression
 
 from models.config import ModelConfig
 from models.treeshap import FastTreeShap
+
+if TYPE_CHECKING:
+    from models.linear import LogisticLeadModel
 
 # Explainer tables per fitted model, built on first use and kept out of the artifact.
 _EXPLAINERS: weakref.WeakKeyDictionary[LeadModel, FastTreeShap | None] = weakref.WeakKeyDictionary()
@@ -41,6 +52,8 @@ class LeadModel(ClassifierMixin, BaseEstimator):
         calibration: str = "isotonic",
         calibration_fraction: float = 0.2,
         random_state: int = 0,
+        monotone: Mapping[str, int] | None = None,
+        isolate_monotone: bool = True,
     ) -> None:
         self.categorical = categorical
         self.numeric = numeric
@@ -48,6 +61,8 @@ class LeadModel(ClassifierMixin, BaseEstimator):
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
         self.random_state = random_state
+        self.monotone = monotone
+        self.isolate_monotone = isolate_monotone
 
     @property
     def features(self) -> list[str]:
@@ -59,8 +74,10 @@ class LeadModel(ClassifierMixin, BaseEstimator):
             raise KeyError(f"feature columns missing from input: {missing}")
         data = {c: pd.to_numeric(X[c], errors="coerce").astype("float64") for c in self.numeric}
         for c in self.categorical:
-            values = X[c].astype(object).where(X[c].notna(), None)
-            data[c] = pd.Categorical(values, categories=self.categories_[c])
+            # unseen values -> missing explicitly (pandas 4 refuses them in a Categorical)
+            values = X[c].astype(object)
+            known = values.notna() & values.astype(str).isin(self.categories_[c])
+            data[c] = pd.Categorical(values.where(known, None), categories=self.categories_[c])
         return pd.DataFrame(data, index=X.index)[self.features]
 
     def fit(self, X: pd.DataFrame, y: Sequence[int] | np.ndarray) -> LeadModel:
@@ -78,12 +95,38 @@ class LeadModel(ClassifierMixin, BaseEstimator):
         if len(np.unique(y[:cut])) < 2 or len(np.unique(y[cut:])) < 2:
             raise ValueError("both the fit and the calibration slices need both classes")
         params = {"verbosity": -1, "random_state": self.random_state, "n_jobs": -1}
-        params.update(self.lgbm_params or {})
+        params.update(self._constraints())
+        params.update(self.lgbm_params or {})  # explicit LightGBM parameters win
         self.booster_ = lgb.LGBMClassifier(**params)
         self.booster_.fit(encoded.iloc[:cut], y[:cut])
         raw = self.booster_.predict(encoded.iloc[cut:], raw_score=True)
         self.calibrator_ = self._calibrator().fit(raw.reshape(-1, 1), y[cut:])
         return self
+
+    def _constraints(self) -> dict[str, object]:
+        """LightGBM ``monotone_constraints`` (and ``interaction_constraints``) in column order.
+
+        ``monotone`` names the behaviour features with their direction (0 = named but
+        free); with ``isolate_monotone`` they form one interaction group and every other
+        feature another. Empty when no feature has a nonzero direction.
+        """
+        directions = {name: int(d) for name, d in (self.monotone or {}).items()}
+        if not any(directions.values()):
+            return {}
+        stray = sorted(set(directions) - set(self.numeric))
+        if stray:
+            raise ValueError(f"monotone directions for non-numeric or unknown features: {stray}")
+        if any(d not in (-1, 0, 1) for d in directions.values()):
+            raise ValueError("monotone directions must be -1, 0 or +1")
+        features = self.features
+        out: dict[str, object] = {
+            "monotone_constraints": [directions.get(name, 0) for name in features]
+        }
+        if self.isolate_monotone:
+            named = [j for j, name in enumerate(features) if name in directions]
+            rest = [j for j, name in enumerate(features) if name not in directions]
+            out["interaction_constraints"] = [group for group in (named, rest) if group]
+        return out
 
     def _calibrator(self) -> IsotonicRegression | LogisticRegression:
         if self.calibration == "isotonic":
@@ -150,10 +193,39 @@ class _Isotonic(IsotonicRegression):
         return np.column_stack([1 - p, p])
 
 
+def monotone_directions(rules: Mapping[str, int], numeric: Sequence[str]) -> dict[str, int]:
+    """Direction of each numeric feature some pattern names: the first match's (-1, 0, +1).
+
+    Features no pattern matches get no entry: they are neither constrained nor isolated.
+    """
+    out: dict[str, int] = {}
+    for name in numeric:
+        match = next((d for pattern, d in rules.items() if fnmatchcase(name, pattern)), None)
+        if match is not None:
+            out[name] = int(match)
+    return out
+
+
 def make_model(
     config: ModelConfig, categorical: Sequence[str], numeric: Sequence[str]
-) -> LeadModel:
-    """The unfitted model for a feature set, parameterised by the model config."""
+) -> LeadModel | LogisticLeadModel:
+    """The unfitted model for a feature set, parameterised by the model config.
+
+    ``config.kind`` picks the learner: calibrated LightGBM (``LeadModel``) or the
+    calibrated logistic regression of ``models.linear``, which shares its interface.
+    """
+    if config.kind == "logistic":
+        from models.linear import LogisticLeadModel  # here: models.linear imports this module
+
+        return LogisticLeadModel(
+            categorical=list(categorical),
+            numeric=list(numeric),
+            C=config.logistic.C,
+            max_iter=config.logistic.max_iter,
+            calibration=config.calibration,
+            calibration_fraction=config.calibration_fraction,
+            random_state=config.seed,
+        )
     return LeadModel(
         categorical=list(categorical),
         numeric=list(numeric),
@@ -161,4 +233,6 @@ def make_model(
         calibration=config.calibration,
         calibration_fraction=config.calibration_fraction,
         random_state=config.seed,
+        monotone=monotone_directions(config.monotone.directions, numeric),
+        isolate_monotone=config.monotone.isolate,
     )

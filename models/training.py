@@ -16,6 +16,10 @@ from models.config import ModelConfig, RulesConfig
 from models.evaluate import evaluate
 from models.factory import LeadModel, make_model
 from models.rules import RuleScorer
+from models.segments import SegmentedModel, make_segmented
+
+FittedModel = LeadModel | SegmentedModel
+"""What ``fit_model`` returns: one model, or one per segment with a shared fallback."""
 
 
 class InsufficientDataError(ValueError):
@@ -55,10 +59,17 @@ def model_features(X: pd.DataFrame, registry: FeatureRegistry) -> tuple[list[str
 
 def fit_model(
     X: pd.DataFrame, y: np.ndarray, registry: FeatureRegistry, config: ModelConfig
-) -> LeadModel:
-    """Fit the calibrated LightGBM on rows ordered oldest first."""
+) -> FittedModel:
+    """Fit the calibrated LightGBM on rows ordered oldest first.
+
+    With ``config.segments.column`` set, one such model per large-enough segment plus a
+    shared fallback (``models.segments``); otherwise one model for every row.
+    """
     categorical, numeric = model_features(X, registry)
-    return make_model(config, categorical, numeric).fit(X, y)
+    base = make_model(config, categorical, numeric)
+    if config.segments.column is None:
+        return base.fit(X, y)
+    return make_segmented(base, config.segments).fit(X, y)
 
 
 def fit_rules(
@@ -71,7 +82,7 @@ def fit_rules(
     return RuleScorer(rules=rules, activity_points=dict(activity_points)).fit(X, y)
 
 
-def model_metrics(model: LeadModel, X: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
+def model_metrics(model: FittedModel, X: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
     return evaluate(y, model.raw_score(X), model.predict_proba(X)[:, 1])
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import tempfile
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from features.builder import build_features
-from features.contract import OPEN, STATUS
 from features.registry import build_registry
 from features.snapshots import LABEL, Snapshots, Split, training_examples
 from features.validation import data_docs_html
@@ -33,11 +33,11 @@ from models.report import ReportInputs, render_report, report_metrics, window_in
 from models.scoring import (
     Partition,
     partition_features,
-    partition_leads,
     score_partition,
 )
 from pipelines import tracking
 from pipelines.batch import Spilled, publish_spilled, spill
+from pipelines.partitioned import PartFile, StreamedCRM, stream_crm
 from pipelines.settings import Settings, load_settings
 from pipelines.sources import CRMData, load_crm, scoring_time
 from serving.export import write_csv_atomic
@@ -256,7 +256,8 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         "train_end": str(split.train_end),
         "n_features": len(model.features),
         "horizon_days": settings.snapshots.horizon_days,
-        **{f"lgbm_{k}": v for k, v in settings.model.lightgbm.model_dump().items()},
+        "model_kind": settings.model.kind,
+        **_learner_params(settings),
     }
     report = evaluation_report(window)
     tracked = track(settings, model, rules, X_valid, y_valid, metrics, params, crm, report)
@@ -270,6 +271,13 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
     }
 
 
+def _learner_params(settings: Settings) -> dict[str, Any]:
+    """The configured learner's hyper-parameters, prefixed by its kind, for the run."""
+    if settings.model.kind == "logistic":
+        return {f"logistic_{k}": v for k, v in settings.model.logistic.model_dump().items()}
+    return {f"lgbm_{k}": v for k, v in settings.model.lightgbm.model_dump().items()}
+
+
 @thin_task
 def load_champion(settings: Settings) -> tuple[Any, str]:
     tracking.configure(settings.tracking)
@@ -278,7 +286,7 @@ def load_champion(settings: Settings) -> tuple[Any, str]:
 
 @thin_task
 def score_part(
-    part: Partition,
+    part: Partition | PartFile,
     index: int,
     as_of: pd.Timestamp,
     model: Any,
@@ -288,9 +296,10 @@ def score_part(
 ) -> Spilled:
     """One partition scored completely (features, probability, exact reasons, rules) and
     spilled to ``folder``; its rank is added once every partition's raw score is known."""
-    X = partition_features(part, as_of, settings.features)
+    loaded = part.load() if isinstance(part, PartFile) else part
+    X = partition_features(loaded, as_of, settings.features)
     registry = build_registry(settings.features)
-    frame = score_partition(X, model, rules, registry, settings.scoring, part.leads)
+    frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads)
     return spill(frame, folder, index)
 
 
@@ -317,32 +326,27 @@ def _in_order(
 
 
 def score_batch(
-    crm: CRMData, model: Any, version: str, as_of: pd.Timestamp, settings: Settings
+    parts: Sequence[Partition | PartFile],
+    model: Any,
+    version: str,
+    as_of: pd.Timestamp,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Score the open leads partition by partition; publish them as one batch and a CSV.
 
-    ``score_part`` is mapped over the partitions on the configured task runner (threads
-    here, or a Dask cluster), at most ``runner.max_in_flight`` at a time; each spills its
-    scored frame (``pipelines.batch``). The global ranks are then computed once, the
-    ranked partitions stream into one store batch that is made current at the end, and
-    the CSV export is written, sorted by rank, from the same spilled files.
+    ``score_part`` is mapped over the partitions (in memory, or on disk from
+    ``pipelines.partitioned``) on the configured task runner (threads here, or a Dask
+    cluster), at most ``runner.max_in_flight`` at a time; each spills its scored frame
+    (``pipelines.batch``). The global ranks are then computed once, the ranked
+    partitions stream into one store batch that is made current at the end, and the CSV
+    export is written, sorted by rank, from the same spilled files.
     """
-    open_leads = crm.leads[crm.leads[STATUS] == OPEN]
-    parts = partition_leads(open_leads, crm.activities, settings.scoring.partition_rows)
     rules = training.fit_rules(pd.DataFrame(), None, settings.rules, _points(settings))
     store = ScoreStore(settings.store)
     store.create()
-    spill_root = settings.runner.spill_dir
-    if spill_root is not None:
-        spill_root.mkdir(parents=True, exist_ok=True)
-    with (
-        tempfile.TemporaryDirectory(prefix="leadscore-", dir=spill_root) as folder,
-        task_runner(settings) as runner,
-    ):
+    with _spill_folder(settings) as folder, task_runner(settings) as runner:
         base = {"as_of": as_of, "model": model, "rules": rules, "settings": settings}
-        params = (
-            {"part": p, "index": i, "folder": Path(folder), **base} for i, p in enumerate(parts)
-        )
+        params = ({"part": p, "index": i, "folder": folder, **base} for i, p in enumerate(parts))
         spilled = list(_in_order(runner, score_part, params, settings.runner.max_in_flight))
         out = publish_spilled(
             spilled,
@@ -363,6 +367,22 @@ def score_batch(
     }
 
 
+@contextmanager
+def _spill_folder(settings: Settings) -> Iterator[Path]:
+    """A fresh temporary folder under ``runner.spill_dir`` (or the system's), removed after."""
+    root = settings.runner.spill_dir
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="leadscore-", dir=root) as folder:
+        yield Path(folder)
+
+
+@thin_task
+def load_partitions(settings: Settings, folder: Path) -> StreamedCRM:
+    """The leads, and the activity log chunk by chunk into partition files (checked)."""
+    return stream_crm(settings, folder)
+
+
 def _points(settings: Settings) -> dict[str, float]:
     return {t: settings.features.type_points(t) for t in settings.features.type_names}
 
@@ -371,19 +391,22 @@ def _points(settings: Settings) -> dict[str, float]:
 def score_flow(config_path: str | None = None) -> dict[str, Any]:
     """Score every open lead as of now, explain it, put the rules beside it, publish.
 
-    Partitioned (``scoring.partition_rows``) on the configured runner (``runner``: local
-    threads or a Dask cluster), streamed into one store batch; see :func:`score_batch`.
+    The activity log is read and checked in chunks into partition files
+    (``pipelines.partitioned``), then scored partition by partition on the configured
+    runner (``runner``: local threads or a Dask cluster) into one store batch; see
+    :func:`score_batch`. Memory follows the partition and chunk sizes, not the data's.
     """
     logger = get_run_logger()
     settings = load_settings(config_path)
-    crm = load(settings)
-    write_quarantine(crm, settings)
-    model, version = load_champion(settings)
-    as_of = scoring_time(settings.data.as_of, crm.end)
-    open_leads = crm.leads[crm.leads[STATUS] == OPEN]
-    batch = score_batch(crm, model, version, as_of, settings)
+    with _spill_folder(settings) as folder:
+        crm = load_partitions(settings, folder)
+        write_csv_atomic(crm.quarantine, settings.output.quarantine_csv)
+        model, version = load_champion(settings)
+        as_of = scoring_time(settings.data.as_of, crm.end)
+        batch = score_batch(crm.parts, model, version, as_of, settings)
+    n_open = sum(len(p.leads) for p in crm.parts)
     n_quarantined = crm.quarantined(settings.data.leads.label)
-    n_closed = len(crm.leads) - len(open_leads)
+    n_closed = len(crm.leads) - n_open
     if batch["n_rows"] + n_closed + n_quarantined != crm.n_leads_in:
         raise RuntimeError(
             f"lead conservation broken: {crm.n_leads_in} in != {batch['n_rows']} scored + "

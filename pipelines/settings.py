@@ -117,6 +117,11 @@ class DataConfig(_Strict):
         "case, and a settings error if declared as an attribute, a segment or a mapping "
         "target; recorded with the run's settings.",
     )
+    chunk_rows: int = Field(
+        default=2_000_000,
+        ge=1,
+        description="Activity rows the score flow reads and checks at a time (bounds memory).",
+    )
     order: Literal["time", "rows", "none"] = Field(
         default="time",
         description="Flat exports: split by created_at, by row order, or at random.",

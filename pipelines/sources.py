@@ -11,13 +11,16 @@ row is either clean or quarantined.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from features.contract import (
     LEAD_ID,
     STATUS,
+    Checked,
     ContractError,
     data_end,
     prepare_activities,
@@ -60,6 +63,17 @@ def _id_column(data: DataConfig) -> str:
 
 def read_table(source: SourceConfig, id_column: str = LEAD_ID) -> pd.DataFrame:
     """One source as a frame; a clear error naming the file when it cannot be read."""
+    return next(read_chunks(source, id_column))
+
+
+def read_chunks(
+    source: SourceConfig, id_column: str = LEAD_ID, rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """A source as consecutive frames of at most ``rows`` rows (None: one frame).
+
+    The nightly batch reads the activity log this way, so memory holds one chunk of it
+    at a time. Errors name the file (or query) as :func:`read_table`'s do.
+    """
     kind = source.resolved_format
     if kind == "sql":
         from sqlalchemy import create_engine, text
@@ -68,11 +82,13 @@ def read_table(source: SourceConfig, id_column: str = LEAD_ID) -> pd.DataFrame:
         engine = create_engine(source.sql.url)
         try:
             with engine.connect() as conn:
-                return pd.read_sql_query(text(source.sql.query), conn)
+                result = pd.read_sql_query(text(source.sql.query), conn, chunksize=rows)
+                yield from [result] if rows is None else result
         except Exception as exc:
             raise ContractError(f"{source.label}: the query failed: {exc}") from exc
         finally:
             engine.dispose()
+        return
     assert source.path is not None
     if not source.path.is_file():
         raise FileNotFoundError(
@@ -80,19 +96,26 @@ def read_table(source: SourceConfig, id_column: str = LEAD_ID) -> pd.DataFrame:
         )
     if kind == "parquet":
         try:
-            return pd.read_parquet(source.path)
+            if rows is None:
+                yield pd.read_parquet(source.path)
+            else:
+                for batch in pq.ParquetFile(source.path).iter_batches(batch_size=rows):
+                    yield batch.to_pandas()
         except Exception as exc:
             raise ContractError(f"{source.path}: cannot be read as Parquet: {exc}") from exc
+        return
     options = source.csv
     try:
-        return pd.read_csv(
+        read = pd.read_csv(
             source.path,
             sep=options.delimiter,
             encoding=options.encoding,
             decimal=options.decimal,
             thousands=options.thousands,
             dtype={id_column: "string"},
+            chunksize=rows,
         )
+        yield from [read] if rows is None else read
     except UnicodeDecodeError as exc:
         raise ContractError(
             f"{source.path}: byte {exc.start} is not valid {options.encoding} text; set the "
@@ -118,9 +141,9 @@ def map_outcome(values: pd.Series, mapping: OutcomeMapping) -> pd.Series:
 
 
 def onto_contract(raw: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
-    """Rename, drop excluded columns, number rows if needed, map the outcome."""
+    """Rename, drop excluded and sensitive columns, number rows if needed, map the outcome."""
     frame = raw.rename(columns=data.column_mapping)
-    frame = frame.drop(columns=[c for c in data.exclude if c in frame.columns])
+    frame = frame.drop(columns=data.dropped_columns(frame.columns))
     if data.lead_id_from_row:
         frame[LEAD_ID] = [f"row-{i}" for i in range(1, len(frame) + 1)]
     if data.outcome is not None:
@@ -133,20 +156,28 @@ def onto_contract(raw: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
     return frame
 
 
-def load_crm(settings: Settings, now: pd.Timestamp | None = None) -> CRMData:
-    """Read, map and check the configured leads and activities."""
+def load_leads(settings: Settings, now: pd.Timestamp | None = None) -> tuple[Checked, int]:
+    """Read, map and check the configured leads table; (checked leads, rows read)."""
     data = settings.data
-    features = settings.features
     raw_leads = read_table(data.leads, _id_column(data))
     leads = prepare_leads(
         onto_contract(raw_leads, data),
         source=data.leads.label,
-        attributes=features.attributes,
+        attributes=settings.features.attributes,
         validation=data.validation,
         now=now,
         flat=data.activities is None,
         date_format=data.leads.date_format,
     )
+    conserved(data.leads.label, len(raw_leads), len(leads.rows), len(leads.quarantine))
+    return leads, len(raw_leads)
+
+
+def load_crm(settings: Settings, now: pd.Timestamp | None = None) -> CRMData:
+    """Read, map and check the configured leads and activities."""
+    data = settings.data
+    features = settings.features
+    leads, n_leads = load_leads(settings, now)
     quarantine = [leads.quarantine]
     validations = [leads.validation]
     activities, n_activities, unknown = None, 0, 0
@@ -165,13 +196,12 @@ def load_crm(settings: Settings, now: pd.Timestamp | None = None) -> CRMData:
         activities, unknown = checked.rows, checked.unknown_types
         quarantine.append(checked.quarantine)
         validations.append(checked.validation)
-        _conserved(data.activities.label, n_activities, len(activities), len(checked.quarantine))
-    _conserved(data.leads.label, len(raw_leads), len(leads.rows), len(leads.quarantine))
+        conserved(data.activities.label, n_activities, len(activities), len(checked.quarantine))
     return CRMData(
         leads=leads.rows.reset_index(drop=True),
         activities=activities,
         quarantine=pd.concat(quarantine, ignore_index=True),
-        n_leads_in=len(raw_leads),
+        n_leads_in=n_leads,
         n_activities_in=n_activities,
         validations=tuple(v for v in validations if v is not None),
         unknown_activity_types=unknown,
@@ -192,7 +222,7 @@ def scoring_time(configured: object, end: pd.Timestamp) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _conserved(source: str, n_in: int, n_clean: int, n_quarantined: int) -> None:
+def conserved(source: str, n_in: int, n_clean: int, n_quarantined: int) -> None:
     """Every input row must end clean or quarantined; anything else is a bug, loudly."""
     if n_clean + n_quarantined != n_in:
         raise RuntimeError(

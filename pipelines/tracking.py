@@ -26,10 +26,13 @@ from models.config import PromotionGate
 from models.factory import LeadModel
 from pipelines.settings import TrackingConfig
 
-# The fitted estimator holds a LightGBM booster and two project classes; skops refuses to
-# load any type it is not told to trust. The list is written into the MLmodel at log time.
+# The fitted estimator holds a LightGBM booster and project classes (a segmented model
+# holds several LeadModels); skops refuses to load any type it is not told to trust. The
+# list is written into the MLmodel at log time.
 TRUSTED_TYPES = [
     "models.factory.LeadModel",
+    "models.segments.SegmentedModel",
+    "models.linear.LogisticLeadModel",  # model.kind: logistic
     "models.factory._Isotonic",
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.basic.Booster",

@@ -682,13 +682,18 @@ def score_request(
         raise HTTPException(422, "lead.created_at is after as_of")
     row: dict[str, Any] = {name: None for name in config.attributes.names}
     row.update(lead.attributes)
+    # `segment` may also be a declared attribute (and route a segmented model): either
+    # place may carry it, but they may not disagree.
+    posted_segment = lead.attributes.get("segment")
+    if lead.segment is not None and posted_segment is not None and posted_segment != lead.segment:
+        raise HTTPException(422, "lead.segment and lead.attributes.segment differ")
     row.update(
         lead_id=lead.lead_id,
         created_at=created,
         status="open",
         closed_at=pd.NaT,
         owner=lead.owner,
-        segment=lead.segment,
+        segment=lead.segment if lead.segment is not None else posted_segment,
     )
     # One posted lead is not a table: the table-level limits (null share, bad-row share)
     # do not apply; every row-level contract rule does, and a refused row is a 422.

@@ -15,6 +15,7 @@ from features.builder import build_features
 from features.registry import build_registry
 from features.snapshots import LABEL, Snapshots, ordered_split, random_split, training_examples
 from models import training
+from models.segments import SegmentedModel
 from pipelines.settings import Settings, SettingsError, load_settings
 from pipelines.sources import load_crm
 from tests.conftest import ROOT, shared_file
@@ -44,7 +45,8 @@ def _settings(csv: Path, **data: object) -> Settings:
     return Settings.model_validate(raw)
 
 
-def _valid_auc(settings: Settings) -> tuple[float, list[str]]:
+def _fit_flat(settings: Settings) -> tuple[training.FittedModel, pd.DataFrame, np.ndarray]:
+    """The model fitted on a flat export's training rows; its validation features, labels."""
     crm = load_crm(settings)
     snaps, split = training_examples(
         crm.leads, crm.end, settings.snapshots, has_activity_log=False, order="none"
@@ -53,8 +55,12 @@ def _valid_auc(settings: Settings) -> tuple[float, list[str]]:
     y = snaps.rows[LABEL].to_numpy()
     registry = build_registry(settings.features, behaviour=False)
     model = training.fit_model(X.iloc[split.train], y[split.train], registry, settings.model)
-    auc = roc_auc_score(y[split.valid], model.raw_score(X.iloc[split.valid]))
-    return auc, model.features
+    return model, X.iloc[split.valid], y[split.valid]
+
+
+def _valid_auc(settings: Settings) -> tuple[float, list[str]]:
+    model, X_valid, y_valid = _fit_flat(settings)
+    return roc_auc_score(y_valid, model.raw_score(X_valid)), model.features
 
 
 def test_excluded_columns_never_reach_the_model(tmp_path: Path):
@@ -78,6 +84,76 @@ def test_an_excluded_column_declared_as_an_attribute_is_a_settings_error(tmp_pat
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(SettingsError, match="excluded columns are declared as model attributes"):
         load_settings(tmp_path / "c.yaml")
+
+
+def _sensitive_csv(path: Path, n: int = 3000, shuffled: bool = False) -> Path:
+    """A flat export whose protected columns predict conversion (as a biased history would).
+
+    ``shuffled`` permutes them across leads: a model that never sees them cannot notice.
+    """
+    rng = np.random.default_rng(8)
+    gender = rng.choice(["f", "m"], n)
+    age = rng.integers(18, 80, n)
+    segment = rng.choice(["budget", "luxury"], n)
+    logit = -2.5 + 2.0 * (gender == "m") + 0.06 * (age - 45) + 0.4 * (segment == "luxury")
+    converted = rng.random(n) < 1 / (1 + np.exp(-logit))
+    frame = pd.DataFrame(
+        {
+            "lead_id": [f"S{i}" for i in range(n)],
+            "status": np.where(converted, "converted", "lost"),
+            "industry": rng.choice(["software", "retail", "fintech"], n),
+            "employees": rng.integers(1, 5000, n),
+            "segment": segment,
+            "Gender": gender,  # the export's own spelling: matched whatever its case
+            "age": age,
+        }
+    )
+    if shuffled:
+        shuffle = np.random.default_rng(9)
+        frame["Gender"], frame["age"] = shuffle.permutation(gender), shuffle.permutation(age)
+        assert (frame["Gender"] != gender).any()
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _sensitive_settings(csv: Path, sensitive: list[str], extra: dict | None = None) -> Settings:
+    """Flat export, one model per segment (small floors, no held-out check, so every
+    segment has a booster of its own to inspect), the given sensitive columns."""
+    raw = _settings(csv, sensitive=sensitive).model_dump(mode="json")
+    raw["features"]["attributes"]["categorical"] += ["segment", *(extra or {}).get("cat", [])]
+    raw["features"]["attributes"]["numeric"] += (extra or {}).get("num", [])
+    raw["model"]["segments"] = {
+        "column": "segment",
+        "min_examples": 300,
+        "min_positives": 30,
+        "min_auc_gain": None,
+    }
+    return Settings.model_validate(raw)
+
+
+def test_sensitive_columns_never_reach_any_model(tmp_path: Path):
+    protected = ["GENDER", "age"]
+    settings = _sensitive_settings(_sensitive_csv(tmp_path / "a.csv"), protected)
+    leads = load_crm(settings).leads
+    assert not {"Gender", "age"} & set(leads.columns)
+    model, X_valid, y_valid = _fit_flat(settings)
+    assert isinstance(model, SegmentedModel)
+    assert set(model.segments_) == {"budget", "luxury"}  # three boosters: both and the shared
+    assert model.features == ["industry", "segment", "employees"]
+    for fitted in model.models().values():
+        assert fitted.booster_.feature_name_ == model.features
+    auc = roc_auc_score(y_valid, model.raw_score(X_valid))
+    # shuffling the protected columns across leads changes no score, to the last bit
+    shuffled = _sensitive_settings(_sensitive_csv(tmp_path / "b.csv", shuffled=True), protected)
+    model_b, X_valid_b, _ = _fit_flat(shuffled)
+    assert X_valid_b["lead_id"].tolist() == X_valid["lead_id"].tolist()
+    np.testing.assert_array_equal(model_b.predict_proba(X_valid_b), model.predict_proba(X_valid))
+    # the control: declared as attributes, the same columns are found at once (this test
+    # would fail if they leaked)
+    leaky = _sensitive_settings(tmp_path / "a.csv", [], extra={"cat": ["Gender"], "num": ["age"]})
+    leaky_auc, leaky_features = _valid_auc(leaky)
+    assert {"Gender", "age"} <= set(leaky_features)
+    assert auc < 0.6 and leaky_auc > 0.7  # measured: 0.506 and 0.774
 
 
 def _examples(labels: list[int]) -> Snapshots:

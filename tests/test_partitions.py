@@ -199,7 +199,9 @@ def test_dask_cluster_publishes_exactly_the_local_scores(world):
                 ),
             }
         )
-        return score_batch(crm, model, "1", crm.end, configured)["batch_id"]
+        open_leads = crm.leads[crm.leads["status"] == "open"]
+        parts = partition_leads(open_leads, crm.activities, configured.scoring.partition_rows)
+        return score_batch(parts, model, "1", crm.end, configured)["batch_id"]
 
     with prefect_test_harness(server_startup_timeout=120):
         local_url = f"sqlite:///{folder / 'local.db'}"

@@ -29,8 +29,10 @@ def test_leads_and_activities_from_a_sql_database(tmp_path: Path):
     leads["Stage"] = leads["Stage"].map(
         {"open": "Working", "converted": "Closed Won", "lost": "Closed Lost"}
     )
-    for frame, table in ((leads, "leads"), (crm.activities.rename(columns={"lead_id": "Id"}),
-                                            "activities")):
+    for frame, table in (
+        (leads, "leads"),
+        (crm.activities.rename(columns={"lead_id": "Id"}), "activities"),
+    ):
         out = frame.copy()
         for column in out.select_dtypes("datetimetz"):
             out[column] = out[column].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
