@@ -118,7 +118,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     wall = time.perf_counter()
 
     with times.stage("load"):  # the reads alone, chunk by chunk as the flow reads
-        n_read = sum(len(c) for c in read_chunks(settings.data.leads))
+        n_read = sum(len(c) for c in read_chunks(settings.data.leads, rows=chunk_rows))
         n_read += sum(len(c) for c in read_chunks(settings.data.activities, rows=chunk_rows))
     read_s = times.seconds["load"]
     gc.collect()
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--train-leads", type=int, default=20_000)
     parser.add_argument("--partition-rows", type=int, default=250_000)
-    parser.add_argument("--chunk-rows", type=int, default=2_000_000)
+    parser.add_argument("--chunk-rows", type=int, default=1_000_000)
     parser.add_argument("--sample-leads", type=int, default=20_000)
     parser.add_argument("--config", type=Path, default=ROOT / "leadscore.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")

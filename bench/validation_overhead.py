@@ -14,7 +14,7 @@ import time
 
 from features.contract import prepare_activities, prepare_leads
 from pipelines.settings import load_settings
-from pipelines.sources import _id_column, onto_contract, read_table
+from pipelines.sources import id_column, onto_contract, read_table
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     settings = load_settings(parser.parse_args().config)
     data, features = settings.data, settings.features
     start = time.perf_counter()
-    raw_leads = onto_contract(read_table(data.leads, _id_column(data)), data)
+    raw_leads = onto_contract(read_table(data.leads, id_column(data)), data)
     raw_acts = read_table(data.activities) if data.activities else None
     read_s = time.perf_counter() - start
     start = time.perf_counter()

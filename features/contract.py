@@ -55,6 +55,8 @@ class Checked:
     quarantine: pd.DataFrame
     validation: Validation | None = None
     unknown_types: int = 0
+    null_counts: dict[str, int] | None = None
+    """Nulls per attribute over every row, when the table rules are left to the caller."""
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
@@ -73,7 +75,7 @@ def to_utc(values: pd.Series, date_format: str | None = None) -> pd.Series:
     return parsed.astype("datetime64[ns, UTC]")
 
 
-def _as_text(values: pd.Series) -> pd.Series:
+def as_text(values: pd.Series) -> pd.Series:
     """Strings with real nulls, whatever the input dtype (ids may arrive as integers).
 
     Pandas' text dtype (Arrow-backed), not Python objects: a 27M-row activity log's ids
@@ -137,20 +139,28 @@ def prepare_leads(
     now: pd.Timestamp | None = None,
     flat: bool = False,
     date_format: str | None = None,
+    rows: np.ndarray | None = None,
+    table_rules: bool = True,
+    duplicated: pd.Index | None = None,
 ) -> Checked:
     """Rename, type and check the leads table; quarantine rows that break the contract.
 
-    A flat export (no activity log) needs no ``created_at``/``closed_at``.
+    A flat export (no activity log) needs no ``created_at``/``closed_at``. A part of a
+    table checked on its own passes its rows' positions in the source as ``rows``, the
+    ids duplicated anywhere in the table as ``duplicated`` (a part cannot see them) and
+    ``table_rules=False``; the result then carries the null counts the caller needs for
+    the table rules (``check_bad_share``, ``check_null_share``).
     """
     attributes = attributes or AttributeConfig()
     validation = validation or ValidationConfig()
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
-    frame = raw.rename(columns=dict(column_mapping or {})).reset_index(drop=True)
+    frame = raw.rename(columns=dict(column_mapping or {}))
+    frame.index = pd.RangeIndex(len(frame)) if rows is None else pd.Index(rows)
     _require(frame, (LEAD_ID, STATUS) if flat else LEAD_REQUIRED, source)
     out = frame.copy()
     faults = _ParseFaults(out.index)
-    out[LEAD_ID] = _as_text(frame[LEAD_ID])
-    out[STATUS] = _as_text(frame[STATUS]).map(lambda s: s.lower() if isinstance(s, str) else s)
+    out[LEAD_ID] = as_text(frame[LEAD_ID])
+    out[STATUS] = as_text(frame[STATUS]).str.lower()
     for column in (CREATED_AT, CLOSED_AT):
         if column in frame:
             out[column] = _timestamp(frame, column, faults, date_format)
@@ -158,20 +168,36 @@ def prepare_leads(
             out[column] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
     for column in (OWNER, SEGMENT, *attributes.categorical):
         if column in out.columns:
-            out[column] = _as_text(frame[column])
+            out[column] = as_text(frame[column])
     for column in attributes.numeric:
         if column in out.columns:
             out[column] = _number(frame, column, faults)
+    if duplicated is not None:  # after the parse faults, which win as in the suite
+        faults.add(out[LEAD_ID].isin(duplicated), LEAD_ID, "lead_id is duplicated")
     rules = lead_rules(attributes, validation, now, flat)
     checked = validate(out, "leads", source, rules, faults.reasons, faults.columns)
-    check_table(out, checked, source, validation, attributes.names)
+    nulls = None
+    if table_rules:
+        check_table(out, checked, source, validation, attributes.names)
+    else:
+        nulls = {c: int(out[c].isna().sum()) for c in attributes.names if c in out}
     clean = out[checked.reasons.isna()]
-    return Checked(clean, _quarantine(source, out, checked.reasons), checked)
+    return Checked(clean, _quarantine(source, out, checked.reasons), checked, null_counts=nulls)
+
+
+def created_by_lead(known_leads: pd.DataFrame | pd.Series) -> pd.Series:
+    """``created_at`` by lead id: the lookup that ties activities to clean leads.
+
+    A caller checking a log in chunks builds it once and passes it as ``known_leads``.
+    """
+    if isinstance(known_leads, pd.Series):
+        return known_leads
+    return known_leads.set_index(LEAD_ID)[CREATED_AT]
 
 
 def prepare_activities(
     raw: pd.DataFrame,
-    known_leads: pd.DataFrame,
+    known_leads: pd.DataFrame | pd.Series,
     *,
     source: str = "activities",
     column_mapping: Mapping[str, str] | None = None,
@@ -182,7 +208,8 @@ def prepare_activities(
     rows: np.ndarray | None = None,
     table_rules: bool = True,
 ) -> Checked:
-    """Rename, type and check the activity log against the clean leads.
+    """Rename, type and check the activity log against the clean leads (their frame, or
+    :func:`created_by_lead` of it).
 
     Undeclared activity types are kept (the features count them as "other") and counted.
     A part of a log checked on its own (the nightly batch checks one partition at a
@@ -198,14 +225,14 @@ def prepare_activities(
     faults = _ParseFaults(frame.index)
     out = pd.DataFrame(
         {
-            LEAD_ID: _as_text(frame[LEAD_ID]),
-            ACTIVITY_TYPE: _as_text(frame[ACTIVITY_TYPE]),
+            LEAD_ID: as_text(frame[LEAD_ID]),
+            ACTIVITY_TYPE: as_text(frame[ACTIVITY_TYPE]),
             OCCURRED_AT: _timestamp(frame, OCCURRED_AT, faults, date_format),
             VALUE: _number(frame, VALUE, faults) if VALUE in frame.columns else np.nan,
         },
         index=frame.index,
     )
-    created = out[LEAD_ID].map(known_leads.set_index(LEAD_ID)[CREATED_AT])
+    created = out[LEAD_ID].map(created_by_lead(known_leads))
     suite_frame = out.assign(lead_created_at=created.astype("datetime64[ns, UTC]"))
     rules = activity_rules(validation, now)
     checked = validate(suite_frame, "activities", source, rules, faults.reasons, faults.columns)

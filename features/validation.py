@@ -11,7 +11,7 @@ the train flow logs with every run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import great_expectations as gx
@@ -251,12 +251,20 @@ def check_table(
             f"{source}: {bad.sum()} of {n} rows ({share:.0%}) break the data contract, over "
             f"the limit of {config.max_bad_row_share:.0%}; most in column '{worst}' ({examples})"
         )
-    for column in attributes:
-        if column in frame and frame[column].isna().mean() > config.max_null_share:
-            nulls = frame[column].isna().mean()
+    counts = {c: int(frame[c].isna().sum()) for c in attributes if c in frame}
+    check_null_share(n, counts, source, config)
+
+
+def check_null_share(
+    n_rows: int, null_counts: Mapping[str, int], source: str, config: ValidationConfig
+) -> None:
+    """An attribute that is nearly all null is a broken export, not data: stop the run."""
+    for column, nulls in null_counts.items():
+        share = nulls / n_rows if n_rows else 0.0
+        if share > config.max_null_share:
             raise ContractError(
-                f"{source}: column '{column}' is null in {nulls:.0%} of rows, over the limit "
-                f"of {config.max_null_share:.0%} (rows {frame.index[:EXAMPLES].tolist()}...)"
+                f"{source}: column '{column}' is null in {share:.0%} of rows, over the limit "
+                f"of {config.max_null_share:.0%} ({nulls} of {n_rows} rows)"
             )
 
 

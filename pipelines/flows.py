@@ -406,7 +406,7 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         batch = score_batch(crm.parts, model, version, as_of, settings)
     n_open = sum(len(p.leads) for p in crm.parts)
     n_quarantined = crm.quarantined(settings.data.leads.label)
-    n_closed = len(crm.leads) - n_open
+    n_closed = crm.n_clean_leads - n_open
     if batch["n_rows"] + n_closed + n_quarantined != crm.n_leads_in:
         raise RuntimeError(
             f"lead conservation broken: {crm.n_leads_in} in != {batch['n_rows']} scored + "

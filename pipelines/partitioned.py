@@ -25,22 +25,28 @@ import pyarrow as pa
 
 from features.contract import (
     ACTIVITY_TYPE,
+    CLOSED_AT,
+    CREATED_AT,
     LEAD_ID,
     OCCURRED_AT,
     OPEN,
     STATUS,
     VALUE,
+    ContractError,
+    as_text,
+    created_by_lead,
     data_end,
     prepare_activities,
+    prepare_leads,
 )
-from features.validation import check_bad_share
+from features.validation import check_bad_share, check_null_share
 from models.scoring import Partition
 from pipelines.settings import Settings
-from pipelines.sources import conserved, load_leads, read_chunks
+from pipelines.sources import conserved, id_column, load_leads, onto_contract, read_chunks
 
 ACTIVITY_SCHEMA = pa.schema(
     [
-        (LEAD_ID, pa.large_string()),
+        (LEAD_ID, pa.dictionary(pa.int32(), pa.large_string())),
         (ACTIVITY_TYPE, pa.large_string()),
         (OCCURRED_AT, pa.timestamp("ns", tz="UTC")),
         (VALUE, pa.float64()),
@@ -68,12 +74,12 @@ class PartFile:
 
 @dataclass(frozen=True)
 class StreamedCRM:
-    """The clean leads, the open leads' partitions on disk, the quarantine and counts."""
+    """The open leads' partitions on disk, the quarantine and the counts."""
 
-    leads: pd.DataFrame
     parts: list[PartFile]
     quarantine: pd.DataFrame
     n_leads_in: int
+    n_clean_leads: int
     n_activities_in: int
     end: pd.Timestamp
     unknown_activity_types: int = 0
@@ -82,36 +88,49 @@ class StreamedCRM:
         return int((self.quarantine["source"] == source).sum())
 
 
+@dataclass(frozen=True)
+class _Leads:
+    """What the activity pass needs of the checked leads."""
+
+    slices: list[pd.DataFrame]  # clean open leads per partition, in id order
+    created: pd.Series  # created_at by clean lead id
+    quarantine: pd.DataFrame
+    n_in: int
+    n_clean: int
+    latest: pd.DataFrame  # one row: the latest created_at and closed_at
+
+
 def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None) -> StreamedCRM:
-    """Check the leads, then the activity log chunk by chunk into partition files."""
+    """Check the leads, then the activity log, chunk by chunk, into partition files."""
     data = settings.data
-    checked_leads, n_leads = load_leads(settings, now)
-    leads = checked_leads.rows.reset_index(drop=True)
-    open_leads = leads[leads[STATUS] == OPEN].sort_values(LEAD_ID, kind="stable")
-    rows = settings.scoring.partition_rows
-    n_parts = max(1, ceil(len(open_leads) / rows))
-    slices = [open_leads.iloc[i * rows : (i + 1) * rows] for i in range(n_parts)]
+    streamed = data.activities is not None and not data.lead_id_from_row
+    leads = _leads_in_chunks(settings, now) if streamed else _leads_whole(settings, now)
+    n_parts = len(leads.slices)
     if data.activities is None:
         return StreamedCRM(
-            leads=leads,
-            parts=[PartFile(s, None) for s in slices],
-            quarantine=checked_leads.quarantine,
-            n_leads_in=n_leads,
+            parts=[PartFile(s, None) for s in leads.slices],
+            quarantine=leads.quarantine,
+            n_leads_in=leads.n_in,
+            n_clean_leads=leads.n_clean,
             n_activities_in=0,
-            end=data_end(leads, None),
+            end=data_end(leads.latest, None),
         )
+    rows = settings.scoring.partition_rows
     label = data.activities.label
     paths = [Path(folder) / f"activities-{i:06d}.arrow" for i in range(n_parts)]
+    dictionaries = [
+        pa.array(s[LEAD_ID].to_numpy(dtype=object), pa.large_string()) for s in leads.slices
+    ]
     writers = [pa.ipc.new_file(str(p), ACTIVITY_SCHEMA) for p in paths]
-    open_ids = pd.Index(open_leads[LEAD_ID])
-    quarantine = [checked_leads.quarantine]
+    open_ids = pd.Index(pd.concat([s[LEAD_ID] for s in leads.slices]))
+    quarantine = [leads.quarantine]
     n_in = n_clean = unknown = 0
     latest = pd.NaT
     try:
         for chunk in read_chunks(data.activities, rows=data.chunk_rows):
             checked = prepare_activities(
                 chunk.rename(columns=data.column_mapping),
-                leads,
+                leads.created,
                 source=label,
                 known_types=list(settings.features.activity_types),
                 validation=data.validation,
@@ -127,7 +146,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
             if len(checked.rows):
                 newest = checked.rows[OCCURRED_AT].max()
                 latest = newest if pd.isna(latest) else max(latest, newest)
-            _append(checked.rows, open_ids, rows, writers)
+            _append(checked.rows, open_ids, rows, writers, dictionaries)
     finally:
         for writer in writers:
             writer.close()
@@ -135,28 +154,126 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     conserved(label, n_in, n_clean, int((everything["source"] == label).sum()))
     check_bad_share(n_in, everything, label, data.validation)
     return StreamedCRM(
-        leads=leads,
-        parts=[PartFile(s, p) for s, p in zip(slices, paths, strict=True)],
+        parts=[PartFile(s, p) for s, p in zip(leads.slices, paths, strict=True)],
         quarantine=everything,
-        n_leads_in=n_leads,
+        n_leads_in=leads.n_in,
+        n_clean_leads=leads.n_clean,
         n_activities_in=n_in,
-        end=data_end(leads, None, latest),
+        end=data_end(leads.latest, None, latest),
         unknown_activity_types=unknown,
     )
 
 
+def _cut(open_leads: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
+    """Open leads in id order, ``rows`` to a partition (one partition at least)."""
+    ordered = open_leads.sort_values(LEAD_ID, kind="stable").reset_index(drop=True)
+    n_parts = max(1, ceil(len(ordered) / rows))
+    return [ordered.iloc[i * rows : (i + 1) * rows] for i in range(n_parts)]
+
+
+def _latest(leads: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({c: [leads[c].max()] for c in (CREATED_AT, CLOSED_AT)})
+
+
+def _leads_whole(settings: Settings, now: pd.Timestamp | None) -> _Leads:
+    """The leads table read and checked in one piece (flat exports, row-number ids)."""
+    checked, n_in = load_leads(settings, now)
+    leads = checked.rows
+    return _Leads(
+        slices=_cut(leads[leads[STATUS] == OPEN], settings.scoring.partition_rows),
+        created=created_by_lead(leads),
+        quarantine=checked.quarantine,
+        n_in=n_in,
+        n_clean=len(leads),
+        latest=_latest(leads),
+    )
+
+
+def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
+    """The leads table read twice in chunks: ids first, then every column, checked.
+
+    The first pass reads the id and status columns only, to find the ids duplicated
+    anywhere in the table (a chunk cannot see another's) and how many open leads there
+    are; the second types and checks each chunk with the same suite as the whole-table
+    load, keeping only each clean lead's created_at and the clean open leads' rows. The
+    table rules (bad-row share, nearly-null attributes) are checked on the totals.
+    """
+    data = settings.data
+    source = data.leads
+    ids_named = id_column(data)
+    ids = [
+        as_text(onto_contract(chunk, data)[LEAD_ID])
+        for chunk in read_chunks(source, ids_named, rows=data.chunk_rows)
+    ]
+    every_id = pd.concat(ids, ignore_index=True) if ids else pd.Series([], dtype="str")
+    duplicated = pd.Index(every_id[every_id.duplicated(keep=False)].dropna().unique())
+    del ids, every_id
+    attributes = settings.features.attributes
+    quarantine, created, open_rows, latest = [], [], [], []
+    nulls: dict[str, int] = {}
+    n_in = 0
+    for chunk in read_chunks(source, ids_named, rows=data.chunk_rows):
+        checked = prepare_leads(
+            onto_contract(chunk, data),
+            source=source.label,
+            attributes=attributes,
+            validation=data.validation,
+            now=now,
+            date_format=source.date_format,
+            rows=np.arange(n_in, n_in + len(chunk)),
+            table_rules=False,
+            duplicated=duplicated,
+        )
+        n_in += len(chunk)
+        clean = checked.rows
+        quarantine.append(checked.quarantine)
+        created.append(created_by_lead(clean))
+        open_rows.append(clean[clean[STATUS] == OPEN])
+        latest.append(_latest(clean))
+        for column, count in (checked.null_counts or {}).items():
+            nulls[column] = nulls.get(column, 0) + count
+    if n_in == 0:
+        raise ContractError(f"{source.label}: no rows (the file is empty or has only a header)")
+    everything = pd.concat(quarantine, ignore_index=True)
+    by_lead = pd.concat(created)
+    conserved(source.label, n_in, len(by_lead), len(everything))
+    check_bad_share(n_in, everything, source.label, data.validation)
+    check_null_share(n_in, nulls, source.label, data.validation)
+    return _Leads(
+        slices=_cut(pd.concat(open_rows, ignore_index=True), settings.scoring.partition_rows),
+        created=by_lead,
+        quarantine=everything,
+        n_in=n_in,
+        n_clean=len(by_lead),
+        latest=_latest(pd.concat(latest, ignore_index=True)),
+    )
+
+
 def _append(
-    clean: pd.DataFrame, open_ids: pd.Index, rows: int, writers: list[pa.ipc.RecordBatchFileWriter]
+    clean: pd.DataFrame,
+    open_ids: pd.Index,
+    rows: int,
+    writers: list[pa.ipc.RecordBatchFileWriter],
+    dictionaries: list[pa.Array],
 ) -> None:
-    """Append a chunk's clean activities of open leads to their partitions' files."""
+    """Append a chunk's clean activities of open leads to their partitions' files.
+
+    ``lead_id`` is written dictionary-encoded against the partition's own lead ids (the
+    position found here), so loading a partition gives a categorical column that the
+    features factorise for free instead of hashing millions of strings again.
+    """
     position = open_ids.get_indexer(clean[LEAD_ID])
     mine = np.flatnonzero(position >= 0)
     part = position[mine] // rows
     order = np.argsort(part, kind="stable")
-    table = pa.Table.from_pandas(
-        clean.iloc[mine[order]][list(ACTIVITY_SCHEMA.names)], preserve_index=False
-    ).cast(ACTIVITY_SCHEMA)
+    taken = clean.iloc[mine[order]]
+    local = (position[mine[order]] - part[order] * rows).astype(np.int32)
+    columns = {n: taken[n] for n in ACTIVITY_SCHEMA.names if n != LEAD_ID}
+    body = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
     bounds = np.searchsorted(part[order], np.arange(len(writers) + 1))
     for i, writer in enumerate(writers):
-        if bounds[i + 1] > bounds[i]:
-            writer.write_table(table.slice(bounds[i], bounds[i + 1] - bounds[i]))
+        a, b = bounds[i], bounds[i + 1]
+        if b > a:
+            ids = pa.DictionaryArray.from_arrays(pa.array(local[a:b]), dictionaries[i])
+            piece = body.slice(a, b - a).add_column(0, LEAD_ID, ids)
+            writer.write_table(piece.cast(ACTIVITY_SCHEMA))

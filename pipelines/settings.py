@@ -118,7 +118,7 @@ class DataConfig(_Strict):
         "target; recorded with the run's settings.",
     )
     chunk_rows: int = Field(
-        default=2_000_000,
+        default=1_000_000,
         ge=1,
         description="Activity rows the score flow reads and checks at a time (bounds memory).",
     )

@@ -55,7 +55,7 @@ class CRMData:
         return int((self.quarantine["source"] == source).sum())
 
 
-def _id_column(data: DataConfig) -> str:
+def id_column(data: DataConfig) -> str:
     """The user's name of the lead id column (ids are read as text, keeping zeros)."""
     inverse = {contract: user for user, contract in data.column_mapping.items()}
     return inverse.get(LEAD_ID, LEAD_ID)
@@ -159,7 +159,7 @@ def onto_contract(raw: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
 def load_leads(settings: Settings, now: pd.Timestamp | None = None) -> tuple[Checked, int]:
     """Read, map and check the configured leads table; (checked leads, rows read)."""
     data = settings.data
-    raw_leads = read_table(data.leads, _id_column(data))
+    raw_leads = read_table(data.leads, id_column(data))
     leads = prepare_leads(
         onto_contract(raw_leads, data),
         source=data.leads.label,
