@@ -45,11 +45,9 @@ from features.registry import build_registry  # noqa: E402
 from models import training  # noqa: E402
 from models.scoring import (  # noqa: E402
     StageTimes,
-    partition_features,
-    score_partition,
 )
-from pipelines.batch import publish_spilled, spill  # noqa: E402
-from pipelines.partitioned import stream_crm  # noqa: E402
+from pipelines.batch import publish_spilled  # noqa: E402
+from pipelines.partitioned import score_and_spill, stream_crm  # noqa: E402
 from pipelines.sources import read_chunks  # noqa: E402
 from serving.store import ScoreStore  # noqa: E402
 
@@ -110,7 +108,6 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
             "output": settings.output.model_copy(update={"scores_csv": out / "scores.csv"}),
         }
     )
-    registry = build_registry(settings.features)
     model.explainer()  # build the TreeSHAP tables once (per model), outside the stages
     times = StageTimes()
     rss: dict[str, float] = {}
@@ -144,16 +141,10 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     store.create()
     with tempfile.TemporaryDirectory(prefix="bench-", dir=out) as folder:
         spilled = []
-        for i, part_file in enumerate(parts):  # the score flow's `score_part`, by stage
-            with times.stage("partition"):
-                part = part_file.load()
-            with times.stage("features"):
-                X = partition_features(part, as_of, settings.features)
-            frame = score_partition(X, model, rules, registry, settings.scoring, part.leads, times)
-            del X, part
-            with times.stage("spill"):
-                spilled.append(spill(frame, Path(folder), i))
-            del frame
+        for i, part in enumerate(parts):  # the score flow's task body, timed by stage
+            spilled.append(
+                score_and_spill(part, i, as_of, model, rules, settings, Path(folder), times)
+            )
             now[f"partition_{i + 1}_scored"] = rss_now_mb()
             _progress(f"partition {i + 1}/{len(parts)} scored", times)
         rss["pass1"] = peak_rss_mb()

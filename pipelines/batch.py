@@ -139,7 +139,7 @@ def publish_spilled(
     after it, atomically, from the same files. ``top`` best leads are returned.
     """
     ranking = Ranking.of(parts)
-    with _stage(times, "publish"):
+    with stage(times, "publish"):
         batch = store.publish_stream(
             ranked_partitions(parts, ranking),
             model_version=model_version,
@@ -155,11 +155,12 @@ def publish_spilled(
                 best.append(chunk.head(top))
             yield export_frame(chunk.assign(**stamp))
 
-    with _stage(times, "export"):
+    with stage(times, "export"):
         csv = write_csv_chunks_atomic(export_chunks(), csv_path)
     head = best[0] if best else pd.DataFrame(columns=list(SCORE_COLUMNS))
     return Published(batch, csv, head[list(SCORE_COLUMNS)].reset_index(drop=True))
 
 
-def _stage(times: StageTimes | None, name: str) -> AbstractContextManager[None]:
+def stage(times: StageTimes | None, name: str) -> AbstractContextManager[None]:
+    """``times.stage(name)``, or nothing when not timing."""
     return times.stage(name) if times is not None else nullcontext()

@@ -32,12 +32,10 @@ from models.evaluate import full_metrics
 from models.report import ReportInputs, render_report, report_metrics, window_inputs
 from models.scoring import (
     Partition,
-    partition_features,
-    score_partition,
 )
 from pipelines import tracking
-from pipelines.batch import Spilled, publish_spilled, spill
-from pipelines.partitioned import PartFile, StreamedCRM, stream_crm
+from pipelines.batch import Spilled, publish_spilled
+from pipelines.partitioned import PartFile, StreamedCRM, score_and_spill, stream_crm
 from pipelines.settings import Settings, load_settings
 from pipelines.sources import CRMData, load_crm, scoring_time
 from serving.export import write_csv_atomic
@@ -294,13 +292,8 @@ def score_part(
     settings: Settings,
     folder: Path,
 ) -> Spilled:
-    """One partition scored completely (features, probability, exact reasons, rules) and
-    spilled to ``folder``; its rank is added once every partition's raw score is known."""
-    loaded = part.load() if isinstance(part, PartFile) else part
-    X = partition_features(loaded, as_of, settings.features)
-    registry = build_registry(settings.features)
-    frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads)
-    return spill(frame, folder, index)
+    """One partition scored completely and spilled (``score_and_spill``)."""
+    return score_and_spill(part, index, as_of, model, rules, settings, folder)
 
 
 def task_runner(settings: Settings) -> TaskRunner:

@@ -39,8 +39,13 @@ from features.contract import (
     prepare_activities,
     prepare_leads,
 )
+from features.registry import build_registry
 from features.validation import check_bad_share, check_null_share
-from models.scoring import Partition
+from models.rules import RuleScorer
+from models.scoring import Partition, StageTimes, partition_features, score_partition
+from models.training import FittedModel
+from pipelines.batch import Spilled, spill, stage
+from pipelines.runtime import release_free_memory
 from pipelines.settings import Settings
 from pipelines.sources import conserved, id_column, load_leads, onto_contract, read_chunks
 
@@ -147,6 +152,8 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
                 newest = checked.rows[OCCURRED_AT].max()
                 latest = newest if pd.isna(latest) else max(latest, newest)
             _append(checked.rows, open_ids, rows, writers, dictionaries)
+            del checked, chunk
+            release_free_memory()
     finally:
         for writer in writers:
             writer.close()
@@ -232,6 +239,8 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         latest.append(_latest(clean))
         for column, count in (checked.null_counts or {}).items():
             nulls[column] = nulls.get(column, 0) + count
+        del checked, chunk, clean
+        release_free_memory()
     if n_in == 0:
         raise ContractError(f"{source.label}: no rows (the file is empty or has only a header)")
     everything = pd.concat(quarantine, ignore_index=True)
@@ -277,3 +286,32 @@ def _append(
             ids = pa.DictionaryArray.from_arrays(pa.array(local[a:b]), dictionaries[i])
             piece = body.slice(a, b - a).add_column(0, LEAD_ID, ids)
             writer.write_table(piece.cast(ACTIVITY_SCHEMA))
+
+
+def score_and_spill(
+    part: Partition | PartFile,
+    index: int,
+    as_of: pd.Timestamp,
+    model: FittedModel,
+    rules: RuleScorer,
+    settings: Settings,
+    folder: Path,
+    times: StageTimes | None = None,
+) -> Spilled:
+    """One partition scored completely (features, probability, exact reasons, rules) and
+    spilled to ``folder``; its rank is added once every partition's raw score is known.
+
+    The score flow's task body, and what ``make bench`` times stage by stage.
+    """
+    with stage(times, "partition"):
+        loaded = part.load() if isinstance(part, PartFile) else part
+    with stage(times, "features"):
+        X = partition_features(loaded, as_of, settings.features)
+    registry = build_registry(settings.features)
+    frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads, times)
+    del X, loaded
+    with stage(times, "spill"):
+        spilled = spill(frame, folder, index)
+    del frame
+    release_free_memory()
+    return spilled

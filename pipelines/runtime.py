@@ -7,7 +7,11 @@ time to start on a small machine, and turns telemetry off.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
+
+import pyarrow as pa
 
 from pipelines.settings import Settings
 
@@ -27,3 +31,30 @@ def prepare_environment(settings: Settings) -> None:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+
+
+def release_free_memory() -> None:
+    """Hand memory the process has freed back to the system, between large steps.
+
+    Great Expectations leaves each validated chunk's frame in reference cycles that only a
+    full collection frees, and Arrow's allocator (mimalloc) and glibc's keep freed pages
+    for reuse: across the chunks of a large activity log, resident memory grew with the
+    log (measured at 1M leads: 2.5 GB resident for 0.7 GB live). Collecting and releasing
+    after each chunk keeps the resident size, and the peak, at what one chunk needs.
+    """
+    gc.collect()  # GX's result objects hold each chunk's frame in reference cycles
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> ctypes.CDLL | None:
+    """glibc, whose ``malloc_trim`` returns freed heap pages (None elsewhere)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _libc()
