@@ -160,6 +160,8 @@ def track(
                 mlflow.log_metric(f"{side}_{key}", value)
         tracking.log_json(settings.model_dump(mode="json"), "settings.json")
         tracking.log_json(metrics, "metrics.json")
+        if getattr(model, "summary_", None):  # a model per segment: which, and why
+            tracking.log_json(model.summary_, "segments.json")
         for suite, html in data_docs_html([r for v in crm.validations for r in v.results]).items():
             mlflow.log_text(html, f"validation/{suite}.html")
         if len(crm.quarantine):
@@ -255,6 +257,8 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         "n_features": len(model.features),
         "horizon_days": settings.snapshots.horizon_days,
         "model_kind": settings.model.kind,
+        "segment_column": settings.model.segments.column,
+        "sensitive_columns": ",".join(settings.data.sensitive) or None,
         **_learner_params(settings),
     }
     report = evaluation_report(window)

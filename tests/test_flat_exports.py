@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from models import training
 from models.segments import SegmentedModel
 from pipelines.settings import Settings, SettingsError, load_settings
 from pipelines.sources import load_crm
-from tests.conftest import ROOT, shared_file
+from tests.conftest import ROOT
 
 
 def _flat_csv(path: Path, n: int = 1500) -> Path:
@@ -187,37 +186,6 @@ def test_minimum_data_refusal_says_what_is_missing():
     assert "500 leads (need 1000)" in str(error.value)
     assert "50 converted leads (need 120)" in str(error.value)
     assert training.check_minimum(ids, y, 0, 0) == {"train_leads": 500, "train_converted_leads": 50}
-
-
-@pytest.mark.slow
-def test_bank_marketing_example_trains_out_of_time(tmp_path: Path, prefect_harness):
-    from mlflow import MlflowClient
-
-    from pipelines.cli import train_summary
-    from pipelines.flows import train_flow
-
-    csv = shared_file("bank-marketing", "bank-additional-full.csv")
-    raw = yaml.safe_load((ROOT / "examples" / "bank-marketing.yaml").read_text())
-    raw["data"]["leads"]["path"] = str(csv)
-    for section in ("store", "output", "prefect"):
-        raw.pop(section)  # defaults: inside tmp_path, beside the config
-    raw["tracking"].update(tracking_uri="sqlite:///mlflow.db", artifact_location="mlartifacts")
-    config = tmp_path / "bank.yaml"
-    config.write_text(yaml.safe_dump(raw))
-    result = json.loads(json.dumps(train_summary(train_flow(str(config)))))
-    assert result["split"] == "out_of_time"
-    assert (result["n_train"], result["n_valid"]) == (32950, 8238)
-    assert "oracle" not in result
-    assert result["model"]["roc_auc"] > result["rules"]["roc_auc"] > 0.6
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    run = client.get_run(result["run_id"])
-    assert run.data.params["leads_in"] == "41188" and run.data.params["leads_quarantined"] == "0"
-    import mlflow
-
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    info = mlflow.models.get_model_info(f"models:/bank-marketing/{result['model_version']}")
-    inputs = set(info.signature.inputs.input_names())
-    assert "duration" not in inputs and "poutcome" in inputs
 
 
 @pytest.mark.slow

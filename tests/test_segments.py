@@ -380,6 +380,15 @@ def test_train_and_score_flows_with_segments(tmp_path_factory, prefect_harness):
     # smb has ~2.5k training rows but < 100 conversions: the shared model scores it
     assert set(model.segments_) == {"enterprise", "mid_market"}
     assert {s["segment"]: s["model"] for s in model.summary_}["smb"] == "fallback"
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.tracking.tracking_uri)
+    logged = mlflow.artifacts.load_dict(f"runs:/{trained['run_id']}/segments.json")
+    assert {s["segment"]: s["model"] for s in logged} == {
+        s["segment"]: s["model"] for s in model.summary_
+    }
+    params = mlflow.MlflowClient().get_run(trained["run_id"]).data.params
+    assert params["segment_column"] == settings.model.segments.column
 
     scored = score_flow(str(config))
     store = ScoreStore(StoreConfig(url=settings.store.url))
