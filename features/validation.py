@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import great_expectations as gx
 import pandas as pd
@@ -74,10 +75,11 @@ def _run_suite(
     by_id = {r.expectation.id: i for i, r in enumerate(rules)}
     failures: dict[int, list[int]] = {}
     for outcome in result.results:
-        if outcome.exception_info and outcome.exception_info.get("raised_exception"):
+        message = _exception_message(outcome.exception_info)
+        if message is not None:
             raise ContractError(
                 f"{source}: validation of {outcome.expectation_config.type} failed to run: "
-                f"{outcome.exception_info.get('exception_message')}"
+                f"{message}"
             )
         position = by_id[outcome.expectation_config.id]
         failures[position] = outcome.result.get("unexpected_index_list") or []
@@ -86,6 +88,22 @@ def _run_suite(
         for row in failures[position]:
             first.setdefault(int(row), rules[position])
     return first, result
+
+
+def _exception_message(info: Mapping[str, Any] | None) -> str | None:
+    """The error an expectation raised while running, if any, else None.
+
+    GX reports it flat (``{"raised_exception": True, ...}``) or, for a metric that failed,
+    keyed by the metric's id; an unnoticed failure would pass every row as clean.
+    """
+    if not info:
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message"))
+    for value in info.values():
+        if isinstance(value, Mapping) and value.get("raised_exception"):
+            return str(value.get("exception_message"))
+    return None
 
 
 def _merge(

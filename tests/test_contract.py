@@ -99,3 +99,22 @@ def test_too_many_bad_rows_stop_the_run_naming_file_column_and_rows():
 def test_data_end_is_midnight_after_the_latest_timestamp():
     leads = prepare_leads(_raw_leads(), column_mapping={"Id": "lead_id"}, validation=LENIENT).rows
     assert data_end(leads, None) == pd.Timestamp("2026-02-02", tz="UTC")
+
+
+def test_an_expectation_that_fails_to_run_stops_the_run_instead_of_passing_rows():
+    """GX reports a metric that raised under the metric's id, not at the top level; a
+    check that missed it would let every row through as clean."""
+    import great_expectations as gx
+
+    from features.validation import RowRule, _run_suite
+
+    frame = pd.DataFrame({"a": [1.0, None]})
+    broken = RowRule(
+        gx.expectations.ExpectColumnValuesToNotBeNull(
+            column="a", row_condition='no_such_column=="x"', condition_parser="pandas"
+        ),
+        "a",
+        "a is empty",
+    )
+    with pytest.raises(ContractError, match="src: validation of .* failed to run"):
+        _run_suite(frame, "leads", [broken], "src")
