@@ -116,5 +116,5 @@ def test_an_expectation_that_fails_to_run_stops_the_run_instead_of_passing_rows(
         "a",
         "a is empty",
     )
-    with pytest.raises(ContractError, match="src: validation of .* failed to run"):
+    with pytest.raises(ContractError, match=r"src: validation of .* failed to run"):
         _run_suite(frame, "leads", [broken], "src")
