@@ -2,13 +2,16 @@
 
 An entity row is (lead_id, as_of): one per open lead when scoring, one per snapshot when
 training. Only activities with ``occurred_at < as_of`` count (point-in-time honesty).
-The computation is numpy throughout: activities are sorted by (lead, time), every entity
-row is paired with its lead's activities by slice arithmetic, pairs at or after ``as_of``
-are dropped, and per-row aggregates are ``bincount``s over ``row * n_types + type``.
+The activities are ordered by (lead, time) with numpy (an index order, no copy of the
+frame), and one compiled pass (numba) walks, for every entity row, its lead's activities
+strictly before ``as_of`` and adds them into per-type window counts, decayed sums and
+youngest ages. Sums are taken in (lead, time) order; values equal the former bincount
+version to ~1e-13 (``exp2`` rounding), and training and scoring share this one code path.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -38,18 +41,43 @@ def type_codes(activity_types: pd.Series, config: FeatureConfig) -> np.ndarray:
     return per_unique[codes]  # code -1 (missing type) -> the trailing "other"
 
 
-def _pairs(entity_leads: np.ndarray, lead_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All (entity row, activity index) pairs where the activity belongs to the row's lead.
-
-    ``lead_codes`` must be sorted; entity_leads are codes in the same code space.
+@numba.njit(cache=True, nogil=True)
+def _accumulate(
+    entity_codes: np.ndarray,
+    t_asof: np.ndarray,
+    starts: np.ndarray,
+    order: np.ndarray,
+    t_all: np.ndarray,
+    kind: np.ndarray,
+    windows: np.ndarray,
+    half_life: float,
+    counts: np.ndarray,
+    decayed: np.ndarray,
+    latest: np.ndarray,
+) -> None:
+    """Per entity row, walk its lead's activities (``order`` sorted by lead, then time)
+    and add those strictly before the row's ``as_of``: window counts, decayed sum and the
+    youngest age per activity type. One pass, no per-pair temporaries (a partition of
+    250k leads pairs 7M activities: the temporaries' page faults cost more than the sums).
+    Sums run in the same (lead, time) order as ``np.bincount`` over the pairs did.
     """
-    lo = np.searchsorted(lead_codes, entity_leads, side="left")
-    hi = np.searchsorted(lead_codes, entity_leads, side="right")
-    lengths = hi - lo
-    rows = np.repeat(np.arange(len(entity_leads)), lengths)
-    starts = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
-    acts = starts + np.arange(lengths.sum())
-    return rows, acts
+    for r in range(entity_codes.size):
+        lead = entity_codes[r]
+        if lead < 0:
+            continue
+        as_of = t_asof[r]
+        for j in range(starts[lead], starts[lead + 1]):
+            a = order[j]
+            if t_all[a] >= as_of:
+                continue
+            age = (as_of - t_all[a]) / NS_PER_DAY
+            k = kind[a]
+            for w in range(windows.size):
+                if age < windows[w]:
+                    counts[w, r, k] += 1.0
+            decayed[r, k] += np.exp2(-age / half_life)
+            if age < latest[r, k]:
+                latest[r, k] = age
 
 
 def behaviour_features(
@@ -80,40 +108,22 @@ def behaviour_features(
         codes = lead_codes[order]
     del in_time
     entity_codes = uniques.get_indexer(entities[LEAD_ID])
-    has_lead = entity_codes >= 0
-
-    rows, idx = _pairs(entity_codes[has_lead], codes)
-    rows = np.flatnonzero(has_lead)[rows]
-    idx = order[idx]  # positions in the input frame
-    t_act = t_all[idx]
-    t_asof = entities["as_of"].to_numpy(dtype="datetime64[ns]").view(np.int64)[rows]
-    before = t_act < t_asof
-    rows, idx = rows[before], idx[before]
-    age = (t_asof[before] - t_act[before]) / NS_PER_DAY
-    kind = type_codes(activities[ACTIVITY_TYPE], config)[idx]
-    cell = rows * n_types + kind
-    size = n_rows * n_types
-
-    def per_cell(weights: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
-        c, w = (
-            (cell, weights)
-            if mask is None
-            else (cell[mask], weights[mask] if weights is not None else None)
-        )
-        counts = np.bincount(c, weights=w, minlength=size).astype(np.float64)
-        return counts.reshape(n_rows, n_types)
+    starts = np.searchsorted(codes, np.arange(len(uniques) + 1))
+    kind = type_codes(activities[ACTIVITY_TYPE], config)
+    t_asof = entities["as_of"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    windows = np.asarray(config.windows_days, dtype=np.float64)
+    counts = np.zeros((len(windows), n_rows, n_types))
+    decayed = np.zeros((n_rows, n_types))
+    latest = np.full((n_rows, n_types), np.inf)
+    _accumulate(
+        entity_codes, t_asof, starts, order, t_all, kind, windows,
+        float(config.half_life_days), counts, decayed, latest,
+    )  # fmt: skip
 
     out: dict[str, np.ndarray] = {}
-    for window in config.windows_days:
-        counts = per_cell(mask=age < window)
+    for w, window in enumerate(config.windows_days):
         for k, name in enumerate(names):
-            out[count_name(name, window)] = counts[:, k]
-
-    decay = np.exp2(-age / config.half_life_days)
-    decayed = per_cell(weights=decay)
-    latest = np.full(size, np.inf)
-    np.minimum.at(latest, cell, age)
-    latest = latest.reshape(n_rows, n_types)
+            out[count_name(name, window)] = counts[w, :, k]
     fill = np.asarray(lead_age_days, dtype=np.float64)
     for k, name in enumerate(names):
         out[decay_name(name)] = decayed[:, k]
