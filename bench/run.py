@@ -163,7 +163,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     store.close()
     rss["publish+export"] = peak_rss_mb()
     total = time.perf_counter() - wall
-    assert batch.n_rows == sum(len(p.leads) for p in parts) == data.n_leads
+    assert batch.n_rows == sum(len(p) for p in parts) == data.n_leads
     return {
         "leads": data.n_leads,
         "activities": data.n_activities,

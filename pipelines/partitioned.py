@@ -15,7 +15,7 @@ every worker must see (see ``runner.spill_dir``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import ceil
 from pathlib import Path
 
@@ -62,19 +62,36 @@ ACTIVITY_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class PartFile:
-    """A partition of open leads and the Arrow file of their clean activities (None:
-    a flat export, whose leads have no activity log)."""
+    """A partition of open leads on disk: the Arrow file of their rows, and of their clean
+    activities (None: a flat export, whose leads have no activity log)."""
 
-    leads: pd.DataFrame
+    leads: Path
+    n_leads: int
     activities: Path | None
+
+    def __len__(self) -> int:
+        return self.n_leads
 
     def load(self) -> Partition:
         """The partition in memory, as ``models.scoring`` scores it."""
+        leads = _read_arrow(self.leads)
         if self.activities is None:
-            return Partition(self.leads, None)
-        with pa.memory_map(str(self.activities)) as source:
-            frame = pa.ipc.open_file(source).read_all().to_pandas()
-        return Partition(self.leads, frame)
+            return Partition(leads, None)
+        return Partition(leads, _read_arrow(self.activities))
+
+
+def _read_arrow(path: Path) -> pd.DataFrame:
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all().to_pandas()
+
+
+def _spill_leads(leads: pd.DataFrame, folder: Path, index: int) -> PartFile:
+    """Write one partition's open leads to ``folder``; the activities are added later."""
+    path = Path(folder) / f"leads-{index:06d}.arrow"
+    table = pa.Table.from_pandas(leads, preserve_index=False)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return PartFile(path, len(leads), None)
 
 
 @dataclass(frozen=True)
@@ -111,9 +128,11 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     streamed = data.activities is not None and not data.lead_id_from_row
     leads = _leads_in_chunks(settings, now) if streamed else _leads_whole(settings, now)
     n_parts = len(leads.slices)
+    # the open leads wait on disk too: only their ids stay in memory while scoring
+    lead_files = [_spill_leads(s, folder, i) for i, s in enumerate(leads.slices)]
     if data.activities is None:
         return StreamedCRM(
-            parts=[PartFile(s, None) for s in leads.slices],
+            parts=lead_files,
             quarantine=leads.quarantine,
             n_leads_in=leads.n_in,
             n_clean_leads=leads.n_clean,
@@ -128,6 +147,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     ]
     writers = [pa.ipc.new_file(str(p), ACTIVITY_SCHEMA) for p in paths]
     open_ids = pd.Index(pd.concat([s[LEAD_ID] for s in leads.slices]))
+    leads = replace(leads, slices=[])
     quarantine = [leads.quarantine]
     n_in = n_clean = unknown = 0
     latest = pd.NaT
@@ -161,7 +181,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     conserved(label, n_in, n_clean, int((everything["source"] == label).sum()))
     check_bad_share(n_in, everything, label, data.validation)
     return StreamedCRM(
-        parts=[PartFile(s, p) for s, p in zip(leads.slices, paths, strict=True)],
+        parts=[replace(f, activities=p) for f, p in zip(lead_files, paths, strict=True)],
         quarantine=everything,
         n_leads_in=leads.n_in,
         n_clean_leads=leads.n_clean,

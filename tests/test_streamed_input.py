@@ -98,9 +98,10 @@ def test_chunks_and_partitions_change_nothing(crm, tmp_path, chunk_rows, partiti
     assert streamed.n_clean_leads == len(whole.leads) == len(leads) - 4
 
     open_ids = whole.leads.loc[whole.leads["status"] == "open", "lead_id"]
-    assert sorted(pd.concat([p.leads for p in streamed.parts])["lead_id"]) == sorted(open_ids)
-    assert len(streamed.parts) == max(1, -(-len(open_ids) // partition_rows))
     loaded = [p.load() for p in streamed.parts]
+    assert sorted(pd.concat([p.leads for p in loaded])["lead_id"]) == sorted(open_ids)
+    assert [len(p) for p in streamed.parts] == [len(p.leads) for p in loaded]
+    assert len(streamed.parts) == max(1, -(-len(open_ids) // partition_rows))
     for part in loaded:  # each partition holds exactly its own leads' activities
         assert set(part.activities["lead_id"].astype(str)) <= set(part.leads["lead_id"])
     got = pd.concat([p.activities for p in loaded]).astype({"lead_id": str})
