@@ -273,6 +273,10 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
     }
 
 
+class NothingToScoreError(RuntimeError):
+    """The data holds no open lead: a batch would replace the current one with nothing."""
+
+
 def _learner_params(settings: Settings) -> dict[str, Any]:
     """The configured learner's hyper-parameters, prefixed by its kind, for the run."""
     if settings.model.kind == "logistic":
@@ -398,6 +402,13 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
     with _spill_folder(settings) as folder:
         crm = load_partitions(settings, folder)
         write_csv_atomic(crm.quarantine, settings.output.quarantine_csv)
+        if not sum(len(p) for p in crm.parts):
+            raise NothingToScoreError(
+                f"{settings.data.leads.label}: no open lead to score ({crm.n_leads_in} leads "
+                f"in: {crm.n_clean_leads} closed, "
+                f"{crm.quarantined(settings.data.leads.label)} quarantined); nothing was "
+                f"published and the current batch stays"
+            )
         model, version = load_champion(settings)
         as_of = scoring_time(settings.data.as_of, crm.end)
         batch = score_batch(crm.parts, model, version, as_of, settings)

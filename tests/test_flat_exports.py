@@ -240,3 +240,16 @@ def test_a_flat_export_is_trained_scored_and_explained_by_the_flows(
     texts = " ".join(batch["reasons"])
     assert "web visits is" in texts and "tier is" in texts
     assert (batch["fit"] != 0).any() and (batch["engagement"] != 0).any()
+
+    # the next export has every lead closed: a clear error, and the last batch stays
+    from pipelines.flows import NothingToScoreError
+
+    export = pd.read_csv(tmp_path / "export.csv")
+    export.assign(Stage=export["Stage"].replace("Open", "Lost")).to_csv(
+        tmp_path / "export.csv", index=False
+    )
+    refused = rf"no open lead to score \({n} leads in: {n} closed"
+    with pytest.raises(NothingToScoreError, match=refused):
+        score_flow(str(config))
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path / 'data' / 'scores.db'}"))
+    assert store.current_batch().batch_id == scored["batch_id"]
