@@ -132,7 +132,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     parts = crm.parts
     assert n_read == data.n_leads + data.n_activities
 
-    points = {t: settings.features.type_points(t) for t in settings.features.type_names}
+    points = settings.features.activity_points()
     rules = training.fit_rules(pd.DataFrame(), None, settings.rules, points)
     db = out / "scores.db"
     for stale in (db, db.with_name("scores.db-wal"), db.with_name("scores.db-shm")):

@@ -95,6 +95,10 @@ class FeatureConfig(_Strict):
     def type_points(self, name: str) -> float:
         return self.activity_types[name].points if name in self.activity_types else 0.0
 
+    def activity_points(self) -> dict[str, float]:
+        """Rule points of every activity type (the "other" bucket scores 0)."""
+        return {name: self.type_points(name) for name in self.type_names}
+
 
 class SnapshotConfig(_Strict):
     """How training examples are cut from history (DESIGN.md section 4)."""

@@ -74,7 +74,6 @@ RAW_SCORE = "raw_score"
 """The model's log-odds: what ranks leads (kept beside the scores until they are ranked)."""
 REASONS_TEXT = "reasons_text"
 """The reasons as one line for people and CSV exports (``text (+); text (-)``)."""
-RANKED = ("rank", "percentile")
 
 
 def score_partition(

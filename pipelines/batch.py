@@ -46,25 +46,35 @@ class Spilled:
         return len(self.raw)
 
 
-def spill(frame: pd.DataFrame, folder: Path, index: int) -> Spilled:
-    """Write a scored partition (from ``score_partition``) to ``folder``; keep its raw scores."""
-    path = Path(folder) / f"part-{index:06d}.arrow"
-    table = pa.Table.from_pandas(frame.drop(columns=[RAW_SCORE]), preserve_index=False)
+def write_arrow(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` as one Arrow IPC file (the batch's on-disk format); return ``path``."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    return Spilled(path, frame[RAW_SCORE].to_numpy(dtype=np.float64))
+    return path
 
 
-def read_spilled(part: Spilled, rows: np.ndarray | None = None) -> pd.DataFrame:
-    """A spilled partition (or only ``rows`` of it, by position) back as a frame.
+def read_arrow(path: Path, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """An Arrow IPC file (or only ``rows`` of it, by position) back as a frame.
 
     The file is memory-mapped, so taking a few rows does not read the others.
     """
-    with pa.memory_map(str(part.path)) as source:
+    with pa.memory_map(str(path)) as source:
         table = pa.ipc.open_file(source).read_all()
         if rows is not None:
             table = table.take(pa.array(rows, type=pa.int64()))
         return table.to_pandas()
+
+
+def spill(frame: pd.DataFrame, folder: Path, index: int) -> Spilled:
+    """Write a scored partition (from ``score_partition``) to ``folder``; keep its raw scores."""
+    path = write_arrow(frame.drop(columns=[RAW_SCORE]), Path(folder) / f"part-{index:06d}.arrow")
+    return Spilled(path, frame[RAW_SCORE].to_numpy(dtype=np.float64))
+
+
+def read_spilled(part: Spilled, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """A spilled partition (or only ``rows`` of it) back as a frame."""
+    return read_arrow(part.path, rows)
 
 
 @dataclass(frozen=True)

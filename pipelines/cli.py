@@ -180,7 +180,7 @@ def run_backtest(settings: Settings, windows: int) -> tuple[Any, dict[str, float
     snaps = make_snapshots(crm.leads, crm.end, settings.snapshots)
     X = build_features(crm.leads, crm.activities, snaps.rows, settings.features)
     registry = build_registry(settings.features)
-    points = {t: settings.features.type_points(t) for t in settings.features.type_names}
+    points = settings.features.activity_points()
     table = backtest(
         snaps,
         X,

@@ -80,7 +80,7 @@ def fit_model(X: pd.DataFrame, y: np.ndarray, settings: Settings) -> Any:
 
 @thin_task
 def fit_rules(X: pd.DataFrame, y: np.ndarray | None, settings: Settings) -> Any:
-    points = {t: settings.features.type_points(t) for t in settings.features.type_names}
+    points = settings.features.activity_points()
     return training.fit_rules(X, y, settings.rules, points)
 
 
@@ -342,7 +342,9 @@ def score_batch(
     partitions stream into one store batch that is made current at the end, and the CSV
     export is written, sorted by rank, from the same spilled files.
     """
-    rules = training.fit_rules(pd.DataFrame(), None, settings.rules, _points(settings))
+    rules = training.fit_rules(
+        pd.DataFrame(), None, settings.rules, settings.features.activity_points()
+    )
     store = ScoreStore(settings.store)
     store.create()
     with _spill_folder(settings) as folder, task_runner(settings) as runner:
@@ -382,10 +384,6 @@ def _spill_folder(settings: Settings) -> Iterator[Path]:
 def load_partitions(settings: Settings, folder: Path) -> StreamedCRM:
     """The leads, and the activity log chunk by chunk into partition files (checked)."""
     return stream_crm(settings, folder)
-
-
-def _points(settings: Settings) -> dict[str, float]:
-    return {t: settings.features.type_points(t) for t in settings.features.type_names}
 
 
 @flow(name="leadscore-score", log_prints=True)

@@ -44,7 +44,7 @@ from features.validation import check_bad_share, check_null_share
 from models.rules import RuleScorer
 from models.scoring import Partition, StageTimes, partition_features, score_partition
 from models.training import FittedModel
-from pipelines.batch import Spilled, spill, stage
+from pipelines.batch import Spilled, read_arrow, spill, stage, write_arrow
 from pipelines.runtime import release_free_memory
 from pipelines.settings import Settings
 from pipelines.sources import conserved, id_column, load_leads, onto_contract, read_chunks
@@ -74,23 +74,15 @@ class PartFile:
 
     def load(self) -> Partition:
         """The partition in memory, as ``models.scoring`` scores it."""
-        leads = _read_arrow(self.leads)
+        leads = read_arrow(self.leads)
         if self.activities is None:
             return Partition(leads, None)
-        return Partition(leads, _read_arrow(self.activities))
-
-
-def _read_arrow(path: Path) -> pd.DataFrame:
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_file(source).read_all().to_pandas()
+        return Partition(leads, read_arrow(self.activities))
 
 
 def _spill_leads(leads: pd.DataFrame, folder: Path, index: int) -> PartFile:
     """Write one partition's open leads to ``folder``; the activities are added later."""
-    path = Path(folder) / f"leads-{index:06d}.arrow"
-    table = pa.Table.from_pandas(leads, preserve_index=False)
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+    path = write_arrow(leads, Path(folder) / f"leads-{index:06d}.arrow")
     return PartFile(path, len(leads), None)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
+from functools import cache
 
 import pyarrow as pa
 
@@ -44,10 +45,12 @@ def release_free_memory() -> None:
     """
     gc.collect()  # GX's result objects hold each chunk's frame in reference cycles
     pa.default_memory_pool().release_unused()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
+@cache
 def _libc() -> ctypes.CDLL | None:
     """glibc, whose ``malloc_trim`` returns freed heap pages (None elsewhere)."""
     try:
@@ -55,6 +58,3 @@ def _libc() -> ctypes.CDLL | None:
     except OSError:
         return None
     return libc if hasattr(libc, "malloc_trim") else None
-
-
-_LIBC = _libc()

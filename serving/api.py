@@ -736,7 +736,7 @@ def score_request(
         raise HTTPException(422, f"activity {int(first['row'])} refused: {first['reason']}")
     entities = entities_at(leads.rows, pd.Timestamp(as_of))
     X = build_features(leads.rows, acts.rows, entities, config)
-    points = {t: config.type_points(t) for t in config.type_names}
+    points = config.activity_points()
     rules = fit_rules(X, None, scorer.rules, points)
     frame = score_frame(X, model, rules, build_registry(config), scorer.scoring, leads.rows)
     out = frame.iloc[0].to_dict()

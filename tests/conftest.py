@@ -99,7 +99,7 @@ def train_small_model(n_leads: int, seed: int, *, all_leads_open: bool = False) 
     train = out_of_time_split(snaps, settings.snapshots).train
     registry = build_registry(settings.features)
     model = training.fit_model(X.iloc[train], y[train], registry, settings.model)
-    points = {t: settings.features.type_points(t) for t in settings.features.type_names}
+    points = settings.features.activity_points()
     rules = training.fit_rules(X.iloc[train], y[train], settings.rules, points)
     scored = leads if all_leads_open else leads[leads["status"] == "open"]
     X_open = build_features(leads, acts, entities_at(scored, end), settings.features)

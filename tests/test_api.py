@@ -44,7 +44,7 @@ def fitted_scorer():
     m = train_small_model(1500, seed=5)
     settings, model, crm, end, X_open = m.settings, m.model, m.crm, m.end, m.X_open
     leads = crm.leads
-    points = {t: settings.features.type_points(t) for t in settings.features.type_names}
+    points = settings.features.activity_points()
     rules = training.fit_rules(X_open, None, settings.rules, points)
     batch = score_frame(X_open, model, rules, m.registry, settings.scoring, leads)
     scorer = OnDemandScorer(

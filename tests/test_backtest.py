@@ -49,7 +49,7 @@ def result(crm, raw_config: dict):
     snaps = make_snapshots(crm.leads, end, settings.snapshots)
     X = build_features(crm.leads, crm.activities, snaps.rows, settings.features)
     registry = build_registry(settings.features)
-    points = {t: settings.features.type_points(t) for t in settings.features.type_names}
+    points = settings.features.activity_points()
     seen: list[pd.Timestamp] = []
 
     def fit_model(X_: pd.DataFrame, y_: np.ndarray):
@@ -97,7 +97,7 @@ def test_window_metrics_are_the_window_s_own(result):
     valid = known[split.valid]
     assert len(valid) == row["n_valid"]
     y = snaps.rows[LABEL].to_numpy()
-    points = {t: settings.features.type_points(t) for t in settings.features.type_names}
+    points = settings.features.activity_points()
     rules = training.fit_rules(
         X.iloc[known[split.train]], y[known[split.train]], settings.rules, points
     )

@@ -50,7 +50,7 @@ def world(settings: Settings):
     y = snaps.rows[LABEL].to_numpy()
     registry = build_registry(settings.features)
     model = training.fit_model(X.iloc[split.train], y[split.train], registry, settings.model)
-    points = {t: settings.features.type_points(t) for t in settings.features.type_names}
+    points = settings.features.activity_points()
     rules = training.fit_rules(pd.DataFrame(), None, settings.rules, points)
     open_leads = leads[leads[STATUS] == OPEN].reset_index(drop=True)
     return {

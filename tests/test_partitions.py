@@ -59,7 +59,7 @@ def world(tmp_path_factory):
     split = out_of_time_split(snaps, settings.snapshots)
     registry = build_registry(settings.features)
     model = training.fit_model(X.iloc[split.train], y[split.train], registry, settings.model)
-    points = {t: settings.features.type_points(t) for t in settings.features.type_names}
+    points = settings.features.activity_points()
     rules = training.fit_rules(X.iloc[:0], None, settings.rules, points)
     return folder, settings, crm, model, rules, registry
 
