@@ -384,6 +384,42 @@ def test_oracle_ignores_activities_at_or_after_as_of(
     assert not np.allclose(shifted[~is_first], base[~is_first])
 
 
+def test_oracle_knows_the_present_not_the_future(crm: SyntheticCRM, entities: pd.DataFrame) -> None:
+    """The hidden keys fix the world's bursts and campaigns past and future; the oracle
+    may read from them only what is running at as_of. Another key that leaves a row's state
+    at as_of alone leaves its probability alone, to the bit: the future is drawn per path."""
+    base = oracle_probability(crm.truth, crm.activities, entities, 90, paths=ORACLE_PATHS)
+
+    keys = crm.truth["burst_key"].to_numpy().view(np.uint64)
+    other_bursts = crm.truth.assign(burst_key=synthetic._mix64(keys ^ np.uint64(99)).view(np.int64))
+    moved = oracle_probability(other_bursts, crm.activities, entities, 90, paths=ORACLE_PATHS)
+    state = synthetic._oracle_rows(crm.truth, crm.activities, entities, 90).burst_left
+    state_moved = synthetic._oracle_rows(other_bursts, crm.activities, entities, 90).burst_left
+    same = state == state_moved
+    assert same.sum() > 0.8 * len(entities) and (~same).sum() > 0
+    np.testing.assert_array_equal(moved[same], base[same])
+    assert not np.allclose(moved[~same], base[~same])
+
+    rows = synthetic._oracle_rows(crm.truth, crm.activities, entities, 90)
+    # campaigns started before as_of (the same day too, when as_of is after midnight) and
+    # still running on the as_of day
+    days = rows.begin[:, None] // 86_400 - np.arange(synthetic.CAMPAIGN_DAYS)
+    started = days * 86_400 < rows.begin[:, None]
+
+    def running(key: np.uint64) -> np.ndarray:
+        starts, targets = synthetic._campaign_starts(days, key)
+        return (started & starts & (targets == rows.industry[:, None])).any(axis=1)
+
+    key = rows.calendar_key[0]
+    other_key = key ^ np.uint64(0x5DEECE66D)
+    other_calendar = crm.truth.assign(calendar_key=np.int64(other_key.view(np.int64)))
+    moved = oracle_probability(other_calendar, crm.activities, entities, 90, paths=ORACLE_PATHS)
+    quiet = ~running(key) & ~running(other_key)
+    assert quiet.sum() > 0.8 * len(entities) and (~quiet).sum() > 0
+    np.testing.assert_array_equal(moved[quiet], base[quiet])
+    assert not np.allclose(moved[~quiet], base[~quiet])
+
+
 def test_oracle_is_order_and_dtype_agnostic(crm: SyntheticCRM, entities: pd.DataFrame) -> None:
     base = oracle_probability(crm.truth, crm.activities, entities, 90, paths=ORACLE_PATHS)
     shuffled = crm.activities.sample(frac=1.0, random_state=0)
