@@ -143,7 +143,9 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         spilled = []
         for i, part in enumerate(parts):  # the score flow's task body, timed by stage
             spilled.append(
-                score_and_spill(part, i, as_of, model, rules, settings, Path(folder), times)
+                score_and_spill(
+                    part, i, as_of, model, rules, settings, Path(folder), times, crm.history
+                )
             )
             now[f"partition_{i + 1}_scored"] = rss_now_mb()
             _progress(f"partition {i + 1}/{len(parts)} scored", times)

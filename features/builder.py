@@ -14,6 +14,7 @@ import pandas as pd
 from features.behaviour import NS_PER_DAY, behaviour_features
 from features.config import FeatureConfig
 from features.contract import CREATED_AT, LEAD_ID
+from features.market import RECENT_CONVERSION_RATE, OutcomeHistory
 from features.registry import LEAD_AGE, FeatureRegistry, build_registry
 
 AS_OF = "as_of"
@@ -38,13 +39,18 @@ def build_features(
     entities: pd.DataFrame,
     config: FeatureConfig,
     registry: FeatureRegistry | None = None,
+    history: OutcomeHistory | None = None,
 ) -> pd.DataFrame:
     """Feature frame for ``entities``: the key columns, then every registry feature.
 
     Raises ``KeyError`` if an entity names a lead that is not in ``leads``. With no
     activity log (a flat export) the features are the attributes alone and ``as_of`` may
-    be missing. Inputs are never modified. Built column by column from arrays and put
-    into one frame once (no per-column inference, no re-ordering copies): at a million
+    be missing. With ``features.market`` on, the recent conversion rate reads ``history``,
+    by default the outcomes of ``leads`` themselves (training passes the whole table;
+    scoring, whose ``leads`` are open leads only, passes the table's history).
+
+    Inputs are never modified. Built column by column from arrays and put into one frame
+    once (no per-column inference, no re-ordering copies): at a million
     leads the frame plumbing cost more than the behaviour arithmetic.
     """
     behaviour = activities is not None
@@ -69,6 +75,9 @@ def build_features(
         candidates[name] = (
             leads[name].to_numpy(dtype=np.float64)[position] if name in leads else np.nan
         )
+    if config.market.enabled:
+        history = history or OutcomeHistory.of(leads, config.market)
+        candidates[RECENT_CONVERSION_RATE] = history.rate(entities, as_of, config.market)
     if behaviour:
         candidates[LEAD_AGE] = age
         candidates.update(behaviour_features(entities, activities, age, config))

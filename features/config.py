@@ -58,6 +58,32 @@ class AttributeConfig(_Strict):
         return self.labels.get(name, name.replace("_", " "))
 
 
+class MarketConfig(_Strict):
+    """The recent conversion rate: share converted among the last ``leads`` closed leads
+    whose outcome was known before the lead's time (off when ``leads`` is 0).
+
+    Conversion rates drift with the market (the bank campaign's went from 6% to 31% out
+    of time); a model that reads the recent rate follows it. An outcome is known from its
+    ``closed_at`` on; exports in time order without timestamps name ``period_columns``
+    instead: consecutive rows with equal values there are one period (a contact day), and
+    an outcome is known from the next period on.
+    """
+
+    leads: int = Field(default=0, ge=0, description="Closed leads averaged; 0 = no feature.")
+    min_leads: int = Field(
+        default=30, ge=1, description="Fewer known outcomes than this: the rate is missing."
+    )
+    period_columns: list[str] = Field(
+        default_factory=list,
+        description="Time-ordered exports without timestamps: columns whose runs of equal "
+        "values are one period; outcomes are known from the next period on.",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.leads > 0
+
+
 class FeatureConfig(_Strict):
     """What the point-in-time feature builder computes."""
 
@@ -68,6 +94,7 @@ class FeatureConfig(_Strict):
     )
     windows_days: list[int] = Field(default=[7, 30, 90], description="Count windows.")
     half_life_days: float = Field(default=21.0, gt=0, description="Decay of behaviour sums.")
+    market: MarketConfig = Field(default_factory=MarketConfig)
 
     @field_validator("windows_days")
     @classmethod

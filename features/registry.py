@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from features.config import FeatureConfig
+from features.market import RECENT_CONVERSION_RATE
 
-FIT, ENGAGEMENT = "fit", "engagement"
-Family = Literal["fit", "engagement"]
+FIT, ENGAGEMENT, MARKET = "fit", "engagement", "market"
+Family = Literal["fit", "engagement", "market"]
 Kind = Literal["categorical", "numeric"]
 Direction = Literal[-1, 0, 1]
 
@@ -245,11 +246,30 @@ def _summary_specs() -> list[FeatureSpec]:
     ]
 
 
+def _market_specs(config: FeatureConfig) -> list[FeatureSpec]:
+    if not config.market.enabled:
+        return []
+    n = config.market.leads
+    return [
+        FeatureSpec(
+            RECENT_CONVERSION_RATE,
+            MARKET,
+            "numeric",
+            f"share converted among the last {n} leads closed before this one",
+            f"{{value:.0%}} of the last {n} closed leads converted",
+        )
+    ]
+
+
 def build_registry(config: FeatureConfig, *, behaviour: bool = True) -> FeatureRegistry:
     """The feature set a model is trained and scored on, in column order.
 
-    ``behaviour=False`` is a flat export's feature set: its attributes alone.
+    ``behaviour=False`` is a flat export's feature set: its attributes (and the recent
+    conversion rate, when ``features.market`` is on) alone.
     """
+    market = _market_specs(config)
     if not behaviour:
-        return FeatureRegistry(_attribute_specs(config))
-    return FeatureRegistry([*_attribute_specs(config), *_activity_specs(config), *_summary_specs()])
+        return FeatureRegistry([*_attribute_specs(config), *market])
+    return FeatureRegistry(
+        [*_attribute_specs(config), *market, *_activity_specs(config), *_summary_specs()]
+    )

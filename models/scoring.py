@@ -18,6 +18,7 @@ import pandas as pd
 from features.builder import build_features, entities_at
 from features.config import FeatureConfig
 from features.contract import LEAD_ID, OWNER, SEGMENT
+from features.market import OutcomeHistory
 from features.registry import ENGAGEMENT, FIT, FeatureRegistry
 from models.config import ScoringConfig
 from models.explain import family_sums, reasons_json_and_text
@@ -195,6 +196,18 @@ def partition_leads(
     ]
 
 
-def partition_features(part: Partition, as_of: pd.Timestamp, config: FeatureConfig) -> pd.DataFrame:
-    """The partition's open leads' features as of the scoring time (the one feature path)."""
-    return build_features(part.leads, part.activities, entities_at(part.leads, as_of), config)
+def partition_features(
+    part: Partition,
+    as_of: pd.Timestamp,
+    config: FeatureConfig,
+    history: OutcomeHistory | None = None,
+) -> pd.DataFrame:
+    """The partition's open leads' features as of the scoring time (the one feature path).
+
+    With ``features.market`` on, ``history`` must be the whole leads table's outcomes: a
+    partition holds open leads only, whose own history would say nothing.
+    """
+    if config.market.enabled and history is None:
+        raise ValueError("features.market is on: scoring needs the leads table's outcome history")
+    entities = entities_at(part.leads, as_of)
+    return build_features(part.leads, part.activities, entities, config, history=history)

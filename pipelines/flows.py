@@ -24,6 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from features.builder import build_features
+from features.market import OutcomeHistory
 from features.registry import build_registry
 from features.snapshots import LABEL, Snapshots, Split, training_examples
 from features.validation import data_docs_html
@@ -299,9 +300,10 @@ def score_part(
     rules: Any,
     settings: Settings,
     folder: Path,
+    history: OutcomeHistory | None = None,
 ) -> Spilled:
     """One partition scored completely and spilled (``score_and_spill``)."""
-    return score_and_spill(part, index, as_of, model, rules, settings, folder)
+    return score_and_spill(part, index, as_of, model, rules, settings, folder, history=history)
 
 
 def task_runner(settings: Settings) -> TaskRunner:
@@ -332,6 +334,7 @@ def score_batch(
     version: str,
     as_of: pd.Timestamp,
     settings: Settings,
+    history: OutcomeHistory | None = None,
 ) -> dict[str, Any]:
     """Score the open leads partition by partition; publish them as one batch and a CSV.
 
@@ -340,7 +343,8 @@ def score_batch(
     cluster), at most ``runner.max_in_flight`` at a time; each spills its scored frame
     (``pipelines.batch``). The global ranks are then computed once, the ranked
     partitions stream into one store batch that is made current at the end, and the CSV
-    export is written, sorted by rank, from the same spilled files.
+    export is written, sorted by rank, from the same spilled files. ``history`` is the
+    leads table's outcomes, which the recent conversion rate reads (features.market).
     """
     rules = training.fit_rules(
         pd.DataFrame(), None, settings.rules, settings.features.activity_points()
@@ -348,7 +352,13 @@ def score_batch(
     store = ScoreStore(settings.store)
     store.create()
     with _spill_folder(settings) as folder, task_runner(settings) as runner:
-        base = {"as_of": as_of, "model": model, "rules": rules, "settings": settings}
+        base = {
+            "as_of": as_of,
+            "model": model,
+            "rules": rules,
+            "settings": settings,
+            "history": history,
+        }
         params = ({"part": p, "index": i, "folder": folder, **base} for i, p in enumerate(parts))
         spilled = list(_in_order(runner, score_part, params, settings.runner.max_in_flight))
         out = publish_spilled(
@@ -409,7 +419,7 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
             )
         model, version = load_champion(settings)
         as_of = scoring_time(settings.data.as_of, crm.end)
-        batch = score_batch(crm.parts, model, version, as_of, settings)
+        batch = score_batch(crm.parts, model, version, as_of, settings, crm.history)
     n_open = sum(len(p) for p in crm.parts)
     n_quarantined = crm.quarantined(settings.data.leads.label)
     n_closed = crm.n_clean_leads - n_open

@@ -39,6 +39,7 @@ from features.contract import (
     prepare_activities,
     prepare_leads,
 )
+from features.market import OutcomeHistory
 from features.registry import build_registry
 from features.validation import check_bad_share, check_null_share
 from models.rules import RuleScorer
@@ -97,6 +98,7 @@ class StreamedCRM:
     n_activities_in: int
     end: pd.Timestamp
     unknown_activity_types: int = 0
+    history: OutcomeHistory | None = None  # the leads' outcomes, when features.market is on
 
     def quarantined(self, source: str) -> int:
         return int((self.quarantine["source"] == source).sum())
@@ -112,6 +114,18 @@ class _Leads:
     n_in: int
     n_clean: int
     latest: pd.DataFrame  # one row: the latest created_at and closed_at
+    history: OutcomeHistory | None  # the leads' outcomes, when features.market is on
+
+
+def _market_columns(settings: Settings) -> list[str]:
+    """Lead columns the outcome history needs (none when features.market is off)."""
+    market = settings.features.market
+    return [LEAD_ID, STATUS, CLOSED_AT, *market.period_columns] if market.enabled else []
+
+
+def _history(leads: pd.DataFrame, settings: Settings) -> OutcomeHistory | None:
+    market = settings.features.market
+    return OutcomeHistory.of(leads, market) if market.enabled else None
 
 
 def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None) -> StreamedCRM:
@@ -130,6 +144,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
             n_clean_leads=leads.n_clean,
             n_activities_in=0,
             end=data_end(leads.latest, None),
+            history=leads.history,
         )
     rows = settings.scoring.partition_rows
     label = data.activities.label
@@ -180,6 +195,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
         n_activities_in=n_in,
         end=data_end(leads.latest, None, latest),
         unknown_activity_types=unknown,
+        history=leads.history,
     )
 
 
@@ -205,6 +221,7 @@ def _leads_whole(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         n_in=n_in,
         n_clean=len(leads),
         latest=_latest(leads),
+        history=_history(leads, settings),
     )
 
 
@@ -228,7 +245,8 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
     duplicated = pd.Index(every_id[every_id.duplicated(keep=False)].dropna().unique())
     del ids, every_id
     attributes = settings.features.attributes
-    quarantine, created, open_rows, latest = [], [], [], []
+    quarantine, created, open_rows, latest, outcomes = [], [], [], [], []
+    market = _market_columns(settings)
     nulls: dict[str, int] = {}
     n_in = 0
     for chunk in read_chunks(source, ids_named, rows=data.chunk_rows):
@@ -249,6 +267,8 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         created.append(created_by_lead(clean))
         open_rows.append(clean[clean[STATUS] == OPEN])
         latest.append(_latest(clean))
+        if market:  # in table order: periods run across chunks
+            outcomes.append(clean[[c for c in market if c in clean]])  # absent: named below
         for column, count in (checked.null_counts or {}).items():
             nulls[column] = nulls.get(column, 0) + count
         del checked, chunk, clean
@@ -267,6 +287,7 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         n_in=n_in,
         n_clean=len(by_lead),
         latest=_latest(pd.concat(latest, ignore_index=True)),
+        history=_history(pd.concat(outcomes, ignore_index=True), settings) if market else None,
     )
 
 
@@ -309,16 +330,18 @@ def score_and_spill(
     settings: Settings,
     folder: Path,
     times: StageTimes | None = None,
+    history: OutcomeHistory | None = None,
 ) -> Spilled:
     """One partition scored completely (features, probability, exact reasons, rules) and
     spilled to ``folder``; its rank is added once every partition's raw score is known.
 
-    The score flow's task body, and what ``make bench`` times stage by stage.
+    The score flow's task body, and what ``make bench`` times stage by stage. ``history``
+    is the leads table's outcomes (``StreamedCRM.history``) when features.market is on.
     """
     with stage(times, "partition"):
         loaded = part.load() if isinstance(part, PartFile) else part
     with stage(times, "features"):
-        X = partition_features(loaded, as_of, settings.features)
+        X = partition_features(loaded, as_of, settings.features, history)
     registry = build_registry(settings.features)
     frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads, times)
     del X, loaded

@@ -671,6 +671,12 @@ def score_request(
     from models.training import fit_rules
 
     config = scorer.features
+    if config.market.enabled:
+        raise HTTPException(
+            422,
+            "this model reads the recent conversion rate of closed leads (features.market), "
+            "which one posted lead does not carry: read the lead's nightly score instead",
+        )
     declared = set(config.attributes.names)
     unknown = sorted(set(request.lead.attributes) - declared)
     if unknown:

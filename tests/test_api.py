@@ -365,6 +365,22 @@ def test_on_demand_score_rejects_bad_input(tmp_path, fitted_scorer):
     assert client.post("/v1/score", headers=AUTH, content=b"{not json").status_code == 422
 
 
+def test_on_demand_score_refuses_when_the_model_reads_the_market(tmp_path, fitted_scorer):
+    """One posted lead carries no closed leads: a model that reads the recent conversion
+    rate is not guessed at, it is refused with where to look instead."""
+    from features.config import MarketConfig
+
+    scorer, crm, batch, end = fitted_scorer
+    market = scorer.features.model_copy(update={"market": MarketConfig(leads=100)})
+    reads_market = OnDemandScorer(market, scorer.rules, scorer.scoring, scorer.model_loader)
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/s.db"))
+    client = TestClient(create_app(store.config, ApiConfig(tokens=[TOKEN]), reads_market))
+    body = _request_for(crm, batch.iloc[0]["lead_id"], end)
+    response = client.post("/v1/score", headers=AUTH, json=body)
+    assert response.status_code == 422
+    assert "recent conversion rate" in response.json()["detail"]
+
+
 def test_on_demand_score_without_a_model_is_503(tmp_path, fitted_scorer):
     scorer, crm, batch, end = fitted_scorer
     store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/s.db"))
