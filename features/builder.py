@@ -80,7 +80,7 @@ def build_features(
         candidates[RECENT_CONVERSION_RATE] = history.rate(entities, as_of, config.market)
     if behaviour:
         candidates[LEAD_AGE] = age
-        candidates.update(behaviour_features(entities, activities, age, config))
+        candidates.update(behaviour_features(entities, activities, config))
     columns: dict[str, object] = {
         LEAD_ID: pd.Series(entities[LEAD_ID].to_numpy(dtype=object), index=entities.index),
         AS_OF: entities[AS_OF].astype("datetime64[ns, UTC]"),

@@ -94,6 +94,13 @@ class FeatureConfig(_Strict):
     )
     windows_days: list[int] = Field(default=[7, 30, 90], description="Count windows.")
     half_life_days: float = Field(default=21.0, gt=0, description="Decay of behaviour sums.")
+    never_days: float = Field(
+        default=3650.0,
+        gt=0,
+        description="Days-since value of an activity a lead never had: longer ago than any "
+        "real one, so 'never' is the worst for a good activity and the best for a bad one, "
+        "whatever the lead's age (a lead's newness is lead_age_days' alone).",
+    )
     market: MarketConfig = Field(default_factory=MarketConfig)
 
     @field_validator("windows_days")

@@ -36,13 +36,17 @@ DECAYED_TOTAL = "decay_all_activity"
 
 
 class _ReasonFormatter(string.Formatter):
-    """``str.format`` plus a ``days`` spec: ``{value:days}`` -> "1 day" / "12 days"."""
+    """``str.format`` plus a ``days`` spec (``{value:days}`` -> "1 day" / "12 days"), and
+    no minus sign on a value that shows as zero."""
 
     def format_field(self, value: Any, format_spec: str) -> str:
         if format_spec == "days":
             n = round(float(value))
             return f"{n} day" if n == 1 else f"{n} days"
-        return super().format_field(value, format_spec)
+        text = super().format_field(value, format_spec)
+        if text.startswith("-") and not any(c in "123456789" for c in text):
+            return text[1:]  # a tiny negative shown as zero: "0", not "-0"
+        return text
 
 
 _FORMATTER = _ReasonFormatter()
@@ -71,6 +75,7 @@ class FeatureSpec:
     template: str
     template_absent: str | None = None
     presence: str | None = None
+    never: float | None = None  # a value this high means the lead never did it
     direction: Direction = 0
 
     def render(self, values: Mapping[str, object]) -> str:
@@ -80,6 +85,9 @@ class FeatureSpec:
             present = values.get(self.presence)
             if not isinstance(present, int | float) or present == 0 or math.isnan(present):
                 return _FORMATTER.format(self.template_absent, **{**values, "value": value})
+        never = self.never is not None and isinstance(value, int | float) and value >= self.never
+        if self.template_absent and never:
+            return _FORMATTER.format(self.template_absent, **{**values, "value": value})
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return f"{self.description}: unknown"
         return _FORMATTER.format(self.template, **{**values, "value": value})
@@ -188,17 +196,18 @@ def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
                 name=recency_name(t),
                 family=ENGAGEMENT,
                 kind="numeric",
-                description=f"days since the last {label} (lead age if none)",
+                description=f"days since the last {label} ({config.never_days:g} if never)",
                 template=f"last {label} {{value:days}} ago",
                 template_absent=f"no {label} yet",
                 presence=decay_name(t),
+                never=config.never_days,
                 direction=recency,
             )
         )
     return specs
 
 
-def _summary_specs() -> list[FeatureSpec]:
+def _summary_specs(config: FeatureConfig) -> list[FeatureSpec]:
     return [
         FeatureSpec(
             LEAD_AGE,
@@ -211,18 +220,21 @@ def _summary_specs() -> list[FeatureSpec]:
             DAYS_SINCE_ANY,
             ENGAGEMENT,
             "numeric",
-            "days since any activity (lead age if none)",
+            f"days since any activity ({config.never_days:g} if never)",
             "no activity for {value:days}",
             template_absent="no activity since the lead was created",
             presence=DECAYED_TOTAL,
+            never=config.never_days,
             direction=-1,
         ),
         FeatureSpec(
             DAYS_SINCE_HIGH_INTENT,
             ENGAGEMENT,
             "numeric",
-            "days since a high-intent activity (lead age if none)",
+            f"days since a high-intent activity ({config.never_days:g} if never)",
             "last high-intent activity {value:days} ago",
+            template_absent="no high-intent activity yet",
+            never=config.never_days,
             direction=-1,
         ),
         FeatureSpec(
@@ -271,5 +283,5 @@ def build_registry(config: FeatureConfig, *, behaviour: bool = True) -> FeatureR
     if not behaviour:
         return FeatureRegistry([*_attribute_specs(config), *market])
     return FeatureRegistry(
-        [*_attribute_specs(config), *market, *_activity_specs(config), *_summary_specs()]
+        [*_attribute_specs(config), *market, *_activity_specs(config), *_summary_specs(config)]
     )

@@ -172,8 +172,11 @@ def render_many(spec: FeatureSpec, X: pd.DataFrame, rows: np.ndarray) -> np.ndar
         present = pd.to_numeric(pd.Series(X[spec.presence].to_numpy()[rows]), errors="coerce")
         present_values = present.to_numpy(dtype=np.float64)
         absent = np.isnan(present_values) | (present_values == 0)
-        if absent.any():
-            out[absent] = _fill(spec.template_absent, X, rows[absent], value[absent])
+    if spec.template_absent and spec.never is not None:
+        numeric = pd.to_numeric(pd.Series(value), errors="coerce").to_numpy(dtype=np.float64)
+        absent |= numeric >= spec.never  # NaN compares False
+    if absent.any():
+        out[absent] = _fill(spec.template_absent, X, rows[absent], value[absent])
     unknown = ~absent & pd.isna(value)
     out[unknown] = f"{spec.description}: unknown"
     rest = ~absent & ~unknown

@@ -72,10 +72,14 @@ def test_recency_and_lead_age(small_config):
     assert f.loc["L1", "days_since_email_open"] == 2
     assert f.loc["L1", "days_since_last_activity"] == 2
     assert f.loc["L1", "days_since_last_high_intent"] == 10
-    # never happened -> the lead's age, not a missing value
-    assert f.loc["L1", "days_since_webinar_signup"] == 59
-    assert f.loc["L2", "days_since_last_activity"] == 9
-    assert f.loc["L2", "decay_all_activity"] == 0
+    # never happened -> longer ago than anything real, whatever the lead's age (not the
+    # age: a new lead's "never" read as "just now"), and not a missing value
+    never = small_config.never_days
+    assert f.loc["L1", "days_since_webinar_signup"] == never
+    assert f.loc["L2", "lead_age_days"] == 9 and f.loc["L2", "decay_all_activity"] == 0
+    assert f.loc["L2", "days_since_last_activity"] == never
+    assert f.loc["L2", "days_since_last_high_intent"] == never
+    assert f.loc["L2", "days_since_email_open"] == f.loc["L1", "days_since_webinar_signup"]
 
 
 def test_attributes_pass_through(small_config):
@@ -156,4 +160,12 @@ def test_reason_templates_render_the_leads_own_values(small_config):
     )
     assert registry["decay_webinar_signup"].render(row) == "no webinar sign-up yet"
     assert registry["days_since_last_activity"].render(row) == "no activity for 2 days"
+    quiet = f.iloc[1].to_dict()  # L2: no activity at all
+    assert registry["days_since_last_activity"].render(quiet) == (
+        "no activity since the lead was created"
+    )
+    assert registry["days_since_last_high_intent"].render(quiet) == "no high-intent activity yet"
+    assert registry["days_since_webinar_signup"].render(row) == "no webinar sign-up yet"
+    tiny_minus = {**row, "engagement_points": -0.0004}  # an unsubscribe long ago
+    assert registry["engagement_points"].render(tiny_minus).startswith("engagement score 0 ")
     assert registry["industry"].render(row) == "industry is software"
