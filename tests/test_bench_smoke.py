@@ -42,3 +42,17 @@ def test_bench_prints_one_json_line_with_every_stage(tmp_path, capsys):
     assert ratios["reasons_identical"] is True and ratios["features_agree"] is True
     for key in ("features_pandas_over_numpy", "explain_shap_over_fast"):
         assert ratios[key] > 0
+
+
+def test_oracle_gap_bench_prints_the_decomposition(tmp_path, capsys):
+    from bench.oracle_gap import main as oracle_gap
+
+    oracle_gap(["--leads", "2500", "--seed", "3", "--out", str(tmp_path)])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["leads"] == 2500 and result["validation_rows"] > 200
+    for key in ("oracle_roc_auc", "model_roc_auc", "model_with_hidden_traits_roc_auc"):
+        assert 0.5 < result[key] < 1.0
+    gap = result["oracle_roc_auc"] - result["model_roc_auc"]
+    assert result["oracle_minus_model"] == pytest.approx(gap, abs=2e-4)
+    assert result["oracle_minus_model"] > 0  # the bound is a bound
+    assert 0 <= result["hidden_traits_share_of_gap"] <= 1
