@@ -193,6 +193,16 @@ def track(
     }
 
 
+def _window_start(split: Split, n_examples: int) -> object:
+    """When the validation window starts, for the report: a time, or a row of the file
+    (flat exports split by file order have no dates), or that the rows are random."""
+    if pd.notna(split.valid_start):
+        return split.valid_start
+    if split.kind == "out_of_time" and len(split.valid):
+        return f"row {int(split.valid.min()) + 1} of {n_examples} (no dates: file order)"
+    return "random rows (no order)"
+
+
 @flow(name="leadscore-train", log_prints=True)
 def train_flow(config_path: str | None = None, force: bool = False) -> dict[str, Any]:
     """Examples of closed history -> model and rules -> same validation window -> MLflow."""
@@ -233,7 +243,7 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         "split": split.kind,
         "training examples": len(y_train),
         "validation examples": len(y_valid),
-        "validation window starts": split.valid_start,
+        "validation window starts": _window_start(split, len(snaps.rows)),
         "validation conversion rate": f"{y_valid.mean():.2%}",
         "calibration": settings.model.calibration,
     }

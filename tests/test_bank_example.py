@@ -60,6 +60,9 @@ def test_bank_example_beats_the_rules_out_of_time_with_the_logistic_model(
     assert model["roc_auc"] >= rules["roc_auc"] + MARGIN_OVER_RULES
     assert model["pr_auc"] > rules["pr_auc"] and model["lift_top10"] > rules["lift_top10"]
     assert result["promoted"] is True
+    report = Path(result["report"]).read_text()
+    assert "row 32951 of 41188 (no dates: file order)" in report
+    assert "recent_conversion_rate" in report and "market" in report  # its own family
 
     # the registered artifact is the logistic model, loadable through skops, and explains
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
