@@ -1,9 +1,11 @@
-"""The sales-ops page in a real headless Chromium (Debian's, via /usr/bin/chromedriver).
+"""The sales-ops page and the evaluation report in a real headless Chromium (Debian's,
+via /usr/bin/chromedriver).
 
 The app runs under uvicorn on 127.0.0.1 in a thread; selenium drives Debian's chromium
 through its chromedriver (both installed by .ci/chromium.sh; selenium-manager is never
 asked to download anything). The test logs in with a page token, filters the list by
-grade and owner, and opens a lead whose reasons are drawn as SVG bars.
+grade and owner, and opens a lead whose reasons are drawn as SVG bars. The evaluation
+report is opened from disk, as a reader opens ``reports/latest.html``.
 
 Without the browser the test fails under CI=true and is skipped locally, with the reason.
 """
@@ -98,9 +100,15 @@ def server(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(server: str):
+    yield from _chromium()
+
+
+def _chromium() -> Iterator[object]:
+    """A headless Chromium driven by selenium, in a profile of its own (removed after)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    _require_browser()
     profile = tempfile.mkdtemp(prefix="leadscore-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
@@ -118,9 +126,11 @@ def browser(server: str):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    try:
+        yield driver
+    finally:  # also when a test fails inside a `for driver in _chromium()` loop
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _rows(driver) -> list[tuple[str, str]]:
@@ -201,3 +211,34 @@ def test_login_filter_and_lead_page_in_chromium(server: str, browser) -> None:
     # a page token does not open the API
     driver.get(f"{server}/v1/scores")
     assert "missing or invalid bearer token" in driver.page_source
+
+
+def test_the_evaluation_report_opens_in_chromium(tmp_path: Path) -> None:
+    """The report is one self-contained file: opened from disk in a real browser, every
+    figure decodes and draws, and the headline and the model-vs-rules table are there."""
+    from selenium.webdriver.common.by import By
+
+    from models.report import render_report
+    from tests.test_report import small_window
+
+    report = tmp_path / "report.html"
+    report.write_text(render_report(small_window()), encoding="utf-8")
+    for driver in _chromium():
+        driver.get(report.as_uri())
+        images = driver.find_elements(By.TAG_NAME, "img")
+        assert len(images) >= 6
+        drawn = driver.execute_script(
+            "return Array.from(document.images).map(i => i.complete && i.naturalWidth > 100)"
+        )
+        assert all(drawn), drawn
+        assert all(img.is_displayed() and img.size["width"] > 100 for img in images)
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert body.startswith("leadscore evaluation report")
+        assert "Calling the top 10% by the model would have reached" in body
+        assert "Model vs rules" in body and "roc_auc" in body
+        external = driver.execute_script(
+            "return Array.from(document.querySelectorAll('[src],[href]'))"
+            ".map(e => e.getAttribute('src') || e.getAttribute('href'))"
+            ".filter(u => !u.startsWith('data:') && !u.startsWith('#'))"
+        )
+        assert external == []  # nothing fetched: it opens offline, from an e-mail, anywhere

@@ -28,6 +28,11 @@ N = 3000
 
 @pytest.fixture(scope="module")
 def window() -> ReportInputs:
+    return small_window()
+
+
+def small_window() -> ReportInputs:
+    """Labels drawn from a known probability, the model ranking by it, coarse rules."""
     rng = np.random.default_rng(1)
     fit = rng.normal(size=N)
     engagement = rng.normal(size=N)
