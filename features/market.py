@@ -46,8 +46,8 @@ class OutcomeHistory:
     """Closed leads' outcomes in the order they became known.
 
     ``known_at`` (sorted) is nanoseconds since the epoch, or a period number (known to
-    every later period); an entity at time T sees the outcomes with ``known_at < T``. ``converted``
-    counts conversions before each position (length n + 1). In period mode
+    every later period); an entity at time T sees the outcomes with ``known_at < T``.
+    ``converted`` counts conversions before each position (length n + 1). In period mode
     ``entity_period`` gives each lead's own period, the time its entity rows are asked at.
     """
 
