@@ -8,6 +8,10 @@ are computed once: they are point-in-time (as of each snapshot), so an earlier c
 sees exactly the same values. Snapshot times stay on the grid anchored at the real end
 (cadence is unchanged; only the cut moves).
 
+A flat export in time order (one example per closed lead, no snapshots) gets the same
+rolling origin by position (:func:`backtest_ordered`): origin k holds back the newest k
+validation slices, so a drifting export shows how each period would have gone.
+
 Pure: the caller passes the snapshot rows, their features, and two fitting functions
 (the model's and the rules'), so tests and the CLI run the same code.
 """
@@ -63,21 +67,79 @@ def backtest(
         )
         split = out_of_time_split(subset, config)
         train, valid = known[split.train], known[split.valid]
-        record: dict[str, Any] = {
-            "origin": k,
+        dates = {
             "data_end": end.isoformat(),
             "valid_start": split.valid_start.isoformat(),
             "train_end": split.train_end.isoformat(),
-            "n_train": len(train),
-            "n_valid": len(valid),
-            "valid_positive_rate": float(y_all[valid].mean()) if len(valid) else float("nan"),
         }
-        try:
-            record.update(_window(X, y_all, train, valid, fit_model, fit_rules))
-        except ValueError as exc:
-            record["error"] = str(exc)
-        out.append(record)
+        out.append(_record(k, dates, X, y_all, train, valid, fit_model, fit_rules))
     return pd.DataFrame(out)
+
+
+def backtest_ordered(
+    snapshots: Snapshots,
+    X: pd.DataFrame,
+    valid_fraction: float,
+    fit_model: FitFn,
+    fit_rules: FitFn,
+    windows: int = WINDOWS,
+    *,
+    by_time: bool,
+) -> pd.DataFrame:
+    """Rolling origin for a flat export in time order (one example per closed lead).
+
+    Origin 0 is the training run's own split (the newest ``valid_fraction`` of the
+    examples validates, every older one trains); origin k pretends the newest k such
+    slices were not there yet: the slice before them validates, everything older trains.
+    "Newest" is by ``as_of`` when ``by_time``, else by row order (``ordered_split``). The
+    same row shape as :func:`backtest`; its "dates" are rows when there are no dates.
+    """
+    rows = snapshots.rows
+    y_all = rows[LABEL].to_numpy()
+    as_of = rows[AS_OF]
+    order = np.argsort(as_of.to_numpy(), kind="stable") if by_time else np.arange(len(rows))
+    n_valid = int(np.ceil(valid_fraction * len(rows)))
+
+    def at(position: int) -> str:
+        return as_of.iloc[order[position]].isoformat() if by_time else f"row {position + 1}"
+
+    out: list[dict[str, Any]] = []
+    for k in range(windows):
+        end = len(rows) - k * n_valid
+        start = max(end - n_valid, 0)
+        train, valid = order[:start], order[start:end]
+        if end <= 0:
+            out.append({"origin": k, "n_train": 0, "n_valid": 0, "error": "no rows left"})
+            continue
+        dates = {"data_end": at(end - 1), "valid_start": at(start), "train_end": at(start)}
+        out.append(_record(k, dates, X, y_all, train, valid, fit_model, fit_rules))
+    return pd.DataFrame(out)
+
+
+def _record(
+    origin: int,
+    dates: dict[str, str],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    train: np.ndarray,
+    valid: np.ndarray,
+    fit_model: FitFn,
+    fit_rules: FitFn,
+) -> dict[str, Any]:
+    """One origin's row: where its windows are, their sizes, and both sides' metrics (or
+    the error that kept the window from training)."""
+    record: dict[str, Any] = {
+        "origin": origin,
+        **dates,
+        "n_train": len(train),
+        "n_valid": len(valid),
+        "valid_positive_rate": float(y[valid].mean()) if len(valid) else float("nan"),
+    }
+    try:
+        record.update(_window(X, y, train, valid, fit_model, fit_rules))
+    except ValueError as exc:
+        record["error"] = str(exc)
+    return record
 
 
 def _window(
@@ -91,6 +153,8 @@ def _window(
     """Fit both on one window's training rows; their full metrics on its validation rows."""
     if len(valid) == 0 or len(np.unique(y[valid])) < 2:
         raise ValueError("the validation window holds one class only")
+    if len(np.unique(y[train])) < 2:
+        raise ValueError("the training rows hold one class only (or none)")
     X_train, y_train = X.iloc[train], y[train]
     X_valid, y_valid = X.iloc[valid], y[valid]
     model = fit_model(X_train, y_train)

@@ -166,29 +166,40 @@ def run_backtest(settings: Settings, windows: int) -> tuple[Any, dict[str, float
     """The rolling-origin backtest of the configured data (a table and its stability)."""
     from features.builder import build_features
     from features.registry import build_registry
-    from features.snapshots import make_snapshots
+    from features.snapshots import flat_examples, make_snapshots
     from models import training
-    from models.backtest import backtest, stability
+    from models.backtest import backtest, backtest_ordered, stability
     from pipelines.sources import load_crm
 
     crm = load_crm(settings)
-    if crm.flat:
-        raise ValueError(
-            "backtest needs an activity log (snapshots over time); flat exports "
-            "have one example per lead"
-        )
-    snaps = make_snapshots(crm.leads, crm.end, settings.snapshots)
-    X = build_features(crm.leads, crm.activities, snaps.rows, settings.features)
-    registry = build_registry(settings.features)
+    registry = build_registry(settings.features, behaviour=not crm.flat)
     points = settings.features.activity_points()
-    table = backtest(
-        snaps,
-        X,
-        settings.snapshots,
-        lambda X_, y_: training.fit_model(X_, y_, registry, settings.model),
-        lambda X_, y_: training.fit_rules(X_, y_, settings.rules, points),
-        windows=windows,
-    )
+
+    def fit_model(X_: Any, y_: Any) -> Any:
+        return training.fit_model(X_, y_, registry, settings.model)
+
+    def fit_rules(X_: Any, y_: Any) -> Any:
+        return training.fit_rules(X_, y_, settings.rules, points)
+
+    if crm.flat:
+        snaps = flat_examples(crm.leads)
+        dated = bool(snaps.rows["as_of"].notna().all()) and len(snaps.rows) > 0
+        order = settings.data.order
+        if order == "none" or (order == "time" and not dated):
+            raise ValueError(
+                "backtest needs an order: this flat export is split at random (data.order "
+                "'none', or 'time' without created_at); set data.order to 'rows' if the file "
+                "is in time order"
+            )
+        X = build_features(crm.leads, None, snaps.rows, settings.features)
+        fraction = settings.snapshots.valid_fraction
+        table = backtest_ordered(
+            snaps, X, fraction, fit_model, fit_rules, windows, by_time=order == "time"
+        )
+    else:
+        snaps = make_snapshots(crm.leads, crm.end, settings.snapshots)
+        X = build_features(crm.leads, crm.activities, snaps.rows, settings.features)
+        table = backtest(snaps, X, settings.snapshots, fit_model, fit_rules, windows=windows)
     return table, stability(table)
 
 

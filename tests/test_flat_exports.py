@@ -253,3 +253,54 @@ def test_a_flat_export_is_trained_scored_and_explained_by_the_flows(
         score_flow(str(config))
     store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path / 'data' / 'scores.db'}"))
     assert store.current_batch().batch_id == scored["batch_id"]
+
+
+def test_a_flat_export_in_row_order_is_backtested_by_position(tmp_path: Path):
+    """Rolling origin by row: origin 0 is the training run's own split; origin k holds
+    back the newest k slices. Every window's metrics are the ones its rows give."""
+    from models.backtest import backtest_ordered
+    from models.evaluate import full_metrics
+    from pipelines.cli import run_backtest
+
+    settings = _settings(_flat_csv(tmp_path / "flat.csv", n=2000), order="rows")
+    table, summary = run_backtest(settings, windows=3)
+    assert table["origin"].tolist() == [0, 1, 2]
+    assert table["n_valid"].tolist() == [400, 400, 400]
+    assert table["n_train"].tolist() == [1600, 1200, 800]
+    assert table["valid_start"].tolist() == ["row 1601", "row 1201", "row 801"]
+    assert table["data_end"].tolist() == ["row 2000", "row 1600", "row 1200"]
+
+    crm = load_crm(settings)
+    snaps, split = training_examples(
+        crm.leads, crm.end, settings.snapshots, has_activity_log=False, order="rows"
+    )
+    X = build_features(crm.leads, None, snaps.rows, settings.features)
+    y = snaps.rows[LABEL].to_numpy()
+    np.testing.assert_array_equal(split.valid, np.arange(1600, 2000))  # = origin 0
+    registry = build_registry(settings.features, behaviour=False)
+    train, valid = np.arange(1200), np.arange(1200, 1600)  # origin 1
+    model = training.fit_model(X.iloc[train], y[train], registry, settings.model)
+    expected = full_metrics(
+        y[valid], model.raw_score(X.iloc[valid]), model.predict_proba(X.iloc[valid])[:, 1]
+    )
+    assert table.loc[1, "model_roc_auc"] == pytest.approx(expected["roc_auc"])
+    assert table.loc[1, "model_brier"] == pytest.approx(expected["brier"])
+    assert summary["model_roc_auc_worst"] == pytest.approx(table["model_roc_auc"].min())
+
+    def not_here(*_: object) -> None:
+        raise ValueError("not fitted here")
+
+    too_many = backtest_ordered(snaps, X, 0.2, not_here, not_here, windows=6, by_time=False)
+    assert too_many["error"].tolist() == [
+        *["not fitted here"] * 4,
+        "the training rows hold one class only (or none)",  # origin 4: nothing older
+        "no rows left",
+    ]
+
+
+def test_a_randomly_split_flat_export_is_not_backtested(tmp_path: Path):
+    from pipelines.cli import run_backtest
+
+    settings = _settings(_flat_csv(tmp_path / "flat.csv"), order="none")
+    with pytest.raises(ValueError, match="backtest needs an order"):
+        run_backtest(settings, windows=2)
