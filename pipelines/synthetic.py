@@ -20,7 +20,7 @@ campaigns and each lead's bursts are fixed functions of the date and of hidden k
 in ``truth``: the oracle reads from the keys what is running at the snapshot, and draws
 what starts later afresh on every path, as it draws activities. Replaying the world's
 future bursts and campaigns would be foresight, not propensity (it lifted the oracle's
-ROC-AUC on the 20k demo CRM from 0.9292 to 0.9301).
+ROC-AUC on the 20k demo CRM from 0.9291 to 0.9301).
 """
 
 from __future__ import annotations
