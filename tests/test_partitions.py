@@ -183,9 +183,15 @@ def test_dask_cluster_publishes_exactly_the_local_scores(world):
     from prefect import flow
     from prefect.testing.utilities import prefect_test_harness
 
+    from features.config import MarketConfig
+    from features.market import OutcomeHistory
     from pipelines.flows import score_batch
 
     folder, settings, crm, model, _, _ = world
+    # the leads table's outcome history rides along to every worker (features.market on:
+    # a partition without it refuses to score; the model here simply ignores the column)
+    market = MarketConfig(leads=100, min_leads=10)
+    history = OutcomeHistory.of(crm.leads, market)
 
     @flow(name="score-batch-test")
     def run(runner: dict, store: str) -> str:
@@ -193,6 +199,7 @@ def test_dask_cluster_publishes_exactly_the_local_scores(world):
             update={
                 "runner": settings.runner.model_validate(runner),
                 "scoring": settings.scoring.model_copy(update={"partition_rows": 150}),
+                "features": settings.features.model_copy(update={"market": market}),
                 "store": settings.store.model_copy(update={"url": store}),
                 "output": settings.output.model_copy(
                     update={"scores_csv": folder / f"{runner['kind']}.csv"}
@@ -201,7 +208,7 @@ def test_dask_cluster_publishes_exactly_the_local_scores(world):
         )
         open_leads = crm.leads[crm.leads["status"] == "open"]
         parts = partition_leads(open_leads, crm.activities, configured.scoring.partition_rows)
-        return score_batch(parts, model, "1", crm.end, configured)["batch_id"]
+        return score_batch(parts, model, "1", crm.end, configured, history)["batch_id"]
 
     with prefect_test_harness(server_startup_timeout=120):
         local_url = f"sqlite:///{folder / 'local.db'}"
