@@ -153,7 +153,12 @@ class ModelConfig(_Strict):
     )
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
     logistic: LogisticParams = Field(default_factory=LogisticParams)
-    calibration: Literal["isotonic", "sigmoid"] = "sigmoid"
+    calibration: Literal["isotonic", "sigmoid", "auto"] = Field(
+        default="sigmoid",
+        description="Calibrator of the log-odds, fitted on the newest training slice; auto: "
+        "the one with the lower Brier score on the newer half of that slice when fitted on "
+        "its older half (models/calibration.py).",
+    )
     calibration_fraction: float = Field(
         default=0.2, gt=0, lt=0.5, description="Newest share of training rows kept to calibrate."
     )

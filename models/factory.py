@@ -28,9 +28,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
+from models.calibration import Isotonic, fit_calibrator
 from models.config import ModelConfig
 from models.treeshap import FastTreeShap
 
@@ -100,7 +99,9 @@ class LeadModel(ClassifierMixin, BaseEstimator):
         self.booster_ = lgb.LGBMClassifier(**params)
         self.booster_.fit(encoded.iloc[:cut], y[:cut])
         raw = self.booster_.predict(encoded.iloc[cut:], raw_score=True)
-        self.calibrator_ = self._calibrator().fit(raw.reshape(-1, 1), y[cut:])
+        self.calibrator_, choice = fit_calibrator(self.calibration, raw, y[cut:])
+        self.calibration_ = choice.kind
+        self.calibration_evidence_ = choice.brier
         return self
 
     def _constraints(self) -> dict[str, object]:
@@ -127,13 +128,6 @@ class LeadModel(ClassifierMixin, BaseEstimator):
             rest = [j for j, name in enumerate(features) if name not in directions]
             out["interaction_constraints"] = [group for group in (named, rest) if group]
         return out
-
-    def _calibrator(self) -> IsotonicRegression | LogisticRegression:
-        if self.calibration == "isotonic":
-            return _Isotonic(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-        if self.calibration == "sigmoid":
-            return LogisticRegression(C=1e6)
-        raise ValueError(f"unknown calibration {self.calibration!r}: isotonic | sigmoid")
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's log-odds, before calibration."""
@@ -181,16 +175,8 @@ class LeadModel(ClassifierMixin, BaseEstimator):
         return explainer.shap_values(self.lightgbm_matrix(X)), explainer.expected_value
 
 
-class _Isotonic(IsotonicRegression):
-    """Isotonic regression with the ``predict_proba`` of a binary classifier."""
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> _Isotonic:
-        super().fit(np.ravel(X), y)
-        return self
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        p = np.clip(super().predict(np.ravel(X)), 0.0, 1.0)
-        return np.column_stack([1 - p, p])
+_Isotonic = Isotonic
+"""The calibrator's former name: versions registered before ``models.calibration`` load."""
 
 
 def monotone_directions(rules: Mapping[str, int], numeric: Sequence[str]) -> dict[str, int]:

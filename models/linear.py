@@ -42,16 +42,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from models.factory import _Isotonic
+from models.calibration import fit_calibrator
 
 MISSING_LEVEL = "(missing)"
 """The categorical level standing for a missing value, when training had missing values."""
-
-UNCALIBRATED_C = 1e6
-"""Inverse regularisation of the sigmoid calibrator: practically none (Platt scaling)."""
 
 
 class LogisticLeadModel(ClassifierMixin, BaseEstimator):
@@ -189,7 +185,9 @@ class LogisticLeadModel(ClassifierMixin, BaseEstimator):
             C=self.C, max_iter=self.max_iter, random_state=self.random_state
         ).fit(Z, y)
         scores = self.regression_.decision_function(Z[cut:])
-        self.calibrator_ = _calibrator(self.calibration).fit(scores.reshape(-1, 1), y[cut:])
+        self.calibrator_, choice = fit_calibrator(self.calibration, scores, y[cut:])
+        self.calibration_ = choice.kind
+        self.calibration_evidence_ = choice.brier
         return self
 
     @property
@@ -227,12 +225,3 @@ class LogisticLeadModel(ClassifierMixin, BaseEstimator):
         out = np.zeros((len(X), len(self.features)), dtype=np.float64)
         np.add.at(out.T, self.owners_, per_column.T)
         return out, float(self.regression_.intercept_[0])
-
-
-def _calibrator(kind: str) -> IsotonicRegression | LogisticRegression:
-    """The same calibrators as ``LeadModel``: isotonic or sigmoid (Platt) on the log-odds."""
-    if kind == "isotonic":
-        return _Isotonic(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-    if kind == "sigmoid":
-        return LogisticRegression(C=UNCALIBRATED_C)
-    raise ValueError(f"unknown calibration {kind!r}: isotonic | sigmoid")

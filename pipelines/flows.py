@@ -193,6 +193,18 @@ def track(
     }
 
 
+def _calibration(model: Any, settings: Settings) -> str:
+    """The calibrator the model uses, and for ``auto`` the evidence it was chosen on."""
+    chosen = getattr(model, "calibration_", None)
+    if chosen is None:  # a model per segment: each chose its own
+        return f"{settings.model.calibration} (each segment's model its own)"
+    evidence = getattr(model, "calibration_evidence_", {})
+    if not evidence:
+        return chosen
+    briers = ", ".join(f"{kind} {brier:.5f}" for kind, brier in evidence.items())
+    return f"{chosen} (auto; Brier on the newer half of the calibration slice: {briers})"
+
+
 def _window_start(split: Split, n_examples: int) -> object:
     """When the validation window starts, for the report: a time, or a row of the file
     (flat exports split by file order have no dates), or that the rows are random."""
@@ -245,7 +257,7 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         "validation examples": len(y_valid),
         "validation window starts": _window_start(split, len(snaps.rows)),
         "validation conversion rate": f"{y_valid.mean():.2%}",
-        "calibration": settings.model.calibration,
+        "calibration": _calibration(model, settings),
     }
     window = validation_window(model, rules, X_valid, y_valid, oracle, settings, context)
     metrics: dict[str, Any] = report_metrics(window)
@@ -268,6 +280,8 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         "n_features": len(model.features),
         "horizon_days": settings.snapshots.horizon_days,
         "model_kind": settings.model.kind,
+        "calibration": settings.model.calibration,
+        "calibration_chosen": getattr(model, "calibration_", "per segment"),
         "segment_column": settings.model.segments.column,
         "sensitive_columns": ",".join(settings.data.sensitive) or None,
         **_learner_params(settings),

@@ -33,7 +33,8 @@ TRUSTED_TYPES = [
     "models.factory.LeadModel",
     "models.segments.SegmentedModel",
     "models.linear.LogisticLeadModel",  # model.kind: logistic
-    "models.factory._Isotonic",
+    "models.calibration.Isotonic",
+    "models.factory._Isotonic",  # its name in versions registered before models.calibration
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.basic.Booster",
     "collections.OrderedDict",

@@ -82,6 +82,9 @@ def test_run_and_registered_model_are_in_mlflow(project: Path, trained: dict):
     run = client.get_run(trained["run_id"])
     assert run.data.metrics["model_roc_auc"] == pytest.approx(trained["model"]["roc_auc"], 1e-3)
     assert run.data.params["split"] == "out_of_time"
+    # the calibrator was chosen on evidence, and which one is on the run
+    assert run.data.params["calibration"] == "auto"
+    assert run.data.params["calibration_chosen"] in {"sigmoid", "isotonic"}
     champion = client.get_model_version_by_alias("leadscore", "champion")
     assert champion.run_id == trained["run_id"]
     # artifacts live beside the project, not in ./mlruns of the current directory
@@ -102,6 +105,7 @@ def test_evaluation_report_is_logged_and_written(project: Path, trained: dict):
     assert f"{trained['rules']['roc_auc']:.4f}" in page
     assert f"{trained['model']['ece']:.4f}" in page
     assert "Calling the top 10% by the model would have reached" in page
+    assert "(auto; Brier on the newer half of the calibration slice: sigmoid 0." in page
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     assert "report.html" in {a.path for a in client.list_artifacts(trained["run_id"])}
     run = client.get_run(trained["run_id"])

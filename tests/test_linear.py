@@ -9,8 +9,9 @@ import shap
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
+from models.calibration import Isotonic
 from models.config import ModelConfig
-from models.factory import LeadModel, _Isotonic, make_model
+from models.factory import LeadModel, make_model
 from models.linear import MISSING_LEVEL, LogisticLeadModel
 
 CATEGORICAL = ["industry", "source"]
@@ -181,7 +182,7 @@ def test_make_model_dispatches_on_kind_and_the_model_clones():
     assert isinstance(make_model(ModelConfig(), ["industry"], ["employees"]), LeadModel)
     X, y = _frame()
     isotonic = model.fit(X, y).predict_proba(X)[:, 1]
-    assert isinstance(model.calibrator_, _Isotonic)
+    assert isinstance(model.calibrator_, Isotonic)
     assert isotonic.min() >= 0.0 and isotonic.max() <= 1.0 and len(np.unique(isotonic)) > 3
 
 
