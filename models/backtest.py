@@ -126,8 +126,9 @@ def _record(
     fit_model: FitFn,
     fit_rules: FitFn,
 ) -> dict[str, Any]:
-    """One origin's row: where its windows are, their sizes, and both sides' metrics (or
-    the error that kept the window from training)."""
+    """One origin's row: where its windows are, their sizes, and both sides' full metrics
+    on its validation rows once fitted on its training rows (or the error that kept the
+    window from training)."""
     record: dict[str, Any] = {
         "origin": origin,
         **dates,
@@ -136,36 +137,25 @@ def _record(
         "valid_positive_rate": float(y[valid].mean()) if len(valid) else float("nan"),
     }
     try:
-        record.update(_window(X, y, train, valid, fit_model, fit_rules))
+        if len(valid) == 0 or len(np.unique(y[valid])) < 2:
+            raise ValueError("the validation window holds one class only")
+        if len(np.unique(y[train])) < 2:
+            raise ValueError("the training rows hold one class only (or none)")
+        X_train, y_train = X.iloc[train], y[train]
+        X_valid, y_valid = X.iloc[valid], y[valid]
+        model = fit_model(X_train, y_train)
+        rules = fit_rules(X_train, y_train)
     except ValueError as exc:
         record["error"] = str(exc)
-    return record
-
-
-def _window(
-    X: pd.DataFrame,
-    y: np.ndarray,
-    train: np.ndarray,
-    valid: np.ndarray,
-    fit_model: FitFn,
-    fit_rules: FitFn,
-) -> dict[str, float]:
-    """Fit both on one window's training rows; their full metrics on its validation rows."""
-    if len(valid) == 0 or len(np.unique(y[valid])) < 2:
-        raise ValueError("the validation window holds one class only")
-    if len(np.unique(y[train])) < 2:
-        raise ValueError("the training rows hold one class only (or none)")
-    X_train, y_train = X.iloc[train], y[train]
-    X_valid, y_valid = X.iloc[valid], y[valid]
-    model = fit_model(X_train, y_train)
-    rules = fit_rules(X_train, y_train)
+        return record
     sides = {
         "model": full_metrics(
             y_valid, model.raw_score(X_valid), model.predict_proba(X_valid)[:, 1]
         ),
         "rules": full_metrics(y_valid, rules.points(X_valid), rules.predict_proba(X_valid)[:, 1]),
     }
-    return {f"{side}_{k}": v for side, metrics in sides.items() for k, v in metrics.items()}
+    record.update({f"{side}_{k}": v for side, metrics in sides.items() for k, v in metrics.items()})
+    return record
 
 
 def stability(table: pd.DataFrame, metric: str = "roc_auc") -> dict[str, float]:
