@@ -7,7 +7,8 @@ serve``) hands it a loader built on ``pipelines.tracking.load_champion``; tests 
 small fitted model.
 
 Endpoints (all under bearer-token auth except ``/healthz``; docs at ``/docs``, the schema
-at ``/openapi.json``, both also behind the token):
+at ``/openapi.json``, both also behind the token; Swagger UI's own files, which hold no
+data, at ``/docs-assets`` without one, so the docs need no CDN):
 
 ``GET /v1/scores``
     The current batch, best first, cursor-paginated (keyset on rank). The cursor pins the
@@ -63,6 +64,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from features.config import FeatureConfig
 from models.config import RulesConfig, ScoringConfig
 from serving.store import SCHEMA_VERSION, BatchInfo, ScoreStore, StoreConfig
+
+DOCS_ASSETS = "/docs-assets"
+"""Where Swagger UI's JavaScript and CSS are served (no token: they hold no data)."""
 
 log = logging.getLogger(__name__)
 
@@ -483,7 +487,15 @@ def create_app(
     secured = [Depends(require_token)]
 
     # ---- docs (behind the token: the schema names every field of the data) ----
+    from importlib.resources import files
+
     from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    # Swagger UI's own files, served from the installed fastapi-offline package rather than
+    # a CDN, so the docs work where a self-hosted install has no internet. They hold no data.
+    assets = str(files("fastapi_offline") / "static")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=secured)
     def openapi_json() -> JSONResponse:
@@ -491,7 +503,13 @@ def create_app(
 
     @app.get("/docs", include_in_schema=False, dependencies=secured)
     def docs() -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="leadscore API")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="leadscore API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
 
     # ---- health ----
     @app.get("/healthz", response_model=Health, tags=["ops"])

@@ -242,3 +242,34 @@ def test_the_evaluation_report_opens_in_chromium(tmp_path: Path) -> None:
             ".filter(u => !u.startsWith('data:') && !u.startsWith('#'))"
         )
         assert external == []  # nothing fetched: it opens offline, from an e-mail, anywhere
+
+
+def test_api_docs_render_with_no_internet(server: str, browser) -> None:
+    """Swagger UI comes from the installed package, not a CDN: in a real browser the docs
+    draw the API's routes, and every script and stylesheet is the server's own."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd(
+        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": "Bearer api-token"}}
+    )
+    try:
+        driver.get(f"{server}/docs")
+        title = WebDriverWait(driver, 20).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, ".swagger-ui .info .title")
+        )
+        assert title.text.startswith("leadscore API")
+        WebDriverWait(driver, 20).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+        )
+        paths = {e.text for e in driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+        assert {"/v1/scores", "/healthz"} <= {p.replace("\u200b", "") for p in paths}
+        sources = driver.execute_script(
+            "return Array.from(document.querySelectorAll('script[src], link[href]'))"
+            ".map(e => e.getAttribute('src') || e.getAttribute('href'))"
+        )
+        assert sources and all(s.startswith("/docs-assets/") for s in sources), sources
+    finally:
+        driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
