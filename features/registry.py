@@ -3,8 +3,9 @@
 The registry is derived from the feature config, so adding an activity type or an
 attribute adds its features, their descriptions and their reason sentences in one place.
 Reason templates are ``str.format`` strings over the lead's own feature values
-(``{value}`` is the feature itself); ``template_absent`` is used when the feature named by
-``presence`` is zero, i.e. the lead never did the thing ("no webinar sign-up yet").
+(``{value}`` is the feature itself); ``template_absent`` is used when the lead never did
+the thing ("no webinar sign-up yet"): when the feature named by ``presence`` is zero (a
+recency-weighted sum), or when the value reaches ``never`` (a days-since value).
 Each spec also declares its ``direction``: +1 when more of the feature may never lower the
 odds of converting (counts and recency-weighted sums of positive-points activities), -1
 when it may never raise them (days since such an activity; counts of negative-points
@@ -199,7 +200,6 @@ def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
                 description=f"days since the last {label} ({config.never_days:g} if never)",
                 template=f"last {label} {{value:days}} ago",
                 template_absent=f"no {label} yet",
-                presence=decay_name(t),
                 never=config.never_days,
                 direction=recency,
             )
@@ -223,7 +223,6 @@ def _summary_specs(config: FeatureConfig) -> list[FeatureSpec]:
             f"days since any activity ({config.never_days:g} if never)",
             "no activity for {value:days}",
             template_absent="no activity since the lead was created",
-            presence=DECAYED_TOTAL,
             never=config.never_days,
             direction=-1,
         ),

@@ -72,7 +72,9 @@ def choose(kind: str, raw: np.ndarray, y: np.ndarray) -> Choice:
     return Choice(min(KINDS, key=lambda k: (brier[k], KINDS.index(k))), brier)
 
 
-def fit_calibrator(kind: str, raw: np.ndarray, y: np.ndarray) -> tuple[object, Choice]:
+def fit_calibrator(
+    kind: str, raw: np.ndarray, y: np.ndarray
+) -> tuple[Isotonic | LogisticRegression, Choice]:
     """The calibrator ``kind`` names (``auto``: chosen on evidence) fitted on the slice."""
     choice = choose(kind, raw, y)
     fitted = calibrator(choice.kind).fit(np.asarray(raw).reshape(-1, 1), y)
