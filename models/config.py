@@ -198,3 +198,31 @@ class PromotionGate(_Strict):
         description="Largest expected calibration error (ECE) on the validation window "
         "a champion may have; None = not checked.",
     )
+
+
+class QualityTargets(_Strict):
+    """Targets every training run reports against (never enforced: that is the gate's job).
+
+    Each target is judged on the validation window's point value and shown with a
+    bootstrap interval over leads, so a reader can tell a robust miss from noise.
+    """
+
+    min_roc_auc: float | None = Field(
+        default=None, ge=0, le=1, description="Model ROC-AUC at least this; None = no target."
+    )
+    min_margin_over_rules: float | None = Field(
+        default=None, description="Model ROC-AUC minus the rules' at least this."
+    )
+    max_oracle_gap: float | None = Field(
+        default=None,
+        ge=0,
+        description="Oracle ROC-AUC minus the model's at most this (synthetic CRM only).",
+    )
+    max_calibration_error: float | None = Field(
+        default=None, ge=0, description="Model ECE on the validation window at most this."
+    )
+    resamples: int = Field(
+        default=200, ge=0, description="Bootstrap resamples of the leads (0 = no interval)."
+    )
+    confidence: float = Field(default=0.95, gt=0, lt=1, description="Interval coverage.")
+    seed: int = 0

@@ -35,6 +35,7 @@ from models.evaluate import (
     share_key,
 )
 from models.factory import LeadModel
+from models.quality import TargetResult
 from models.rules import RuleScorer, grade_of
 
 DECILES = 10
@@ -81,6 +82,7 @@ class ReportInputs:
     families: Mapping[str, str]
     feature_values: pd.DataFrame | None = None
     oracle: Mapping[str, float] | None = None
+    targets: Sequence[TargetResult] = ()
     title: str = "leadscore evaluation report"
     context: Mapping[str, object] = field(default_factory=dict)
 
@@ -393,6 +395,29 @@ def comparison_table(
     )
 
 
+def targets_table(targets: Sequence[TargetResult]) -> pd.DataFrame:
+    """The quality targets as the report shows them: bound, value, interval, verdict."""
+    return pd.DataFrame(
+        {
+            "target": [f"{t.description} {t.op} {t.bound:g}" for t in targets],
+            "value": [f"{t.value:.4f}" for t in targets],
+            "interval": [f"{t.low:.4f} to {t.high:.4f}" for t in targets],
+            "verdict": ["met" if t.met else "missed" for t in targets],
+        }
+    ).set_index("target")
+
+
+def _targets(targets: Sequence[TargetResult]) -> str:
+    if not targets:
+        return ""
+    return (
+        "<h3>Quality targets</h3><p>Each judged on the window's value; the interval is a "
+        "bootstrap over leads (a lead's snapshots are drawn together), so a verdict whose "
+        "interval straddles its bound could go either way on another window.</p>"
+        + _table(targets_table(targets))
+    )
+
+
 def quality_sentence(
     metrics: Mapping[str, Mapping[str, float]], oracle: Mapping[str, float] | None = None
 ) -> str:
@@ -441,6 +466,7 @@ def render_report(inputs: ReportInputs) -> str:
         "each one states.</p>",
         _table(comparison_table(metrics, inputs.oracle)),
         f"<p>{html.escape(quality_sentence(metrics, inputs.oracle))}</p>",
+        _targets(inputs.targets),
         f"<h2>{SECTIONS[1]}</h2>",
         curves,
         f"<h2>{SECTIONS[2]}</h2>",

@@ -106,6 +106,7 @@ def train_summary(result: dict[str, Any]) -> dict[str, Any]:
             result["oracle"]["roc_auc"] - result["model"]["roc_auc"]
         )
     summary["quality"] = {k: round(v, 4) for k, v in quality.items()}
+    summary["targets"] = result.get("targets", [])
     if result.get("report"):
         summary["report"] = result["report"]
     return summary

@@ -13,6 +13,7 @@ import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from features.market import OutcomeHistory
 from features.registry import build_registry
 from features.snapshots import LABEL, Snapshots, Split, training_examples
 from features.validation import data_docs_html
-from models import training
+from models import quality, training
 from models.evaluate import full_metrics
 from models.report import ReportInputs, render_report, report_metrics, window_inputs
 from models.scoring import (
@@ -86,18 +87,34 @@ def fit_rules(X: pd.DataFrame, y: np.ndarray | None, settings: Settings) -> Any:
 
 
 @thin_task
-def oracle_metrics(
-    crm: CRMData, entities: pd.DataFrame, y: np.ndarray, settings: Settings
-) -> dict[str, float] | None:
-    """The hidden propensity's metrics on the validation window (synthetic CRM only)."""
+def oracle_probabilities(
+    crm: CRMData, entities: pd.DataFrame, settings: Settings
+) -> np.ndarray | None:
+    """The hidden propensity of each validation row (synthetic CRM only, else None)."""
     truth_path = settings.data.truth
     if truth_path is None or not Path(truth_path).is_file() or crm.activities is None:
         return None
     from pipelines.synthetic import oracle_probability
 
     truth = pd.read_parquet(truth_path)
-    p = oracle_probability(truth, crm.activities, entities, settings.snapshots.horizon_days)
-    return full_metrics(y, p, p)
+    return oracle_probability(truth, crm.activities, entities, settings.snapshots.horizon_days)
+
+
+@thin_task
+def quality_targets(
+    window: ReportInputs, leads: pd.Series, oracle: np.ndarray | None, settings: Settings
+) -> ReportInputs:
+    """The window with the configured quality targets assessed on it (``models.quality``)."""
+    targets = quality.assess(
+        settings.quality,
+        window.y,
+        leads.to_numpy(),
+        window.model_ranking,
+        window.model_probability,
+        window.rule_points,
+        oracle,
+    )
+    return replace(window, targets=targets)
 
 
 @thin_task
@@ -159,6 +176,8 @@ def track(
         for side in ("model", "rules", "oracle"):
             for key, value in (metrics.get(side) or {}).items():
                 mlflow.log_metric(f"{side}_{key}", value)
+        for target in metrics.get("targets", []):
+            mlflow.log_metric(f"target_{target['target']}_met", float(target["met"]))
         tracking.log_json(settings.model_dump(mode="json"), "settings.json")
         tracking.log_json(metrics, "metrics.json")
         if getattr(model, "summary_", None):  # a model per segment: which, and why
@@ -250,7 +269,8 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
     )
     model = fit_model(X_train, y_train, settings)
     rules = fit_rules(X_train, y_train, settings)
-    oracle = oracle_metrics(crm, snaps.rows.iloc[split.valid], y_valid, settings)
+    oracle_p = oracle_probabilities(crm, snaps.rows.iloc[split.valid], settings)
+    oracle = None if oracle_p is None else full_metrics(y_valid, oracle_p, oracle_p)
     context = {
         "split": split.kind,
         "training examples": len(y_train),
@@ -260,9 +280,11 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         "calibration": _calibration(model, settings),
     }
     window = validation_window(model, rules, X_valid, y_valid, oracle, settings, context)
+    window = quality_targets(window, X_valid["lead_id"], oracle_p, settings)
     metrics: dict[str, Any] = report_metrics(window)
     if oracle is not None:
         metrics["oracle"] = oracle
+    metrics["targets"] = [t.as_dict() for t in window.targets]
     params = {
         **counts,
         "leads_in": crm.n_leads_in,

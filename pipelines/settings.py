@@ -18,7 +18,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from features.config import FeatureConfig, SnapshotConfig, ValidationConfig
-from models.config import ModelConfig, PromotionGate, RulesConfig, ScoringConfig
+from models.config import (
+    ModelConfig,
+    PromotionGate,
+    QualityTargets,
+    RulesConfig,
+    ScoringConfig,
+)
 from serving.api import ApiConfig
 from serving.store import StoreConfig
 
@@ -215,6 +221,7 @@ class Settings(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     promotion: PromotionGate = Field(default_factory=PromotionGate)
+    quality: QualityTargets = Field(default_factory=QualityTargets)
     store: StoreConfig = Field(default_factory=StoreConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)

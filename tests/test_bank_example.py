@@ -57,6 +57,12 @@ def test_bank_example_beats_the_rules_out_of_time_with_the_logistic_model(
     assert "oracle" not in result  # no hidden truth for a real export
     model, rules = result["model"], result["rules"]
     assert model["roc_auc"] >= TARGET_ROC_AUC
+    # the example's declared target: judged on the value, its interval one row per contact
+    (target,) = result["targets"]
+    assert (target["target"], target["rule"], target["met"]) == ("roc_auc", ">= 0.76", True)
+    assert target["value"] == model["roc_auc"]
+    low, high = target["interval"]
+    assert low < target["value"] < high and 0.01 < high - low < 0.04  # 8k contacts
     assert model["roc_auc"] >= rules["roc_auc"] + MARGIN_OVER_RULES
     assert model["pr_auc"] > rules["pr_auc"] and model["lift_top10"] > rules["lift_top10"]
     assert result["promoted"] is True

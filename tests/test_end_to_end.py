@@ -67,6 +67,19 @@ def test_train_prints_the_metrics_line(trained: dict):
     assert quality["model_minus_rules_roc_auc"] == pytest.approx(margin, abs=2e-4)
     gap = trained["oracle"]["roc_auc"] - trained["model"]["roc_auc"]
     assert quality["oracle_minus_model_roc_auc"] == pytest.approx(gap, abs=2e-4)
+    # leadscore.yaml's targets, each judged on its value, with an interval around it
+    targets = {t["target"]: t for t in trained["targets"]}
+    assert list(targets) == ["model_minus_rules_roc_auc", "oracle_minus_model_roc_auc", "ece"]
+    assert targets["model_minus_rules_roc_auc"]["value"] == pytest.approx(margin, abs=2e-4)
+    assert targets["oracle_minus_model_roc_auc"]["value"] == pytest.approx(gap, abs=2e-4)
+    assert targets["ece"]["value"] == pytest.approx(trained["model"]["ece"], abs=2e-4)
+    for target, bound, met in (
+        (targets["model_minus_rules_roc_auc"], 0.05, margin >= 0.05),
+        (targets["oracle_minus_model_roc_auc"], 0.01, gap <= 0.01),
+    ):
+        assert target["rule"].endswith(f" {bound:g}") and target["met"] is met
+        low, high = target["interval"]
+        assert low <= target["value"] <= high and high - low > 0.005  # 2k leads: wide
 
 
 def test_model_beats_rules_out_of_time(trained: dict):
@@ -110,6 +123,14 @@ def test_evaluation_report_is_logged_and_written(project: Path, trained: dict):
     assert "report.html" in {a.path for a in client.list_artifacts(trained["run_id"])}
     run = client.get_run(trained["run_id"])
     assert run.data.metrics["model_ece"] == pytest.approx(trained["model"]["ece"], abs=1e-4)
+    # the targets: a table in the report, a verdict per target on the run
+    gap = next(t for t in trained["targets"] if t["target"] == "oracle_minus_model_roc_auc")
+    low, high = gap["interval"]
+    assert "<h3>Quality targets</h3>" in page
+    assert "oracle ROC-AUC minus the model's &lt;= 0.01" in page
+    assert f"{low:.4f} to {high:.4f}" in page
+    verdict = run.data.metrics["target_oracle_minus_model_roc_auc_met"]
+    assert verdict == float(gap["met"])
 
 
 def test_every_open_lead_has_exactly_one_score_with_reasons(project: Path, scored: dict):

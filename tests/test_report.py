@@ -128,3 +128,31 @@ def test_trust_metrics_by_hand():
     m = full_metrics(y, p, p)
     assert m["capture_top5"] == pytest.approx(0.5) and m["lift_top20"] == pytest.approx(2.0)
     assert set(evaluate(y, p, p)) < set(m)
+
+
+def test_quality_targets_table_states_value_interval_and_verdict(window: ReportInputs):
+    from dataclasses import replace
+
+    from models.config import QualityTargets
+    from models.quality import assess
+
+    targets = assess(
+        QualityTargets(min_margin_over_rules=0.5, max_calibration_error=0.05, resamples=50),
+        window.y,
+        np.arange(N),
+        window.model_ranking,
+        window.model_probability,
+        window.rule_points,
+    )
+    page = render_report(replace(window, targets=targets))
+    table = page[page.index("<h3>Quality targets</h3>") : page.index(f"<h2>{SECTIONS[1]}</h2>")]
+    margin, ece = targets
+    assert not margin.met and ece.met  # the fixture: margin 0.15, ECE 0.025
+    for target, verdict in ((margin, "missed"), (ece, "met")):
+        op = target.op.replace("<", "&lt;").replace(">", "&gt;")
+        row = table[table.index(f"{target.description} {op}") :]
+        row = row[: row.index("</tr>")]
+        assert f"{target.value:.4f}" in row
+        assert f"{target.low:.4f} to {target.high:.4f}" in row
+        assert f"<td>{verdict}</td>" in row
+    assert "Quality targets" not in render_report(window)  # none configured: no table
