@@ -1,37 +1,126 @@
 """Where the model's distance to the oracle goes (issue #4's synthetic target: <= 0.01).
 
-On one synthetic CRM's out-of-time split this fits the configured model twice: on the
-pipeline's features, and on the same features plus two columns no CRM export has, each
-lead's hidden fit and interest (from the generator's ``truth``). Both are scored on the
-same validation window as the oracle (``pipelines.synthetic.oracle_probability``). The
-first distance is the model's; the second is what remains once the traits the world
-hides are handed over (the state at the snapshot, such as the exact engagement or a
-running burst, and finite data).
+On one synthetic CRM's out-of-time split this fits the configured model four times: on
+the pipeline's features, and on the same features plus columns no CRM export has, from
+the generator's ``truth``: each lead's hidden fit, its hidden interest, and both. All are
+scored on the same validation window as the oracle
+(``pipelines.synthetic.oracle_probability``). The first distance is the model's; the last
+is what remains once the traits the world hides are handed over (the state at the
+snapshot, such as a running burst, and finite data).
 
-Run: ``python -m bench.oracle_gap [--leads 20000] [--seed 42]``; prints one JSON line.
+``--world NAME=VALUE`` (repeatable) changes one of the generator's numeric constants for
+the run, to ask what a world that hides less would give, e.g. ``--world INTEREST_SD=0.2
+--world FIT_NOISE_SD=0.2``. The data and the oracle both see the change; nothing else does.
+
+Run: ``python -m bench.oracle_gap [--leads 20000] [--seed 42] [--world NAME=VALUE ...]``;
+prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+import pipelines.synthetic as world
 from bench.data import training_frames
 from features.registry import FIT, FeatureRegistry, FeatureSpec, build_registry
 from models import training
 from models.evaluate import evaluate
-from pipelines.synthetic import oracle_probability
 
 HIDDEN = {"fit_logit": "hidden fit", "log_interest": "hidden interest"}
+VARIANTS = {
+    "model": (),
+    "model_with_hidden_fit": ("fit_logit",),
+    "model_with_hidden_interest": ("log_interest",),
+    "model_with_hidden_traits": ("fit_logit", "log_interest"),
+}
 
 
-def _with_hidden(X: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    traits = truth.set_index("lead_id").loc[X["lead_id"], list(HIDDEN)]
-    return X.assign(**{name: traits[name].to_numpy() for name in HIDDEN})
+def parse_world(pairs: list[str]) -> dict[str, float]:
+    """``NAME=VALUE`` pairs -> overrides; NAME must be a numeric constant of the generator."""
+    overrides = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        current = getattr(world, name, None)
+        if not sep or not name.isupper() or not isinstance(current, int | float):
+            raise SystemExit(f"--world {pair!r}: not NAME=VALUE of a numeric generator constant")
+        overrides[name] = float(value)
+    return overrides
+
+
+@contextmanager
+def world_overrides(overrides: Mapping[str, float]) -> Iterator[None]:
+    """The generator's constants changed for the block, restored after."""
+    before = {name: getattr(world, name) for name in overrides}
+    try:
+        for name, value in overrides.items():
+            setattr(world, name, value)
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(world, name, value)
+
+
+def _with(X: pd.DataFrame, truth: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    traits = truth.set_index("lead_id").loc[X["lead_id"], list(columns)]
+    return X.assign(**{name: traits[name].to_numpy() for name in columns})
+
+
+def decomposition(
+    config: Path, leads: int, seed: int, out: Path, overrides: Mapping[str, float]
+) -> dict[str, object]:
+    """Oracle and model ROC-AUC, with each hidden trait handed over, on one CRM's window."""
+    tag = "".join(f"-{k}{v:g}" for k, v in sorted(overrides.items()))
+    out = out / f"world{tag}" if tag else out
+    with world_overrides(overrides):
+        settings, X, y, split = training_frames(config, leads, out, seed)
+        folder = out / f"train-{leads}-s{seed}"
+        truth = pd.read_parquet(folder / "truth.parquet")
+        activities = pd.read_parquet(folder / "activities.parquet")
+        oracle = world.oracle_probability(
+            truth,
+            activities,
+            X.iloc[split.valid][["lead_id", "as_of"]],
+            settings.snapshots.horizon_days,
+        )
+    y_valid = y[split.valid]
+    bound = evaluate(y_valid, oracle, oracle)["roc_auc"]
+    registry = build_registry(settings.features)
+    result: dict[str, object] = {
+        "leads": leads,
+        "world": dict(overrides),
+        "validation_rows": len(y_valid),
+        "oracle_roc_auc": round(bound, 4),
+    }
+    for name, columns in VARIANTS.items():
+        features = FeatureRegistry(
+            [
+                *registry,
+                *(
+                    FeatureSpec(c, FIT, "numeric", HIDDEN[c], f"{HIDDEN[c]} {{value:.2f}}")
+                    for c in columns
+                ),
+            ]
+        )
+        frame = _with(X, truth, columns)
+        model = training.fit_model(
+            frame.iloc[split.train], y[split.train], features, settings.model
+        )
+        scored = frame.iloc[split.valid]
+        auc = evaluate(y_valid, model.raw_score(scored), model.predict_proba(scored)[:, 1])
+        result[f"{name}_roc_auc"] = round(float(auc["roc_auc"]), 4)
+        result[f"oracle_minus_{name}"] = round(float(bound - auc["roc_auc"]), 4)
+    gap, left = result["oracle_minus_model"], result["oracle_minus_model_with_hidden_traits"]
+    assert isinstance(gap, float) and isinstance(left, float)
+    share = float(np.clip(1 - left / gap, 0, 1)) if gap > 0 else 0.0
+    result["hidden_traits_share_of_gap"] = round(share, 2)
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,58 +129,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--leads", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=42, help="the demo CRM's seed")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument("--world", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
-
-    settings, X, y, split = training_frames(args.config, args.leads, args.out, args.seed)
-    folder = args.out / f"train-{args.leads}-s{args.seed}"
-    truth = pd.read_parquet(folder / "truth.parquet")
-    activities = pd.read_parquet(folder / "activities.parquet")
-    valid = X.iloc[split.valid]
-    oracle = oracle_probability(
-        truth, activities, valid[["lead_id", "as_of"]], settings.snapshots.horizon_days
-    )
-    y_valid = y[split.valid]
-    bound = evaluate(y_valid, oracle, oracle)["roc_auc"]
-
-    registry = build_registry(settings.features)
-    hidden = FeatureRegistry(
-        [
-            *registry,
-            *(
-                FeatureSpec(n, FIT, "numeric", label, f"{label} {{value:.2f}}")
-                for n, label in HIDDEN.items()
-            ),
-        ]
-    )
-    result: dict[str, float | int] = {
-        "leads": args.leads,
-        "validation_rows": len(y_valid),
-        "oracle_roc_auc": round(bound, 4),
-    }
-    for name, frame, features in (
-        ("model", X, registry),
-        ("model_with_hidden_traits", _with_hidden(X, truth), hidden),
-    ):
-        model = training.fit_model(
-            frame.iloc[split.train], y[split.train], features, settings.model
-        )
-        scored = frame.iloc[split.valid]
-        auc = evaluate(y_valid, model.raw_score(scored), model.predict_proba(scored)[:, 1])[
-            "roc_auc"
-        ]
-        result[f"{name}_roc_auc"] = round(float(auc), 4)
-        result[f"oracle_minus_{name}"] = round(float(bound - auc), 4)
-    result["hidden_traits_share_of_gap"] = round(
-        float(
-            np.clip(
-                1 - result["oracle_minus_model_with_hidden_traits"] / result["oracle_minus_model"],
-                0,
-                1,
-            )
-        ),
-        2,
-    )
-    print(json.dumps(result))
+    overrides = parse_world(args.world)
+    print(json.dumps(decomposition(args.config, args.leads, args.seed, args.out, overrides)))
 
 
 if __name__ == "__main__":

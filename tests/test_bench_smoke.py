@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from bench.run import STAGES, main
@@ -45,14 +47,33 @@ def test_bench_prints_one_json_line_with_every_stage(tmp_path, capsys):
 
 
 def test_oracle_gap_bench_prints_the_decomposition(tmp_path, capsys):
+    from bench.oracle_gap import VARIANTS
     from bench.oracle_gap import main as oracle_gap
 
     oracle_gap(["--leads", "2500", "--seed", "3", "--out", str(tmp_path)])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["leads"] == 2500 and result["validation_rows"] > 200
-    for key in ("oracle_roc_auc", "model_roc_auc", "model_with_hidden_traits_roc_auc"):
-        assert 0.5 < result[key] < 1.0
-    gap = result["oracle_roc_auc"] - result["model_roc_auc"]
-    assert result["oracle_minus_model"] == pytest.approx(gap, abs=2e-4)
+    assert result["leads"] == 2500 and result["validation_rows"] > 200 and result["world"] == {}
+    for name in VARIANTS:
+        assert 0.5 < result[f"{name}_roc_auc"] < 1.0
+        gap = result["oracle_roc_auc"] - result[f"{name}_roc_auc"]
+        assert result[f"oracle_minus_{name}"] == pytest.approx(gap, abs=2e-4)
     assert result["oracle_minus_model"] > 0  # the bound is a bound
     assert 0 <= result["hidden_traits_share_of_gap"] <= 1
+
+
+def test_oracle_gap_world_overrides_reach_the_generator_and_are_undone(tmp_path, capsys):
+    import pipelines.synthetic as world
+    from bench.oracle_gap import main as oracle_gap
+
+    before = world.INTEREST_SD
+    args = ["--leads", "2500", "--seed", "3", "--out", str(tmp_path)]
+    oracle_gap([*args, "--world", "INTEREST_SD=0"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["world"] == {"INTEREST_SD": 0.0} and before == world.INTEREST_SD
+    truth = pd.read_parquet(tmp_path / "world-INTEREST_SD0" / "train-2500-s3" / "truth.parquet")
+    # no interest noise: interest is the fit's share, exactly
+    slope = world.INTEREST_FIT_SLOPE * truth["fit_logit"]
+    assert np.allclose(truth["log_interest"], slope)
+    for bad in ("INTEREST_SD", "interest_sd=1", "NOPE=1", "ACTIVITY_TYPES=1"):
+        with pytest.raises(SystemExit, match="numeric generator constant"):
+            oracle_gap([*args, "--world", bad])
