@@ -60,6 +60,21 @@ def test_walkthrough_runs_and_explains_three_leads(project: Path, monkeypatch):
     )
     assert "Calling the top 10% by the model would have reached" in text
     assert "Model vs rules" in text and "Calibration" in text
+    # the config's targets, each with its interval and verdict
+    targets = re.findall(
+        r"^(\w+) ([<>]=) ([\d.]+): ([\d.]+) \[(-?[\d.]+), ([\d.]+)\] (met|MISSED)$",
+        text,
+        flags=re.MULTILINE,
+    )
+    assert [t[0] for t in targets] == [
+        "model_minus_rules_roc_auc",
+        "oracle_minus_model_roc_auc",
+        "ece",
+    ]
+    for _, op, bound, value, low, high, verdict in targets:
+        assert float(low) <= float(value) <= float(high)
+        met = float(value) >= float(bound) if op == ">=" else float(value) <= float(bound)
+        assert verdict == ("met" if met else "MISSED")
     explained = re.findall(r"lead \S+: rank (\d+), [\d.]+% \(grade [A-D]\)", text)
     assert len(explained) == 3 and int(explained[0]) == 1  # the best, a middle, the lowest
     reasons = re.findall(r"^ {3}[+-] .+ \([+-]\d+\.\d\d\)$", text, flags=re.MULTILINE)
