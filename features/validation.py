@@ -20,10 +20,12 @@ import pandas as pd
 from great_expectations.core import ExpectationSuiteValidationResult
 from great_expectations.execution_engine import pandas_execution_engine as _gx_pandas_engine
 from great_expectations.expectations import Expectation
+from great_expectations.expectations.row_conditions import Column
 
 from features.config import AttributeConfig, ValidationConfig
 
-STATUSES = ("open", "converted", "lost")
+OPEN, CLOSED = "open", ("converted", "lost")
+STATUSES = (OPEN, *CLOSED)
 EXAMPLES = 5
 
 # GX logs every expectation it builds at INFO; the results are what we report.
@@ -160,16 +162,14 @@ def lead_rules(
             _not_future("created_at", latest),
             RowRule(
                 E.ExpectColumnValuesToBeNull(
-                    column="closed_at", row_condition='status=="open"', condition_parser="pandas"
+                    column="closed_at", row_condition=Column("status") == OPEN
                 ),
                 "closed_at",
                 "open lead has a closed_at",
             ),
             RowRule(
                 E.ExpectColumnValuesToNotBeNull(
-                    column="closed_at",
-                    row_condition='status=="converted" or status=="lost"',
-                    condition_parser="pandas",
+                    column="closed_at", row_condition=Column("status").is_in(CLOSED)
                 ),
                 "closed_at",
                 "closed lead has no valid closed_at",

@@ -105,13 +105,14 @@ def test_an_expectation_that_fails_to_run_stops_the_run_instead_of_passing_rows(
     """GX reports a metric that raised under the metric's id, not at the top level; a
     check that missed it would let every row through as clean."""
     import great_expectations as gx
+    from great_expectations.expectations.row_conditions import Column
 
     from features.validation import RowRule, _run_suite
 
     frame = pd.DataFrame({"a": [1.0, None]})
     broken = RowRule(
         gx.expectations.ExpectColumnValuesToNotBeNull(
-            column="a", row_condition='no_such_column=="x"', condition_parser="pandas"
+            column="a", row_condition=Column("no_such_column") == "x"
         ),
         "a",
         "a is empty",
