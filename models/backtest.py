@@ -27,7 +27,9 @@ import pandas as pd
 from features.builder import AS_OF
 from features.config import SnapshotConfig
 from features.snapshots import LABEL, Snapshots, out_of_time_split
+from models.config import QualityTargets
 from models.evaluate import full_metrics
+from models.quality import bootstrap, roc_auc_difference
 
 WINDOWS = 4
 """Origins tried by default: the data end and 1, 2, 3 validation windows before it."""
@@ -45,13 +47,16 @@ def backtest(
     fit_model: FitFn,
     fit_rules: FitFn,
     windows: int = WINDOWS,
+    intervals: QualityTargets | None = None,
 ) -> pd.DataFrame:
     """One row per origin: its dates, sizes, and the model's and the rules' metrics.
 
     ``X`` holds the features of ``snapshots.rows`` row for row. ``fit_model(X, y)`` returns
     a fitted model with ``raw_score`` and ``predict_proba``; ``fit_rules(X, y)`` a fitted
     rule scorer with ``points`` and ``predict_proba``. A window that cannot be trained
-    (one class, too little data) gets its ``error`` instead of metrics.
+    (one class, too little data) gets its ``error`` instead of metrics. With ``intervals``
+    (its resamples, confidence and seed) each row also gets the model's ROC-AUC margin over
+    the rules with a bootstrap interval over leads (``margin_roc_auc``, ``_low``, ``_high``).
     """
     rows = snapshots.rows
     y_all = rows[LABEL].to_numpy()
@@ -72,7 +77,7 @@ def backtest(
             "valid_start": split.valid_start.isoformat(),
             "train_end": split.train_end.isoformat(),
         }
-        out.append(_record(k, dates, X, y_all, train, valid, fit_model, fit_rules))
+        out.append(_record(k, dates, X, y_all, train, valid, fit_model, fit_rules, intervals))
     return pd.DataFrame(out)
 
 
@@ -83,6 +88,7 @@ def backtest_ordered(
     fit_model: FitFn,
     fit_rules: FitFn,
     windows: int = WINDOWS,
+    intervals: QualityTargets | None = None,
     *,
     by_time: bool,
 ) -> pd.DataFrame:
@@ -112,7 +118,7 @@ def backtest_ordered(
             out.append({"origin": k, "n_train": 0, "n_valid": 0, "error": "no rows left"})
             continue
         dates = {"data_end": at(end - 1), "valid_start": at(start), "train_end": at(start)}
-        out.append(_record(k, dates, X, y_all, train, valid, fit_model, fit_rules))
+        out.append(_record(k, dates, X, y_all, train, valid, fit_model, fit_rules, intervals))
     return pd.DataFrame(out)
 
 
@@ -125,6 +131,7 @@ def _record(
     valid: np.ndarray,
     fit_model: FitFn,
     fit_rules: FitFn,
+    intervals: QualityTargets | None = None,
 ) -> dict[str, Any]:
     """One origin's row: where its windows are, their sizes, and both sides' full metrics
     on its validation rows once fitted on its training rows (or the error that kept the
@@ -148,13 +155,21 @@ def _record(
     except ValueError as exc:
         record["error"] = str(exc)
         return record
+    ranking, points = model.raw_score(X_valid), rules.points(X_valid)
     sides = {
-        "model": full_metrics(
-            y_valid, model.raw_score(X_valid), model.predict_proba(X_valid)[:, 1]
-        ),
-        "rules": full_metrics(y_valid, rules.points(X_valid), rules.predict_proba(X_valid)[:, 1]),
+        "model": full_metrics(y_valid, ranking, model.predict_proba(X_valid)[:, 1]),
+        "rules": full_metrics(y_valid, points, rules.predict_proba(X_valid)[:, 1]),
     }
     record.update({f"{side}_{k}": v for side, metrics in sides.items() for k, v in metrics.items()})
+    if intervals is not None and intervals.resamples:
+        value, low, high = bootstrap(
+            roc_auc_difference(y_valid, ranking, points),
+            X_valid["lead_id"].to_numpy(),
+            intervals.resamples,
+            intervals.confidence,
+            intervals.seed,
+        )
+        record.update(margin_roc_auc=value, margin_roc_auc_low=low, margin_roc_auc_high=high)
     return record
 
 

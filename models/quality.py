@@ -109,6 +109,28 @@ def _ece_of_weights(y: np.ndarray, p: np.ndarray) -> Callable[[np.ndarray], floa
     return ece
 
 
+def roc_auc_difference(
+    y: np.ndarray, first: np.ndarray, second: np.ndarray
+) -> Callable[[np.ndarray], float]:
+    """ROC-AUC of ``first`` minus that of ``second``, as a function of row weights."""
+    a, b = _SortedScore(first, y), _SortedScore(second, y)
+    return lambda weights: a.auc(weights) - b.auc(weights)
+
+
+def bootstrap(
+    measure: Callable[[np.ndarray], float],
+    groups: np.ndarray,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[float, float, float]:
+    """(value, low, high): ``measure`` of the window and its interval over lead resamples."""
+    point = measure(np.ones(len(groups)))
+    draws = lead_resamples(groups, resamples, seed)
+    low, high = _interval(np.array([measure(w) for w in draws]), confidence, point)
+    return point, low, high
+
+
 def assess(
     targets: QualityTargets,
     y: np.ndarray,
@@ -122,8 +144,6 @@ def assess(
     ``groups``); a target on the oracle is skipped when there is no oracle."""
     y = np.asarray(y, dtype=np.float64)
     model = _SortedScore(model_ranking, y)
-    rules = _SortedScore(rule_ranking, y)
-    oracle = None if oracle_probability is None else _SortedScore(oracle_probability, y)
     measures: list[tuple[str, str, str, float, Callable[[np.ndarray], float]]] = []
     if targets.min_roc_auc is not None:
         measures.append(("roc_auc", "model ROC-AUC", ">=", targets.min_roc_auc, model.auc))
@@ -134,17 +154,17 @@ def assess(
                 "model ROC-AUC minus the rules'",
                 ">=",
                 targets.min_margin_over_rules,
-                lambda w: model.auc(w) - rules.auc(w),
+                roc_auc_difference(y, model_ranking, rule_ranking),
             )
         )
-    if targets.max_oracle_gap is not None and oracle is not None:
+    if targets.max_oracle_gap is not None and oracle_probability is not None:
         measures.append(
             (
                 "oracle_minus_model_roc_auc",
                 "oracle ROC-AUC minus the model's",
                 "<=",
                 targets.max_oracle_gap,
-                lambda w: oracle.auc(w) - model.auc(w),
+                roc_auc_difference(y, oracle_probability, model_ranking),
             )
         )
     if targets.max_calibration_error is not None:
@@ -157,14 +177,10 @@ def assess(
                 _ece_of_weights(y, np.asarray(model_probability, dtype=np.float64)),
             )
         )
-    if not measures:
-        return []
-    draws = lead_resamples(groups, targets.resamples, targets.seed)
-    ones = np.ones(len(y))
     results = []
     for name, description, op, bound, measure in measures:
-        point = measure(ones)
-        spread = np.array([measure(w) for w in draws])
-        low, high = _interval(spread, targets.confidence, point)
+        point, low, high = bootstrap(
+            measure, groups, targets.resamples, targets.confidence, targets.seed
+        )
         results.append(TargetResult(name, description, op, bound, point, low, high))
     return results

@@ -195,12 +195,21 @@ def run_backtest(settings: Settings, windows: int) -> tuple[Any, dict[str, float
         X = build_features(crm.leads, None, snaps.rows, settings.features)
         fraction = settings.snapshots.valid_fraction
         table = backtest_ordered(
-            snaps, X, fraction, fit_model, fit_rules, windows, by_time=order == "time"
+            snaps,
+            X,
+            fraction,
+            fit_model,
+            fit_rules,
+            windows,
+            settings.quality,
+            by_time=order == "time",
         )
     else:
         snaps = make_snapshots(crm.leads, crm.end, settings.snapshots)
         X = build_features(crm.leads, crm.activities, snaps.rows, settings.features)
-        table = backtest(snaps, X, settings.snapshots, fit_model, fit_rules, windows=windows)
+        table = backtest(
+            snaps, X, settings.snapshots, fit_model, fit_rules, windows, settings.quality
+        )
     return table, stability(table)
 
 
@@ -229,6 +238,8 @@ def backtest(
     view.add_column("n valid")
     for metric in SUMMARY_METRICS:
         view.add_column(f"{metric} model / rules")
+    share = f"{settings.quality.confidence:.0%}"
+    view.add_column(f"roc_auc margin [{share} over leads]")
     for row in table.to_dict(orient="records"):
         cells = [
             f"{str(row['valid_start'])[:10]} .. {str(row['data_end'])[:10]}",
@@ -237,6 +248,13 @@ def backtest(
         for metric in SUMMARY_METRICS:
             m, r = row.get(f"model_{metric}"), row.get(f"rules_{metric}")
             cells.append("-" if m is None or m != m else f"{m:.3f} / {r:.3f}")
+        margin = row.get("margin_roc_auc")
+        cells.append(
+            "-"
+            if margin is None or margin != margin
+            else f"{margin:+.3f} [{row['margin_roc_auc_low']:+.3f}, "
+            f"{row['margin_roc_auc_high']:+.3f}]"
+        )
         view.add_row(*cells)
     Console().print(view)
     records = json.loads(table.to_json(orient="records"))

@@ -21,6 +21,7 @@ from features.registry import build_registry
 from features.snapshots import LABEL, make_snapshots
 from models import training
 from models.backtest import backtest, stability
+from models.config import QualityTargets
 from pipelines.settings import Settings
 from tests.conftest import ROOT
 
@@ -62,6 +63,7 @@ def result(crm, raw_config: dict):
         settings.snapshots,
         fit_model,
         lambda X_, y_: training.fit_rules(X_, y_, settings.rules, points),
+        intervals=QualityTargets(resamples=100),
     )
     return {"table": table, "snaps": snaps, "X": X, "seen": seen, "settings": settings}
 
@@ -114,6 +116,16 @@ def test_window_metrics_are_the_window_s_own(result):
     assert summary["model_roc_auc_worst"] == pytest.approx(aucs.min())
 
 
+def test_each_window_states_its_margin_with_an_interval_over_leads(result):
+    table = result["table"]
+    margin = table["model_roc_auc"] - table["rules_roc_auc"]
+    assert np.allclose(table["margin_roc_auc"], margin, atol=1e-12)
+    assert (table["margin_roc_auc_low"] < table["margin_roc_auc"]).all()
+    assert (table["margin_roc_auc"] < table["margin_roc_auc_high"]).all()
+    width = table["margin_roc_auc_high"] - table["margin_roc_auc_low"]
+    assert (width > 0.01).all() and (width < 0.3).all()  # 2.5k leads: wide, not absurd
+
+
 def test_backtest_command_prints_the_windows(tmp_path: Path, crm, raw_config: dict):
     from pipelines.cli import app
     from pipelines.synthetic import write_crm
@@ -121,7 +133,9 @@ def test_backtest_command_prints_the_windows(tmp_path: Path, crm, raw_config: di
     write_crm(crm, tmp_path / "data" / "synthetic")
     (tmp_path / "leadscore.yaml").write_text(yaml.safe_dump(raw_config))
     result = CliRunner().invoke(
-        app, ["backtest", "--windows", "2", "--config", str(tmp_path / "leadscore.yaml")]
+        app,
+        ["backtest", "--windows", "2", "--config", str(tmp_path / "leadscore.yaml")],
+        env={"COLUMNS": "240"},  # a wide terminal: Rich wraps no cell
     )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.strip().splitlines()[-1])
@@ -129,3 +143,8 @@ def test_backtest_command_prints_the_windows(tmp_path: Path, crm, raw_config: di
     assert 0.5 < out["windows"][0]["model_roc_auc"] <= 1
     assert "model_roc_auc_mean" in out["stability"]
     assert "Backtest: model vs rules" in result.stdout
+    assert "roc_auc margin [95% over leads]" in result.stdout
+    first = out["windows"][0]
+    low, value, high = (first[f"margin_roc_auc{s}"] for s in ("_low", "", "_high"))
+    assert low < value < high
+    assert f"{value:+.3f} [{low:+.3f}, {high:+.3f}]" in result.stdout
