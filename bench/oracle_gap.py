@@ -1,9 +1,11 @@
 """Where the model's distance to the oracle goes (issue #4's synthetic target: <= 0.01).
 
-On one synthetic CRM's out-of-time split this fits the configured model four times: on
-the pipeline's features, and on the same features plus columns no CRM export has, from
-the generator's ``truth``: each lead's hidden fit, its hidden interest, and both. All are
-scored on the same validation window as the oracle
+On one synthetic CRM's out-of-time split this fits the configured model six times: on
+the pipeline's features; on those plus one of two columns any export could give
+(:func:`observable_columns`: the world's exact engagement sum, a count-based estimate of
+interest), to see whether the features miss something observable; and on those plus
+columns no CRM export has, from the generator's ``truth``: each lead's hidden fit, its
+hidden interest, and both. All are scored on the same validation window as the oracle
 (``pipelines.synthetic.oracle_probability``). The first distance is the model's; the last
 is what remains once the traits the world hides are handed over (the state at the
 snapshot, such as a running burst, and finite data).
@@ -34,8 +36,15 @@ from models import training
 from models.evaluate import evaluate
 
 HIDDEN = {"fit_logit": "hidden fit", "log_interest": "hidden interest"}
+OBSERVABLE = {
+    "exact_engagement": "the world's engagement sum",
+    "activity_rate": "activities per expected activity",
+}
+LABELS = {**HIDDEN, **OBSERVABLE}
 VARIANTS = {
     "model": (),
+    "model_with_exact_engagement": ("exact_engagement",),
+    "model_with_activity_rate": ("activity_rate",),
     "model_with_hidden_fit": ("fit_logit",),
     "model_with_hidden_interest": ("log_interest",),
     "model_with_hidden_traits": ("fit_logit", "log_interest"),
@@ -67,9 +76,60 @@ def world_overrides(overrides: Mapping[str, float]) -> Iterator[None]:
             setattr(world, name, value)
 
 
-def _with(X: pd.DataFrame, truth: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    traits = truth.set_index("lead_id").loc[X["lead_id"], list(columns)]
-    return X.assign(**{name: traits[name].to_numpy() for name in columns})
+def _seconds(values: pd.Series) -> np.ndarray:
+    return values.to_numpy("datetime64[s]").astype(np.int64)
+
+
+def observable_columns(
+    X: pd.DataFrame, leads: pd.DataFrame, activities: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Two columns any export could give, which a reader may suspect the pipeline misses.
+
+    Both read only activities strictly before each row's ``as_of``:
+    ``exact_engagement`` is log1p of the world's own decayed sum (its weights and
+    half-life, where the features use configured points and half-life);
+    ``activity_rate`` is log((activities + 2) / (expected + 2)), the lead's count against
+    what the world's age curve (novelty fading to a floor, weekends) would give a lead of
+    average interest: the count-based estimate of the hidden interest.
+    """
+    codes, uniques = pd.factorize(activities["lead_id"])
+    row_code = pd.Index(uniques).get_indexer(X["lead_id"])
+    t = _seconds(activities["occurred_at"])
+    created = _seconds(leads.set_index("lead_id")["created_at"])
+    c_act = _seconds(leads.set_index("lead_id").loc[uniques, "created_at"])[codes]
+    weight = activities["activity_type"].map(world.TRUE_WEIGHTS).fillna(0.0).to_numpy()
+    order = np.lexsort((t, codes))
+    codes, t, weight, c_act = codes[order], t[order], weight[order], c_act[order]
+    half_life = world.TRUE_HALF_LIFE_DAYS * world.SECONDS_PER_DAY
+    grown = np.cumsum(weight * np.exp2((t - c_act) / half_life))  # one lead's sum per code
+    keys = codes.astype(np.int64) << 32 | (t - c_act)
+    as_of = _seconds(X["as_of"])
+    row_created = pd.Series(created, index=leads["lead_id"]).loc[X["lead_id"]].to_numpy()
+    known = row_code >= 0
+    start = np.searchsorted(keys, np.maximum(row_code, 0).astype(np.int64) << 32)
+    end = np.searchsorted(
+        keys, (np.maximum(row_code, 0).astype(np.int64) << 32) | (as_of - row_created)
+    )
+    end = np.where(known, end, start)
+    before = np.where(start > 0, grown[np.maximum(start - 1, 0)], 0.0)
+    total = np.where(end > start, grown[np.maximum(end - 1, 0)] - before, 0.0)
+    engagement = total * np.exp2(-(as_of - row_created) / half_life)
+    age = (as_of - row_created) / world.SECONDS_PER_DAY
+    floor, tau = world.AGE_FLOOR, world.AGE_DECAY_DAYS
+    week = (5 + 2 * world.WEEKEND_FACTOR) / 7
+    expected = (
+        world.BASE_ACTIVITY_RATE
+        * week
+        * (floor * age + (1 - floor) * tau * (1 - np.exp(-age / tau)))
+    )
+    return {
+        "exact_engagement": np.log1p(np.maximum(engagement, 0.0)),
+        "activity_rate": np.log((end - start + 2.0) / (expected + 2.0)),
+    }
+
+
+def _with(X: pd.DataFrame, extra: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    return X.assign(**{name: extra[name].to_numpy() for name in columns})
 
 
 def decomposition(
@@ -83,12 +143,16 @@ def decomposition(
         folder = out / f"train-{leads}-s{seed}"
         truth = pd.read_parquet(folder / "truth.parquet")
         activities = pd.read_parquet(folder / "activities.parquet")
+        lead_rows = pd.read_parquet(folder / "leads.parquet")
+        extra = pd.DataFrame(observable_columns(X, lead_rows, activities), index=X.index)
         oracle = world.oracle_probability(
             truth,
             activities,
             X.iloc[split.valid][["lead_id", "as_of"]],
             settings.snapshots.horizon_days,
         )
+    traits = truth.set_index("lead_id").loc[X["lead_id"], list(HIDDEN)]
+    extra = extra.assign(**{name: traits[name].to_numpy() for name in HIDDEN})
     y_valid = y[split.valid]
     bound = evaluate(y_valid, oracle, oracle)["roc_auc"]
     registry = build_registry(settings.features)
@@ -97,18 +161,21 @@ def decomposition(
         "world": dict(overrides),
         "validation_rows": len(y_valid),
         "oracle_roc_auc": round(bound, 4),
+        "activity_rate_corr_hidden_interest": round(
+            float(np.corrcoef(extra["activity_rate"], extra["log_interest"])[0, 1]), 3
+        ),
     }
     for name, columns in VARIANTS.items():
         features = FeatureRegistry(
             [
                 *registry,
                 *(
-                    FeatureSpec(c, FIT, "numeric", HIDDEN[c], f"{HIDDEN[c]} {{value:.2f}}")
+                    FeatureSpec(c, FIT, "numeric", LABELS[c], f"{LABELS[c]} {{value:.2f}}")
                     for c in columns
                 ),
             ]
         )
-        frame = _with(X, truth, columns)
+        frame = _with(X, extra, columns)
         model = training.fit_model(
             frame.iloc[split.train], y[split.train], features, settings.model
         )

@@ -59,6 +59,7 @@ def test_oracle_gap_bench_prints_the_decomposition(tmp_path, capsys):
         assert result[f"oracle_minus_{name}"] == pytest.approx(gap, abs=2e-4)
     assert result["oracle_minus_model"] > 0  # the bound is a bound
     assert 0 <= result["hidden_traits_share_of_gap"] <= 1
+    assert result["activity_rate_corr_hidden_interest"] > 0.5  # the count reads the interest
 
 
 def test_oracle_gap_world_overrides_reach_the_generator_and_are_undone(tmp_path, capsys):
@@ -77,3 +78,32 @@ def test_oracle_gap_world_overrides_reach_the_generator_and_are_undone(tmp_path,
     for bad in ("INTEREST_SD", "interest_sd=1", "NOPE=1", "ACTIVITY_TYPES=1"):
         with pytest.raises(SystemExit, match="numeric generator constant"):
             oracle_gap([*args, "--world", bad])
+
+
+def test_oracle_gap_observable_columns_equal_a_brute_force_over_the_log():
+    import pipelines.synthetic as world
+    from bench.oracle_gap import observable_columns
+
+    crm = world.generate_crm(300, seed=4)
+    leads, acts = crm.leads, crm.activities
+    rng = np.random.default_rng(0)
+    picked = leads.sample(200, random_state=1)
+    age = pd.to_timedelta(rng.integers(0, 200, len(picked)), unit="D")
+    X = pd.DataFrame({"lead_id": picked["lead_id"].to_numpy(), "as_of": picked["created_at"] + age})
+    got = observable_columns(X, leads, acts)
+    half_life = world.TRUE_HALF_LIFE_DAYS * 86400
+    for i, (lead, as_of) in enumerate(zip(X["lead_id"], X["as_of"], strict=True)):
+        mine = acts[(acts["lead_id"] == lead) & (acts["occurred_at"] < as_of)]
+        seconds = (as_of - mine["occurred_at"]).dt.total_seconds().to_numpy()
+        weights = mine["activity_type"].map(world.TRUE_WEIGHTS).fillna(0.0).to_numpy()
+        engagement = float((weights * 0.5 ** (seconds / half_life)).sum())
+        assert got["exact_engagement"][i] == pytest.approx(np.log1p(max(engagement, 0)), abs=1e-6)
+        days = (as_of - leads.set_index("lead_id").loc[lead, "created_at"]).total_seconds() / 86400
+        floor, tau = world.AGE_FLOOR, world.AGE_DECAY_DAYS
+        expected = (
+            world.BASE_ACTIVITY_RATE
+            * (5 + 2 * world.WEEKEND_FACTOR)
+            / 7
+            * (floor * days + (1 - floor) * tau * (1 - np.exp(-days / tau)))
+        )
+        assert got["activity_rate"][i] == pytest.approx(np.log((len(mine) + 2) / (expected + 2)))
