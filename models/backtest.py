@@ -75,6 +75,7 @@ def backtest(
         dates = {
             "data_end": end.isoformat(),
             "valid_start": split.valid_start.isoformat(),
+            "valid_end": rows[AS_OF].iloc[valid].max().isoformat() if len(valid) else "",
             "train_end": split.train_end.isoformat(),
         }
         out.append(_record(k, dates, X, y_all, train, valid, fit_model, fit_rules, intervals))
@@ -117,7 +118,12 @@ def backtest_ordered(
         if end <= 0:
             out.append({"origin": k, "n_train": 0, "n_valid": 0, "error": "no rows left"})
             continue
-        dates = {"data_end": at(end - 1), "valid_start": at(start), "train_end": at(start)}
+        dates = {
+            "data_end": at(end - 1),
+            "valid_start": at(start),
+            "valid_end": at(end - 1),
+            "train_end": at(start),
+        }
         out.append(_record(k, dates, X, y_all, train, valid, fit_model, fit_rules, intervals))
     return pd.DataFrame(out)
 

@@ -242,7 +242,7 @@ def backtest(
     view.add_column(f"roc_auc margin [{share} over leads]")
     for row in table.to_dict(orient="records"):
         cells = [
-            f"{str(row['valid_start'])[:10]} .. {str(row['data_end'])[:10]}",
+            f"{str(row['valid_start'])[:10]} .. {str(row['valid_end'])[:10]}",
             str(row["n_valid"]),
         ]
         for metric in SUMMARY_METRICS:

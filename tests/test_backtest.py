@@ -75,6 +75,12 @@ def test_origins_step_back_one_validation_window(result):
     steps = (ends.iloc[:-1].to_numpy() - ends.iloc[1:].to_numpy()).astype("timedelta64[D]")
     assert (steps == np.timedelta64(settings.snapshots.valid_window_days, "D")).all()
     assert (table["n_valid"] > 200).all() and table["n_train"].is_monotonic_decreasing
+    # the validation snapshots span one window; their labels are all known by the cut-off
+    starts, last = pd.to_datetime(table["valid_start"]), pd.to_datetime(table["valid_end"])
+    window = pd.Timedelta(days=settings.snapshots.valid_window_days)
+    assert ((last - starts) < window).all() and ((last - starts) > window / 2).all()
+    horizon = pd.Timedelta(days=settings.snapshots.horizon_days)
+    assert (last + horizon <= ends).all()
     assert "error" not in table or table["error"].isna().all()
 
 

@@ -269,6 +269,7 @@ def test_a_flat_export_in_row_order_is_backtested_by_position(tmp_path: Path):
     assert table["n_train"].tolist() == [1600, 1200, 800]
     assert table["valid_start"].tolist() == ["row 1601", "row 1201", "row 801"]
     assert table["data_end"].tolist() == ["row 2000", "row 1600", "row 1200"]
+    assert table["valid_end"].tolist() == table["data_end"].tolist()
 
     crm = load_crm(settings)
     snaps, split = training_examples(
