@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -198,6 +198,19 @@ class PromotionGate(_Strict):
         description="Largest expected calibration error (ECE) on the validation window "
         "a champion may have; None = not checked.",
     )
+    judged_on: Literal["value", "interval"] = Field(
+        default="value",
+        description="value: the margins hold on the window's metric. interval: they hold "
+        "for the low end of the bootstrap interval over leads of the paired ROC-AUC "
+        "difference (quality.resamples, quality.confidence), so a new model must beat the "
+        "rules and the champion by more than resampling noise. interval needs roc_auc.",
+    )
+
+    @model_validator(mode="after")
+    def _interval_needs_roc_auc(self) -> PromotionGate:
+        if self.judged_on == "interval" and self.metric != "roc_auc":
+            raise ValueError("promotion.judged_on: interval needs promotion.metric: roc_auc")
+        return self
 
 
 class QualityTargets(_Strict):

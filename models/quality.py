@@ -131,6 +131,27 @@ def bootstrap(
     return point, low, high
 
 
+def paired_intervals(
+    targets: QualityTargets,
+    y: np.ndarray,
+    groups: np.ndarray,
+    ranking: np.ndarray,
+    others: dict[str, np.ndarray],
+) -> dict[str, tuple[float, float]]:
+    """Interval of ROC-AUC of ``ranking`` minus each of ``others`` (same rows), over leads;
+    empty when ``targets.resamples`` is 0."""
+    if not targets.resamples:
+        return {}
+    out = {}
+    for name, other in others.items():
+        measure = roc_auc_difference(y, ranking, other)
+        _, low, high = bootstrap(
+            measure, groups, targets.resamples, targets.confidence, targets.seed
+        )
+        out[name] = (low, high)
+    return out
+
+
 def assess(
     targets: QualityTargets,
     y: np.ndarray,

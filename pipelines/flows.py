@@ -164,12 +164,23 @@ def track(
 
     client = tracking.configure(settings.tracking)
     gate = settings.promotion
-    champion = tracking.champion_metric_on(
-        client,
-        settings.tracking,
-        X_valid,
-        y_valid,
-        lambda m, X, y: training.model_metrics(m, X, y)[gate.metric],
+    champion, others = None, {"rules": rules.points(X_valid)}
+    found = tracking.champion_on(client, settings.tracking, X_valid)
+    if found is not None and found[1] is None:
+        champion = float("-inf")  # cannot score the features as configured now
+    elif found is not None:
+        champion = training.model_metrics(found[1], X_valid, y_valid)[gate.metric]
+        others["champion"] = found[1].raw_score(X_valid)
+    intervals = (
+        quality.paired_intervals(
+            settings.quality,
+            y_valid,
+            X_valid["lead_id"].to_numpy(),
+            model.raw_score(X_valid),
+            others,
+        )
+        if gate.metric == "roc_auc"
+        else {}
     )
     with mlflow.start_run() as run:
         mlflow.log_params(params)
@@ -192,9 +203,10 @@ def track(
         decision = tracking.gate(
             metrics["model"][gate.metric],
             metrics["rules"][gate.metric],
-            None if champion is None else champion[1],
+            champion,
             gate,
             calibration_error=metrics["model"].get("ece"),
+            intervals=intervals,
         )
         mlflow.set_tags({"promoted": decision.promoted, "promotion": decision.reason})
     tracking.promote(client, settings.tracking, version, decision)

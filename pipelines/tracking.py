@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -118,33 +117,74 @@ def load_champion(tracking: TrackingConfig) -> tuple[LeadModel, str]:
     return model, version
 
 
+Interval = tuple[float, float]
+"""(low, high) of a paired difference new - other, bootstrapped over leads."""
+
+
+def _beats(
+    name: str,
+    new: float,
+    other: float,
+    margin: float,
+    metric: str,
+    interval: Interval | None,
+    judged_on: str,
+) -> str | None:
+    """Why ``new`` fails to beat ``other`` by more than ``margin``, or None if it does.
+
+    Judged on the values, or on the low end of ``interval`` when judged on intervals
+    (no interval, e.g. a champion that cannot score these features: the values)."""
+    spread = "" if interval is None else f" (difference {interval[0]:+.4f} to {interval[1]:+.4f})"
+    if judged_on == "interval" and interval is not None:
+        if interval[0] > margin:
+            return None
+        return (
+            f"{metric} {new:.4f} does not beat {name} ({other:.4f}) by more than {margin} "
+            f"beyond resampling noise{spread}"
+        )
+    if new > other + margin:
+        return None
+    return f"{metric} {new:.4f} does not beat {name} ({other:.4f}) by more than {margin}{spread}"
+
+
 def gate(
     new: float,
     rules: float,
     champion: float | None,
     config: PromotionGate,
     calibration_error: float | None = None,
+    intervals: dict[str, Interval] | None = None,
 ) -> Promotion:
     """The declared promotion rule; pure, so it is tested without a tracking store.
 
     ``calibration_error`` is the new model's ECE on the validation window; it is checked
-    against ``config.max_calibration_error`` when both are given.
+    against ``config.max_calibration_error`` when both are given. ``intervals`` holds the
+    bootstrap intervals of the paired differences new - rules (``"rules"``) and new -
+    champion (``"champion"``); they are quoted in the reason, and decide when
+    ``config.judged_on`` is ``interval``.
     """
-    metric = config.metric
-    if not new > rules + config.min_margin_over_rules:
-        return Promotion(
-            False,
-            f"{metric} {new:.4f} does not beat the rules ({rules:.4f}) "
-            f"by more than {config.min_margin_over_rules}",
+    metric, intervals = config.metric, intervals or {}
+    failed = _beats(
+        "the rules",
+        new,
+        rules,
+        config.min_margin_over_rules,
+        metric,
+        intervals.get("rules"),
+        config.judged_on,
+    )
+    if failed is None and champion is not None:
+        failed = _beats(
+            "the champion",
+            new,
             champion,
+            config.min_margin_over_champion,
+            metric,
+            intervals.get("champion"),
+            config.judged_on,
         )
-    if champion is not None and not new > champion + config.min_margin_over_champion:
-        return Promotion(
-            False,
-            f"{metric} {new:.4f} does not beat the champion ({champion:.4f}) "
-            f"by more than {config.min_margin_over_champion}",
-            champion,
-        )
+    if failed is not None:
+        return Promotion(False, failed, champion)
     limit = config.max_calibration_error
     if limit is not None and calibration_error is not None and not calibration_error <= limit:
         return Promotion(
@@ -153,7 +193,12 @@ def gate(
             champion,
         )
     against = "no champion yet" if champion is None else f"champion {champion:.4f}"
-    return Promotion(True, f"{metric} {new:.4f} beats rules {rules:.4f} and {against}", champion)
+    quoted = "".join(
+        f"; over {name} {low:+.4f} to {high:+.4f}" for name, (low, high) in intervals.items()
+    )
+    return Promotion(
+        True, f"{metric} {new:.4f} beats rules {rules:.4f} and {against}{quoted}", champion
+    )
 
 
 def promote(
@@ -255,26 +300,24 @@ def rollback(client: MlflowClient, tracking: TrackingConfig, reason: str) -> tup
     return current, target
 
 
-def champion_metric_on(
-    client: MlflowClient,
-    tracking: TrackingConfig,
-    X: pd.DataFrame,
-    y: np.ndarray,
-    metric_fn: Any,
-) -> tuple[str, float] | None:
-    """The current champion re-scored on this validation window, or None if there is none.
+def champion_on(
+    client: MlflowClient, tracking: TrackingConfig, X: pd.DataFrame
+) -> tuple[str, Any | None] | None:
+    """The current champion's version and model, or None if there is none.
 
-    A champion that cannot score these features (the feature set changed) counts as
-    ``-inf``: the new model is the only one that fits the data as configured now.
+    The model is None when it cannot score these features (the feature set changed): the
+    new model is then the only one that fits the data as configured now, and the gate
+    counts the champion's metric as ``-inf``.
     """
     version = champion_version(client, tracking)
     if version is None:
         return None
     model = load_version(client, tracking.model_name, version)
     try:
-        return version, float(metric_fn(model, X, y))
+        model.raw_score(X.head(1))
     except (KeyError, ValueError):
-        return version, float("-inf")
+        return version, None
+    return version, model
 
 
 def write_report(report: str, report_dir: Path, run_id: str) -> Path:

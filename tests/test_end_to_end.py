@@ -168,6 +168,12 @@ def test_a_worse_model_does_not_take_the_champion_alias(project: Path, scored: d
     assert champion.version != result["model_version"]
     version = client.get_model_version("leadscore", result["model_version"])
     assert "does not beat" in version.tags["promotion"]
+    assert "(difference -" in version.tags["promotion"]  # with its interval over leads
+    # the champion's own promotion quoted its interval over the rules
+    assert (
+        " over rules +0."
+        in client.get_model_version("leadscore", champion.version).tags["promotion"]
+    )
     # the refused version is still registered, and the alias history did not move
     history = json.loads(client.get_registered_model("leadscore").tags["champion_history"])
     assert history == [str(champion.version)]

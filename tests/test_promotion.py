@@ -88,6 +88,38 @@ def test_gate_refuses_worse_or_miscalibrated_models():
     assert gate(0.80, 0.70, None, unchecked, calibration_error=0.5).promoted
 
 
+def test_gate_judged_on_intervals_refuses_a_margin_within_noise():
+    from pipelines.tracking import gate
+
+    values = {"min_margin_over_rules": 0.05, "min_margin_over_champion": 0.0}
+    on_value, on_interval = PromotionGate(**values), PromotionGate(**values, judged_on="interval")
+    noisy = {"rules": (0.08, 0.12), "champion": (-0.005, 0.025)}
+    # +0.01 over the champion on the window, but the interval reaches below 0
+    passed = gate(0.80, 0.70, 0.79, on_value, intervals=noisy)
+    assert passed.promoted
+    assert "over rules +0.0800 to +0.1200; over champion -0.0050 to +0.0250" in passed.reason
+    refused = gate(0.80, 0.70, 0.79, on_interval, intervals=noisy)
+    assert not refused.promoted
+    assert refused.reason == (
+        "roc_auc 0.8000 does not beat the champion (0.7900) by more than 0.0 beyond "
+        "resampling noise (difference -0.0050 to +0.0250)"
+    )
+    clear = {"rules": (0.08, 0.12), "champion": (0.002, 0.02)}
+    assert gate(0.80, 0.70, 0.79, on_interval, intervals=clear).promoted
+    # the rules' margin is judged the same way: 0.05 needed beyond noise, 0.04 at worst
+    near_rules = {"rules": (0.04, 0.16), "champion": (0.002, 0.02)}
+    assert "the rules (0.7000)" in gate(0.80, 0.70, 0.79, on_interval, intervals=near_rules).reason
+    # no interval (a champion that cannot score these features): its value decides
+    assert gate(0.80, 0.70, float("-inf"), on_interval, intervals={"rules": (0.08, 0.12)}).promoted
+
+
+def test_gate_on_intervals_needs_roc_auc():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"judged_on: interval needs promotion\.metric"):
+        PromotionGate(metric="pr_auc", judged_on="interval")
+
+
 def test_promote_and_rollback_move_the_alias_with_reasons(project: Path, client):
     from pipelines import tracking
     from pipelines.settings import load_settings
