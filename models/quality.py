@@ -34,6 +34,7 @@ class TargetResult:
     value: float
     low: float
     high: float
+    confidence: float = 0.95
 
     @property
     def met(self) -> bool:
@@ -45,6 +46,7 @@ class TargetResult:
             "rule": f"{self.op} {self.bound:g}",
             "value": round(self.value, 4),
             "interval": [round(self.low, 4), round(self.high, 4)],
+            "confidence": self.confidence,
             "met": self.met,
         }
 
@@ -203,5 +205,7 @@ def assess(
         point, low, high = bootstrap(
             measure, groups, targets.resamples, targets.confidence, targets.seed
         )
-        results.append(TargetResult(name, description, op, bound, point, low, high))
+        results.append(
+            TargetResult(name, description, op, bound, point, low, high, targets.confidence)
+        )
     return results

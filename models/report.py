@@ -397,11 +397,12 @@ def comparison_table(
 
 def targets_table(targets: Sequence[TargetResult]) -> pd.DataFrame:
     """The quality targets as the report shows them: bound, value, interval, verdict."""
+    levels = sorted({f"{t.confidence:.0%}" for t in targets})
     return pd.DataFrame(
         {
             "target": [f"{t.description} {t.op} {t.bound:g}" for t in targets],
             "value": [f"{t.value:.4f}" for t in targets],
-            "interval": [f"{t.low:.4f} to {t.high:.4f}" for t in targets],
+            f"{'/'.join(levels)} interval": [f"{t.low:.4f} to {t.high:.4f}" for t in targets],
             "verdict": ["met" if t.met else "missed" for t in targets],
         }
     ).set_index("target")

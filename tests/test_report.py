@@ -155,4 +155,5 @@ def test_quality_targets_table_states_value_interval_and_verdict(window: ReportI
         assert f"{target.value:.4f}" in row
         assert f"{target.low:.4f} to {target.high:.4f}" in row
         assert f"<td>{verdict}</td>" in row
+    assert "<th>95% interval</th>" in table
     assert "Quality targets" not in render_report(window)  # none configured: no table
