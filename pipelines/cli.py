@@ -88,7 +88,20 @@ def train(
     from pipelines.flows import train_flow
 
     result = train_flow(_config_arg(settings, config), force=force)
-    typer.echo(json.dumps(train_summary(result)))
+    summary = train_summary(result)
+    for line in target_lines(summary["targets"]):
+        console().print(line, highlight=False, soft_wrap=True)
+    typer.echo(json.dumps(summary))
+
+
+def target_lines(targets: list[dict[str, Any]]) -> list[str]:
+    """One line per quality target for people (stderr); the JSON line has the same."""
+    return [
+        f"target {t['target']} {t['rule']}: {t['value']:.4f} "
+        f"({t['confidence']:.0%} interval {t['interval'][0]:.4f} to {t['interval'][1]:.4f}) "
+        + ("[green]met[/green]" if t["met"] else "[red]missed[/red]")
+        for t in targets
+    ]
 
 
 def train_summary(result: dict[str, Any]) -> dict[str, Any]:

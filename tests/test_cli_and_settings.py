@@ -66,3 +66,29 @@ def test_rules_window_must_be_a_feature_window(tmp_path: Path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(SettingsError, match="activity_window_days"):
         load_settings(tmp_path / "c.yaml")
+
+
+@pytest.mark.slow
+def test_train_tells_people_each_target_and_ends_with_the_json_line(tmp_path: Path):
+    """`leadscore train` as a user runs it: a line per quality target on stderr (with its
+    interval and verdict), and the JSON line last on stdout carrying the same targets."""
+    import json
+
+    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
+    raw["snapshots"].update(min_leads=300, min_conversions=30)  # a small CRM on purpose
+    config = tmp_path / "leadscore.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "data" / "synthetic"
+    assert _cli("generate", "--leads", "1500", "--seed", "8", "--out", str(out)).returncode == 0
+
+    result = _cli("train", "--config", str(config), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    names = [t["target"] for t in summary["targets"]]
+    assert names == ["model_minus_rules_roc_auc", "oracle_minus_model_roc_auc", "ece"]
+    for t in summary["targets"]:
+        low, high = t["interval"]
+        verdict = "met" if t["met"] else "missed"
+        line = f"target {t['target']} {t['rule']}: {t['value']:.4f} (95% interval "
+        assert f"{line}{low:.4f} to {high:.4f}) {verdict}" in result.stderr
