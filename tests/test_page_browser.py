@@ -154,21 +154,26 @@ def _wait_for(driver, url_part: str) -> None:
 
 
 def test_login_filter_and_lead_page_in_chromium(server: str, browser) -> None:
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     driver = browser
     driver.get(f"{server}/ui")
     assert "/ui/login" in driver.current_url  # no token, no page
-    login_page = driver.find_element(By.ID, "login")
     driver.find_element(By.ID, "token").send_keys("wrong")
-    login_page.click()
-    WebDriverWait(driver, 15).until(ec.staleness_of(login_page))
-    assert driver.find_element(By.ID, "error").text == "Unknown token."
+    driver.find_element(By.ID, "login").click()
+    # the login page comes back with the error; while it reloads, chromedriver may report
+    # the old page's nodes in ways other than "stale", so poll through those
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.find_element(By.ID, "error").text == "Unknown token."
+    )
     driver.find_element(By.ID, "token").send_keys(PAGE_TOKEN)
     driver.find_element(By.ID, "login").click()
     WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/ui"))
+    WebDriverWait(driver, 15).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
 
     # the list: every lead of the current batch, by priority, with its reasons
     assert _rows(driver) == [("L-1", "A"), ("L-2", "A"), ("L-3", "B"), ("L-4", "C"), ("L-5", "D")]
