@@ -94,27 +94,25 @@ def observable_columns(
     """
     codes, uniques = pd.factorize(activities["lead_id"])
     row_code = pd.Index(uniques).get_indexer(X["lead_id"])
+    created_at = leads.set_index("lead_id")["created_at"]
     t = _seconds(activities["occurred_at"])
-    created = _seconds(leads.set_index("lead_id")["created_at"])
-    c_act = _seconds(leads.set_index("lead_id").loc[uniques, "created_at"])[codes]
+    c_act = _seconds(created_at.loc[uniques])[codes]
     weight = activities["activity_type"].map(world.TRUE_WEIGHTS).fillna(0.0).to_numpy()
     order = np.lexsort((t, codes))
     codes, t, weight, c_act = codes[order], t[order], weight[order], c_act[order]
     half_life = world.TRUE_HALF_LIFE_DAYS * world.SECONDS_PER_DAY
     grown = np.cumsum(weight * np.exp2((t - c_act) / half_life))  # one lead's sum per code
     keys = codes.astype(np.int64) << 32 | (t - c_act)
-    as_of = _seconds(X["as_of"])
-    row_created = pd.Series(created, index=leads["lead_id"]).loc[X["lead_id"]].to_numpy()
+    since = _seconds(X["as_of"]) - _seconds(created_at.loc[X["lead_id"]])  # lead's age
     known = row_code >= 0
-    start = np.searchsorted(keys, np.maximum(row_code, 0).astype(np.int64) << 32)
-    end = np.searchsorted(
-        keys, (np.maximum(row_code, 0).astype(np.int64) << 32) | (as_of - row_created)
-    )
+    lead_key = np.maximum(row_code, 0).astype(np.int64) << 32
+    start = np.searchsorted(keys, lead_key)
+    end = np.searchsorted(keys, lead_key | since)
     end = np.where(known, end, start)
     before = np.where(start > 0, grown[np.maximum(start - 1, 0)], 0.0)
     total = np.where(end > start, grown[np.maximum(end - 1, 0)] - before, 0.0)
-    engagement = total * np.exp2(-(as_of - row_created) / half_life)
-    age = (as_of - row_created) / world.SECONDS_PER_DAY
+    engagement = total * np.exp2(-since / half_life)
+    age = since / world.SECONDS_PER_DAY
     floor, tau = world.AGE_FLOOR, world.AGE_DECAY_DAYS
     week = (5 + 2 * world.WEEKEND_FACTOR) / 7
     expected = (

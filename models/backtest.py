@@ -29,7 +29,7 @@ from features.config import SnapshotConfig
 from features.snapshots import LABEL, Snapshots, out_of_time_split
 from models.config import QualityTargets
 from models.evaluate import full_metrics
-from models.quality import bootstrap, roc_auc_difference
+from models.quality import bootstrap, lead_resamples, roc_auc_difference
 
 WINDOWS = 4
 """Origins tried by default: the data end and 1, 2, 3 validation windows before it."""
@@ -168,12 +168,9 @@ def _record(
     }
     record.update({f"{side}_{k}": v for side, metrics in sides.items() for k, v in metrics.items()})
     if intervals is not None and intervals.resamples:
+        draws = lead_resamples(X_valid["lead_id"].to_numpy(), intervals.resamples, intervals.seed)
         value, low, high = bootstrap(
-            roc_auc_difference(y_valid, ranking, points),
-            X_valid["lead_id"].to_numpy(),
-            intervals.resamples,
-            intervals.confidence,
-            intervals.seed,
+            roc_auc_difference(y_valid, ranking, points), draws, intervals.confidence
         )
         record.update(margin_roc_auc=value, margin_roc_auc_low=low, margin_roc_auc_high=high)
     return record

@@ -120,15 +120,11 @@ def roc_auc_difference(
 
 
 def bootstrap(
-    measure: Callable[[np.ndarray], float],
-    groups: np.ndarray,
-    resamples: int,
-    confidence: float,
-    seed: int,
+    measure: Callable[[np.ndarray], float], draws: np.ndarray, confidence: float
 ) -> tuple[float, float, float]:
-    """(value, low, high): ``measure`` of the window and its interval over lead resamples."""
-    point = measure(np.ones(len(groups)))
-    draws = lead_resamples(groups, resamples, seed)
+    """(value, low, high): ``measure`` of the window and its interval over the resamples
+    ``draws`` (row weights, from :func:`lead_resamples`)."""
+    point = measure(np.ones(draws.shape[1]))
     low, high = _interval(np.array([measure(w) for w in draws]), confidence, point)
     return point, low, high
 
@@ -144,12 +140,10 @@ def paired_intervals(
     empty when ``targets.resamples`` is 0."""
     if not targets.resamples:
         return {}
+    draws = lead_resamples(groups, targets.resamples, targets.seed)
     out = {}
     for name, other in others.items():
-        measure = roc_auc_difference(y, ranking, other)
-        _, low, high = bootstrap(
-            measure, groups, targets.resamples, targets.confidence, targets.seed
-        )
+        _, low, high = bootstrap(roc_auc_difference(y, ranking, other), draws, targets.confidence)
         out[name] = (low, high)
     return out
 
@@ -200,11 +194,12 @@ def assess(
                 _ece_of_weights(y, np.asarray(model_probability, dtype=np.float64)),
             )
         )
+    if not measures:
+        return []
+    draws = lead_resamples(groups, targets.resamples, targets.seed)
     results = []
     for name, description, op, bound, measure in measures:
-        point, low, high = bootstrap(
-            measure, groups, targets.resamples, targets.confidence, targets.seed
-        )
+        point, low, high = bootstrap(measure, draws, targets.confidence)
         results.append(
             TargetResult(name, description, op, bound, point, low, high, targets.confidence)
         )

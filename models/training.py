@@ -1,4 +1,4 @@
-"""Fit the model and the rules on the same training rows; evaluate both on the same window.
+"""Fit the model and the rules on the same training rows.
 
 Pure functions over frames: the train flow calls them one per task, and tests call them
 directly on small data.
@@ -13,7 +13,6 @@ import pandas as pd
 
 from features.registry import FeatureRegistry
 from models.config import ModelConfig, RulesConfig
-from models.evaluate import evaluate
 from models.factory import LeadModel, make_model
 from models.rules import RuleScorer
 from models.segments import SegmentedModel, make_segmented
@@ -80,11 +79,3 @@ def fit_rules(
 ) -> RuleScorer:
     """The points baseline; with labels, its points are also mapped to conversion rates."""
     return RuleScorer(rules=rules, activity_points=dict(activity_points)).fit(X, y)
-
-
-def model_metrics(model: FittedModel, X: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
-    return evaluate(y, model.raw_score(X), model.predict_proba(X)[:, 1])
-
-
-def rules_metrics(rules: RuleScorer, X: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
-    return evaluate(y, rules.points(X), rules.predict_proba(X)[:, 1])

@@ -30,7 +30,7 @@ from features.registry import build_registry
 from features.snapshots import LABEL, Snapshots, Split, training_examples
 from features.validation import data_docs_html
 from models import quality, training
-from models.evaluate import full_metrics
+from models.evaluate import evaluate, full_metrics
 from models.report import ReportInputs, render_report, report_metrics, window_inputs
 from models.scoring import (
     Partition,
@@ -150,7 +150,7 @@ def evaluation_report(inputs: ReportInputs) -> str:
 def track(
     settings: Settings,
     model: Any,
-    rules: Any,
+    window: ReportInputs,
     X_valid: pd.DataFrame,
     y_valid: np.ndarray,
     metrics: dict[str, Any],
@@ -159,24 +159,26 @@ def track(
     report: str = "",
 ) -> dict[str, Any]:
     """Log the run (with its data validation docs and evaluation report), register, gate
-    the `champion` alias; the report is also written to ``output.report_dir``."""
+    the `champion` alias; the report is also written to ``output.report_dir``. The gate
+    reads the model's and the rules' scores of ``window`` (not scored again)."""
     import mlflow
 
     client = tracking.configure(settings.tracking)
     gate = settings.promotion
-    champion, others = None, {"rules": rules.points(X_valid)}
+    champion, others = None, {"rules": window.rule_points}
     found = tracking.champion_on(client, settings.tracking, X_valid)
     if found is not None and found[1] is None:
         champion = float("-inf")  # cannot score the features as configured now
     elif found is not None:
-        champion = training.model_metrics(found[1], X_valid, y_valid)[gate.metric]
-        others["champion"] = found[1].raw_score(X_valid)
+        ranking = found[1].raw_score(X_valid)
+        champion = evaluate(y_valid, ranking, found[1].calibrated(ranking))[gate.metric]
+        others["champion"] = ranking
     intervals = (
         quality.paired_intervals(
             settings.quality,
             y_valid,
             X_valid["lead_id"].to_numpy(),
-            model.raw_score(X_valid),
+            window.model_ranking,
             others,
         )
         if gate.metric == "roc_auc"
@@ -321,7 +323,7 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         **_learner_params(settings),
     }
     report = evaluation_report(window)
-    tracked = track(settings, model, rules, X_valid, y_valid, metrics, params, crm, report)
+    tracked = track(settings, model, window, X_valid, y_valid, metrics, params, crm, report)
     logger.info("model version %s: %s", tracked["version"], tracked["promotion"])
     return {
         **metrics,
