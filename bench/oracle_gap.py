@@ -14,8 +14,11 @@ snapshot, such as a running burst, and finite data).
 the run, to ask what a world that hides less would give, e.g. ``--world INTEREST_SD=0.2
 --world FIT_NOISE_SD=0.2``. The data and the oracle both see the change; nothing else does.
 
-Run: ``python -m bench.oracle_gap [--leads 20000] [--seed 42] [--world NAME=VALUE ...]``;
-prints one JSON line.
+One CRM's validation window is one draw of the world: ``--seed`` repeated gives the same
+decomposition on other CRMs of the same size, to tell the world's gap from one draw's.
+
+Run: ``python -m bench.oracle_gap [--leads 20000] [--seed 42 ...] [--world NAME=VALUE ...]``;
+prints one JSON line per seed.
 """
 
 from __future__ import annotations
@@ -156,6 +159,7 @@ def decomposition(
     registry = build_registry(settings.features)
     result: dict[str, object] = {
         "leads": leads,
+        "seed": seed,
         "world": dict(overrides),
         "validation_rows": len(y_valid),
         "oracle_roc_auc": round(bound, 4),
@@ -192,12 +196,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", type=Path, default=Path("leadscore.yaml"))
     parser.add_argument("--leads", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=42, help="the demo CRM's seed")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        action="append",
+        help="a CRM's seed (repeatable: one JSON line per CRM; default: the demo's, 42)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     parser.add_argument("--world", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     overrides = parse_world(args.world)
-    print(json.dumps(decomposition(args.config, args.leads, args.seed, args.out, overrides)))
+    for seed in args.seed or [42]:
+        result = decomposition(args.config, args.leads, seed, args.out, overrides)
+        print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

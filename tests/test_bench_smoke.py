@@ -50,16 +50,20 @@ def test_oracle_gap_bench_prints_the_decomposition(tmp_path, capsys):
     from bench.oracle_gap import VARIANTS
     from bench.oracle_gap import main as oracle_gap
 
-    oracle_gap(["--leads", "2500", "--seed", "3", "--out", str(tmp_path)])
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["leads"] == 2500 and result["validation_rows"] > 200 and result["world"] == {}
-    for name in VARIANTS:
-        assert 0.5 < result[f"{name}_roc_auc"] < 1.0
-        gap = result["oracle_roc_auc"] - result[f"{name}_roc_auc"]
-        assert result[f"oracle_minus_{name}"] == pytest.approx(gap, abs=2e-4)
-    assert result["oracle_minus_model"] > 0  # the bound is a bound
-    assert 0 <= result["hidden_traits_share_of_gap"] <= 1
-    assert result["activity_rate_corr_hidden_interest"] > 0.5  # the count reads the interest
+    oracle_gap(["--leads", "2500", "--seed", "3", "--seed", "5", "--out", str(tmp_path)])
+    results = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["seed"] for r in results] == [3, 5]  # one line per CRM, in the order asked
+    assert results[0]["oracle_roc_auc"] != results[1]["oracle_roc_auc"]  # two draws
+    for result in results:
+        assert result["leads"] == 2500 and result["validation_rows"] > 200
+        assert result["world"] == {}
+        for name in VARIANTS:
+            assert 0.5 < result[f"{name}_roc_auc"] < 1.0
+            gap = result["oracle_roc_auc"] - result[f"{name}_roc_auc"]
+            assert result[f"oracle_minus_{name}"] == pytest.approx(gap, abs=2e-4)
+        assert result["oracle_minus_model"] > 0  # the bound is a bound
+        assert 0 <= result["hidden_traits_share_of_gap"] <= 1
+        assert result["activity_rate_corr_hidden_interest"] > 0.5  # the count reads interest
 
 
 def test_oracle_gap_world_overrides_reach_the_generator_and_are_undone(tmp_path, capsys):
