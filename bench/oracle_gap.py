@@ -10,6 +10,12 @@ hidden interest, and both. All are scored on the same validation window as the o
 is what remains once the traits the world hides are handed over (the state at the
 snapshot, such as a running burst, and finite data).
 
+Besides the hidden oracle it scores the window with the knowable bound
+(``bench/knowable_oracle.py``): the conversion probability given only what the export
+shows and the world's rules, each lead's traits weighed by their posterior. The model's
+distance to it is what the pipeline misses of what an export can tell; its distance to
+the hidden oracle is what no export tells.
+
 ``--world NAME=VALUE`` (repeatable) changes one of the generator's numeric constants for
 the run, to ask what a world that hides less would give, e.g. ``--world INTEREST_SD=0.2
 --world FIT_NOISE_SD=0.2``. The data and the oracle both see the change; nothing else does.
@@ -34,6 +40,7 @@ import pandas as pd
 
 import pipelines.synthetic as world
 from bench.data import training_frames
+from bench.knowable_oracle import knowable_probability
 from features.registry import FIT, FeatureRegistry, FeatureSpec, build_registry
 from models import training
 from models.evaluate import evaluate
@@ -146,16 +153,15 @@ def decomposition(
         activities = pd.read_parquet(folder / "activities.parquet")
         lead_rows = pd.read_parquet(folder / "leads.parquet")
         extra = pd.DataFrame(observable_columns(X, lead_rows, activities), index=X.index)
-        oracle = world.oracle_probability(
-            truth,
-            activities,
-            X.iloc[split.valid][["lead_id", "as_of"]],
-            settings.snapshots.horizon_days,
-        )
+        entities = X.iloc[split.valid][["lead_id", "as_of"]]
+        horizon = settings.snapshots.horizon_days
+        oracle = world.oracle_probability(truth, activities, entities, horizon)
+        knowable = knowable_probability(lead_rows, activities, truth, entities, horizon)
     traits = truth.set_index("lead_id").loc[X["lead_id"], list(HIDDEN)]
     extra = extra.assign(**{name: traits[name].to_numpy() for name in HIDDEN})
     y_valid = y[split.valid]
     bound = evaluate(y_valid, oracle, oracle)["roc_auc"]
+    reachable = evaluate(y_valid, knowable, knowable)["roc_auc"]
     registry = build_registry(settings.features)
     result: dict[str, object] = {
         "leads": leads,
@@ -163,10 +169,13 @@ def decomposition(
         "world": dict(overrides),
         "validation_rows": len(y_valid),
         "oracle_roc_auc": round(bound, 4),
+        "knowable_roc_auc": round(reachable, 4),
+        "oracle_minus_knowable": round(bound - reachable, 4),
         "activity_rate_corr_hidden_interest": round(
             float(np.corrcoef(extra["activity_rate"], extra["log_interest"])[0, 1]), 3
         ),
     }
+    aucs: dict[str, float] = {}
     for name, columns in VARIANTS.items():
         features = FeatureRegistry(
             [
@@ -183,8 +192,10 @@ def decomposition(
         )
         scored = frame.iloc[split.valid]
         auc = evaluate(y_valid, model.raw_score(scored), model.predict_proba(scored)[:, 1])
-        result[f"{name}_roc_auc"] = round(float(auc["roc_auc"]), 4)
+        aucs[name] = float(auc["roc_auc"])
+        result[f"{name}_roc_auc"] = round(aucs[name], 4)
         result[f"oracle_minus_{name}"] = round(float(bound - auc["roc_auc"]), 4)
+    result["knowable_minus_model"] = round(reachable - aucs["model"], 4)
     gap, left = result["oracle_minus_model"], result["oracle_minus_model_with_hidden_traits"]
     assert isinstance(gap, float) and isinstance(left, float)
     share = float(np.clip(1 - left / gap, 0, 1)) if gap > 0 else 0.0

@@ -37,6 +37,7 @@ __all__ = [
     "ACTIVITY_TYPES",
     "DEFAULT_END",
     "UNDECLARED_TYPE",
+    "PathTraits",
     "SyntheticCRM",
     "generate_crm",
     "oracle_probability",
@@ -1049,6 +1050,24 @@ def _history(
     }
 
 
+@dataclass(frozen=True)
+class PathTraits:
+    """Per (row, path) values that replace truth's hidden traits in the oracle's futures.
+
+    Arrays of shape (rows, paths): each path's fit logit, log interest and burst days left
+    at the start of the row's as_of day. An oracle that does not know the traits (one that
+    knows only what an export shows, ``bench/knowable_oracle.py``) draws them per path from
+    their posterior given the lead's history; the hidden oracle uses truth's on every path.
+    """
+
+    fit: np.ndarray
+    log_interest: np.ndarray
+    burst_left: np.ndarray
+
+    def take(self, rows: slice) -> PathTraits:
+        return PathTraits(self.fit[rows], self.log_interest[rows], self.burst_left[rows])
+
+
 def _bursts_at(burst_key: np.ndarray, created_day: np.ndarray, day: np.ndarray) -> np.ndarray:
     """Burst days left at the start of ``day``, replayed from each lead's creation day."""
     left = np.zeros(len(day), dtype=np.int64)
@@ -1154,7 +1173,9 @@ def _oracle_campaigns(
     return mult
 
 
-def _oracle_chunk(rows: _Rows, paths: int, seed: int) -> np.ndarray:
+def _oracle_chunk(
+    rows: _Rows, paths: int, seed: int, traits: PathTraits | None = None
+) -> np.ndarray:
     """Probability of converting inside the horizon, averaged over ``paths`` futures per row.
 
     Each path runs the generator's daily step from the state at as_of without sampling the
@@ -1164,13 +1185,20 @@ def _oracle_chunk(rows: _Rows, paths: int, seed: int) -> np.ndarray:
     the path), so it estimates the same probability as the share of converting paths, with
     less noise. What is still to come is drawn per path, never replayed from the world:
     activities, and the bursts and campaigns that start after as_of (a burst or campaign
-    already running at as_of is part of the state and runs its course).
+    already running at as_of is part of the state and runs its course). ``traits``, when
+    given, replaces the rows' fit, interest and running burst path by path.
     """
     n = len(rows.created)
     row_of = np.repeat(np.arange(n), paths)
     path_of = np.tile(np.arange(paths), n)
     salts = _path_salts(paths, seed)
-    units = _Units.of(rows.created, rows.fit, rows.log_interest, rows.key).take(row_of)
+    if traits is None:
+        fit, log_interest = rows.fit[row_of], rows.log_interest[row_of]
+        burst_left = rows.burst_left[row_of]
+    else:
+        fit, log_interest = traits.fit.ravel(), traits.log_interest.ravel()
+        burst_left = traits.burst_left.ravel().astype(np.int64)
+    units = _Units.of(rows.created[row_of], fit, log_interest, rows.key[row_of])
     units = replace(units, key=_mix64(units.key ^ salts[path_of]))
     state = _State.fresh(
         rows.engagement[row_of], rows.last_activity[row_of], rows.unsubscribed[row_of]
@@ -1182,7 +1210,6 @@ def _oracle_chunk(rows: _Rows, paths: int, seed: int) -> np.ndarray:
     campaigns = _CampaignDraws.of(
         int(first.min()) - CAMPAIGN_DAYS + 1, int(last.max()), rows.calendar_key[0], salts
     )
-    burst_left = rows.burst_left[row_of]
     survival = np.ones(n * paths)
     converted = np.zeros(n * paths)
     active = np.arange(n * paths)
@@ -1193,7 +1220,7 @@ def _oracle_chunk(rows: _Rows, paths: int, seed: int) -> np.ndarray:
         r = row_of[at]
         day = first[r] + j
         exogenous = _exogenous_rate(
-            rows.log_interest[r],
+            log_interest[at],
             rows.created[r],
             day,
             _oracle_campaigns(rows, r, path_of[at], day, campaigns),
@@ -1229,6 +1256,7 @@ def oracle_probability(
     *,
     paths: int = 64,
     seed: int = 0,
+    traits: PathTraits | None = None,
 ) -> np.ndarray:
     """Hidden probability that each entity row converts within ``horizon_days`` after as_of.
 
@@ -1246,6 +1274,10 @@ def oracle_probability(
     only on that row and its lead's past, not on the other rows. Only reports the bound:
     no feature code reads ``truth``, which must come from this version of the generator
     (a ``ValueError`` asks to regenerate one that lacks the replay columns).
+
+    ``traits`` (:class:`PathTraits`, shape (rows, paths)) replaces truth's fit, interest
+    and running burst path by path: the oracle of someone who knows the world's rules
+    but not each lead's traits.
     """
     if horizon_days <= 0:
         raise ValueError("horizon_days must be positive")
@@ -1253,11 +1285,19 @@ def oracle_probability(
         raise ValueError("paths must be positive")
     rows = _oracle_rows(truth, activities, entities, horizon_days)
     n = len(rows.created)
+    if traits is not None and traits.fit.shape != (n, paths):
+        raise ValueError(f"traits must have shape ({n}, {paths}), got {traits.fit.shape}")
     if n == 0:
         return np.empty(0)
     workers = os.cpu_count() or 1
     size = max(1, min(_ORACLE_CHUNK_UNITS // paths, -(-n // workers)))
-    chunks = [rows.take(slice(lo, lo + size)) for lo in range(0, n, size)]
-    with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
-        parts = list(pool.map(lambda chunk: _oracle_chunk(chunk, paths, seed), chunks))
+    spans = [slice(lo, lo + size) for lo in range(0, n, size)]
+
+    def run(span: slice) -> np.ndarray:
+        return _oracle_chunk(
+            rows.take(span), paths, seed, None if traits is None else traits.take(span)
+        )
+
+    with ThreadPoolExecutor(min(workers, len(spans))) as pool:
+        parts = list(pool.map(run, spans))
     return np.concatenate(parts)

@@ -62,6 +62,14 @@ def test_oracle_gap_bench_prints_the_decomposition(tmp_path, capsys):
             gap = result["oracle_roc_auc"] - result[f"{name}_roc_auc"]
             assert result[f"oracle_minus_{name}"] == pytest.approx(gap, abs=2e-4)
         assert result["oracle_minus_model"] > 0  # the bound is a bound
+        knowable = result["knowable_roc_auc"]  # the bound given only the export
+        assert 0.5 < knowable < 1.0
+        assert result["oracle_minus_knowable"] == pytest.approx(
+            result["oracle_roc_auc"] - knowable, abs=2e-4
+        )
+        assert result["knowable_minus_model"] == pytest.approx(
+            knowable - result["model_roc_auc"], abs=2e-4
+        )
         assert 0 <= result["hidden_traits_share_of_gap"] <= 1
         assert result["activity_rate_corr_hidden_interest"] > 0.5  # the count reads interest
 
