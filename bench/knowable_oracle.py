@@ -347,12 +347,11 @@ def path_traits(post: Posterior, paths: int, seed: int = 0) -> world.PathTraits:
     rows = np.arange(n)[:, None]
     rng = np.random.default_rng(seed)
     burst = rng.random((n, paths)) < post.burst[rows, pick]
-    q = 1.0 / world.BURST_MEAN_DAYS
-    left = np.ceil(np.log1p(-rng.random((n, paths))) / np.log1p(-q)).astype(np.int64)
+    left = world.burst_length(rng.random((n, paths)))
     return world.PathTraits(
         fit=post.fit[rows, pick],
         log_interest=post.log_interest[rows, pick],
-        burst_left=np.where(burst, np.maximum(left, 1), 0),
+        burst_left=np.where(burst, left, 0),
     )
 
 

@@ -394,8 +394,14 @@ def _advance_bursts(burst_left: np.ndarray, burst_key: np.ndarray, day: np.ndarr
     left = np.maximum(burst_left - 1, 0)
     u_start, u_length = _uniforms(burst_key, day, _STREAM_BURST)
     starts = (left == 0) & (u_start < BURST_DAILY_PROB)
-    length = np.ceil(np.log1p(-u_length) / np.log1p(-1.0 / BURST_MEAN_DAYS)).astype(np.int64)
-    return np.where(starts, np.maximum(length, 1), left)
+    return np.where(starts, burst_length(u_length), left)
+
+
+def burst_length(u: np.ndarray) -> np.ndarray:
+    """Burst lengths in days at the uniforms ``u``: geometric on 1, 2, ... with mean
+    BURST_MEAN_DAYS (memoryless: a running burst's days left follow the same law)."""
+    length = np.ceil(np.log1p(-u) / np.log1p(-1.0 / BURST_MEAN_DAYS)).astype(np.int64)
+    return np.maximum(length, 1)
 
 
 def _burst_multiplier(burst_left: np.ndarray) -> np.ndarray:
