@@ -74,26 +74,19 @@ def fit_prior(leads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     big_size = np.isin(size, [vocab["company_size"].index(v) for v in ("1001-5000", "5000+")])
     saas_ind = np.isin(np.arange(len(world.INDUSTRIES)), [0, 1])  # software, fintech
     finance_ind = np.isin(np.arange(len(world.INDUSTRIES)), [1, 2])  # fintech, healthcare
+    icp = (saas_ind[None, :] & saas_size[:, None]) | (finance_ind[None, :] & big_size[:, None])
     for name, effect in world._FIT_EFFECT.items():
+        # each lead's fit term per value of the attribute (industry's carries the ICP bonus)
+        value = np.broadcast_to(effect, (n, len(effect)))
+        if name == "industry":
+            value = value + world.FIT_INTERACTION * icp
         code = codes[name]
         known = code >= 0
-        if name == "industry":
-            # the industry's effect and its interaction bonus, per industry value
-            icp = (saas_ind[None, :] & saas_size[:, None]) | (
-                finance_ind[None, :] & big_size[:, None]
-            )
-            value = effect[None, :] + world.FIT_INTERACTION * icp
-            mean[known] += value[known, code[known]]
-            share = _marginal_mix(name)
-            m = value[~known] @ share
-            mean[~known] += m
-            var[~known] += (value[~known] ** 2) @ share - m**2
-        else:
-            mean[known] += effect[code[known]]
-            share = _marginal_mix(name)
-            m = effect @ share
-            mean[~known] += m
-            var[~known] += (effect**2) @ share - m**2
+        mean[known] += value[known, code[known]]
+        share = _marginal_mix(name)
+        m = value[~known] @ share
+        mean[~known] += m
+        var[~known] += (value[~known] ** 2) @ share - m**2
     return mean, np.sqrt(var)
 
 
@@ -223,11 +216,8 @@ def posterior(
     log = _activity_log(activities, lead_index)
 
     n_leads, points = fit.shape
-    flat = world._Units.of(
-        np.repeat(created, points), fit.ravel(), log_interest.ravel(), np.zeros(fit.size, np.uint64)
-    )
-    grid_units = world._Units(
-        **{f: getattr(flat, f).reshape(n_leads, points) for f in world._Units.__dataclass_fields__}
+    grid_units = world._Units.of(  # leads x points (take() picks leads)
+        created[:, None], fit, log_interest, np.zeros(fit.shape, np.uint64)
     )
     first_day = int((created // SECONDS_PER_DAY).min())
     last_day = int(row_day.max())
