@@ -38,7 +38,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from serving.store import ScoreStore, StoreConfig  # noqa: E402
+from leadscore.serving.store import ScoreStore, StoreConfig  # noqa: E402
 
 TOKEN = "bench-token"
 GRADES = ("A", "B", "C", "D")
@@ -98,8 +98,8 @@ def free_port() -> int:
 SERVER = """
 import sys, uvicorn
 sys.path.insert(0, {root!r})
-from serving.api import ApiConfig, create_app
-from serving.store import StoreConfig
+from leadscore.serving.api import ApiConfig, create_app
+from leadscore.serving.store import StoreConfig
 app = create_app(StoreConfig(url={url!r}), ApiConfig(tokens=[{token!r}]))
 uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
 """

@@ -27,15 +27,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.builder import build_features
-from features.registry import build_registry
-from features.snapshots import LABEL, make_snapshots, out_of_time_split
-from models import training
-from models.config import LightGBMParams
-from models.evaluate import evaluate
-from pipelines.settings import Settings, load_settings
-from pipelines.sources import load_crm
-from pipelines.synthetic import generate_crm, write_crm
+from leadscore.features.builder import build_features
+from leadscore.features.registry import build_registry
+from leadscore.features.snapshots import LABEL, make_snapshots, out_of_time_split
+from leadscore.models import training
+from leadscore.models.config import LightGBMParams
+from leadscore.models.evaluate import evaluate
+from leadscore.pipelines.settings import Settings, load_settings
+from leadscore.pipelines.sources import load_crm
+from leadscore.pipelines.synthetic import generate_crm, write_crm
 
 CHUNK_LEADS = 100_000
 """Leads generated per chunk (bounds the generator's memory)."""

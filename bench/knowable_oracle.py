@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-import pipelines.synthetic as world
+import leadscore.pipelines.synthetic as world
 
 SECONDS_PER_DAY = world.SECONDS_PER_DAY
 

@@ -38,12 +38,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import pipelines.synthetic as world
+import leadscore.pipelines.synthetic as world
 from bench.data import training_frames
 from bench.knowable_oracle import knowable_probability
-from features.registry import FIT, FeatureRegistry, FeatureSpec, build_registry
-from models import training
-from models.evaluate import evaluate
+from leadscore.features.registry import FIT, FeatureRegistry, FeatureSpec, build_registry
+from leadscore.models import training
+from leadscore.models.evaluate import evaluate
 
 HIDDEN = {"fit_logit": "hidden fit", "log_interest": "hidden interest"}
 OBSERVABLE = {

@@ -12,11 +12,11 @@ import json
 import numpy as np
 import pandas as pd
 
-from features.behaviour import NS_PER_DAY, type_codes
-from features.config import FeatureConfig
-from features.registry import FeatureRegistry, count_name, decay_name, recency_name
-from models.config import ScoringConfig
-from models.explain import _top
+from leadscore.features.behaviour import NS_PER_DAY, type_codes
+from leadscore.features.config import FeatureConfig
+from leadscore.features.registry import FeatureRegistry, count_name, decay_name, recency_name
+from leadscore.models.config import ScoringConfig
+from leadscore.models.explain import _top
 
 
 def pandas_behaviour(

@@ -40,16 +40,16 @@ os.environ.setdefault("MPLCONFIGDIR", str(ROOT / ".mplconfig"))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from bench.data import bench_settings, open_crm, trained_model  # noqa: E402
-from features.builder import build_features, entities_at  # noqa: E402
-from features.registry import build_registry  # noqa: E402
-from models import training  # noqa: E402
-from models.scoring import (  # noqa: E402
+from leadscore.features.builder import build_features, entities_at  # noqa: E402
+from leadscore.features.registry import build_registry  # noqa: E402
+from leadscore.models import training  # noqa: E402
+from leadscore.models.scoring import (  # noqa: E402
     StageTimes,
 )
-from pipelines.batch import publish_spilled  # noqa: E402
-from pipelines.partitioned import score_and_spill, stream_crm  # noqa: E402
-from pipelines.sources import read_chunks  # noqa: E402
-from serving.store import ScoreStore  # noqa: E402
+from leadscore.pipelines.batch import publish_spilled  # noqa: E402
+from leadscore.pipelines.partitioned import score_and_spill, stream_crm  # noqa: E402
+from leadscore.pipelines.sources import read_chunks  # noqa: E402
+from leadscore.serving.store import ScoreStore  # noqa: E402
 
 STAGES = (
     "load",
@@ -225,7 +225,7 @@ def plain_ratios(result: dict[str, Any], sample_leads: int) -> dict[str, Any]:
     reference = reference[1] if isinstance(reference, list) else reference
     names = model.features
     t7 = time.perf_counter()
-    from models.explain import reason_codes
+    from leadscore.models.explain import reason_codes
 
     vectorised = reason_codes(fast, sample, names, registry, settings.scoring)
     t8 = time.perf_counter()

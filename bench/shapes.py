@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.data import trained_model, training_frames
-from models.treeshap import FastTreeShap
+from leadscore.models.treeshap import FastTreeShap
 
 SHAPES: tuple[dict[str, object], ...] = (
     {},

@@ -12,9 +12,9 @@ import argparse
 import json
 import time
 
-from features.contract import prepare_activities, prepare_leads
-from pipelines.settings import load_settings
-from pipelines.sources import id_column, onto_contract, read_table
+from leadscore.features.contract import prepare_activities, prepare_leads
+from leadscore.pipelines.settings import load_settings
+from leadscore.pipelines.sources import id_column, onto_contract, read_table
 
 
 def main() -> None:

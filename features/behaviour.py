@@ -15,9 +15,9 @@ import numba
 import numpy as np
 import pandas as pd
 
-from features.config import FeatureConfig
-from features.contract import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT
-from features.registry import (
+from leadscore.features.config import FeatureConfig
+from leadscore.features.contract import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT
+from leadscore.features.registry import (
     DAYS_SINCE_ANY,
     DAYS_SINCE_HIGH_INTENT,
     DECAYED_TOTAL,

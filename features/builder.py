@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.behaviour import NS_PER_DAY, behaviour_features
-from features.config import FeatureConfig
-from features.contract import CREATED_AT, LEAD_ID
-from features.market import RECENT_CONVERSION_RATE, OutcomeHistory
-from features.registry import LEAD_AGE, FeatureRegistry, build_registry
+from leadscore.features.behaviour import NS_PER_DAY, behaviour_features
+from leadscore.features.config import FeatureConfig
+from leadscore.features.contract import CREATED_AT, LEAD_ID
+from leadscore.features.market import RECENT_CONVERSION_RATE, OutcomeHistory
+from leadscore.features.registry import LEAD_AGE, FeatureRegistry, build_registry
 
 AS_OF = "as_of"
 KEYS = (LEAD_ID, AS_OF)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.config import AttributeConfig, ValidationConfig
-from features.validation import (
+from leadscore.features.config import AttributeConfig, ValidationConfig
+from leadscore.features.validation import (
     ContractError,
     Validation,
     activity_rules,

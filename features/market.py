@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.config import MarketConfig
-from features.contract import CLOSED_AT, CONVERTED, LEAD_ID, OPEN, STATUS
+from leadscore.features.config import MarketConfig
+from leadscore.features.contract import CLOSED_AT, CONVERTED, LEAD_ID, OPEN, STATUS
 
 RECENT_CONVERSION_RATE = "recent_conversion_rate"
 

@@ -21,8 +21,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from features.config import FeatureConfig
-from features.market import RECENT_CONVERSION_RATE
+from leadscore.features.config import FeatureConfig
+from leadscore.features.market import RECENT_CONVERSION_RATE
 
 FIT, ENGAGEMENT, MARKET = "fit", "engagement", "market"
 Family = Literal["fit", "engagement", "market"]

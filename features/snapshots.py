@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.builder import AS_OF
-from features.config import SnapshotConfig
-from features.contract import CLOSED_AT, CONVERTED, CREATED_AT, LEAD_ID, OPEN, STATUS
+from leadscore.features.builder import AS_OF
+from leadscore.features.config import SnapshotConfig
+from leadscore.features.contract import CLOSED_AT, CONVERTED, CREATED_AT, LEAD_ID, OPEN, STATUS
 
 LABEL = "label"
 

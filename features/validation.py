@@ -22,7 +22,7 @@ from great_expectations.execution_engine import pandas_execution_engine as _gx_p
 from great_expectations.expectations import Expectation
 from great_expectations.expectations.row_conditions import Column
 
-from features.config import AttributeConfig, ValidationConfig
+from leadscore.features.config import AttributeConfig, ValidationConfig
 
 OPEN, CLOSED = "open", ("converted", "lost")
 STATUSES = (OPEN, *CLOSED)

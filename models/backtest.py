@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.builder import AS_OF
-from features.config import SnapshotConfig
-from features.snapshots import LABEL, Snapshots, out_of_time_split
-from models.config import QualityTargets
-from models.evaluate import full_metrics
-from models.quality import bootstrap, lead_resamples, roc_auc_difference
+from leadscore.features.builder import AS_OF
+from leadscore.features.config import SnapshotConfig
+from leadscore.features.snapshots import LABEL, Snapshots, out_of_time_split
+from leadscore.models.config import QualityTargets
+from leadscore.models.evaluate import full_metrics
+from leadscore.models.quality import bootstrap, lead_resamples, roc_auc_difference
 
 WINDOWS = 4
 """Origins tried by default: the data end and 1, 2, 3 validation windows before it."""

@@ -17,9 +17,9 @@ import numba
 import numpy as np
 import pandas as pd
 
-from features.registry import _FORMATTER, FeatureRegistry, FeatureSpec
-from models.config import ScoringConfig
-from models.treeshap import KERNEL_LOCK
+from leadscore.features.registry import _FORMATTER, FeatureRegistry, FeatureSpec
+from leadscore.models.config import ScoringConfig
+from leadscore.models.treeshap import KERNEL_LOCK
 
 
 def family_sums(

@@ -29,12 +29,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from models.calibration import Isotonic, fit_calibrator
-from models.config import ModelConfig
-from models.treeshap import FastTreeShap
+from leadscore.models.calibration import Isotonic, fit_calibrator
+from leadscore.models.config import ModelConfig
+from leadscore.models.treeshap import FastTreeShap
 
 if TYPE_CHECKING:
-    from models.linear import LogisticLeadModel
+    from leadscore.models.linear import LogisticLeadModel
 
 # Explainer tables per fitted model, built on first use and kept out of the artifact.
 _EXPLAINERS: weakref.WeakKeyDictionary[LeadModel, FastTreeShap | None] = weakref.WeakKeyDictionary()
@@ -201,7 +201,9 @@ def make_model(
     calibrated logistic regression of ``models.linear``, which shares its interface.
     """
     if config.kind == "logistic":
-        from models.linear import LogisticLeadModel  # here: models.linear imports this module
+        from leadscore.models.linear import (
+            LogisticLeadModel,  # here: models.linear imports this module
+        )
 
         return LogisticLeadModel(
             categorical=list(categorical),

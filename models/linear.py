@@ -44,7 +44,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from models.calibration import fit_calibrator
+from leadscore.models.calibration import fit_calibrator
 
 MISSING_LEVEL = "(missing)"
 """The categorical level standing for a missing value, when training had missing values."""

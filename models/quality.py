@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.config import QualityTargets
-from models.evaluate import expected_calibration_error
+from leadscore.models.config import QualityTargets
+from leadscore.models.evaluate import expected_calibration_error
 
 
 @dataclass(frozen=True)

@@ -26,17 +26,17 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from features.registry import FeatureRegistry
-from models.evaluate import (
+from leadscore.features.registry import FeatureRegistry
+from leadscore.models.evaluate import (
     REPORT_SHARES,
     TOP_SHARE,
     calibration_bins,
     full_metrics,
     share_key,
 )
-from models.factory import LeadModel
-from models.quality import TargetResult
-from models.rules import RuleScorer, grade_of
+from leadscore.models.factory import LeadModel
+from leadscore.models.quality import TargetResult
+from leadscore.models.rules import RuleScorer, grade_of
 
 DECILES = 10
 """Ranking buckets of the gains and lift charts."""

@@ -17,8 +17,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 
-from features.registry import count_name
-from models.config import RulesConfig
+from leadscore.features.registry import count_name
+from leadscore.models.config import RulesConfig
 
 MAX_POINTS = 100.0
 

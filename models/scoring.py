@@ -15,15 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.builder import build_features, entities_at
-from features.config import FeatureConfig
-from features.contract import LEAD_ID, OWNER, SEGMENT
-from features.market import OutcomeHistory
-from features.registry import ENGAGEMENT, FIT, FeatureRegistry
-from models.config import ScoringConfig
-from models.explain import family_sums, reasons_json_and_text
-from models.factory import LeadModel
-from models.rules import RuleScorer, grade_of
+from leadscore.features.builder import build_features, entities_at
+from leadscore.features.config import FeatureConfig
+from leadscore.features.contract import LEAD_ID, OWNER, SEGMENT
+from leadscore.features.market import OutcomeHistory
+from leadscore.features.registry import ENGAGEMENT, FIT, FeatureRegistry
+from leadscore.models.config import ScoringConfig
+from leadscore.models.explain import family_sums, reasons_json_and_text
+from leadscore.models.factory import LeadModel
+from leadscore.models.rules import RuleScorer, grade_of
 
 SCORE_COLUMNS = (
     LEAD_ID,

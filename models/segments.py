@@ -27,8 +27,8 @@ from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import roc_auc_score
 
-from models.config import SegmentConfig
-from models.factory import LeadModel
+from leadscore.models.config import SegmentConfig
+from leadscore.models.factory import LeadModel
 
 PROBABILITY_FLOOR = 1e-12
 """Probabilities are kept in [floor, 1 - floor] before taking their log-odds, so an

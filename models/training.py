@@ -11,11 +11,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from features.registry import FeatureRegistry
-from models.config import ModelConfig, RulesConfig
-from models.factory import LeadModel, make_model
-from models.rules import RuleScorer
-from models.segments import SegmentedModel, make_segmented
+from leadscore.features.registry import FeatureRegistry
+from leadscore.models.config import ModelConfig, RulesConfig
+from leadscore.models.factory import LeadModel, make_model
+from leadscore.models.rules import RuleScorer
+from leadscore.models.segments import SegmentedModel, make_segmented
 
 FittedModel = LeadModel | SegmentedModel
 """What ``fit_model`` returns: one model, or one per segment with a shared fallback."""

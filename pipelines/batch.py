@@ -24,15 +24,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from models.scoring import (
+from leadscore.models.scoring import (
     RAW_SCORE,
     SCORE_COLUMNS,
     StageTimes,
     rank_and_percentile,
     with_rank,
 )
-from serving.export import export_frame, write_csv_chunks_atomic
-from serving.store import BatchInfo, ScoreStore
+from leadscore.serving.export import export_frame, write_csv_chunks_atomic
+from leadscore.serving.store import BatchInfo, ScoreStore
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.settings import Settings, SettingsError, load_settings
+from leadscore.pipelines.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -40,7 +40,7 @@ def _settings(config: Path | None) -> Settings:
     except SettingsError as exc:
         console().print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    from pipelines.runtime import prepare_environment
+    from leadscore.pipelines.runtime import prepare_environment
 
     prepare_environment(settings)
     return settings
@@ -59,7 +59,7 @@ def generate(
 ) -> None:
     """Write the embedded synthetic CRM (leads, activities, hidden truth) as Parquet."""
     settings = _settings(config)
-    from pipelines.synthetic import generate_crm, write_crm
+    from leadscore.pipelines.synthetic import generate_crm, write_crm
 
     n = leads or settings.synthetic.leads
     with console().status(f"generating {n:,} leads"):
@@ -85,7 +85,7 @@ def train(
     Ends by printing one JSON line of metrics on standard output.
     """
     settings = _settings(config)
-    from pipelines.flows import train_flow
+    from leadscore.pipelines.flows import train_flow
 
     result = train_flow(_config_arg(settings, config), force=force)
     summary = train_summary(result)
@@ -143,7 +143,7 @@ def promote(
     settings = _settings(config)
     from mlflow.exceptions import MlflowException
 
-    from pipelines import tracking
+    from leadscore.pipelines import tracking
 
     client = tracking.configure(settings.tracking)
     before = tracking.champion_version(client, settings.tracking)
@@ -164,7 +164,7 @@ def rollback(reason: ReasonOption = "manual rollback", config: ConfigOption = No
     settings = _settings(config)
     from mlflow.exceptions import MlflowException
 
-    from pipelines import tracking
+    from leadscore.pipelines import tracking
 
     client = tracking.configure(settings.tracking)
     try:
@@ -178,12 +178,12 @@ def rollback(reason: ReasonOption = "manual rollback", config: ConfigOption = No
 
 def run_backtest(settings: Settings, windows: int) -> tuple[Any, dict[str, float]]:
     """The rolling-origin backtest of the configured data (a table and its stability)."""
-    from features.builder import build_features
-    from features.registry import build_registry
-    from features.snapshots import flat_examples, make_snapshots
-    from models import training
-    from models.backtest import backtest, backtest_ordered, stability
-    from pipelines.sources import load_crm
+    from leadscore.features.builder import build_features
+    from leadscore.features.registry import build_registry
+    from leadscore.features.snapshots import flat_examples, make_snapshots
+    from leadscore.models import training
+    from leadscore.models.backtest import backtest, backtest_ordered, stability
+    from leadscore.pipelines.sources import load_crm
 
     crm = load_crm(settings)
     registry = build_registry(settings.features, behaviour=not crm.flat)
@@ -239,7 +239,7 @@ def backtest(
     Prints a table, then one JSON line: {"windows": [...], "stability": {...}}.
     """
     settings = _settings(config)
-    from models.backtest import SUMMARY_METRICS
+    from leadscore.models.backtest import SUMMARY_METRICS
 
     try:
         table, summary = run_backtest(settings, windows)
@@ -278,7 +278,7 @@ def backtest(
 def score(config: ConfigOption = None) -> None:
     """Score every open lead with the champion model and publish the batch."""
     settings = _settings(config)
-    from pipelines.flows import score_flow
+    from leadscore.pipelines.flows import score_flow
 
     result = score_flow(_config_arg(settings, config))
     _print_top(result["top"])
@@ -337,7 +337,7 @@ def serve(
     settings = _settings(config)
     import uvicorn
 
-    from serving.api import OnDemandScorer, api_tokens, create_app
+    from leadscore.serving.api import OnDemandScorer, api_tokens, create_app
 
     if not any(api_tokens(settings.api)):
         console().print(
@@ -346,7 +346,7 @@ def serve(
         raise typer.Exit(2)
 
     def load_champion() -> tuple[Any, str]:
-        from pipelines.tracking import load_champion as champion
+        from leadscore.pipelines.tracking import load_champion as champion
 
         return champion(settings.tracking)
 
@@ -374,8 +374,8 @@ def export(
     import os
     import tempfile
 
-    from serving.export import export_frame, write_scores_csv
-    from serving.store import ScoreStore, StoreError
+    from leadscore.serving.export import export_frame, write_scores_csv
+    from leadscore.serving.store import ScoreStore, StoreError
 
     store = ScoreStore(settings.store)
     try:

@@ -24,24 +24,24 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from features.builder import build_features
-from features.market import OutcomeHistory
-from features.registry import build_registry
-from features.snapshots import LABEL, Snapshots, Split, training_examples
-from features.validation import data_docs_html
-from models import quality, training
-from models.evaluate import evaluate, full_metrics
-from models.report import ReportInputs, render_report, report_metrics, window_inputs
-from models.scoring import (
+from leadscore.features.builder import build_features
+from leadscore.features.market import OutcomeHistory
+from leadscore.features.registry import build_registry
+from leadscore.features.snapshots import LABEL, Snapshots, Split, training_examples
+from leadscore.features.validation import data_docs_html
+from leadscore.models import quality, training
+from leadscore.models.evaluate import evaluate, full_metrics
+from leadscore.models.report import ReportInputs, render_report, report_metrics, window_inputs
+from leadscore.models.scoring import (
     Partition,
 )
-from pipelines import tracking
-from pipelines.batch import Spilled, publish_spilled
-from pipelines.partitioned import PartFile, StreamedCRM, score_and_spill, stream_crm
-from pipelines.settings import Settings, load_settings
-from pipelines.sources import CRMData, load_crm, scoring_time
-from serving.export import write_csv_atomic
-from serving.store import ScoreStore
+from leadscore.pipelines import tracking
+from leadscore.pipelines.batch import Spilled, publish_spilled
+from leadscore.pipelines.partitioned import PartFile, StreamedCRM, score_and_spill, stream_crm
+from leadscore.pipelines.settings import Settings, load_settings
+from leadscore.pipelines.sources import CRMData, load_crm, scoring_time
+from leadscore.serving.export import write_csv_atomic
+from leadscore.serving.store import ScoreStore
 
 thin_task = partial(task, cache_policy=NO_CACHE, persist_result=False)
 TOP_LEADS = 10
@@ -94,7 +94,7 @@ def oracle_probabilities(
     truth_path = settings.data.truth
     if truth_path is None or not Path(truth_path).is_file() or crm.activities is None:
         return None
-    from pipelines.synthetic import oracle_probability
+    from leadscore.pipelines.synthetic import oracle_probability
 
     truth = pd.read_parquet(truth_path)
     return oracle_probability(truth, crm.activities, entities, settings.snapshots.horizon_days)

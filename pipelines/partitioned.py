@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.contract import (
+from leadscore.features.contract import (
     ACTIVITY_TYPE,
     CLOSED_AT,
     CREATED_AT,
@@ -39,16 +39,16 @@ from features.contract import (
     prepare_activities,
     prepare_leads,
 )
-from features.market import OutcomeHistory
-from features.registry import build_registry
-from features.validation import check_bad_share, check_null_share
-from models.rules import RuleScorer
-from models.scoring import Partition, StageTimes, partition_features, score_partition
-from models.training import FittedModel
-from pipelines.batch import Spilled, read_arrow, spill, stage, write_arrow
-from pipelines.runtime import release_free_memory
-from pipelines.settings import Settings
-from pipelines.sources import conserved, id_column, load_leads, onto_contract, read_chunks
+from leadscore.features.market import OutcomeHistory
+from leadscore.features.registry import build_registry
+from leadscore.features.validation import check_bad_share, check_null_share
+from leadscore.models.rules import RuleScorer
+from leadscore.models.scoring import Partition, StageTimes, partition_features, score_partition
+from leadscore.models.training import FittedModel
+from leadscore.pipelines.batch import Spilled, read_arrow, spill, stage, write_arrow
+from leadscore.pipelines.runtime import release_free_memory
+from leadscore.pipelines.settings import Settings
+from leadscore.pipelines.sources import conserved, id_column, load_leads, onto_contract, read_chunks
 
 ACTIVITY_SCHEMA = pa.schema(
     [

@@ -14,7 +14,7 @@ from functools import cache
 
 import pyarrow as pa
 
-from pipelines.settings import Settings
+from leadscore.pipelines.settings import Settings
 
 EPHEMERAL_STARTUP_TIMEOUT_S = "90"
 

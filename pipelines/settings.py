@@ -17,16 +17,16 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from features.config import FeatureConfig, SnapshotConfig, ValidationConfig
-from models.config import (
+from leadscore.features.config import FeatureConfig, SnapshotConfig, ValidationConfig
+from leadscore.models.config import (
     ModelConfig,
     PromotionGate,
     QualityTargets,
     RulesConfig,
     ScoringConfig,
 )
-from serving.api import ApiConfig
-from serving.store import StoreConfig
+from leadscore.serving.api import ApiConfig
+from leadscore.serving.store import StoreConfig
 
 DEFAULT_CONFIG = "leadscore.yaml"
 CONFIG_ENV = "LEADSCORE_CONFIG"

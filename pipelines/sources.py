@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.contract import (
+from leadscore.features.contract import (
     LEAD_ID,
     STATUS,
     Checked,
@@ -26,8 +26,8 @@ from features.contract import (
     prepare_activities,
     prepare_leads,
 )
-from features.validation import Validation
-from pipelines.settings import DataConfig, OutcomeMapping, Settings, SourceConfig
+from leadscore.features.validation import Validation
+from leadscore.pipelines.settings import DataConfig, OutcomeMapping, Settings, SourceConfig
 
 
 @dataclass(frozen=True)

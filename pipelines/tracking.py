@@ -21,19 +21,18 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from models.config import PromotionGate
-from models.factory import LeadModel
-from pipelines.settings import TrackingConfig
+from leadscore.models.config import PromotionGate
+from leadscore.models.factory import LeadModel
+from leadscore.pipelines.settings import TrackingConfig
 
 # The fitted estimator holds a LightGBM booster and project classes (a segmented model
 # holds several LeadModels); skops refuses to load any type it is not told to trust. The
 # list is written into the MLmodel at log time.
 TRUSTED_TYPES = [
-    "models.factory.LeadModel",
-    "models.segments.SegmentedModel",
-    "models.linear.LogisticLeadModel",  # model.kind: logistic
-    "models.calibration.Isotonic",
-    "models.factory._Isotonic",  # its name in versions registered before models.calibration
+    "leadscore.models.factory.LeadModel",
+    "leadscore.models.segments.SegmentedModel",
+    "leadscore.models.linear.LogisticLeadModel",  # model.kind: logistic
+    "leadscore.models.calibration.Isotonic",
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.basic.Booster",
     "collections.OrderedDict",

@@ -61,9 +61,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from features.config import FeatureConfig
-from models.config import RulesConfig, ScoringConfig
-from serving.store import SCHEMA_VERSION, BatchInfo, ScoreStore, StoreConfig
+from leadscore.features.config import FeatureConfig
+from leadscore.models.config import RulesConfig, ScoringConfig
+from leadscore.serving.store import SCHEMA_VERSION, BatchInfo, ScoreStore, StoreConfig
 
 DOCS_ASSETS = "/docs-assets"
 """Where Swagger UI's JavaScript and CSS are served (no token: they hold no data)."""
@@ -648,7 +648,7 @@ def create_app(
         assert scorer is not None  # champion() raised otherwise
         return score_request(request, scorer, model, version)
 
-    from serving.page import add_page_routes
+    from leadscore.serving.page import add_page_routes
 
     add_page_routes(app, store, api_config, page_auth)
     # Everything built so far (routes, templates, pools, imported libraries) lives as long
@@ -680,13 +680,13 @@ def score_request(
     request: ScoreRequest, scorer: OnDemandScorer, model: Any, version: str
 ) -> ScoreResult:
     """Build the posted lead's features with the batch code path and score it."""
-    from features.builder import build_features, entities_at
-    from features.config import ValidationConfig
-    from features.contract import prepare_activities, prepare_leads
-    from features.registry import build_registry
-    from features.validation import ContractError
-    from models.scoring import score_frame
-    from models.training import fit_rules
+    from leadscore.features.builder import build_features, entities_at
+    from leadscore.features.config import ValidationConfig
+    from leadscore.features.contract import prepare_activities, prepare_leads
+    from leadscore.features.registry import build_registry
+    from leadscore.features.validation import ContractError
+    from leadscore.models.scoring import score_frame
+    from leadscore.models.training import fit_rules
 
     config = scorer.features
     if config.market.enabled:

@@ -26,10 +26,10 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import DictLoader, Environment, select_autoescape
 
-from serving.store import ScoreStore
+from leadscore.serving.store import ScoreStore
 
 if TYPE_CHECKING:
-    from serving.api import ApiConfig, _Auth
+    from leadscore.serving.api import ApiConfig, _Auth
 
 COOKIE = "leadscore_token"
 ROWS_PER_PAGE = 100
@@ -183,7 +183,7 @@ def history_chart(scores: list[int], width: int = 560, height: int = 80) -> str:
 
 def add_page_routes(app: FastAPI, store: ScoreStore, config: ApiConfig, auth: _Auth) -> None:
     """Mount the sales-ops page on ``app``."""
-    from serving.api import _score_item, batch_label, lead_detail
+    from leadscore.serving.api import _score_item, batch_label, lead_detail
 
     def token_of(request: Request) -> str | None:
         header = request.headers.get("authorization", "")
@@ -296,7 +296,7 @@ def _grades(store: ScoreStore, current: Any) -> list[str]:
         return []
     from sqlalchemy import select
 
-    from serving.store import scores_table
+    from leadscore.serving.store import scores_table
 
     with store.engine.connect() as conn:
         return list(

@@ -19,7 +19,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MPLCONFIGDIR", str(ROOT / ".mplconfig"))
 
-from features.config import ActivityType, AttributeConfig, FeatureConfig  # noqa: E402
+from leadscore.features.config import ActivityType, AttributeConfig, FeatureConfig  # noqa: E402
 
 
 def ts(text: str) -> pd.Timestamp:
@@ -82,12 +82,12 @@ def train_small_model(n_leads: int, seed: int, *, all_leads_open: bool = False) 
 
     ``X_open`` holds the features of the open leads (or of every lead) as of the data end.
     """
-    from features.builder import build_features, entities_at
-    from features.registry import build_registry
-    from features.snapshots import LABEL, make_snapshots, out_of_time_split
-    from models import training
-    from pipelines.settings import load_settings
-    from pipelines.synthetic import generate_crm
+    from leadscore.features.builder import build_features, entities_at
+    from leadscore.features.registry import build_registry
+    from leadscore.features.snapshots import LABEL, make_snapshots, out_of_time_split
+    from leadscore.models import training
+    from leadscore.pipelines.settings import load_settings
+    from leadscore.pipelines.synthetic import generate_crm
 
     settings = load_settings(ROOT / "leadscore.yaml")
     crm = generate_crm(n_leads, seed=seed)

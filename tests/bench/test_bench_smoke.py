@@ -1,0 +1,121 @@
+"""`make bench` at toy size: the code path runs and its last line is the promised JSON.
+
+Not a timed test (speed targets live in the benchmark's printed figures); it only pins
+that the bench runs end to end on the real scoring path and reports every field.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.run import STAGES, main
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_prints_one_json_line_with_every_stage(tmp_path, capsys):
+    main(
+        [
+            "--leads",
+            "1500",
+            "--train-leads",
+            "2500",
+            "--partition-rows",
+            "600",
+            "--sample-leads",
+            "300",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result["leads"] == 1500 and result["activities"] > 1500
+    assert result["partitions"] == 3
+    assert set(result["stages"]) == set(STAGES)
+    assert all(v >= 0 for v in result["stages"].values())
+    assert result["total_s"] > 0 and result["peak_rss_mb"] > 0
+    ratios = result["ratios"]
+    assert ratios["explain_max_abs_diff"] <= 1e-6
+    assert ratios["reasons_identical"] is True and ratios["features_agree"] is True
+    for key in ("features_pandas_over_numpy", "explain_shap_over_fast"):
+        assert ratios[key] > 0
+
+
+def test_oracle_gap_bench_prints_the_decomposition(tmp_path, capsys):
+    from bench.oracle_gap import VARIANTS
+    from bench.oracle_gap import main as oracle_gap
+
+    oracle_gap(["--leads", "2500", "--seed", "3", "--seed", "5", "--out", str(tmp_path)])
+    results = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["seed"] for r in results] == [3, 5]  # one line per CRM, in the order asked
+    assert results[0]["oracle_roc_auc"] != results[1]["oracle_roc_auc"]  # two draws
+    for result in results:
+        assert result["leads"] == 2500 and result["validation_rows"] > 200
+        assert result["world"] == {}
+        for name in VARIANTS:
+            assert 0.5 < result[f"{name}_roc_auc"] < 1.0
+            gap = result["oracle_roc_auc"] - result[f"{name}_roc_auc"]
+            assert result[f"oracle_minus_{name}"] == pytest.approx(gap, abs=2e-4)
+        assert result["oracle_minus_model"] > 0  # the bound is a bound
+        knowable = result["knowable_roc_auc"]  # the bound given only the export
+        assert 0.5 < knowable < 1.0
+        assert result["oracle_minus_knowable"] == pytest.approx(
+            result["oracle_roc_auc"] - knowable, abs=2e-4
+        )
+        assert result["knowable_minus_model"] == pytest.approx(
+            knowable - result["model_roc_auc"], abs=2e-4
+        )
+        assert 0 <= result["hidden_traits_share_of_gap"] <= 1
+        assert result["activity_rate_corr_hidden_interest"] > 0.5  # the count reads interest
+
+
+def test_oracle_gap_world_overrides_reach_the_generator_and_are_undone(tmp_path, capsys):
+    import leadscore.pipelines.synthetic as world
+    from bench.oracle_gap import main as oracle_gap
+
+    before = world.INTEREST_SD
+    args = ["--leads", "2500", "--seed", "3", "--out", str(tmp_path)]
+    oracle_gap([*args, "--world", "INTEREST_SD=0"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["world"] == {"INTEREST_SD": 0.0} and before == world.INTEREST_SD
+    truth = pd.read_parquet(tmp_path / "world-INTEREST_SD0" / "train-2500-s3" / "truth.parquet")
+    # no interest noise: interest is the fit's share, exactly
+    slope = world.INTEREST_FIT_SLOPE * truth["fit_logit"]
+    assert np.allclose(truth["log_interest"], slope)
+    for bad in ("INTEREST_SD", "interest_sd=1", "NOPE=1", "ACTIVITY_TYPES=1"):
+        with pytest.raises(SystemExit, match="numeric generator constant"):
+            oracle_gap([*args, "--world", bad])
+
+
+def test_oracle_gap_observable_columns_equal_a_brute_force_over_the_log():
+    import leadscore.pipelines.synthetic as world
+    from bench.oracle_gap import observable_columns
+
+    crm = world.generate_crm(300, seed=4)
+    leads, acts = crm.leads, crm.activities
+    rng = np.random.default_rng(0)
+    picked = leads.sample(200, random_state=1)
+    age = pd.to_timedelta(rng.integers(0, 200, len(picked)), unit="D")
+    X = pd.DataFrame({"lead_id": picked["lead_id"].to_numpy(), "as_of": picked["created_at"] + age})
+    got = observable_columns(X, leads, acts)
+    half_life = world.TRUE_HALF_LIFE_DAYS * 86400
+    for i, (lead, as_of) in enumerate(zip(X["lead_id"], X["as_of"], strict=True)):
+        mine = acts[(acts["lead_id"] == lead) & (acts["occurred_at"] < as_of)]
+        seconds = (as_of - mine["occurred_at"]).dt.total_seconds().to_numpy()
+        weights = mine["activity_type"].map(world.TRUE_WEIGHTS).fillna(0.0).to_numpy()
+        engagement = float((weights * 0.5 ** (seconds / half_life)).sum())
+        assert got["exact_engagement"][i] == pytest.approx(np.log1p(max(engagement, 0)), abs=1e-6)
+        days = (as_of - leads.set_index("lead_id").loc[lead, "created_at"]).total_seconds() / 86400
+        floor, tau = world.AGE_FLOOR, world.AGE_DECAY_DAYS
+        expected = (
+            world.BASE_ACTIVITY_RATE
+            * (5 + 2 * world.WEEKEND_FACTOR)
+            / 7
+            * (floor * days + (1 - floor) * tau * (1 - np.exp(-days / tau)))
+        )
+        assert got["activity_rate"][i] == pytest.approx(np.log((len(mine) + 2) / (expected + 2)))

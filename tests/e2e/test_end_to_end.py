@@ -1,0 +1,179 @@
+"""The whole path on a ~2k-lead synthetic CRM: real Prefect flows, MLflow store, scores store.
+
+The flows run in-process inside one Prefect test harness, in a project folder of their
+own so nothing touches the working tree. The train result goes through the same
+``train_summary`` the CLI prints as its JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+N_LEADS = 2000
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, prefect_harness) -> Path:
+    folder = tmp_path_factory.mktemp("project")
+    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
+    raw["snapshots"].update(min_leads=500, min_conversions=50)  # a small CRM on purpose
+    # 2k leads give a ~1.7k-row validation window whose ECE is ~0.06 (the 20k demo: ~0.02);
+    # the calibration gate itself is tested in test_promotion.py
+    raw["promotion"]["max_calibration_error"] = None
+    (folder / "leadscore.yaml").write_text(yaml.safe_dump(raw))
+    return folder
+
+
+def _train(config: Path) -> dict:
+    from leadscore.pipelines.cli import train_summary
+    from leadscore.pipelines.flows import train_flow
+
+    # exactly what `leadscore train` prints, through JSON and back
+    return json.loads(json.dumps(train_summary(train_flow(str(config)))))
+
+
+@pytest.fixture(scope="module")
+def trained(project: Path) -> dict:
+    from leadscore.pipelines.synthetic import generate_crm, write_crm
+
+    write_crm(generate_crm(N_LEADS, seed=3), project / "data" / "synthetic")
+    return _train(project / "leadscore.yaml")
+
+
+@pytest.fixture(scope="module")
+def scored(project: Path, trained: dict) -> dict:
+    from leadscore.pipelines.flows import score_flow
+
+    return score_flow(str(project / "leadscore.yaml"))
+
+
+def test_train_prints_the_metrics_line(trained: dict):
+    for side in ("model", "rules", "oracle"):
+        assert set(trained[side]) == {"roc_auc", "pr_auc", "brier", "lift_top10", "ece"}
+    assert trained["split"] == "out_of_time"
+    assert trained["n_train"] > 1000 and trained["n_valid"] > 300
+    assert len(trained["run_id"]) == 32
+    quality = trained["quality"]
+    margin = trained["model"]["roc_auc"] - trained["rules"]["roc_auc"]
+    assert quality["model_minus_rules_roc_auc"] == pytest.approx(margin, abs=2e-4)
+    gap = trained["oracle"]["roc_auc"] - trained["model"]["roc_auc"]
+    assert quality["oracle_minus_model_roc_auc"] == pytest.approx(gap, abs=2e-4)
+    # leadscore.yaml's targets, each judged on its value, with an interval around it
+    targets = {t["target"]: t for t in trained["targets"]}
+    assert list(targets) == ["model_minus_rules_roc_auc", "oracle_minus_model_roc_auc", "ece"]
+    assert targets["model_minus_rules_roc_auc"]["value"] == pytest.approx(margin, abs=2e-4)
+    assert targets["oracle_minus_model_roc_auc"]["value"] == pytest.approx(gap, abs=2e-4)
+    assert targets["ece"]["value"] == pytest.approx(trained["model"]["ece"], abs=2e-4)
+    for target, bound, met in (
+        (targets["model_minus_rules_roc_auc"], 0.05, margin >= 0.05),
+        (targets["oracle_minus_model_roc_auc"], 0.01, gap <= 0.01),
+    ):
+        assert target["rule"].endswith(f" {bound:g}") and target["met"] is met
+        low, high = target["interval"]
+        assert low <= target["value"] <= high and high - low > 0.005  # 2k leads: wide
+
+
+def test_model_beats_rules_out_of_time(trained: dict):
+    assert trained["model"]["roc_auc"] > trained["rules"]["roc_auc"] + 0.03
+    assert trained["model"]["roc_auc"] <= trained["oracle"]["roc_auc"] + 0.03
+    assert trained["promoted"] is True
+
+
+def test_run_and_registered_model_are_in_mlflow(project: Path, trained: dict):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    run = client.get_run(trained["run_id"])
+    assert run.data.metrics["model_roc_auc"] == pytest.approx(trained["model"]["roc_auc"], 1e-3)
+    assert run.data.params["split"] == "out_of_time"
+    # the calibrator was chosen on evidence, and which one is on the run
+    assert run.data.params["calibration"] == "auto"
+    assert run.data.params["calibration_chosen"] in {"sigmoid", "isotonic"}
+    champion = client.get_model_version_by_alias("leadscore", "champion")
+    assert champion.run_id == trained["run_id"]
+    # artifacts live beside the project, not in ./mlruns of the current directory
+    assert (project / "mlartifacts").is_dir()
+    logged = {a.path for a in client.list_artifacts(trained["run_id"], "validation")}
+    assert {"validation/leads.html", "validation/activities.html"} <= logged
+    assert not (Path.cwd() / "mlruns").exists()
+
+
+def test_evaluation_report_is_logged_and_written(project: Path, trained: dict):
+    from mlflow import MlflowClient
+
+    path = project / "reports" / f"{trained['run_id']}.html"
+    assert trained["report"] == str(path)
+    page = path.read_text()
+    assert (project / "reports" / "latest.html").read_text() == page
+    assert f"{trained['model']['roc_auc']:.4f}" in page
+    assert f"{trained['rules']['roc_auc']:.4f}" in page
+    assert f"{trained['model']['ece']:.4f}" in page
+    assert "Calling the top 10% by the model would have reached" in page
+    assert "(auto; Brier on the newer half of the calibration slice: sigmoid 0." in page
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    assert "report.html" in {a.path for a in client.list_artifacts(trained["run_id"])}
+    run = client.get_run(trained["run_id"])
+    assert run.data.metrics["model_ece"] == pytest.approx(trained["model"]["ece"], abs=1e-4)
+    # the targets: a table in the report, a verdict per target on the run
+    gap = next(t for t in trained["targets"] if t["target"] == "oracle_minus_model_roc_auc")
+    low, high = gap["interval"]
+    assert "<h3>Quality targets</h3>" in page
+    assert "oracle ROC-AUC minus the model's &lt;= 0.01" in page
+    assert f"{low:.4f} to {high:.4f}" in page
+    verdict = run.data.metrics["target_oracle_minus_model_roc_auc_met"]
+    assert verdict == float(gap["met"])
+
+
+def test_every_open_lead_has_exactly_one_score_with_reasons(project: Path, scored: dict):
+    from leadscore.serving.store import ScoreStore, StoreConfig
+
+    leads = pd.read_parquet(project / "data" / "synthetic" / "leads.parquet")
+    open_ids = set(leads.loc[leads["status"] == "open", "lead_id"])
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{project / 'data' / 'scores.db'}"))
+    batch = store.read_batch()
+    assert len(batch) == len(open_ids) == scored["scored"]
+    assert set(batch["lead_id"]) == open_ids
+    assert batch["lead_id"].is_unique
+    reasons = batch["reasons"].map(json.loads)
+    assert (reasons.map(len) > 0).all()
+    assert batch["rank"].tolist() == list(range(1, len(batch) + 1))
+    assert batch["probability"].is_monotonic_decreasing
+    assert batch["rule_score"].between(0, 100).all()
+    assert scored["leads_in"] == scored["scored"] + scored["closed"] + scored["quarantined"]
+    csv = pd.read_csv(scored["csv"])
+    assert len(csv) == len(open_ids)
+
+
+def test_a_worse_model_does_not_take_the_champion_alias(project: Path, scored: dict):
+    from mlflow import MlflowClient
+
+    raw = yaml.safe_load((project / "leadscore.yaml").read_text())
+    raw["model"]["lightgbm"].update(n_estimators=2, num_leaves=2, learning_rate=0.01)
+    raw["model"]["lightgbm"]["colsample_bytree"] = 0.05
+    worse = project / "worse.yaml"
+    worse.write_text(yaml.safe_dump(raw))
+    result = _train(worse)
+    assert result["promoted"] is False
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("leadscore", "champion")
+    assert champion.version != result["model_version"]
+    version = client.get_model_version("leadscore", result["model_version"])
+    assert "does not beat" in version.tags["promotion"]
+    assert "(difference -" in version.tags["promotion"]  # with its interval over leads
+    # the champion's own promotion quoted its interval over the rules
+    assert (
+        " over rules +0."
+        in client.get_model_version("leadscore", champion.version).tags["promotion"]
+    )
+    # the refused version is still registered, and the alias history did not move
+    history = json.loads(client.get_registered_model("leadscore").tags["champion_history"])
+    assert history == [str(champion.version)]

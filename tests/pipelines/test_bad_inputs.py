@@ -1,0 +1,117 @@
+"""The bad-input corpus: every malformed export in tests/corpus meets its expected answer.
+
+Each case folder holds the input files as a user would hand them over (bytes and all)
+and ``case.yaml``: what is wrong, the stage it reaches (load, train, score) and the
+expected outcome: an error whose text matches, or the exact quarantine (source, row,
+reason) with everything else clean. No lead may be lost: clean + quarantined = input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from leadscore.features.builder import build_features
+from leadscore.features.registry import build_registry
+from leadscore.features.snapshots import LABEL, training_examples
+from leadscore.models import training
+from leadscore.models.scoring import score_frame
+from leadscore.pipelines.settings import Settings
+from leadscore.pipelines.sources import load_crm
+from tests.conftest import ROOT
+
+CORPUS = Path(__file__).parents[1] / "corpus"
+CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "case.yaml").is_file())
+NOW = pd.Timestamp("2026-11-22", tz="UTC")
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and key in out else value
+    return out
+
+
+def _settings(folder: Path, spec: dict) -> Settings:
+    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
+    acts = folder / "activities.csv"
+    raw["data"] = _merge(
+        {
+            "leads": {"path": str(folder / "leads.csv")},
+            "activities": {"path": str(acts)} if acts.is_file() else None,
+            "validation": {"ranges": {"employees": [0, 1e7]}},
+            "order": "none",
+        },
+        spec.get("data", {}),
+    )
+    raw["features"]["attributes"] = {"categorical": ["industry"], "numeric": ["employees"]}
+    raw["rules"]["icp"] = {"industry": {"weight": 1, "values": {"software": 10}}}
+    raw["rules"]["penalties"] = []
+    return Settings.model_validate(raw)
+
+
+def _load(settings: Settings, spec: dict) -> None:
+    expect = spec["expect"]
+    crm = load_crm(settings, now=NOW)
+    quarantine = [
+        [("leads" if Path(s).name.startswith("leads") else "activities"), int(r), reason]
+        for s, r, reason in crm.quarantine[["source", "row", "reason"]].itertuples(index=False)
+    ]
+    assert quarantine == expect["quarantine"]
+    assert len(crm.leads) == expect["clean_leads"]
+    n_leads_quarantined = sum(1 for q in quarantine if q[0] == "leads")
+    assert len(crm.leads) + n_leads_quarantined == crm.n_leads_in
+    assert crm.unknown_activity_types == expect.get("unknown_types", 0)
+    leads = crm.leads.set_index("lead_id")
+    for lead, stamp in expect.get("created_at_utc", {}).items():
+        assert leads.loc[lead, "created_at"] == pd.Timestamp(stamp)
+    for lead, values in expect.get("value", {}).items():
+        for column, value in values.items():
+            assert leads.loc[lead, column] == value
+    if "statuses" in expect:
+        assert crm.leads["status"].value_counts().to_dict() == expect["statuses"]
+
+
+def _fit(settings: Settings):
+    crm = load_crm(settings, now=NOW)
+    snaps, _ = training_examples(
+        crm.leads, crm.end, settings.snapshots, has_activity_log=False, order="none"
+    )
+    X = build_features(crm.leads, None, snaps.rows, settings.features)
+    registry = build_registry(settings.features, behaviour=False)
+    model = training.fit_model(X, snaps.rows[LABEL].to_numpy(), registry, settings.model)
+    return crm, X, registry, model
+
+
+def _score(settings: Settings, spec: dict) -> None:
+    expect = spec["expect"]
+    crm, X, registry, model = _fit(settings)
+    rules = training.fit_rules(X, None, settings.rules, {})
+    scores = score_frame(X, model, rules, registry, settings.scoring, crm.leads)
+    assert len(scores) == expect["scored"]
+    column = expect["same_as_missing"]
+    unseen = model.predict_proba(X.assign(**{column: "never-seen-in-training"}))
+    missing = model.predict_proba(X.assign(**{column: None}))
+    np.testing.assert_allclose(unseen, missing)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bad_input(name: str):
+    folder = CORPUS / name
+    spec = yaml.safe_load((folder / "case.yaml").read_text(encoding="utf-8"))
+    settings = _settings(folder, spec)
+    expect = spec["expect"]
+    run = {"load": _load, "train": lambda s, _: _fit(s), "score": _score}[spec["stage"]]
+    if "error" in expect:
+        with pytest.raises(Exception, match=expect["error"]):
+            run(settings, spec)
+    else:
+        run(settings, spec)
+
+
+def test_the_corpus_covers_at_least_25_cases():
+    assert len(CASES) >= 25

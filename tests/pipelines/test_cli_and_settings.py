@@ -1,0 +1,94 @@
+"""The `leadscore` command as a user runs it, and the settings loader."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from leadscore.pipelines.settings import SettingsError, load_settings
+from tests.conftest import ROOT
+
+LEADSCORE = Path(sys.executable).with_name("leadscore")
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LEADSCORE_CONFIG": ""}
+    return subprocess.run(
+        [str(LEADSCORE), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_help_lists_the_commands():
+    result = _cli("--help")
+    assert result.returncode == 0
+    for command in ("generate", "train", "score", "demo"):
+        assert command in result.stdout
+
+
+def test_generate_writes_the_contract_tables(tmp_path: Path):
+    result = _cli("generate", "--leads", "300", "--seed", "5", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    leads = pd.read_parquet(tmp_path / "leads.parquet")
+    activities = pd.read_parquet(tmp_path / "activities.parquet")
+    assert len(leads) == 300
+    assert set(activities["lead_id"]) <= set(leads["lead_id"])
+    assert (tmp_path / "truth.parquet").is_file()
+
+
+def test_a_bad_config_exits_2_naming_the_file_and_key(tmp_path: Path):
+    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
+    raw["snapshots"]["horizon_dayz"] = 30
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    result = _cli("train", "--config", str(bad))
+    assert result.returncode == 2
+    assert "bad.yaml" in result.stderr and "horizon_dayz" in result.stderr
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path):
+    (tmp_path / "leadscore.yaml").write_text((ROOT / "leadscore.yaml").read_text())
+    settings = load_settings(tmp_path / "leadscore.yaml")
+    assert settings.data.leads.path == tmp_path / "data" / "synthetic" / "leads.parquet"
+    assert settings.store.url == f"sqlite:///{tmp_path / 'data' / 'scores.db'}"
+    assert settings.tracking.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert settings.snapshots.horizon_days == 90
+
+
+def test_rules_window_must_be_a_feature_window(tmp_path: Path):
+    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
+    raw["rules"]["activity_window_days"] = 45
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(SettingsError, match="activity_window_days"):
+        load_settings(tmp_path / "c.yaml")
+
+
+@pytest.mark.slow
+def test_train_tells_people_each_target_and_ends_with_the_json_line(tmp_path: Path):
+    """`leadscore train` as a user runs it: a line per quality target on stderr (with its
+    interval and verdict), and the JSON line last on stdout carrying the same targets."""
+    import json
+
+    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
+    raw["snapshots"].update(min_leads=300, min_conversions=30)  # a small CRM on purpose
+    config = tmp_path / "leadscore.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "data" / "synthetic"
+    assert _cli("generate", "--leads", "1500", "--seed", "8", "--out", str(out)).returncode == 0
+
+    result = _cli("train", "--config", str(config), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    names = [t["target"] for t in summary["targets"]]
+    assert names == ["model_minus_rules_roc_auc", "oracle_minus_model_roc_auc", "ece"]
+    for t in summary["targets"]:
+        low, high = t["interval"]
+        verdict = "met" if t["met"] else "missed"
+        line = f"target {t['target']} {t['rule']}: {t['value']:.4f} (95% interval "
+        assert f"{line}{low:.4f} to {high:.4f}) {verdict}" in result.stderr
