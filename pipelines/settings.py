@@ -215,7 +215,7 @@ class Settings(_Strict):
     project_dir: Path = Field(default=Path("."), description="Set by the loader.")
     data: DataConfig
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
-    features: FeatureConfig
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
     snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
