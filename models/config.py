@@ -158,7 +158,7 @@ class ModelConfig(_Strict):
     )
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
     logistic: LogisticParams = Field(default_factory=LogisticParams)
-    calibration: Literal["isotonic", "auto", "auto"] = Field(
+    calibration: Literal["isotonic", "sigmoid", "auto"] = Field(
         default="auto",
         description="Calibrator of the log-odds, fitted on the newest training slice; auto: "
         "the one with the lower Brier score on the newer half of that slice when fitted on "
