@@ -222,7 +222,8 @@ class QualityTargets(_Strict):
     """Targets every training run reports against (never enforced: that is the gate's job).
 
     Each target is judged on the validation window's point value and shown with a
-    bootstrap interval over leads, so a reader can tell a robust miss from noise.
+    bootstrap interval over leads, so a reader can tell a robust miss from noise. The
+    defaults are the shipped leadscore.yaml's targets; None turns one off.
     """
 
     min_roc_auc: float | None = Field(

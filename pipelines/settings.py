@@ -4,6 +4,12 @@ Each room defines the section it consumes (``features.config``, ``models.config`
 ``serving.store``); this module composes them, adds the orchestration-only sections
 (sources, tracking, outputs) and resolves relative paths against the config file's folder,
 so every command behaves the same whatever the current directory.
+
+One source of defaults: every default here and in the sections' models is the value the
+shipped ``leadscore.yaml`` states, so a key left out of a config means what that file
+says. Only what describes one deployment has no such default (its data, its columns and
+activity types, its ideal customer: see the file's header and
+tests/pipelines/test_cli_and_settings.py).
 """
 
 from __future__ import annotations
