@@ -10,19 +10,22 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from leadscore.pipelines.settings import Settings, SettingsError, load_settings
+if TYPE_CHECKING:  # imported where used: `leadscore --help` loads neither (bench/cli_start.py)
+    from rich.console import Console
+
+    from leadscore.pipelines.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
 def console() -> Console:
     """A console on the current stderr (made per call: the stream may have been swapped)."""
+    from rich.console import Console
+
     return Console(stderr=True)
 
 
@@ -35,6 +38,8 @@ ConfigOption = Annotated[
 
 
 def _settings(config: Path | None) -> Settings:
+    from leadscore.pipelines.settings import SettingsError, load_settings
+
     try:
         settings = load_settings(config)
     except SettingsError as exc:
@@ -239,6 +244,9 @@ def backtest(
     Prints a table, then one JSON line: {"windows": [...], "stability": {...}}.
     """
     settings = _settings(config)
+    from rich.console import Console
+    from rich.table import Table
+
     from leadscore.models.backtest import SUMMARY_METRICS
 
     try:
@@ -286,6 +294,9 @@ def score(config: ConfigOption = None) -> None:
 
 
 def _print_top(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="Highest open leads", show_lines=True)
     for column in ("rank", "lead", "grade", "probability", "rule score", "reasons"):
         table.add_column(column)

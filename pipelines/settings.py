@@ -4,6 +4,12 @@ Each room defines the section it consumes (``features.config``, ``models.config`
 ``serving.store``); this module composes them, adds the orchestration-only sections
 (sources, tracking, outputs) and resolves relative paths against the config file's folder,
 so every command behaves the same whatever the current directory.
+
+One source of defaults: every default here and in the sections' models is the value the
+shipped ``leadscore.yaml`` states, so a key left out of a config means what that file
+says. Only what describes one deployment has no such default (its data, its columns and
+activity types, its ideal customer: see the file's header and
+tests/pipelines/test_cli_and_settings.py).
 """
 
 from __future__ import annotations
@@ -215,7 +221,7 @@ class Settings(_Strict):
     project_dir: Path = Field(default=Path("."), description="Set by the loader.")
     data: DataConfig
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
-    features: FeatureConfig
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
     snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)

@@ -80,15 +80,23 @@ def test_point_values_are_the_window_metrics_and_verdicts_follow_the_bounds():
 
 def test_oracle_target_is_skipped_without_an_oracle_and_none_configured_is_nothing():
     y, groups, strong, weak, p = _window(500)
-    only_oracle = QualityTargets(max_oracle_gap=0.01, resamples=10)
+    none = QualityTargets(
+        min_margin_over_rules=None, max_oracle_gap=None, max_calibration_error=None
+    )
+    only_oracle = none.model_copy(update={"max_oracle_gap": 0.01, "resamples": 10})
     assert assess(only_oracle, y, groups, strong, p, weak, None) == []
-    assert assess(QualityTargets(), y, groups, strong, p, weak, p) == []
+    assert assess(none, y, groups, strong, p, weak, p) == []
 
 
 def test_identical_scores_have_a_zero_interval():
     y, groups, strong, _, p = _window(800)
     (result,) = assess(
-        QualityTargets(min_margin_over_rules=0.0, resamples=50), y, groups, strong, p, strong
+        QualityTargets(min_margin_over_rules=0.0, max_calibration_error=None, resamples=50),
+        y,
+        groups,
+        strong,
+        p,
+        strong,
     )
     assert (result.value, result.low, result.high) == (0.0, 0.0, 0.0)
     assert result.met
@@ -97,7 +105,9 @@ def test_identical_scores_have_a_zero_interval():
 def test_interval_resamples_leads_not_rows():
     """Five snapshots per lead carry one lead's information: the interval must be as wide
     as for one row per lead, not sqrt(5) times narrower as a row bootstrap would make it."""
-    targets = QualityTargets(min_margin_over_rules=0.0, resamples=400, seed=11)
+    targets = QualityTargets(
+        min_margin_over_rules=0.0, max_calibration_error=None, resamples=400, seed=11
+    )
 
     def width(per_lead: int) -> float:
         y, groups, strong, weak, p = _window(2000 * per_lead, seed=5, per_lead=per_lead)

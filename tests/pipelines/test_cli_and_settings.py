@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -72,8 +73,6 @@ def test_rules_window_must_be_a_feature_window(tmp_path: Path):
 def test_train_tells_people_each_target_and_ends_with_the_json_line(tmp_path: Path):
     """`leadscore train` as a user runs it: a line per quality target on stderr (with its
     interval and verdict), and the JSON line last on stdout carrying the same targets."""
-    import json
-
     raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
     raw["snapshots"].update(min_leads=300, min_conversions=30)  # a small CRM on purpose
     config = tmp_path / "leadscore.yaml"
@@ -92,3 +91,82 @@ def test_train_tells_people_each_target_and_ends_with_the_json_line(tmp_path: Pa
         verdict = "met" if t["met"] else "missed"
         line = f"target {t['target']} {t['rule']}: {t['value']:.4f} (95% interval "
         assert f"{line}{low:.4f} to {high:.4f}) {verdict}" in result.stderr
+
+
+# What the shipped leadscore.yaml says about one deployment (the synthetic CRM) rather
+# than a default: where its data is, what its columns hold and who its ideal customer
+# is. The code's default for each is "none" (data.leads has no default: every config
+# names it); every other key of the shipped file is the code's default.
+PER_DEPLOYMENT: dict[tuple[str, ...], object] = {
+    ("data", "activities"): None,  # the synthetic CRM's activity log (a flat export has none)
+    ("data", "truth"): None,  # its hidden propensity (a real export has no oracle)
+    ("data", "validation", "ranges"): {},  # names its `employees` column
+    ("features", "attributes"): {"categorical": [], "numeric": [], "engagement": [], "labels": {}},
+    ("features", "activity_types"): {},  # its activity vocabulary
+    ("rules", "icp"): {},  # its ideal customer, by attribute values
+    ("rules", "penalties"): [],  # ... and who is outside it
+}
+
+
+def _pop(tree: dict, path: tuple[str, ...]) -> object:
+    *parents, leaf = path
+    for key in parents:
+        tree = tree[key]
+    return tree.pop(leaf)
+
+
+def test_the_code_defaults_are_the_shipped_settings(tmp_path: Path):
+    """A config naming only the leads file loads the shipped settings, but for the keys
+    that describe one deployment: a key set to its default is never needed."""
+    (tmp_path / "leadscore.yaml").write_text((ROOT / "leadscore.yaml").read_text())
+    (tmp_path / "least.yaml").write_text("data: {leads: {path: data/synthetic/leads.parquet}}\n")
+    shipped = load_settings(tmp_path / "leadscore.yaml").model_dump(mode="json")
+    least = load_settings(tmp_path / "least.yaml").model_dump(mode="json")
+    for path, default in PER_DEPLOYMENT.items():
+        assert _pop(least, path) == default, path
+        assert _pop(shipped, path) != default, path  # the list names only real exceptions
+    assert least == shipped
+    assert least["model"]["lightgbm"]["n_estimators"] == 200  # the issue's example
+
+
+def test_a_config_of_data_features_and_rules_trains_the_shipped_model(tmp_path: Path):
+    """The user's case of issue #13: the shipped file cut to `data`, `features` and
+    `rules` gives the very same settings (trees, learning rate, targets, gate...)."""
+    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
+    (tmp_path / "leadscore.yaml").write_text(yaml.safe_dump(raw))
+    cut = {section: raw[section] for section in ("data", "features", "rules")}
+    (tmp_path / "cut.yaml").write_text(yaml.safe_dump(cut))
+    assert load_settings(tmp_path / "cut.yaml") == load_settings(tmp_path / "leadscore.yaml")
+
+
+HEAVY = ("fastapi", "prefect", "mlflow")
+"""What neither `leadscore --help` nor loading the settings may import (seconds each)."""
+
+
+def _modules_after(code: str) -> set[str]:
+    """The top-level modules a fresh interpreter holds after running ``code``."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    env = {**os.environ, "LEADSCORE_CONFIG": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    return {name.split(".")[0] for name in json.loads(result.stdout.strip().splitlines()[-1])}
+
+
+def test_help_imports_no_web_framework_tracking_or_orchestrator():
+    loaded = _modules_after(
+        "from leadscore.pipelines.cli import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit as done:\n    assert done.code == 0"
+    )
+    assert "typer" in loaded  # the probe did run the CLI
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_settings_load_without_web_framework_tracking_or_orchestrator():
+    loaded = _modules_after(
+        "from leadscore.pipelines.settings import load_settings\n"
+        "assert load_settings('leadscore.yaml').model.lightgbm.num_leaves == 7"
+    )
+    assert "pydantic" in loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
