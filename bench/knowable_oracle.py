@@ -70,12 +70,7 @@ def fit_prior(leads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     size = codes["company_size"]
     if (size < 0).any():
         raise ValueError("company_size is blank: the generator never leaves it blank")
-    vocab = synthetic.VOCABULARY
-    saas_size = np.isin(size, [vocab["company_size"].index(v) for v in ("51-200", "201-1000")])
-    big_size = np.isin(size, [vocab["company_size"].index(v) for v in ("1001-5000", "5000+")])
-    saas_ind = np.isin(np.arange(len(synthetic.INDUSTRIES)), [0, 1])  # software, fintech
-    finance_ind = np.isin(np.arange(len(synthetic.INDUSTRIES)), [1, 2])  # fintech, healthcare
-    icp = (saas_ind[None, :] & saas_size[:, None]) | (finance_ind[None, :] & big_size[:, None])
+    icp = synthetic.icp_by_industry(size)
     for name, effect in world.FIT_EFFECT.items():
         # each lead's fit term per value of the attribute (industry's carries the ICP bonus)
         value = np.broadcast_to(effect, (n, len(effect)))

@@ -57,6 +57,7 @@ from leadscore.synthetic.frames import SyntheticCRM, write_crm
 from leadscore.synthetic.generator import generate_crm
 from leadscore.synthetic.oracle import PathTraits, oracle_probability
 from leadscore.synthetic.oracle_state import OracleRows, oracle_rows
+from leadscore.synthetic.population import icp_by_industry
 from leadscore.synthetic.randomness import mix64
 from leadscore.synthetic.step import Units, simulate_day
 from leadscore.synthetic.vocabulary import (
@@ -92,6 +93,7 @@ __all__ = [
     "decay",
     "exogenous_rate",
     "generate_crm",
+    "icp_by_industry",
     "loss_hazard",
     "mix64",
     "oracle_probability",

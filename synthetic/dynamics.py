@@ -14,6 +14,7 @@ from leadscore.synthetic.vocabulary import ALL_TYPES, INDUSTRIES, SECONDS_PER_DA
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function, elementwise."""
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -60,7 +61,7 @@ def activity_calendar(first_day: int, n_days: int, key: np.uint64) -> np.ndarray
     industry starts on about one day in twenty and runs CAMPAIGN_DAYS days. Starts and
     targets hash the CRM's hidden calendar ``key`` with the day number, so the oracle can
     rebuild the campaigns running at a snapshot; campaigns starting later are future
-    chance, which the oracle draws afresh per path (:func:`_oracle_campaigns`).
+    chance, which the oracle draws afresh per path (:mod:`leadscore.synthetic.oracle`).
     """
     days = np.arange(first_day - world.CAMPAIGN_DAYS + 1, first_day + n_days, dtype=np.int64)
     starts, targets = campaign_starts(days, np.uint64(key))
@@ -92,6 +93,7 @@ def burst_length(u: np.ndarray) -> np.ndarray:
 
 
 def burst_multiplier(burst_left: np.ndarray) -> np.ndarray:
+    """BURST_MULTIPLIER where a burst is running (days left > 0), else 1."""
     return np.where(burst_left > 0, world.BURST_MULTIPLIER, 1.0)
 
 

@@ -37,6 +37,7 @@ def _to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
 
 
 def lead_ids(n: int) -> np.ndarray:
+    """Lead ids L0000001, L0000002, ...: zero-padded, so they sort like their index."""
     return np.array([f"L{i:07d}" for i in range(1, n + 1)], dtype=object)
 
 

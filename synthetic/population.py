@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from leadscore.synthetic import world
-from leadscore.synthetic.vocabulary import OWNERS_BY_SEGMENT, SIZE_BOUNDS, VOCABULARY
+from leadscore.synthetic.vocabulary import INDUSTRIES, OWNERS_BY_SEGMENT, SIZE_BOUNDS, VOCABULARY
 
 
 def draw_categories(rng: np.random.Generator, rows: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -32,17 +32,25 @@ def _fit_logit(rng: np.random.Generator, codes: dict[str, np.ndarray]) -> np.nda
     for name, effect in world.FIT_EFFECT.items():
         fit += effect[codes[name]]
 
-    def among(name: str, values: tuple[str, ...]) -> np.ndarray:
-        return np.isin(codes[name], [VOCABULARY[name].index(v) for v in values])
-
-    saas = among("industry", ("software", "fintech")) & among(
-        "company_size", ("51-200", "201-1000")
-    )
-    finance = among("industry", ("fintech", "healthcare")) & among(
-        "company_size", ("1001-5000", "5000+")
-    )
-    fit += world.FIT_INTERACTION * (saas | finance)
+    icp = icp_by_industry(codes["company_size"])[np.arange(len(fit)), codes["industry"]]
+    fit += world.FIT_INTERACTION * icp
     return fit + rng.normal(0.0, world.FIT_NOISE_SD, len(fit))
+
+
+def icp_by_industry(size_codes: np.ndarray) -> np.ndarray:
+    """Whether a lead of each company size (``size_codes``, one per lead) would match an
+    ideal customer profile in each industry: booleans of shape (leads, industries).
+
+    The generator reads each lead's own industry; the bench's knowable bound weighs every
+    industry when the export leaves a lead's industry blank.
+    """
+    industry = np.arange(len(INDUSTRIES))
+    icp = np.zeros((len(size_codes), len(INDUSTRIES)), dtype=bool)
+    for industries, sizes in world.ICP_COMBINATIONS:
+        in_industry = np.isin(industry, [VOCABULARY["industry"].index(v) for v in industries])
+        in_size = np.isin(size_codes, [VOCABULARY["company_size"].index(v) for v in sizes])
+        icp |= in_industry[None, :] & in_size[:, None]
+    return icp
 
 
 def _firmographics(

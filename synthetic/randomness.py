@@ -1,12 +1,14 @@
-"""Counter-based randomness of the daily step: hashes of (key, day, stream) to uniforms."""
+"""Counter-based randomness of the daily step: hashes of (key, day, stream) to uniforms.
+
+Every draw of the daily step hashes (a unit's 64-bit key, the day number, a stream salt).
+A unit's path depends on its own key only, so the oracle's paths for one entity row never
+move when other rows (or their activities) change.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-# Counter-based randomness: every draw of the daily step hashes (a unit's 64-bit key, the
-# day number, a stream salt). A unit's path depends on its own key only, so the oracle's
-# paths for one entity row never move when other rows (or their activities) change.
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)

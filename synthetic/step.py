@@ -50,6 +50,7 @@ class Units:
     def of(
         cls, created: np.ndarray, fit: np.ndarray, log_interest: np.ndarray, key: np.ndarray
     ) -> Units:
+        """Units with creation times, fit, log interest and randomness ``key``."""
         return cls(
             created=created,
             fit=fit,
@@ -59,6 +60,7 @@ class Units:
         )
 
     def take(self, idx: np.ndarray) -> Units:
+        """The units at ``idx`` (any numpy index)."""
         return Units(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
 

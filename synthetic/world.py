@@ -63,6 +63,11 @@ FIT_EFFECT: dict[str, np.ndarray] = {
     "lead_source": np.array([0.2, 0.0, 0.2, 0.6, 0.1, -0.3, -0.9, 0.4]),
 }
 FIT_INTERACTION = 0.6  # bonus for the two ICP attribute combinations (non-additive signal)
+ICP_COMBINATIONS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("software", "fintech"), ("51-200", "201-1000")),  # mid-market SaaS
+    (("fintech", "healthcare"), ("1001-5000", "5000+")),  # enterprise finance
+)
+"""The ideal customer profiles: (industries, company sizes) whose leads earn FIT_INTERACTION."""
 FIT_OFFSET = -0.8  # puts ICP personas well above zero (~+1.6) and non-ICP below (~-2.1)
 FIT_NOISE_SD = 0.6  # fit not explained by any observable attribute
 # Share of missing values per attribute, like a real CRM.
