@@ -40,10 +40,12 @@ class PathTraits:
     burst_left: np.ndarray
 
     def take(self, rows: slice) -> PathTraits:
+        """The traits of the entity rows ``rows``."""
         return PathTraits(self.fit[rows], self.log_interest[rows], self.burst_left[rows])
 
 
 def _path_salts(paths: int, seed: int) -> np.ndarray:
+    """One salt per path: every row's path j mixes the same salt into its own key."""
     salt = mix64(np.full(paths, seed % 2**64, dtype=np.uint64) + STREAM_PATH)
     salt += np.arange(paths, dtype=np.uint64) * GOLDEN
     return mix64(salt)

@@ -14,8 +14,6 @@ from leadscore.synthetic.randomness import mix64
 from leadscore.synthetic.vocabulary import INDUSTRIES, SECONDS_PER_DAY
 
 _NS_PER_SECOND = 1_000_000_000
-
-
 _TRUTH_COLUMNS = ("fit_logit", "created_at", "true_industry", "burst_key", "calendar_key")
 
 
@@ -50,6 +48,7 @@ class OracleRows:
     unsubscribed_before: np.ndarray
 
     def take(self, rows: slice) -> OracleRows:
+        """The entity rows ``rows``."""
         return OracleRows(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
 
 
@@ -123,7 +122,10 @@ def _bursts_at(burst_key: np.ndarray, created_day: np.ndarray, day: np.ndarray) 
 def oracle_rows(
     truth: pd.DataFrame, activities: pd.DataFrame, entities: pd.DataFrame, horizon_days: int
 ) -> OracleRows:
-    """Hidden parameters and reconstructed state of every entity row."""
+    """Hidden parameters and reconstructed state of every entity row (``lead_id``,
+    ``as_of``) for a horizon of ``horizon_days``: what :func:`oracle_probability` simulates
+    from. Raises ``ValueError`` when ``truth`` lacks the replay columns, misses a lead,
+    mixes CRMs, or an as_of precedes its lead's creation."""
     absent = [column for column in _TRUTH_COLUMNS if column not in truth.columns]
     if absent:
         raise ValueError(f"truth lacks {absent}: regenerate the synthetic CRM")
