@@ -1,6 +1,6 @@
 """Bench inputs: a large "all leads open" CRM and a model trained on a separate CRM.
 
-Open leads: the embedded synthetic CRM (``pipelines.synthetic.generate_crm``) is generated
+Open leads: the embedded synthetic CRM (``leadscore.synthetic.generate_crm``) is generated
 in chunks of ``CHUNK_LEADS`` leads (distinct seeds, lead ids prefixed per chunk so they
 stay unique) and every lead is *treated as open* (status ``open``, no ``closed_at``), so
 a run with N leads scores N leads with their whole activity log (~27 activities per lead).
@@ -35,7 +35,7 @@ from leadscore.models.config import LightGBMParams
 from leadscore.models.evaluate import evaluate
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import load_crm
-from leadscore.pipelines.synthetic import generate_crm, write_crm
+from leadscore.synthetic import generate_crm, write_crm
 
 CHUNK_LEADS = 100_000
 """Leads generated per chunk (bounds the generator's memory)."""

@@ -1,6 +1,6 @@
 """The oracle of someone who knows the synthetic world's rules but not each lead's traits.
 
-The hidden-propensity oracle (``pipelines.synthetic.oracle_probability``) reads each lead's
+The hidden-propensity oracle (``leadscore.synthetic.oracle_probability``) reads each lead's
 hidden fit and interest from ``truth``; no CRM export carries them, so no model can reach
 it. This module computes the bound a model *could* reach: the conversion probability given
 only what the export shows (the lead's attributes and its activity log before as_of) and
@@ -28,9 +28,10 @@ import pandas as pd
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-import leadscore.pipelines.synthetic as world
+import leadscore.synthetic as synthetic
+from leadscore.synthetic import world
 
-SECONDS_PER_DAY = world.SECONDS_PER_DAY
+SECONDS_PER_DAY = synthetic.SECONDS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Grid:
 
 def _marginal_mix(name: str) -> np.ndarray:
     """Share of each value of attribute ``name`` over all leads (the personas' mixture)."""
-    return world.PERSONA_SHARE @ world._PERSONA_MIX[name]
+    return world.PERSONA_SHARE @ world.PERSONA_MIX[name]
 
 
 def fit_prior(leads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -64,18 +65,13 @@ def fit_prior(leads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     var = np.full(n, world.FIT_NOISE_SD**2)
     codes = {
         name: pd.Index(vocab).get_indexer(leads[name].astype(object))
-        for name, vocab in world._VOCABULARY.items()
+        for name, vocab in synthetic.VOCABULARY.items()
     }
     size = codes["company_size"]
     if (size < 0).any():
         raise ValueError("company_size is blank: the generator never leaves it blank")
-    vocab = world._VOCABULARY
-    saas_size = np.isin(size, [vocab["company_size"].index(v) for v in ("51-200", "201-1000")])
-    big_size = np.isin(size, [vocab["company_size"].index(v) for v in ("1001-5000", "5000+")])
-    saas_ind = np.isin(np.arange(len(world.INDUSTRIES)), [0, 1])  # software, fintech
-    finance_ind = np.isin(np.arange(len(world.INDUSTRIES)), [1, 2])  # fintech, healthcare
-    icp = (saas_ind[None, :] & saas_size[:, None]) | (finance_ind[None, :] & big_size[:, None])
-    for name, effect in world._FIT_EFFECT.items():
+    icp = synthetic.icp_by_industry(size)
+    for name, effect in world.FIT_EFFECT.items():
         # each lead's fit term per value of the attribute (industry's carries the ICP bonus)
         value = np.broadcast_to(effect, (n, len(effect)))
         if name == "industry":
@@ -106,7 +102,7 @@ def _activity_log(activities: pd.DataFrame, lead_index: pd.Index) -> _Log:
     code = lead_index.get_indexer(activities["lead_id"])
     keep = code >= 0
     types = activities["activity_type"].to_numpy(object)[keep]
-    type_code = pd.Index(world._ALL_TYPES).get_indexer(types)
+    type_code = pd.Index(synthetic.ALL_TYPES).get_indexer(types)
     if (type_code < 0).any():
         raise ValueError("an activity type the generator does not emit")
     seconds = activities["occurred_at"].to_numpy("datetime64[s]").astype(np.int64)[keep]
@@ -117,18 +113,18 @@ def _activity_log(activities: pd.DataFrame, lead_index: pd.Index) -> _Log:
         lead=code[order],
         day=day[order],
         seconds=seconds[order],
-        weight=world._WEIGHT_BY_CODE[type_code][order],
-        slope_fit=world._MIX_SLOPE_FIT[type_code][order],
-        unsubscribe=(type_code == world._T["unsubscribe"])[order],
+        weight=world.WEIGHT_BY_CODE[type_code][order],
+        slope_fit=world.MIX_SLOPE_FIT[type_code][order],
+        unsubscribe=(type_code == synthetic.TYPE_CODE["unsubscribe"])[order],
     )
 
 
 def _log_softmax_norm(recent: np.ndarray, fit: np.ndarray) -> np.ndarray:
     """log of the type softmax's normaliser, per lead (rows) and grid point (columns)."""
     logits = (
-        world._MIX_BASE[None, None, :]
-        + world._MIX_SLOPE_E[None, None, :] * recent[:, None, None]
-        + world._MIX_SLOPE_FIT[None, None, :] * fit[:, :, None]
+        world.MIX_BASE[None, None, :]
+        + world.MIX_SLOPE_E[None, None, :] * recent[:, None, None]
+        + world.MIX_SLOPE_FIT[None, None, :] * fit[:, :, None]
     )
     return logsumexp(logits, axis=2)
 
@@ -137,7 +133,7 @@ def _day_terms(
     *,
     fit: np.ndarray,
     log_interest: np.ndarray,
-    units: world._Units,
+    units: synthetic.Units,
     recent: np.ndarray,
     unit_rate: np.ndarray,
     count: np.ndarray,
@@ -158,7 +154,7 @@ def _day_terms(
     has = count > 0
     if has.any():
         base[has] -= count[has, None] * _log_softmax_norm(recent[has], fit[has])
-    p_convert = world._conversion_hazard(units.hazard_offset, recent[:, None])
+    p_convert = synthetic.conversion_hazard(units.hazard_offset, recent[:, None])
     p_close = np.minimum(p_convert + units.loss_base + loss_rest[:, None], 1.0)
     base += np.log1p(-np.minimum(p_close * close_share[:, None], 1.0 - 1e-300))
     rate = np.exp(log_interest) * unit_rate[:, None]
@@ -206,7 +202,7 @@ def posterior(
     fit = mu[:, None] + sd[:, None] * zf[None, :]
     log_interest = world.INTEREST_FIT_SLOPE * fit + world.INTEREST_SD * zi[None, :]
     created = hidden["created_at"].to_numpy("datetime64[s]").astype(np.int64)
-    industry = pd.Index(world.INDUSTRIES).get_indexer(hidden["true_industry"])
+    industry = pd.Index(synthetic.INDUSTRIES).get_indexer(hidden["true_industry"])
     calendar_key = np.uint64(hidden["calendar_key"].to_numpy(np.int64).view(np.uint64)[0])
 
     as_of = entities["as_of"].to_numpy("datetime64[ns]").astype(np.int64)
@@ -216,12 +212,12 @@ def posterior(
     log = _activity_log(activities, lead_index)
 
     n_leads, points = fit.shape
-    grid_units = world._Units.of(  # leads x points (take() picks leads)
+    grid_units = synthetic.Units.of(  # leads x points (take() picks leads)
         created[:, None], fit, log_interest, np.zeros(fit.shape, np.uint64)
     )
     first_day = int((created // SECONDS_PER_DAY).min())
     last_day = int(row_day.max())
-    calendar = world._calendar(first_day, last_day - first_day + 1, calendar_key)
+    calendar = synthetic.activity_calendar(first_day, last_day - first_day + 1, calendar_key)
     created_day = created // SECONDS_PER_DAY
     last_needed = np.full(n_leads, -1)
     np.maximum.at(last_needed, row_lead, row_day)
@@ -250,16 +246,16 @@ def posterior(
         day_start = day * SECONDS_PER_DAY
         recent = np.log1p(np.maximum(engagement[leads_at], 0.0))
         none = np.zeros(len(leads_at))
-        exogenous = world._exogenous_rate(
+        exogenous = synthetic.exogenous_rate(
             none,
             created[leads_at],
             day,
             calendar[day - first_day, industry[leads_at]],
             none.astype(np.int64),
         )
-        unit_rate = world._activity_rate(exogenous, recent, unsubscribed[leads_at])
+        unit_rate = synthetic.activity_rate(exogenous, recent, unsubscribed[leads_at])
         unit_rate *= np.maximum(until - begin, 0) / SECONDS_PER_DAY
-        loss_rest = world._loss_hazard(
+        loss_rest = synthetic.loss_hazard(
             none, last_activity[leads_at], unsubscribed[leads_at], day_start
         )
         eligible = created[leads_at] < day_start
@@ -318,16 +314,16 @@ def posterior(
             alpha[live] = (joint / scale[:, :, None]) @ transition
         # the state at the start of tomorrow
         day_end = day_start + SECONDS_PER_DAY
-        engagement *= world._decay(SECONDS_PER_DAY)
+        engagement *= synthetic.decay(SECONDS_PER_DAY)
         if hi > lo:
-            gained = log.weight[lo:hi] * world._decay(day_end - log.seconds[lo:hi])
+            gained = log.weight[lo:hi] * synthetic.decay(day_end - log.seconds[lo:hi])
             np.add.at(engagement, log.lead[lo:hi], gained)
             np.maximum.at(last_activity, log.lead[lo:hi], log.seconds[lo:hi])
             unsubscribed[log.lead[lo:hi][log.unsubscribe[lo:hi]]] = True
     return Posterior(fit[row_lead], log_interest[row_lead], out_weight, out_burst)
 
 
-def path_traits(post: Posterior, paths: int, seed: int = 0) -> world.PathTraits:
+def path_traits(post: Posterior, paths: int, seed: int = 0) -> synthetic.PathTraits:
     """Each row's ``paths`` paths get grid points at evenly spread quantiles of its
     posterior, and a running burst (with its geometric days left) drawn from P(burst)."""
     n, points = post.weight.shape
@@ -337,8 +333,8 @@ def path_traits(post: Posterior, paths: int, seed: int = 0) -> world.PathTraits:
     rows = np.arange(n)[:, None]
     rng = np.random.default_rng(seed)
     burst = rng.random((n, paths)) < post.burst[rows, pick]
-    left = world.burst_length(rng.random((n, paths)))
-    return world.PathTraits(
+    left = synthetic.burst_length(rng.random((n, paths)))
+    return synthetic.PathTraits(
         fit=post.fit[rows, pick],
         log_interest=post.log_interest[rows, pick],
         burst_left=np.where(burst, left, 0),
@@ -359,6 +355,6 @@ def knowable_probability(
     """P(convert within ``horizon_days`` | the export up to as_of, the world's rules)."""
     post = posterior(leads, activities, truth, entities, grid)
     traits = path_traits(post, paths, seed)
-    return world.oracle_probability(
+    return synthetic.oracle_probability(
         truth, activities, entities, horizon_days, paths=paths, seed=seed, traits=traits
     )

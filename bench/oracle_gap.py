@@ -6,7 +6,7 @@ the pipeline's features; on those plus one of two columns any export could give
 interest), to see whether the features miss something observable; and on those plus
 columns no CRM export has, from the generator's ``truth``: each lead's hidden fit, its
 hidden interest, and both. All are scored on the same validation window as the oracle
-(``pipelines.synthetic.oracle_probability``). The first distance is the model's; the last
+(``leadscore.synthetic.oracle_probability``). The first distance is the model's; the last
 is what remains once the traits the world hides are handed over (the state at the
 snapshot, such as a running burst, and finite data).
 
@@ -38,12 +38,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import leadscore.pipelines.synthetic as world
+import leadscore.synthetic as synthetic
 from bench.data import training_frames
 from bench.knowable_oracle import knowable_probability
 from leadscore.features.registry import FIT, FeatureRegistry, FeatureSpec, build_registry
 from leadscore.models import training
 from leadscore.models.evaluate import evaluate
+from leadscore.synthetic import world
 
 HIDDEN = {"fit_logit": "hidden fit", "log_interest": "hidden interest"}
 OBSERVABLE = {
@@ -110,7 +111,7 @@ def observable_columns(
     weight = activities["activity_type"].map(world.TRUE_WEIGHTS).fillna(0.0).to_numpy()
     order = np.lexsort((t, codes))
     codes, t, weight, c_act = codes[order], t[order], weight[order], c_act[order]
-    half_life = world.TRUE_HALF_LIFE_DAYS * world.SECONDS_PER_DAY
+    half_life = world.TRUE_HALF_LIFE_DAYS * synthetic.SECONDS_PER_DAY
     grown = np.cumsum(weight * np.exp2((t - c_act) / half_life))  # one lead's sum per code
     keys = codes.astype(np.int64) << 32 | (t - c_act)
     since = _seconds(X["as_of"]) - _seconds(created_at.loc[X["lead_id"]])  # lead's age
@@ -122,7 +123,7 @@ def observable_columns(
     before = np.where(start > 0, grown[np.maximum(start - 1, 0)], 0.0)
     total = np.where(end > start, grown[np.maximum(end - 1, 0)] - before, 0.0)
     engagement = total * np.exp2(-since / half_life)
-    age = since / world.SECONDS_PER_DAY
+    age = since / synthetic.SECONDS_PER_DAY
     floor, tau = world.AGE_FLOOR, world.AGE_DECAY_DAYS
     week = (5 + 2 * world.WEEKEND_FACTOR) / 7
     expected = (
@@ -155,7 +156,7 @@ def decomposition(
         extra = pd.DataFrame(observable_columns(X, lead_rows, activities), index=X.index)
         entities = X.iloc[split.valid][["lead_id", "as_of"]]
         horizon = settings.snapshots.horizon_days
-        oracle = world.oracle_probability(truth, activities, entities, horizon)
+        oracle = synthetic.oracle_probability(truth, activities, entities, horizon)
         knowable = knowable_probability(lead_rows, activities, truth, entities, horizon)
     traits = truth.set_index("lead_id").loc[X["lead_id"], list(HIDDEN)]
     extra = extra.assign(**{name: traits[name].to_numpy() for name in HIDDEN})

@@ -64,7 +64,7 @@ def generate(
 ) -> None:
     """Write the embedded synthetic CRM (leads, activities, hidden truth) as Parquet."""
     settings = _settings(config)
-    from leadscore.pipelines.synthetic import generate_crm, write_crm
+    from leadscore.synthetic import generate_crm, write_crm
 
     n = leads or settings.synthetic.leads
     with console().status(f"generating {n:,} leads"):

@@ -94,7 +94,7 @@ def oracle_probabilities(
     truth_path = settings.data.truth
     if truth_path is None or not Path(truth_path).is_file() or crm.activities is None:
         return None
-    from leadscore.pipelines.synthetic import oracle_probability
+    from leadscore.synthetic import oracle_probability
 
     truth = pd.read_parquet(truth_path)
     return oracle_probability(truth, crm.activities, entities, settings.snapshots.horizon_days)

@@ -87,7 +87,7 @@ def train_small_model(n_leads: int, seed: int, *, all_leads_open: bool = False) 
     from leadscore.features.snapshots import LABEL, make_snapshots, out_of_time_split
     from leadscore.models import training
     from leadscore.pipelines.settings import load_settings
-    from leadscore.pipelines.synthetic import generate_crm
+    from leadscore.synthetic import generate_crm
 
     settings = load_settings(ROOT / "leadscore.yaml")
     crm = generate_crm(n_leads, seed=seed)

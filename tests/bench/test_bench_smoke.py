@@ -75,8 +75,8 @@ def test_oracle_gap_bench_prints_the_decomposition(tmp_path, capsys):
 
 
 def test_oracle_gap_world_overrides_reach_the_generator_and_are_undone(tmp_path, capsys):
-    import leadscore.pipelines.synthetic as world
     from bench.oracle_gap import main as oracle_gap
+    from leadscore.synthetic import world
 
     before = world.INTEREST_SD
     args = ["--leads", "2500", "--seed", "3", "--out", str(tmp_path)]
@@ -93,10 +93,10 @@ def test_oracle_gap_world_overrides_reach_the_generator_and_are_undone(tmp_path,
 
 
 def test_oracle_gap_observable_columns_equal_a_brute_force_over_the_log():
-    import leadscore.pipelines.synthetic as world
     from bench.oracle_gap import observable_columns
+    from leadscore.synthetic import generate_crm, world
 
-    crm = world.generate_crm(300, seed=4)
+    crm = generate_crm(300, seed=4)
     leads, acts = crm.leads, crm.activities
     rng = np.random.default_rng(0)
     picked = leads.sample(200, random_state=1)

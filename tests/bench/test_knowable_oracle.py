@@ -18,7 +18,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import poisson
 
-import leadscore.pipelines.synthetic as world
+import leadscore.synthetic as synthetic
 from bench.knowable_oracle import (
     Grid,
     _burst_transition,
@@ -27,6 +27,7 @@ from bench.knowable_oracle import (
     posterior,
 )
 from bench.oracle_gap import world_overrides
+from leadscore.synthetic import world
 
 pytestmark = pytest.mark.slow
 
@@ -45,23 +46,23 @@ def _open_at(leads: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def crm() -> world.SyntheticCRM:
-    return world.generate_crm(3000, seed=3)
+def crm() -> synthetic.SyntheticCRM:
+    return synthetic.generate_crm(3000, seed=3)
 
 
 @pytest.fixture(scope="module")
-def entities(crm: world.SyntheticCRM) -> pd.DataFrame:
+def entities(crm: synthetic.SyntheticCRM) -> pd.DataFrame:
     return _open_at(crm.leads)
 
 
 @pytest.fixture(scope="module")
-def post(crm: world.SyntheticCRM, entities: pd.DataFrame):
+def post(crm: synthetic.SyntheticCRM, entities: pd.DataFrame):
     return posterior(crm.leads, crm.activities, crm.truth, entities)
 
 
 def test_without_fit_noise_the_prior_is_the_generators_fit() -> None:
     with world_overrides({"FIT_NOISE_SD": 0.0}):
-        crm = world.generate_crm(2000, seed=11)
+        crm = synthetic.generate_crm(2000, seed=11)
         mean, sd = fit_prior(crm.leads)
     blank = crm.leads[["industry", "seniority", "department"]].isna().any(axis=1).to_numpy()
     assert 0 < blank.sum() < 200
@@ -74,7 +75,7 @@ def test_burst_chain_matches_the_generators_countdown() -> None:
     left = np.zeros(len(keys), dtype=np.int64)
     runs = np.zeros((2, 2))
     for day in range(20_000, 20_060):
-        after = world._advance_bursts(left, keys, day)
+        after = synthetic.advance_bursts(left, keys, day)
         np.add.at(runs, ((left > 0).astype(int), (after > 0).astype(int)), 1)
         left = after
     empirical = runs / runs.sum(axis=1, keepdims=True)
@@ -98,7 +99,7 @@ def test_posterior_is_unbiased_for_the_hidden_traits(crm, entities, post) -> Non
 
 
 def test_posterior_reads_the_running_burst(crm, entities, post) -> None:
-    rows = world._oracle_rows(crm.truth, crm.activities, entities, 90)
+    rows = synthetic.oracle_rows(crm.truth, crm.activities, entities, 90)
     running = rows.burst_left > 0
     p = (post.weight * post.burst).sum(axis=1)
     assert 0.01 < running.mean() < 0.2
@@ -126,14 +127,14 @@ def test_posterior_ignores_what_happens_at_or_after_as_of(crm, entities, post) -
 def test_knowable_bound_tracks_the_hidden_oracle(crm, entities) -> None:
     some = entities.iloc[::3].reset_index(drop=True)
     knowable = knowable_probability(crm.leads, crm.activities, crm.truth, some, 90, paths=32)
-    hidden = world.oracle_probability(crm.truth, crm.activities, some, 90, paths=32)
+    hidden = synthetic.oracle_probability(crm.truth, crm.activities, some, 90, paths=32)
     assert knowable.shape == hidden.shape and np.all((knowable >= 0) & (knowable <= 1))
     assert knowable.mean() == pytest.approx(hidden.mean(), rel=0.1)  # same world, same level
     assert 0.8 < np.corrcoef(knowable, hidden)[0, 1] < 0.999  # close, but not told the traits
 
 
 def _brute_force_log_likelihood(
-    crm: world.SyntheticCRM, lead_id: str, as_of: pd.Timestamp, fit: float, log_interest: float
+    crm: synthetic.SyntheticCRM, lead_id: str, as_of: pd.Timestamp, fit: float, log_interest: float
 ) -> float:
     """log P(the lead's export up to as_of | its traits), summing over every burst path,
     day by day with the generator's own hazard and rate functions (scalar, no filter)."""
@@ -142,14 +143,14 @@ def _brute_force_log_likelihood(
     acts = crm.activities[crm.activities["lead_id"] == lead_id]
     acts = acts[acts["occurred_at"] < as_of]
     t = acts["occurred_at"].to_numpy("datetime64[s]").astype(np.int64)
-    kinds = pd.Index(world._ALL_TYPES).get_indexer(acts["activity_type"])
+    kinds = pd.Index(synthetic.ALL_TYPES).get_indexer(acts["activity_type"])
     created = int(pd.Timestamp(lead["created_at"]).value // 10**9)
     end = -(-as_of.value // 10**9)
     first, last = created // 86400, end // 86400
     key = np.uint64(np.int64(hidden["calendar_key"]).view(np.uint64))
-    industry = world.INDUSTRIES.index(hidden["true_industry"])
-    calendar = world._calendar(first, last - first + 1, key)[:, industry]
-    units = world._Units.of(
+    industry = synthetic.INDUSTRIES.index(hidden["true_industry"])
+    calendar = synthetic.activity_calendar(first, last - first + 1, key)[:, industry]
+    units = synthetic.Units.of(
         np.array([created]), np.array([fit]), np.array([log_interest]), np.zeros(1, np.uint64)
     )
     step = _burst_transition()
@@ -165,27 +166,27 @@ def _brute_force_log_likelihood(
             lo, hi = max(start, created), min(start + 86400, end)
             past = t < start
             engagement = float(
-                (world._WEIGHT_BY_CODE[kinds[past]] * world._decay(start - t[past])).sum()
+                (world.WEIGHT_BY_CODE[kinds[past]] * synthetic.decay(start - t[past])).sum()
             )
             recent = np.array([np.log1p(max(engagement, 0.0))])
-            unsub = np.array([bool((kinds[past] == world._T["unsubscribe"]).any())])
+            unsub = np.array([bool((kinds[past] == synthetic.TYPE_CODE["unsubscribe"]).any())])
             last_seen = np.array([max([created, *t[past]])])
-            exo = world._exogenous_rate(
+            exo = synthetic.exogenous_rate(
                 np.array([log_interest]),
                 np.array([created]),
                 day,
                 calendar[j],
                 np.array([bursts[j] * 5]),
             )
-            rate = world._activity_rate(exo, recent, unsub)[0] * (hi - lo) / 86400
+            rate = synthetic.activity_rate(exo, recent, unsub)[0] * (hi - lo) / 86400
             today = kinds[(t >= lo) & (t < hi)]
             logp += poisson.logpmf(len(today), rate)
-            logits = world._MIX_BASE + world._MIX_SLOPE_E * recent[0] + world._MIX_SLOPE_FIT * fit
+            logits = world.MIX_BASE + world.MIX_SLOPE_E * recent[0] + world.MIX_SLOPE_FIT * fit
             logp += (logits[today] - logsumexp(logits)).sum()
             if created < start:
-                p_close = world._conversion_hazard(
+                p_close = synthetic.conversion_hazard(
                     units.hazard_offset, recent
-                ) + world._loss_hazard(units.loss_base, last_seen, unsub, start)
+                ) + synthetic.loss_hazard(units.loss_base, last_seen, unsub, start)
                 logp += np.log1p(-min(float(p_close[0]), 1.0) * (hi - start) / 86400)
         total = np.logaddexp(total, logp)
     return float(total)

@@ -43,7 +43,7 @@ def _train(config: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(project: Path) -> dict:
-    from leadscore.pipelines.synthetic import generate_crm, write_crm
+    from leadscore.synthetic import generate_crm, write_crm
 
     write_crm(generate_crm(N_LEADS, seed=3), project / "data" / "synthetic")
     return _train(project / "leadscore.yaml")

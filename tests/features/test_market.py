@@ -16,7 +16,7 @@ from leadscore.features.snapshots import make_snapshots
 from leadscore.models.scoring import partition_features, partition_leads
 from leadscore.pipelines.settings import load_settings
 from leadscore.pipelines.sources import load_crm
-from leadscore.pipelines.synthetic import generate_crm
+from leadscore.synthetic import generate_crm
 from tests.conftest import ROOT
 
 START = pd.Timestamp("2026-01-01", tz="UTC")

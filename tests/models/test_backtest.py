@@ -38,7 +38,7 @@ def raw_config() -> dict:
 
 @pytest.fixture(scope="module")
 def crm():
-    from leadscore.pipelines.synthetic import generate_crm
+    from leadscore.synthetic import generate_crm
 
     return generate_crm(N_LEADS, seed=SEED)
 
@@ -134,7 +134,7 @@ def test_each_window_states_its_margin_with_an_interval_over_leads(result):
 
 def test_backtest_command_prints_the_windows(tmp_path: Path, crm, raw_config: dict):
     from leadscore.pipelines.cli import app
-    from leadscore.pipelines.synthetic import write_crm
+    from leadscore.synthetic import write_crm
 
     write_crm(crm, tmp_path / "data" / "synthetic")
     (tmp_path / "leadscore.yaml").write_text(yaml.safe_dump(raw_config))

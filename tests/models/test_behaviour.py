@@ -54,7 +54,7 @@ def world(settings: Settings):
     through the contract, split and fitted as the train flow does; its open leads as of
     the time the score flow uses."""
     from leadscore.pipelines.sources import load_crm, scoring_time
-    from leadscore.pipelines.synthetic import generate_crm, write_crm
+    from leadscore.synthetic import generate_crm, write_crm
 
     demo = settings.synthetic
     write_crm(generate_crm(demo.leads, seed=demo.seed), settings.project_dir / demo.out_dir)

@@ -358,10 +358,10 @@ def test_train_and_score_flows_with_segments(tmp_path_factory, prefect_harness):
     from fastapi.testclient import TestClient
 
     from leadscore.pipelines.flows import score_flow, train_flow
-    from leadscore.pipelines.synthetic import generate_crm, write_crm
     from leadscore.pipelines.tracking import load_champion
     from leadscore.serving.api import ApiConfig, OnDemandScorer, create_app
     from leadscore.serving.store import ScoreStore, StoreConfig
+    from leadscore.synthetic import generate_crm, write_crm
     from tests.serving.test_api import _request_for
 
     folder = tmp_path_factory.mktemp("segmented")

@@ -31,8 +31,8 @@ from leadscore.models.scoring import (
 )
 from leadscore.pipelines.batch import Ranking, by_rank, ranked_partitions, spill
 from leadscore.pipelines.settings import load_settings
-from leadscore.pipelines.synthetic import generate_crm, write_crm
 from leadscore.serving.store import ScoreStore, StoreConfig
+from leadscore.synthetic import generate_crm, write_crm
 from tests.conftest import ROOT
 from tests.serving.test_store import BACKENDS, backend_url
 

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 
 from leadscore.pipelines.settings import Settings
 from leadscore.pipelines.sources import load_crm
-from leadscore.pipelines.synthetic import generate_crm
+from leadscore.synthetic import generate_crm
 from tests.conftest import ROOT
 
 

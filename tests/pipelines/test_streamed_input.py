@@ -22,7 +22,7 @@ from leadscore.features.contract import ContractError
 from leadscore.pipelines.partitioned import stream_crm
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import load_crm
-from leadscore.pipelines.synthetic import generate_crm
+from leadscore.synthetic import generate_crm
 from tests.conftest import ROOT
 
 

@@ -6,21 +6,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import leadscore.pipelines.synthetic as synthetic
-from leadscore.pipelines.synthetic import (
+import leadscore.synthetic as synthetic
+from leadscore.synthetic import (
     ACTIVITY_TYPES,
     DEFAULT_END,
+    UNDECLARED_TYPE,
+    SyntheticCRM,
+    generate_crm,
+    oracle_probability,
+    write_crm,
+)
+from leadscore.synthetic.world import (
+    CAMPAIGN_DAYS,
     HAZARD_A,
     HAZARD_B,
     HAZARD_C,
     HAZARD_D,
     TRUE_HALF_LIFE_DAYS,
     TRUE_WEIGHTS,
-    UNDECLARED_TYPE,
-    SyntheticCRM,
-    generate_crm,
-    oracle_probability,
-    write_crm,
 )
 
 N_LEADS = 3_000
@@ -306,7 +309,7 @@ def test_oracle_replays_the_generators_state(monkeypatch: pytest.MonkeyPatch) ->
     the activity rate's calendar, burst, age and interest factors)."""
     day = DEFAULT_END.value // 1_000_000_000 // 86_400 - 100
     seen: dict[str, np.ndarray] = {}
-    step = synthetic._simulate_day
+    step = synthetic.simulate_day
 
     def spy(units, state, active, today, exogenous, **kwargs):
         if np.ndim(today) == 0 and today == day:
@@ -317,14 +320,14 @@ def test_oracle_replays_the_generators_state(monkeypatch: pytest.MonkeyPatch) ->
             seen["exogenous"] = np.array(exogenous)
         return step(units, state, active, today, exogenous, **kwargs)
 
-    monkeypatch.setattr(synthetic, "_simulate_day", spy)
+    monkeypatch.setattr(synthetic.generator, "simulate_day", spy)
     world = generate_crm(1_500, 3)
     monkeypatch.undo()
 
     as_of = pd.Timestamp(day * 86_400, unit="s", tz="UTC")
     lead_ids = world.truth["lead_id"].to_numpy()[seen["active"]]
     born = world.truth.set_index("lead_id").loc[lead_ids, "created_at"].to_numpy() <= as_of
-    rows = synthetic._oracle_rows(
+    rows = synthetic.oracle_rows(
         world.truth, world.activities, pd.DataFrame({"lead_id": lead_ids[born], "as_of": as_of}), 90
     )
     assert born.sum() > 100
@@ -332,8 +335,8 @@ def test_oracle_replays_the_generators_state(monkeypatch: pytest.MonkeyPatch) ->
     assert not rows.engagement_carry.any()
     np.testing.assert_array_equal(rows.last_activity, seen["last_activity"][born])
     np.testing.assert_array_equal(rows.unsubscribed, seen["unsubscribed"][born])
-    calendar = synthetic._calendar(day, 1, rows.calendar_key[0])[0, rows.industry]
-    exogenous = synthetic._exogenous_rate(
+    calendar = synthetic.activity_calendar(day, 1, rows.calendar_key[0])[0, rows.industry]
+    exogenous = synthetic.exogenous_rate(
         rows.log_interest, rows.created, day, calendar, rows.burst_left
     )
     np.testing.assert_allclose(exogenous, seen["exogenous"][born], rtol=1e-12)
@@ -391,23 +394,23 @@ def test_oracle_knows_the_present_not_the_future(crm: SyntheticCRM, entities: pd
     base = oracle_probability(crm.truth, crm.activities, entities, 90, paths=ORACLE_PATHS)
 
     keys = crm.truth["burst_key"].to_numpy().view(np.uint64)
-    other_bursts = crm.truth.assign(burst_key=synthetic._mix64(keys ^ np.uint64(99)).view(np.int64))
+    other_bursts = crm.truth.assign(burst_key=synthetic.mix64(keys ^ np.uint64(99)).view(np.int64))
     moved = oracle_probability(other_bursts, crm.activities, entities, 90, paths=ORACLE_PATHS)
-    state = synthetic._oracle_rows(crm.truth, crm.activities, entities, 90).burst_left
-    state_moved = synthetic._oracle_rows(other_bursts, crm.activities, entities, 90).burst_left
+    state = synthetic.oracle_rows(crm.truth, crm.activities, entities, 90).burst_left
+    state_moved = synthetic.oracle_rows(other_bursts, crm.activities, entities, 90).burst_left
     same = state == state_moved
     assert same.sum() > 0.8 * len(entities) and (~same).sum() > 0
     np.testing.assert_array_equal(moved[same], base[same])
     assert not np.allclose(moved[~same], base[~same])
 
-    rows = synthetic._oracle_rows(crm.truth, crm.activities, entities, 90)
+    rows = synthetic.oracle_rows(crm.truth, crm.activities, entities, 90)
     # campaigns started before as_of (the same day too, when as_of is after midnight) and
     # still running on the as_of day
-    days = rows.begin[:, None] // 86_400 - np.arange(synthetic.CAMPAIGN_DAYS)
+    days = rows.begin[:, None] // 86_400 - np.arange(CAMPAIGN_DAYS)
     started = days * 86_400 < rows.begin[:, None]
 
     def running(key: np.uint64) -> np.ndarray:
-        starts, targets = synthetic._campaign_starts(days, key)
+        starts, targets = synthetic.campaign_starts(days, key)
         return (started & starts & (targets == rows.industry[:, None])).any(axis=1)
 
     key = rows.calendar_key[0]
