@@ -25,8 +25,7 @@ from leadscore.models.config import (
     RulesConfig,
     ScoringConfig,
 )
-from leadscore.serving.api import ApiConfig
-from leadscore.serving.store import StoreConfig
+from leadscore.serving.config import ApiConfig, StoreConfig
 
 DEFAULT_CONFIG = "leadscore.yaml"
 CONFIG_ENV = "LEADSCORE_CONFIG"
