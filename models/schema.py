@@ -73,7 +73,9 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "reasons",
     "owner",
     "segment",
-    *BATCH_COLUMNS,
+    "model_version",
+    "batch_id",
+    "scored_at",
 )
 """Columns of the CSV export, in file order: the score row's (sort keys first), the
 reasons as a line, then the batch's."""
