@@ -166,15 +166,20 @@ batches_table = Table(
     Index("ix_batches_status", "status"),
 )
 
-scores_table = Table(
-    "scores",
-    metadata,
-    Column(
+def _owned_by_batch() -> Column[str]:
+    """The ``batch_id`` column of a table whose rows belong to a batch (deleted with it)."""
+    return Column(
         "batch_id",
         String(64),
         ForeignKey("batches.batch_id", ondelete="CASCADE"),
         nullable=False,
-    ),
+    )
+
+
+scores_table = Table(
+    "scores",
+    metadata,
+    _owned_by_batch(),
     *(Column(f.name, _sql_type(f), nullable=f.nullable) for f in SCORE_FIELDS),
     PrimaryKeyConstraint("batch_id", "lead_id", name="pk_scores"),
     Index("ix_scores_batch_rank", "batch_id", "rank"),
@@ -192,12 +197,7 @@ current_batch_table = Table(
 changes_table = Table(
     "changes",
     metadata,
-    Column(
-        "batch_id",
-        String(64),
-        ForeignKey("batches.batch_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _owned_by_batch(),
     Column("lead_id", String(255), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("previous_batch_id", String(64), nullable=False),
