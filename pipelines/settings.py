@@ -1,7 +1,7 @@
 """The one typed settings object, loaded from ``leadscore.yaml``.
 
 Each room defines the section it consumes (``features.config``, ``models.config``,
-``serving.store``); this module composes them, adds the orchestration-only sections
+``serving.config``); this module composes them, adds the orchestration-only sections
 (sources, tracking, outputs) and resolves relative paths against the config file's folder,
 so every command behaves the same whatever the current directory.
 """

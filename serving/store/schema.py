@@ -39,11 +39,32 @@ from leadscore.models.schema import (
 )
 
 __all__ = [
+    "APPEARED",
     "BATCH_COLUMNS",
+    "CHANGE_KINDS",
+    "DOWN",
+    "FAILED",
     "FLOAT_COLUMNS",
     "INT_COLUMNS",
+    "LEFT",
+    "PUBLISHED",
+    "SCHEMA_VERSION",
     "SCORE_COLUMNS",
+    "STATUSES",
+    "SUPERSEDED",
     "TEXT_COLUMNS",
+    "TEXT_DTYPE",
+    "UP",
+    "WRITING",
+    "BatchInfo",
+    "UTCDateTime",
+    "batch_info",
+    "batches_table",
+    "changes_table",
+    "current_batch_table",
+    "metadata",
+    "schema_version_table",
+    "scores_table",
 ]
 
 SCHEMA_VERSION: int = 2
@@ -165,6 +186,7 @@ batches_table = Table(
     ),
     Index("ix_batches_status", "status"),
 )
+
 
 def _owned_by_batch() -> Column[str]:
     """The ``batch_id`` column of a table whose rows belong to a batch (deleted with it)."""
