@@ -8,9 +8,7 @@ The ``fit`` and ``engagement`` sub-scores are the contributions summed by featur
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 import numba
@@ -18,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.registry import _FORMATTER, FeatureRegistry, FeatureSpec
+from leadscore.models import reasons
 from leadscore.models.config import ScoringConfig
 from leadscore.models.treeshap import KERNEL_LOCK
 
@@ -101,14 +100,15 @@ def reasons_json_and_text(
     config: ScoringConfig,
 ) -> tuple[list[str], list[str]]:
     """:func:`reason_codes`, and the same reasons as one line each for people and CSVs:
-    ``"text (+); text (-)"`` (``serving.export.reasons_text`` of the JSON, without
-    parsing a million JSON arrays back)."""
+    ``"text (+); text (-)"`` (``models.reasons.as_text`` of the JSON, without parsing a
+    million JSON arrays back). Both are written through the codec of models/reasons.py."""
     pos, pos_ok = _top(contributions, config.top_positive, 1, config.min_abs_contribution)
     neg, neg_ok = _top(contributions, config.top_negative, -1, config.min_abs_contribution)
     n = len(contributions)
     cols = np.concatenate([pos, neg], axis=1)
     keep = np.concatenate([pos_ok, neg_ok], axis=1)
-    direction = np.array(["+"] * pos.shape[1] + ["-"] * neg.shape[1], dtype=object)
+    signs = [reasons.POSITIVE] * pos.shape[1] + [reasons.NEGATIVE] * neg.shape[1]
+    direction = np.array(signs, dtype=object)
     slots = cols.shape[1]
     rows = np.repeat(np.arange(n), slots)
     flat_cols, flat_keep = cols.ravel(), keep.ravel()
@@ -118,22 +118,20 @@ def reasons_json_and_text(
     chosen = np.flatnonzero(flat_keep)
     by_col = chosen[np.argsort(flat_cols[chosen], kind="stable")]
     bounds = np.flatnonzero(np.diff(flat_cols[by_col])) + 1
+    plus, minus = reasons.marker(reasons.POSITIVE), reasons.marker(reasons.NEGATIVE)
     for group in np.split(by_col, bounds) if len(by_col) else []:
         name = features[flat_cols[group[0]]]
         group_rows = rows[group]
         plain = render_many(registry[name], X, group_rows)
-        texts = _map_unique(plain, encode_basestring_ascii)
-        lines[group] = plain + np.where(flat_dir[group] == "+", " (+)", " (-)").astype(object)
+        texts = _map_unique(plain, reasons.quote_text)
+        positive = flat_dir[group] == reasons.POSITIVE
+        suffix = np.where(positive, plus, minus)
+        lines[group] = plain + suffix.astype(object)
         values = contributions[group_rows, flat_cols[group[0]]].tolist()
-        numbers = [repr(round(v, 4)) for v in values]  # = json.dumps(round(v, 4)) (finite v)
-        head = '{"feature": ' + json.dumps(name) + ', "text": '
-        fragments[group] = [
-            f'{head}{text}, "direction": "{sign}", "contribution": {number}}}'
-            for text, sign, number in zip(texts, flat_dir[group], numbers, strict=True)
-        ]
+        fragments[group] = reasons.fragments(name, texts, flat_dir[group], values)
     per_row = fragments.reshape(n, slots).tolist()
-    as_json = ["[" + ", ".join(f for f in row if f) + "]" for row in per_row]
-    as_text = ["; ".join(t for t in row if t) for row in lines.reshape(n, slots).tolist()]
+    as_json = [reasons.join_fragments(row) for row in per_row]
+    as_text = [reasons.join_lines(row) for row in lines.reshape(n, slots).tolist()]
     return as_json, as_text
 
 

@@ -1,6 +1,7 @@
 """Score a feature frame of open leads: probability, score, grade, rank, reasons, rules.
 
-The output is the scores frame the store publishes (DESIGN.md section 5). Rank follows the
+The output is the scores frame the store publishes (DESIGN.md section 5): the score row
+declared in models/schema.py (:data:`SCORE_COLUMNS`), plus ``reasons_text``. Rank follows the
 model's raw log-odds, which orders leads exactly as the calibrated probability does but
 also breaks the ties an isotonic calibration leaves, so rank 1 is the single best lead.
 """
@@ -24,22 +25,7 @@ from leadscore.models.config import ScoringConfig
 from leadscore.models.explain import family_sums, reasons_json_and_text
 from leadscore.models.factory import LeadModel
 from leadscore.models.rules import RuleScorer, grade_of
-
-SCORE_COLUMNS = (
-    LEAD_ID,
-    OWNER,
-    SEGMENT,
-    "probability",
-    "score",
-    "grade",
-    "rank",
-    "percentile",
-    FIT,
-    ENGAGEMENT,
-    "rule_score",
-    "rule_grade",
-    "reasons",
-)
+from leadscore.models.schema import REASONS_TEXT, SCORE_COLUMNS
 
 
 def rank_and_percentile(ranking: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,8 +59,6 @@ def _stage(times: StageTimes | None, name: str) -> AbstractContextManager[None]:
 
 RAW_SCORE = "raw_score"
 """The model's log-odds: what ranks leads (kept beside the scores until they are ranked)."""
-REASONS_TEXT = "reasons_text"
-"""The reasons as one line for people and CSV exports (``text (+); text (-)``)."""
 
 
 def score_partition(

@@ -297,11 +297,13 @@ def _print_top(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from leadscore.models.reasons import decode
+
     table = Table(title="Highest open leads", show_lines=True)
     for column in ("rank", "lead", "grade", "probability", "rule score", "reasons"):
         table.add_column(column)
     for row in rows:
-        reasons = "\n".join(f"{r['direction']} {r['text']}" for r in json.loads(row["reasons"]))
+        reasons = "\n".join(f"{r['direction']} {r['text']}" for r in decode(row["reasons"]))
         table.add_row(
             str(row["rank"]),
             str(row["lead_id"]),
@@ -382,10 +384,9 @@ def export(
         console().print(f"[red]--format must be csv or jsonl, not {format!r}[/red]")
         raise typer.Exit(2)
     settings = _settings(config)
-    import os
-    import tempfile
-
+    from leadscore.models.reasons import decode
     from leadscore.serving.export import export_frame, write_scores_csv
+    from leadscore.serving.files import atomic_writer
     from leadscore.serving.store import ScoreStore, StoreError
 
     store = ScoreStore(settings.store)
@@ -401,19 +402,11 @@ def export(
         write_scores_csv(batch, out)
     else:
         frame = export_frame(batch)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                for row in frame.to_dict(orient="records"):
-                    row["reasons"] = json.loads(row["reasons"]) if row["reasons"] else []
-                    clean = {k: (None if v != v else v) for k, v in row.items()}  # NaN -> null
-                    handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_writer(out, text=True) as handle:
+            for row in frame.to_dict(orient="records"):
+                row["reasons"] = decode(row["reasons"])
+                clean = {k: (None if v != v else v) for k, v in row.items()}  # NaN -> null
+                handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
     console().print(f"{len(batch):,} leads of batch {batch['batch_id'].iloc[0]} -> {out}")
 
 

@@ -1,7 +1,7 @@
 """The one typed settings object, loaded from ``leadscore.yaml``.
 
 Each room defines the section it consumes (``features.config``, ``models.config``,
-``serving.store``); this module composes them, adds the orchestration-only sections
+``serving.config``); this module composes them, adds the orchestration-only sections
 (sources, tracking, outputs) and resolves relative paths against the config file's folder,
 so every command behaves the same whatever the current directory.
 
@@ -31,8 +31,7 @@ from leadscore.models.config import (
     RulesConfig,
     ScoringConfig,
 )
-from leadscore.serving.api import ApiConfig
-from leadscore.serving.store import StoreConfig
+from leadscore.serving.config import ApiConfig, StoreConfig
 
 DEFAULT_CONFIG = "leadscore.yaml"
 CONFIG_ENV = "LEADSCORE_CONFIG"

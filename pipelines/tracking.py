@@ -321,10 +321,10 @@ def champion_on(
 
 def write_report(report: str, report_dir: Path, run_id: str) -> Path:
     """Write ``<run_id>.html`` and replace ``latest.html`` atomically; return the run's path."""
+    from leadscore.serving.files import write_atomic
+
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / f"{run_id}.html"
     for target in (path, report_dir / "latest.html"):
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(report, encoding="utf-8")
-        os.replace(tmp, target)
+        write_atomic(target, report)
     return path

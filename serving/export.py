@@ -50,9 +50,6 @@ The file is written atomically (temporary file in the same folder, then
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -60,29 +57,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-EXPORT_COLUMNS: list[str] = [
-    "lead_id",
-    "score",
-    "grade",
-    "probability",
-    "rank",
-    "percentile",
-    "fit",
-    "engagement",
-    "rule_score",
-    "rule_grade",
-    "reasons_text",
-    "reasons",
-    "owner",
-    "segment",
-    "model_version",
-    "batch_id",
-    "scored_at",
-]
-"""Columns of the CSV export, in file order (documented in the module docstring)."""
+from leadscore.models import reasons as reasons_codec
+from leadscore.models.schema import EXPORT_COLUMNS as _EXPORT_COLUMNS
+from leadscore.models.schema import REASONS_TEXT
+from leadscore.serving.files import atomic_writer
 
-_DERIVED = {"reasons_text"}
-_DEFAULT_MODE = 0o644
+EXPORT_COLUMNS: list[str] = list(_EXPORT_COLUMNS)
+"""Columns of the CSV export, in file order (declared in models/schema.py, documented in
+this module's docstring)."""
+
+_DERIVED = {REASONS_TEXT}
 
 
 def reasons_text(reasons: str | None) -> str:
@@ -90,14 +74,7 @@ def reasons_text(reasons: str | None) -> str:
 
     Raises ValueError if the value is not a JSON array of objects with a ``text`` key.
     """
-    if reasons is None or (isinstance(reasons, float) and pd.isna(reasons)) or reasons == "":
-        return ""
-    items = json.loads(reasons)
-    if not isinstance(items, list) or not all(
-        isinstance(item, dict) and "text" in item for item in items
-    ):
-        raise ValueError("reasons must be a JSON array of objects with a 'text' key")
-    return "; ".join(f"{item['text']} ({item.get('direction', '+')})" for item in items)
+    return reasons_codec.as_text(reasons)
 
 
 def export_frame(scores: pd.DataFrame) -> pd.DataFrame:
@@ -147,39 +124,25 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
 def write_csv_chunks_atomic(chunks: Iterable[pd.DataFrame], path: Path) -> Path:
     """Write consecutive frames (same columns) as one CSV at ``path``, atomically.
 
-    The rows go to a temporary file in the target folder, which is flushed, synced and
-    then renamed over ``path`` with ``os.replace``; a failure (also one raised by the
-    chunk iterator) leaves no temporary file behind. An existing file's permissions are
-    kept; a new file gets 0644 (temporary files start at 0600). The writer is Arrow's
-    (~4x pandas' ``to_csv``): text is always quoted, numbers never; an empty input
-    writes nothing but a header of no columns, so callers pass at least one frame.
+    The rows go through :func:`serving.files.atomic_writer` (temporary file in the
+    target folder, fsync, ``os.replace``); a failure (also one raised by the chunk
+    iterator) leaves no temporary file behind and the old file in place. The writer is
+    Arrow's (~4x pandas' ``to_csv``): text is always quoted, numbers never; an empty
+    input writes nothing but a header of no columns, so callers pass at least one frame.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else _DEFAULT_MODE
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            writer: pa_csv.CSVWriter | None = None
-            schema: pa.Schema | None = None
-            for frame in chunks:
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                if schema is None:  # all-null columns are text columns with no value yet
-                    schema = pa.schema(
-                        f.with_type(pa.string()) if pa.types.is_null(f.type) else f
-                        for f in table.schema
-                    ).remove_metadata()
-                    writer = pa_csv.CSVWriter(handle, schema)
-                assert writer is not None
-                writer.write_table(table.cast(schema))
-            if writer is not None:
-                writer.close()
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_writer(path) as handle:
+        writer: pa_csv.CSVWriter | None = None
+        schema: pa.Schema | None = None
+        for frame in chunks:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if schema is None:  # all-null columns are text columns with no value yet
+                schema = pa.schema(
+                    f.with_type(pa.string()) if pa.types.is_null(f.type) else f
+                    for f in table.schema
+                ).remove_metadata()
+                writer = pa_csv.CSVWriter(handle, schema)
+            assert writer is not None
+            writer.write_table(table.cast(schema))
+        if writer is not None:
+            writer.close()
+    return Path(path)

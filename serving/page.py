@@ -19,19 +19,21 @@ page), ``GET /ui/leads/{lead_id}``, ``GET|POST /ui/login``, ``POST /ui/logout``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import DictLoader, Environment, select_autoescape
+from sqlalchemy import select
 
-from leadscore.serving.store import ScoreStore
+from leadscore.serving.auth import COOKIE, TokenAuth, token_of
+from leadscore.serving.config import ApiConfig
+from leadscore.serving.lookup import batch_label, lead_detail, score_item
+from leadscore.serving.store import ScoreStore, scores_table
 
-if TYPE_CHECKING:
-    from leadscore.serving.api import ApiConfig, _Auth
+__all__ = ["COOKIE", "ROWS_PER_PAGE", "add_page_routes", "contribution_chart", "history_chart"]
 
-COOKIE = "leadscore_token"
 ROWS_PER_PAGE = 100
 
 _BASE = """<!doctype html>
@@ -181,15 +183,8 @@ def history_chart(scores: list[int], width: int = 560, height: int = 80) -> str:
     )
 
 
-def add_page_routes(app: FastAPI, store: ScoreStore, config: ApiConfig, auth: _Auth) -> None:
+def add_page_routes(app: FastAPI, store: ScoreStore, config: ApiConfig, auth: TokenAuth) -> None:
     """Mount the sales-ops page on ``app``."""
-    from leadscore.serving.api import _score_item, batch_label, lead_detail
-
-    def token_of(request: Request) -> str | None:
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            return header[7:].strip()
-        return request.cookies.get(COOKIE)
 
     def login_redirect(request: Request) -> RedirectResponse:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -251,7 +246,7 @@ def add_page_routes(app: FastAPI, store: ScoreStore, config: ApiConfig, auth: _A
                 raw = raw[:ROWS_PER_PAGE]
                 query = [("grade", g) for g in grade or ()] + ([("owner", owner)] if owner else [])
                 next_url = "/ui?" + urlencode([*query, ("after", raw[-1]["rank"])])
-            rows = [_score_item(r) for r in raw]
+            rows = [score_item(r) for r in raw]
             owners = store.owners(current.batch_id)
         grades = sorted({*_grades(store, current), *(grade or ())})
         return render(
@@ -294,10 +289,6 @@ def _grades(store: ScoreStore, current: Any) -> list[str]:
     """Grades present in the current batch (the grade filter's boxes)."""
     if current is None:
         return []
-    from sqlalchemy import select
-
-    from leadscore.serving.store import scores_table
-
     with store.engine.connect() as conn:
         return list(
             conn.scalars(

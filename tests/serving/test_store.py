@@ -1,4 +1,4 @@
-"""Tests of the scores store (serving/store.py) and the CSV export (serving/export.py).
+"""Tests of the scores store (serving/store/) and the CSV export (serving/export.py).
 
 Every store test runs twice: on a real SQLite file in tmp_path and on a real PostgreSQL
 server (``$LEADSCORE_TEST_PG_URL``, started by ``.ci/postgres.sh`` from ``make test``),

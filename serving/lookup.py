@@ -1,0 +1,55 @@
+"""Reads of the store shaped for people and clients: a lead's detail, a batch's label.
+
+Shared by the API routes and the sales-ops page (serving/page.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import HTTPException
+
+from leadscore.models import reasons as reasons_codec
+from leadscore.serving.schemas import HistoryItem, LeadDetail, Reason, ScoreItem
+from leadscore.serving.store import BatchInfo, ScoreStore
+
+log = logging.getLogger(__name__)
+
+
+def parse_reasons(raw: str | None) -> list[Reason]:
+    """The stored JSON reasons as models; a malformed value gives no reasons (logged)."""
+    items = reasons_codec.decode_lenient(raw)
+    try:
+        return [Reason.model_validate(item) for item in items]
+    except (ValueError, TypeError):
+        log.warning("unreadable reasons value %.80r", raw)
+        return []
+
+
+def score_item(row: dict[str, Any]) -> Any:
+    """A store row (score columns) as a :class:`ScoreItem` with parsed reasons."""
+    return ScoreItem(**{**row, "reasons": parse_reasons(row.get("reasons"))})
+
+
+def lead_detail(store: ScoreStore, lead_id: str, n_history: int) -> LeadDetail:
+    """The lead's current row and history; HTTP 404 if no kept batch holds it."""
+    rows = store.lead_history(lead_id, n_history)
+    if not rows:
+        raise HTTPException(404, f"lead {lead_id!r} is in no kept scoring batch")
+    current_batch = store.current_batch()
+    current_id = current_batch.batch_id if current_batch else None
+    current = next((r for r in rows if r["batch_id"] == current_id), None)
+    return LeadDetail(
+        lead_id=lead_id,
+        current=score_item(current) if current is not None else None,
+        batch_id=current_id if current is not None else None,
+        history=[HistoryItem(**{k: r[k] for k in HistoryItem.model_fields}) for r in rows],
+    )
+
+
+def batch_label(info: BatchInfo | None) -> str:
+    """Human label of a batch for the page: id, model version, as-of date."""
+    if info is None:
+        return "no batch published yet"
+    return f"{info.batch_id} (model {info.model_version}, as of {info.as_of:%Y-%m-%d %H:%M} UTC)"

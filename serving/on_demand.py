@@ -1,0 +1,146 @@
+"""On-demand scoring of one posted lead (``POST /v1/score``): the batch's code path, one row.
+
+The posted lead goes through the same contract checks, feature code, rules and scoring as
+the nightly batch, so its score equals the one the batch would give it at the same instant.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from fastapi import HTTPException
+
+from leadscore.features.config import FeatureConfig
+from leadscore.models.config import RulesConfig, ScoringConfig
+from leadscore.serving.lookup import parse_reasons
+from leadscore.serving.schemas import ScoreRequest, ScoreResult
+from leadscore.serving.schemas import utc as _utc
+
+ModelLoader = Callable[[], tuple[Any, str]]
+"""Returns ``(fitted LeadModel, model version)``; raises LookupError if there is none."""
+
+
+@dataclass(frozen=True)
+class OnDemandScorer:
+    """What ``POST /v1/score`` needs: the configs of the shared feature/scoring code and a
+    loader of the champion model (called once, on the first request, then cached)."""
+
+    features: FeatureConfig
+    rules: RulesConfig
+    scoring: ScoringConfig
+    model_loader: ModelLoader
+
+
+def score_request(
+    request: ScoreRequest, scorer: OnDemandScorer, model: Any, version: str
+) -> ScoreResult:
+    """Build the posted lead's features with the batch code path and score it."""
+    from leadscore.features.builder import build_features, entities_at
+    from leadscore.features.config import ValidationConfig
+    from leadscore.features.contract import prepare_activities, prepare_leads
+    from leadscore.features.registry import build_registry
+    from leadscore.features.validation import ContractError
+    from leadscore.models.scoring import score_frame
+    from leadscore.models.training import fit_rules
+
+    config = scorer.features
+    if config.market.enabled:
+        raise HTTPException(
+            422,
+            "this model reads the recent conversion rate of closed leads (features.market), "
+            "which one posted lead does not carry: read the lead's nightly score instead",
+        )
+    declared = set(config.attributes.names)
+    unknown = sorted(set(request.lead.attributes) - declared)
+    if unknown:
+        raise HTTPException(422, f"unknown attribute(s) {unknown}: declared are {sorted(declared)}")
+    as_of = _utc(request.as_of) if request.as_of else datetime.now(UTC)
+    lead = request.lead
+    created = _utc(lead.created_at)
+    if created > as_of:
+        raise HTTPException(422, "lead.created_at is after as_of")
+    row: dict[str, Any] = {name: None for name in config.attributes.names}
+    row.update(lead.attributes)
+    # `segment` may also be a declared attribute (and route a segmented model): either
+    # place may carry it, but they may not disagree.
+    posted_segment = lead.attributes.get("segment")
+    if lead.segment is not None and posted_segment is not None and posted_segment != lead.segment:
+        raise HTTPException(422, "lead.segment and lead.attributes.segment differ")
+    row.update(
+        lead_id=lead.lead_id,
+        created_at=created,
+        status="open",
+        closed_at=pd.NaT,
+        owner=lead.owner,
+        segment=lead.segment if lead.segment is not None else posted_segment,
+    )
+    # One posted lead is not a table: the table-level limits (null share, bad-row share)
+    # do not apply; every row-level contract rule does, and a refused row is a 422.
+    single = ValidationConfig(max_bad_row_share=1.0, max_null_share=1.0)
+    try:
+        leads = prepare_leads(
+            pd.DataFrame([row]),
+            source="request.lead",
+            attributes=config.attributes,
+            validation=single,
+        )
+    except ContractError as exc:
+        raise HTTPException(422, f"lead refused: {exc}") from exc
+    if len(leads.quarantine):
+        raise HTTPException(422, f"lead refused: {leads.quarantine['reason'].iloc[0]}")
+    raw_acts = pd.DataFrame(
+        [
+            {
+                "lead_id": lead.lead_id,
+                "activity_type": a.activity_type,
+                "occurred_at": _utc(a.occurred_at),
+                "value": a.value,
+            }
+            for a in request.activities
+        ],
+        columns=["lead_id", "activity_type", "occurred_at", "value"],
+    )
+    try:
+        acts = prepare_activities(
+            raw_acts,
+            leads.rows,
+            source="request.activities",
+            known_types=list(config.activity_types),
+            validation=single,
+        )
+    except ContractError as exc:
+        raise HTTPException(422, f"activities refused: {exc}") from exc
+    if len(acts.quarantine):
+        first = acts.quarantine.iloc[0]
+        raise HTTPException(422, f"activity {int(first['row'])} refused: {first['reason']}")
+    entities = entities_at(leads.rows, pd.Timestamp(as_of))
+    X = build_features(leads.rows, acts.rows, entities, config)
+    points = config.activity_points()
+    rules = fit_rules(X, None, scorer.rules, points)
+    frame = score_frame(X, model, rules, build_registry(config), scorer.scoring, leads.rows)
+    out = frame.iloc[0].to_dict()
+    return ScoreResult(
+        lead_id=lead.lead_id,
+        probability=float(out["probability"]),
+        score=int(out["score"]),
+        grade=str(out["grade"]),
+        fit=_finite_or_none(out.get("fit")),
+        engagement=_finite_or_none(out.get("engagement")),
+        rule_score=_finite_or_none(out.get("rule_score")),
+        rule_grade=None if out.get("rule_grade") is None else str(out["rule_grade"]),
+        reasons=parse_reasons(out.get("reasons")),
+        model_version=version,
+        as_of=as_of,
+    )
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

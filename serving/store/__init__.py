@@ -1,0 +1,112 @@
+"""The scores store: one relational home for scoring batches (DESIGN.md sections 5 and 8).
+
+A *batch* is every open lead scored at one point in time by one model version. Batches
+are written completely and only then made current, in one transaction, by moving a
+single-row pointer (``current_batch``). Readers always go through that pointer, so:
+
+* a reader never sees half a batch, and
+* a run that fails part-way leaves the previous batch current and complete.
+
+Tables (SQLAlchemy Core, works on SQLite and PostgreSQL):
+
+``schema_version``
+    one row (id=1) holding :data:`SCHEMA_VERSION`; code refuses a store written by a
+    newer schema, so an old deployment cannot silently corrupt a newer store.
+``batches``
+    one row per publish attempt with its status: ``writing`` (rows being inserted),
+    ``published`` (the current batch), ``superseded`` (an older, complete batch kept
+    for history) or ``failed`` (an attempt that raised; its rows are deleted).
+``scores``
+    one row per (batch, lead) with every score column; index on (batch_id, rank) so a
+    priority-ordered page of one batch is an index range scan.
+``current_batch``
+    the pointer: one row (id=1) whose ``batch_id`` is the current batch (NULL before the
+    first publish).
+``changes`` (schema version 2)
+    the change feed: per published batch, the leads whose grade went ``up`` or ``down``
+    since the batch it replaced, the leads that ``appeared`` in the open set and those
+    that ``left`` it. Rows are computed in the same transaction that flips the pointer,
+    so a batch is never current without its changes, nor its changes without the batch.
+    The first batch of a store has no changes (there is nothing to compare it with).
+
+Timestamps are stored as UTC (``DateTime(timezone=True)``) and always come back as
+timezone-aware UTC datetimes, also on SQLite, which has no time-zone type.
+
+Modules: ``schema`` (tables, statuses, :class:`BatchInfo`), ``migrate`` (creation,
+version check, upgrades), ``checks`` (a scores frame before publishing), ``changes``
+(the change feed's SQL), ``writer`` (publish, clean-up, pruning) and ``reader`` (batches,
+pages, history, changes). :class:`ScoreStore` joins the writer and the reader.
+"""
+
+from __future__ import annotations
+
+from leadscore.serving.config import StoreConfig
+from leadscore.serving.store.checks import new_batch_id, validate_scores
+from leadscore.serving.store.migrate import MIGRATIONS, SchemaVersionError, StoreError
+from leadscore.serving.store.reader import StoreReader
+from leadscore.serving.store.schema import (
+    APPEARED,
+    BATCH_COLUMNS,
+    CHANGE_KINDS,
+    DOWN,
+    FAILED,
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    LEFT,
+    PUBLISHED,
+    SCHEMA_VERSION,
+    SCORE_COLUMNS,
+    STATUSES,
+    SUPERSEDED,
+    TEXT_COLUMNS,
+    UP,
+    WRITING,
+    BatchInfo,
+    UTCDateTime,
+    batches_table,
+    changes_table,
+    current_batch_table,
+    metadata,
+    schema_version_table,
+    scores_table,
+)
+from leadscore.serving.store.writer import INSERT_COLUMNS, StoreWriter
+
+__all__ = [
+    "APPEARED",
+    "BATCH_COLUMNS",
+    "CHANGE_KINDS",
+    "DOWN",
+    "FAILED",
+    "FLOAT_COLUMNS",
+    "INSERT_COLUMNS",
+    "INT_COLUMNS",
+    "LEFT",
+    "MIGRATIONS",
+    "PUBLISHED",
+    "SCHEMA_VERSION",
+    "SCORE_COLUMNS",
+    "STATUSES",
+    "SUPERSEDED",
+    "TEXT_COLUMNS",
+    "UP",
+    "WRITING",
+    "BatchInfo",
+    "SchemaVersionError",
+    "ScoreStore",
+    "StoreConfig",
+    "StoreError",
+    "UTCDateTime",
+    "batches_table",
+    "changes_table",
+    "current_batch_table",
+    "metadata",
+    "new_batch_id",
+    "schema_version_table",
+    "scores_table",
+    "validate_scores",
+]
+
+
+class ScoreStore(StoreWriter, StoreReader):
+    """Scoring batches in a SQL database, published atomically through a pointer row."""

@@ -1,0 +1,89 @@
+"""The change feed: which leads' grades went up or down, appeared or left, per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import case, exists, insert, literal, null, select
+
+from leadscore.serving.store.schema import APPEARED, DOWN, LEFT, UP, changes_table, scores_table
+
+
+def _grade_rank(column: Any, grade_order: Sequence[str] | None) -> Any:
+    """SQL expression ordering grades best first: the position in ``grade_order``.
+
+    Without an order the grade text itself is compared (A < B < C: A is best). Grades
+    missing from the order sort after every listed one.
+    """
+    if grade_order is None:
+        return column
+    return case(
+        {grade: position for position, grade in enumerate(grade_order)},
+        value=column,
+        else_=len(grade_order),
+    )
+
+
+def change_inserts(new: str, old: str, grade_order: Sequence[str] | None) -> list[Any]:
+    """INSERT ... SELECT statements writing the change feed of batch ``new`` against ``old``.
+
+    Four kinds, one row per lead at most: ``up`` / ``down`` (in both batches, the grade
+    moved to a better / worse band), ``appeared`` (only in ``new``: a new open lead) and
+    ``left`` (only in ``old``: the lead closed or was dropped). The work happens in the
+    database, so it costs two index scans whatever the batch size.
+    """
+    n = scores_table.alias("n")
+    o = scores_table.alias("o")
+    target = [
+        "batch_id",
+        "lead_id",
+        "kind",
+        "previous_batch_id",
+        "owner",
+        "old_grade",
+        "new_grade",
+        "old_score",
+        "new_score",
+    ]
+    better = _grade_rank(n.c.grade, grade_order) < _grade_rank(o.c.grade, grade_order)
+    moved = (
+        select(
+            literal(new),
+            n.c.lead_id,
+            case((better, literal(UP)), else_=literal(DOWN)),
+            literal(old),
+            n.c.owner,
+            o.c.grade,
+            n.c.grade,
+            o.c.score,
+            n.c.score,
+        )
+        .select_from(n.join(o, (o.c.lead_id == n.c.lead_id) & (o.c.batch_id == old)))
+        .where(n.c.batch_id == new, n.c.grade != o.c.grade)
+    )
+    in_old = exists().where(o.c.batch_id == old, o.c.lead_id == n.c.lead_id)
+    appeared = select(
+        literal(new),
+        n.c.lead_id,
+        literal(APPEARED),
+        literal(old),
+        n.c.owner,
+        null(),
+        n.c.grade,
+        null(),
+        n.c.score,
+    ).where(n.c.batch_id == new, ~in_old)
+    in_new = exists().where(n.c.batch_id == new, n.c.lead_id == o.c.lead_id)
+    left = select(
+        literal(new),
+        o.c.lead_id,
+        literal(LEFT),
+        literal(old),
+        o.c.owner,
+        o.c.grade,
+        null(),
+        o.c.score,
+        null(),
+    ).where(o.c.batch_id == old, ~in_new)
+    return [insert(changes_table).from_select(target, query) for query in (moved, appeared, left)]

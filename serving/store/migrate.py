@@ -1,0 +1,103 @@
+"""Schema creation and upgrades: the store records its layout version and refuses a newer one."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, func, insert, inspect, select, update
+
+from leadscore.serving.store.schema import (
+    SCHEMA_VERSION,
+    changes_table,
+    current_batch_table,
+    metadata,
+    schema_version_table,
+    scores_table,
+)
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used as asked (not created, wrong schema, lost rows)."""
+
+
+class SchemaVersionError(StoreError):
+    """The store's schema_version does not match what this code can read or write."""
+
+
+def _migrate_1_to_2(conn: Connection) -> None:
+    """Version 2 adds the ``changes`` table (batches published before it have no changes)
+    and an index on ``scores.lead_id`` (a lead's history, for the API)."""
+    changes_table.create(conn, checkfirst=True)
+    index = next(i for i in scores_table.indexes if i.name == "ix_scores_lead")
+    index.create(conn, checkfirst=True)
+
+
+# Upgrades from an older schema: MIGRATIONS[v] moves a store from version v to v + 1.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2}
+
+
+def stored_version(conn: Connection) -> int | None:
+    """Schema version recorded in the store, or None for an empty database."""
+    if not inspect(conn).has_table(schema_version_table.name):
+        return None
+    return conn.scalar(select(schema_version_table.c.version).where(schema_version_table.c.id == 1))
+
+
+def too_new(stored: int) -> SchemaVersionError:
+    """The error for a store written by newer code."""
+    return SchemaVersionError(
+        f"the scores store has schema version {stored}, newer than this code's "
+        f"{SCHEMA_VERSION}: upgrade leadscore before using this store"
+    )
+
+
+def create_schema(conn: Connection) -> None:
+    """Create the tables if needed and record :data:`SCHEMA_VERSION`; safe to rerun.
+
+    An older store is upgraded through :data:`MIGRATIONS`; a store written by newer code
+    is refused with SchemaVersionError, before anything is touched.
+    """
+    stored = stored_version(conn)
+    if stored is not None and stored > SCHEMA_VERSION:
+        raise too_new(stored)
+    if stored is not None and stored < SCHEMA_VERSION:
+        for version in range(stored, SCHEMA_VERSION):
+            if version not in MIGRATIONS:
+                raise SchemaVersionError(
+                    f"no migration from scores-store schema version {version} to {version + 1}"
+                )
+            log.info("migrating scores store schema %d -> %d", version, version + 1)
+            MIGRATIONS[version](conn)
+    metadata.create_all(conn, checkfirst=True)
+    now = datetime.now(UTC)
+    if stored is None:
+        conn.execute(
+            insert(schema_version_table).values(id=1, version=SCHEMA_VERSION, applied_at=now)
+        )
+    elif stored != SCHEMA_VERSION:
+        conn.execute(
+            update(schema_version_table)
+            .where(schema_version_table.c.id == 1)
+            .values(version=SCHEMA_VERSION, applied_at=now)
+        )
+    has_pointer = conn.scalar(select(func.count()).select_from(current_batch_table))
+    if not has_pointer:
+        conn.execute(insert(current_batch_table).values(id=1, batch_id=None))
+
+
+def check_schema(conn: Connection, url: object) -> None:
+    """Refuse a store that is missing or of another schema version."""
+    stored = stored_version(conn)
+    if stored is None:
+        raise StoreError(f"no scores store at {url!r}: run ScoreStore.create() first")
+    if stored > SCHEMA_VERSION:
+        raise too_new(stored)
+    if stored < SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"the scores store has schema version {stored}, older than this code's "
+            f"{SCHEMA_VERSION}: run ScoreStore.create() to upgrade it"
+        )

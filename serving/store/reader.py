@@ -1,0 +1,277 @@
+"""The store's reading half: batches, pages, history and the change feed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Select, exists, select
+
+from leadscore.serving.store.base import StoreBase
+from leadscore.serving.store.schema import (
+    BATCH_COLUMNS,
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    PUBLISHED,
+    SCORE_COLUMNS,
+    SUPERSEDED,
+    TEXT_DTYPE,
+    BatchInfo,
+    batch_info,
+    batches_table,
+    changes_table,
+    current_batch_table,
+    scores_table,
+)
+
+
+def _frame_from_rows(rows: list[Any]) -> pd.DataFrame:
+    """Build the read-side frame (score columns + batch columns) with canonical dtypes."""
+    names = [*SCORE_COLUMNS, *BATCH_COLUMNS]
+    values: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    data: dict[str, pd.Series] = {}
+    for name, column in zip(names, values, strict=True):
+        if name in INT_COLUMNS:
+            data[name] = pd.Series(column, dtype="int64")
+        elif name in FLOAT_COLUMNS:
+            data[name] = pd.Series(column, dtype="float64")
+        elif name == "scored_at":
+            stamps = pd.to_datetime(list(column), utc=True)
+            data[name] = pd.Series(stamps, dtype="datetime64[us, UTC]")
+        else:
+            data[name] = pd.Series(column, dtype=TEXT_DTYPE)
+    return pd.DataFrame(data, columns=names)
+
+
+class StoreReader(StoreBase):
+    """Reads always go through the current-batch pointer or name a complete batch."""
+
+    def current_batch(self) -> BatchInfo | None:
+        """The batch readers see now, or None before the first publish."""
+        self._require_schema()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(batches_table).join(
+                    current_batch_table,
+                    current_batch_table.c.batch_id == batches_table.c.batch_id,
+                )
+            ).first()
+        return batch_info(row) if row is not None else None
+
+    def batches(self) -> list[BatchInfo]:
+        """Every batch the store still records (all statuses), newest first."""
+        self._require_schema()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(batches_table).order_by(
+                    batches_table.c.created_at.desc(), batches_table.c.batch_id.desc()
+                )
+            ).all()
+        return [batch_info(row) for row in rows]
+
+    def read_batch(self, batch_id: str | None = None) -> pd.DataFrame:
+        """Return one complete batch, sorted by rank (then lead_id).
+
+        ``None`` reads the current batch through the pointer, in the same single SELECT
+        as the rows, so a publish or prune running meanwhile cannot mix two batches.
+        An explicit id must name a complete (published or superseded) batch. Columns:
+        :data:`SCORE_COLUMNS` then ``batch_id``, ``model_version`` and ``scored_at`` (the
+        batch's ``as_of``, UTC). Raises LookupError if there is no such batch.
+        """
+        self._require_schema()
+        query: Select[Any] = select(
+            *(scores_table.c[name] for name in SCORE_COLUMNS),
+            scores_table.c.batch_id,
+            batches_table.c.model_version,
+            batches_table.c.as_of.label("scored_at"),
+        ).join(batches_table, batches_table.c.batch_id == scores_table.c.batch_id)
+        if batch_id is None:
+            query = query.join(
+                current_batch_table,
+                current_batch_table.c.batch_id == scores_table.c.batch_id,
+            )
+        else:
+            query = query.where(
+                scores_table.c.batch_id == batch_id,
+                batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
+            )
+        query = query.order_by(scores_table.c.rank, scores_table.c.lead_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            self._explain_empty(batch_id)
+        return _frame_from_rows(rows)
+
+    def _explain_empty(self, batch_id: str | None) -> None:
+        """Raise LookupError saying why a read found no rows."""
+        if batch_id is None:
+            if self.current_batch() is None:
+                raise LookupError("no scoring batch has been published yet")
+            return
+        info = self._get_batch(batch_id)
+        if info is None:
+            raise LookupError(f"no scoring batch {batch_id!r} (never written or pruned)")
+        if info.status not in (PUBLISHED, SUPERSEDED):
+            raise LookupError(f"scoring batch {batch_id!r} is {info.status!r}, not readable")
+
+    # ------------------------------------------------------- reads for the API
+
+    def complete_batches(self) -> list[BatchInfo]:
+        """Published and superseded batches, oldest first by publication time."""
+        self._require_schema()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(batches_table)
+                .where(batches_table.c.status.in_((PUBLISHED, SUPERSEDED)))
+                .order_by(batches_table.c.published_at, batches_table.c.batch_id)
+            ).all()
+        return [batch_info(row) for row in rows]
+
+    def page(
+        self,
+        *,
+        batch_id: str | None = None,
+        after_rank: int = 0,
+        limit: int = 100,
+        grade: Sequence[str] = (),
+        owner: str | None = None,
+        min_score: int | None = None,
+        changed_since_batch: str | None = None,
+    ) -> tuple[BatchInfo, list[dict[str, Any]]]:
+        """One priority-ordered page of a batch: rows with rank > ``after_rank``.
+
+        ``batch_id`` None reads the current batch; the batch read is returned so a cursor
+        can pin it (keyset pagination on the unique rank: later pages of a sync read the
+        same batch even if a new one is published meanwhile). ``changed_since_batch``
+        keeps only rows whose score or grade differ from that batch's (or are absent
+        from it). Raises LookupError if there is no such complete batch.
+        """
+        self._require_schema()
+        with self.engine.connect() as conn:
+            if batch_id is None:
+                row = conn.execute(
+                    select(batches_table).join(
+                        current_batch_table,
+                        current_batch_table.c.batch_id == batches_table.c.batch_id,
+                    )
+                ).first()
+                if row is None:
+                    raise LookupError("no scoring batch has been published yet")
+            else:
+                row = conn.execute(
+                    select(batches_table).where(
+                        batches_table.c.batch_id == batch_id,
+                        batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
+                    )
+                ).first()
+                if row is None:
+                    raise LookupError(f"no complete scoring batch {batch_id!r} (pruned?)")
+            info = batch_info(row)
+            s = scores_table
+            query = select(*(s.c[name] for name in SCORE_COLUMNS)).where(
+                s.c.batch_id == info.batch_id, s.c.rank > after_rank
+            )
+            if grade:
+                query = query.where(s.c.grade.in_(list(grade)))
+            if owner is not None:
+                query = query.where(s.c.owner == owner)
+            if min_score is not None:
+                query = query.where(s.c.score >= min_score)
+            if changed_since_batch is not None:
+                o = scores_table.alias("o")
+                same = exists().where(
+                    o.c.batch_id == changed_since_batch,
+                    o.c.lead_id == s.c.lead_id,
+                    o.c.score == s.c.score,
+                    o.c.grade == s.c.grade,
+                )
+                query = query.where(~same)
+            rows = conn.execute(query.order_by(s.c.rank).limit(limit)).all()
+        # plain str keys (SQLAlchemy's are a str subclass, which fast JSON encoders refuse)
+        return info, [dict(zip(SCORE_COLUMNS, row, strict=True)) for row in rows]
+
+    def batch_as_of(self, when: datetime) -> BatchInfo | None:
+        """The complete batch that was current at ``when`` (None if none is kept)."""
+        self._require_schema()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(batches_table)
+                .where(
+                    batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
+                    batches_table.c.published_at <= when,
+                )
+                .order_by(batches_table.c.published_at.desc(), batches_table.c.batch_id.desc())
+                .limit(1)
+            ).first()
+        return batch_info(row) if row is not None else None
+
+    def lead_history(self, lead_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The lead's rows in the newest ``limit`` complete batches, newest first.
+
+        Each row holds the score columns plus ``batch_id``, ``model_version``,
+        ``scored_at`` and ``published_at``; empty if the lead is in no kept batch.
+        """
+        self._require_schema()
+        b = batches_table
+        query = (
+            select(
+                *(scores_table.c[name] for name in SCORE_COLUMNS),
+                b.c.batch_id,
+                b.c.model_version,
+                b.c.as_of.label("scored_at"),
+                b.c.published_at,
+                b.c.status,
+            )
+            .join(b, b.c.batch_id == scores_table.c.batch_id)
+            .where(scores_table.c.lead_id == lead_id, b.c.status.in_((PUBLISHED, SUPERSEDED)))
+            .order_by(b.c.published_at.desc(), b.c.batch_id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query).all()]
+
+    def changes_since(
+        self, since: str | None = None, limit_batches: int = 100
+    ) -> list[tuple[BatchInfo, list[dict[str, Any]]]]:
+        """The change feed of every complete batch published after batch ``since``.
+
+        ``since`` None means every kept batch. Oldest batch first, each with its change
+        rows ordered by kind then lead_id. Raises LookupError if ``since`` names no kept
+        complete batch (never written, failed, or pruned: the caller must resync).
+        """
+        self._require_schema()
+        kept = self.complete_batches()
+        if since is not None:
+            ids = [info.batch_id for info in kept]
+            if since not in ids:
+                raise LookupError(
+                    f"batch {since!r} is not a kept complete batch (unknown or pruned): "
+                    "resync from /v1/scores"
+                )
+            kept = kept[ids.index(since) + 1 :]
+        kept = kept[:limit_batches]
+        out: list[tuple[BatchInfo, list[dict[str, Any]]]] = []
+        with self.engine.connect() as conn:
+            for info in kept:
+                rows = conn.execute(
+                    select(changes_table)
+                    .where(changes_table.c.batch_id == info.batch_id)
+                    .order_by(changes_table.c.kind, changes_table.c.lead_id)
+                ).all()
+                out.append((info, [dict(r._mapping) for r in rows]))
+        return out
+
+    def owners(self, batch_id: str) -> list[str]:
+        """Distinct non-null owners of a batch, sorted (the page's owner filter)."""
+        self._require_schema()
+        with self.engine.connect() as conn:
+            return list(
+                conn.scalars(
+                    select(scores_table.c.owner)
+                    .where(scores_table.c.batch_id == batch_id, scores_table.c.owner.is_not(None))
+                    .distinct()
+                    .order_by(scores_table.c.owner)
+                ).all()
+            )

@@ -1,0 +1,236 @@
+"""The store's tables (SQLAlchemy Core, SQLite and PostgreSQL) and its batch vocabulary.
+
+The ``scores`` table's score columns are derived from the score row declared in
+``models/schema.py``; see the package docstring for what each table holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from leadscore.models.schema import (
+    BATCH_COLUMNS,
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    SCORE_COLUMNS,
+    SCORE_FIELDS,
+    TEXT_COLUMNS,
+    ScoreField,
+)
+
+__all__ = [
+    "APPEARED",
+    "BATCH_COLUMNS",
+    "CHANGE_KINDS",
+    "DOWN",
+    "FAILED",
+    "FLOAT_COLUMNS",
+    "INT_COLUMNS",
+    "LEFT",
+    "PUBLISHED",
+    "SCHEMA_VERSION",
+    "SCORE_COLUMNS",
+    "STATUSES",
+    "SUPERSEDED",
+    "TEXT_COLUMNS",
+    "TEXT_DTYPE",
+    "UP",
+    "WRITING",
+    "BatchInfo",
+    "UTCDateTime",
+    "batch_info",
+    "batches_table",
+    "changes_table",
+    "current_batch_table",
+    "metadata",
+    "schema_version_table",
+    "scores_table",
+]
+
+SCHEMA_VERSION: int = 2
+"""Version of the table layout below; bump it (and add a migration) when it changes."""
+
+# Batch statuses.
+WRITING = "writing"
+PUBLISHED = "published"
+FAILED = "failed"
+SUPERSEDED = "superseded"
+STATUSES: tuple[str, ...] = (WRITING, PUBLISHED, FAILED, SUPERSEDED)
+
+# Change kinds of the feed.
+UP = "up"
+DOWN = "down"
+APPEARED = "appeared"
+LEFT = "left"
+CHANGE_KINDS: tuple[str, ...] = (UP, DOWN, APPEARED, LEFT)
+
+TEXT_DTYPE: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used as asked (not created, wrong schema, lost rows)."""
+
+
+class SchemaVersionError(StoreError):
+    """The store's schema_version does not match what this code can read or write."""
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What the store knows about one scoring batch (a row of ``batches``)."""
+
+    batch_id: str
+    model_version: str
+    as_of: datetime
+    created_at: datetime
+    published_at: datetime | None
+    n_rows: int
+    status: str
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that only accepts aware values and returns UTC-aware ones.
+
+    SQLite has no time-zone type: SQLAlchemy stores a naive string there, so values are
+    normalised to UTC before storing and tagged as UTC when read back. PostgreSQL's
+    ``timestamptz`` returns values in the session time zone; they are converted to UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes (ambiguous) and store everything as UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Hand back UTC-aware datetimes whatever the backend returned."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def batch_info(row: Any) -> BatchInfo:
+    """Map a ``batches`` row to a BatchInfo."""
+    return BatchInfo(
+        batch_id=row.batch_id,
+        model_version=row.model_version,
+        as_of=row.as_of,
+        created_at=row.created_at,
+        published_at=row.published_at,
+        n_rows=row.n_rows,
+        status=row.status,
+    )
+
+
+def _sql_type(field: ScoreField) -> TypeEngine[Any]:
+    """The column type of a score field: bounded text, unbounded text, integer, double."""
+    if field.kind == "int":
+        return Integer()
+    if field.kind == "float":
+        return Double()
+    return String(field.length) if field.length is not None else Text()
+
+
+metadata = MetaData()
+
+schema_version_table = Table(
+    "schema_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+    CheckConstraint("id = 1", name="ck_schema_version_single_row"),
+)
+
+batches_table = Table(
+    "batches",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("model_version", String(255), nullable=False),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime, nullable=True),
+    Column("n_rows", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    CheckConstraint(
+        "status IN (" + ", ".join(f"'{s}'" for s in STATUSES) + ")",
+        name="ck_batches_status",
+    ),
+    Index("ix_batches_status", "status"),
+)
+
+
+def _owned_by_batch() -> Column[str]:
+    """The ``batch_id`` column of a table whose rows belong to a batch (deleted with it)."""
+    return Column(
+        "batch_id",
+        String(64),
+        ForeignKey("batches.batch_id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+scores_table = Table(
+    "scores",
+    metadata,
+    _owned_by_batch(),
+    *(Column(f.name, _sql_type(f), nullable=f.nullable) for f in SCORE_FIELDS),
+    PrimaryKeyConstraint("batch_id", "lead_id", name="pk_scores"),
+    Index("ix_scores_batch_rank", "batch_id", "rank"),
+    Index("ix_scores_lead", "lead_id"),  # schema 2: a lead's history across batches
+)
+
+current_batch_table = Table(
+    "current_batch",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("batch_id", String(64), ForeignKey("batches.batch_id"), nullable=True),
+    CheckConstraint("id = 1", name="ck_current_batch_single_row"),
+)
+
+changes_table = Table(
+    "changes",
+    metadata,
+    _owned_by_batch(),
+    Column("lead_id", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("previous_batch_id", String(64), nullable=False),
+    Column("owner", String(255), nullable=True),
+    Column("old_grade", String(32), nullable=True),
+    Column("new_grade", String(32), nullable=True),
+    Column("old_score", Integer, nullable=True),
+    Column("new_score", Integer, nullable=True),
+    PrimaryKeyConstraint("batch_id", "lead_id", name="pk_changes"),
+    CheckConstraint(
+        "kind IN (" + ", ".join(f"'{k}'" for k in CHANGE_KINDS) + ")",
+        name="ck_changes_kind",
+    ),
+)

@@ -1,0 +1,74 @@
+"""The reasons codec (models/reasons.py): what explain writes, export/API/CLI read back."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from leadscore.models import reasons
+
+REASONS = [
+    {"feature": "visits_30d", "text": 'Visited "pricing" 3 times, café', "direction": "+",
+     "contribution": 0.123456},
+    {"feature": "days_since_hi", "text": "No high-intent activity in 45 days", "direction": "-",
+     "contribution": -0.2},
+]  # fmt: skip
+
+
+def test_encode_decode_round_trip():
+    raw = reasons.encode(REASONS)
+    assert raw.isascii()  # ASCII JSON, like the batch writes
+    back = reasons.decode(raw)
+    assert [r["text"] for r in back] == [r["text"] for r in REASONS]
+    assert [r["contribution"] for r in back] == [0.1235, -0.2]
+    assert list(back[0]) == list(reasons.KEYS)
+    assert reasons.encode(back) == raw
+
+
+def test_hot_path_fragments_equal_the_encoder():
+    texts = [reasons.quote_text(r["text"]) for r in REASONS]
+    parts = [
+        *reasons.fragments("visits_30d", texts[:1], ["+"], [0.123456]),
+        "",  # an empty slot (fewer reasons than slots) is skipped
+        *reasons.fragments("days_since_hi", texts[1:], ["-"], [-0.2]),
+    ]
+    assert reasons.join_fragments(parts) == reasons.encode(REASONS)
+    assert reasons.join_fragments(["", ""]) == "[]" == reasons.encode([])
+
+
+def test_one_line_rendering():
+    raw = reasons.encode(REASONS)
+    assert reasons.as_text(raw) == (
+        'Visited "pricing" 3 times, café (+); No high-intent activity in 45 days (-)'
+    )
+    assert reasons.join_lines(["a (+)", "", "b (-)"]) == "a (+); b (-)"
+    no_direction = json.dumps([{"text": "x"}])
+    assert reasons.as_text(no_direction) == "x (+)"
+
+
+@pytest.mark.parametrize("blank", [None, "", float("nan")])
+def test_blank_values_have_no_reasons(blank):
+    assert reasons.decode(blank) == []
+    assert reasons.as_text(blank) == ""
+
+
+@pytest.mark.parametrize("bad", ['{"text": "x"}', "[1, 2]", '[{"feature": "f"}]'])
+def test_strict_decode_refuses_other_shapes(bad):
+    with pytest.raises(ValueError, match="JSON array of objects"):
+        reasons.decode(bad)
+
+
+def test_strict_decode_refuses_broken_json():
+    with pytest.raises(ValueError):
+        reasons.decode("[{")
+
+
+def test_lenient_decode_for_serving(caplog):
+    assert reasons.decode_lenient(reasons.encode(REASONS))[1]["direction"] == "-"
+    assert reasons.decode_lenient('{"a": 1}') == []
+    assert reasons.decode_lenient(None) == []
+    with caplog.at_level(logging.WARNING, logger="leadscore.models.reasons"):
+        assert reasons.decode_lenient("not json") == []
+    assert "unreadable reasons value 'not json'" in caplog.text

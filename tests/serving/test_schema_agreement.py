@@ -1,0 +1,118 @@
+"""The score row is declared once (models/schema.py); scoring, the store's table, the CSV
+export and the API's ScoreItem all agree with it."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Double, Integer, String, Text
+
+from leadscore.features.contract import LEAD_ID, OWNER, SEGMENT
+from leadscore.features.registry import ENGAGEMENT, FIT
+from leadscore.models import schema, scoring
+from leadscore.serving import export
+from leadscore.serving.schemas import ScoreItem
+from leadscore.serving.store import SCORE_COLUMNS, scores_table
+from tests.serving.test_api import fitted_scorer  # noqa: F401  (session fixture)
+
+
+def test_the_declared_row():
+    assert schema.SCORE_COLUMNS == (
+        "lead_id",
+        "owner",
+        "segment",
+        "probability",
+        "score",
+        "grade",
+        "rank",
+        "percentile",
+        "fit",
+        "engagement",
+        "rule_score",
+        "rule_grade",
+        "reasons",
+    )
+    assert {LEAD_ID, OWNER, SEGMENT, FIT, ENGAGEMENT} <= set(schema.SCORE_COLUMNS)
+    assert schema.INT_COLUMNS == ("score", "rank")
+    assert all(f.meaning.endswith(".") and f.meaning for f in schema.SCORE_FIELDS)
+    assert schema.field("grade").length == 32
+    assert SCORE_COLUMNS == scoring.SCORE_COLUMNS == schema.SCORE_COLUMNS
+
+
+def test_store_table_columns_follow_the_schema():
+    stored = [c for c in scores_table.columns if c.name != "batch_id"]
+    assert [c.name for c in stored] == list(schema.SCORE_COLUMNS)
+    for column, field in zip(stored, schema.SCORE_FIELDS, strict=True):
+        assert column.nullable == field.nullable, column.name
+        expected = {"int": Integer, "float": Double}.get(field.kind)
+        if expected is None:
+            expected = String if field.length is not None else Text
+            if field.length is not None:
+                assert column.type.length == field.length, column.name
+        assert type(column.type) is expected, column.name
+    # the table itself is unchanged from schema version 2 (no migration needed)
+    assert [(c.name, str(c.type), c.nullable) for c in stored] == [
+        ("lead_id", "VARCHAR(255)", False),
+        ("owner", "VARCHAR(255)", True),
+        ("segment", "VARCHAR(255)", True),
+        ("probability", "DOUBLE", False),
+        ("score", "INTEGER", False),
+        ("grade", "VARCHAR(32)", False),
+        ("rank", "INTEGER", False),
+        ("percentile", "DOUBLE", False),
+        ("fit", "DOUBLE", True),
+        ("engagement", "DOUBLE", True),
+        ("rule_score", "DOUBLE", True),
+        ("rule_grade", "VARCHAR(32)", True),
+        ("reasons", "TEXT", True),
+    ]
+
+
+def test_export_columns_follow_the_schema():
+    assert list(schema.EXPORT_COLUMNS) == export.EXPORT_COLUMNS
+    assert sorted(export.EXPORT_COLUMNS) == sorted(
+        [*schema.SCORE_COLUMNS, schema.REASONS_TEXT, *schema.BATCH_COLUMNS]
+    )
+
+
+def test_api_score_item_fields_are_the_schema():
+    fields = ScoreItem.model_fields
+    assert list(fields) == list(schema.SCORE_COLUMNS)
+    for f in schema.SCORE_FIELDS:
+        info = fields[f.name]
+        assert info.is_required(), f.name
+        if f.name == "reasons":
+            continue
+        accepts_none = type(None) in getattr(info.annotation, "__args__", ())
+        assert accepts_none == f.nullable, f.name
+    item = ScoreItem(
+        lead_id="a",
+        owner=None,
+        segment=None,
+        probability=0.5,
+        score=50,
+        grade="B",
+        rank=1,
+        percentile=100.0,
+        fit=None,
+        engagement=None,
+        rule_score=None,
+        rule_grade=None,
+        reasons=[],
+    )
+    assert item.model_dump()["score"] == 50
+
+
+def test_scoring_output_has_the_schema_columns_and_kinds(fitted_scorer):  # noqa: F811
+    _, _, batch, _ = fitted_scorer
+    assert list(batch.columns[: len(schema.SCORE_COLUMNS)]) == list(schema.SCORE_COLUMNS)
+    assert schema.REASONS_TEXT in batch.columns
+    for f in schema.SCORE_FIELDS:
+        values = batch[f.name]
+        if f.kind == "int":
+            assert pd.api.types.is_integer_dtype(values), f.name
+        elif f.kind == "float":
+            assert pd.api.types.is_float_dtype(values), f.name
+        else:
+            assert values.dropna().map(type).eq(str).all(), f.name
+        if not f.nullable:
+            assert values.notna().all(), f.name
