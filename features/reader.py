@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from leadscore.features.config import AttributeConfig, ValidationConfig
+from leadscore.features.config import AttributeConfig, FeatureConfig, ValidationConfig
 from leadscore.features.contract import (
     ACTIVITY_TYPE,
     LEAD_ID,
@@ -105,6 +105,11 @@ class ContractReader:
     activities_source: str = "activities"
     leads_date_format: str | None = None
     activities_date_format: str | None = None
+
+    @classmethod
+    def of(cls, features: FeatureConfig, validation: ValidationConfig) -> ContractReader:
+        """A reader of frames already in the contract's names (a lead posted to the API)."""
+        return cls(features.attributes, validation, tuple(features.activity_types))
 
     @property
     def id_column(self) -> str:

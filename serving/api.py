@@ -732,11 +732,7 @@ def score_request(
         columns=["lead_id", "activity_type", "occurred_at", "value"],
     )
     # The same reader, checks and reasons as the batch's files (features.reader).
-    reader = ContractReader(
-        attributes=config.attributes,
-        validation=scorer.validation,
-        activity_types=tuple(config.activity_types),
-    )
+    reader = ContractReader.of(config, scorer.validation)
     try:
         leads, acts = reader.posted(pd.DataFrame([row]), raw_acts)
     except RefusedError as exc:
