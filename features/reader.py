@@ -11,7 +11,7 @@ Great Expectations suites). So the three paths run the same checks and give the 
 reasons; the files and databases themselves are read by ``pipelines.sources``.
 
 Conservation is part of reading: every input row ends clean or quarantined
-(:func:`conserved`), and a source checked in parts (:class:`Parts`) gets the table rules
+(:func:`conserved`), and a source checked in parts (:class:`PartsTally`) gets the table rules
 (bad-row share, nearly-null attributes) on its totals, as a whole table gets them at once.
 """
 
@@ -39,7 +39,14 @@ from leadscore.features.contract import (
 )
 from leadscore.features.validation import ContractError, check_bad_share, check_null_share
 
-__all__ = ["ContractReader", "OutcomeValues", "Parts", "RefusedError", "conserved", "map_outcome"]
+__all__ = [
+    "ContractReader",
+    "OutcomeValues",
+    "PartsTally",
+    "RefusedError",
+    "conserved",
+    "map_outcome",
+]
 
 
 class OutcomeValues(Protocol):
@@ -236,7 +243,7 @@ class ContractReader:
 
 
 @dataclass
-class Parts:
+class PartsTally:
     """A source checked part by part: the counts, null counts and quarantine its table
     rules need, which no part can check on its own."""
 

@@ -36,7 +36,7 @@ from leadscore.features.contract import (
     data_end,
 )
 from leadscore.features.market import OutcomeHistory
-from leadscore.features.reader import Parts
+from leadscore.features.reader import PartsTally
 from leadscore.features.registry import build_registry
 from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import Partition, StageTimes, partition_features, score_partition
@@ -151,13 +151,13 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     writers = [pa.ipc.new_file(str(p), ACTIVITY_SCHEMA) for p in paths]
     open_ids = pd.Index(pd.concat([s[LEAD_ID] for s in leads.slices]))
     leads = replace(leads, slices=[])
-    parts = Parts(reader.activities_source)
+    tally = PartsTally(reader.activities_source)
     latest = pd.NaT
     try:
         for chunk in read_chunks(data.activities, rows=data.chunk_rows):
-            rows_in = parts.next_rows(len(chunk))
+            rows_in = tally.next_rows(len(chunk))
             checked = reader.activities(chunk, leads.created, now, rows=rows_in, table_rules=False)
-            parts.add(checked, len(chunk))
+            tally.add(checked, len(chunk))
             if len(checked.rows):
                 newest = checked.rows[OCCURRED_AT].max()
                 latest = newest if pd.isna(latest) else max(latest, newest)
@@ -167,15 +167,15 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     finally:
         for writer in writers:
             writer.close()
-    everything = parts.close(data.validation, before=[leads.quarantine], empty_ok=True)
+    everything = tally.close(data.validation, before=[leads.quarantine], empty_ok=True)
     return StreamedCRM(
         parts=[replace(f, activities=p) for f, p in zip(lead_files, paths, strict=True)],
         quarantine=everything,
         n_leads_in=leads.n_in,
         n_clean_leads=leads.n_clean,
-        n_activities_in=parts.n_in,
+        n_activities_in=tally.n_in,
         end=data_end(leads.latest, None, latest),
-        unknown_activity_types=parts.unknown_types,
+        unknown_activity_types=tally.unknown_types,
         history=leads.history,
     )
 
@@ -226,11 +226,11 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
     del ids, every_id
     created, open_rows, latest, outcomes = [], [], [], []
     market = _market_columns(settings)
-    parts = Parts(reader.leads_source)
+    tally = PartsTally(reader.leads_source)
     for chunk in read_chunks(data.leads, reader.id_column, rows=data.chunk_rows):
-        rows_in = parts.next_rows(len(chunk))
+        rows_in = tally.next_rows(len(chunk))
         checked = reader.leads(chunk, now, rows=rows_in, duplicated=duplicated, table_rules=False)
-        parts.add(checked, len(chunk))
+        tally.add(checked, len(chunk))
         clean = checked.rows
         created.append(created_by_lead(clean))
         open_rows.append(clean[clean[STATUS] == OPEN])
@@ -239,13 +239,13 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
             outcomes.append(clean[[c for c in market if c in clean]])  # absent: named below
         del checked, chunk, clean
         release_free_memory()
-    everything = parts.close(data.validation)
+    everything = tally.close(data.validation)
     by_lead = pd.concat(created)
     return _Leads(
         slices=_cut(pd.concat(open_rows, ignore_index=True), settings.scoring.partition_rows),
         created=by_lead,
         quarantine=everything,
-        n_in=parts.n_in,
+        n_in=tally.n_in,
         n_clean=len(by_lead),
         latest=_latest(pd.concat(latest, ignore_index=True)),
         history=_history(pd.concat(outcomes, ignore_index=True), settings) if market else None,

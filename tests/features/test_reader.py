@@ -9,7 +9,7 @@ import pytest
 
 from leadscore.features.config import AttributeConfig, ValidationConfig
 from leadscore.features.contract import ContractError
-from leadscore.features.reader import ContractReader, Parts, conserved
+from leadscore.features.reader import ContractReader, PartsTally, conserved
 
 NOW = pd.Timestamp("2026-06-01", tz="UTC")
 
@@ -71,23 +71,23 @@ def test_rows_without_an_id_are_numbered_from_one():
 def test_parts_number_rows_in_the_source_and_check_the_table_on_the_totals():
     reader = replace(READER, attributes=AttributeConfig(numeric=["size"]))
     raw = _export().assign(size=[None, None, None, 12.0])
-    parts = Parts("crm.csv")
+    tally = PartsTally("crm.csv")
     for piece in (raw.iloc[:2], raw.iloc[2:]):
-        rows = parts.next_rows(len(piece))
-        parts.add(reader.leads(piece, NOW, rows=rows, table_rules=False), len(piece))
-    assert (parts.n_in, parts.n_clean, parts.n_quarantined) == (4, 3, 1)
-    assert parts.nulls == {"size": 3}
-    quarantine = parts.close(ValidationConfig(max_bad_row_share=1.0))
+        rows = tally.next_rows(len(piece))
+        tally.add(reader.leads(piece, NOW, rows=rows, table_rules=False), len(piece))
+    assert (tally.n_in, tally.n_clean, tally.n_quarantined) == (4, 3, 1)
+    assert tally.nulls == {"size": 3}
+    quarantine = tally.close(ValidationConfig(max_bad_row_share=1.0))
     assert quarantine["row"].tolist() == [3]  # its position in the whole source
     with pytest.raises(ContractError, match=r"1 of 4 rows \(25%\) break the data contract"):
-        parts.close(ValidationConfig(max_bad_row_share=0.2))
+        tally.close(ValidationConfig(max_bad_row_share=0.2))
     with pytest.raises(ContractError, match=r"column 'size' is null in 75% of rows"):
-        parts.close(ValidationConfig(max_bad_row_share=1.0, max_null_share=0.5))
+        tally.close(ValidationConfig(max_bad_row_share=1.0, max_null_share=0.5))
 
 
 def test_an_empty_source_and_a_lost_row_are_loud():
     with pytest.raises(ContractError, match=r"^log.csv: no rows"):
-        Parts("log.csv").close(ValidationConfig())
-    assert Parts("log.csv").close(ValidationConfig(), empty_ok=True).empty
+        PartsTally("log.csv").close(ValidationConfig())
+    assert PartsTally("log.csv").close(ValidationConfig(), empty_ok=True).empty
     with pytest.raises(RuntimeError, match="row conservation broken: 5 in != 3 clean \\+ 1"):
         conserved("log.csv", 5, 3, 1)
