@@ -26,12 +26,9 @@ import pandas as pd
 
 from leadscore.features.config import AttributeConfig, FeatureConfig, ValidationConfig
 from leadscore.features.contract import (
-    ACTIVITY_TYPE,
     LEAD_ID,
-    OCCURRED_AT,
     QUARANTINE_COLUMNS,
     STATUS,
-    VALUE,
     Checked,
     as_text,
     prepare_activities,
@@ -231,9 +228,8 @@ class ContractReader:
             raise RefusedError(f"lead refused: {exc}") from exc
         if len(leads.quarantine):
             raise RefusedError(f"lead refused: {leads.quarantine['reason'].iloc[0]}")
-        raw = activities.reindex(columns=[LEAD_ID, ACTIVITY_TYPE, OCCURRED_AT, VALUE])
         try:
-            acts = reader.whole_activities(raw, leads.rows, now)
+            acts = reader.whole_activities(activities, leads.rows, now)
         except ContractError as exc:
             raise RefusedError(f"activities refused: {exc}") from exc
         if len(acts.quarantine):
