@@ -12,29 +12,23 @@ import argparse
 import json
 import time
 
-from leadscore.features.contract import prepare_activities, prepare_leads
 from leadscore.pipelines.settings import load_settings
-from leadscore.pipelines.sources import id_column, onto_contract, read_table
+from leadscore.pipelines.sources import contract_reader, read_table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", default=None)
     settings = load_settings(parser.parse_args().config)
-    data, features = settings.data, settings.features
+    data, reader = settings.data, contract_reader(settings)
     start = time.perf_counter()
-    raw_leads = onto_contract(read_table(data.leads, id_column(data)), data)
+    raw_leads = read_table(data.leads, reader.id_column)
     raw_acts = read_table(data.activities) if data.activities else None
     read_s = time.perf_counter() - start
     start = time.perf_counter()
-    leads = prepare_leads(raw_leads, attributes=features.attributes, validation=data.validation)
+    leads = reader.leads(raw_leads)
     if raw_acts is not None:
-        prepare_activities(
-            raw_acts,
-            leads.rows,
-            known_types=list(features.activity_types),
-            validation=data.validation,
-        )
+        reader.activities(raw_acts, leads.rows)
     validate_s = time.perf_counter() - start
     figures = {
         "leads": len(raw_leads),

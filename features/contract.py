@@ -6,6 +6,8 @@ reason), run the Great Expectations suites of ``features.validation``, and split
 into clean rows and a quarantine frame with one reason per bad row, so that every input
 lead ends scored or quarantined. Table-level faults (a missing required column, empty
 input, too many bad rows) raise ``ContractError`` naming the source and the column.
+Every input path (files, chunks, the API's posted lead) calls them through the one
+reader of ``features.reader``.
 """
 
 from __future__ import annotations

@@ -363,7 +363,9 @@ def serve(
 
         return champion(settings.tracking)
 
-    scorer = OnDemandScorer(settings.features, settings.rules, settings.scoring, load_champion)
+    scorer = OnDemandScorer(
+        settings.features, settings.rules, settings.scoring, load_champion, settings.data.validation
+    )
     server = create_app(settings.store, settings.api, scorer)
     uvicorn.run(server, host=host or settings.api.host, port=port or settings.api.port)
 

@@ -32,23 +32,19 @@ from leadscore.features.contract import (
     OPEN,
     STATUS,
     VALUE,
-    ContractError,
-    as_text,
     created_by_lead,
     data_end,
-    prepare_activities,
-    prepare_leads,
 )
 from leadscore.features.market import OutcomeHistory
+from leadscore.features.reader import PartsTally
 from leadscore.features.registry import build_registry
-from leadscore.features.validation import check_bad_share, check_null_share
 from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import Partition, StageTimes, partition_features, score_partition
 from leadscore.models.training import FittedModel
 from leadscore.pipelines.batch import Spilled, read_arrow, spill, stage, write_arrow
 from leadscore.pipelines.runtime import release_free_memory
 from leadscore.pipelines.settings import Settings
-from leadscore.pipelines.sources import conserved, id_column, load_leads, onto_contract, read_chunks
+from leadscore.pipelines.sources import contract_reader, load_leads, read_chunks
 
 ACTIVITY_SCHEMA = pa.schema(
     [
@@ -147,7 +143,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
             history=leads.history,
         )
     rows = settings.scoring.partition_rows
-    label = data.activities.label
+    reader = contract_reader(settings)
     paths = [Path(folder) / f"activities-{i:06d}.arrow" for i in range(n_parts)]
     dictionaries = [
         pa.array(s[LEAD_ID].to_numpy(dtype=object), pa.large_string()) for s in leads.slices
@@ -155,26 +151,13 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     writers = [pa.ipc.new_file(str(p), ACTIVITY_SCHEMA) for p in paths]
     open_ids = pd.Index(pd.concat([s[LEAD_ID] for s in leads.slices]))
     leads = replace(leads, slices=[])
-    quarantine = [leads.quarantine]
-    n_in = n_clean = unknown = 0
+    tally = PartsTally(reader.activities_source)
     latest = pd.NaT
     try:
         for chunk in read_chunks(data.activities, rows=data.chunk_rows):
-            checked = prepare_activities(
-                chunk.rename(columns=data.column_mapping),
-                leads.created,
-                source=label,
-                known_types=list(settings.features.activity_types),
-                validation=data.validation,
-                now=now,
-                date_format=data.activities.date_format,
-                rows=np.arange(n_in, n_in + len(chunk)),
-                table_rules=False,
-            )
-            n_in += len(chunk)
-            n_clean += len(checked.rows)
-            unknown += checked.unknown_types
-            quarantine.append(checked.quarantine)
+            rows_in = tally.next_rows(len(chunk))
+            checked = reader.activities(chunk, leads.created, now, rows=rows_in, table_rules=False)
+            tally.add(checked, len(chunk))
             if len(checked.rows):
                 newest = checked.rows[OCCURRED_AT].max()
                 latest = newest if pd.isna(latest) else max(latest, newest)
@@ -184,17 +167,15 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     finally:
         for writer in writers:
             writer.close()
-    everything = pd.concat(quarantine, ignore_index=True)
-    conserved(label, n_in, n_clean, int((everything["source"] == label).sum()))
-    check_bad_share(n_in, everything, label, data.validation)
+    everything = tally.close(data.validation, before=[leads.quarantine], empty_ok=True)
     return StreamedCRM(
         parts=[replace(f, activities=p) for f, p in zip(lead_files, paths, strict=True)],
         quarantine=everything,
         n_leads_in=leads.n_in,
         n_clean_leads=leads.n_clean,
-        n_activities_in=n_in,
+        n_activities_in=tally.n_in,
         end=data_end(leads.latest, None, latest),
-        unknown_activity_types=unknown,
+        unknown_activity_types=tally.unknown_types,
         history=leads.history,
     )
 
@@ -235,56 +216,36 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
     table rules (bad-row share, nearly-null attributes) are checked on the totals.
     """
     data = settings.data
-    source = data.leads
-    ids_named = id_column(data)
+    reader = contract_reader(settings)
     ids = [
-        as_text(onto_contract(chunk, data)[LEAD_ID])
-        for chunk in read_chunks(source, ids_named, rows=data.chunk_rows)
+        reader.lead_ids(chunk)
+        for chunk in read_chunks(data.leads, reader.id_column, rows=data.chunk_rows)
     ]
     every_id = pd.concat(ids, ignore_index=True) if ids else pd.Series([], dtype="str")
     duplicated = pd.Index(every_id[every_id.duplicated(keep=False)].dropna().unique())
     del ids, every_id
-    attributes = settings.features.attributes
-    quarantine, created, open_rows, latest, outcomes = [], [], [], [], []
+    created, open_rows, latest, outcomes = [], [], [], []
     market = _market_columns(settings)
-    nulls: dict[str, int] = {}
-    n_in = 0
-    for chunk in read_chunks(source, ids_named, rows=data.chunk_rows):
-        checked = prepare_leads(
-            onto_contract(chunk, data),
-            source=source.label,
-            attributes=attributes,
-            validation=data.validation,
-            now=now,
-            date_format=source.date_format,
-            rows=np.arange(n_in, n_in + len(chunk)),
-            table_rules=False,
-            duplicated=duplicated,
-        )
-        n_in += len(chunk)
+    tally = PartsTally(reader.leads_source)
+    for chunk in read_chunks(data.leads, reader.id_column, rows=data.chunk_rows):
+        rows_in = tally.next_rows(len(chunk))
+        checked = reader.leads(chunk, now, rows=rows_in, duplicated=duplicated, table_rules=False)
+        tally.add(checked, len(chunk))
         clean = checked.rows
-        quarantine.append(checked.quarantine)
         created.append(created_by_lead(clean))
         open_rows.append(clean[clean[STATUS] == OPEN])
         latest.append(_latest(clean))
         if market:  # in table order: periods run across chunks
             outcomes.append(clean[[c for c in market if c in clean]])  # absent: named below
-        for column, count in (checked.null_counts or {}).items():
-            nulls[column] = nulls.get(column, 0) + count
         del checked, chunk, clean
         release_free_memory()
-    if n_in == 0:
-        raise ContractError(f"{source.label}: no rows (the file is empty or has only a header)")
-    everything = pd.concat(quarantine, ignore_index=True)
+    everything = tally.close(data.validation)
     by_lead = pd.concat(created)
-    conserved(source.label, n_in, len(by_lead), len(everything))
-    check_bad_share(n_in, everything, source.label, data.validation)
-    check_null_share(n_in, nulls, source.label, data.validation)
     return _Leads(
         slices=_cut(pd.concat(open_rows, ignore_index=True), settings.scoring.partition_rows),
         created=by_lead,
         quarantine=everything,
-        n_in=n_in,
+        n_in=tally.n_in,
         n_clean=len(by_lead),
         latest=_latest(pd.concat(latest, ignore_index=True)),
         history=_history(pd.concat(outcomes, ignore_index=True), settings) if market else None,

@@ -1,12 +1,13 @@
 """Read leads and activities from the configured sources onto the data contract.
 
-Everything that touches files or databases lives here; the checks themselves are the
-pure functions of ``features.contract`` (Great Expectations suites). On load a user's
-export is renamed onto the contract (``column_mapping``), stripped of excluded columns
-(leaks, sensitive fields: they never reach a model), given a lead id from its row number
-if it has none, and its status or target column is mapped onto open / converted / lost.
-The result carries the quarantined rows, and the load fails loudly unless every input
-row is either clean or quarantined.
+Everything that touches files or databases lives here; reading the rows onto the
+contract is the one reader of ``features.reader`` (``contract_reader`` builds it from the
+settings): a user's export is renamed onto the contract (``column_mapping``), stripped of
+excluded columns (leaks, sensitive fields: they never reach a model), given a lead id
+from its row number if it has none, its status or target column is mapped onto open /
+converted / lost, and it is checked by the Great Expectations suites of
+``features.contract``. The result carries the quarantined rows, and the load fails
+loudly unless every input row is either clean or quarantined.
 """
 
 from __future__ import annotations
@@ -17,17 +18,10 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow.parquet as pq
 
-from leadscore.features.contract import (
-    LEAD_ID,
-    STATUS,
-    Checked,
-    ContractError,
-    data_end,
-    prepare_activities,
-    prepare_leads,
-)
+from leadscore.features.contract import LEAD_ID, Checked, ContractError, data_end
+from leadscore.features.reader import ContractReader
 from leadscore.features.validation import Validation
-from leadscore.pipelines.settings import DataConfig, OutcomeMapping, Settings, SourceConfig
+from leadscore.pipelines.settings import Settings, SourceConfig
 
 
 @dataclass(frozen=True)
@@ -53,12 +47,6 @@ class CRMData:
 
     def quarantined(self, source: str) -> int:
         return int((self.quarantine["source"] == source).sum())
-
-
-def id_column(data: DataConfig) -> str:
-    """The user's name of the lead id column (ids are read as text, keeping zeros)."""
-    inverse = {contract: user for user, contract in data.column_mapping.items()}
-    return inverse.get(LEAD_ID, LEAD_ID)
 
 
 def read_table(source: SourceConfig, id_column: str = LEAD_ID) -> pd.DataFrame:
@@ -127,56 +115,36 @@ def read_chunks(
         raise ContractError(f"{source.path}: not a well-formed CSV: {exc}") from exc
 
 
-def map_outcome(values: pd.Series, mapping: OutcomeMapping) -> pd.Series:
-    """Map a user's outcome values (case-insensitive) to open / converted / lost.
-
-    Unlisted values are kept as they are, so the contract quarantines them with a reason.
-    """
-    lookup = {v.strip().lower(): "converted" for v in mapping.converted}
-    lookup |= {v.strip().lower(): "lost" for v in mapping.lost}
-    lookup |= {v.strip().lower(): "open" for v in mapping.open}
-    text = values.astype("string").str.strip()
-    mapped = text.str.lower().map(lookup)
-    return mapped.fillna(text).astype(object)
-
-
-def onto_contract(raw: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
-    """Rename, drop excluded and sensitive columns, number rows if needed, map the outcome."""
-    frame = raw.rename(columns=data.column_mapping)
-    frame = frame.drop(columns=data.dropped_columns(frame.columns))
-    if data.lead_id_from_row:
-        frame[LEAD_ID] = [f"row-{i}" for i in range(1, len(frame) + 1)]
-    if data.outcome is not None:
-        if data.outcome.column not in frame.columns:
-            raise ContractError(
-                f"{data.leads.label}: outcome column '{data.outcome.column}' missing; "
-                f"found {list(frame.columns)}"
-            )
-        frame[STATUS] = map_outcome(frame[data.outcome.column], data.outcome)
-    return frame
+def contract_reader(settings: Settings) -> ContractReader:
+    """The contract reader of the configured sources (``features.reader``)."""
+    data = settings.data
+    return ContractReader(
+        attributes=settings.features.attributes,
+        validation=data.validation,
+        activity_types=tuple(settings.features.activity_types),
+        column_mapping=data.column_mapping,
+        drop_columns=data.dropped_columns,
+        lead_id_from_row=data.lead_id_from_row,
+        outcome=data.outcome,
+        flat=data.activities is None,
+        leads_source=data.leads.label,
+        activities_source=data.activities.label if data.activities else "activities",
+        leads_date_format=data.leads.date_format,
+        activities_date_format=data.activities.date_format if data.activities else None,
+    )
 
 
 def load_leads(settings: Settings, now: pd.Timestamp | None = None) -> tuple[Checked, int]:
     """Read, map and check the configured leads table; (checked leads, rows read)."""
-    data = settings.data
-    raw_leads = read_table(data.leads, id_column(data))
-    leads = prepare_leads(
-        onto_contract(raw_leads, data),
-        source=data.leads.label,
-        attributes=settings.features.attributes,
-        validation=data.validation,
-        now=now,
-        flat=data.activities is None,
-        date_format=data.leads.date_format,
-    )
-    conserved(data.leads.label, len(raw_leads), len(leads.rows), len(leads.quarantine))
-    return leads, len(raw_leads)
+    reader = contract_reader(settings)
+    raw_leads = read_table(settings.data.leads, reader.id_column)
+    return reader.whole_leads(raw_leads, now), len(raw_leads)
 
 
 def load_crm(settings: Settings, now: pd.Timestamp | None = None) -> CRMData:
     """Read, map and check the configured leads and activities."""
     data = settings.data
-    features = settings.features
+    reader = contract_reader(settings)
     leads, n_leads = load_leads(settings, now)
     quarantine = [leads.quarantine]
     validations = [leads.validation]
@@ -184,19 +152,10 @@ def load_crm(settings: Settings, now: pd.Timestamp | None = None) -> CRMData:
     if data.activities is not None:
         raw_activities = read_table(data.activities)
         n_activities = len(raw_activities)
-        checked = prepare_activities(
-            raw_activities.rename(columns=data.column_mapping),
-            leads.rows,
-            source=data.activities.label,
-            known_types=list(features.activity_types),
-            validation=data.validation,
-            now=now,
-            date_format=data.activities.date_format,
-        )
+        checked = reader.whole_activities(raw_activities, leads.rows, now)
         activities, unknown = checked.rows, checked.unknown_types
         quarantine.append(checked.quarantine)
         validations.append(checked.validation)
-        conserved(data.activities.label, n_activities, len(activities), len(checked.quarantine))
     return CRMData(
         leads=leads.rows.reset_index(drop=True),
         activities=activities,
@@ -220,12 +179,3 @@ def scoring_time(configured: object, end: pd.Timestamp) -> pd.Timestamp:
     else:
         stamp = pd.Timestamp.now(tz="UTC").floor("s")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def conserved(source: str, n_in: int, n_clean: int, n_quarantined: int) -> None:
-    """Every input row must end clean or quarantined; anything else is a bug, loudly."""
-    if n_clean + n_quarantined != n_in:
-        raise RuntimeError(
-            f"{source}: row conservation broken: {n_in} in != {n_clean} clean + "
-            f"{n_quarantined} quarantined"
-        )

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 from fastapi import HTTPException
 
-from leadscore.features.config import FeatureConfig
+from leadscore.features.config import FeatureConfig, ValidationConfig
 from leadscore.models.config import RulesConfig, ScoringConfig
 from leadscore.serving.lookup import parse_reasons
 from leadscore.serving.schemas import ScoreRequest, ScoreResult
@@ -27,25 +27,25 @@ ModelLoader = Callable[[], tuple[Any, str]]
 
 @dataclass(frozen=True)
 class OnDemandScorer:
-    """What ``POST /v1/score`` needs: the configs of the shared feature/scoring code and a
-    loader of the champion model (called once, on the first request, then cached)."""
+    """What ``POST /v1/score`` needs: the configs of the shared feature/scoring code, a
+    loader of the champion model (called once, on the first request, then cached) and the
+    data contract's row rules (``data.validation``: ranges, future tolerance)."""
 
     features: FeatureConfig
     rules: RulesConfig
     scoring: ScoringConfig
     model_loader: ModelLoader
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
 
 
 def score_request(
     request: ScoreRequest, scorer: OnDemandScorer, model: Any, version: str
 ) -> ScoreResult:
-    """Build the posted lead's features with the batch code path and score it."""
-    from leadscore.features.builder import build_features, entities_at
-    from leadscore.features.config import ValidationConfig
-    from leadscore.features.contract import prepare_activities, prepare_leads
+    """Read the posted lead with the contract reader, build its features with the batch
+    code path and score it."""
+    from leadscore.features.reader import ContractReader, RefusedError
     from leadscore.features.registry import build_registry
-    from leadscore.features.validation import ContractError
-    from leadscore.models.scoring import score_frame
+    from leadscore.models.scoring import Partition, partition_features, score_frame
     from leadscore.models.training import fit_rules
 
     config = scorer.features
@@ -79,20 +79,6 @@ def score_request(
         owner=lead.owner,
         segment=lead.segment if lead.segment is not None else posted_segment,
     )
-    # One posted lead is not a table: the table-level limits (null share, bad-row share)
-    # do not apply; every row-level contract rule does, and a refused row is a 422.
-    single = ValidationConfig(max_bad_row_share=1.0, max_null_share=1.0)
-    try:
-        leads = prepare_leads(
-            pd.DataFrame([row]),
-            source="request.lead",
-            attributes=config.attributes,
-            validation=single,
-        )
-    except ContractError as exc:
-        raise HTTPException(422, f"lead refused: {exc}") from exc
-    if len(leads.quarantine):
-        raise HTTPException(422, f"lead refused: {leads.quarantine['reason'].iloc[0]}")
     raw_acts = pd.DataFrame(
         [
             {
@@ -105,21 +91,13 @@ def score_request(
         ],
         columns=["lead_id", "activity_type", "occurred_at", "value"],
     )
+    # The same reader, checks and reasons as the batch's files (features.reader).
+    reader = ContractReader.of(config, scorer.validation)
     try:
-        acts = prepare_activities(
-            raw_acts,
-            leads.rows,
-            source="request.activities",
-            known_types=list(config.activity_types),
-            validation=single,
-        )
-    except ContractError as exc:
-        raise HTTPException(422, f"activities refused: {exc}") from exc
-    if len(acts.quarantine):
-        first = acts.quarantine.iloc[0]
-        raise HTTPException(422, f"activity {int(first['row'])} refused: {first['reason']}")
-    entities = entities_at(leads.rows, pd.Timestamp(as_of))
-    X = build_features(leads.rows, acts.rows, entities, config)
+        leads, acts = reader.posted(pd.DataFrame([row]), raw_acts)
+    except RefusedError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    X = partition_features(Partition(leads.rows, acts.rows), pd.Timestamp(as_of), config)
     points = config.activity_points()
     rules = fit_rules(X, None, scorer.rules, points)
     frame = score_frame(X, model, rules, build_registry(config), scorer.scoring, leads.rows)

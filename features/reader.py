@@ -1,0 +1,290 @@
+"""The one contract reader: raw leads and activities onto the data contract, or refused.
+
+Every way a lead enters leadscore reads it here: the whole-file load
+(``pipelines.sources.load_crm``), the nightly load that checks the activity log chunk by
+chunk (``pipelines.partitioned.stream_crm``) and the single lead posted to
+``POST /v1/score``. A :class:`ContractReader` holds what reading needs of the settings
+(the user's column names, the outcome values, the declared attributes and activity
+types, the validation rules, the source labels); its methods take raw frames and return
+clean frames plus one quarantine row per bad row (``features.contract``: typing and the
+Great Expectations suites). So the three paths run the same checks and give the same
+reasons; the files and databases themselves are read by ``pipelines.sources``.
+
+Conservation is part of reading: every input row ends clean or quarantined
+(:func:`conserved`), and a source checked in parts (:class:`PartsTally`) gets the table rules
+(bad-row share, nearly-null attributes) on its totals, as a whole table gets them at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from leadscore.features.config import AttributeConfig, FeatureConfig, ValidationConfig
+from leadscore.features.contract import (
+    LEAD_ID,
+    QUARANTINE_COLUMNS,
+    STATUS,
+    Checked,
+    as_text,
+    prepare_activities,
+    prepare_leads,
+)
+from leadscore.features.validation import ContractError, check_bad_share, check_null_share
+
+__all__ = [
+    "ContractReader",
+    "OutcomeValues",
+    "PartsTally",
+    "RefusedError",
+    "conserved",
+    "map_outcome",
+]
+
+
+class OutcomeValues(Protocol):
+    """How a user's status or target column reads as open / converted / lost."""
+
+    @property
+    def column(self) -> str: ...
+    @property
+    def converted(self) -> Sequence[str]: ...
+    @property
+    def lost(self) -> Sequence[str]: ...
+    @property
+    def open(self) -> Sequence[str]: ...
+
+
+class RefusedError(ContractError):
+    """A posted lead, or one of its activities, that the contract refuses (the reason why)."""
+
+
+def _keep_all(columns: Iterable[str]) -> list[str]:
+    return []
+
+
+def map_outcome(values: pd.Series, mapping: OutcomeValues) -> pd.Series:
+    """Map a user's outcome values (case-insensitive) to open / converted / lost.
+
+    Unlisted values are kept as they are, so the contract quarantines them with a reason.
+    """
+    lookup = {v.strip().lower(): "converted" for v in mapping.converted}
+    lookup |= {v.strip().lower(): "lost" for v in mapping.lost}
+    lookup |= {v.strip().lower(): "open" for v in mapping.open}
+    text = values.astype("string").str.strip()
+    mapped = text.str.lower().map(lookup)
+    return mapped.fillna(text).astype(object)
+
+
+def conserved(source: str, n_in: int, n_clean: int, n_quarantined: int) -> None:
+    """Every input row must end clean or quarantined; anything else is a bug, loudly."""
+    if n_clean + n_quarantined != n_in:
+        raise RuntimeError(
+            f"{source}: row conservation broken: {n_in} in != {n_clean} clean + "
+            f"{n_quarantined} quarantined"
+        )
+
+
+@dataclass(frozen=True)
+class ContractReader:
+    """What reading needs of the settings; its methods turn raw frames into checked ones.
+
+    ``drop_columns`` names, among a frame's columns, those dropped on load (excluded and
+    sensitive ones); ``flat``: the export has no activity log, so no life-cycle dates.
+    """
+
+    attributes: AttributeConfig = field(default_factory=AttributeConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    activity_types: tuple[str, ...] = ()
+    column_mapping: Mapping[str, str] = field(default_factory=dict)
+    drop_columns: Callable[[Iterable[str]], list[str]] = _keep_all
+    lead_id_from_row: bool = False
+    outcome: OutcomeValues | None = None
+    flat: bool = False
+    leads_source: str = "leads"
+    activities_source: str = "activities"
+    leads_date_format: str | None = None
+    activities_date_format: str | None = None
+
+    @classmethod
+    def of(cls, features: FeatureConfig, validation: ValidationConfig) -> ContractReader:
+        """A reader of frames already in the contract's names (a lead posted to the API)."""
+        return cls(features.attributes, validation, tuple(features.activity_types))
+
+    @property
+    def id_column(self) -> str:
+        """The user's name of the lead id column (ids are read as text, keeping zeros)."""
+        inverse = {contract: user for user, contract in self.column_mapping.items()}
+        return inverse.get(LEAD_ID, LEAD_ID)
+
+    def onto_contract(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Rename, drop excluded and sensitive columns, number rows if needed, map the outcome."""
+        frame = raw.rename(columns=dict(self.column_mapping))
+        frame = frame.drop(columns=self.drop_columns(frame.columns))
+        if self.lead_id_from_row:
+            frame[LEAD_ID] = [f"row-{i}" for i in range(1, len(frame) + 1)]
+        if self.outcome is not None:
+            if self.outcome.column not in frame.columns:
+                raise ContractError(
+                    f"{self.leads_source}: outcome column '{self.outcome.column}' missing; "
+                    f"found {list(frame.columns)}"
+                )
+            frame[STATUS] = map_outcome(frame[self.outcome.column], self.outcome)
+        return frame
+
+    def lead_ids(self, raw: pd.DataFrame) -> pd.Series:
+        """A part's lead ids as the contract reads them (to find ids duplicated across parts)."""
+        return as_text(self.onto_contract(raw)[LEAD_ID])
+
+    def leads(
+        self,
+        raw: pd.DataFrame,
+        now: pd.Timestamp | None = None,
+        *,
+        rows: np.ndarray | None = None,
+        duplicated: pd.Index | None = None,
+        table_rules: bool = True,
+    ) -> Checked:
+        """The leads table (or a part of it: ``rows``, ``duplicated``, ``table_rules`` as in
+        ``features.contract.prepare_leads``) mapped, typed and checked."""
+        return prepare_leads(
+            self.onto_contract(raw),
+            source=self.leads_source,
+            attributes=self.attributes,
+            validation=self.validation,
+            now=now,
+            flat=self.flat,
+            date_format=self.leads_date_format,
+            rows=rows,
+            table_rules=table_rules,
+            duplicated=duplicated,
+        )
+
+    def activities(
+        self,
+        raw: pd.DataFrame,
+        known_leads: pd.DataFrame | pd.Series,
+        now: pd.Timestamp | None = None,
+        *,
+        rows: np.ndarray | None = None,
+        table_rules: bool = True,
+    ) -> Checked:
+        """The activity log (or a part of it) mapped, typed and checked against the clean
+        leads (their frame, or ``created_by_lead`` of it)."""
+        return prepare_activities(
+            raw.rename(columns=dict(self.column_mapping)),
+            known_leads,
+            source=self.activities_source,
+            known_types=list(self.activity_types),
+            validation=self.validation,
+            now=now,
+            date_format=self.activities_date_format,
+            rows=rows,
+            table_rules=table_rules,
+        )
+
+    def whole_leads(self, raw: pd.DataFrame, now: pd.Timestamp | None = None) -> Checked:
+        """The whole leads table checked at once; every row ends clean or quarantined."""
+        checked = self.leads(raw, now)
+        conserved(self.leads_source, len(raw), len(checked.rows), len(checked.quarantine))
+        return checked
+
+    def whole_activities(
+        self, raw: pd.DataFrame, known_leads: pd.DataFrame, now: pd.Timestamp | None = None
+    ) -> Checked:
+        """The whole activity log checked at once; every row ends clean or quarantined."""
+        checked = self.activities(raw, known_leads, now)
+        conserved(self.activities_source, len(raw), len(checked.rows), len(checked.quarantine))
+        return checked
+
+    def posted(
+        self,
+        lead: pd.DataFrame,
+        activities: pd.DataFrame,
+        now: pd.Timestamp | None = None,
+    ) -> tuple[Checked, Checked]:
+        """One lead (a one-row frame) and its activities, as a client posts them.
+
+        One posted lead is not a table: the table rules (null share, bad-row share) do not
+        apply; every row rule does, and a refused row raises :class:`RefusedError` with the
+        reason its row would be quarantined for in a file (``lead refused: ...``,
+        ``activity <n> refused: ...``, ``n`` counting the posted activities from 0).
+        """
+        lenient = {"max_bad_row_share": 1.0, "max_null_share": 1.0}
+        single = self.validation.model_copy(update=lenient)
+        reader = replace(
+            self,
+            validation=single,
+            leads_source="request.lead",
+            activities_source="request.activities",
+        )
+        try:
+            leads = reader.whole_leads(lead, now)
+        except ContractError as exc:
+            raise RefusedError(f"lead refused: {exc}") from exc
+        if len(leads.quarantine):
+            raise RefusedError(f"lead refused: {leads.quarantine['reason'].iloc[0]}")
+        try:
+            acts = reader.whole_activities(activities, leads.rows, now)
+        except ContractError as exc:
+            raise RefusedError(f"activities refused: {exc}") from exc
+        if len(acts.quarantine):
+            first = acts.quarantine.iloc[0]
+            raise RefusedError(f"activity {int(first['row'])} refused: {first['reason']}")
+        return leads, acts
+
+
+@dataclass
+class PartsTally:
+    """A source checked part by part: the counts, null counts and quarantine its table
+    rules need, which no part can check on its own."""
+
+    source: str
+    n_in: int = 0
+    n_clean: int = 0
+    n_quarantined: int = 0
+    unknown_types: int = 0
+    quarantine: list[pd.DataFrame] = field(default_factory=list)
+    nulls: dict[str, int] = field(default_factory=dict)
+
+    def next_rows(self, n: int) -> np.ndarray:
+        """The positions in the source of the next part's ``n`` rows."""
+        return np.arange(self.n_in, self.n_in + n)
+
+    def add(self, checked: Checked, n_rows: int) -> None:
+        """Count a checked part of ``n_rows`` input rows."""
+        self.n_in += n_rows
+        self.n_clean += len(checked.rows)
+        self.n_quarantined += len(checked.quarantine)
+        self.unknown_types += checked.unknown_types
+        self.quarantine.append(checked.quarantine)
+        for column, count in (checked.null_counts or {}).items():
+            self.nulls[column] = self.nulls.get(column, 0) + count
+
+    def close(
+        self,
+        validation: ValidationConfig,
+        *,
+        before: Sequence[pd.DataFrame] = (),
+        empty_ok: bool = False,
+    ) -> pd.DataFrame:
+        """The table rules on the totals; the quarantine, after ``before``'s rows.
+
+        Raises ``ContractError`` for a source with no rows (unless ``empty_ok``), too many
+        bad rows or a nearly-null attribute, ``RuntimeError`` if a row went missing.
+        """
+        if self.n_in == 0 and not empty_ok:
+            raise ContractError(f"{self.source}: no rows (the file is empty or has only a header)")
+        frames = [*before, *self.quarantine]
+        if frames:
+            everything = pd.concat(frames, ignore_index=True)
+        else:
+            everything = pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
+        conserved(self.source, self.n_in, self.n_clean, self.n_quarantined)
+        check_bad_share(self.n_in, everything, self.source, validation)
+        check_null_share(self.n_in, self.nulls, self.source, validation)
+        return everything
