@@ -135,7 +135,7 @@ class FeatureConfig(_Strict):
 
 
 class SnapshotConfig(_Strict):
-    """How training examples are cut from history (DESIGN.md section 4)."""
+    """How training examples are cut from history (docs/architecture.md §4)."""
 
     horizon_days: int = Field(default=90, gt=0, description="Label: converts within H days.")
     cadence_days: int = Field(default=14, gt=0, description="Days between snapshots.")

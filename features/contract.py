@@ -1,4 +1,4 @@
-"""The data contract of leads and activities (DESIGN.md section 3), enforced on entry.
+"""The data contract of leads and activities (docs/architecture.md §3), enforced on entry.
 
 ``prepare_leads`` and ``prepare_activities`` rename a user's columns onto the contract,
 type them (timestamps end in UTC; values that do not parse are faults with their own

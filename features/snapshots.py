@@ -1,4 +1,4 @@
-"""Training examples are snapshots of open leads, not rows (DESIGN.md section 4).
+"""Training examples are snapshots of open leads, not rows (docs/architecture.md §4).
 
 The model answers, for a lead open at time T: will it convert within H days? Training
 asks the same question of the past. Snapshots sit on a calendar grid every ``cadence``

@@ -188,7 +188,7 @@ class PrefectConfig(_Strict):
 
 
 class RunnerConfig(_Strict):
-    """Where the score flow runs its partitions (DESIGN.md section 9)."""
+    """Where the score flow runs its partitions (docs/architecture.md §9)."""
 
     kind: Literal["local", "dask"] = Field(
         default="local", description="local: threads in this process; dask: a Dask cluster."

@@ -1,4 +1,4 @@
-"""The scores store: one relational home for scoring batches (DESIGN.md sections 5 and 8).
+"""The scores store: one relational home for scoring batches (docs/architecture.md §5 and §8).
 
 A *batch* is every open lead scored at one point in time by one model version. Batches
 are written completely and only then made current, in one transaction, by moving a
