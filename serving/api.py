@@ -683,8 +683,8 @@ def score_request(
     from leadscore.features.builder import build_features, entities_at
     from leadscore.features.config import ValidationConfig
     from leadscore.features.contract import prepare_activities, prepare_leads
-    from leadscore.features.registry import build_registry
     from leadscore.features.validation import ContractError
+    from leadscore.models.base import registry_of
     from leadscore.models.scoring import score_frame
     from leadscore.models.training import fit_rules
 
@@ -762,7 +762,7 @@ def score_request(
     X = build_features(leads.rows, acts.rows, entities, config)
     points = config.activity_points()
     rules = fit_rules(X, None, scorer.rules, points)
-    frame = score_frame(X, model, rules, build_registry(config), scorer.scoring, leads.rows)
+    frame = score_frame(X, model, rules, registry_of(model), scorer.scoring, leads.rows)
     out = frame.iloc[0].to_dict()
     return ScoreResult(
         lead_id=lead.lead_id,

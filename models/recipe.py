@@ -1,0 +1,174 @@
+"""The training recipe, written once: CRM frames + settings sections -> a fitted model.
+
+The train flow (one function per task), the backtest, the bench and the tests all train
+through these functions, so they cannot drift apart. Pure: no Prefect, no MLflow.
+
+    data = examples(leads, activities, end, sections)   # examples, split, X, y, registry
+    model = fit_model(data, sections.model)              # on the training rows
+    rules = fit_rules(data, sections.rules, sections.features)
+    window = validation_window(model, rules, data, grades)  # what the report and gate read
+
+``sections`` is anything with the settings' ``snapshots``, ``features``, ``model``,
+``rules`` and ``data.order`` (``pipelines.settings.Settings`` is one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from leadscore.features.builder import build_features
+from leadscore.features.config import FeatureConfig, SnapshotConfig
+from leadscore.features.registry import FeatureRegistry, build_registry
+from leadscore.features.snapshots import LABEL, Snapshots, Split, training_examples
+from leadscore.models import training
+from leadscore.models.config import ModelConfig, RulesConfig
+from leadscore.models.report import ReportInputs, window_inputs
+from leadscore.models.rules import RuleScorer
+from leadscore.models.training import FittedModel
+
+
+class _DataSection(Protocol):
+    @property
+    def order(self) -> str: ...
+
+
+class RecipeSettings(Protocol):
+    """The settings sections the recipe reads (``pipelines.settings.Settings`` has them)."""
+
+    @property
+    def snapshots(self) -> SnapshotConfig: ...
+    @property
+    def features(self) -> FeatureConfig: ...
+    @property
+    def model(self) -> ModelConfig: ...
+    @property
+    def rules(self) -> RulesConfig: ...
+    @property
+    def data(self) -> _DataSection: ...
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Examples of closed history, their split, feature matrix, labels and feature set."""
+
+    snapshots: Snapshots
+    split: Split
+    X: pd.DataFrame
+    y: np.ndarray
+    registry: FeatureRegistry
+
+    @property
+    def X_train(self) -> pd.DataFrame:  # noqa: N802 (the ML convention: X is a matrix)
+        return self.X.iloc[self.split.train]
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.y[self.split.train]
+
+    @property
+    def X_valid(self) -> pd.DataFrame:  # noqa: N802
+        return self.X.iloc[self.split.valid]
+
+    @property
+    def y_valid(self) -> np.ndarray:
+        return self.y[self.split.valid]
+
+    @property
+    def valid_entities(self) -> pd.DataFrame:
+        """The validation examples' entity rows (lead_id, as_of, label)."""
+        return self.snapshots.rows.iloc[self.split.valid]
+
+
+def examples(
+    leads: pd.DataFrame,
+    activities: pd.DataFrame | None,
+    data_end: pd.Timestamp,
+    settings: RecipeSettings,
+) -> TrainingData:
+    """The examples a training run learns from, by the shape of the data.
+
+    With an activity log: snapshots, their point-in-time features and the out-of-time
+    split with embargo. A flat export (``activities`` None): one example per closed lead,
+    its attributes, split as ``data.order`` says (``features.snapshots.training_examples``).
+    """
+    behaviour = activities is not None
+    snaps, split = training_examples(
+        leads,
+        data_end,
+        settings.snapshots,
+        has_activity_log=behaviour,
+        order=settings.data.order,
+    )
+    X = build_features(leads, activities, snaps.rows, settings.features)
+    registry = build_registry(settings.features, behaviour=behaviour)
+    return TrainingData(snaps, split, X, snaps.rows[LABEL].to_numpy(), registry)
+
+
+def fit_model(data: TrainingData, config: ModelConfig) -> FittedModel:
+    """The configured model fitted on the training rows (carries ``data.registry``)."""
+    return training.fit_model(data.X_train, data.y_train, data.registry, config)
+
+
+def fit_rules(data: TrainingData, rules: RulesConfig, features: FeatureConfig) -> RuleScorer:
+    """The points baseline on the training rows, its points mapped to conversion rates."""
+    return training.fit_rules(data.X_train, data.y_train, rules, features.activity_points())
+
+
+def scoring_rules(rules: RulesConfig, features: FeatureConfig) -> RuleScorer:
+    """The points baseline as scoring uses it: points and grades, no labels needed."""
+    return training.fit_rules(pd.DataFrame(), None, rules, features.activity_points())
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What the recipe produced: the data, the fitted model and the fitted rules."""
+
+    data: TrainingData
+    model: FittedModel
+    rules: RuleScorer
+
+
+def train(
+    leads: pd.DataFrame,
+    activities: pd.DataFrame | None,
+    data_end: pd.Timestamp,
+    settings: RecipeSettings,
+    model: ModelConfig | None = None,
+) -> Trained:
+    """The whole recipe at once: examples, then model and rules on the training rows.
+
+    ``model`` replaces ``settings.model`` (a study of another model shape).
+    """
+    data = examples(leads, activities, data_end, settings)
+    return Trained(
+        data,
+        fit_model(data, settings.model if model is None else model),
+        fit_rules(data, settings.rules, settings.features),
+    )
+
+
+def validation_window(
+    model: FittedModel,
+    rules: RuleScorer,
+    data: TrainingData,
+    grades: Mapping[str, float],
+    oracle: Mapping[str, float] | None = None,
+    context: Mapping[str, object] | None = None,
+) -> ReportInputs:
+    """The model and the rules scored on the validation rows, as the report and gate read
+    them; families come from the registry the model was trained with."""
+    return window_inputs(
+        model,
+        rules,
+        data.X_valid,
+        data.y_valid,
+        model.registry_,
+        grades,
+        oracle=oracle,
+        context=context,
+    )
