@@ -123,3 +123,33 @@ def test_promote_and_rollback_move_the_alias_with_reasons(project: Path, client)
     assert not np.allclose(scores[0], scores[1]) and not np.allclose(scores[1], scores[2])
     model, version = tracking.load_champion(settings.tracking)
     assert version == "1" and np.allclose(model.predict_proba(X)[:, 1], scores[0])
+
+
+def test_a_model_with_its_registry_round_trips_through_the_mlflow_store(project: Path, client):
+    """skops saves and loads the registry and input columns the model carries (trusted
+    types in ``tracking.TRUSTED_TYPES``), and the loaded model scores identically."""
+    import mlflow
+
+    from leadscore.features.config import AttributeConfig, FeatureConfig
+    from leadscore.features.registry import build_registry
+    from leadscore.models import training
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.settings import load_settings
+
+    settings = load_settings(project / "leadscore.yaml")
+    tracking.configure(settings.tracking)
+    _, X = _model(5)
+    y = (X["visits"] > 0.5).astype(int).to_numpy()
+    features = FeatureConfig(
+        attributes=AttributeConfig(categorical=[], numeric=["employees", "visits"])
+    )
+    registry = build_registry(features, behaviour=False)
+    config = ModelConfig(lightgbm={"n_estimators": 5, "min_child_samples": 10})
+    model = training.fit_model(X, y, registry, config)
+    with mlflow.start_run():
+        version = tracking.log_model(model, X, "roundtrip")
+    loaded = tracking.load_version(client, "roundtrip", version)
+    assert loaded.input_columns_ == ["employees", "visits"]
+    assert loaded.registry_.names == registry.names
+    assert [spec for spec in loaded.registry_] == [spec for spec in registry]
+    assert np.array_equal(loaded.predict_proba(X)[:, 1], model.predict_proba(X)[:, 1])
