@@ -138,16 +138,12 @@ def train(
     activities: pd.DataFrame | None,
     data_end: pd.Timestamp,
     settings: RecipeSettings,
-    model: ModelConfig | None = None,
 ) -> Trained:
-    """The whole recipe at once: examples, then model and rules on the training rows.
-
-    ``model`` replaces ``settings.model`` (a study of another model shape).
-    """
+    """The whole recipe at once: examples, then model and rules on the training rows."""
     data = examples(leads, activities, data_end, settings)
     return Trained(
         data,
-        fit_model(data, settings.model if model is None else model),
+        fit_model(data, settings.model),
         fit_rules(data, settings.rules, settings.features),
     )
 

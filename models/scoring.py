@@ -20,9 +20,9 @@ from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import LEAD_ID, OWNER, SEGMENT
 from leadscore.features.market import OutcomeHistory
 from leadscore.features.registry import ENGAGEMENT, FIT, FeatureRegistry
+from leadscore.models.base import LeadScorer
 from leadscore.models.config import ScoringConfig
 from leadscore.models.explain import family_sums, reasons_json_and_text
-from leadscore.models.factory import LeadModel
 from leadscore.models.rules import RuleScorer, grade_of
 
 SCORE_COLUMNS = (
@@ -79,7 +79,7 @@ REASONS_TEXT = "reasons_text"
 
 def score_partition(
     features: pd.DataFrame,
-    model: LeadModel,
+    model: LeadScorer,
     rules: RuleScorer,
     registry: FeatureRegistry,
     config: ScoringConfig,
@@ -137,7 +137,7 @@ def with_rank(frame: pd.DataFrame, rank: np.ndarray, percentile: np.ndarray) -> 
 
 def score_frame(
     features: pd.DataFrame,
-    model: LeadModel,
+    model: LeadScorer,
     rules: RuleScorer,
     registry: FeatureRegistry,
     config: ScoringConfig,
