@@ -168,3 +168,46 @@ def validation_window(
         oracle=oracle,
         context=context,
     )
+
+
+def _calibration(model: FittedModel, config: ModelConfig) -> str:
+    """The calibrator the model uses, and for ``auto`` the evidence it was chosen on."""
+    chosen = getattr(model, "calibration_", None)
+    if chosen is None:  # a model per segment: each chose its own
+        return f"{config.calibration} (each segment's model its own)"
+    evidence = getattr(model, "calibration_evidence_", {})
+    if not evidence:
+        return chosen
+    briers = ", ".join(f"{kind} {brier:.5f}" for kind, brier in evidence.items())
+    return f"{chosen} (auto; Brier on the newer half of the calibration slice: {briers})"
+
+
+def _window_start(split: Split, n_examples: int) -> object:
+    """When the validation window starts, for the report: a time, or a row of the file
+    (flat exports split by file order have no dates), or that the rows are random."""
+    if pd.notna(split.valid_start):
+        return split.valid_start
+    if split.kind == "out_of_time" and len(split.valid):
+        return f"row {int(split.valid.min()) + 1} of {n_examples} (no dates: file order)"
+    return "random rows (no order)"
+
+
+def window_context(
+    data: TrainingData, model: FittedModel, config: ModelConfig
+) -> dict[str, object]:
+    """How the validation window was cut and the model calibrated, as the report states it."""
+    return {
+        "split": data.split.kind,
+        "training examples": len(data.y_train),
+        "validation examples": len(data.y_valid),
+        "validation window starts": _window_start(data.split, len(data.snapshots.rows)),
+        "validation conversion rate": f"{data.y_valid.mean():.2%}",
+        "calibration": _calibration(model, config),
+    }
+
+
+def learner_params(config: ModelConfig) -> dict[str, object]:
+    """The configured learner's hyper-parameters, prefixed by its kind, for the run."""
+    if config.kind == "logistic":
+        return {f"logistic_{k}": v for k, v in config.logistic.model_dump().items()}
+    return {f"lgbm_{k}": v for k, v in config.lightgbm.model_dump().items()}

@@ -25,7 +25,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from leadscore.features.market import OutcomeHistory
-from leadscore.features.snapshots import Split
 from leadscore.features.validation import data_docs_html
 from leadscore.models import gate, quality, recipe, training
 from leadscore.models.base import LeadScorer
@@ -186,28 +185,6 @@ def track(
     }
 
 
-def _calibration(model: LeadScorer, settings: Settings) -> str:
-    """The calibrator the model uses, and for ``auto`` the evidence it was chosen on."""
-    chosen = getattr(model, "calibration_", None)
-    if chosen is None:  # a model per segment: each chose its own
-        return f"{settings.model.calibration} (each segment's model its own)"
-    evidence = getattr(model, "calibration_evidence_", {})
-    if not evidence:
-        return chosen
-    briers = ", ".join(f"{kind} {brier:.5f}" for kind, brier in evidence.items())
-    return f"{chosen} (auto; Brier on the newer half of the calibration slice: {briers})"
-
-
-def _window_start(split: Split, n_examples: int) -> object:
-    """When the validation window starts, for the report: a time, or a row of the file
-    (flat exports split by file order have no dates), or that the rows are random."""
-    if pd.notna(split.valid_start):
-        return split.valid_start
-    if split.kind == "out_of_time" and len(split.valid):
-        return f"row {int(split.valid.min()) + 1} of {n_examples} (no dates: file order)"
-    return "random rows (no order)"
-
-
 @flow(name="leadscore-train", log_prints=True)
 def train_flow(config_path: str | None = None, force: bool = False) -> dict[str, Any]:
     """Examples of closed history -> model and rules -> same validation window -> MLflow."""
@@ -243,14 +220,7 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
     rules = fit_rules(data, settings)
     oracle_p = oracle_probabilities(crm, data.valid_entities, settings)
     oracle = None if oracle_p is None else full_metrics(y_valid, oracle_p, oracle_p)
-    context = {
-        "split": split.kind,
-        "training examples": len(y_train),
-        "validation examples": len(y_valid),
-        "validation window starts": _window_start(split, len(snaps.rows)),
-        "validation conversion rate": f"{y_valid.mean():.2%}",
-        "calibration": _calibration(model, settings),
-    }
+    context = recipe.window_context(data, model, settings.model)
     window = validation_window(model, rules, data, oracle, settings, context)
     window = quality_targets(window, X_valid["lead_id"], oracle_p, settings)
     metrics: dict[str, Any] = report_metrics(window)
@@ -278,7 +248,7 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         "calibration_chosen": getattr(model, "calibration_", "per segment"),
         "segment_column": settings.model.segments.column,
         "sensitive_columns": ",".join(settings.data.sensitive) or None,
-        **_learner_params(settings),
+        **recipe.learner_params(settings.model),
     }
     report = evaluation_report(window)
     decision = promotion(settings, window, X_valid, metrics)
@@ -295,13 +265,6 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
 
 class NothingToScoreError(RuntimeError):
     """The data holds no open lead: a batch would replace the current one with nothing."""
-
-
-def _learner_params(settings: Settings) -> dict[str, Any]:
-    """The configured learner's hyper-parameters, prefixed by its kind, for the run."""
-    if settings.model.kind == "logistic":
-        return {f"logistic_{k}": v for k, v in settings.model.logistic.model_dump().items()}
-    return {f"lgbm_{k}": v for k, v in settings.model.lightgbm.model_dump().items()}
 
 
 @thin_task
