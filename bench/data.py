@@ -8,9 +8,9 @@ Nothing is duplicated: every lead and activity is drawn, so rows are as distinct
 real CRM and de-duplication tricks cannot look better than they are. Chunks are written
 as Parquet row groups, so generation memory stays bounded whatever N is.
 
-Training: the model is fitted exactly as ``train_flow`` does (snapshots, out-of-time
-split, ``models.training.fit_model``) on its own CRM of ``train_leads`` leads, and pickled
-under the cache folder with the validation AUC.
+Training: the model is fitted exactly as ``train_flow`` does (the training recipe,
+``models.recipe``: snapshots, out-of-time split, fitted model) on its own CRM of
+``train_leads`` leads, and pickled under the cache folder with the validation AUC.
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from leadscore.features.builder import build_features
-from leadscore.features.registry import build_registry
-from leadscore.features.snapshots import LABEL, make_snapshots, out_of_time_split
-from leadscore.models import training
+from leadscore.features.snapshots import Split
+from leadscore.models import recipe
 from leadscore.models.config import LightGBMParams
 from leadscore.models.evaluate import evaluate
 from leadscore.pipelines.settings import Settings, load_settings
@@ -97,18 +95,23 @@ def bench_settings(config: Path, leads: Path, activities: Path, out_dir: Path) -
     )
 
 
-def training_frames(
+def training_examples(
     config: Path, train_leads: int, out_dir: Path, seed: int
-) -> tuple[Settings, pd.DataFrame, np.ndarray, Any]:
-    """Snapshot features and labels of a fresh training CRM, plus its out-of-time split."""
+) -> tuple[Settings, recipe.TrainingData]:
+    """The training recipe's examples (``models.recipe.examples``) of a fresh training CRM."""
     folder = out_dir / f"train-{train_leads}-s{seed}"
     paths = write_crm(generate_crm(train_leads, seed=seed), folder)
     settings = bench_settings(config, paths["leads"], paths["activities"], folder)
     crm = load_crm(settings)
-    snaps = make_snapshots(crm.leads, crm.end, settings.snapshots)
-    X = build_features(crm.leads, crm.activities, snaps.rows, settings.features)
-    y = snaps.rows[LABEL].to_numpy()
-    return settings, X, y, out_of_time_split(snaps, settings.snapshots)
+    return settings, recipe.examples(crm.leads, crm.activities, crm.end, settings)
+
+
+def training_frames(
+    config: Path, train_leads: int, out_dir: Path, seed: int
+) -> tuple[Settings, pd.DataFrame, np.ndarray, Split]:
+    """Snapshot features and labels of a fresh training CRM, plus its out-of-time split."""
+    settings, data = training_examples(config, train_leads, out_dir, seed)
+    return settings, data.X, data.y, data.split
 
 
 def trained_model(
@@ -125,14 +128,13 @@ def trained_model(
     path = out_dir / f"model-{train_leads}-s{seed}-{key}.pkl"
     if path.is_file():
         return pickle.loads(path.read_bytes())
-    settings, X, y, split = training_frames(config, train_leads, out_dir, seed)
+    settings, data = training_examples(config, train_leads, out_dir, seed)
     model_config = settings.model.model_copy(
         update={"lightgbm": LightGBMParams.model_validate(lgbm)}
     )
-    registry = build_registry(settings.features)
-    model = training.fit_model(X.iloc[split.train], y[split.train], registry, model_config)
-    valid = X.iloc[split.valid]
-    auc = evaluate(y[split.valid], model.raw_score(valid), model.predict_proba(valid)[:, 1])
+    model = recipe.fit_model(data, model_config)
+    valid = data.X_valid
+    auc = evaluate(data.y_valid, model.raw_score(valid), model.predict_proba(valid)[:, 1])
     result = (model, float(auc["roc_auc"]))
     out_dir.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(result))

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from leadscore.features.registry import FeatureRegistry
+from leadscore.models.base import LeadScorer
 from leadscore.models.evaluate import (
     REPORT_SHARES,
     TOP_SHARE,
@@ -34,7 +35,6 @@ from leadscore.models.evaluate import (
     full_metrics,
     share_key,
 )
-from leadscore.models.factory import LeadModel
 from leadscore.models.quality import TargetResult
 from leadscore.models.rules import RuleScorer, grade_of
 
@@ -88,7 +88,7 @@ class ReportInputs:
 
 
 def window_inputs(
-    model: LeadModel,
+    model: LeadScorer,
     rules: RuleScorer,
     X: pd.DataFrame,
     y: np.ndarray,

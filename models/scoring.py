@@ -21,9 +21,9 @@ from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import LEAD_ID, OWNER, SEGMENT
 from leadscore.features.market import OutcomeHistory
 from leadscore.features.registry import ENGAGEMENT, FIT, FeatureRegistry
+from leadscore.models.base import LeadScorer
 from leadscore.models.config import ScoringConfig
 from leadscore.models.explain import family_sums, reasons_json_and_text
-from leadscore.models.factory import LeadModel
 from leadscore.models.rules import RuleScorer, grade_of
 from leadscore.models.schema import REASONS_TEXT, SCORE_COLUMNS
 
@@ -63,7 +63,7 @@ RAW_SCORE = "raw_score"
 
 def score_partition(
     features: pd.DataFrame,
-    model: LeadModel,
+    model: LeadScorer,
     rules: RuleScorer,
     registry: FeatureRegistry,
     config: ScoringConfig,
@@ -121,7 +121,7 @@ def with_rank(frame: pd.DataFrame, rank: np.ndarray, percentile: np.ndarray) -> 
 
 def score_frame(
     features: pd.DataFrame,
-    model: LeadModel,
+    model: LeadScorer,
     rules: RuleScorer,
     registry: FeatureRegistry,
     config: ScoringConfig,

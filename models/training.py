@@ -62,13 +62,21 @@ def fit_model(
     """Fit the calibrated LightGBM on rows ordered oldest first.
 
     With ``config.segments.column`` set, one such model per large-enough segment plus a
-    shared fallback (``models.segments``); otherwise one model for every row.
+    shared fallback (``models.segments``); otherwise one model for every row. The fitted
+    model carries ``registry`` (``registry_``) and the columns it reads
+    (``input_columns_``): scoring explains with them, and the gate names the columns a
+    champion misses (``models.base.LeadScorer``).
     """
     categorical, numeric = model_features(X, registry)
     base = make_model(config, categorical, numeric)
-    if config.segments.column is None:
-        return base.fit(X, y)
-    return make_segmented(base, config.segments).fit(X, y)
+    fitted = (
+        base.fit(X, y)
+        if config.segments.column is None
+        else make_segmented(base, config.segments).fit(X, y)
+    )
+    fitted.registry_ = registry
+    fitted.input_columns_ = list(fitted.features)
+    return fitted
 
 
 def fit_rules(

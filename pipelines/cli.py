@@ -183,25 +183,21 @@ def rollback(reason: ReasonOption = "manual rollback", config: ConfigOption = No
 
 def run_backtest(settings: Settings, windows: int) -> tuple[Any, dict[str, float]]:
     """The rolling-origin backtest of the configured data (a table and its stability)."""
-    from leadscore.features.builder import build_features
-    from leadscore.features.registry import build_registry
-    from leadscore.features.snapshots import flat_examples, make_snapshots
-    from leadscore.models import training
+    from leadscore.models import recipe, training
     from leadscore.models.backtest import backtest, backtest_ordered, stability
     from leadscore.pipelines.sources import load_crm
 
     crm = load_crm(settings)
-    registry = build_registry(settings.features, behaviour=not crm.flat)
-    points = settings.features.activity_points()
+    data = recipe.examples(crm.leads, crm.activities, crm.end, settings)
+    snaps, X = data.snapshots, data.X
 
     def fit_model(X_: Any, y_: Any) -> Any:
-        return training.fit_model(X_, y_, registry, settings.model)
+        return training.fit_model(X_, y_, data.registry, settings.model)
 
     def fit_rules(X_: Any, y_: Any) -> Any:
-        return training.fit_rules(X_, y_, settings.rules, points)
+        return training.fit_rules(X_, y_, settings.rules, settings.features.activity_points())
 
     if crm.flat:
-        snaps = flat_examples(crm.leads)
         dated = bool(snaps.rows["as_of"].notna().all()) and len(snaps.rows) > 0
         order = settings.data.order
         if order == "none" or (order == "time" and not dated):
@@ -210,7 +206,6 @@ def run_backtest(settings: Settings, windows: int) -> tuple[Any, dict[str, float
                 "'none', or 'time' without created_at); set data.order to 'rows' if the file "
                 "is in time order"
             )
-        X = build_features(crm.leads, None, snaps.rows, settings.features)
         fraction = settings.snapshots.valid_fraction
         table = backtest_ordered(
             snaps,
@@ -223,8 +218,6 @@ def run_backtest(settings: Settings, windows: int) -> tuple[Any, dict[str, float
             by_time=order == "time",
         )
     else:
-        snaps = make_snapshots(crm.leads, crm.end, settings.snapshots)
-        X = build_features(crm.leads, crm.activities, snaps.rows, settings.features)
         table = backtest(
             snaps, X, settings.snapshots, fit_model, fit_rules, windows, settings.quality
         )

@@ -24,14 +24,13 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from leadscore.features.builder import build_features
 from leadscore.features.market import OutcomeHistory
-from leadscore.features.registry import build_registry
-from leadscore.features.snapshots import LABEL, Snapshots, Split, training_examples
 from leadscore.features.validation import data_docs_html
-from leadscore.models import quality, training
-from leadscore.models.evaluate import evaluate, full_metrics
-from leadscore.models.report import ReportInputs, render_report, report_metrics, window_inputs
+from leadscore.models import gate, quality, recipe, training
+from leadscore.models.base import LeadScorer
+from leadscore.models.evaluate import full_metrics
+from leadscore.models.report import ReportInputs, render_report, report_metrics
+from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import (
     Partition,
 )
@@ -60,30 +59,18 @@ def write_quarantine(crm: CRMData, settings: Settings) -> str:
 
 
 @thin_task
-def examples(crm: CRMData, settings: Settings) -> tuple[Snapshots, Split]:
-    return training_examples(
-        crm.leads,
-        crm.end,
-        settings.snapshots,
-        has_activity_log=not crm.flat,
-        order=settings.data.order,
-    )
+def examples(crm: CRMData, settings: Settings) -> recipe.TrainingData:
+    return recipe.examples(crm.leads, crm.activities, crm.end, settings)
 
 
 @thin_task
-def features(crm: CRMData, entities: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    return build_features(crm.leads, crm.activities, entities, settings.features)
+def fit_model(data: recipe.TrainingData, settings: Settings) -> LeadScorer:
+    return recipe.fit_model(data, settings.model)
 
 
 @thin_task
-def fit_model(X: pd.DataFrame, y: np.ndarray, settings: Settings) -> Any:
-    return training.fit_model(X, y, build_registry(settings.features), settings.model)
-
-
-@thin_task
-def fit_rules(X: pd.DataFrame, y: np.ndarray | None, settings: Settings) -> Any:
-    points = settings.features.activity_points()
-    return training.fit_rules(X, y, settings.rules, points)
+def fit_rules(data: recipe.TrainingData, settings: Settings) -> RuleScorer:
+    return recipe.fit_rules(data, settings.rules, settings.features)
 
 
 @thin_task
@@ -119,25 +106,16 @@ def quality_targets(
 
 @thin_task
 def validation_window(
-    model: Any,
-    rules: Any,
-    X_valid: pd.DataFrame,
-    y_valid: np.ndarray,
+    model: LeadScorer,
+    rules: RuleScorer,
+    data: recipe.TrainingData,
     oracle: dict[str, float] | None,
     settings: Settings,
     context: dict[str, Any] | None = None,
 ) -> ReportInputs:
     """The model and the rules scored on the validation window, as the report reads it."""
-    registry = build_registry(settings.features)
-    return window_inputs(
-        model,
-        rules,
-        X_valid,
-        y_valid,
-        registry,
-        settings.scoring.grades,
-        oracle=oracle,
-        context=context,
+    return recipe.validation_window(
+        model, rules, data, settings.scoring.grades, oracle=oracle, context=context
     )
 
 
@@ -147,43 +125,32 @@ def evaluation_report(inputs: ReportInputs) -> str:
 
 
 @thin_task
+def promotion(
+    settings: Settings, window: ReportInputs, X_valid: pd.DataFrame, metrics: dict[str, Any]
+) -> gate.Promotion:
+    """The gate's decision (``models.gate.decide``): the current champion re-scored on the
+    validation window beside the model's and the rules' scores of ``window``."""
+    champion = tracking.champion_on(tracking.configure(settings.tracking), settings.tracking)
+    return gate.decide(window, X_valid, metrics, champion, settings.promotion, settings.quality)
+
+
+@thin_task
 def track(
     settings: Settings,
-    model: Any,
-    window: ReportInputs,
+    model: LeadScorer,
+    decision: gate.Promotion,
     X_valid: pd.DataFrame,
-    y_valid: np.ndarray,
     metrics: dict[str, Any],
     params: dict[str, Any],
     crm: CRMData,
     report: str = "",
 ) -> dict[str, Any]:
-    """Log the run (with its data validation docs and evaluation report), register, gate
-    the `champion` alias; the report is also written to ``output.report_dir``. The gate
-    reads the model's and the rules' scores of ``window`` (not scored again)."""
+    """Log the run (with its data validation docs and evaluation report), register, record
+    the gate's decision and move the `champion` alias if it passed; the report is also
+    written to ``output.report_dir``."""
     import mlflow
 
     client = tracking.configure(settings.tracking)
-    gate = settings.promotion
-    champion, others = None, {"rules": window.rule_points}
-    found = tracking.champion_on(client, settings.tracking, X_valid)
-    if found is not None and found[1] is None:
-        champion = float("-inf")  # cannot score the features as configured now
-    elif found is not None:
-        ranking = found[1].raw_score(X_valid)
-        champion = evaluate(y_valid, ranking, found[1].calibrated(ranking))[gate.metric]
-        others["champion"] = ranking
-    intervals = (
-        quality.paired_intervals(
-            settings.quality,
-            y_valid,
-            X_valid["lead_id"].to_numpy(),
-            window.model_ranking,
-            others,
-        )
-        if gate.metric == "roc_auc"
-        else {}
-    )
     with mlflow.start_run() as run:
         mlflow.log_params(params)
         for side in ("model", "rules", "oracle"):
@@ -202,14 +169,6 @@ def track(
         if report:
             mlflow.log_text(report, "report.html")
         version = tracking.log_model(model, X_valid[model.features], settings.tracking.model_name)
-        decision = tracking.gate(
-            metrics["model"][gate.metric],
-            metrics["rules"][gate.metric],
-            champion,
-            gate,
-            calibration_error=metrics["model"].get("ece"),
-            intervals=intervals,
-        )
         mlflow.set_tags({"promoted": decision.promoted, "promotion": decision.reason})
     tracking.promote(client, settings.tracking, version, decision)
     report_path = (
@@ -224,28 +183,6 @@ def track(
         "promoted": decision.promoted,
         "promotion": decision.reason,
     }
-
-
-def _calibration(model: Any, settings: Settings) -> str:
-    """The calibrator the model uses, and for ``auto`` the evidence it was chosen on."""
-    chosen = getattr(model, "calibration_", None)
-    if chosen is None:  # a model per segment: each chose its own
-        return f"{settings.model.calibration} (each segment's model its own)"
-    evidence = getattr(model, "calibration_evidence_", {})
-    if not evidence:
-        return chosen
-    briers = ", ".join(f"{kind} {brier:.5f}" for kind, brier in evidence.items())
-    return f"{chosen} (auto; Brier on the newer half of the calibration slice: {briers})"
-
-
-def _window_start(split: Split, n_examples: int) -> object:
-    """When the validation window starts, for the report: a time, or a row of the file
-    (flat exports split by file order have no dates), or that the rows are random."""
-    if pd.notna(split.valid_start):
-        return split.valid_start
-    if split.kind == "out_of_time" and len(split.valid):
-        return f"row {int(split.valid.min()) + 1} of {n_examples} (no dates: file order)"
-    return "random rows (no order)"
 
 
 @flow(name="leadscore-train", log_prints=True)
@@ -263,7 +200,8 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         crm.unknown_activity_types,
     )
     write_quarantine(crm, settings)
-    snaps, split = examples(crm, settings)
+    data = examples(crm, settings)
+    snaps, split = data.snapshots, data.split
     logger.info(
         "%d examples (%d censored) of %d leads, %s split",
         len(snaps.rows),
@@ -271,29 +209,19 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         len(crm.leads),
         split.kind,
     )
-    X = features(crm, snaps.rows, settings)
-    y = snaps.rows[LABEL].to_numpy()
-    X_train, y_train = X.iloc[split.train], y[split.train]
-    X_valid, y_valid = X.iloc[split.valid], y[split.valid]
+    X_valid, y_train, y_valid = data.X_valid, data.y_train, data.y_valid
     counts = training.check_minimum(
-        X_train["lead_id"],
+        data.X_train["lead_id"],
         y_train,
         0 if force else settings.snapshots.min_leads,
         0 if force else settings.snapshots.min_conversions,
     )
-    model = fit_model(X_train, y_train, settings)
-    rules = fit_rules(X_train, y_train, settings)
-    oracle_p = oracle_probabilities(crm, snaps.rows.iloc[split.valid], settings)
+    model = fit_model(data, settings)
+    rules = fit_rules(data, settings)
+    oracle_p = oracle_probabilities(crm, data.valid_entities, settings)
     oracle = None if oracle_p is None else full_metrics(y_valid, oracle_p, oracle_p)
-    context = {
-        "split": split.kind,
-        "training examples": len(y_train),
-        "validation examples": len(y_valid),
-        "validation window starts": _window_start(split, len(snaps.rows)),
-        "validation conversion rate": f"{y_valid.mean():.2%}",
-        "calibration": _calibration(model, settings),
-    }
-    window = validation_window(model, rules, X_valid, y_valid, oracle, settings, context)
+    context = recipe.window_context(data, model, settings.model)
+    window = validation_window(model, rules, data, oracle, settings, context)
     window = quality_targets(window, X_valid["lead_id"], oracle_p, settings)
     metrics: dict[str, Any] = report_metrics(window)
     if oracle is not None:
@@ -320,10 +248,11 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         "calibration_chosen": getattr(model, "calibration_", "per segment"),
         "segment_column": settings.model.segments.column,
         "sensitive_columns": ",".join(settings.data.sensitive) or None,
-        **_learner_params(settings),
+        **recipe.learner_params(settings.model),
     }
     report = evaluation_report(window)
-    tracked = track(settings, model, window, X_valid, y_valid, metrics, params, crm, report)
+    decision = promotion(settings, window, X_valid, metrics)
+    tracked = track(settings, model, decision, X_valid, metrics, params, crm, report)
     logger.info("model version %s: %s", tracked["version"], tracked["promotion"])
     return {
         **metrics,
@@ -338,15 +267,8 @@ class NothingToScoreError(RuntimeError):
     """The data holds no open lead: a batch would replace the current one with nothing."""
 
 
-def _learner_params(settings: Settings) -> dict[str, Any]:
-    """The configured learner's hyper-parameters, prefixed by its kind, for the run."""
-    if settings.model.kind == "logistic":
-        return {f"logistic_{k}": v for k, v in settings.model.logistic.model_dump().items()}
-    return {f"lgbm_{k}": v for k, v in settings.model.lightgbm.model_dump().items()}
-
-
 @thin_task
-def load_champion(settings: Settings) -> tuple[Any, str]:
+def load_champion(settings: Settings) -> tuple[LeadScorer, str]:
     tracking.configure(settings.tracking)
     return tracking.load_champion(settings.tracking)
 
@@ -356,8 +278,8 @@ def score_part(
     part: Partition | PartFile,
     index: int,
     as_of: pd.Timestamp,
-    model: Any,
-    rules: Any,
+    model: LeadScorer,
+    rules: RuleScorer,
     settings: Settings,
     folder: Path,
     history: OutcomeHistory | None = None,
@@ -390,7 +312,7 @@ def _in_order(
 
 def score_batch(
     parts: Sequence[Partition | PartFile],
-    model: Any,
+    model: LeadScorer,
     version: str,
     as_of: pd.Timestamp,
     settings: Settings,
@@ -406,9 +328,7 @@ def score_batch(
     export is written, sorted by rank, from the same spilled files. ``history`` is the
     leads table's outcomes, which the recent conversion rate reads (features.market).
     """
-    rules = training.fit_rules(
-        pd.DataFrame(), None, settings.rules, settings.features.activity_points()
-    )
+    rules = recipe.scoring_rules(settings.rules, settings.features)
     store = ScoreStore(settings.store)
     store.create()
     with _spill_folder(settings) as folder, task_runner(settings) as runner:

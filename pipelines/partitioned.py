@@ -37,7 +37,7 @@ from leadscore.features.contract import (
 )
 from leadscore.features.market import OutcomeHistory
 from leadscore.features.reader import PartsTally
-from leadscore.features.registry import build_registry
+from leadscore.models.base import registry_of
 from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import Partition, StageTimes, partition_features, score_partition
 from leadscore.models.training import FittedModel
@@ -303,7 +303,7 @@ def score_and_spill(
         loaded = part.load() if isinstance(part, PartFile) else part
     with stage(times, "features"):
         X = partition_features(loaded, as_of, settings.features, history)
-    registry = build_registry(settings.features)
+    registry = registry_of(model)
     frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads, times)
     del X, loaded
     with stage(times, "spill"):

@@ -2,15 +2,14 @@
 
 The experiment is created with an explicit artifact location (otherwise MLflow writes to
 ``./mlruns`` of whatever folder the command ran in). The promotion gate is declared in
-config: a new version takes the alias only when it beats the rules baseline and the
-current champion, re-scored on the same validation window, by the configured margins.
+config and decided by ``models.gate`` (pure); this module records the decision and moves
+the alias.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from leadscore.models.config import PromotionGate
-from leadscore.models.factory import LeadModel
+from leadscore.models.base import LeadScorer
+from leadscore.models.gate import Champion, Promotion
 from leadscore.pipelines.settings import TrackingConfig
 
 # The fitted estimator holds a LightGBM booster and project classes (a segmented model
@@ -33,20 +32,13 @@ TRUSTED_TYPES = [
     "leadscore.models.segments.SegmentedModel",
     "leadscore.models.linear.LogisticLeadModel",  # model.kind: logistic
     "leadscore.models.calibration.Isotonic",
+    "leadscore.features.registry.FeatureRegistry",  # the registry the model was trained with
+    "leadscore.features.registry.FeatureSpec",
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.basic.Booster",
     "collections.OrderedDict",
 ]
 REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "skops")
-
-
-@dataclass(frozen=True)
-class Promotion:
-    """What the gate decided for a new model version, and why."""
-
-    promoted: bool
-    reason: str
-    champion_metric: float | None
 
 
 def configure(tracking: TrackingConfig) -> MlflowClient:
@@ -68,7 +60,7 @@ def _requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in REQUIREMENTS]
 
 
-def log_model(model: LeadModel, example: pd.DataFrame, model_name: str) -> str:
+def log_model(model: LeadScorer, example: pd.DataFrame, model_name: str) -> str:
     """Log the fitted model (sklearn flavor, signature, input example); register; return version."""
     sample = example.head(5)
     signature = infer_signature(sample, model.predict_proba(sample)[:, 1])
@@ -89,7 +81,7 @@ def log_json(payload: Any, artifact_file: str) -> None:
     mlflow.log_dict(json.loads(json.dumps(payload, default=str)), artifact_file)
 
 
-def load_version(client: MlflowClient, model_name: str, version: str) -> LeadModel:
+def load_version(client: MlflowClient, model_name: str, version: str) -> LeadScorer:
     del client
     return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
 
@@ -103,7 +95,7 @@ def champion_version(client: MlflowClient, tracking: TrackingConfig) -> str | No
     return str(mv.version)
 
 
-def load_champion(tracking: TrackingConfig) -> tuple[LeadModel, str]:
+def load_champion(tracking: TrackingConfig) -> tuple[LeadScorer, str]:
     """Load ``models:/<name>@champion``; a clear error when there is none yet."""
     client = configure(tracking)
     version = champion_version(client, tracking)
@@ -114,90 +106,6 @@ def load_champion(tracking: TrackingConfig) -> tuple[LeadModel, str]:
         )
     model = mlflow.sklearn.load_model(f"models:/{tracking.model_name}@{tracking.champion_alias}")
     return model, version
-
-
-Interval = tuple[float, float]
-"""(low, high) of a paired difference new - other, bootstrapped over leads."""
-
-
-def _beats(
-    name: str,
-    new: float,
-    other: float,
-    margin: float,
-    metric: str,
-    interval: Interval | None,
-    judged_on: str,
-) -> str | None:
-    """Why ``new`` fails to beat ``other`` by more than ``margin``, or None if it does.
-
-    Judged on the values, or on the low end of ``interval`` when judged on intervals
-    (no interval, e.g. a champion that cannot score these features: the values)."""
-    spread = "" if interval is None else f" (difference {interval[0]:+.4f} to {interval[1]:+.4f})"
-    if judged_on == "interval" and interval is not None:
-        if interval[0] > margin:
-            return None
-        return (
-            f"{metric} {new:.4f} does not beat {name} ({other:.4f}) by more than {margin} "
-            f"beyond resampling noise{spread}"
-        )
-    if new > other + margin:
-        return None
-    return f"{metric} {new:.4f} does not beat {name} ({other:.4f}) by more than {margin}{spread}"
-
-
-def gate(
-    new: float,
-    rules: float,
-    champion: float | None,
-    config: PromotionGate,
-    calibration_error: float | None = None,
-    intervals: dict[str, Interval] | None = None,
-) -> Promotion:
-    """The declared promotion rule; pure, so it is tested without a tracking store.
-
-    ``calibration_error`` is the new model's ECE on the validation window; it is checked
-    against ``config.max_calibration_error`` when both are given. ``intervals`` holds the
-    bootstrap intervals of the paired differences new - rules (``"rules"``) and new -
-    champion (``"champion"``); they are quoted in the reason, and decide when
-    ``config.judged_on`` is ``interval``.
-    """
-    metric, intervals = config.metric, intervals or {}
-    failed = _beats(
-        "the rules",
-        new,
-        rules,
-        config.min_margin_over_rules,
-        metric,
-        intervals.get("rules"),
-        config.judged_on,
-    )
-    if failed is None and champion is not None:
-        failed = _beats(
-            "the champion",
-            new,
-            champion,
-            config.min_margin_over_champion,
-            metric,
-            intervals.get("champion"),
-            config.judged_on,
-        )
-    if failed is not None:
-        return Promotion(False, failed, champion)
-    limit = config.max_calibration_error
-    if limit is not None and calibration_error is not None and not calibration_error <= limit:
-        return Promotion(
-            False,
-            f"calibration error (ECE) {calibration_error:.4f} is above the maximum {limit}",
-            champion,
-        )
-    against = "no champion yet" if champion is None else f"champion {champion:.4f}"
-    quoted = "".join(
-        f"; over {name} {low:+.4f} to {high:+.4f}" for name, (low, high) in intervals.items()
-    )
-    return Promotion(
-        True, f"{metric} {new:.4f} beats rules {rules:.4f} and {against}{quoted}", champion
-    )
 
 
 def promote(
@@ -299,24 +207,16 @@ def rollback(client: MlflowClient, tracking: TrackingConfig, reason: str) -> tup
     return current, target
 
 
-def champion_on(
-    client: MlflowClient, tracking: TrackingConfig, X: pd.DataFrame
-) -> tuple[str, Any | None] | None:
+def champion_on(client: MlflowClient, tracking: TrackingConfig) -> Champion | None:
     """The current champion's version and model, or None if there is none.
 
-    The model is None when it cannot score these features (the feature set changed): the
-    new model is then the only one that fits the data as configured now, and the gate
-    counts the champion's metric as ``-inf``.
+    Whether it can still score today's data is the gate's question
+    (``models.gate.incompatibility``): it is then named with the columns it misses.
     """
     version = champion_version(client, tracking)
     if version is None:
         return None
-    model = load_version(client, tracking.model_name, version)
-    try:
-        model.raw_score(X.head(1))
-    except (KeyError, ValueError):
-        return version, None
-    return version, model
+    return Champion(version, load_version(client, tracking.model_name, version))
 
 
 def write_report(report: str, report_dir: Path, run_id: str) -> Path:

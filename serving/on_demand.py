@@ -44,9 +44,9 @@ def score_request(
     """Read the posted lead with the contract reader, build its features with the batch
     code path and score it."""
     from leadscore.features.reader import ContractReader, RefusedError
-    from leadscore.features.registry import build_registry
+    from leadscore.models.base import registry_of
+    from leadscore.models.recipe import scoring_rules
     from leadscore.models.scoring import Partition, partition_features, score_frame
-    from leadscore.models.training import fit_rules
 
     config = scorer.features
     if config.market.enabled:
@@ -98,9 +98,8 @@ def score_request(
     except RefusedError as exc:
         raise HTTPException(422, str(exc)) from exc
     X = partition_features(Partition(leads.rows, acts.rows), pd.Timestamp(as_of), config)
-    points = config.activity_points()
-    rules = fit_rules(X, None, scorer.rules, points)
-    frame = score_frame(X, model, rules, build_registry(config), scorer.scoring, leads.rows)
+    rules = scoring_rules(scorer.rules, config)
+    frame = score_frame(X, model, rules, registry_of(model), scorer.scoring, leads.rows)
     out = frame.iloc[0].to_dict()
     return ScoreResult(
         lead_id=lead.lead_id,

@@ -78,14 +78,13 @@ class SmallModel:
 
 
 def train_small_model(n_leads: int, seed: int, *, all_leads_open: bool = False) -> SmallModel:
-    """Fit the configured model on out-of-time training snapshots of a synthetic CRM.
+    """Fit the configured model on out-of-time training snapshots of a synthetic CRM
+    (``models.recipe.train``, as the train flow does).
 
     ``X_open`` holds the features of the open leads (or of every lead) as of the data end.
     """
     from leadscore.features.builder import build_features, entities_at
-    from leadscore.features.registry import build_registry
-    from leadscore.features.snapshots import LABEL, make_snapshots, out_of_time_split
-    from leadscore.models import training
+    from leadscore.models import recipe
     from leadscore.pipelines.settings import load_settings
     from leadscore.synthetic import generate_crm
 
@@ -93,14 +92,8 @@ def train_small_model(n_leads: int, seed: int, *, all_leads_open: bool = False) 
     crm = generate_crm(n_leads, seed=seed)
     leads, acts = crm.leads, crm.activities
     end = leads["created_at"].max().floor("D") + pd.Timedelta(days=1)
-    snaps = make_snapshots(leads, end, settings.snapshots)
-    X = build_features(leads, acts, snaps.rows, settings.features)
-    y = snaps.rows[LABEL].to_numpy()
-    train = out_of_time_split(snaps, settings.snapshots).train
-    registry = build_registry(settings.features)
-    model = training.fit_model(X.iloc[train], y[train], registry, settings.model)
-    points = settings.features.activity_points()
-    rules = training.fit_rules(X.iloc[train], y[train], settings.rules, points)
+    trained = recipe.train(leads, acts, end, settings)
+    registry, model, rules = trained.data.registry, trained.model, trained.rules
     scored = leads if all_leads_open else leads[leads["status"] == "open"]
     X_open = build_features(leads, acts, entities_at(scored, end), settings.features)
     return SmallModel(settings, registry, model, rules, crm, end, X_open)

@@ -1,7 +1,7 @@
 """Behavioural tests of the demo model (Made-With-ML style).
 
 The model is the one `make demo` trains: leadscore.yaml's synthetic CRM (20k leads, seed
-42) through the contract, the train flow's split and ``fit_model``; the leads are its
+42) through the contract and the train flow's recipe (``models.recipe``); the leads are its
 open leads as of the score flow's time.
 
 Invariance: what must not matter to a score (the lead's id, its owner, the order of the
@@ -27,9 +27,8 @@ from leadscore.features.contract import (
     STATUS,
     VALUE,
 )
-from leadscore.features.registry import ENGAGEMENT, FIT, build_registry
-from leadscore.features.snapshots import LABEL, training_examples
-from leadscore.models import training
+from leadscore.features.registry import ENGAGEMENT, FIT
+from leadscore.models import recipe
 from leadscore.models.scoring import score_frame
 from leadscore.pipelines.settings import Settings
 from tests.conftest import ROOT
@@ -60,27 +59,19 @@ def world(settings: Settings):
     write_crm(generate_crm(demo.leads, seed=demo.seed), settings.project_dir / demo.out_dir)
     crm = load_crm(settings)
     leads, activities = crm.leads, crm.activities
-    snaps, split = training_examples(
-        leads, crm.end, settings.snapshots, has_activity_log=True, order=settings.data.order
-    )
-    X = build_features(leads, activities, snaps.rows, settings.features)
-    y = snaps.rows[LABEL].to_numpy()
-    registry = build_registry(settings.features)
-    model = training.fit_model(X.iloc[split.train], y[split.train], registry, settings.model)
-    points = settings.features.activity_points()
-    rules = training.fit_rules(pd.DataFrame(), None, settings.rules, points)
+    data = recipe.examples(leads, activities, crm.end, settings)
+    model = recipe.fit_model(data, settings.model)
+    rules = recipe.scoring_rules(settings.rules, settings.features)
     open_leads = leads[leads[STATUS] == OPEN].reset_index(drop=True)
     return {
         "model": model,
         "rules": rules,
-        "registry": registry,
+        "registry": model.registry_,
         "leads": open_leads,
         "activities": activities,
         "as_of": scoring_time(settings.data.as_of, crm.end),
         "crm": crm,
-        "X": X,
-        "y": y,
-        "split": split,
+        "data": data,
     }
 
 
@@ -177,8 +168,7 @@ def test_without_monotone_rules_a_meeting_can_lower_engagement(world, settings: 
     from leadscore.models.config import MonotoneConfig
 
     free = settings.model.model_copy(update={"monotone": MonotoneConfig(directions={})})
-    X, y, split = world["X"], world["y"], world["split"]
-    model = training.fit_model(X.iloc[split.train], y[split.train], world["registry"], free)
+    model = recipe.fit_model(world["data"], free)
     unconstrained = {**world, "model": model}
     before = _scores(unconstrained, settings, world["leads"], world["activities"])
     after = _with_recent_meeting(unconstrained, settings).loc[before.index]

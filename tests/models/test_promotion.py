@@ -17,7 +17,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from leadscore.models.config import ModelConfig, PromotionGate
+from leadscore.models.config import ModelConfig
 from leadscore.models.factory import make_model
 from tests.conftest import ROOT
 
@@ -71,64 +71,14 @@ def _champion(client) -> str:
     return str(client.get_model_version_by_alias("leadscore", "champion").version)
 
 
-def test_gate_refuses_worse_or_miscalibrated_models():
-    from leadscore.pipelines.tracking import gate
-
-    config = PromotionGate(
-        min_margin_over_rules=0.05, min_margin_over_champion=0.0, max_calibration_error=0.02
-    )
-    assert gate(0.80, 0.70, 0.79, config, calibration_error=0.01).promoted
-    below_rules = gate(0.74, 0.70, None, config, calibration_error=0.01)
-    assert not below_rules.promoted and "rules" in below_rules.reason
-    below_champion = gate(0.78, 0.70, 0.79, config, calibration_error=0.01)
-    assert not below_champion.promoted and "champion (0.7900)" in below_champion.reason
-    miscalibrated = gate(0.80, 0.70, 0.79, config, calibration_error=0.05)
-    assert not miscalibrated.promoted and "(ECE) 0.0500 is above" in miscalibrated.reason
-    unchecked = PromotionGate(max_calibration_error=None)
-    assert gate(0.80, 0.70, None, unchecked, calibration_error=0.5).promoted
-
-
-def test_gate_judged_on_intervals_refuses_a_margin_within_noise():
-    from leadscore.pipelines.tracking import gate
-
-    values = {"min_margin_over_rules": 0.05, "min_margin_over_champion": 0.0}
-    on_value, on_interval = PromotionGate(**values), PromotionGate(**values, judged_on="interval")
-    noisy = {"rules": (0.08, 0.12), "champion": (-0.005, 0.025)}
-    # +0.01 over the champion on the window, but the interval reaches below 0
-    passed = gate(0.80, 0.70, 0.79, on_value, intervals=noisy)
-    assert passed.promoted
-    assert "over rules +0.0800 to +0.1200; over champion -0.0050 to +0.0250" in passed.reason
-    refused = gate(0.80, 0.70, 0.79, on_interval, intervals=noisy)
-    assert not refused.promoted
-    assert refused.reason == (
-        "roc_auc 0.8000 does not beat the champion (0.7900) by more than 0.0 beyond "
-        "resampling noise (difference -0.0050 to +0.0250)"
-    )
-    clear = {"rules": (0.08, 0.12), "champion": (0.002, 0.02)}
-    assert gate(0.80, 0.70, 0.79, on_interval, intervals=clear).promoted
-    # the rules' margin is judged the same way: 0.05 needed beyond noise, 0.04 at worst
-    near_rules = {"rules": (0.04, 0.16), "champion": (0.002, 0.02)}
-    assert "the rules (0.7000)" in gate(0.80, 0.70, 0.79, on_interval, intervals=near_rules).reason
-    # no interval (a champion that cannot score these features): its value decides
-    assert gate(0.80, 0.70, float("-inf"), on_interval, intervals={"rules": (0.08, 0.12)}).promoted
-
-
-def test_gate_on_intervals_needs_roc_auc():
-    from pydantic import ValidationError
-
-    with pytest.raises(ValidationError, match=r"judged_on: interval needs promotion\.metric"):
-        PromotionGate(metric="pr_auc", judged_on="interval")
-
-
 def test_promote_and_rollback_move_the_alias_with_reasons(project: Path, client):
+    from leadscore.models.gate import gate
     from leadscore.pipelines import tracking
     from leadscore.pipelines.settings import load_settings
 
     settings = load_settings(project / "leadscore.yaml")
     # version 1 wins the gate, as after a first `leadscore train`
-    tracking.promote(
-        client, settings.tracking, "1", tracking.gate(0.8, 0.7, None, settings.promotion)
-    )
+    tracking.promote(client, settings.tracking, "1", gate(0.8, 0.7, None, settings.promotion))
     assert _champion(client) == "1"
 
     out = _cli(project, "promote", "--version", "3", "--reason", "hotfix of the fit features")
@@ -173,3 +123,33 @@ def test_promote_and_rollback_move_the_alias_with_reasons(project: Path, client)
     assert not np.allclose(scores[0], scores[1]) and not np.allclose(scores[1], scores[2])
     model, version = tracking.load_champion(settings.tracking)
     assert version == "1" and np.allclose(model.predict_proba(X)[:, 1], scores[0])
+
+
+def test_a_model_with_its_registry_round_trips_through_the_mlflow_store(project: Path, client):
+    """skops saves and loads the registry and input columns the model carries (trusted
+    types in ``tracking.TRUSTED_TYPES``), and the loaded model scores identically."""
+    import mlflow
+
+    from leadscore.features.config import AttributeConfig, FeatureConfig
+    from leadscore.features.registry import build_registry
+    from leadscore.models import training
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.settings import load_settings
+
+    settings = load_settings(project / "leadscore.yaml")
+    tracking.configure(settings.tracking)
+    _, X = _model(5)
+    y = (X["visits"] > 0.5).astype(int).to_numpy()
+    features = FeatureConfig(
+        attributes=AttributeConfig(categorical=[], numeric=["employees", "visits"])
+    )
+    registry = build_registry(features, behaviour=False)
+    config = ModelConfig(lightgbm={"n_estimators": 5, "min_child_samples": 10})
+    model = training.fit_model(X, y, registry, config)
+    with mlflow.start_run():
+        version = tracking.log_model(model, X, "roundtrip")
+    loaded = tracking.load_version(client, "roundtrip", version)
+    assert loaded.input_columns_ == ["employees", "visits"]
+    assert loaded.registry_.names == registry.names
+    assert [spec for spec in loaded.registry_] == [spec for spec in registry]
+    assert np.array_equal(loaded.predict_proba(X)[:, 1], model.predict_proba(X)[:, 1])

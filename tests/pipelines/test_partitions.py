@@ -17,9 +17,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from leadscore.features.builder import build_features, entities_at
-from leadscore.features.registry import build_registry
-from leadscore.features.snapshots import LABEL, make_snapshots, out_of_time_split
-from leadscore.models import training
+from leadscore.models import recipe
 from leadscore.models.scoring import (
     RAW_SCORE,
     partition_features,
@@ -53,14 +51,9 @@ def world(tmp_path_factory):
     from leadscore.pipelines.sources import load_crm
 
     crm = load_crm(settings)
-    snaps = make_snapshots(crm.leads, crm.end, settings.snapshots)
-    X = build_features(crm.leads, crm.activities, snaps.rows, settings.features)
-    y = snaps.rows[LABEL].to_numpy()
-    split = out_of_time_split(snaps, settings.snapshots)
-    registry = build_registry(settings.features)
-    model = training.fit_model(X.iloc[split.train], y[split.train], registry, settings.model)
-    points = settings.features.activity_points()
-    rules = training.fit_rules(X.iloc[:0], None, settings.rules, points)
+    trained = recipe.train(crm.leads, crm.activities, crm.end, settings)
+    model, registry = trained.model, trained.model.registry_
+    rules = recipe.scoring_rules(settings.rules, settings.features)
     return folder, settings, crm, model, rules, registry
 
 

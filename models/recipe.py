@@ -1,0 +1,213 @@
+"""The training recipe, written once: CRM frames + settings sections -> a fitted model.
+
+The train flow (one function per task), the backtest, the bench and the tests all train
+through these functions, so they cannot drift apart. Pure: no Prefect, no MLflow.
+
+    data = examples(leads, activities, end, sections)   # examples, split, X, y, registry
+    model = fit_model(data, sections.model)              # on the training rows
+    rules = fit_rules(data, sections.rules, sections.features)
+    window = validation_window(model, rules, data, grades)  # what the report and gate read
+
+``sections`` is anything with the settings' ``snapshots``, ``features``, ``model``,
+``rules`` and ``data.order`` (``pipelines.settings.Settings`` is one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from leadscore.features.builder import build_features
+from leadscore.features.config import FeatureConfig, SnapshotConfig
+from leadscore.features.registry import FeatureRegistry, build_registry
+from leadscore.features.snapshots import LABEL, Snapshots, Split, training_examples
+from leadscore.models import training
+from leadscore.models.config import ModelConfig, RulesConfig
+from leadscore.models.report import ReportInputs, window_inputs
+from leadscore.models.rules import RuleScorer
+from leadscore.models.training import FittedModel
+
+
+class _DataSection(Protocol):
+    @property
+    def order(self) -> str: ...
+
+
+class RecipeSettings(Protocol):
+    """The settings sections the recipe reads (``pipelines.settings.Settings`` has them)."""
+
+    @property
+    def snapshots(self) -> SnapshotConfig: ...
+    @property
+    def features(self) -> FeatureConfig: ...
+    @property
+    def model(self) -> ModelConfig: ...
+    @property
+    def rules(self) -> RulesConfig: ...
+    @property
+    def data(self) -> _DataSection: ...
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Examples of closed history, their split, feature matrix, labels and feature set."""
+
+    snapshots: Snapshots
+    split: Split
+    X: pd.DataFrame
+    y: np.ndarray
+    registry: FeatureRegistry
+
+    @property
+    def X_train(self) -> pd.DataFrame:  # noqa: N802 (the ML convention: X is a matrix)
+        return self.X.iloc[self.split.train]
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.y[self.split.train]
+
+    @property
+    def X_valid(self) -> pd.DataFrame:  # noqa: N802
+        return self.X.iloc[self.split.valid]
+
+    @property
+    def y_valid(self) -> np.ndarray:
+        return self.y[self.split.valid]
+
+    @property
+    def valid_entities(self) -> pd.DataFrame:
+        """The validation examples' entity rows (lead_id, as_of, label)."""
+        return self.snapshots.rows.iloc[self.split.valid]
+
+
+def examples(
+    leads: pd.DataFrame,
+    activities: pd.DataFrame | None,
+    data_end: pd.Timestamp,
+    settings: RecipeSettings,
+) -> TrainingData:
+    """The examples a training run learns from, by the shape of the data.
+
+    With an activity log: snapshots, their point-in-time features and the out-of-time
+    split with embargo. A flat export (``activities`` None): one example per closed lead,
+    its attributes, split as ``data.order`` says (``features.snapshots.training_examples``).
+    """
+    behaviour = activities is not None
+    snaps, split = training_examples(
+        leads,
+        data_end,
+        settings.snapshots,
+        has_activity_log=behaviour,
+        order=settings.data.order,
+    )
+    X = build_features(leads, activities, snaps.rows, settings.features)
+    registry = build_registry(settings.features, behaviour=behaviour)
+    return TrainingData(snaps, split, X, snaps.rows[LABEL].to_numpy(), registry)
+
+
+def fit_model(data: TrainingData, config: ModelConfig) -> FittedModel:
+    """The configured model fitted on the training rows (carries ``data.registry``)."""
+    return training.fit_model(data.X_train, data.y_train, data.registry, config)
+
+
+def fit_rules(data: TrainingData, rules: RulesConfig, features: FeatureConfig) -> RuleScorer:
+    """The points baseline on the training rows, its points mapped to conversion rates."""
+    return training.fit_rules(data.X_train, data.y_train, rules, features.activity_points())
+
+
+def scoring_rules(rules: RulesConfig, features: FeatureConfig) -> RuleScorer:
+    """The points baseline as scoring uses it: points and grades, no labels needed."""
+    return training.fit_rules(pd.DataFrame(), None, rules, features.activity_points())
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What the recipe produced: the data, the fitted model and the fitted rules."""
+
+    data: TrainingData
+    model: FittedModel
+    rules: RuleScorer
+
+
+def train(
+    leads: pd.DataFrame,
+    activities: pd.DataFrame | None,
+    data_end: pd.Timestamp,
+    settings: RecipeSettings,
+) -> Trained:
+    """The whole recipe at once: examples, then model and rules on the training rows."""
+    data = examples(leads, activities, data_end, settings)
+    return Trained(
+        data,
+        fit_model(data, settings.model),
+        fit_rules(data, settings.rules, settings.features),
+    )
+
+
+def validation_window(
+    model: FittedModel,
+    rules: RuleScorer,
+    data: TrainingData,
+    grades: Mapping[str, float],
+    oracle: Mapping[str, float] | None = None,
+    context: Mapping[str, object] | None = None,
+) -> ReportInputs:
+    """The model and the rules scored on the validation rows, as the report and gate read
+    them; families come from the registry the model was trained with."""
+    return window_inputs(
+        model,
+        rules,
+        data.X_valid,
+        data.y_valid,
+        model.registry_,
+        grades,
+        oracle=oracle,
+        context=context,
+    )
+
+
+def _calibration(model: FittedModel, config: ModelConfig) -> str:
+    """The calibrator the model uses, and for ``auto`` the evidence it was chosen on."""
+    chosen = getattr(model, "calibration_", None)
+    if chosen is None:  # a model per segment: each chose its own
+        return f"{config.calibration} (each segment's model its own)"
+    evidence = getattr(model, "calibration_evidence_", {})
+    if not evidence:
+        return chosen
+    briers = ", ".join(f"{kind} {brier:.5f}" for kind, brier in evidence.items())
+    return f"{chosen} (auto; Brier on the newer half of the calibration slice: {briers})"
+
+
+def _window_start(split: Split, n_examples: int) -> object:
+    """When the validation window starts, for the report: a time, or a row of the file
+    (flat exports split by file order have no dates), or that the rows are random."""
+    if pd.notna(split.valid_start):
+        return split.valid_start
+    if split.kind == "out_of_time" and len(split.valid):
+        return f"row {int(split.valid.min()) + 1} of {n_examples} (no dates: file order)"
+    return "random rows (no order)"
+
+
+def window_context(
+    data: TrainingData, model: FittedModel, config: ModelConfig
+) -> dict[str, object]:
+    """How the validation window was cut and the model calibrated, as the report states it."""
+    return {
+        "split": data.split.kind,
+        "training examples": len(data.y_train),
+        "validation examples": len(data.y_valid),
+        "validation window starts": _window_start(data.split, len(data.snapshots.rows)),
+        "validation conversion rate": f"{data.y_valid.mean():.2%}",
+        "calibration": _calibration(model, config),
+    }
+
+
+def learner_params(config: ModelConfig) -> dict[str, object]:
+    """The configured learner's hyper-parameters, prefixed by its kind, for the run."""
+    if config.kind == "logistic":
+        return {f"logistic_{k}": v for k, v in config.logistic.model_dump().items()}
+    return {f"lgbm_{k}": v for k, v in config.lightgbm.model_dump().items()}
