@@ -1,24 +1,15 @@
-"""The evaluation report of a training run: one self-contained HTML page.
+"""The report's figures: matplotlib on its own Agg canvas, returned as inline PNG <img>.
 
-Pure: it takes the validation window's labels, the model's ranking and probability, the
-rules' points and probability, the model's grades and exact contributions with each
-feature's family, and returns one HTML string whose figures are inline base64 PNGs drawn
-with matplotlib's Agg canvas (no pyplot state, no display, safe in threads). Every number
-in it comes from ``models.evaluate`` so the page, the JSON line and MLflow agree.
-
-Sections: headline sentence, model vs rules table, ROC and precision-recall curves,
-cumulative gains and lift by decile, calibration (per score band and per grade), score
-distribution of converted vs lost, SHAP summary (global importance and beeswarm),
-importance by family (fit vs engagement).
+No pyplot state, no display, safe in threads; each function takes the window
+(:class:`ReportInputs`) and returns the HTML of its figure and, where the page shows one,
+the table the figure was drawn from.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,17 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from leadscore.features.registry import FeatureRegistry
-from leadscore.models.base import LeadScorer
-from leadscore.models.evaluate import (
-    REPORT_SHARES,
-    TOP_SHARE,
-    calibration_bins,
-    full_metrics,
-    share_key,
-)
-from leadscore.models.quality import TargetResult
-from leadscore.models.rules import RuleScorer, grade_of
+from leadscore.models.evaluate import calibration_bins
+from leadscore.models.report.window import ReportInputs
 
 DECILES = 10
 """Ranking buckets of the gains and lift charts."""
@@ -50,95 +32,9 @@ BEESWARM_ROWS = 2000
 SEED = 0
 """Seed of the beeswarm sample and its vertical jitter, so a report is reproducible."""
 
-SECTIONS = (
-    "Model vs rules",
-    "ROC and precision-recall",
-    "Cumulative gains and lift by decile",
-    "Calibration",
-    "Score distribution",
-    "SHAP summary",
-    "Importance by family",
-)
-"""Section titles, in page order (tests check every one is present)."""
-
 _FIGSIZE = (6.0, 4.0)
 _DPI = 90
 _MODEL, _RULES = "#1f77b4", "#ff7f0e"
-
-
-@dataclass(frozen=True)
-class ReportInputs:
-    """What one validation window tells about the model and the rules."""
-
-    y: np.ndarray
-    model_ranking: np.ndarray
-    model_probability: np.ndarray
-    rule_points: np.ndarray
-    rule_probability: np.ndarray
-    grades: np.ndarray
-    grade_order: Sequence[str]
-    contributions: np.ndarray
-    features: Sequence[str]
-    families: Mapping[str, str]
-    feature_values: pd.DataFrame | None = None
-    oracle: Mapping[str, float] | None = None
-    targets: Sequence[TargetResult] = ()
-    title: str = "leadscore evaluation report"
-    context: Mapping[str, object] = field(default_factory=dict)
-
-
-def window_inputs(
-    model: LeadScorer,
-    rules: RuleScorer,
-    X: pd.DataFrame,
-    y: np.ndarray,
-    registry: FeatureRegistry,
-    grade_cutoffs: Mapping[str, float],
-    oracle: Mapping[str, float] | None = None,
-    context: Mapping[str, object] | None = None,
-) -> ReportInputs:
-    """Score one validation window with the model and the rules, exactly as a batch would.
-
-    Grades are those of a scoring batch: the score (probability x 100, rounded) against
-    the configured cutoffs.
-    """
-    raw = model.raw_score(X)
-    probability = model.calibrated(raw)
-    contributions, _ = model.contributions(X)
-    return ReportInputs(
-        y=np.asarray(y),
-        model_ranking=raw,
-        model_probability=probability,
-        rule_points=rules.points(X),
-        rule_probability=rules.predict_proba(X)[:, 1],
-        grades=grade_of(np.rint(100 * probability), grade_cutoffs),
-        grade_order=list(grade_cutoffs),
-        contributions=contributions,
-        features=model.features,
-        families={f: registry[f].family for f in model.features},
-        feature_values=X[model.features],
-        oracle=oracle,
-        context=dict(context or {}),
-    )
-
-
-def report_metrics(inputs: ReportInputs) -> dict[str, dict[str, float]]:
-    """The model's and the rules' full metrics on the window (what the table shows)."""
-    y = np.asarray(inputs.y)
-    return {
-        "model": full_metrics(y, inputs.model_ranking, inputs.model_probability),
-        "rules": full_metrics(y, inputs.rule_points, inputs.rule_probability),
-    }
-
-
-def headline(metrics: Mapping[str, Mapping[str, float]]) -> str:
-    """The one plain sentence on top of the report."""
-    key = f"capture_{share_key(TOP_SHARE)}"
-    return (
-        f"Calling the top {TOP_SHARE:.0%} by the model would have reached "
-        f"{metrics['model'][key]:.0%} of conversions; by the rules, "
-        f"{metrics['rules'][key]:.0%}."
-    )
 
 
 def _png(fig: Figure) -> str:
@@ -157,12 +53,7 @@ def _figure(ncols: int = 1) -> tuple[Figure, list]:
     return fig, [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
 
 
-def _table(frame: pd.DataFrame, digits: int = 4) -> str:
-    """A frame as an HTML table with fixed decimals (so numbers match the JSON line)."""
-    return frame.to_html(float_format=lambda v: f"{v:.{digits}f}", border=0, classes="num")
-
-
-def _curves(inputs: ReportInputs) -> str:
+def curves_figure(inputs: ReportInputs) -> str:
     """ROC and precision-recall of the model and the rules, side by side."""
     fig, (roc_ax, pr_ax) = _figure(2)
     y = np.asarray(inputs.y)
@@ -206,7 +97,7 @@ def gains_by_decile(y: np.ndarray, ranking: np.ndarray, deciles: int = DECILES) 
     return pd.DataFrame(rows).set_index("decile")
 
 
-def _gains(inputs: ReportInputs) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+def gains_figure(inputs: ReportInputs) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """Cumulative gains and lift by decile (figure, model table, rules table)."""
     model = gains_by_decile(inputs.y, inputs.model_ranking)
     rules = gains_by_decile(inputs.y, inputs.rule_points)
@@ -243,7 +134,7 @@ def grade_table(
     return pd.DataFrame(rows).set_index("grade")
 
 
-def _calibration(inputs: ReportInputs) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+def calibration_figure(inputs: ReportInputs) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """Reliability curve per score band, with the grades on it (figure, bands, grades)."""
     bands = pd.DataFrame(calibration_bins(inputs.y, inputs.model_probability))
     bands.index = pd.Index(range(1, len(bands) + 1), name="score band (low to high)")
@@ -286,7 +177,7 @@ def _calibration(inputs: ReportInputs) -> tuple[str, pd.DataFrame, pd.DataFrame]
     return _png(fig), bands, grades
 
 
-def _distribution(inputs: ReportInputs) -> str:
+def distribution_figure(inputs: ReportInputs) -> str:
     """Score histograms of converted vs not converted: how far apart the model puts them."""
     fig, (ax,) = _figure()
     y = np.asarray(inputs.y)
@@ -299,7 +190,7 @@ def _distribution(inputs: ReportInputs) -> str:
     return _png(fig)
 
 
-def _importance(inputs: ReportInputs) -> pd.DataFrame:
+def importance_table(inputs: ReportInputs) -> pd.DataFrame:
     """Mean |SHAP| per feature with its family, largest first (global importance)."""
     contributions = np.asarray(inputs.contributions, dtype=np.float64)
     frame = pd.DataFrame(
@@ -325,7 +216,7 @@ def _colour_values(values: pd.Series) -> np.ndarray:
     return ranks.to_numpy(dtype=np.float64)
 
 
-def _shap(inputs: ReportInputs, importance: pd.DataFrame) -> str:
+def shap_figure(inputs: ReportInputs, importance: pd.DataFrame) -> str:
     """Global importance bars and a beeswarm of the top features (own matplotlib, no pyplot)."""
     top = importance.head(TOP_FEATURES)
     fig, (bar_ax, swarm_ax) = _figure(2)
@@ -366,7 +257,7 @@ def _shap(inputs: ReportInputs, importance: pd.DataFrame) -> str:
     return _png(fig)
 
 
-def _family(importance: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+def family_figure(importance: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     """Mean |SHAP| summed per family: how much of the model is fit vs engagement."""
     families = importance.groupby("family")["mean_abs_contribution"].sum()
     total = families.sum()
@@ -377,118 +268,3 @@ def _family(importance: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     ax.bar(table.index.astype(str), table["share"], color=[_MODEL, _RULES, "grey"][: len(table)])
     ax.set(ylabel="share of mean |SHAP|", title="Importance by family")
     return _png(fig), table
-
-
-def comparison_table(
-    metrics: Mapping[str, Mapping[str, float]], oracle: Mapping[str, float] | None = None
-) -> pd.DataFrame:
-    """Model vs rules (and the oracle when known) on the same window, one metric per row."""
-    keys = ["roc_auc", "pr_auc", "brier", "log_loss", "ece"]
-    for share in REPORT_SHARES:
-        keys += [f"lift_{share_key(share)}", f"capture_{share_key(share)}"]
-    columns = {"model": metrics["model"], "rules": metrics["rules"]}
-    if oracle:
-        columns["oracle"] = oracle
-    return pd.DataFrame(
-        {name: [float(m.get(k, float("nan"))) for k in keys] for name, m in columns.items()},
-        index=pd.Index(keys, name="metric"),
-    )
-
-
-def targets_table(targets: Sequence[TargetResult]) -> pd.DataFrame:
-    """The quality targets as the report shows them: bound, value, interval, verdict."""
-    levels = sorted({f"{t.confidence:.0%}" for t in targets})
-    return pd.DataFrame(
-        {
-            "target": [f"{t.description} {t.op} {t.bound:g}" for t in targets],
-            "value": [f"{t.value:.4f}" for t in targets],
-            f"{'/'.join(levels)} interval": [f"{t.low:.4f} to {t.high:.4f}" for t in targets],
-            "verdict": ["met" if t.met else "missed" for t in targets],
-        }
-    ).set_index("target")
-
-
-def _targets(targets: Sequence[TargetResult]) -> str:
-    if not targets:
-        return ""
-    return (
-        "<h3>Quality targets</h3><p>Each judged on the window's value; the interval is a "
-        "bootstrap over leads (a lead's snapshots are drawn together), so a verdict whose "
-        "interval straddles its bound could go either way on another window.</p>"
-        + _table(targets_table(targets))
-    )
-
-
-def quality_sentence(
-    metrics: Mapping[str, Mapping[str, float]], oracle: Mapping[str, float] | None = None
-) -> str:
-    """Where the model's ROC-AUC stands against the rules and, when known, the oracle."""
-    model, rules = metrics["model"]["roc_auc"], metrics["rules"]["roc_auc"]
-    text = f"Model ROC-AUC {model:.4f}: {model - rules:+.4f} over the rules ({rules:.4f})"
-    if oracle and "roc_auc" in oracle:
-        text += (
-            f"; {oracle['roc_auc'] - model:.4f} below the oracle ({oracle['roc_auc']:.4f}), "
-            "the hidden propensity of the synthetic CRM"
-        )
-    return text + "."
-
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ddd;margin-top:2em}
-p.headline{font-size:1.15em;background:#f3f7fb;padding:.8em;border-left:4px solid #1f77b4}
-table{border-collapse:collapse;margin:.5em 0} td,th{padding:.2em .7em;text-align:right}
-tr:nth-child(even){background:#f6f6f6} img{max-width:100%} .ctx td{text-align:left}
-"""
-
-
-def render_report(inputs: ReportInputs) -> str:
-    """The whole report as one HTML string (figures inline, no external files)."""
-    metrics = report_metrics(inputs)
-    importance = _importance(inputs)
-    curves = _curves(inputs)
-    gains_png, gains_model, gains_rules = _gains(inputs)
-    calibration_png, bands, grades = _calibration(inputs)
-    family_png, families = _family(importance)
-    context = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in inputs.context.items()
-    )
-    gains = pd.concat({"model": gains_model, "rules": gains_rules}, axis=1)
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(inputs.title)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(inputs.title)}</h1>",
-        f"<p class='headline'>{html.escape(headline(metrics))}</p>",
-        f"<table class='ctx'>{context}</table>" if context else "",
-        f"<h2>{SECTIONS[0]}</h2>",
-        "<p>Both scored on the same out-of-time validation window: ranking metrics on the "
-        "model's log-odds and the rule points, Brier / log loss / ECE on the probabilities "
-        "each one states.</p>",
-        _table(comparison_table(metrics, inputs.oracle)),
-        f"<p>{html.escape(quality_sentence(metrics, inputs.oracle))}</p>",
-        _targets(inputs.targets),
-        f"<h2>{SECTIONS[1]}</h2>",
-        curves,
-        f"<h2>{SECTIONS[2]}</h2>",
-        gains_png,
-        _table(gains, 3),
-        f"<h2>{SECTIONS[3]}</h2>",
-        f"<p>Expected calibration error (ECE, {len(bands)} equal-count bands): "
-        f"{metrics['model']['ece']:.4f}.</p>",
-        calibration_png,
-        "<h3>Conversion rate per score band</h3>",
-        _table(bands),
-        "<h3>Conversion rate per grade</h3>",
-        _table(grades),
-        f"<h2>{SECTIONS[4]}</h2>",
-        _distribution(inputs),
-        f"<h2>{SECTIONS[5]}</h2>",
-        _shap(inputs, importance),
-        _table(importance.head(TOP_FEATURES).set_index("feature")),
-        f"<h2>{SECTIONS[6]}</h2>",
-        family_png,
-        _table(families),
-        "</body></html>",
-    ]
-    return "\n".join(parts)
