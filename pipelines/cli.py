@@ -90,7 +90,7 @@ def train(
     Ends by printing one JSON line of metrics on standard output.
     """
     settings = _settings(config)
-    from leadscore.pipelines.flows import train_flow
+    from leadscore.pipelines.train_flow import train_flow
 
     result = train_flow(_config_arg(settings, config), force=force)
     summary = train_summary(result)
@@ -279,7 +279,7 @@ def backtest(
 def score(config: ConfigOption = None) -> None:
     """Score every open lead with the champion model and publish the batch."""
     settings = _settings(config)
-    from leadscore.pipelines.flows import score_flow
+    from leadscore.pipelines.score_flow import score_flow
 
     result = score_flow(_config_arg(settings, config))
     _print_top(result["top"])

@@ -43,7 +43,7 @@ def test_bank_example_beats_the_rules_out_of_time_with_the_logistic_model(
 
     from leadscore.models.linear import LogisticLeadModel
     from leadscore.pipelines.cli import train_summary
-    from leadscore.pipelines.flows import train_flow
+    from leadscore.pipelines.train_flow import train_flow
 
     csv = shared_file("bank-marketing", "bank-additional-full.csv")
     raw = yaml.safe_load((ROOT / "examples" / "bank-marketing.yaml").read_text())
@@ -99,9 +99,10 @@ def test_open_contacts_are_scored_with_the_rate_of_the_days_before(tmp_path: Pat
 
     from leadscore.features.builder import build_features, entities_at
     from leadscore.features.market import RECENT_CONVERSION_RATE
-    from leadscore.pipelines.flows import score_flow, train_flow
+    from leadscore.pipelines.score_flow import score_flow
     from leadscore.pipelines.settings import load_settings
     from leadscore.pipelines.sources import load_crm
+    from leadscore.pipelines.train_flow import train_flow
 
     frame = pd.read_csv(shared_file("bank-marketing", "bank-additional-full.csv"), sep=";")
     frame.loc[frame.index[-300:], "y"] = "pending"

@@ -35,7 +35,7 @@ def project(tmp_path_factory, prefect_harness) -> Path:
 
 def _train(config: Path) -> dict:
     from leadscore.pipelines.cli import train_summary
-    from leadscore.pipelines.flows import train_flow
+    from leadscore.pipelines.train_flow import train_flow
 
     # exactly what `leadscore train` prints, through JSON and back
     return json.loads(json.dumps(train_summary(train_flow(str(config)))))
@@ -51,7 +51,7 @@ def trained(project: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def scored(project: Path, trained: dict) -> dict:
-    from leadscore.pipelines.flows import score_flow
+    from leadscore.pipelines.score_flow import score_flow
 
     return score_flow(str(project / "leadscore.yaml"))
 

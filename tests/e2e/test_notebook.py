@@ -25,7 +25,7 @@ CELL_TIMEOUT_S = 60
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, prefect_harness) -> Path:
-    from leadscore.pipelines.flows import train_flow
+    from leadscore.pipelines.train_flow import train_flow
     from leadscore.synthetic import generate_crm, write_crm
 
     folder = tmp_path_factory.mktemp("notebook_project")

@@ -357,8 +357,9 @@ def test_train_and_score_flows_with_segments(tmp_path_factory, prefect_harness):
     """Train logs a loadable segmented champion; the batch and POST /v1/score agree."""
     from fastapi.testclient import TestClient
 
-    from leadscore.pipelines.flows import score_flow, train_flow
+    from leadscore.pipelines.score_flow import score_flow
     from leadscore.pipelines.tracking import load_champion
+    from leadscore.pipelines.train_flow import train_flow
     from leadscore.serving.api import ApiConfig, OnDemandScorer, create_app
     from leadscore.serving.store import ScoreStore, StoreConfig
     from leadscore.synthetic import generate_crm, write_crm

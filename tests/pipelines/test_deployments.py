@@ -28,7 +28,7 @@ def test_nightly_scoring_and_weekly_retraining_are_declared():
 def test_entrypoints_are_prefect_flows():
     for deployment in _deployments().values():
         path, name = deployment["entrypoint"].split(":")
-        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        module = importlib.import_module("leadscore." + path.removesuffix(".py").replace("/", "."))
         flow = getattr(module, name)
         assert isinstance(flow, Flow)
         assert set(deployment["parameters"]) <= set(flow.parameters.properties)

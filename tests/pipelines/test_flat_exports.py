@@ -198,7 +198,8 @@ def test_minimum_data_refusal_says_what_is_missing():
 def test_a_flat_export_is_trained_scored_and_explained_by_the_flows(
     tmp_path: Path, prefect_harness
 ):
-    from leadscore.pipelines.flows import score_flow, train_flow
+    from leadscore.pipelines.score_flow import score_flow
+    from leadscore.pipelines.train_flow import train_flow
     from leadscore.serving.store import ScoreStore, StoreConfig
 
     rng = np.random.default_rng(9)
@@ -248,7 +249,7 @@ def test_a_flat_export_is_trained_scored_and_explained_by_the_flows(
     assert (batch["fit"] != 0).any() and (batch["engagement"] != 0).any()
 
     # the next export has every lead closed: a clear error, and the last batch stays
-    from leadscore.pipelines.flows import NothingToScoreError
+    from leadscore.pipelines.score_flow import NothingToScoreError
 
     export = pd.read_csv(tmp_path / "export.csv")
     export.assign(Stage=export["Stage"].replace("Open", "Lost")).to_csv(

@@ -178,7 +178,7 @@ def test_dask_cluster_publishes_exactly_the_local_scores(world):
 
     from leadscore.features.config import MarketConfig
     from leadscore.features.market import OutcomeHistory
-    from leadscore.pipelines.flows import score_batch
+    from leadscore.pipelines.score_flow import score_batch
 
     folder, settings, crm, model, _, _ = world
     # the leads table's outcome history rides along to every worker (features.market on:

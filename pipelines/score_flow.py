@@ -1,0 +1,210 @@
+"""The score flow: every open lead as of now, scored by the champion in partitions,
+spilled, ranked and published to the store as one atomic batch, then exported to CSV.
+
+Thin glue over ``pipelines.partitioned`` (read, score, spill) and ``pipelines.batch``
+(publish); ``prefect.yaml`` schedules it nightly.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from leadscore.features.market import OutcomeHistory
+from leadscore.models import recipe
+from leadscore.models.base import LeadScorer
+from leadscore.models.rules import RuleScorer
+from leadscore.models.scoring import (
+    Partition,
+)
+from leadscore.pipelines import tracking
+from leadscore.pipelines.batch import Spilled, publish_spilled
+from leadscore.pipelines.partitioned import PartFile, StreamedCRM, score_and_spill, stream_crm
+from leadscore.pipelines.settings import Settings, load_settings
+from leadscore.pipelines.sources import scoring_time
+from leadscore.pipelines.thin import thin_task
+from leadscore.serving.export import write_csv_atomic
+from leadscore.serving.store import ScoreStore
+
+TOP_LEADS = 10
+"""Best leads the score flow returns (and the CLI prints) as a preview."""
+
+
+class NothingToScoreError(RuntimeError):
+    """The data holds no open lead: a batch would replace the current one with nothing."""
+
+
+@thin_task
+def load_champion(settings: Settings) -> tuple[LeadScorer, str]:
+    tracking.configure(settings.tracking)
+    return tracking.load_champion(settings.tracking)
+
+
+@thin_task
+def score_part(
+    part: Partition | PartFile,
+    index: int,
+    as_of: pd.Timestamp,
+    model: LeadScorer,
+    rules: RuleScorer,
+    settings: Settings,
+    folder: Path,
+    history: OutcomeHistory | None = None,
+) -> Spilled:
+    """One partition scored completely and spilled (``score_and_spill``)."""
+    return score_and_spill(part, index, as_of, model, rules, settings, folder, history=history)
+
+
+def task_runner(settings: Settings) -> TaskRunner:
+    """The configured Prefect task runner: threads here, or a Dask cluster (prefect-dask)."""
+    if settings.runner.kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=settings.runner.address)
+    return ThreadPoolTaskRunner(max_workers=settings.runner.local_workers)
+
+
+def _in_order(
+    runner: TaskRunner, task_: Any, parameters: Iterable[dict[str, Any]], window: int
+) -> Iterator[Any]:
+    """Submit one task run per parameter set; yield results in order, <= ``window`` pending."""
+    pending: deque[Any] = deque()
+    for params in parameters:
+        pending.append(runner.submit(task_, parameters=params))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def score_batch(
+    parts: Sequence[Partition | PartFile],
+    model: LeadScorer,
+    version: str,
+    as_of: pd.Timestamp,
+    settings: Settings,
+    history: OutcomeHistory | None = None,
+) -> dict[str, Any]:
+    """Score the open leads partition by partition; publish them as one batch and a CSV.
+
+    ``score_part`` is mapped over the partitions (in memory, or on disk from
+    ``pipelines.partitioned``) on the configured task runner (threads here, or a Dask
+    cluster), at most ``runner.max_in_flight`` at a time; each spills its scored frame
+    (``pipelines.batch``). The global ranks are then computed once, the ranked
+    partitions stream into one store batch that is made current at the end, and the CSV
+    export is written, sorted by rank, from the same spilled files. ``history`` is the
+    leads table's outcomes, which the recent conversion rate reads (features.market).
+    """
+    rules = recipe.scoring_rules(settings.rules, settings.features)
+    store = ScoreStore(settings.store)
+    store.create()
+    with _spill_folder(settings) as folder, task_runner(settings) as runner:
+        base = {
+            "as_of": as_of,
+            "model": model,
+            "rules": rules,
+            "settings": settings,
+            "history": history,
+        }
+        params = ({"part": p, "index": i, "folder": folder, **base} for i, p in enumerate(parts))
+        spilled = list(_in_order(runner, score_part, params, settings.runner.max_in_flight))
+        out = publish_spilled(
+            spilled,
+            store,
+            model_version=version,
+            as_of=as_of,
+            grade_order=list(settings.scoring.grades),
+            csv_path=settings.output.scores_csv,
+            chunk_rows=settings.scoring.partition_rows,
+            top=TOP_LEADS,
+        )
+    return {
+        "batch_id": out.batch.batch_id,
+        "n_rows": out.batch.n_rows,
+        "partitions": len(parts),
+        "csv": str(out.csv),
+        "top": out.top.to_dict(orient="records"),
+    }
+
+
+@contextmanager
+def _spill_folder(settings: Settings) -> Iterator[Path]:
+    """A fresh temporary folder under ``runner.spill_dir`` (or the system's), removed after."""
+    root = settings.runner.spill_dir
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="leadscore-", dir=root) as folder:
+        yield Path(folder)
+
+
+@thin_task
+def load_partitions(settings: Settings, folder: Path) -> StreamedCRM:
+    """The leads, and the activity log chunk by chunk into partition files (checked)."""
+    return stream_crm(settings, folder)
+
+
+@flow(name="leadscore-score", log_prints=True)
+def score_flow(config_path: str | None = None) -> dict[str, Any]:
+    """Score every open lead as of now, explain it, put the rules beside it, publish.
+
+    The activity log is read and checked in chunks into partition files
+    (``pipelines.partitioned``), then scored partition by partition on the configured
+    runner (``runner``: local threads or a Dask cluster) into one store batch; see
+    :func:`score_batch`. Memory follows the partition and chunk sizes, not the data's.
+    """
+    logger = get_run_logger()
+    settings = load_settings(config_path)
+    with _spill_folder(settings) as folder:
+        crm = load_partitions(settings, folder)
+        write_csv_atomic(crm.quarantine, settings.output.quarantine_csv)
+        if not sum(len(p) for p in crm.parts):
+            raise NothingToScoreError(
+                f"{settings.data.leads.label}: no open lead to score ({crm.n_leads_in} leads "
+                f"in: {crm.n_clean_leads} closed, "
+                f"{crm.quarantined(settings.data.leads.label)} quarantined); nothing was "
+                f"published and the current batch stays"
+            )
+        model, version = load_champion(settings)
+        as_of = scoring_time(settings.data.as_of, crm.end)
+        batch = score_batch(crm.parts, model, version, as_of, settings, crm.history)
+    n_open = sum(len(p) for p in crm.parts)
+    n_quarantined = crm.quarantined(settings.data.leads.label)
+    n_closed = crm.n_clean_leads - n_open
+    if batch["n_rows"] + n_closed + n_quarantined != crm.n_leads_in:
+        raise RuntimeError(
+            f"lead conservation broken: {crm.n_leads_in} in != {batch['n_rows']} scored + "
+            f"{n_closed} closed + {n_quarantined} quarantined"
+        )
+    logger.info(
+        "batch %s: %d open leads scored as of %s in %d partitions",
+        batch["batch_id"],
+        batch["n_rows"],
+        as_of,
+        batch["partitions"],
+    )
+    return {
+        "batch_id": batch["batch_id"],
+        "n_rows": batch["n_rows"],
+        "csv": batch["csv"],
+        "quarantine_csv": str(settings.output.quarantine_csv),
+        "as_of": as_of.isoformat(),
+        "model_version": version,
+        "leads_in": crm.n_leads_in,
+        "scored": batch["n_rows"],
+        "closed": n_closed,
+        "quarantined": n_quarantined,
+        "activities_in": crm.n_activities_in,
+        "activities_quarantined": crm.quarantined(settings.data.activities.label)
+        if settings.data.activities
+        else 0,
+        "store": settings.store.url,
+        "top": batch["top"],
+    }
