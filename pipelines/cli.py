@@ -379,9 +379,7 @@ def export(
         console().print(f"[red]--format must be csv or jsonl, not {format!r}[/red]")
         raise typer.Exit(2)
     settings = _settings(config)
-    from leadscore.models.reasons import decode
-    from leadscore.serving.export import export_frame, write_scores_csv
-    from leadscore.serving.files import atomic_writer
+    from leadscore.serving.export import write_scores_csv, write_scores_jsonl
     from leadscore.serving.store import ScoreStore, StoreError
 
     store = ScoreStore(settings.store)
@@ -393,15 +391,7 @@ def export(
         raise typer.Exit(1) from exc
     finally:
         store.close()
-    if format == "csv":
-        write_scores_csv(batch, out)
-    else:
-        frame = export_frame(batch)
-        with atomic_writer(out, text=True) as handle:
-            for row in frame.to_dict(orient="records"):
-                row["reasons"] = decode(row["reasons"])
-                clean = {k: (None if v != v else v) for k, v in row.items()}  # NaN -> null
-                handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
+    (write_scores_csv if format == "csv" else write_scores_jsonl)(batch, out)
     console().print(f"{len(batch):,} leads of batch {batch['batch_id'].iloc[0]} -> {out}")
 
 

@@ -50,6 +50,7 @@ The file is written atomically (temporary file in the same folder, then
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -111,6 +112,17 @@ def _stamped(frame: pd.DataFrame) -> pd.DataFrame:
 def write_scores_csv(scores: pd.DataFrame, path: Path) -> Path:
     """Write ``scores`` as the documented CSV at ``path``, atomically; return ``path``."""
     return write_csv_atomic(export_frame(scores), path)
+
+
+def write_scores_jsonl(scores: pd.DataFrame, path: Path) -> Path:
+    """The export's columns, one JSON object per lead, ``reasons`` as a JSON array; the
+    file is replaced atomically."""
+    with atomic_writer(path, text=True) as handle:
+        for row in export_frame(scores).to_dict(orient="records"):
+            row["reasons"] = reasons_codec.decode(row["reasons"])
+            clean = {k: (None if v != v else v) for k, v in row.items()}  # NaN -> null
+            handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
+    return path
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
