@@ -1,6 +1,6 @@
 """Score a feature frame of open leads: probability, score, grade, rank, reasons, rules.
 
-The output is the scores frame the store publishes (DESIGN.md section 5): the score row
+The output is the scores frame the store publishes (docs/architecture.md §5): the score row
 declared in models/schema.py (:data:`SCORE_COLUMNS`), plus ``reasons_text``. Rank follows the
 model's raw log-odds, which orders leads exactly as the calibrated probability does but
 also breaks the ties an isotonic calibration leaves, so rank 1 is the single best lead.
