@@ -141,3 +141,18 @@ def test_modules_stay_small() -> None:
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert not {k: v for k, v in long.items() if k not in LONGER_ALLOWED}, long
+
+
+def test_everything_installs_under_the_leadscore_namespace() -> None:
+    """No generic top-level name (``features``, ``models``) is installed, and no folder
+    named like the package sits at the root to shadow the installed one."""
+    import tomllib
+
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]
+    assert all(p.startswith("leadscore.") for p in setup["packages"]), setup["packages"]
+    assert setup["package-dir"] == {f"leadscore.{layer}": layer for layer in LAYERS}
+    packages = {name for name, path in _modules().items() if path.name == "__init__.py"}
+    assert packages == set(setup["packages"]), "pyproject's packages must list every package"
+    assert not (ROOT / "leadscore").exists()
