@@ -32,6 +32,10 @@ class Isotonic(IsotonicRegression):
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "f_"):
+            # skops restores the fitted thresholds but not the interpolator scikit-learn
+            # rebuilds in __setstate__ (a champion loaded from MLflow): rebuild it the same way
+            self._build_f(self.X_thresholds_, self.y_thresholds_)
         p = np.clip(super().predict(np.ravel(X)), 0.0, 1.0)
         return np.column_stack([1 - p, p])
 

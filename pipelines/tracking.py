@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from leadscore.features.validation import Validation, data_docs_html
 from leadscore.models.base import LeadScorer
 from leadscore.models.gate import Champion, Promotion
-from leadscore.pipelines.settings import TrackingConfig
+from leadscore.pipelines.settings import Settings, TrackingConfig
 
 # The fitted estimator holds a LightGBM booster and project classes (a segmented model
 # holds several LeadModels); skops refuses to load any type it is not told to trust. The
@@ -228,3 +230,51 @@ def write_report(report: str, report_dir: Path, run_id: str) -> Path:
     for target in (path, report_dir / "latest.html"):
         write_atomic(target, report)
     return path
+
+
+def log_training_run(
+    settings: Settings,
+    model: LeadScorer,
+    decision: Promotion,
+    X_valid: pd.DataFrame,
+    metrics: dict[str, Any],
+    params: dict[str, Any],
+    validations: Sequence[Validation],
+    quarantine: pd.DataFrame,
+    report: str = "",
+) -> dict[str, Any]:
+    """One MLflow run of a training: params, metrics, targets, settings, the data's
+    validation docs and quarantine, the evaluation report and the model (registered); then
+    the gate's decision is tagged and the `champion` alias moved if it passed. The report
+    is also written to ``output.report_dir``."""
+    client = configure(settings.tracking)
+    with mlflow.start_run() as run:
+        mlflow.log_params(params)
+        for side in ("model", "rules", "oracle"):
+            for key, value in (metrics.get(side) or {}).items():
+                mlflow.log_metric(f"{side}_{key}", value)
+        for target in metrics.get("targets", []):
+            mlflow.log_metric(f"target_{target['target']}_met", float(target["met"]))
+        log_json(settings.model_dump(mode="json"), "settings.json")
+        log_json(metrics, "metrics.json")
+        if getattr(model, "summary_", None):  # a model per segment: which, and why
+            log_json(model.summary_, "segments.json")
+        for suite, html in data_docs_html([r for v in validations for r in v.results]).items():
+            mlflow.log_text(html, f"validation/{suite}.html")
+        if len(quarantine):
+            mlflow.log_text(quarantine.to_csv(index=False), "validation/quarantine.csv")
+        if report:
+            mlflow.log_text(report, "report.html")
+        version = log_model(model, X_valid[model.features], settings.tracking.model_name)
+        mlflow.set_tags({"promoted": decision.promoted, "promotion": decision.reason})
+    promote(client, settings.tracking, version, decision)
+    report_path = (
+        write_report(report, settings.output.report_dir, run.info.run_id) if report else None
+    )
+    return {
+        "report": None if report_path is None else str(report_path),
+        "run_id": run.info.run_id,
+        "version": version,
+        "promoted": decision.promoted,
+        "promotion": decision.reason,
+    }

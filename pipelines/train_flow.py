@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger
 
-from leadscore.features.validation import data_docs_html
 from leadscore.models import gate, quality, recipe, training
 from leadscore.models.base import LeadScorer
 from leadscore.models.evaluate import full_metrics
@@ -127,44 +126,10 @@ def track(
     crm: CRMData,
     report: str = "",
 ) -> dict[str, Any]:
-    """Log the run (with its data validation docs and evaluation report), register, record
-    the gate's decision and move the `champion` alias if it passed; the report is also
-    written to ``output.report_dir``."""
-    import mlflow
-
-    client = tracking.configure(settings.tracking)
-    with mlflow.start_run() as run:
-        mlflow.log_params(params)
-        for side in ("model", "rules", "oracle"):
-            for key, value in (metrics.get(side) or {}).items():
-                mlflow.log_metric(f"{side}_{key}", value)
-        for target in metrics.get("targets", []):
-            mlflow.log_metric(f"target_{target['target']}_met", float(target["met"]))
-        tracking.log_json(settings.model_dump(mode="json"), "settings.json")
-        tracking.log_json(metrics, "metrics.json")
-        if getattr(model, "summary_", None):  # a model per segment: which, and why
-            tracking.log_json(model.summary_, "segments.json")
-        for suite, html in data_docs_html([r for v in crm.validations for r in v.results]).items():
-            mlflow.log_text(html, f"validation/{suite}.html")
-        if len(crm.quarantine):
-            mlflow.log_text(crm.quarantine.to_csv(index=False), "validation/quarantine.csv")
-        if report:
-            mlflow.log_text(report, "report.html")
-        version = tracking.log_model(model, X_valid[model.features], settings.tracking.model_name)
-        mlflow.set_tags({"promoted": decision.promoted, "promotion": decision.reason})
-    tracking.promote(client, settings.tracking, version, decision)
-    report_path = (
-        tracking.write_report(report, settings.output.report_dir, run.info.run_id)
-        if report
-        else None
+    """Log the run, register the model, record the gate's decision, move the alias."""
+    return tracking.log_training_run(
+        settings, model, decision, X_valid, metrics, params, crm.validations, crm.quarantine, report
     )
-    return {
-        "report": None if report_path is None else str(report_path),
-        "run_id": run.info.run_id,
-        "version": version,
-        "promoted": decision.promoted,
-        "promotion": decision.reason,
-    }
 
 
 @flow(name="leadscore-train", log_prints=True)
