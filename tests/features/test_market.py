@@ -175,6 +175,7 @@ def test_scoring_partitions_read_the_whole_tables_history(tmp_path: Path) -> Non
         partition_features(parts[0], end, config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk_rows", [97, 10**7])
 def test_the_streamed_history_equals_the_whole_tables(tmp_path: Path, chunk_rows: int) -> None:
     """The score flow reads the leads in chunks; the history it keeps is the whole load's."""

@@ -136,6 +136,7 @@ def _sensitive_settings(csv: Path, sensitive: list[str], extra: dict | None = No
     return Settings.model_validate(raw)
 
 
+@pytest.mark.slow
 def test_sensitive_columns_never_reach_any_model(tmp_path: Path):
     protected = ["GENDER", "age"]
     settings = _sensitive_settings(_sensitive_csv(tmp_path / "a.csv"), protected)

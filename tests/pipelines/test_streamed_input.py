@@ -67,6 +67,7 @@ def crm():
     return leads, acts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("chunk_rows", "partition_rows"), [(100, 13), (3000, 97), (10**7, 10**6)])
 def test_chunks_and_partitions_change_nothing(crm, tmp_path, chunk_rows, partition_rows):
     leads, acts = crm
@@ -114,6 +115,7 @@ def test_chunks_and_partitions_change_nothing(crm, tmp_path, chunk_rows, partiti
     )
 
 
+@pytest.mark.slow
 def test_the_bad_row_limit_counts_the_whole_log(crm, tmp_path):
     """30% bad rows in total, spread evenly: every chunk is checked alone, the limit is not."""
     leads, acts = crm

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import leadscore.serving
 
 SERVING = Path(leadscore.serving.__file__).parent
@@ -38,6 +40,7 @@ def test_the_serving_modules_are_found():
     } <= set(MODULES)
 
 
+@pytest.mark.slow
 def test_each_serving_module_imports_alone():
     """Each imported first, in its own fresh interpreter (all started at once): an import
     cycle would fail on a half-built module."""

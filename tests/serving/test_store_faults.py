@@ -121,6 +121,7 @@ class Reader(threading.Thread):
         self.store.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sigkill_during_publish_never_exposes_a_partial_batch(backend, tmp_path, record_property):
     started = time.perf_counter()
