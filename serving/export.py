@@ -96,6 +96,10 @@ FORMULA_START = r"^(?:[\t\r\n\x00]|\s*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
 it): it starts with a tab, CR, LF or NUL, or (after any spaces) with ``=``, ``+``, ``-``,
 ``@`` or their full-width forms."""
 
+FORMULA_INSIDE = r"([,;\t\r\n][ \"]*)([=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
+"""A formula start inside a text cell, right after a separator or line break (and any
+spaces or quotes): where a spreadsheet splitting on that character would start a cell."""
+
 PLAIN_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 """A text cell that is only a number (``-42``, ``+1.5e3``): read as a number, never run."""
 
@@ -207,29 +211,41 @@ def _is_text(kind: pa.DataType) -> bool:
 
 
 def neutralise_cell(value: str) -> str:
-    """One text cell as the CSV writers write it: ``'`` in front if a spreadsheet would
-    run it as a formula (:data:`FORMULA_START`, unless :data:`PLAIN_NUMBER`)."""
-    return str(pc.if_else(_formula_cells(pa.array([value])), QUOTE_PREFIX + value, value)[0])
+    """One text cell as the CSV writers write it (:func:`neutralised`)."""
+    return str(_neutralised_column(pa.array([value], pa.string()))[0])
 
 
 def neutralised(table: pa.Table) -> pa.Table:
-    """``table`` with every formula cell of its text columns quote-prefixed; number,
-    date and boolean columns are returned as they are."""
+    """``table`` with the formula cells of its text columns neutralised; number, date
+    and boolean columns are returned as they are.
+
+    A text cell that starts like a formula (:data:`FORMULA_START`, unless it is a
+    :data:`PLAIN_NUMBER`) gets a ``'`` in front. And because a spreadsheet that splits on
+    another separator (Excel splits on ``;`` in many locales) starts a cell after any
+    ``,``, ``;``, tab or line break, a formula start after one of those inside a value
+    (:data:`FORMULA_INSIDE`) gets its ``'`` too: ``a;=1+1`` is written ``a;'=1+1``.
+    """
     for i, field in enumerate(table.schema):
-        if not _is_text(field.type):
-            continue
-        column = table.column(i)
-        formula = _formula_cells(column)
-        if pc.any(formula).as_py():
-            prefixed = pc.binary_join_element_wise(QUOTE_PREFIX, column, "")
-            table = table.set_column(i, field, pc.if_else(formula, prefixed, column))
+        if _is_text(field.type):
+            table = table.set_column(i, field, _neutralised_column(table.column(i)))
     return table
+
+
+def _neutralised_column(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    inside = pc.fill_null(pc.match_substring_regex(column, FORMULA_INSIDE), False)
+    if pc.any(inside).as_py():
+        column = pc.replace_substring_regex(column, FORMULA_INSIDE, rf"\1{QUOTE_PREFIX}\2")
+    formula = _formula_cells(column)
+    if not pc.any(formula).as_py():  # the usual case: anchored scans, nothing to do
+        return column
+    quote, empty = pa.scalar(QUOTE_PREFIX, column.type), pa.scalar("", column.type)
+    return pc.if_else(formula, pc.binary_join_element_wise(quote, column, empty), column)
 
 
 def _formula_cells(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """True where a text cell starts like a formula and is not a plain number."""
     starts = pc.fill_null(pc.match_substring_regex(column, FORMULA_START), False)
-    if not pc.any(starts).as_py():  # the usual case: one anchored scan, nothing to do
+    if not pc.any(starts).as_py():
         return starts
     return pc.and_(starts, pc.invert(pc.match_substring_regex(column, PLAIN_NUMBER)))
 
