@@ -98,20 +98,27 @@ def store(tmp_path):
 # ------------------------------------------------------------------ a real spreadsheet
 
 
+def _missing(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the spreadsheet tests must run)")
+    pytest.skip(reason)
+
+
 def _soffice() -> str:
     found = shutil.which("soffice")
     if found is None:
-        reason = "LibreOffice (soffice) is not installed: run `bash .ci/libreoffice.sh` as root"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the spreadsheet tests must run)")
-        pytest.skip(reason)
+        _missing("LibreOffice (soffice) is not installed: run `bash .ci/libreoffice.sh` as root")
+    assert found is not None
     return found
 
 
 def open_in_calc(paths: list[Path], tmp_path: Path, separator: str = ",") -> list:
     """Each CSV as LibreOffice Calc reads it (UTF-8, ``"`` quotes, formulas evaluated):
     openpyxl worksheets whose cells hold formulas as ``data_type == "f"``."""
-    openpyxl = pytest.importorskip("openpyxl", reason="openpyxl is in the dev extras")
+    try:
+        import openpyxl
+    except ImportError:
+        _missing("openpyxl is not installed: pip install -e '.[dev]'")
     soffice = _soffice()
     out = tmp_path / f"xlsx-{ord(separator)}"
     # CSV filter tokens: separator, quote char, UTF-8 (76), first line 1, column formats
