@@ -48,15 +48,18 @@ The file is written atomically (temporary file in the same folder, then
 ``os.replace``), so a CRM job picking it up never reads a half-written export.
 
 **Safe to open in a spreadsheet** (OWASP "CSV Injection"): every CSV leadscore writes
-(this export, the quarantine) quotes each text cell, doubling embedded double quotes, so a
-comma, semicolon, tab, quote or line break inside a value cannot start a new cell; and a
-text cell that a spreadsheet would run as a formula (first character ``=``, ``+``,
-``-``, ``@``, their full-width forms, or a tab, carriage return, line feed or NUL; also
-after leading spaces) gets a single quote ``'`` in front: ``=cmd|' /C calc'!A0`` is
-written ``'=cmd|' /C calc'!A0`` and opens as that text. Number columns are written as
-numbers and never touched (a negative ``fit`` stays ``-0.42``), and so is a text cell that
-is a plain number (``-42``, which a spreadsheet reads as a number, not a formula). The
-JSON outputs (``leadscore export --format jsonl``, the API) carry the values exactly.
+(this export, the quarantine) quotes each text cell and doubles the double quotes inside,
+so a comma, quote or line break inside a value stays in its cell; and a text cell that a
+spreadsheet would run as a formula (first character ``=``, ``+``, ``-``, ``@``, their
+full-width forms, or a tab, carriage return, line feed or NUL; also after leading spaces)
+gets a single quote ``'`` in front: ``=cmd|' /C calc'!A0`` is written
+``'=cmd|' /C calc'!A0`` and opens as that text. So does a formula start right after a
+``,``, ``;``, tab or line break *inside* a value, where a spreadsheet that splits on
+another separator (Excel splits on ``;`` in many locales) would start a cell:
+``a;=1+1`` is written ``a;'=1+1``. Number columns are written as numbers and never
+touched (a negative ``fit`` stays ``-0.42``), and so is a text cell that is a plain
+number (``-42``, which a spreadsheet reads as a number, not a formula). The JSON outputs
+(``leadscore export --format jsonl``, the API) carry the values exactly.
 
 **Which batch the file holds**: every row names it (``batch_id``). The store is made
 current before the file is written, so a run killed in between leaves the file one batch

@@ -12,11 +12,9 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -28,8 +26,7 @@ from leadscore.serving.api import PAGE_TOKENS_ENV, TOKENS_ENV, ApiConfig, create
 from leadscore.serving.export import csv_batch_id, sync_export, write_scores_csv
 from leadscore.serving.files import atomic_writer, remove_orphans
 from leadscore.serving.store import ScoreStore, StoreConfig
-from tests.conftest import ROOT
-from tests.serving.test_api import two_batches
+from tests.serving.test_api import _config_with_store, two_batches
 from tests.serving.test_store import AS_OF, make_scores
 
 
@@ -155,23 +152,14 @@ def test_a_killed_writers_temporary_files_are_removed(tmp_path):
     assert remove_orphans(latest) == []
 
 
-def _config(tmp_path: Path, url: str) -> Path:
-    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
-    raw["store"]["url"] = url
-    raw["output"]["scores_csv"] = str(tmp_path / "scores" / "latest.csv")
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / "leadscore.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return path
-
-
 def test_cli_export_with_no_out_checks_latest_csv_and_healthz_agrees(tmp_path, monkeypatch):
     monkeypatch.delenv(TOKENS_ENV, raising=False)
     monkeypatch.delenv(PAGE_TOKENS_ENV, raising=False)
     url = f"sqlite:///{tmp_path}/s.db"
     store, (first, second) = two_batches(url)
-    latest = write_scores_csv(store.read_batch(first.batch_id), tmp_path / "scores" / "latest.csv")
-    config = str(_config(tmp_path, url))
+    latest = tmp_path / "data" / "scores" / "latest.csv"  # output.scores_csv, by default
+    write_scores_csv(store.read_batch(first.batch_id), latest)
+    config = str(_config_with_store(tmp_path, url))
     runner = CliRunner()
 
     stale = runner.invoke(cli, ["export", "-c", config])
@@ -188,6 +176,6 @@ def test_cli_export_with_no_out_checks_latest_csv_and_healthz_agrees(tmp_path, m
 
     jsonl = runner.invoke(cli, ["export", "--format", "jsonl", "-c", config])
     assert jsonl.exit_code == 2 and "with --out" in jsonl.output
-    empty = _config(tmp_path / "x", f"sqlite:///{tmp_path}/empty.db")
+    empty = _config_with_store(tmp_path / "x", f"sqlite:///{tmp_path}/empty.db")
     none = runner.invoke(cli, ["export", "-c", str(empty)])
     assert none.exit_code == 1 and "no batch published yet" in none.output
