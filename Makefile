@@ -46,12 +46,14 @@ score: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
-# .ci/chromium.sh and .ci/postgres.sh install (apt, if missing) and start what the serving
-# tests need: headless Chromium + ChromeDriver, and a local PostgreSQL whose URL is handed
-# to pytest (tests needing it fail under CI=true without it).
+# .ci/chromium.sh, .ci/libreoffice.sh and .ci/postgres.sh install (apt, if missing) and
+# start what the serving tests need: headless Chromium + ChromeDriver, LibreOffice Calc (the
+# CSV exports are opened in it), and a local PostgreSQL whose URL is handed to pytest
+# (tests needing one of them fail under CI=true without it).
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	bash .ci/chromium.sh
+	bash .ci/libreoffice.sh
 	pg_url="$$(bash .ci/postgres.sh)" && LEADSCORE_TEST_PG_URL="$$pg_url" $(BIN)/python -m pytest
 
 # First the CLI start time (bench/cli_start.py: `leadscore --help` and the settings import,

@@ -365,7 +365,7 @@ def serve(
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Option(help="File to write (replaced atomically).")],
+    out: Annotated[Path | None, typer.Option(help="File to write (replaced atomically).")] = None,
     format: Annotated[
         str, typer.Option(help="csv (CRM import) or jsonl (one JSON object per lead).")
     ] = "csv",
@@ -373,26 +373,27 @@ def export(
 ) -> None:
     """Write the current batch for a CRM: columns as documented in serving/export.py.
 
-    jsonl has the same fields per line, with `reasons` as a JSON array.
+    jsonl has the same fields per line, with `reasons` as a JSON array. With no --out,
+    `output.scores_csv` is checked: rewritten if it does not hold the current batch.
     """
-    if format not in ("csv", "jsonl"):
-        console().print(f"[red]--format must be csv or jsonl, not {format!r}[/red]")
+    if format not in ("csv", "jsonl") or (out is None and format != "csv"):
+        console().print(f"[red]--format must be csv or jsonl (with --out), not {format!r}[/red]")
         raise typer.Exit(2)
     settings = _settings(config)
-    from leadscore.serving.export import write_scores_csv, write_scores_jsonl
-    from leadscore.serving.store import ScoreStore, StoreError
+    from leadscore.serving.export import export_current, sync_export
+    from leadscore.serving.store import StoreError
 
-    store = ScoreStore(settings.store)
     try:
-        store.create()  # idempotent; upgrades a store written by an older version
-        batch = store.read_batch()
+        if out is not None:
+            console().print(export_current(settings.store, out, format))
+            return
+        synced = sync_export(settings.store, settings.output.scores_csv)
     except (LookupError, StoreError) as exc:
         console().print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    finally:
-        store.close()
-    (write_scores_csv if format == "csv" else write_scores_jsonl)(batch, out)
-    console().print(f"{len(batch):,} leads of batch {batch['batch_id'].iloc[0]} -> {out}")
+    console().print(synced.describe() if synced.current else f"[red]{synced.describe()}[/red]")
+    if synced.current is None:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

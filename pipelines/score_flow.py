@@ -31,7 +31,7 @@ from leadscore.pipelines.partitioned import PartFile, StreamedCRM, score_and_spi
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import scoring_time
 from leadscore.pipelines.thin import thin_task
-from leadscore.serving.export import write_csv_atomic
+from leadscore.serving.export import sync_export, write_csv_atomic
 from leadscore.serving.store import ScoreStore
 
 TOP_LEADS = 10
@@ -162,6 +162,9 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
     """
     logger = get_run_logger()
     settings = load_settings(config_path)
+    synced = sync_export(settings.store, settings.output.scores_csv)  # a killed run's CSV
+    if synced.rewritten:
+        logger.warning(synced.describe())
     with _spill_folder(settings) as folder:
         crm = load_partitions(settings, folder)
         write_csv_atomic(crm.quarantine, settings.output.quarantine_csv)

@@ -46,28 +46,68 @@ Map each onto a CRM custom field of the type given:
 
 The file is written atomically (temporary file in the same folder, then
 ``os.replace``), so a CRM job picking it up never reads a half-written export.
+
+**Safe to open in a spreadsheet** (OWASP "CSV Injection"): every CSV leadscore writes
+(this export, the quarantine) quotes each text cell and doubles the double quotes inside,
+so a comma, quote or line break inside a value stays in its cell; and a text cell that a
+spreadsheet would run as a formula (first character ``=``, ``+``, ``-``, ``@``, their
+full-width forms, or a tab, carriage return, line feed or NUL; also after leading spaces)
+gets a single quote ``'`` in front: ``=cmd|' /C calc'!A0`` is written
+``'=cmd|' /C calc'!A0`` and opens as that text. So does a formula start right after a
+``,``, ``;``, tab or line break *inside* a value, where a spreadsheet that splits on
+another separator (Excel splits on ``;`` in many locales) would start a cell:
+``a;=1+1`` is written ``a;'=1+1``. Number columns are written as numbers and never
+touched (a negative ``fit`` stays ``-0.42``), and so is a text cell that is a plain
+number (``-42``, which a spreadsheet reads as a number, not a formula). The JSON outputs
+(``leadscore export --format jsonl``, the API) carry the values exactly.
+
+**Which batch the file holds**: every row names it (``batch_id``). The store is made
+current before the file is written, so a run killed in between leaves the file one batch
+behind; :func:`sync_export` finds that (it reads only the first row) and rewrites the
+file from the store. The score flow calls it before it starts, and ``leadscore export``
+with no ``--out`` does it on demand and prints the current batch (so does ``/healthz``).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from leadscore.models import reasons as reasons_codec
 from leadscore.models.schema import EXPORT_COLUMNS as _EXPORT_COLUMNS
 from leadscore.models.schema import REASONS_TEXT
-from leadscore.serving.files import atomic_writer
+from leadscore.serving.config import StoreConfig
+from leadscore.serving.files import atomic_writer, remove_orphans
+from leadscore.serving.store import SchemaVersionError, ScoreStore, StoreError
 
 EXPORT_COLUMNS: list[str] = list(_EXPORT_COLUMNS)
 """Columns of the CSV export, in file order (declared in models/schema.py, documented in
 this module's docstring)."""
 
 _DERIVED = {REASONS_TEXT}
+
+FORMULA_START = r"^(?:[\t\r\n\x00]|\s*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
+"""A text cell a spreadsheet may run as a formula (RE2, as Arrow's compute functions take
+it): it starts with a tab, CR, LF or NUL, or (after any spaces) with ``=``, ``+``, ``-``,
+``@`` or their full-width forms."""
+
+FORMULA_INSIDE = r"([,;\t\r\n][ \"]*)([=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
+"""A formula start inside a text cell, right after a separator or line break (and any
+spaces or quotes): where a spreadsheet splitting on that character would start a cell."""
+
+PLAIN_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+"""A text cell that is only a number (``-42``, ``+1.5e3``): read as a number, never run."""
+
+QUOTE_PREFIX = "'"
+"""What neutralises a formula cell: spreadsheets read a cell that starts with it as text."""
 
 
 def reasons_text(reasons: str | None) -> str:
@@ -136,8 +176,10 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
 def write_csv_chunks_atomic(chunks: Iterable[pd.DataFrame], path: Path) -> Path:
     """Write consecutive frames (same columns) as one CSV at ``path``, atomically.
 
-    The rows go through :func:`serving.files.atomic_writer` (temporary file in the
-    target folder, fsync, ``os.replace``); a failure (also one raised by the chunk
+    Text cells that a spreadsheet would run as formulas are neutralised
+    (:func:`neutralised`, the module docstring says how). The rows go through
+    :func:`serving.files.atomic_writer` (temporary file in the target folder, fsync,
+    ``os.replace``); a failure (also one raised by the chunk
     iterator) leaves no temporary file behind and the old file in place. The writer is
     Arrow's (~4x pandas' ``to_csv``): text is always quoted, numbers never; an empty
     input writes nothing but a header of no columns, so callers pass at least one frame.
@@ -148,13 +190,147 @@ def write_csv_chunks_atomic(chunks: Iterable[pd.DataFrame], path: Path) -> Path:
         for frame in chunks:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if schema is None:  # all-null columns are text columns with no value yet
-                schema = pa.schema(
-                    f.with_type(pa.string()) if pa.types.is_null(f.type) else f
-                    for f in table.schema
-                ).remove_metadata()
+                schema = pa.schema(_text_or_own(f) for f in table.schema).remove_metadata()
                 writer = pa_csv.CSVWriter(handle, schema)
             assert writer is not None
-            writer.write_table(table.cast(schema))
+            writer.write_table(neutralised(table.cast(schema)))
         if writer is not None:
             writer.close()
     return Path(path)
+
+
+def _text_or_own(field: pa.Field) -> pa.Field:
+    """All-null columns become text columns with no value yet, and categorical text plain
+    text (so that it is neutralised like any other text)."""
+    if pa.types.is_null(field.type):
+        return field.with_type(pa.string())
+    if pa.types.is_dictionary(field.type) and _is_text(field.type.value_type):
+        return field.with_type(pa.string())
+    return field
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def neutralise_cell(value: str) -> str:
+    """One text cell as the CSV writers write it (:func:`neutralised`)."""
+    return str(_neutralised_column(pa.array([value], pa.string()))[0])
+
+
+def neutralised(table: pa.Table) -> pa.Table:
+    """``table`` with the formula cells of its text columns neutralised; number, date
+    and boolean columns are returned as they are.
+
+    A text cell that starts like a formula (:data:`FORMULA_START`, unless it is a
+    :data:`PLAIN_NUMBER`) gets a ``'`` in front. And because a spreadsheet that splits on
+    another separator (Excel splits on ``;`` in many locales) starts a cell after any
+    ``,``, ``;``, tab or line break, a formula start after one of those inside a value
+    (:data:`FORMULA_INSIDE`) gets its ``'`` too: ``a;=1+1`` is written ``a;'=1+1``.
+    """
+    for i, field in enumerate(table.schema):
+        if _is_text(field.type):
+            table = table.set_column(i, field, _neutralised_column(table.column(i)))
+    return table
+
+
+def _neutralised_column(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    inside = pc.fill_null(pc.match_substring_regex(column, FORMULA_INSIDE), False)
+    if pc.any(inside).as_py():
+        column = pc.replace_substring_regex(column, FORMULA_INSIDE, rf"\1{QUOTE_PREFIX}\2")
+    formula = _formula_cells(column)
+    if not pc.any(formula).as_py():  # the usual case: anchored scans, nothing to do
+        return column
+    quote, empty = pa.scalar(QUOTE_PREFIX, column.type), pa.scalar("", column.type)
+    return pc.if_else(formula, pc.binary_join_element_wise(quote, column, empty), column)
+
+
+def _formula_cells(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """True where a text cell starts like a formula and is not a plain number."""
+    starts = pc.fill_null(pc.match_substring_regex(column, FORMULA_START), False)
+    if not pc.any(starts).as_py():
+        return starts
+    return pc.and_(starts, pc.invert(pc.match_substring_regex(column, PLAIN_NUMBER)))
+
+
+# ----------------------------------------------------------- which batch the file holds
+
+
+def csv_batch_id(path: Path) -> str | None:
+    """The batch an export at ``path`` holds (its first row's ``batch_id``); None if there
+    is no file, no ``batch_id`` column or no row, or the file cannot be read as CSV."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = csv.reader(handle)
+            header = next(rows, None)
+            first = next(rows, None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not header or not first or "batch_id" not in header:
+        return None
+    column = header.index("batch_id")
+    return first[column] if column < len(first) and first[column] else None
+
+
+@dataclass(frozen=True)
+class ExportSync:
+    """What :func:`sync_export` found: the store's current batch, the batch the file held
+    before (None: no file or no rows), and whether the file was rewritten."""
+
+    path: Path
+    current: str | None
+    found: str | None
+    rewritten: bool
+
+    def describe(self) -> str:
+        """One line for a person."""
+        if self.current is None:
+            return f"{self.path}: no batch published yet, nothing to export"
+        if not self.rewritten:
+            return f"{self.path} holds batch {self.current}, the current one"
+        held = f"batch {self.found}" if self.found else "no batch"
+        return f"{self.path} held {held}; rewritten with the current batch {self.current}"
+
+
+def sync_export(config: StoreConfig, path: Path) -> ExportSync:
+    """Make the CSV export at ``path`` hold the store's current batch.
+
+    A run killed after its batch became current but before its CSV replaced the old one
+    leaves the file one batch behind; this reads the file's first row and, if its
+    ``batch_id`` is not the current batch, rewrites the file (atomically) from the store.
+    A store that does not exist yet or has no batch is left alone, and so is the file;
+    an older store is upgraded first (as publishing would). Temporary files that a killed
+    writer of ``path`` left beside it are deleted (:func:`serving.files.remove_orphans`).
+    """
+    remove_orphans(path)
+    store = ScoreStore(config)
+    try:
+        try:
+            info = store.current_batch()
+        except SchemaVersionError:
+            store.create()  # upgrades an older store; refuses a newer one, as publish would
+            info = store.current_batch()
+        except StoreError:  # no store yet (the first run creates it)
+            return ExportSync(Path(path), None, csv_batch_id(path), False)
+        found = csv_batch_id(path)
+        if info is None or found == info.batch_id:
+            return ExportSync(Path(path), info.batch_id if info else None, found, False)
+        write_scores_csv(store.read_batch(info.batch_id), path)
+        return ExportSync(Path(path), info.batch_id, found, True)
+    finally:
+        store.close()
+
+
+def export_current(config: StoreConfig, path: Path, fmt: str = "csv") -> str:
+    """Write the store's current batch at ``path`` as ``csv`` or ``jsonl``; say what.
+
+    Raises LookupError if no batch was published, StoreError if the store is unusable.
+    """
+    store = ScoreStore(config)
+    try:
+        store.create()  # idempotent; upgrades a store written by an older version
+        batch = store.read_batch()
+    finally:
+        store.close()
+    (write_scores_csv if fmt == "csv" else write_scores_jsonl)(batch, path)
+    return f"{len(batch):,} leads of batch {batch['batch_id'].iloc[0]} -> {path}"

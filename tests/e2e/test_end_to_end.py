@@ -177,3 +177,33 @@ def test_a_worse_model_does_not_take_the_champion_alias(project: Path, scored: d
     # the refused version is still registered, and the alias history did not move
     history = json.loads(client.get_registered_model("leadscore").tags["champion_history"])
     assert history == [str(champion.version)]
+
+
+def test_the_next_score_run_rewrites_a_csv_left_one_batch_behind(project: Path, scored: dict):
+    """A run killed after its batch became current, before its CSV was written, leaves
+    latest.csv one batch behind; the next run rewrites it first, even one that then stops
+    (here: its leads file is gone)."""
+    from leadscore.models.schema import SCORE_COLUMNS
+    from leadscore.pipelines.score_flow import score_flow
+    from leadscore.serving.export import csv_batch_id
+    from leadscore.serving.store import ScoreStore, StoreConfig
+
+    latest = Path(scored["csv"])
+    assert csv_batch_id(latest) == scored["batch_id"]  # the file names its batch
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{project / 'data' / 'scores.db'}"))
+    killed = store.publish(  # the killed run's flip; its CSV was never written
+        store.read_batch()[list(SCORE_COLUMNS)],
+        model_version=scored["model_version"],
+        as_of=pd.Timestamp(scored["as_of"]).to_pydatetime(),
+    )
+    store.close()
+    assert csv_batch_id(latest) == scored["batch_id"] != killed.batch_id
+
+    raw = yaml.safe_load((project / "leadscore.yaml").read_text())
+    raw["data"]["leads"]["path"] = "data/synthetic/gone.parquet"
+    broken = project / "gone.yaml"
+    broken.write_text(yaml.safe_dump(raw))
+    with pytest.raises(Exception, match=r"gone\.parquet"):
+        score_flow(str(broken))
+    assert csv_batch_id(latest) == killed.batch_id
+    assert len(pd.read_csv(latest)) == scored["scored"]
