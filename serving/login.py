@@ -43,6 +43,7 @@ def add_login_routes(
     throttle = LoginThrottle(
         config.login_free_failures, config.login_backoff_seconds, config.login_backoff_max_seconds
     )
+    app.state.login_throttle = throttle
 
     def foreign(request: Request) -> bool:
         own = origin_of(str(request.base_url)) or ""

@@ -124,6 +124,7 @@ def _chromium() -> Iterator[object]:
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     driver.set_page_load_timeout(30)
     try:
@@ -174,6 +175,17 @@ def test_login_filter_and_lead_page_in_chromium(server: str, browser) -> None:
     WebDriverWait(driver, 15).until(
         lambda d: d.execute_script("return document.readyState") == "complete"
     )
+
+    # the cookie holds a session id, not the token; the page's own stylesheet passes its CSP
+    cookies = {c["name"]: c for c in driver.get_cookies()}
+    assert PAGE_TOKEN not in cookies["leadscore_session"]["value"]
+    assert (
+        cookies["leadscore_session"]["httpOnly"]
+        and cookies["leadscore_session"]["sameSite"] == "Strict"
+    )
+    grade_a = driver.find_element(By.CSS_SELECTOR, "#leads td.g-A")
+    assert grade_a.value_of_css_property("color") == "rgba(10, 125, 39, 1)"
+    assert _csp_violations(driver) == []
 
     # the list: every lead of the current batch, by priority, with its reasons
     assert _rows(driver) == [("L-1", "A"), ("L-2", "A"), ("L-3", "B"), ("L-4", "C"), ("L-5", "D")]
@@ -278,3 +290,51 @@ def test_api_docs_render_with_no_internet(server: str, browser) -> None:
         assert sources and all(s.startswith("/docs-assets/") for s in sources), sources
     finally:
         driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
+
+
+def _csp_violations(driver) -> list[str]:
+    """Console messages of the pages loaded since the last call that report a blocked
+    script, style or image (Content Security Policy)."""
+    return [
+        e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]
+    ]
+
+
+def test_docs_open_for_an_api_token_session_only(server: str, browser) -> None:
+    """A browser cannot send a bearer header: logged in with an API token, /docs draws
+    (under its CSP, nothing blocked); with a page token's session, or after log-out, 401."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    driver.delete_all_cookies()
+    driver.get(f"{server}/docs")
+    assert "missing or invalid bearer token" in driver.page_source
+    for token, opens_docs in ((PAGE_TOKEN, False), ("api-token", True)):
+        driver.get(f"{server}/ui/login")
+        driver.find_element(By.ID, "token").send_keys(token)
+        driver.find_element(By.ID, "login").click()
+        WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/ui"))
+        driver.get(f"{server}/docs")
+        if not opens_docs:
+            assert "missing or invalid bearer token" in driver.page_source
+            driver.get(f"{server}/ui")
+            driver.find_element(By.ID, "logout").click()
+            WebDriverWait(driver, 15).until(lambda d: "/ui/login" in d.current_url)
+            continue
+        _csp_violations(driver)  # forget the log-in pages' messages
+        title = WebDriverWait(driver, 20, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, ".swagger-ui .info .title")
+        )
+        assert title.text.startswith("leadscore API")
+        WebDriverWait(driver, 20).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+        )
+        assert _csp_violations(driver) == []
+    # log out: the session is gone, /docs closes again
+    driver.get(f"{server}/ui")
+    driver.find_element(By.ID, "logout").click()
+    WebDriverWait(driver, 15).until(lambda d: "/ui/login" in d.current_url)
+    driver.get(f"{server}/docs")
+    assert "missing or invalid bearer token" in driver.page_source
