@@ -33,7 +33,14 @@ from starlette.requests import HTTPConnection
 from leadscore.serving.auth import SESSION_COOKIE, TokenAuth, bearer_of
 from leadscore.serving.session import SessionStore
 
-__all__ = ["OPEN_PATHS", "AccessGate", "BodyLimit", "SecurityHeaders", "docs_allowed"]
+__all__ = [
+    "OPEN_PATHS",
+    "AccessGate",
+    "BodyLimit",
+    "HttpMiddleware",
+    "SecurityHeaders",
+    "docs_allowed",
+]
 
 OPEN_PATHS = ("/healthz",)
 """Answer without any token (liveness probes)."""
@@ -66,8 +73,9 @@ async def _reply(
     await send({"type": "http.response.body", "body": body})
 
 
-class SecurityHeaders:
-    """Security headers on every response (see the module's docstring)."""
+class HttpMiddleware:
+    """Plain ASGI middleware acting on HTTP requests (``http``); anything else (lifespan)
+    passes through untouched."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -76,6 +84,16 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Any, receive: Any, send: Any) -> None:
+        raise NotImplementedError
+
+
+class SecurityHeaders(HttpMiddleware):
+    """Security headers on every response (see the module's docstring)."""
+
+    async def http(self, scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
         page = _is_under(path, "/ui")
         cache = not _is_under(path, ASSETS)
@@ -106,11 +124,11 @@ class BodyTooLargeError(Exception):
     """Raised into the app when a streamed body passes the limit."""
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     """413 for a body over ``limit`` bytes, before it is read (see the module's docstring)."""
 
     def __init__(self, app: Any, limit: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.limit = limit
 
     async def _refuse(self, send: Send) -> None:
@@ -121,10 +139,7 @@ class BodyLimit:
             [(b"connection", b"close")],
         )
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Any, receive: Any, send: Any) -> None:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -176,18 +191,15 @@ def docs_allowed(conn: HTTPConnection, api_auth: TokenAuth, sessions: SessionSto
     return session is not None and session.kind == "api"
 
 
-class AccessGate:
+class AccessGate(HttpMiddleware):
     """Deny by default (see the module's docstring)."""
 
     def __init__(self, app: Any, api_auth: TokenAuth, sessions: SessionStore) -> None:
-        self.app = app
+        super().__init__(app)
         self.api_auth = api_auth
         self.sessions = sessions
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
         if path in OPEN_PATHS or _is_under(path, ASSETS) or _is_under(path, "/ui"):
             await self.app(scope, receive, send)

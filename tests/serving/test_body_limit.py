@@ -13,38 +13,22 @@ from collections.abc import Iterator
 import pytest
 
 from leadscore.serving.api import PAGE_TOKENS_ENV, TOKENS_ENV, ApiConfig, create_app
+from tests.serving.live import uvicorn_serving
 from tests.serving.test_api import TOKEN, two_batches
 
 LIMIT = 65_536
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[int]:
-    import uvicorn
-
     folder = tmp_path_factory.mktemp("limit")
     store, _ = two_batches(f"sqlite:///{folder}/s.db")
     with pytest.MonkeyPatch.context() as env:
         env.delenv(TOKENS_ENV, raising=False)
         env.delenv(PAGE_TOKENS_ENV, raising=False)
         app = create_app(store.config, ApiConfig(tokens=[TOKEN], max_body_bytes=LIMIT))
-    port = _free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "uvicorn did not start"
-    yield port
-    uv.should_exit = True
-    thread.join(10)
+    with uvicorn_serving(app) as port:
+        yield port
     store.close()
 
 

@@ -15,10 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import pytest
 
 from leadscore.serving.api import PAGE_TOKENS_ENV, TOKENS_ENV, ApiConfig, create_app
 from leadscore.serving.store import ScoreStore, StoreConfig
+from tests.serving.live import uvicorn_serving
 from tests.serving.test_store import AS_OF, _frame, in_ci
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,16 +41,8 @@ def _require_browser() -> None:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
-    import uvicorn
-
     _require_browser()
     folder = tmp_path_factory.mktemp("page")
     store = ScoreStore(StoreConfig(url=f"sqlite:///{folder}/s.db"))
@@ -80,18 +70,8 @@ def server(tmp_path_factory) -> Iterator[str]:
     store.publish(frame, model_version="7", as_of=AS_OF)
     saved = {k: os.environ.pop(k, None) for k in (TOKENS_ENV, PAGE_TOKENS_ENV)}
     app = create_app(store.config, ApiConfig(tokens=["api-token"], page_tokens=[PAGE_TOKEN]))
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(10)
+    with uvicorn_serving(app) as port:
+        yield f"http://127.0.0.1:{port}"
     store.close()
     for key, value in saved.items():
         if value is not None:
