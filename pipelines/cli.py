@@ -360,7 +360,8 @@ def serve(
         settings.features, settings.rules, settings.scoring, load_champion, settings.data.validation
     )
     server = create_app(settings.store, settings.api, scorer)
-    uvicorn.run(server, host=host or settings.api.host, port=port or settings.api.port)
+    where = {"host": host or settings.api.host, "port": port or settings.api.port}
+    uvicorn.run(server, **where, proxy_headers=False)  # the app reads api.trusted_proxies
 
 
 @app.command()

@@ -7,8 +7,9 @@ serve``) hands it a loader built on ``pipelines.tracking.load_champion``; tests 
 small fitted model.
 
 Endpoints (all under bearer-token auth except ``/healthz``; docs at ``/docs``, the schema
-at ``/openapi.json``, both also behind the token; Swagger UI's own files, which hold no
-data, at ``/docs-assets`` without one, so the docs need no CDN):
+at ``/openapi.json``, both behind an API token: a bearer header, or a page session opened
+with one at ``/ui/login``, so a browser can read them; Swagger UI's own files, which hold
+no data, at ``/docs-assets`` without one, so the docs need no CDN):
 
 ``GET /v1/scores``
     The current batch, best first, cursor-paginated (keyset on rank). The cursor pins the
@@ -31,7 +32,9 @@ data, at ``/docs-assets`` without one, so the docs need no CDN):
 ``/ui``
     The sales-ops page (serving/page.py).
 
-Modules: ``config`` (the ``api``/``store`` sections), ``auth`` (tokens), ``schemas``
+Modules: ``config`` (the ``api``/``store`` sections), ``auth`` (tokens), ``guard`` (body
+limit, deny-by-default access, security headers: ASGI middleware that runs before any
+route), ``session`` and ``login`` (the page's sessions, throttled log-in), ``schemas``
 (request and response models), ``routes`` (``/v1``), ``lookup`` (a lead's detail),
 ``on_demand`` (``POST /v1/score``), ``errors`` and ``page`` (``/ui``); this module
 assembles them.
@@ -43,12 +46,16 @@ trace ever reaches a client.
 
 from __future__ import annotations
 
+import base64
 import gc
+import hashlib
 import logging
+import re
 
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from leadscore.serving.auth import TokenAuth, bearer_dependency
 from leadscore.serving.config import (
@@ -59,9 +66,11 @@ from leadscore.serving.config import (
     api_tokens,
 )
 from leadscore.serving.errors import NoStackTraces, validation_error
+from leadscore.serving.guard import AccessGate, BodyLimit, SecurityHeaders, docs_allowed
 from leadscore.serving.on_demand import ModelLoader, OnDemandScorer
 from leadscore.serving.routes import decode_cursor, encode_cursor, v1_router
 from leadscore.serving.schemas import Health
+from leadscore.serving.session import SessionStore
 from leadscore.serving.store import SCHEMA_VERSION, ScoreStore
 
 __all__ = [
@@ -97,6 +106,7 @@ def create_app(
     store = store or ScoreStore(store_config)
     store.create()
 
+    sessions = SessionStore(api_config.session_hours * 3600)
     require_token = bearer_dependency(api_auth)
 
     app = FastAPI(
@@ -111,12 +121,25 @@ def create_app(
     app.state.api_config = api_config
     app.state.page_auth = page_auth
     app.state.api_auth = api_auth
+    app.state.sessions = sessions
 
+    # Outermost last: the proxy's headers first, then security headers on every answer
+    # (500s too), the body limit and the token gate before any route reads a byte.
+    app.add_middleware(AccessGate, api_auth=api_auth, sessions=sessions)
+    app.add_middleware(BodyLimit, limit=api_config.max_body_bytes)
     app.add_middleware(NoStackTraces)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(api_config.trusted_proxies))
 
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
 
-    secured = [Depends(require_token)]
+    def require_docs_access(request: Request) -> None:
+        if not docs_allowed(request, api_auth, sessions):
+            raise HTTPException(
+                401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    docs_access = [Depends(require_docs_access)]
 
     # ---- docs (behind the token: the schema names every field of the data) ----
     from importlib.resources import files
@@ -129,18 +152,23 @@ def create_app(
     assets = str(files("fastapi_offline") / "static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
 
-    @app.get("/openapi.json", include_in_schema=False, dependencies=secured)
+    @app.get("/openapi.json", include_in_schema=False, dependencies=docs_access)
     def openapi_json() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @app.get("/docs", include_in_schema=False, dependencies=secured)
+    docs_page = get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="leadscore API",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+    )
+    docs_csp = _docs_csp(bytes(docs_page.body).decode())
+
+    @app.get("/docs", include_in_schema=False, dependencies=docs_access)
     def docs() -> Response:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="leadscore API",
-            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        return Response(
+            docs_page.body, media_type="text/html", headers={"Content-Security-Policy": docs_csp}
         )
 
     # ---- health ----
@@ -163,7 +191,7 @@ def create_app(
 
     from leadscore.serving.page import add_page_routes
 
-    add_page_routes(app, store, api_config, page_auth)
+    add_page_routes(app, store, api_config, page_auth, api_auth, sessions)
     # Everything built so far (routes, templates, pools, imported libraries) lives as long
     # as the server: move it out of the garbage collector's view. Without this, gen-2
     # collections walking that heap stalled requests by 50-140 ms (p99 of GET /v1/scores
@@ -171,3 +199,18 @@ def create_app(
     gc.collect()
     gc.freeze()
     return app
+
+
+def _docs_csp(html: str) -> str:
+    """Swagger UI's Content-Security-Policy: its scripts and styles from this server, its
+    one inline script allowed by hash (the page is a constant), data: images (its icons),
+    requests to this server only ("Try it out"), never in a frame."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL)
+    )
+    return (
+        f"default-src 'none'; script-src 'self' {hashes}; style-src 'self'; "
+        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    )

@@ -1,5 +1,5 @@
-"""Who may call: bearer tokens for the API, the same tokens (or page-only ones) in a
-cookie for the sales-ops page.
+"""Who may call: bearer tokens for the API; for the sales-ops page, the same tokens (or
+page-only ones) typed once into its log-in form, which opens a session (serving/session.py).
 
 API tokens open ``/v1`` and the page; page tokens (``api.page_tokens``) open the page only.
 Tokens are compared in constant time against every configured token.
@@ -11,11 +11,12 @@ import hmac
 from collections.abc import Callable, Sequence
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
-COOKIE = "leadscore_token"
-"""The page's cookie holding the token typed into ``/ui/login``."""
+SESSION_COOKIE = "leadscore_session"
+"""The page's cookie: a signed session id (never the token typed into ``/ui/login``)."""
 
 
 class TokenAuth:
@@ -50,9 +51,9 @@ def bearer_dependency(auth: TokenAuth) -> Callable[..., None]:
     return require_token
 
 
-def token_of(request: Request) -> str | None:
-    """The page request's token: an ``Authorization: Bearer`` header, else the cookie."""
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
+def bearer_of(conn: HTTPConnection) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if any."""
+    header = conn.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
         return header[7:].strip()
-    return request.cookies.get(COOKIE)
+    return None

@@ -66,6 +66,41 @@ class ApiConfig(BaseModel):
     history_batches: int = Field(
         default=10, ge=1, le=1000, description="Batches of history per lead (max)."
     )
+    max_body_bytes: int = Field(
+        default=2_097_152,
+        ge=1024,
+        description="Largest request body (bytes): a larger Content-Length is answered 413 "
+        "before anything is read or any token checked; a chunked body is cut off there. "
+        "2 MiB holds a POST /v1/score with its 10,000 activities at most.",
+    )
+    session_hours: float = Field(
+        default=8.0, gt=0, le=24 * 30, description="A page log-in lasts this long."
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Always mark the page cookie Secure (it is anyway over https, or when "
+        "a trusted proxy says X-Forwarded-Proto: https).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (IPs or networks) whose X-Forwarded-For/-Proto are "
+        "believed: the client's address (log-in throttling) and https (Secure cookie).",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to post the log-in form besides the server's own "
+        "(scheme://host:port of the request), e.g. https://leads.example.com behind a "
+        "proxy that rewrites Host.",
+    )
+    login_free_failures: int = Field(
+        default=5, ge=1, le=1000, description="Failed log-ins per client before back-off."
+    )
+    login_backoff_seconds: float = Field(
+        default=1.0, gt=0, description="First wait after those; doubles with each failure."
+    )
+    login_backoff_max_seconds: float = Field(
+        default=900.0, gt=0, description="Longest wait between two log-in attempts."
+    )
 
 
 def _env_tokens(name: str) -> list[str]:

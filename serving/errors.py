@@ -11,23 +11,19 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from leadscore.serving.guard import HttpMiddleware
+
 log = logging.getLogger("leadscore.serving.api")
 
 
-class NoStackTraces:
+class NoStackTraces(HttpMiddleware):
     """ASGI middleware: an unexpected exception becomes an opaque 500 (traceback logged).
 
     Plain ASGI rather than ``BaseHTTPMiddleware``, which costs about a millisecond per
     request. If the response had already started, the connection is just closed.
     """
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Any, receive: Any, send: Any) -> None:
         started = False
 
         async def tracking_send(message: Any) -> None:

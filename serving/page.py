@@ -6,12 +6,21 @@ the reasons chart is inline SVG.
 
 Access. The page shows personal data (leads, owners, scores), so it needs a token like
 the API. A browser cannot attach a bearer header to a link, so the token is typed once
-into ``/ui/login`` and kept in an HttpOnly, SameSite=Strict cookie for the browser
-session; sales reps bookmark ``/ui`` and log in once a day. Ops can hand reps a
+into ``/ui/login``, which opens a session (serving/session.py: a signed, expiring id in
+an HttpOnly, SameSite=Strict cookie, Secure over https; never the token itself); sales
+reps bookmark ``/ui`` and log in once a day. The form refuses a post from another origin
+(403) and a client after too many wrong tokens (429, Retry-After). Ops can hand reps a
 **page token** (``api.page_tokens`` / ``$LEADSCORE_PAGE_TOKENS``): it opens the page
 (read-only by construction: the page has no write action) but not ``/v1``, so a rep's
 token cannot be used for a bulk export of every score. An API token opens both. A
 request with an ``Authorization: Bearer`` header is accepted too (scripts, tests).
+
+Headers. The page needs no script at all, so its Content-Security-Policy allows none
+(``default-src 'none'``); its one stylesheet is inline and allowed by its SHA-256 hash
+(the style is a constant, so a hash is exact where a per-request nonce would buy
+nothing, and no ``style=`` attribute is used). ``frame-ancestors 'none'`` (and
+``X-Frame-Options: DENY``, serving/guard.py) stop click-jacking; ``form-action 'self'``
+keeps the forms on this server.
 
 Routes: ``GET /ui`` (list; query ``grade`` repeatable, ``owner``, ``after`` for the next
 page), ``GET /ui/leads/{lead_id}``, ``GET|POST /ui/login``, ``POST /ui/logout``.
@@ -19,40 +28,63 @@ page), ``GET /ui/leads/{lead_id}``, ``GET|POST /ui/login``, ``POST /ui/logout``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import DictLoader, Environment, select_autoescape
 from sqlalchemy import select
 
-from leadscore.serving.auth import COOKIE, TokenAuth, token_of
+from leadscore.serving.auth import SESSION_COOKIE, TokenAuth, bearer_of
 from leadscore.serving.config import ApiConfig
+from leadscore.serving.login import add_login_routes
 from leadscore.serving.lookup import batch_label, lead_detail, score_item
+from leadscore.serving.session import SessionStore
 from leadscore.serving.store import ScoreStore, scores_table
 
-__all__ = ["COOKIE", "ROWS_PER_PAGE", "add_page_routes", "contribution_chart", "history_chart"]
+__all__ = [
+    "PAGE_CSP",
+    "ROWS_PER_PAGE",
+    "SESSION_COOKIE",
+    "add_page_routes",
+    "contribution_chart",
+    "history_chart",
+]
 
 ROWS_PER_PAGE = 100
 
-_BASE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{% block title %}Lead priorities{% endblock %} - leadscore</title>
-<style>
+_STYLE = """
  body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
  table{border-collapse:collapse;width:100%} th,td{padding:.3rem .5rem;text-align:left;
  border-bottom:1px solid #ddd;vertical-align:top} th{background:#f4f4f4}
  .g-A{color:#0a7d27;font-weight:bold}.g-B{color:#2a62b8}.g-C{color:#a66f00}.g-D{color:#888}
  .pos{color:#0a7d27}.neg{color:#b3261e} nav{margin-bottom:1rem} .muted{color:#666}
- form.filters{margin:.5rem 0 1rem} form.filters label{margin-right:1rem}
-</style></head><body>
+ form.filters{margin:.5rem 0 1rem} form.filters label{margin-right:1rem} form.inline{display:inline}
+"""
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+PAGE_CSP = (
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+"""The page's Content-Security-Policy: no script, its own stylesheet, its own forms."""
+
+_BASE = (
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{% block title %}Lead priorities{% endblock %} - leadscore</title>
+<style>"""
+    + _STYLE
+    + """</style></head><body>
 <nav><a href="/ui">Lead priorities</a>
-{% if authed %}<form method="post" action="/ui/logout" style="display:inline">
-<button type="submit">Log out</button></form>{% endif %}</nav>
+{% if authed %}<form method="post" action="/ui/logout" class="inline">
+<button type="submit" id="logout">Log out</button></form>{% endif %}</nav>
 {% block body %}{% endblock %}
 </body></html>"""
+)
 
 _LOGIN = """{% extends "base.html" %}{% block title %}Log in{% endblock %}
 {% block body %}<h1>Log in</h1>
@@ -183,42 +215,36 @@ def history_chart(scores: list[int], width: int = 560, height: int = 80) -> str:
     )
 
 
-def add_page_routes(app: FastAPI, store: ScoreStore, config: ApiConfig, auth: TokenAuth) -> None:
-    """Mount the sales-ops page on ``app``."""
+def add_page_routes(
+    app: FastAPI,
+    store: ScoreStore,
+    config: ApiConfig,
+    auth: TokenAuth,
+    api_auth: TokenAuth,
+    sessions: SessionStore,
+) -> None:
+    """Mount the sales-ops page on ``app``: ``auth`` holds every token that opens the page,
+    ``api_auth`` the API tokens among them (their sessions may read ``/docs`` too)."""
+
+    def authed(request: Request) -> bool:
+        bearer = bearer_of(request)
+        if bearer is not None:
+            return auth.valid(bearer)
+        return sessions.get(request.cookies.get(SESSION_COOKIE)) is not None
 
     def login_redirect(request: Request) -> RedirectResponse:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse("/ui/login?" + urlencode({"next": target}), status_code=303)
+        response = RedirectResponse("/ui/login?" + urlencode({"next": target}), status_code=303)
+        if SESSION_COOKIE in request.cookies:  # tampered or expired: drop it
+            response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
 
-    def render(name: str, **context: Any) -> HTMLResponse:
+    def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = _ENV.get_template(name).render(**context)
-        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+        headers = {"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP}
+        return HTMLResponse(html, status_code=status, headers=headers)
 
-    @app.get("/ui/login", include_in_schema=False)
-    def login_form(next: Annotated[str, Query(max_length=2048)] = "/ui") -> HTMLResponse:
-        return render("login.html", next=next, error=None, authed=False)
-
-    @app.post("/ui/login", include_in_schema=False)
-    async def login(request: Request) -> Response:
-        body = (await request.body())[:8192].decode("utf-8", "replace")
-        form = parse_qs(body)
-        token = (form.get("token") or [""])[0].strip()
-        target = (form.get("next") or ["/ui"])[0]
-        if not target.startswith("/ui") or target.startswith("//"):
-            target = "/ui"  # no open redirect
-        if not auth.valid(token):
-            page = render("login.html", next=target, error="Unknown token.", authed=False)
-            page.status_code = 401
-            return page
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/ui")
-        return response
-
-    @app.post("/ui/logout", include_in_schema=False)
-    def logout() -> Response:
-        response = RedirectResponse("/ui/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/ui")
-        return response
+    add_login_routes(app, config, render, auth, api_auth, sessions)
 
     @app.get("/ui", include_in_schema=False)
     def leads_page(
@@ -227,7 +253,7 @@ def add_page_routes(app: FastAPI, store: ScoreStore, config: ApiConfig, auth: To
         owner: Annotated[str | None, Query(max_length=255)] = None,
         after: Annotated[int, Query(ge=0)] = 0,
     ) -> Response:
-        if not auth.valid(token_of(request)):
+        if not authed(request):
             return login_redirect(request)
         current = store.current_batch()
         owner = owner or None
@@ -266,14 +292,12 @@ def add_page_routes(app: FastAPI, store: ScoreStore, config: ApiConfig, auth: To
     def lead_page(
         request: Request, lead_id: Annotated[str, Path(min_length=1, max_length=255)]
     ) -> Response:
-        if not auth.valid(token_of(request)):
+        if not authed(request):
             return login_redirect(request)
         try:
             lead = lead_detail(store, lead_id, config.history_batches)
         except HTTPException as exc:
-            page = render("missing.html", authed=True, message=str(exc.detail))
-            page.status_code = exc.status_code
-            return page
+            return render("missing.html", exc.status_code, authed=True, message=str(exc.detail))
         cur = lead.current
         return render(
             "lead.html",

@@ -2,8 +2,11 @@
 
 Every documented operation (scores, lead, changes, on-demand score with a real fitted
 model, healthz) gets generated valid and invalid inputs through the ASGI app in process;
-each response must be below 500 and carry no traceback. Bounded: a few dozen examples per
-operation, no deadline, so the run stays within ~30 s.
+each response must be below 500, carry no traceback and the security headers
+(serving/guard.py), and the same case with a wrong token must be refused (401: the gate
+runs before the body is read) but on /healthz; a body over the limit (set to 8 KiB here)
+is answered 413. Bounded: a few dozen examples per operation, no deadline,
+so the run stays within ~30 s.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ def api_schema(tmp_path_factory, fitted_scorer):
     scorer = fitted_scorer[0]
     folder = tmp_path_factory.mktemp("fuzz")
     store, _ = two_batches(f"sqlite:///{folder}/s.db")
-    app = create_app(store.config, ApiConfig(tokens=[TOKEN]), scorer)
+    app = create_app(store.config, ApiConfig(tokens=[TOKEN], max_body_bytes=8192), scorer)
     return schemathesis.openapi.from_asgi("/openapi.json", app, headers=AUTH)
 
 
-def _fuzzer(operation, label: str, counts: dict[str, int]):
+def _fuzzer(operation, label: str, counts: dict[str, int], statuses: dict[str, set[int]]):
     """A hypothesis test of one operation: generated cases must not cause a 5xx."""
 
     @given(case=operation.as_strategy())
@@ -50,18 +53,32 @@ def _fuzzer(operation, label: str, counts: dict[str, int]):
             f"{response.status_code} {response.text[:300]}"
         )
         assert "Traceback" not in response.text
+        headers = {k.lower(): v[0] for k, v in response.headers.items()}  # name -> values
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        statuses[label].add(response.status_code)
+        if case.path != "/healthz":
+            refused = case.call(headers={"Authorization": "Bearer wrong"})
+            assert refused.status_code in (401, 413), (case.formatted_path, refused.status_code)
 
     return fuzz
 
 
 def test_no_input_causes_a_server_error(api_schema):
     counts: dict[str, int] = {}
+    statuses: dict[str, set[int]] = {}
     for result in api_schema.get_all_operations():
         operation = result.ok()
         label = f"{operation.method.upper()} {operation.path}"
         counts[label] = 0
-        _fuzzer(operation, label, counts)()
-    print(f"\nschemathesis examples per operation: {counts}")
+        statuses[label] = set()
+        _fuzzer(operation, label, counts, statuses)()
+        if label == "POST /v1/score":  # the body limit, through the schema's own operation
+            big = {"lead": {"lead_id": "x" * 9000, "created_at": "2025-01-01T00:00:00Z"}}
+            over = operation.Case(body=big, media_type="application/json").call(headers=AUTH)
+            assert over.status_code == 413, over.text
+    print(f"\nschemathesis examples per operation: {counts}, statuses: {statuses}")
     assert set(counts) == {
         "GET /healthz",
         "GET /v1/scores",

@@ -15,10 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import pytest
 
 from leadscore.serving.api import PAGE_TOKENS_ENV, TOKENS_ENV, ApiConfig, create_app
 from leadscore.serving.store import ScoreStore, StoreConfig
+from tests.serving.live import uvicorn_serving
 from tests.serving.test_store import AS_OF, _frame, in_ci
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,16 +41,8 @@ def _require_browser() -> None:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
-    import uvicorn
-
     _require_browser()
     folder = tmp_path_factory.mktemp("page")
     store = ScoreStore(StoreConfig(url=f"sqlite:///{folder}/s.db"))
@@ -80,18 +70,8 @@ def server(tmp_path_factory) -> Iterator[str]:
     store.publish(frame, model_version="7", as_of=AS_OF)
     saved = {k: os.environ.pop(k, None) for k in (TOKENS_ENV, PAGE_TOKENS_ENV)}
     app = create_app(store.config, ApiConfig(tokens=["api-token"], page_tokens=[PAGE_TOKEN]))
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(10)
+    with uvicorn_serving(app) as port:
+        yield f"http://127.0.0.1:{port}"
     store.close()
     for key, value in saved.items():
         if value is not None:
@@ -124,6 +104,7 @@ def _chromium() -> Iterator[object]:
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     driver.set_page_load_timeout(30)
     try:
@@ -174,6 +155,17 @@ def test_login_filter_and_lead_page_in_chromium(server: str, browser) -> None:
     WebDriverWait(driver, 15).until(
         lambda d: d.execute_script("return document.readyState") == "complete"
     )
+
+    # the cookie holds a session id, not the token; the page's own stylesheet passes its CSP
+    cookies = {c["name"]: c for c in driver.get_cookies()}
+    assert PAGE_TOKEN not in cookies["leadscore_session"]["value"]
+    assert (
+        cookies["leadscore_session"]["httpOnly"]
+        and cookies["leadscore_session"]["sameSite"] == "Strict"
+    )
+    grade_a = driver.find_element(By.CSS_SELECTOR, "#leads td.g-A")
+    assert grade_a.value_of_css_property("color") == "rgba(10, 125, 39, 1)"
+    assert _csp_violations(driver) == []
 
     # the list: every lead of the current batch, by priority, with its reasons
     assert _rows(driver) == [("L-1", "A"), ("L-2", "A"), ("L-3", "B"), ("L-4", "C"), ("L-5", "D")]
@@ -278,3 +270,51 @@ def test_api_docs_render_with_no_internet(server: str, browser) -> None:
         assert sources and all(s.startswith("/docs-assets/") for s in sources), sources
     finally:
         driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
+
+
+def _csp_violations(driver) -> list[str]:
+    """Console messages of the pages loaded since the last call that report a blocked
+    script, style or image (Content Security Policy)."""
+    return [
+        e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]
+    ]
+
+
+def test_docs_open_for_an_api_token_session_only(server: str, browser) -> None:
+    """A browser cannot send a bearer header: logged in with an API token, /docs draws
+    (under its CSP, nothing blocked); with a page token's session, or after log-out, 401."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    driver.delete_all_cookies()
+    driver.get(f"{server}/docs")
+    assert "missing or invalid bearer token" in driver.page_source
+    for token, opens_docs in ((PAGE_TOKEN, False), ("api-token", True)):
+        driver.get(f"{server}/ui/login")
+        driver.find_element(By.ID, "token").send_keys(token)
+        driver.find_element(By.ID, "login").click()
+        WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/ui"))
+        assert _csp_violations(driver) == []  # the log-in and list pages: nothing blocked
+        driver.get(f"{server}/docs")
+        if not opens_docs:
+            assert "missing or invalid bearer token" in driver.page_source
+            driver.get(f"{server}/ui")
+            driver.find_element(By.ID, "logout").click()
+            WebDriverWait(driver, 15).until(lambda d: "/ui/login" in d.current_url)
+            continue
+        title = WebDriverWait(driver, 20, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, ".swagger-ui .info .title")
+        )
+        assert title.text.startswith("leadscore API")
+        WebDriverWait(driver, 20).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+        )
+        assert _csp_violations(driver) == []
+    # log out: the session is gone, /docs closes again
+    driver.get(f"{server}/ui")
+    driver.find_element(By.ID, "logout").click()
+    WebDriverWait(driver, 15).until(lambda d: "/ui/login" in d.current_url)
+    driver.get(f"{server}/docs")
+    assert "missing or invalid bearer token" in driver.page_source
