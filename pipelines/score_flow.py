@@ -27,6 +27,7 @@ from leadscore.models.scoring import (
 )
 from leadscore.pipelines import tracking
 from leadscore.pipelines.batch import Spilled, publish_spilled
+from leadscore.pipelines.errors import NothingToScoreError
 from leadscore.pipelines.partitioned import PartFile, StreamedCRM, score_and_spill, stream_crm
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import scoring_time
@@ -36,10 +37,6 @@ from leadscore.serving.store import ScoreStore
 
 TOP_LEADS = 10
 """Best leads the score flow returns (and the CLI prints) as a preview."""
-
-
-class NothingToScoreError(RuntimeError):
-    """The data holds no open lead: a batch would replace the current one with nothing."""
 
 
 @thin_task
