@@ -31,11 +31,15 @@ class ExitCode(IntEnum):
     BAD_INPUT = 3  # the data: unreadable or empty file, missing column, too many bad rows
     NOTHING_TO_SCORE = 4  # no open lead to score, no current batch to export
     REGISTRY = 5  # the model registry refuses: no champion, no such version, no previous
-    STORE = 6  # the scores store refuses: schema version, lost rows; current batch kept
+    STORE = 6  # the store refuses: schema version, lost rows or leads; current batch kept
 
 
 class NothingToScoreError(RuntimeError):
     """The data holds no open lead: a batch would replace the current one with nothing."""
+
+
+class ConservationError(RuntimeError):
+    """Scored + closed + quarantined leads do not add up to the leads in: not published."""
 
 
 class RegistryError(LookupError):
@@ -48,6 +52,7 @@ EXPECTED: dict[str, ExitCode] = {
     "leadscore.models.training.InsufficientDataError": ExitCode.BAD_INPUT,
     "leadscore.pipelines.errors.NothingToScoreError": ExitCode.NOTHING_TO_SCORE,
     "leadscore.pipelines.errors.RegistryError": ExitCode.REGISTRY,
+    "leadscore.pipelines.errors.ConservationError": ExitCode.STORE,
     "leadscore.serving.store.migrate.StoreError": ExitCode.STORE,
 }
 """Expected exception classes (by module path; subclasses included) -> exit code."""
