@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from enum import IntEnum
 from typing import Any
 
@@ -114,7 +115,7 @@ class CommandGroup(TyperGroup):
     """The `leadscore` group: an expected failure ends as one line and its exit code.
 
     Every command runs inside :meth:`invoke`, so each gets the same treatment; with
-    ``--debug`` (``ctx.obj["debug"]``) the exception propagates with its traceback.
+    ``--debug`` (``ctx.obj["debug"]``) the traceback is printed first (same exit code).
     """
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -124,7 +125,7 @@ class CommandGroup(TyperGroup):
             raise
         except Exception as exc:
             if (ctx.obj or {}).get("debug"):
-                raise
+                traceback.print_exc()
             code = exit_code(exc)
             if code is None:
                 message = f"unexpected error {type(exc).__name__}: {exc} (rerun with --debug)"
