@@ -87,16 +87,22 @@ class _ExpectedFailures(logging.Filter):
     for an expected failure the CLI's one line says it all.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.names = {key.rsplit(".", 1)[1] for key in EXPECTED}  # and subclasses seen
+
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and record.exc_info[1] is not None:
-            return exit_code(record.exc_info[1]) is None
+            if exit_code(record.exc_info[1]) is None:
+                return True
+            self.names.add(type(record.exc_info[1]).__name__)
+            return False
         if record.levelno < logging.INFO:
             return True
         message = record.getMessage()
         if "Failed(" not in message and "exception" not in message:
             return True
-        names = {key.rsplit(".", 1)[1] for key in EXPECTED}
-        return not any(f"{name}:" in message or f"{name}(" in message for name in names)
+        return not any(f"{name}:" in message or f"{name}(" in message for name in self.names)
 
 
 RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine", "prefect.engine")
@@ -133,8 +139,21 @@ class CommandGroup(TyperGroup):
             raise fail(str(exc), code) from exc
 
 
+MEANING: dict[ExitCode, str] = {
+    ExitCode.OK: "",
+    ExitCode.UNEXPECTED: " (a bug)",
+    ExitCode.CONFIG: " (settings file or key, option)",
+    ExitCode.BAD_INPUT: " (the data)",
+    ExitCode.NOTHING_TO_SCORE: " (or export)",
+    ExitCode.REGISTRY: " (champion, versions)",
+    ExitCode.STORE: " (the current batch stays)",
+}
+
+
 def codes_help() -> str:
     """The exit codes, for `leadscore --help`."""
-    return "Exit codes: " + ", ".join(
-        f"{int(c)} {c.name.lower().replace('_', ' ')}" for c in ExitCode
+    codes = ", ".join(f"{int(c)} {c.name.lower().replace('_', ' ')}{MEANING[c]}" for c in ExitCode)
+    return (
+        f"An expected failure is one line on stderr; --debug adds Prefect's run logs and "
+        f"the traceback. Exit codes: {codes}."
     )

@@ -116,22 +116,16 @@ def test_a_bad_config_key_is_one_line_exit_2(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_an_empty_file_is_one_line_exit_3(tmp_path: Path):
-    config = config_for(CORPUS / "empty_file", tmp_path)
-    result = run_cli("score", "--config", str(config))
-    assert_one_line(
-        result, ExitCode.BAD_INPUT, r"empty_file/leads\.csv: no rows \(the file is empty\)"
-    )
-    no_server_of_ours_left()
-
-
-@pytest.mark.slow
-def test_a_contract_break_over_the_limit_is_one_line_exit_3(tmp_path: Path):
-    config = config_for(CORPUS / "too_many_bad_rows", tmp_path)
-    result = run_cli("train", "--config", str(config))
-    assert_one_line(
-        result, ExitCode.BAD_INPUT, r"leads\.csv: 5 of 10 rows \(50%\) break the data contract"
-    )
+@pytest.mark.parametrize(
+    ("case", "command", "pattern"),
+    [
+        ("empty_file", "score", r"empty_file/leads\.csv: no rows \(the file is empty\)"),
+        ("too_many_bad_rows", "train", r"leads\.csv: 5 of 10 rows \(50%\) break the data contract"),
+    ],
+)
+def test_bad_input_is_one_line_exit_3(tmp_path: Path, case: str, command: str, pattern: str):
+    config = config_for(CORPUS / case, tmp_path)
+    assert_one_line(run_cli(command, "--config", str(config)), ExitCode.BAD_INPUT, pattern)
     no_server_of_ours_left()
 
 

@@ -56,16 +56,21 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw["quality"]["resamples"] = 20
     (folder / "leadscore.yaml").write_text(yaml.safe_dump(raw))
     for args in (("generate", "--leads", str(N_LEADS), "--seed", "3"), ("train", "--force")):
-        done = subprocess.run(
-            [str(LEADSCORE), *args, "--config", str(folder / "leadscore.yaml")],
-            cwd=folder,
-            env=_env(),
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+        _run_to_end(folder, *args)
     return folder
+
+
+def _run_to_end(folder: Path, *args: str) -> None:
+    """`leadscore ARGS --config folder/leadscore.yaml`, which must succeed."""
+    done = subprocess.run(
+        [str(LEADSCORE), *args, "--config", str(folder / "leadscore.yaml")],
+        cwd=folder,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def _store_writing(folder: Path) -> bool:
@@ -193,15 +198,7 @@ def test_kill_9_at_any_point_leaves_nothing_behind(project: Path, record_propert
     assert list((project / "spill").glob("leadscore-*")) != []
     assert _store_writing(project)
     # ... which the next run, which succeeds, removes
-    done = subprocess.run(
-        [str(LEADSCORE), "score", "--config", str(project / "leadscore.yaml")],
-        cwd=project,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    _run_to_end(project, "score")
     assert list((project / "spill").glob("leadscore-*")) == []
     with contextlib.closing(sqlite3.connect(project / "data" / "scores.db")) as db:
         statuses = [s for (s,) in db.execute("SELECT status FROM batches")]

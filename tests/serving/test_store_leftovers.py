@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, inspect, select, text, update
+from sqlalchemy import insert, inspect, select, text, update
 
 from leadscore.pipelines.errors import ConservationError
 from leadscore.pipelines.score_flow import conservation
@@ -35,7 +35,7 @@ from leadscore.serving.store import (
     scores_table,
 )
 from leadscore.serving.store.owner import pid_alive, this_host, writer_dead
-from tests.serving.test_store import AS_OF, BACKENDS, _frame, backend_url
+from tests.serving.test_store import AS_OF, BACKENDS, _frame, backend_url, rows_of
 
 
 @pytest.fixture(params=BACKENDS)
@@ -91,15 +91,6 @@ def _writing_batch(store: ScoreStore, batch_id: str, host: str | None, pid: int 
             conn.execute(insert(scores_table).values(batch_id=batch_id, **record))
 
 
-def _rows_of(store: ScoreStore, batch_id: str) -> int:
-    with store.engine.connect() as conn:
-        return conn.scalar(
-            select(func.count())
-            .select_from(scores_table)
-            .where(scores_table.c.batch_id == batch_id)
-        )
-
-
 def test_the_next_publish_reaps_a_dead_writers_batch_at_once(store):
     first = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
     with store.engine.connect() as conn:  # the publisher recorded itself
@@ -123,33 +114,39 @@ def test_the_next_publish_reaps_a_dead_writers_batch_at_once(store):
     second = store.publish(_frame([("a", 60, "A", None)]), model_version="7", as_of=AS_OF)
     status = {b.batch_id: b.status for b in store.batches()}
     assert status.get("dead-here", "pruned") in ("failed", "pruned")
-    assert _rows_of(store, "dead-here") == 0
+    assert rows_of(store, "dead-here") == 0
     for kept in ("alive-here", "other-host", "old-schema"):
-        assert status[kept] == "writing" and _rows_of(store, kept) == 2
+        assert status[kept] == "writing" and rows_of(store, kept) == 2
     assert store.current_batch() == store._get_batch(second.batch_id)
     assert store.reap_dead_writers() == []  # nothing more to reap from here
 
 
-def test_a_version_2_store_is_migrated_to_3(store):
-    first = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
-    with store.engine.begin() as conn:  # make it look like a store written by schema 2
-        conn.execute(text("ALTER TABLE batches DROP COLUMN writer_host"))
-        conn.execute(text("ALTER TABLE batches DROP COLUMN writer_pid"))
-        conn.execute(update(schema_version_table).values(version=2))
+def upgraded_from(store: ScoreStore, version: int, *downgrade: str) -> ScoreStore:
+    """The store made to look as schema ``version`` wrote it (``downgrade`` SQL), refused
+    as older by a reader, then upgraded by ``create()``."""
+    with store.engine.begin() as conn:
+        for statement in downgrade:
+            conn.execute(text(statement))
+        conn.execute(update(schema_version_table).values(version=version))
     old = ScoreStore(store.config)
     with pytest.raises(SchemaVersionError, match="older"):
         old.current_batch()
     old.create()
+    return old
+
+
+def test_a_version_2_store_is_migrated_to_3(store):
+    first = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
+    drops = [f"ALTER TABLE batches DROP COLUMN {c}" for c in ("writer_host", "writer_pid")]
+    old = upgraded_from(store, 2, *drops)
     with old.engine.connect() as conn:
         assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 3
         columns = {c["name"] for c in inspect(conn).get_columns("batches")}
         assert {"writer_host", "writer_pid"} <= columns
-        assert (
-            conn.scalar(
-                select(batches_table.c.writer_pid).where(batches_table.c.batch_id == first.batch_id)
-            )
-            is None
+        writer = select(batches_table.c.writer_pid).where(
+            batches_table.c.batch_id == first.batch_id
         )
+        assert conn.scalar(writer) is None  # written before schema 3: no writer known
     assert old.current_batch() == first
     second = old.publish(_frame([("a", 90, "A", None)]), model_version="7", as_of=AS_OF)
     assert old.current_batch() == old._get_batch(second.batch_id)
@@ -167,7 +164,7 @@ def test_a_conservation_mismatch_keeps_the_previous_batch_current(store):
         )
     assert store.current_batch() == first
     failed = [b for b in store.batches() if b.model_version == "8"]
-    assert [b.status for b in failed] == ["failed"] and _rows_of(store, failed[0].batch_id) == 0
+    assert [b.status for b in failed] == ["failed"] and rows_of(store, failed[0].batch_id) == 0
     assert list(store.read_batch()["lead_id"]) == ["a"]
     # the same stream whose counts add up is published
     done = store.publish_stream(
