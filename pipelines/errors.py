@@ -127,7 +127,7 @@ class CommandGroup(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
             if (ctx.obj or {}).get("debug"):
