@@ -30,6 +30,8 @@ EXAMPLES = 5
 
 # GX logs every expectation it builds at INFO; the results are what we report.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
+# ... and its data context announces each temporary docs folder at INFO, on its own level.
+logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
 # GX fingerprints every in-memory batch under 1 GB by hashing each cell, for batch
 # markers nothing here reads: a third of the suites' time on an activity log. GX has no
 # option for it; its module threshold is the switch (0 = never fingerprint).

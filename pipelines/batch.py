@@ -15,7 +15,7 @@ one-machine Dask cluster; a shared mount across machines).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,12 +141,15 @@ def publish_spilled(
     chunk_rows: int,
     top: int,
     times: StageTimes | None = None,
+    check: Callable[[int], None] | None = None,
 ) -> Published:
     """Rank the spilled partitions, stream them into one store batch, then the CSV.
 
     The store batch becomes current in one transaction at the end of the stream (a
     failure leaves the previous batch current); the CSV, sorted by rank, is written
     after it, atomically, from the same files. ``top`` best leads are returned.
+    ``check`` gets the number of rows written before the batch becomes current (see
+    ``ScoreStore.publish_stream``): the score flow's lead conservation.
     """
     ranking = Ranking.of(parts)
     with stage(times, "publish"):
@@ -155,6 +158,7 @@ def publish_spilled(
             model_version=model_version,
             as_of=as_of.to_pydatetime(),
             grade_order=list(grade_order),
+            check=check,
         )
     stamp = {"model_version": model_version, "batch_id": batch.batch_id, "scored_at": as_of}
     best: list[pd.DataFrame] = []

@@ -8,18 +8,54 @@ environment is prepared, so `leadscore --help` answers at once.
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from leadscore.pipelines.errors import (
+    CommandGroup,
+    ExitCode,
+    codes_help,
+    fail,
+    quiet_expected_failures,
+)
+from leadscore.pipelines.summary import print_top, target_lines, train_summary
 
 if TYPE_CHECKING:  # imported where used: `leadscore --help` loads neither (bench/cli_start.py)
     from rich.console import Console
 
     from leadscore.pipelines.settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(
+    cls=CommandGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    help=f"{__doc__}\n\n{codes_help()}",
+    pretty_exceptions_enable=False,
+)
+
+__all__ = ["app", "run_backtest", "target_lines", "train_summary"]
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show Prefect's run logs and the traceback of a failure."),
+    ] = False,
+) -> None:
+    """Expected failures print one line on stderr and exit with their code (below)."""
+    ctx.obj = {"debug": debug}
+    if debug:
+        os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
+    else:  # the run's own logs only on request: a failure then stays one line
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 def console() -> Console:
@@ -38,13 +74,9 @@ ConfigOption = Annotated[
 
 
 def _settings(config: Path | None) -> Settings:
-    from leadscore.pipelines.settings import SettingsError, load_settings
+    from leadscore.pipelines.settings import load_settings
 
-    try:
-        settings = load_settings(config)
-    except SettingsError as exc:
-        console().print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    settings = load_settings(config)  # a SettingsError exits 2 (pipelines.errors)
     from leadscore.pipelines.runtime import prepare_environment
 
     prepare_environment(settings)
@@ -53,6 +85,19 @@ def _settings(config: Path | None) -> Settings:
 
 def _config_arg(settings: Settings, config: Path | None) -> str | None:
     return str(config.resolve()) if config else None
+
+
+@contextmanager
+def flow_runs() -> Iterator[None]:
+    """Run Prefect flows on a temporary server that dies with this process (even on
+    kill -9), with Prefect's own report of an expected failure silenced."""
+    from leadscore.pipelines.prefect_server import temporary_server
+
+    with temporary_server():
+        import prefect  # noqa: F401  (configures its loggers, which the filter joins)
+
+        quiet_expected_failures()
+        yield
 
 
 @app.command()
@@ -90,44 +135,14 @@ def train(
     Ends by printing one JSON line of metrics on standard output.
     """
     settings = _settings(config)
-    from leadscore.pipelines.train_flow import train_flow
+    with flow_runs():
+        from leadscore.pipelines.train_flow import train_flow
 
-    result = train_flow(_config_arg(settings, config), force=force)
+        result = train_flow(_config_arg(settings, config), force=force)
     summary = train_summary(result)
     for line in target_lines(summary["targets"]):
         console().print(line, highlight=False, soft_wrap=True)
     typer.echo(json.dumps(summary))
-
-
-def target_lines(targets: list[dict[str, Any]]) -> list[str]:
-    """One line per quality target for people (stderr); the JSON line has the same."""
-    return [
-        f"target {t['target']} {t['rule']}: {t['value']:.4f} "
-        f"({t['confidence']:.0%} interval {t['interval'][0]:.4f} to {t['interval'][1]:.4f}) "
-        + ("[green]met[/green]" if t["met"] else "[red]missed[/red]")
-        for t in targets
-    ]
-
-
-def train_summary(result: dict[str, Any]) -> dict[str, Any]:
-    keys = ("roc_auc", "pr_auc", "brier", "lift_top10", "ece")
-    summary: dict[str, Any] = {
-        side: {k: round(result[side][k], 4) for k in keys if k in result[side]}
-        for side in ("model", "rules", "oracle")
-        if side in result
-    }
-    summary.update({k: result[k] for k in ("split", "n_train", "n_valid", "run_id")})
-    summary.update({"model_version": result["version"], "promoted": result["promoted"]})
-    quality = {"model_minus_rules_roc_auc": result["model"]["roc_auc"] - result["rules"]["roc_auc"]}
-    if "oracle" in result:
-        quality["oracle_minus_model_roc_auc"] = (
-            result["oracle"]["roc_auc"] - result["model"]["roc_auc"]
-        )
-    summary["quality"] = {k: round(v, 4) for k, v in quality.items()}
-    summary["targets"] = result.get("targets", [])
-    if result.get("report"):
-        summary["report"] = result["report"]
-    return summary
 
 
 ReasonOption = Annotated[
@@ -155,8 +170,7 @@ def promote(
     try:
         history = tracking.promote_version(client, settings.tracking, str(version), reason)
     except MlflowException as exc:
-        console().print(f"[red]cannot promote version {version}: {exc.message}[/red]")
-        raise typer.Exit(1) from exc
+        raise fail(f"cannot promote version {version}: {exc.message}", ExitCode.REGISTRY) from exc
     typer.echo(json.dumps({"champion": str(version), "previous": before, "history": history}))
 
 
@@ -175,8 +189,7 @@ def rollback(reason: ReasonOption = "manual rollback", config: ConfigOption = No
     try:
         current, target = tracking.rollback(client, settings.tracking, reason)
     except (LookupError, MlflowException) as exc:
-        console().print(f"[red]cannot roll back: {exc}[/red]")
-        raise typer.Exit(1) from exc
+        raise fail(f"cannot roll back: {exc}", ExitCode.REGISTRY) from exc
     history = tracking.champion_history(client, settings.tracking)
     typer.echo(json.dumps({"champion": target, "rolled_back": current, "history": history}))
 
@@ -245,8 +258,9 @@ def backtest(
     try:
         table, summary = run_backtest(settings, windows)
     except ValueError as exc:
-        console().print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+        if type(exc) is not ValueError:  # a ContractError and kin: their own exit code
+            raise
+        raise fail(str(exc), ExitCode.CONFIG) from exc
     view = Table(title="Backtest: model vs rules per validation window")
     view.add_column("valid window")
     view.add_column("n valid")
@@ -279,33 +293,12 @@ def backtest(
 def score(config: ConfigOption = None) -> None:
     """Score every open lead with the champion model and publish the batch."""
     settings = _settings(config)
-    from leadscore.pipelines.score_flow import score_flow
+    with flow_runs():
+        from leadscore.pipelines.score_flow import score_flow
 
-    result = score_flow(_config_arg(settings, config))
-    _print_top(result["top"])
+        result = score_flow(_config_arg(settings, config))
+    print_top(result["top"])
     typer.echo(json.dumps({k: v for k, v in result.items() if k != "top"}))
-
-
-def _print_top(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from leadscore.models.reasons import decode
-
-    table = Table(title="Highest open leads", show_lines=True)
-    for column in ("rank", "lead", "grade", "probability", "rule score", "reasons"):
-        table.add_column(column)
-    for row in rows:
-        reasons = "\n".join(f"{r['direction']} {r['text']}" for r in decode(row["reasons"]))
-        table.add_row(
-            str(row["rank"]),
-            str(row["lead_id"]),
-            row["grade"],
-            f"{row['probability']:.1%}",
-            f"{row['rule_score']:.0f} ({row['rule_grade']})",
-            reasons,
-        )
-    Console().print(table)
 
 
 @app.command()
@@ -317,8 +310,9 @@ def demo(
     settings = _settings(config)
     start = time.perf_counter()
     generate(leads=leads, seed=None, out=None, config=config)
-    train(config=config, force=False)
-    score(config=config)
+    with flow_runs():  # one temporary server for both flows
+        train(config=config, force=False)
+        score(config=config)
     console().print(
         f"\nMLflow runs: {settings.tracking.tracking_uri} (artifacts: "
         f"{settings.tracking.artifact_location}); browse with "
@@ -346,10 +340,9 @@ def serve(
     from leadscore.serving.api import OnDemandScorer, api_tokens, create_app
 
     if not any(api_tokens(settings.api)):
-        console().print(
-            "[red]no API token configured: set $LEADSCORE_API_TOKENS or api.tokens[/red]"
+        raise fail(
+            "no API token configured: set $LEADSCORE_API_TOKENS or api.tokens", ExitCode.CONFIG
         )
-        raise typer.Exit(2)
 
     def load_champion() -> tuple[Any, str]:
         from leadscore.pipelines.tracking import load_champion as champion
@@ -378,8 +371,7 @@ def export(
     `output.scores_csv` is checked: rewritten if it does not hold the current batch.
     """
     if format not in ("csv", "jsonl") or (out is None and format != "csv"):
-        console().print(f"[red]--format must be csv or jsonl (with --out), not {format!r}[/red]")
-        raise typer.Exit(2)
+        raise fail(f"--format must be csv or jsonl (with --out), not {format!r}", ExitCode.CONFIG)
     settings = _settings(config)
     from leadscore.serving.export import export_current, sync_export
     from leadscore.serving.store import StoreError
@@ -389,12 +381,13 @@ def export(
             console().print(export_current(settings.store, out, format))
             return
         synced = sync_export(settings.store, settings.output.scores_csv)
-    except (LookupError, StoreError) as exc:
-        console().print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
-    console().print(synced.describe() if synced.current else f"[red]{synced.describe()}[/red]")
+    except LookupError as exc:
+        raise fail(str(exc), ExitCode.NOTHING_TO_SCORE) from exc
+    except StoreError as exc:
+        raise fail(str(exc), ExitCode.STORE) from exc
     if synced.current is None:
-        raise typer.Exit(1)
+        raise fail(synced.describe(), ExitCode.NOTHING_TO_SCORE)
+    console().print(synced.describe())
 
 
 if __name__ == "__main__":

@@ -7,10 +7,8 @@ Thin glue over ``pipelines.partitioned`` (read, score, spill) and ``pipelines.ba
 
 from __future__ import annotations
 
-import tempfile
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +25,17 @@ from leadscore.models.scoring import (
 )
 from leadscore.pipelines import tracking
 from leadscore.pipelines.batch import Spilled, publish_spilled
+from leadscore.pipelines.errors import ConservationError, NothingToScoreError
 from leadscore.pipelines.partitioned import PartFile, StreamedCRM, score_and_spill, stream_crm
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import scoring_time
+from leadscore.pipelines.spill import spill_folder
 from leadscore.pipelines.thin import thin_task
 from leadscore.serving.export import sync_export, write_csv_atomic
 from leadscore.serving.store import ScoreStore
 
 TOP_LEADS = 10
 """Best leads the score flow returns (and the CLI prints) as a preview."""
-
-
-class NothingToScoreError(RuntimeError):
-    """The data holds no open lead: a batch would replace the current one with nothing."""
 
 
 @thin_task
@@ -92,6 +88,7 @@ def score_batch(
     as_of: pd.Timestamp,
     settings: Settings,
     history: OutcomeHistory | None = None,
+    check: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Score the open leads partition by partition; publish them as one batch and a CSV.
 
@@ -101,12 +98,13 @@ def score_batch(
     (``pipelines.batch``). The global ranks are then computed once, the ranked
     partitions stream into one store batch that is made current at the end, and the CSV
     export is written, sorted by rank, from the same spilled files. ``history`` is the
-    leads table's outcomes, which the recent conversion rate reads (features.market).
+    leads table's outcomes, which the recent conversion rate reads (features.market);
+    ``check`` sees the number of rows written before the batch becomes current.
     """
     rules = recipe.scoring_rules(settings.rules, settings.features)
     store = ScoreStore(settings.store)
     store.create()
-    with _spill_folder(settings) as folder, task_runner(settings) as runner:
+    with spill_folder(settings.runner.spill_dir) as folder, task_runner(settings) as runner:
         base = {
             "as_of": as_of,
             "model": model,
@@ -125,6 +123,7 @@ def score_batch(
             csv_path=settings.output.scores_csv,
             chunk_rows=settings.scoring.partition_rows,
             top=TOP_LEADS,
+            check=check,
         )
     return {
         "batch_id": out.batch.batch_id,
@@ -135,14 +134,19 @@ def score_batch(
     }
 
 
-@contextmanager
-def _spill_folder(settings: Settings) -> Iterator[Path]:
-    """A fresh temporary folder under ``runner.spill_dir`` (or the system's), removed after."""
-    root = settings.runner.spill_dir
-    if root is not None:
-        root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="leadscore-", dir=root) as folder:
-        yield Path(folder)
+def conservation(leads_in: int, closed: int, quarantined: int) -> Callable[[int], None]:
+    """The check that every lead in ends scored, closed or quarantined, run on the number
+    of rows written before the batch becomes current: a mismatch keeps the current one."""
+
+    def check(scored: int) -> None:
+        if scored + closed + quarantined != leads_in:
+            raise ConservationError(
+                f"lead conservation broken: {leads_in} leads in != {scored} scored + "
+                f"{closed} closed + {quarantined} quarantined; nothing was published and "
+                f"the current batch stays"
+            )
+
+    return check
 
 
 @thin_task
@@ -165,10 +169,13 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
     synced = sync_export(settings.store, settings.output.scores_csv)  # a killed run's CSV
     if synced.rewritten:
         logger.warning(synced.describe())
-    with _spill_folder(settings) as folder:
+    with spill_folder(settings.runner.spill_dir) as folder:
         crm = load_partitions(settings, folder)
         write_csv_atomic(crm.quarantine, settings.output.quarantine_csv)
-        if not sum(len(p) for p in crm.parts):
+        n_open = sum(len(p) for p in crm.parts)
+        n_quarantined = crm.quarantined(settings.data.leads.label)
+        n_closed = crm.n_clean_leads - n_open
+        if not n_open:
             raise NothingToScoreError(
                 f"{settings.data.leads.label}: no open lead to score ({crm.n_leads_in} leads "
                 f"in: {crm.n_clean_leads} closed, "
@@ -177,15 +184,8 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
             )
         model, version = load_champion(settings)
         as_of = scoring_time(settings.data.as_of, crm.end)
-        batch = score_batch(crm.parts, model, version, as_of, settings, crm.history)
-    n_open = sum(len(p) for p in crm.parts)
-    n_quarantined = crm.quarantined(settings.data.leads.label)
-    n_closed = crm.n_clean_leads - n_open
-    if batch["n_rows"] + n_closed + n_quarantined != crm.n_leads_in:
-        raise RuntimeError(
-            f"lead conservation broken: {crm.n_leads_in} in != {batch['n_rows']} scored + "
-            f"{n_closed} closed + {n_quarantined} quarantined"
-        )
+        check = conservation(crm.n_leads_in, n_closed, n_quarantined)
+        batch = score_batch(crm.parts, model, version, as_of, settings, crm.history, check)
     logger.info(
         "batch %s: %d open leads scored as of %s in %d partitions",
         batch["batch_id"],

@@ -369,5 +369,9 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise SettingsError(f"{file}: invalid settings:\n{exc}") from exc
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise SettingsError(f"{file}: invalid settings: {problems}") from exc
     return _resolved(settings, file.parent)

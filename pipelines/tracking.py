@@ -24,6 +24,7 @@ from mlflow.models import infer_signature
 from leadscore.features.validation import Validation, data_docs_html
 from leadscore.models.base import LeadScorer
 from leadscore.models.gate import Champion, Promotion
+from leadscore.pipelines.errors import RegistryError
 from leadscore.pipelines.settings import Settings, TrackingConfig
 
 # The fitted estimator holds a LightGBM booster and project classes (a segmented model
@@ -102,7 +103,7 @@ def load_champion(tracking: TrackingConfig) -> tuple[LeadScorer, str]:
     client = configure(tracking)
     version = champion_version(client, tracking)
     if version is None:
-        raise LookupError(
+        raise RegistryError(
             f"no '{tracking.champion_alias}' version of model '{tracking.model_name}' in "
             f"{tracking.tracking_uri}: run `leadscore train` first"
         )
@@ -198,7 +199,7 @@ def rollback(client: MlflowClient, tracking: TrackingConfig, reason: str) -> tup
     """
     history = champion_history(client, tracking)
     if len(history) < 2:
-        raise LookupError(
+        raise RegistryError(
             f"no previous '{tracking.champion_alias}' of model '{tracking.model_name}' "
             f"to roll back to (history: {history or 'empty'})"
         )

@@ -6,10 +6,11 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, insert, inspect, select, update
+from sqlalchemy import Connection, func, insert, inspect, select, text, update
 
 from leadscore.serving.store.schema import (
     SCHEMA_VERSION,
+    batches_table,
     changes_table,
     current_batch_table,
     metadata,
@@ -36,8 +37,17 @@ def _migrate_1_to_2(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
+def _migrate_2_to_3(conn: Connection) -> None:
+    """Version 3 records each batch's writer (``writer_host``, ``writer_pid``), so a batch
+    left ``writing`` by a dead run on this host is reaped by the next run, not after
+    ``stale_writing_hours``; batches written before it have no writer (NULL)."""
+    table = batches_table.name
+    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN writer_host VARCHAR(255)"))
+    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN writer_pid INTEGER"))
+
+
 # Upgrades from an older schema: MIGRATIONS[v] moves a store from version v to v + 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def stored_version(conn: Connection) -> int | None:

@@ -67,7 +67,7 @@ __all__ = [
     "scores_table",
 ]
 
-SCHEMA_VERSION: int = 2
+SCHEMA_VERSION: int = 3
 """Version of the table layout below; bump it (and add a migration) when it changes."""
 
 # Batch statuses.
@@ -180,6 +180,9 @@ batches_table = Table(
     Column("published_at", UTCDateTime, nullable=True),
     Column("n_rows", Integer, nullable=False),
     Column("status", String(16), nullable=False),
+    # schema 3: who writes the batch, so the next run reaps a dead writer's batch at once
+    Column("writer_host", String(255), nullable=True),
+    Column("writer_pid", Integer, nullable=True),
     CheckConstraint(
         "status IN (" + ", ".join(f"'{s}'" for s in STATUSES) + ")",
         name="ck_batches_status",

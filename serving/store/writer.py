@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from leadscore.serving.store.base import StoreBase
 from leadscore.serving.store.changes import change_inserts
 from leadscore.serving.store.checks import new_batch_id, validate_scores
 from leadscore.serving.store.migrate import StoreError
+from leadscore.serving.store.owner import this_host, writer_dead
 from leadscore.serving.store.schema import (
     FAILED,
     INT_COLUMNS,
@@ -98,6 +100,7 @@ class StoreWriter(StoreBase):
         as_of: datetime,
         batch_id: str | None = None,
         grade_order: Sequence[str] | None = None,
+        check: Callable[[int], None] | None = None,
     ) -> BatchInfo:
         """Write a stream of score partitions as ONE batch, then make it current once.
 
@@ -108,7 +111,9 @@ class StoreWriter(StoreBase):
         the primary key), ``n_rows`` is set and the pointer flips in one transaction.
         Any error (also one raised by the iterator itself) marks the batch ``failed``,
         deletes its rows and re-raises: the previous batch stays current. An empty
-        stream is refused before anything is written.
+        stream is refused before anything is written. ``check`` is called with the number
+        of rows written, before the flip: if it raises (e.g. the caller's count of leads
+        in does not add up), the batch is abandoned the same way.
         """
         self._require_schema()
         stream = iter(partitions)
@@ -123,6 +128,8 @@ class StoreWriter(StoreBase):
                 for chunk in self._chunks(frame):
                     self._insert_chunk(_records(chunk, batch_id))
                 total += len(frame)
+            if check is not None:
+                check(total)
             with self.engine.begin() as conn:
                 self._check_written(conn, batch_id, total)
                 conn.execute(
@@ -142,7 +149,8 @@ class StoreWriter(StoreBase):
         """Check the batch's labels and insert its row as "writing"; return its id.
 
         Called outside the clean-up block: if this insert fails (e.g. the batch_id
-        exists), the batch is not ours and must not be marked failed or emptied.
+        exists), the batch is not ours and must not be marked failed or emptied. The row
+        records this host and pid as the writer; a dead run's batch is reaped first.
         """
         if as_of.tzinfo is None or as_of.utcoffset() is None:
             raise ValueError("as_of must be a timezone-aware datetime")
@@ -150,6 +158,10 @@ class StoreWriter(StoreBase):
             raise ValueError("model_version must be a non-empty string")
         created_at = datetime.now(UTC)
         batch_id = batch_id or new_batch_id(created_at)
+        try:
+            self.reap_dead_writers()
+        except Exception:  # clean-up never stops a publish
+            log.exception("could not reap the batches of dead runs")
         with self.engine.begin() as conn:
             conn.execute(
                 insert(batches_table).values(
@@ -160,6 +172,8 @@ class StoreWriter(StoreBase):
                     published_at=None,
                     n_rows=n_rows,
                     status=WRITING,
+                    writer_host=this_host(),
+                    writer_pid=os.getpid(),
                 )
             )
         return batch_id
@@ -297,6 +311,7 @@ class StoreWriter(StoreBase):
         touched: each delete re-checks the status in its own transaction.
         """
         self.reap_stale_writing(timedelta(hours=self.config.stale_writing_hours))
+        self.reap_dead_writers()
         keep = self.config.keep_batches
         with self.engine.connect() as conn:
             complete = conn.execute(
@@ -339,22 +354,42 @@ class StoreWriter(StoreBase):
         failed rows are later pruned like any failed attempt.
         """
         cutoff = datetime.now(UTC) - older_than
-        with self.engine.begin() as conn:
-            stale = list(
-                conn.scalars(
-                    select(batches_table.c.batch_id).where(
-                        batches_table.c.status == WRITING, batches_table.c.created_at < cutoff
-                    )
-                ).all()
-            )
-            if stale:
-                conn.execute(
-                    update(batches_table)
-                    .where(batches_table.c.batch_id.in_(stale), batches_table.c.status == WRITING)
-                    .values(status=FAILED)
+        with self.engine.connect() as conn:
+            stale = conn.scalars(
+                select(batches_table.c.batch_id).where(
+                    batches_table.c.status == WRITING, batches_table.c.created_at < cutoff
                 )
-        for batch_id in stale:
+            ).all()
+        return self._reap(stale)
+
+    def reap_dead_writers(self) -> list[str]:
+        """Reap (as :meth:`reap_stale_writing`) the ``writing`` batches whose writer ran on
+        this host and is dead (``store.owner``); return their ids.
+
+        Called when a batch is opened and after every publish, so a run killed
+        mid-write is cleaned up by the next run, whatever its age. Writers on other
+        hosts (or from before schema 3) are left to ``stale_writing_hours``.
+        """
+        c = batches_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(c.batch_id, c.writer_host, c.writer_pid).where(c.status == WRITING)
+            ).all()
+        return self._reap([r.batch_id for r in rows if writer_dead(r.writer_host, r.writer_pid)])
+
+    def _reap(self, batch_ids: Sequence[str]) -> list[str]:
+        """Mark the batches that are still ``writing`` failed, then delete their rows."""
+        reaped = []
+        for batch_id in batch_ids:
             with self.engine.begin() as conn:
-                conn.execute(self._delete_rows_if(batch_id, (FAILED,)))
-            log.warning("batch %s was left 'writing' by a dead run: marked failed", batch_id)
-        return stale
+                marked = conn.execute(
+                    update(batches_table)
+                    .where(batches_table.c.batch_id == batch_id, batches_table.c.status == WRITING)
+                    .values(status=FAILED)
+                ).rowcount
+                if marked:
+                    conn.execute(self._delete_rows_if(batch_id, (FAILED,)))
+                    reaped.append(batch_id)
+            if marked:
+                log.warning("batch %s was left 'writing' by a dead run: marked failed", batch_id)
+        return reaped

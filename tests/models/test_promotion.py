@@ -107,14 +107,14 @@ def test_promote_and_rollback_move_the_alias_with_reasons(project: Path, client)
     from leadscore.pipelines.cli import app
 
     refused = CliRunner().invoke(app, ["rollback", "--config", str(project / "leadscore.yaml")])
-    assert refused.exit_code == 1 and "no previous" in refused.output
+    assert refused.exit_code == 5 and "no previous" in refused.output  # ExitCode.REGISTRY
     assert _champion(client) == "1"
 
     # a version that does not exist is refused too
     missing = CliRunner().invoke(
         app, ["promote", "--version", "99", "--config", str(project / "leadscore.yaml")]
     )
-    assert missing.exit_code == 1
+    assert missing.exit_code == 5  # ExitCode.REGISTRY
     assert _champion(client) == "1"
 
     # every version stays registered and loadable, and they are different models

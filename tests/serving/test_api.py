@@ -516,7 +516,7 @@ def test_cli_export_and_serve_refusal(tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "csv or jsonl" in bad.output
     empty = _config_with_store(tmp_path / "x", f"sqlite:///{tmp_path}/empty.db")
     none = runner.invoke(cli, ["export", "--out", str(csv), "-c", empty])
-    assert none.exit_code == 1 and "no scoring batch" in none.output
+    assert none.exit_code == 4 and "no scoring batch" in none.output  # NOTHING_TO_SCORE
 
     refused = runner.invoke(cli, ["serve", "--port", "1", "-c", config])
     assert refused.exit_code == 2 and "no API token" in refused.output

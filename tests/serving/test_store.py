@@ -604,13 +604,15 @@ def test_a_version_1_store_is_migrated(store):
     with store.engine.begin() as conn:  # make it look like a store written by schema 1
         changes_table.drop(conn)
         conn.execute(text("DROP INDEX ix_scores_lead"))
+        conn.execute(text("ALTER TABLE batches DROP COLUMN writer_host"))
+        conn.execute(text("ALTER TABLE batches DROP COLUMN writer_pid"))
         conn.execute(update(schema_version_table).values(version=1))
     old = ScoreStore(store.config)
     with pytest.raises(SchemaVersionError, match="older"):
         old.current_batch()
     old.create()
     with old.engine.connect() as conn:
-        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 2
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 3
         indexes = {i["name"] for i in inspect(conn).get_indexes("scores")}
         assert "ix_scores_lead" in indexes
     assert old.current_batch() == first

@@ -1,0 +1,190 @@
+"""A dead run's leftovers are cleaned by the next run, and a batch whose leads do not add
+up never becomes current (SQLite and PostgreSQL).
+
+* A batch left ``writing`` by a writer that died on this host (its row records host and
+  pid, schema 3) is reaped by the next publish, whatever its age; one of a live writer or
+  of another host is left alone (``stale_writing_hours`` is the fallback there).
+* A store of schema 2 is migrated to 3 (writer columns added, batches kept).
+* The lead conservation check runs before the flip: a mismatch leaves the previous
+  batch current and the new one failed, without rows.
+* Spill folders of dead runs on this host are removed by the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, inspect, select, text, update
+
+from leadscore.pipelines.errors import ConservationError
+from leadscore.pipelines.score_flow import conservation
+from leadscore.pipelines.spill import reap_dead_folders, spill_folder
+from leadscore.serving.store import (
+    SCHEMA_VERSION,
+    SchemaVersionError,
+    ScoreStore,
+    StoreConfig,
+    batches_table,
+    schema_version_table,
+    scores_table,
+)
+from leadscore.serving.store.owner import pid_alive, this_host, writer_dead
+from tests.serving.test_store import AS_OF, BACKENDS, _frame, backend_url, rows_of
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path: Path) -> Iterator[ScoreStore]:
+    with backend_url(request.param, tmp_path) as url:
+        created = ScoreStore(StoreConfig(url=url))
+        created.create()
+        yield created
+        created.close()
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been waited for)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    pid = int(done.stdout)
+    assert not pid_alive(pid)
+    return pid
+
+
+def test_pid_alive_and_writer_dead():
+    assert pid_alive(os.getpid())
+    gone = dead_pid()
+    assert writer_dead(this_host(), gone)
+    assert not writer_dead(this_host(), os.getpid())
+    assert not writer_dead("some-other-host", gone)  # cannot tell: left to the timeout
+    assert not writer_dead(None, None)  # written before schema 3
+
+
+def _writing_batch(store: ScoreStore, batch_id: str, host: str | None, pid: int | None) -> None:
+    """A batch as a killed publisher leaves it: 'writing', some rows in."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(batches_table).values(
+                batch_id=batch_id,
+                model_version="dead",
+                as_of=AS_OF,
+                created_at=AS_OF,
+                published_at=None,
+                n_rows=0,
+                status="writing",
+                writer_host=host,
+                writer_pid=pid,
+            )
+        )
+    rows = _frame([(f"{batch_id}-a", 50, "A", None), (f"{batch_id}-b", 20, "C", None)])
+    for record in rows.to_dict(orient="records"):
+        with store.engine.begin() as conn:
+            conn.execute(insert(scores_table).values(batch_id=batch_id, **record))
+
+
+def test_the_next_publish_reaps_a_dead_writers_batch_at_once(store):
+    first = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
+    with store.engine.connect() as conn:  # the publisher recorded itself
+        row = conn.execute(
+            select(batches_table.c.writer_host, batches_table.c.writer_pid).where(
+                batches_table.c.batch_id == first.batch_id
+            )
+        ).one()
+    assert (row.writer_host, row.writer_pid) == (this_host(), os.getpid())
+    _writing_batch(store, "dead-here", this_host(), dead_pid())
+    _writing_batch(store, "alive-here", this_host(), os.getpid())
+    _writing_batch(store, "other-host", "some-other-host", 4242)
+    _writing_batch(store, "old-schema", None, None)
+    with store.engine.begin() as conn:  # all just started: the 24 h fallback does not apply
+        conn.execute(
+            update(batches_table)
+            .where(batches_table.c.status == "writing")
+            .values(created_at=datetime.now(UTC))
+        )
+    assert store.reap_stale_writing(timedelta(hours=24)) == []
+    second = store.publish(_frame([("a", 60, "A", None)]), model_version="7", as_of=AS_OF)
+    status = {b.batch_id: b.status for b in store.batches()}
+    assert status.get("dead-here", "pruned") in ("failed", "pruned")
+    assert rows_of(store, "dead-here") == 0
+    for kept in ("alive-here", "other-host", "old-schema"):
+        assert status[kept] == "writing" and rows_of(store, kept) == 2
+    assert store.current_batch() == store._get_batch(second.batch_id)
+    assert store.reap_dead_writers() == []  # nothing more to reap from here
+
+
+def upgraded_from(store: ScoreStore, version: int, *downgrade: str) -> ScoreStore:
+    """The store made to look as schema ``version`` wrote it (``downgrade`` SQL), refused
+    as older by a reader, then upgraded by ``create()``."""
+    with store.engine.begin() as conn:
+        for statement in downgrade:
+            conn.execute(text(statement))
+        conn.execute(update(schema_version_table).values(version=version))
+    old = ScoreStore(store.config)
+    with pytest.raises(SchemaVersionError, match="older"):
+        old.current_batch()
+    old.create()
+    return old
+
+
+def test_a_version_2_store_is_migrated_to_3(store):
+    first = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
+    drops = [f"ALTER TABLE batches DROP COLUMN {c}" for c in ("writer_host", "writer_pid")]
+    old = upgraded_from(store, 2, *drops)
+    with old.engine.connect() as conn:
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 3
+        columns = {c["name"] for c in inspect(conn).get_columns("batches")}
+        assert {"writer_host", "writer_pid"} <= columns
+        writer = select(batches_table.c.writer_pid).where(
+            batches_table.c.batch_id == first.batch_id
+        )
+        assert conn.scalar(writer) is None  # written before schema 3: no writer known
+    assert old.current_batch() == first
+    second = old.publish(_frame([("a", 90, "A", None)]), model_version="7", as_of=AS_OF)
+    assert old.current_batch() == old._get_batch(second.batch_id)
+    old.create()  # idempotent
+    old.close()
+
+
+def test_a_conservation_mismatch_keeps_the_previous_batch_current(store):
+    first = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
+    parts = [_frame([("b", 40, "B", None), ("c", 20, "C", None)]), _frame([("d", 80, "A", None)])]
+    # 5 leads in: 3 scored + 1 closed + 0 quarantined = 4 -> one lead lost: refused
+    with pytest.raises(ConservationError, match=r"5 leads in != 3 scored \+ 1 closed \+ 0 quar"):
+        store.publish_stream(
+            iter(parts), model_version="8", as_of=AS_OF, check=conservation(5, 1, 0)
+        )
+    assert store.current_batch() == first
+    failed = [b for b in store.batches() if b.model_version == "8"]
+    assert [b.status for b in failed] == ["failed"] and rows_of(store, failed[0].batch_id) == 0
+    assert list(store.read_batch()["lead_id"]) == ["a"]
+    # the same stream whose counts add up is published
+    done = store.publish_stream(
+        iter(parts), model_version="9", as_of=AS_OF, check=conservation(5, 2, 0)
+    )
+    assert store.current_batch() == done and done.n_rows == 3
+
+
+def test_spill_folders_of_dead_runs_are_removed_by_the_next_run(tmp_path: Path):
+    host = this_host().replace("-", "_")
+    dead = tmp_path / f"leadscore-{host}-{dead_pid()}-abc123"
+    alive = tmp_path / f"leadscore-{host}-{os.getpid()}-def456"
+    other = tmp_path / f"leadscore-otherhost-{dead_pid()}-ghi789"
+    unrelated = tmp_path / "leadscore-bench-xyz"
+    for folder in (dead, alive, other, unrelated):
+        folder.mkdir()
+        (folder / "part-000000.arrow").write_bytes(b"x" * 100)
+    with spill_folder(tmp_path) as mine:
+        assert mine.name.startswith(f"leadscore-{host}-{os.getpid()}-")
+        assert not dead.exists()
+        assert alive.exists() and other.exists() and unrelated.exists()
+    assert not mine.exists()
+    assert reap_dead_folders(tmp_path) == []
