@@ -97,7 +97,7 @@ def test_only_healthz_answers_without_a_token(api):
     client, _, (_, second) = api
     health = client.get("/healthz")
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "current_batch": second.batch_id, "schema_version": 2}
+    assert health.json() == {"status": "ok", "current_batch": second.batch_id, "schema_version": 3}
     for path in ("/v1/scores", "/v1/leads/a", "/v1/changes", "/openapi.json", "/docs"):
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic xx"}):
             response = client.get(path, headers=headers)

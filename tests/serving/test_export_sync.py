@@ -178,4 +178,4 @@ def test_cli_export_with_no_out_checks_latest_csv_and_healthz_agrees(tmp_path, m
     assert jsonl.exit_code == 2 and "with --out" in jsonl.output
     empty = _config_with_store(tmp_path / "x", f"sqlite:///{tmp_path}/empty.db")
     none = runner.invoke(cli, ["export", "-c", str(empty)])
-    assert none.exit_code == 1 and "no batch published yet" in none.output
+    assert none.exit_code == 4 and "no batch published yet" in none.output  # nothing to score
