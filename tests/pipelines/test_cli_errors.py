@@ -163,7 +163,9 @@ def test_debug_shows_the_traceback(tmp_path: Path):
 def test_a_refusal_inside_a_command_keeps_its_code(tmp_path: Path):
     """A command's own one-line refusal (`fail`) exits with its code, not as unexpected."""
     result = run_cli("export", "--format", "xml", "--out", str(tmp_path / "x.csv"))
-    assert_one_line(result, ExitCode.CONFIG, r"--format must be csv or jsonl \(with --out\), not 'xml'")
+    assert_one_line(
+        result, ExitCode.CONFIG, r"--format must be csv or jsonl \(with --out\), not 'xml'"
+    )
     config = config_for(CORPUS / "empty_file", tmp_path)
     result = run_cli("export", "--out", str(tmp_path / "x.csv"), "--config", str(config))
     assert_one_line(result, ExitCode.NOTHING_TO_SCORE, r"no scoring batch")
