@@ -249,7 +249,7 @@ def prepare_leads(
     checked = validate(out, "leads", source, rules, faults.reasons, faults.columns)
     nulls = None
     if table_rules:
-        check_table(out, checked, source, validation, attributes.names)
+        check_table(out, checked, source, validation, attributes.names, lines)
     else:
         nulls = {c: int(out[c].isna().sum()) for c in attributes.names if c in out}
     clean = out[checked.reasons.isna()]
@@ -320,7 +320,7 @@ def prepare_activities(
     rules = activity_rules(validation, now)
     checked = validate(suite_frame, "activities", source, rules, faults.reasons, faults.columns)
     if len(out) and table_rules:
-        check_table(out, checked, source, validation)
+        check_table(out, checked, source, validation, lines=lines)
     bad = checked.reasons.notna()
     repeated = hygiene.duplicate_rows(out, ~bad)
     keep = ~bad.to_numpy() & ~(repeated if duplicates == "drop" else False)

@@ -61,9 +61,11 @@ def check_header(names: Sequence[object], source: str) -> None:
     for position, name in enumerate(names, start=1):
         key = _key(name)
         if key and key in seen:
+            first = seen[key]
             raise ContractError(
-                f"{source}: line 1: column '{str(name).strip()}' appears twice in the header "
-                f"(columns {seen[key]} and {position}); rename or remove one"
+                f"{source}: line 1: column '{str(names[first - 1]).strip()}' appears twice in "
+                f"the header (columns {first} and {position}: {excerpt(names[first - 1])} and "
+                f"{excerpt(name)}); rename or remove one"
             )
         seen.setdefault(key, position)
 

@@ -331,6 +331,7 @@ class PartsTally:
         *,
         before: Sequence[pd.DataFrame] = (),
         empty_ok: bool = False,
+        lines: hygiene.Lines = hygiene.editor_line,
     ) -> pd.DataFrame:
         """The table rules on the totals; the quarantine, after ``before``'s rows.
 
@@ -345,6 +346,6 @@ class PartsTally:
         else:
             everything = pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
         conserved(self.source, self.n_in, self.n_clean, self.n_quarantined, self.n_dropped)
-        check_bad_share(self.n_in, everything, self.source, validation)
+        check_bad_share(self.n_in, everything, self.source, validation, lines)
         check_null_share(self.n_in, self.nulls, self.source, validation)
         return everything

@@ -15,7 +15,7 @@ every worker must see (see ``runner.spill_dir``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from math import ceil
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from leadscore.features.contract import (
     data_end,
 )
 from leadscore.features.market import OutcomeHistory
-from leadscore.features.reader import PartsTally
+from leadscore.features.reader import PartsTally, add_notes
 from leadscore.models.base import registry_of
 from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import Partition, StageTimes, partition_features, score_partition
@@ -95,6 +95,7 @@ class StreamedCRM:
     end: pd.Timestamp
     unknown_activity_types: int = 0
     history: OutcomeHistory | None = None  # the leads' outcomes, when features.market is on
+    notes: dict[str, int] = field(default_factory=dict)  # what reading normalised, counted
 
     def quarantined(self, source: str) -> int:
         return int((self.quarantine["source"] == source).sum())
@@ -111,6 +112,7 @@ class _Leads:
     n_clean: int
     latest: pd.DataFrame  # one row: the latest created_at and closed_at
     history: OutcomeHistory | None  # the leads' outcomes, when features.market is on
+    notes: dict[str, int] = field(default_factory=dict)
 
 
 def _market_columns(settings: Settings) -> list[str]:
@@ -141,6 +143,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
             n_activities_in=0,
             end=data_end(leads.latest, None),
             history=leads.history,
+            notes=leads.notes,
         )
     rows = settings.scoring.partition_rows
     reader = contract_reader(settings)
@@ -167,7 +170,9 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     finally:
         for writer in writers:
             writer.close()
-    everything = tally.close(data.validation, before=[leads.quarantine], empty_ok=True)
+    everything = tally.close(
+        data.validation, before=[leads.quarantine], empty_ok=True, lines=reader.activities_lines
+    )
     return StreamedCRM(
         parts=[replace(f, activities=p) for f, p in zip(lead_files, paths, strict=True)],
         quarantine=everything,
@@ -177,6 +182,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
         end=data_end(leads.latest, None, latest),
         unknown_activity_types=tally.unknown_types,
         history=leads.history,
+        notes=add_notes(dict(leads.notes), tally.notes),
     )
 
 
@@ -203,6 +209,7 @@ def _leads_whole(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         n_clean=len(leads),
         latest=_latest(leads),
         history=_history(leads, settings),
+        notes=dict(checked.notes or {}),
     )
 
 
@@ -239,7 +246,7 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
             outcomes.append(clean[[c for c in market if c in clean]])  # absent: named below
         del checked, chunk, clean
         release_free_memory()
-    everything = tally.close(data.validation)
+    everything = tally.close(data.validation, lines=reader.leads_lines)
     by_lead = pd.concat(created)
     return _Leads(
         slices=_cut(pd.concat(open_rows, ignore_index=True), settings.scoring.partition_rows),
@@ -249,6 +256,7 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         n_clean=len(by_lead),
         latest=_latest(pd.concat(latest, ignore_index=True)),
         history=_history(pd.concat(outcomes, ignore_index=True), settings) if market else None,
+        notes=tally.notes,
     )
 
 

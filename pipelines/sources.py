@@ -142,10 +142,12 @@ def _bad_byte(path: Path, encoding: str) -> str:
             data = pending + block
             start = offset - len(pending)
             try:
-                non_ascii = non_ascii or any(ord(c) > 127 for c in decoder.decode(block))
+                decoder.decode(block)
+                non_ascii = non_ascii or any(b > 127 for b in data)
             except UnicodeDecodeError as exc:
                 position = start + exc.start
                 before = data[: exc.start]
+                non_ascii = non_ascii or any(b > 127 for b in before)
                 line = lines + before.count(b"\n")
                 newline = before.rfind(b"\n")
                 column = exc.start - newline if newline >= 0 else position - last_newline

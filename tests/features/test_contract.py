@@ -93,7 +93,7 @@ def test_too_many_bad_rows_stop_the_run_naming_file_column_and_rows():
         prepare_leads(_raw_leads(), source="crm.csv", column_mapping={"Id": "lead_id"})
     message = str(error.value)
     assert "crm.csv: 6 of 8 rows (75%)" in message
-    assert "column 'lead_id'" in message and "row 2: lead_id is duplicated" in message
+    assert "column 'lead_id'" in message and "line 4: lead_id is duplicated" in message
 
 
 def test_data_end_is_midnight_after_the_latest_timestamp():

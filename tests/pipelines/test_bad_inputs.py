@@ -66,6 +66,10 @@ def _load(settings: Settings, spec: dict) -> None:
     n_leads_quarantined = sum(1 for q in quarantine if q[0] == "leads")
     assert len(crm.leads) + n_leads_quarantined == crm.n_leads_in
     assert crm.unknown_activity_types == expect.get("unknown_types", 0)
+    for note, count in expect.get("notes", {}).items():
+        assert crm.notes.get(note) == count, (note, crm.notes)
+    if "activities" in expect:
+        assert crm.activities is not None and len(crm.activities) == expect["activities"]
     leads = crm.leads.set_index("lead_id")
     for lead, stamp in expect.get("created_at_utc", {}).items():
         assert leads.loc[lead, "created_at"] == pd.Timestamp(stamp)
