@@ -37,6 +37,11 @@ def _merge(base: dict, update: dict) -> dict:
 
 
 def _settings(folder: Path, spec: dict) -> Settings:
+    return Settings.model_validate(case_config(folder, spec))
+
+
+def case_config(folder: Path, spec: dict) -> dict:
+    """The shipped config (as YAML data) over a case's files, with the case's overrides."""
     raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
     acts = folder / "activities.csv"
     raw["data"] = _merge(
@@ -51,7 +56,7 @@ def _settings(folder: Path, spec: dict) -> Settings:
     raw["features"]["attributes"] = {"categorical": ["industry"], "numeric": ["employees"]}
     raw["rules"]["icp"] = {"industry": {"weight": 1, "values": {"software": 10}}}
     raw["rules"]["penalties"] = []
-    return Settings.model_validate(raw)
+    return raw
 
 
 def _load(settings: Settings, spec: dict) -> None:
