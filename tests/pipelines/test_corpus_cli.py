@@ -109,6 +109,7 @@ def test_corpus_case_through_the_cli_in_a_subprocess(name: str, tmp_path: Path):
 DRIVER = """
 import json, os, sys, tempfile
 from pathlib import Path
+from leadscore.pipelines.cli import app
 for config, log in zip(sys.argv[1::2], sys.argv[2::2]):
     saved = os.dup(1), os.dup(2)
     with open(log, "w") as out:
