@@ -76,15 +76,19 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None
 
 def to_utc(values: pd.Series, date_format: str | None = None) -> pd.Series:
     """Parse timestamps (any offset, or naive = UTC) to ``datetime64[ns, UTC]``; bad -> NaT."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        parsed = values.dt.tz_convert("UTC")
-    elif pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values.dt.tz_localize("UTC")
-    else:
-        parsed = pd.to_datetime(values, errors="coerce", utc=True, format=date_format or "mixed")
+    wide = _parsed(values, date_format)
     # beyond datetime64[ns] (years 1677-2262) a cast would raise: those are NaT, and
     # ``_timestamp`` gives them their own reason
-    return parsed.mask(hygiene.out_of_range(parsed)).astype("datetime64[ns, UTC]")
+    return wide.mask(hygiene.out_of_range(wide)).astype("datetime64[ns, UTC]")
+
+
+def _parsed(values: pd.Series, date_format: str | None) -> pd.Series:
+    """Timestamps in UTC at whatever resolution parsing gives (years 1-9999); bad -> NaT."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize("UTC")
+    return pd.to_datetime(values, errors="coerce", utc=True, format=date_format or "mixed")
 
 
 def as_text(values: pd.Series) -> pd.Series:
@@ -149,13 +153,9 @@ def _timestamp(frame: pd.DataFrame, column: str, faults: _ParseFaults, src: _Sou
     raw = frame[column]
     if not pd.api.types.is_datetime64_any_dtype(raw) and src.date_format is None:
         hygiene.check_date_order(raw, column, src.name, src.lines)
-    parsed = to_utc(raw, src.date_format)
-    wide = raw if pd.api.types.is_datetime64_any_dtype(raw) else None
-    if wide is None:
-        wide = pd.to_datetime(raw, errors="coerce", utc=True, format=src.date_format or "mixed")
-    elif not isinstance(wide.dtype, pd.DatetimeTZDtype):
-        wide = wide.dt.tz_localize("UTC")
+    wide = _parsed(raw, src.date_format)
     far = hygiene.out_of_range(wide)
+    parsed = wide.mask(far).astype("datetime64[ns, UTC]")
     if far.any():
         shown = raw.astype("str").map(hygiene.excerpt)
         faults.add(far, column, f"{column} is outside the years 1900-2262: " + shown)
@@ -322,7 +322,7 @@ def prepare_activities(
     if len(out) and table_rules:
         check_table(out, checked, source, validation, lines=lines)
     bad = checked.reasons.notna()
-    repeated = hygiene.duplicate_rows(out, ~bad)
+    repeated = hygiene.duplicate_rows(out, ~bad, OCCURRED_AT)
     keep = ~bad.to_numpy() & ~(repeated if duplicates == "drop" else False)
     clean = out if keep.all() else out[keep]  # input order: the features sort what they need
     unknown = int((~clean[ACTIVITY_TYPE].isin(list(known_types))).sum()) if known_types else 0

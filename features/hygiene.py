@@ -147,6 +147,9 @@ def check_date_order(values: pd.Series, column: str, source: str, lines: Lines) 
     text = values.dropna().astype("str")
     if text.empty:
         return
+    separators = ["/", ".", "-"]  # cheap first: a separator 2nd or 3rd (ISO has digits)
+    near = text.str.slice(1, 2).isin(separators) | text.str.slice(2, 3).isin(separators)
+    text = text[near]
     candidates = text[text.str.slice(0, 6).str.contains(r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]")]
     if candidates.empty:
         return
@@ -237,11 +240,11 @@ def id_keys(ids: pd.Series) -> pd.Series:
     return stripped.where(~digits | (stripped != ""), "0")
 
 
-def duplicate_rows(frame: pd.DataFrame, usable: pd.Series) -> np.ndarray:
-    """Which usable rows repeat an earlier usable row exactly (every column equal)."""
+def duplicate_rows(frame: pd.DataFrame, usable: pd.Series, prefilter: str) -> np.ndarray:
+    """Which usable rows repeat an earlier usable row exactly (every column equal);
+    ``prefilter`` names a column cheap to compare (a timestamp) that is checked first."""
     repeated = np.zeros(len(frame), dtype=bool)
-    if usable.any():
-        repeated[np.flatnonzero(usable.to_numpy())] = frame[usable.to_numpy()].duplicated(
-            keep="first"
-        )
+    rows = usable.to_numpy() & frame[prefilter].duplicated(keep=False).to_numpy()
+    if rows.any():  # only rows sharing the cheap column can repeat one another
+        repeated[np.flatnonzero(rows)] = frame[rows].duplicated(keep="first")
     return repeated
