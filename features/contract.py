@@ -66,11 +66,13 @@ class Checked:
     """Input rows neither clean nor quarantined: exact duplicates dropped by config."""
 
 
-def _require(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
+def require_columns(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
+    """A required column missing stops the run: name the source, the columns and the header."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ContractError(
-            f"{source}: required column(s) {missing} missing; found {list(frame.columns)}"
+            f"{source}: required column(s) {missing} missing; found "
+            f"{hygiene.header_names(frame.columns)}"
         )
 
 
@@ -219,7 +221,7 @@ def prepare_leads(
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     frame = raw.rename(columns=dict(column_mapping or {}))
     frame.index = pd.RangeIndex(len(frame)) if rows is None else pd.Index(rows)
-    _require(frame, (LEAD_ID, STATUS) if flat else LEAD_REQUIRED, source)
+    require_columns(frame, (LEAD_ID, STATUS) if flat else LEAD_REQUIRED, source)
     hygiene.require_attributes(frame, attributes.names, source)
     src = _Source(source, date_format, lines, thousands, decimal)
     out = frame.copy()
@@ -301,7 +303,7 @@ def prepare_activities(
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     frame = raw.rename(columns=dict(column_mapping or {}))
     frame.index = pd.RangeIndex(len(frame)) if rows is None else pd.Index(rows)
-    _require(frame, ACTIVITY_REQUIRED, source)
+    require_columns(frame, ACTIVITY_REQUIRED, source)
     src = _Source(source, date_format, lines, thousands, decimal)
     faults = _ParseFaults(frame.index)
     faults.cells(frame, (*ACTIVITY_REQUIRED, VALUE), validation.max_cell_chars)

@@ -55,6 +55,13 @@ def _key(name: object) -> str:
     return str(name).strip().casefold()
 
 
+def header_names(columns: Iterable[object], most: int = 12) -> str:
+    """A header's names for a message: each cut to 40 characters, at most ``most`` shown."""
+    names = [excerpt(c) for c in columns]
+    shown = "[" + ", ".join(names[:most])
+    return shown + (f", … {len(names) - most} more]" if len(names) > most else "]")
+
+
 def check_header(names: Sequence[object], source: str) -> None:
     """Refuse a header naming a column twice (after trimming blanks and ignoring case)."""
     seen: dict[str, int] = {}
@@ -102,7 +109,7 @@ def require_attributes(frame: pd.DataFrame, attributes: Sequence[str], source: s
     if missing:
         raise ContractError(
             f"{source}: line 1: declared attribute column(s) {missing} missing; found "
-            f"{[str(c) for c in frame.columns]}"
+            f"{header_names(frame.columns)}"
         )
 
 

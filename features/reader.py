@@ -39,6 +39,7 @@ from leadscore.features.contract import (
     as_text,
     prepare_activities,
     prepare_leads,
+    require_columns,
 )
 from leadscore.features.validation import ContractError, check_bad_share, check_null_share
 
@@ -177,7 +178,9 @@ class ContractReader:
     def lead_ids(self, raw: pd.DataFrame) -> pd.Series:
         """A part's lead ids as compared (``hygiene.id_keys``), to find ids duplicated
         across parts."""
-        return hygiene.id_keys(as_text(self.onto_contract(raw)[LEAD_ID]))
+        frame = self.onto_contract(raw)
+        require_columns(frame, (LEAD_ID, STATUS) if self.flat else LEAD_REQUIRED, self.leads_source)
+        return hygiene.id_keys(as_text(frame[LEAD_ID]))
 
     def leads(
         self,
