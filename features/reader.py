@@ -98,11 +98,24 @@ def conserved(source: str, n_in: int, n_clean: int, n_quarantined: int, n_droppe
         )
 
 
+PER_FILE_NOTES = ("header_names_normalised", "empty_columns_dropped")
+"""Counts about a file's header: every part of the file repeats them, so not summed."""
+
+
 def add_notes(total: dict[str, int], more: Mapping[str, int] | None) -> dict[str, int]:
     """Counts of what reading normalised, summed key by key (``total`` is updated)."""
     for key, count in (more or {}).items():
         total[key] = total.get(key, 0) + int(count)
     return total
+
+
+def _add_part_notes(total: dict[str, int], more: Mapping[str, int] | None) -> None:
+    """A part's counts: row counts add up, a header's are the file's (the largest)."""
+    for key, count in (more or {}).items():
+        if key in PER_FILE_NOTES:
+            total[key] = max(total.get(key, 0), int(count))
+        else:
+            total[key] = total.get(key, 0) + int(count)
 
 
 def _noted(checked: Checked, notes: Mapping[str, int]) -> Checked:
@@ -323,7 +336,7 @@ class PartsTally:
         self.n_quarantined += len(checked.quarantine)
         self.n_dropped += checked.dropped
         self.unknown_types += checked.unknown_types
-        add_notes(self.notes, checked.notes)
+        _add_part_notes(self.notes, checked.notes)
         self.quarantine.append(checked.quarantine)
         for column, count in (checked.null_counts or {}).items():
             self.nulls[column] = self.nulls.get(column, 0) + count

@@ -156,8 +156,10 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     leads = replace(leads, slices=[])
     tally = PartsTally(reader.activities_source)
     latest = pd.NaT
+    n_chunks = 0
     try:
         for chunk in read_chunks(data.activities, rows=data.chunk_rows):
+            n_chunks += 1
             rows_in = tally.next_rows(len(chunk))
             checked = reader.activities(chunk, leads.created, now, rows=rows_in, table_rules=False)
             tally.add(checked, len(chunk))
@@ -170,6 +172,13 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     finally:
         for writer in writers:
             writer.close()
+    if n_chunks > 1 and data.duplicate_activities == "drop":
+        # a chunk drops its own repeats; a partition holds all of its leads' rows
+        repeats = sum(_drop_repeats(p) for p in paths)
+        tally.n_clean -= repeats
+        tally.n_dropped += repeats
+        key = "duplicate_activities_dropped"
+        tally.notes[key] = tally.notes.get(key, 0) + repeats
     everything = tally.close(
         data.validation, before=[leads.quarantine], empty_ok=True, lines=reader.activities_lines
     )
@@ -184,6 +193,22 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
         history=leads.history,
         notes=add_notes(dict(leads.notes), tally.notes),
     )
+
+
+def _drop_repeats(path: Path) -> int:
+    """Rewrite a partition's activity file without rows repeating an earlier one exactly
+    (repeats in different chunks of the log); how many were dropped."""
+    with pa.memory_map(str(path)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    if table.num_rows < 2:
+        return 0
+    repeated = table.to_pandas().duplicated(keep="first").to_numpy()
+    if not repeated.any():
+        return 0
+    kept = table.filter(pa.array(~repeated))
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, kept.schema) as writer:
+        writer.write_table(kept)
+    return int(repeated.sum())
 
 
 def _cut(open_leads: pd.DataFrame, rows: int) -> list[pd.DataFrame]:

@@ -124,3 +124,37 @@ def test_bad_input(name: str):
 
 def test_the_corpus_covers_at_least_25_cases():
     assert len(CASES) >= 25
+
+
+LOAD_QUARANTINE_CASES = [
+    name
+    for name in CASES
+    if (spec := yaml.safe_load((CORPUS / name / "case.yaml").read_text(encoding="utf-8")))["stage"]
+    == "load"
+    and "error" not in spec["expect"]
+]
+
+
+@pytest.mark.parametrize("name", LOAD_QUARANTINE_CASES)
+def test_the_nightly_chunked_read_meets_the_same_outcome(name: str, tmp_path: Path):
+    """The score flow's reader (``stream_crm``, 3 rows a chunk so every case spans
+    chunks) quarantines exactly what the whole-file load does, and loses nothing."""
+    from leadscore.pipelines.partitioned import stream_crm
+
+    folder = CORPUS / name
+    spec = yaml.safe_load((folder / "case.yaml").read_text(encoding="utf-8"))
+    settings = _settings(folder, spec)
+    settings = settings.model_copy(
+        update={"data": settings.data.model_copy(update={"chunk_rows": 3})}
+    )
+    whole = load_crm(settings, now=NOW)
+    streamed = stream_crm(settings, tmp_path, now=NOW)
+    key = ["source", "row", "reason"]
+    assert sorted(map(tuple, streamed.quarantine[key].astype(str).to_numpy())) == sorted(
+        map(tuple, whole.quarantine[key].astype(str).to_numpy())
+    )
+    assert streamed.n_clean_leads == len(whole.leads) == spec["expect"]["clean_leads"]
+    open_whole = whole.leads[whole.leads["status"] == "open"]["lead_id"]
+    if whole.activities is not None:
+        spilled = sum(len(p.load().activities) for p in streamed.parts)
+        assert spilled == int(whole.activities["lead_id"].isin(open_whole).sum())
