@@ -151,6 +151,11 @@ class _Source:
     decimal: str = "."
 
 
+def _shown(raw: pd.Series, rows: pd.Series) -> pd.Series:
+    """Excerpts of the values of ``rows`` (only those: a column may hold millions)."""
+    return raw[rows].astype("str").map(hygiene.excerpt).reindex(raw.index)
+
+
 def _timestamp(frame: pd.DataFrame, column: str, faults: _ParseFaults, src: _Source) -> pd.Series:
     raw = frame[column]
     if not pd.api.types.is_datetime64_any_dtype(raw) and src.date_format is None:
@@ -159,14 +164,14 @@ def _timestamp(frame: pd.DataFrame, column: str, faults: _ParseFaults, src: _Sou
     far = hygiene.out_of_range(wide)
     parsed = wide.mask(far).astype("datetime64[ns, UTC]")
     if far.any():
-        shown = raw.astype("str").map(hygiene.excerpt)
+        shown = _shown(raw, far)
         faults.add(far, column, f"{column} is outside the years 1900-2262: " + shown)
     if pd.api.types.is_datetime64_any_dtype(raw):
         return parsed  # already typed (Parquet, SQL): nothing else can fail to parse
     unparsed = parsed.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
     if unparsed.any():
-        serial = unparsed & hygiene.excel_serials(raw)
-        text = raw.astype("str").map(hygiene.excerpt)
+        serial = hygiene.excel_serials(raw[unparsed]).reindex(raw.index, fill_value=False)
+        text = _shown(raw, unparsed)
         faults.add(
             serial,
             column,

@@ -84,6 +84,7 @@ def tidy_header(
     drop empty unnamed columns (a spreadsheet's trailing separators); counted in notes."""
     check_header(list(frame.columns), source)
     wanted = {_key(name): name for name in expected}
+    present = {c for c in frame.columns if isinstance(c, str)}
     renames: dict[object, str] = {}
     for column in frame.columns:
         if not isinstance(column, str):
@@ -91,7 +92,7 @@ def tidy_header(
         target = column.strip()
         if target not in wanted.values() and _key(target) in wanted:
             target = wanted[_key(target)]
-        if target != column:
+        if target != column and target not in present:
             renames[column] = target
     empty = [
         c

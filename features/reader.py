@@ -162,7 +162,8 @@ class ContractReader:
     def _leads_expected(self) -> list[str]:
         outcome = [self.outcome.column] if self.outcome is not None else []
         contract = [*LEAD_REQUIRED, OWNER, SEGMENT, *self.attributes.names]
-        return [*self.column_mapping, *outcome, *contract]
+        mapped = set(self.column_mapping.values())  # those come from the mapping's columns
+        return [*self.column_mapping, *outcome, *(c for c in contract if c not in mapped)]
 
     def tidy(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
         """The leads' header tidied (``features.hygiene.tidy_header``) and its counts."""
@@ -234,7 +235,9 @@ class ContractReader:
     ) -> Checked:
         """The activity log (or a part of it) mapped, typed and checked against the clean
         leads (their frame, or ``created_by_lead`` of it)."""
-        expected = [*self.column_mapping, *ACTIVITY_REQUIRED, VALUE]
+        mapped = set(self.column_mapping.values())
+        contract = [c for c in (*ACTIVITY_REQUIRED, VALUE) if c not in mapped]
+        expected = [*self.column_mapping, *contract]
         frame, notes = hygiene.tidy_header(raw, expected, self.activities_source)
         checked = prepare_activities(
             frame.rename(columns=dict(self.column_mapping)),
