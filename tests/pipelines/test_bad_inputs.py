@@ -158,3 +158,30 @@ def test_the_nightly_chunked_read_meets_the_same_outcome(name: str, tmp_path: Pa
     if whole.activities is not None:
         spilled = sum(len(p.load().activities) for p in streamed.parts)
         assert spilled == int(whole.activities["lead_id"].isin(open_whole).sum())
+
+
+def test_an_encoding_error_is_placed_in_the_file_past_the_first_megabyte(tmp_path: Path):
+    """The byte's line, column and offset in the file, a valid character split across
+    read blocks notwithstanding (pandas names a position inside its buffer)."""
+    from leadscore.pipelines.settings import SourceConfig
+    from leadscore.pipelines.sources import read_table
+
+    header = b"lead_id,created_at,status,closed_at,industry,employees\n"
+    row = b"L%06d,2026-01-01T09:00:00Z,open,,software,10\n"
+    body = bytearray(header)
+    while len(body) < (1 << 20) - 30:
+        body += row % (len(body) // 50)
+    body += b"L999998,2026-01-01T09:00:00Z,open,,"
+    body += b"x" * ((1 << 20) - len(body) - 1) + "é".encode() + b",10\n"  # split at 1 MiB
+    lines_before = body.count(b"\n")
+    offset = len(body) + len(b"L999999,2026-01-01T09:00:00Z,open,,Caf")
+    body += b"L999999,2026-01-01T09:00:00Z,open,,Caf\xe9,10\n"
+    path = tmp_path / "leads.csv"
+    path.write_bytes(bytes(body))
+    with pytest.raises(Exception) as error:
+        read_table(SourceConfig(path=path))
+    assert str(error.value) == (
+        f"{path}: line {lines_before + 1}, column 39 (byte {offset} of the file, 0xe9) is not "
+        "valid utf-8 text; set the source's csv.encoding (e.g. latin-1 or cp1252); the text "
+        "before it is valid utf-8 with non-ASCII characters, so the file mixes encodings"
+    )
