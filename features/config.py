@@ -174,3 +174,8 @@ class ValidationConfig(_Strict):
     future_tolerance_hours: float = Field(
         default=24.0, ge=0, description="Timestamps later than now + this are refused."
     )
+    max_cell_chars: int = Field(
+        default=1000,
+        ge=1,
+        description="A text cell longer than this quarantines its row (reasons quote 40).",
+    )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from leadscore.features import hygiene
 from leadscore.features.config import AttributeConfig, ValidationConfig
 from leadscore.features.validation import (
     ContractError,
@@ -59,22 +60,37 @@ class Checked:
     unknown_types: int = 0
     null_counts: dict[str, int] | None = None
     """Nulls per attribute over every row, when the table rules are left to the caller."""
+    notes: dict[str, int] | None = None
+    """What reading normalised or dropped, counted (types respelled, duplicates dropped)."""
+    dropped: int = 0
+    """Input rows neither clean nor quarantined: exact duplicates dropped by config."""
 
 
-def _require(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
+def require_columns(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
+    """A required column missing stops the run: name the source, the columns and the header."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ContractError(
-            f"{source}: required column(s) {missing} missing; found {list(frame.columns)}"
+            f"{source}: required column(s) {missing} missing; found "
+            f"{hygiene.header_names(frame.columns)}"
         )
 
 
 def to_utc(values: pd.Series, date_format: str | None = None) -> pd.Series:
     """Parse timestamps (any offset, or naive = UTC) to ``datetime64[ns, UTC]``; bad -> NaT."""
+    wide = _parsed(values, date_format)
+    # beyond datetime64[ns] (years 1677-2262) a cast would raise: those are NaT, and
+    # ``_timestamp`` gives them their own reason
+    return wide.mask(hygiene.out_of_range(wide)).astype("datetime64[ns, UTC]")
+
+
+def _parsed(values: pd.Series, date_format: str | None) -> pd.Series:
+    """Timestamps in UTC at whatever resolution parsing gives (years 1-9999); bad -> NaT."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, format=date_format or "mixed")
-    return parsed.astype("datetime64[ns, UTC]")
+        return values.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize("UTC")
+    return pd.to_datetime(values, errors="coerce", utc=True, format=date_format or "mixed")
 
 
 def as_text(values: pd.Series) -> pd.Series:
@@ -89,11 +105,15 @@ def as_text(values: pd.Series) -> pd.Series:
 
 def _quarantine(source: str, frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     bad = reasons.notna()
+    ids = frame.loc[bad, LEAD_ID]
+    if len(ids):  # an id of 100,000 characters is quoted, not copied
+        long = ids.str.len() > hygiene.EXCERPT_CHARS
+        ids = ids.where(~long.fillna(False), ids.str.slice(0, hygiene.EXCERPT_CHARS) + "…")
     return pd.DataFrame(
         {
             "source": source,
             "row": frame.index[bad].to_numpy(),
-            LEAD_ID: frame.loc[bad, LEAD_ID].to_numpy(),
+            LEAD_ID: ids.to_numpy(),
             "reason": reasons[bad].to_numpy(),
         },
         columns=list(QUARANTINE_COLUMNS),
@@ -107,26 +127,69 @@ class _ParseFaults:
         self.reasons = pd.Series(None, index=index, dtype=object)
         self.columns = pd.Series(None, index=index, dtype=object)
 
-    def add(self, failed: pd.Series, column: str, reason: str) -> None:
+    def add(self, failed: pd.Series, column: str, reason: str | pd.Series) -> None:
         new = self.reasons.isna() & failed.fillna(False).astype(bool)
         self.reasons = self.reasons.mask(new, reason)
         self.columns = self.columns.mask(new, column)
 
+    def cells(self, frame: pd.DataFrame, columns: Sequence[str], max_chars: int) -> None:
+        """Oversized cells and control characters in ``columns``: reasons with an excerpt."""
+        for column in columns:
+            if column in frame.columns:
+                found = hygiene.cell_faults(frame[column], column, max_chars)
+                self.add(found.notna(), column, found)
 
-def _timestamp(
-    frame: pd.DataFrame, column: str, faults: _ParseFaults, fmt: str | None
-) -> pd.Series:
-    parsed = to_utc(frame[column], fmt)
-    if pd.api.types.is_datetime64_any_dtype(frame[column]):
-        return parsed  # already typed (Parquet, SQL): nothing can fail to parse
-    unparsed = parsed.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
-    faults.add(unparsed, column, f"{column} is not a timestamp")
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a frame comes from and how its text reads: named in every error."""
+
+    name: str
+    date_format: str | None = None
+    lines: hygiene.Lines = hygiene.editor_line
+    thousands: str | None = None
+    decimal: str = "."
+
+
+def _shown(raw: pd.Series, rows: pd.Series) -> pd.Series:
+    """Excerpts of the values of ``rows`` (only those: a column may hold millions)."""
+    return raw[rows].astype("str").map(hygiene.excerpt).reindex(raw.index)
+
+
+def _timestamp(frame: pd.DataFrame, column: str, faults: _ParseFaults, src: _Source) -> pd.Series:
+    raw = frame[column]
+    if not pd.api.types.is_datetime64_any_dtype(raw) and src.date_format is None:
+        hygiene.check_date_order(raw, column, src.name, src.lines)
+    wide = _parsed(raw, src.date_format)
+    far = hygiene.out_of_range(wide)
+    parsed = wide.mask(far).astype("datetime64[ns, UTC]")
+    if far.any():
+        shown = _shown(raw, far)
+        faults.add(far, column, f"{column} is outside the years 1900-2262: " + shown)
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        return parsed  # already typed (Parquet, SQL): nothing else can fail to parse
+    unparsed = parsed.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+    if unparsed.any():
+        serial = hygiene.excel_serials(raw[unparsed]).reindex(raw.index, fill_value=False)
+        text = _shown(raw, unparsed)
+        faults.add(
+            serial,
+            column,
+            f"{column} is an Excel serial number, not a timestamp: "
+            + text
+            + " (format the column as a date before exporting)",
+        )
+        faults.add(unparsed, column, f"{column} is not a timestamp: " + text)
     return parsed
 
 
-def _number(frame: pd.DataFrame, column: str, faults: _ParseFaults) -> pd.Series:
-    values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    faults.add(values.isna() & frame[column].notna(), column, f"{column} is not a number")
+def _number(frame: pd.DataFrame, column: str, faults: _ParseFaults, src: _Source) -> pd.Series:
+    raw = frame[column]
+    values = hygiene.parse_numbers(raw, src.thousands, src.decimal)
+    failed = values.isna() & raw.notna()
+    if failed.any():
+        reasons = raw[failed].map(lambda v: hygiene.number_reason(column, v, src.thousands))
+        faults.add(failed, column, reasons.reindex(raw.index))
     faults.add(np.isinf(values), column, f"{column} is not finite")
     return values.where(np.isfinite(values))
 
@@ -144,6 +207,9 @@ def prepare_leads(
     rows: np.ndarray | None = None,
     table_rules: bool = True,
     duplicated: pd.Index | None = None,
+    lines: hygiene.Lines = hygiene.editor_line,
+    thousands: str | None = None,
+    decimal: str = ".",
 ) -> Checked:
     """Rename, type and check the leads table; quarantine rows that break the contract.
 
@@ -151,21 +217,27 @@ def prepare_leads(
     table checked on its own passes its rows' positions in the source as ``rows``, the
     ids duplicated anywhere in the table as ``duplicated`` (a part cannot see them) and
     ``table_rules=False``; the result then carries the null counts the caller needs for
-    the table rules (``check_bad_share``, ``check_null_share``).
+    the table rules (``check_bad_share``, ``check_null_share``). ``lines`` maps a row
+    position to the line an editor shows (errors name it); ``thousands`` and ``decimal``
+    are the csv options numbers written as text are read with.
     """
     attributes = attributes or AttributeConfig()
     validation = validation or ValidationConfig()
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     frame = raw.rename(columns=dict(column_mapping or {}))
     frame.index = pd.RangeIndex(len(frame)) if rows is None else pd.Index(rows)
-    _require(frame, (LEAD_ID, STATUS) if flat else LEAD_REQUIRED, source)
+    require_columns(frame, (LEAD_ID, STATUS) if flat else LEAD_REQUIRED, source)
+    hygiene.require_attributes(frame, attributes.names, source)
+    src = _Source(source, date_format, lines, thousands, decimal)
     out = frame.copy()
     faults = _ParseFaults(out.index)
+    text_columns = (*LEAD_REQUIRED, OWNER, SEGMENT, *attributes.names)
+    faults.cells(frame, text_columns, validation.max_cell_chars)
     out[LEAD_ID] = as_text(frame[LEAD_ID])
     out[STATUS] = as_text(frame[STATUS]).str.lower()
     for column in (CREATED_AT, CLOSED_AT):
         if column in frame:
-            out[column] = _timestamp(frame, column, faults, date_format)
+            out[column] = _timestamp(frame, column, faults, src)
         else:
             out[column] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
     for column in (OWNER, SEGMENT, *attributes.categorical):
@@ -173,18 +245,23 @@ def prepare_leads(
             out[column] = as_text(frame[column])
     for column in attributes.numeric:
         if column in out.columns:
-            out[column] = _number(frame, column, faults)
-    if duplicated is not None:  # after the parse faults, which win as in the suite
-        faults.add(out[LEAD_ID].isin(duplicated), LEAD_ID, "lead_id is duplicated")
+            out[column] = _number(frame, column, faults, src)
+    # ids equal but for leading zeros ('0042', '42') are one lead twice; a part of a
+    # table gets the ids duplicated anywhere in it (their keys) from its caller
+    keys = hygiene.id_keys(out[LEAD_ID])
+    if duplicated is None:
+        duplicated = pd.Index(keys[keys.duplicated(keep=False)].dropna().unique())
+    faults.add(keys.isin(duplicated), LEAD_ID, "lead_id is duplicated")
     rules = lead_rules(attributes, validation, now, flat)
     checked = validate(out, "leads", source, rules, faults.reasons, faults.columns)
     nulls = None
     if table_rules:
-        check_table(out, checked, source, validation, attributes.names)
+        check_table(out, checked, source, validation, attributes.names, lines)
     else:
         nulls = {c: int(out[c].isna().sum()) for c in attributes.names if c in out}
     clean = out[checked.reasons.isna()]
-    return Checked(clean, _quarantine(source, out, checked.reasons), checked, null_counts=nulls)
+    quarantine = _quarantine(source, out, checked.reasons)
+    return Checked(clean, quarantine, checked, null_counts=nulls)
 
 
 def created_by_lead(known_leads: pd.DataFrame | pd.Series) -> pd.Series:
@@ -209,6 +286,10 @@ def prepare_activities(
     date_format: str | None = None,
     rows: np.ndarray | None = None,
     table_rules: bool = True,
+    lines: hygiene.Lines = hygiene.editor_line,
+    thousands: str | None = None,
+    decimal: str = ".",
+    duplicates: str = "drop",
 ) -> Checked:
     """Rename, type and check the activity log against the clean leads (their frame, or
     :func:`created_by_lead` of it).
@@ -218,19 +299,26 @@ def prepare_activities(
     time) passes its rows' positions in the source as ``rows``, so quarantined rows are
     named as in the file, and ``table_rules=False``: the share of bad rows is a rule
     about the whole log, checked once every part is (``check_bad_share``).
+
+    Types spelled another way than a declared one read as it; exact duplicate rows are
+    dropped (``duplicates="drop"``; a part sees its own rows only) or kept; both counted
+    in ``notes``.
     """
     validation = validation or ValidationConfig()
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     frame = raw.rename(columns=dict(column_mapping or {}))
     frame.index = pd.RangeIndex(len(frame)) if rows is None else pd.Index(rows)
-    _require(frame, ACTIVITY_REQUIRED, source)
+    require_columns(frame, ACTIVITY_REQUIRED, source)
+    src = _Source(source, date_format, lines, thousands, decimal)
     faults = _ParseFaults(frame.index)
+    faults.cells(frame, (*ACTIVITY_REQUIRED, VALUE), validation.max_cell_chars)
+    types, respelled = hygiene.normalise_types(as_text(frame[ACTIVITY_TYPE]), known_types)
     out = pd.DataFrame(
         {
             LEAD_ID: as_text(frame[LEAD_ID]),
-            ACTIVITY_TYPE: as_text(frame[ACTIVITY_TYPE]),
-            OCCURRED_AT: _timestamp(frame, OCCURRED_AT, faults, date_format),
-            VALUE: _number(frame, VALUE, faults) if VALUE in frame.columns else np.nan,
+            ACTIVITY_TYPE: types,
+            OCCURRED_AT: _timestamp(frame, OCCURRED_AT, faults, src),
+            VALUE: _number(frame, VALUE, faults, src) if VALUE in frame.columns else np.nan,
         },
         index=frame.index,
     )
@@ -239,11 +327,21 @@ def prepare_activities(
     rules = activity_rules(validation, now)
     checked = validate(suite_frame, "activities", source, rules, faults.reasons, faults.columns)
     if len(out) and table_rules:
-        check_table(out, checked, source, validation)
+        check_table(out, checked, source, validation, lines=lines)
     bad = checked.reasons.notna()
-    clean = out[~bad] if bad.any() else out  # input order: the features sort what they need
+    repeated = hygiene.duplicate_rows(out, ~bad, OCCURRED_AT)
+    keep = ~bad.to_numpy() & ~(repeated if duplicates == "drop" else False)
+    clean = out if keep.all() else out[keep]  # input order: the features sort what they need
     unknown = int((~clean[ACTIVITY_TYPE].isin(list(known_types))).sum()) if known_types else 0
-    return Checked(clean, _quarantine(source, out, checked.reasons), checked, unknown)
+    notes = {
+        "activity_types_normalised": respelled,
+        f"duplicate_activities_{'dropped' if duplicates == 'drop' else 'kept'}": int(
+            repeated.sum()
+        ),
+    }
+    dropped = int(repeated.sum()) if duplicates == "drop" else 0
+    quarantine = _quarantine(source, out, checked.reasons)
+    return Checked(clean, quarantine, checked, unknown, notes=notes, dropped=dropped)
 
 
 def data_end(

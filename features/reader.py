@@ -24,15 +24,22 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from leadscore.features import hygiene
 from leadscore.features.config import AttributeConfig, FeatureConfig, ValidationConfig
 from leadscore.features.contract import (
+    ACTIVITY_REQUIRED,
     LEAD_ID,
+    LEAD_REQUIRED,
+    OWNER,
     QUARANTINE_COLUMNS,
+    SEGMENT,
     STATUS,
+    VALUE,
     Checked,
     as_text,
     prepare_activities,
     prepare_leads,
+    require_columns,
 )
 from leadscore.features.validation import ContractError, check_bad_share, check_null_share
 
@@ -41,6 +48,7 @@ __all__ = [
     "OutcomeValues",
     "PartsTally",
     "RefusedError",
+    "add_notes",
     "conserved",
     "map_outcome",
 ]
@@ -80,13 +88,38 @@ def map_outcome(values: pd.Series, mapping: OutcomeValues) -> pd.Series:
     return mapped.fillna(text).astype(object)
 
 
-def conserved(source: str, n_in: int, n_clean: int, n_quarantined: int) -> None:
-    """Every input row must end clean or quarantined; anything else is a bug, loudly."""
-    if n_clean + n_quarantined != n_in:
+def conserved(source: str, n_in: int, n_clean: int, n_quarantined: int, n_dropped: int = 0) -> None:
+    """Every input row must end clean, quarantined or dropped as an exact duplicate (by
+    config, counted); anything else is a bug, loudly."""
+    if n_clean + n_quarantined + n_dropped != n_in:
         raise RuntimeError(
             f"{source}: row conservation broken: {n_in} in != {n_clean} clean + "
-            f"{n_quarantined} quarantined"
+            f"{n_quarantined} quarantined + {n_dropped} duplicates dropped"
         )
+
+
+PER_FILE_NOTES = ("header_names_normalised", "empty_columns_dropped")
+"""Counts about a file's header: every part of the file repeats them, so not summed."""
+
+
+def add_notes(total: dict[str, int], more: Mapping[str, int] | None) -> dict[str, int]:
+    """Counts of what reading normalised, summed key by key (``total`` is updated)."""
+    for key, count in (more or {}).items():
+        total[key] = total.get(key, 0) + int(count)
+    return total
+
+
+def _add_part_notes(total: dict[str, int], more: Mapping[str, int] | None) -> None:
+    """A part's counts: row counts add up, a header's are the file's (the largest)."""
+    for key, count in (more or {}).items():
+        if key in PER_FILE_NOTES:
+            total[key] = max(total.get(key, 0), int(count))
+        else:
+            total[key] = total.get(key, 0) + int(count)
+
+
+def _noted(checked: Checked, notes: Mapping[str, int]) -> Checked:
+    return replace(checked, notes=add_notes(dict(notes), checked.notes))
 
 
 @dataclass(frozen=True)
@@ -109,6 +142,11 @@ class ContractReader:
     activities_source: str = "activities"
     leads_date_format: str | None = None
     activities_date_format: str | None = None
+    leads_lines: hygiene.Lines = hygiene.editor_line
+    activities_lines: hygiene.Lines = hygiene.editor_line
+    thousands: str | None = None
+    decimal: str = "."
+    duplicate_activities: str = "drop"
 
     @classmethod
     def of(cls, features: FeatureConfig, validation: ValidationConfig) -> ContractReader:
@@ -121,9 +159,24 @@ class ContractReader:
         inverse = {contract: user for user, contract in self.column_mapping.items()}
         return inverse.get(LEAD_ID, LEAD_ID)
 
+    def _leads_expected(self) -> list[str]:
+        outcome = [self.outcome.column] if self.outcome is not None else []
+        contract = [*LEAD_REQUIRED, OWNER, SEGMENT, *self.attributes.names]
+        mapped = set(self.column_mapping.values())  # those come from the mapping's columns
+        return [*self.column_mapping, *outcome, *(c for c in contract if c not in mapped)]
+
+    def tidy(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+        """The leads' header tidied (``features.hygiene.tidy_header``) and its counts."""
+        return hygiene.tidy_header(raw, self._leads_expected(), self.leads_source)
+
     def onto_contract(self, raw: pd.DataFrame) -> pd.DataFrame:
-        """Rename, drop excluded and sensitive columns, number rows if needed, map the outcome."""
-        frame = raw.rename(columns=dict(self.column_mapping))
+        """Rename, drop excluded and sensitive columns, number rows if needed, map the outcome.
+
+        Header names are trimmed and matched regardless of case first; a declared
+        attribute column missing stops the run (its scores would be wrong).
+        """
+        frame, _ = self.tidy(raw)
+        frame = frame.rename(columns=dict(self.column_mapping))
         frame = frame.drop(columns=self.drop_columns(frame.columns))
         if self.lead_id_from_row:
             frame[LEAD_ID] = [f"row-{i}" for i in range(1, len(frame) + 1)]
@@ -137,8 +190,11 @@ class ContractReader:
         return frame
 
     def lead_ids(self, raw: pd.DataFrame) -> pd.Series:
-        """A part's lead ids as the contract reads them (to find ids duplicated across parts)."""
-        return as_text(self.onto_contract(raw)[LEAD_ID])
+        """A part's lead ids as compared (``hygiene.id_keys``), to find ids duplicated
+        across parts."""
+        frame = self.onto_contract(raw)
+        require_columns(frame, (LEAD_ID, STATUS) if self.flat else LEAD_REQUIRED, self.leads_source)
+        return hygiene.id_keys(as_text(frame[LEAD_ID]))
 
     def leads(
         self,
@@ -151,7 +207,7 @@ class ContractReader:
     ) -> Checked:
         """The leads table (or a part of it: ``rows``, ``duplicated``, ``table_rules`` as in
         ``features.contract.prepare_leads``) mapped, typed and checked."""
-        return prepare_leads(
+        checked = prepare_leads(
             self.onto_contract(raw),
             source=self.leads_source,
             attributes=self.attributes,
@@ -162,7 +218,11 @@ class ContractReader:
             rows=rows,
             table_rules=table_rules,
             duplicated=duplicated,
+            lines=self.leads_lines,
+            thousands=self.thousands,
+            decimal=self.decimal,
         )
+        return _noted(checked, self.tidy(raw)[1])
 
     def activities(
         self,
@@ -175,8 +235,12 @@ class ContractReader:
     ) -> Checked:
         """The activity log (or a part of it) mapped, typed and checked against the clean
         leads (their frame, or ``created_by_lead`` of it)."""
-        return prepare_activities(
-            raw.rename(columns=dict(self.column_mapping)),
+        mapped = set(self.column_mapping.values())
+        contract = [c for c in (*ACTIVITY_REQUIRED, VALUE) if c not in mapped]
+        expected = [*self.column_mapping, *contract]
+        frame, notes = hygiene.tidy_header(raw, expected, self.activities_source)
+        checked = prepare_activities(
+            frame.rename(columns=dict(self.column_mapping)),
             known_leads,
             source=self.activities_source,
             known_types=list(self.activity_types),
@@ -185,7 +249,12 @@ class ContractReader:
             date_format=self.activities_date_format,
             rows=rows,
             table_rules=table_rules,
+            lines=self.activities_lines,
+            thousands=self.thousands,
+            decimal=self.decimal,
+            duplicates=self.duplicate_activities,
         )
+        return _noted(checked, notes)
 
     def whole_leads(self, raw: pd.DataFrame, now: pd.Timestamp | None = None) -> Checked:
         """The whole leads table checked at once; every row ends clean or quarantined."""
@@ -198,7 +267,13 @@ class ContractReader:
     ) -> Checked:
         """The whole activity log checked at once; every row ends clean or quarantined."""
         checked = self.activities(raw, known_leads, now)
-        conserved(self.activities_source, len(raw), len(checked.rows), len(checked.quarantine))
+        conserved(
+            self.activities_source,
+            len(raw),
+            len(checked.rows),
+            len(checked.quarantine),
+            checked.dropped,
+        )
         return checked
 
     def posted(
@@ -247,9 +322,11 @@ class PartsTally:
     n_in: int = 0
     n_clean: int = 0
     n_quarantined: int = 0
+    n_dropped: int = 0
     unknown_types: int = 0
     quarantine: list[pd.DataFrame] = field(default_factory=list)
     nulls: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
 
     def next_rows(self, n: int) -> np.ndarray:
         """The positions in the source of the next part's ``n`` rows."""
@@ -260,7 +337,9 @@ class PartsTally:
         self.n_in += n_rows
         self.n_clean += len(checked.rows)
         self.n_quarantined += len(checked.quarantine)
+        self.n_dropped += checked.dropped
         self.unknown_types += checked.unknown_types
+        _add_part_notes(self.notes, checked.notes)
         self.quarantine.append(checked.quarantine)
         for column, count in (checked.null_counts or {}).items():
             self.nulls[column] = self.nulls.get(column, 0) + count
@@ -271,6 +350,7 @@ class PartsTally:
         *,
         before: Sequence[pd.DataFrame] = (),
         empty_ok: bool = False,
+        lines: hygiene.Lines = hygiene.editor_line,
     ) -> pd.DataFrame:
         """The table rules on the totals; the quarantine, after ``before``'s rows.
 
@@ -284,7 +364,7 @@ class PartsTally:
             everything = pd.concat(frames, ignore_index=True)
         else:
             everything = pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
-        conserved(self.source, self.n_in, self.n_clean, self.n_quarantined)
-        check_bad_share(self.n_in, everything, self.source, validation)
+        conserved(self.source, self.n_in, self.n_clean, self.n_quarantined, self.n_dropped)
+        check_bad_share(self.n_in, everything, self.source, validation, lines)
         check_null_share(self.n_in, self.nulls, self.source, validation)
         return everything

@@ -11,7 +11,7 @@ the train flow logs with every run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,12 @@ from leadscore.features.config import AttributeConfig, ValidationConfig
 OPEN, CLOSED = "open", ("converted", "lost")
 STATUSES = (OPEN, *CLOSED)
 EXAMPLES = 5
+
+
+def _editor_line(row: int) -> int:
+    """Data row ``row`` (0-based) as an editor shows it: the header is line 1."""
+    return int(row) + 2
+
 
 # GX logs every expectation it builds at INFO; the results are what we report.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -256,8 +262,10 @@ def check_table(
     source: str,
     config: ValidationConfig,
     attributes: Sequence[str] = (),
+    lines: Callable[[int], int] = _editor_line,
 ) -> None:
-    """Table rules: raise ``ContractError`` naming the file, the column and example rows."""
+    """Table rules: raise ``ContractError`` naming the file, the column and example rows
+    (by the line an editor shows them on: ``lines`` maps a row position to it)."""
     n = len(frame)
     if n == 0:
         raise ContractError(f"{source}: no rows (the file is empty or has only a header)")
@@ -266,7 +274,7 @@ def check_table(
     if share > config.max_bad_row_share:
         worst = validation.columns[bad].value_counts().index[0]
         rows = validation.reasons[bad & (validation.columns == worst)]
-        examples = ", ".join(f"row {i}: {r}" for i, r in rows.head(EXAMPLES).items())
+        examples = ", ".join(f"line {lines(i)}: {r}" for i, r in rows.head(EXAMPLES).items())
         raise ContractError(
             f"{source}: {bad.sum()} of {n} rows ({share:.0%}) break the data contract, over "
             f"the limit of {config.max_bad_row_share:.0%}; most in column '{worst}' ({examples})"
@@ -289,7 +297,11 @@ def check_null_share(
 
 
 def check_bad_share(
-    n_rows: int, quarantine: pd.DataFrame, source: str, config: ValidationConfig
+    n_rows: int,
+    quarantine: pd.DataFrame,
+    source: str,
+    config: ValidationConfig,
+    lines: Callable[[int], int] = _editor_line,
 ) -> None:
     """The bad-row table rule over a source checked in parts: ``quarantine`` holds every
     part's refused rows (``row``, ``reason``); raise ``ContractError`` over the limit."""
@@ -298,7 +310,7 @@ def check_bad_share(
     if share > config.max_bad_row_share:
         worst = mine["reason"].value_counts().index[0]
         rows = mine[mine["reason"] == worst].head(EXAMPLES)
-        examples = ", ".join(f"row {r}: {worst}" for r in rows["row"])
+        examples = ", ".join(f"line {lines(r)}: {worst}" for r in rows["row"])
         raise ContractError(
             f"{source}: {len(mine)} of {n_rows} rows ({share:.0%}) break the data contract, "
             f"over the limit of {config.max_bad_row_share:.0%}; most often '{worst}' "

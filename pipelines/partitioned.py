@@ -15,7 +15,7 @@ every worker must see (see ``runner.spill_dir``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from math import ceil
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from leadscore.features.contract import (
     data_end,
 )
 from leadscore.features.market import OutcomeHistory
-from leadscore.features.reader import PartsTally
+from leadscore.features.reader import PartsTally, add_notes
 from leadscore.models.base import registry_of
 from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import Partition, StageTimes, partition_features, score_partition
@@ -95,6 +95,7 @@ class StreamedCRM:
     end: pd.Timestamp
     unknown_activity_types: int = 0
     history: OutcomeHistory | None = None  # the leads' outcomes, when features.market is on
+    notes: dict[str, int] = field(default_factory=dict)  # what reading normalised, counted
 
     def quarantined(self, source: str) -> int:
         return int((self.quarantine["source"] == source).sum())
@@ -111,6 +112,7 @@ class _Leads:
     n_clean: int
     latest: pd.DataFrame  # one row: the latest created_at and closed_at
     history: OutcomeHistory | None  # the leads' outcomes, when features.market is on
+    notes: dict[str, int] = field(default_factory=dict)
 
 
 def _market_columns(settings: Settings) -> list[str]:
@@ -141,6 +143,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
             n_activities_in=0,
             end=data_end(leads.latest, None),
             history=leads.history,
+            notes=leads.notes,
         )
     rows = settings.scoring.partition_rows
     reader = contract_reader(settings)
@@ -153,8 +156,10 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     leads = replace(leads, slices=[])
     tally = PartsTally(reader.activities_source)
     latest = pd.NaT
+    n_chunks = 0
     try:
         for chunk in read_chunks(data.activities, rows=data.chunk_rows):
+            n_chunks += 1
             rows_in = tally.next_rows(len(chunk))
             checked = reader.activities(chunk, leads.created, now, rows=rows_in, table_rules=False)
             tally.add(checked, len(chunk))
@@ -167,7 +172,16 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     finally:
         for writer in writers:
             writer.close()
-    everything = tally.close(data.validation, before=[leads.quarantine], empty_ok=True)
+    if n_chunks > 1 and data.duplicate_activities == "drop":
+        # a chunk drops its own repeats; a partition holds all of its leads' rows
+        repeats = sum(_drop_repeats(p) for p in paths)
+        tally.n_clean -= repeats
+        tally.n_dropped += repeats
+        key = "duplicate_activities_dropped"
+        tally.notes[key] = tally.notes.get(key, 0) + repeats
+    everything = tally.close(
+        data.validation, before=[leads.quarantine], empty_ok=True, lines=reader.activities_lines
+    )
     return StreamedCRM(
         parts=[replace(f, activities=p) for f, p in zip(lead_files, paths, strict=True)],
         quarantine=everything,
@@ -177,7 +191,24 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
         end=data_end(leads.latest, None, latest),
         unknown_activity_types=tally.unknown_types,
         history=leads.history,
+        notes=add_notes(dict(leads.notes), tally.notes),
     )
+
+
+def _drop_repeats(path: Path) -> int:
+    """Rewrite a partition's activity file without rows repeating an earlier one exactly
+    (repeats in different chunks of the log); how many were dropped."""
+    with pa.memory_map(str(path)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    if table.num_rows < 2:
+        return 0
+    repeated = table.to_pandas().duplicated(keep="first").to_numpy()
+    if not repeated.any():
+        return 0
+    kept = table.filter(pa.array(~repeated))
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, kept.schema) as writer:
+        writer.write_table(kept)
+    return int(repeated.sum())
 
 
 def _cut(open_leads: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
@@ -203,6 +234,7 @@ def _leads_whole(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         n_clean=len(leads),
         latest=_latest(leads),
         history=_history(leads, settings),
+        notes=dict(checked.notes or {}),
     )
 
 
@@ -239,7 +271,7 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
             outcomes.append(clean[[c for c in market if c in clean]])  # absent: named below
         del checked, chunk, clean
         release_free_memory()
-    everything = tally.close(data.validation)
+    everything = tally.close(data.validation, lines=reader.leads_lines)
     by_lead = pd.concat(created)
     return _Leads(
         slices=_cut(pd.concat(open_rows, ignore_index=True), settings.scoring.partition_rows),
@@ -249,6 +281,7 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         n_clean=len(by_lead),
         latest=_latest(pd.concat(latest, ignore_index=True)),
         history=_history(pd.concat(outcomes, ignore_index=True), settings) if market else None,
+        notes=tally.notes,
     )
 
 

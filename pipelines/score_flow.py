@@ -209,5 +209,6 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         if settings.data.activities
         else 0,
         "store": settings.store.url,
+        "input_notes": {k: v for k, v in crm.notes.items() if v},
         "top": batch["top"],
     }

@@ -138,6 +138,10 @@ class DataConfig(_Strict):
         description="Flat exports: split by created_at, by row order, or at random.",
     )
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    duplicate_activities: Literal["drop", "keep"] = Field(
+        default="drop",
+        description="Exact duplicate activity rows: dropped (and counted) or kept (counted).",
+    )
     as_of: datetime | None = Field(
         default=None, description="Scoring time; None = the end of the data (the export day)."
     )

@@ -12,16 +12,21 @@ loudly unless every input row is either clean or quarantined.
 
 from __future__ import annotations
 
+import codecs
+import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from leadscore.features import hygiene
 from leadscore.features.contract import LEAD_ID, Checked, ContractError, data_end
-from leadscore.features.reader import ContractReader
+from leadscore.features.reader import ContractReader, add_notes
 from leadscore.features.validation import Validation
-from leadscore.pipelines.settings import Settings, SourceConfig
+from leadscore.pipelines.settings import CsvOptions, Settings, SourceConfig
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ class CRMData:
     n_activities_in: int
     validations: tuple[Validation, ...] = ()
     unknown_activity_types: int = 0
+    notes: dict[str, int] = field(default_factory=dict)
+    """What reading normalised or dropped, counted (``features.hygiene``)."""
 
     @property
     def flat(self) -> bool:
@@ -94,6 +101,7 @@ def read_chunks(
         return
     options = source.csv
     try:
+        hygiene.check_header(_csv_header(source.path, options), str(source.path))
         read = pd.read_csv(
             source.path,
             sep=options.delimiter,
@@ -105,14 +113,95 @@ def read_chunks(
         )
         yield from [read] if rows is None else read
     except UnicodeDecodeError as exc:
-        raise ContractError(
-            f"{source.path}: byte {exc.start} is not valid {options.encoding} text; set the "
-            f"source's csv.encoding (e.g. latin-1 or cp1252)"
-        ) from exc
+        raise ContractError(_bad_byte(source.path, options.encoding)) from exc
     except pd.errors.EmptyDataError as exc:
         raise ContractError(f"{source.path}: no rows (the file is empty)") from exc
     except pd.errors.ParserError as exc:
         raise ContractError(f"{source.path}: not a well-formed CSV: {exc}") from exc
+
+
+def _utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+def _csv_header(path: Path, options: CsvOptions) -> list[str]:
+    """The header's names as written (pandas renames a repeated one ``name.1``)."""
+    encoding = "utf-8-sig" if _utf8(options.encoding) else options.encoding
+    with open(path, encoding=encoding, newline="") as file:
+        return next(csv.reader(file, delimiter=options.delimiter), [])
+
+
+def _bad_byte(path: Path, encoding: str) -> str:
+    """The first byte of ``path`` that is not ``encoding`` text, where an editor shows it
+    (pandas reports a position inside its read buffer, not in the file)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset, lines, last_newline, non_ascii = 0, 1, -1, False
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            pending = decoder.getstate()[0]
+            data = pending + block
+            start = offset - len(pending)
+            try:
+                decoder.decode(block)
+                non_ascii = non_ascii or any(b > 127 for b in data)
+            except UnicodeDecodeError as exc:
+                position = start + exc.start
+                before = data[: exc.start]
+                non_ascii = non_ascii or any(b > 127 for b in before)
+                line = lines + before.count(b"\n")
+                newline = before.rfind(b"\n")
+                column = exc.start - newline if newline >= 0 else position - last_newline
+                mixed = (
+                    f"; the text before it is valid {encoding} with non-ASCII characters, so "
+                    "the file mixes encodings"
+                    if non_ascii
+                    else ""
+                )
+                return (
+                    f"{path}: line {line}, column {column} (byte {position} of the file, "
+                    f"0x{data[exc.start]:02x}) is not valid {encoding} text; set the source's "
+                    f"csv.encoding (e.g. latin-1 or cp1252){mixed}"
+                )
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                last_newline = offset + newline
+            lines += block.count(b"\n")
+            offset += len(block)
+    return f"{path}: is not valid {encoding} text; set the source's csv.encoding"
+
+
+@dataclass
+class RecordLines:
+    """Row position -> the line an editor shows it on, for a CSV whose quoted values may
+    hold line breaks. The file is scanned once, on first use: only an error asks."""
+
+    path: Path
+    options: CsvOptions
+    starts: np.ndarray | None = None
+
+    def __call__(self, row: int) -> int:
+        if self.starts is None:
+            self.starts = self._scan()
+        return int(self.starts[row]) if 0 <= row < len(self.starts) else hygiene.editor_line(row)
+
+    def _scan(self) -> np.ndarray:
+        starts: list[int] = []
+        encoding = "utf-8-sig" if _utf8(self.options.encoding) else self.options.encoding
+        with open(self.path, encoding=encoding, errors="replace", newline="") as file:
+            records = csv.reader(file, delimiter=self.options.delimiter)
+            next(records, None)
+            line = records.line_num + 1
+            for record in records:
+                if record:  # pandas skips blank lines
+                    starts.append(line)
+                line = records.line_num + 1
+        return np.asarray(starts, dtype=np.int64)
+
+
+def _lines(source: SourceConfig | None) -> hygiene.Lines:
+    if source is None or source.resolved_format != "csv" or source.path is None:
+        return hygiene.editor_line
+    return RecordLines(source.path, source.csv)
 
 
 def contract_reader(settings: Settings) -> ContractReader:
@@ -131,6 +220,11 @@ def contract_reader(settings: Settings) -> ContractReader:
         activities_source=data.activities.label if data.activities else "activities",
         leads_date_format=data.leads.date_format,
         activities_date_format=data.activities.date_format if data.activities else None,
+        leads_lines=_lines(data.leads),
+        activities_lines=_lines(data.activities),
+        thousands=data.leads.csv.thousands,
+        decimal=data.leads.csv.decimal,
+        duplicate_activities=data.duplicate_activities,
     )
 
 
@@ -148,12 +242,14 @@ def load_crm(settings: Settings, now: pd.Timestamp | None = None) -> CRMData:
     leads, n_leads = load_leads(settings, now)
     quarantine = [leads.quarantine]
     validations = [leads.validation]
+    notes = add_notes({}, leads.notes)
     activities, n_activities, unknown = None, 0, 0
     if data.activities is not None:
         raw_activities = read_table(data.activities)
         n_activities = len(raw_activities)
         checked = reader.whole_activities(raw_activities, leads.rows, now)
         activities, unknown = checked.rows, checked.unknown_types
+        add_notes(notes, checked.notes)
         quarantine.append(checked.quarantine)
         validations.append(checked.validation)
     return CRMData(
@@ -164,6 +260,7 @@ def load_crm(settings: Settings, now: pd.Timestamp | None = None) -> CRMData:
         n_activities_in=n_activities,
         validations=tuple(v for v in validations if v is not None),
         unknown_activity_types=unknown,
+        notes=notes,
     )
 
 

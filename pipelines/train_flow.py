@@ -139,12 +139,13 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
     settings = load_settings(config_path)
     crm = load(settings)
     logger.info(
-        "leads: %d in = %d clean + %d quarantined; activities: %d in, %d undeclared types",
+        "leads: %d in = %d clean + %d quarantined; activities: %d in, %d undeclared types%s",
         crm.n_leads_in,
         len(crm.leads),
         crm.quarantined(settings.data.leads.label),
         crm.n_activities_in,
         crm.unknown_activity_types,
+        "".join(f"; {k.replace('_', ' ')}: {v}" for k, v in crm.notes.items() if v),
     )
     write_quarantine(crm, settings)
     data = examples(crm, settings)
@@ -181,6 +182,7 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         "activities_in": crm.n_activities_in,
         "activities_quarantined": len(crm.quarantine) - crm.quarantined(settings.data.leads.label),
         "unknown_activity_types": crm.unknown_activity_types,
+        **{f"input_{k}": v for k, v in crm.notes.items()},
         "split": split.kind,
         "n_train": len(y_train),
         "n_valid": len(y_valid),

@@ -52,7 +52,7 @@ def test_leads_are_typed_mapped_and_quarantined_with_reasons():
     assert reasons == {
         2: "lead_id is duplicated",
         3: "lead_id is duplicated",
-        4: "created_at is not a timestamp",
+        4: "created_at is not a timestamp: 'not a date'",
         5: "status is not one of ['open', 'converted', 'lost']",
         6: "closed lead has no valid closed_at",
         7: "open lead has a closed_at",
@@ -83,7 +83,7 @@ def test_activities_for_unknown_leads_or_before_creation_are_quarantined():
     assert checked.quarantine["reason"].tolist() == [
         "activity before the lead was created",
         "activity for an unknown or quarantined lead",
-        "occurred_at is not a timestamp",
+        "occurred_at is not a timestamp: 'garbage'",
         "lead_id is empty",
     ]
 
@@ -93,7 +93,7 @@ def test_too_many_bad_rows_stop_the_run_naming_file_column_and_rows():
         prepare_leads(_raw_leads(), source="crm.csv", column_mapping={"Id": "lead_id"})
     message = str(error.value)
     assert "crm.csv: 6 of 8 rows (75%)" in message
-    assert "column 'lead_id'" in message and "row 2: lead_id is duplicated" in message
+    assert "column 'lead_id'" in message and "line 4: lead_id is duplicated" in message
 
 
 def test_data_end_is_midnight_after_the_latest_timestamp():

@@ -35,10 +35,10 @@ LEADS = [
     ["L6", "2026-01-07T10:00:00Z", "open", "", "ann", "software", "70"],
 ]
 LEAD_REASONS = {
-    1: "created_at is not a timestamp",
+    1: "created_at is not a timestamp: 'not a date'",
     2: "employees is outside [0, 1e+07]",
     3: "lead_id is empty",
-    4: "employees is not a number",
+    4: "employees is not a number: 'many'",
 }
 ACTIVITY_COLUMNS = ["lead_id", "activity_type", "occurred_at", "value"]
 ACTIVITIES: list[list[str | None]] = [  # a missing value is None, as read_csv gives
@@ -50,7 +50,7 @@ ACTIVITIES: list[list[str | None]] = [  # a missing value is None, as read_csv g
     ["L6", "email_click", "2026-02-04T00:00:00Z", "2.5"],
 ]
 ACTIVITY_REASONS = {
-    2: "occurred_at is not a timestamp",
+    2: "occurred_at is not a timestamp: 'yesterday-ish'",
     3: "activity for an unknown or quarantined lead",
     4: "activity before the lead was created",
 }

@@ -14,9 +14,13 @@ from leadscore.synthetic import generate_crm
 from tests.conftest import ROOT
 
 
-def _raw(data: dict) -> Settings:
+def _raw(data: dict, attributes: dict | None = None) -> Settings:
     raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
     raw["data"] = data
+    if attributes is not None:  # an export with only these columns: a missing one stops
+        raw["features"]["attributes"] = attributes
+        raw["rules"]["icp"] = {"industry": {"weight": 1, "values": {"software": 10}}}
+        raw["rules"]["penalties"] = []
     return Settings.model_validate(raw)
 
 
@@ -79,7 +83,8 @@ def test_a_european_csv_with_semicolons_and_decimal_commas(tmp_path: Path):
             },
             "column_mapping": {"Lead": "lead_id", "Created": "created_at", "Closed": "closed_at"},
             "outcome": {"column": "Outcome", "converted": ["ja"], "lost": ["nein"]},
-        }
+        },
+        {"categorical": ["industry"], "numeric": ["employees"]},
     )
     loaded = load_crm(settings).leads.set_index("lead_id")
     assert loaded.index.tolist() == ["007", "008"]  # ids stay text: leading zeros kept

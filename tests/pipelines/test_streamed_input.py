@@ -92,7 +92,7 @@ def test_chunks_and_partitions_change_nothing(crm, tmp_path, chunk_rows, partiti
     assert whole.quarantined(label) == streamed.quarantined(label) == 4
     assert set(whole.quarantine["reason"]) >= {
         "lead_id is duplicated",
-        "created_at is not a timestamp",
+        "created_at is not a timestamp: 'yesterday-ish'",
     }
     # every planted activity fault, plus the activities of the 4 quarantined leads
     assert whole.quarantined(str(paths["activities"])) > 40
