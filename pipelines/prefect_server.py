@@ -60,6 +60,12 @@ def _start(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
 
 
+_STARTED: set[str] = set()
+"""URLs of the temporary servers this process started (and stopped): Prefect, once
+imported, keeps the first one in its settings, which must not pass for a server given
+from elsewhere when a second command runs in the same process."""
+
+
 def _configured_elsewhere() -> bool:
     """A server is already given: ``PREFECT_API_URL``, or Prefect's settings (a test harness)."""
     if os.environ.get("PREFECT_API_URL"):
@@ -67,7 +73,8 @@ def _configured_elsewhere() -> bool:
     if "prefect" in sys.modules:
         from prefect.settings import get_current_settings
 
-        return bool(get_current_settings().api.url)
+        url = get_current_settings().api.url
+        return bool(url) and url not in _STARTED
     return False
 
 
@@ -95,6 +102,7 @@ def temporary_server() -> Iterator[str | None]:
         else:
             raise RuntimeError(f"the temporary Prefect server did not start in {timeout:.0f}s")
         os.environ["PREFECT_API_URL"] = url
+        _STARTED.add(url)
         try:
             with _settings_of_imported_prefect(url):
                 yield url
