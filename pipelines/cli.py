@@ -39,7 +39,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-__all__ = ["app", "run_backtest", "target_lines", "train_summary"]
+__all__ = ["app", "run_backtest"]
 
 
 @app.callback()

@@ -42,7 +42,7 @@ def test_bank_example_beats_the_rules_out_of_time_with_the_logistic_model(
     import mlflow
 
     from leadscore.models.linear import LogisticLeadModel
-    from leadscore.pipelines.cli import train_summary
+    from leadscore.pipelines.summary import train_summary
     from leadscore.pipelines.train_flow import train_flow
 
     csv = shared_file("bank-marketing", "bank-additional-full.csv")

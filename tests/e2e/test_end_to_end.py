@@ -34,7 +34,7 @@ def project(tmp_path_factory, prefect_harness) -> Path:
 
 
 def _train(config: Path) -> dict:
-    from leadscore.pipelines.cli import train_summary
+    from leadscore.pipelines.summary import train_summary
     from leadscore.pipelines.train_flow import train_flow
 
     # exactly what `leadscore train` prints, through JSON and back
