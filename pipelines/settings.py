@@ -262,6 +262,12 @@ class Settings(_Strict):
         unknown += [p.attribute for p in self.rules.penalties if p.attribute not in attrs]
         if unknown:
             raise ValueError(f"rules name attributes that are not declared: {sorted(set(unknown))}")
+        numeric = set(self.features.attributes.numeric)
+        if not_numeric := sorted(a for a in self.rules.numeric if a not in numeric):
+            raise ValueError(
+                f"rules.numeric names attributes that are not declared under "
+                f"features.attributes.numeric: {not_numeric}"
+            )
         return self
 
     def _sensitive_never_modelled(self) -> None:
