@@ -9,6 +9,7 @@ import pandas as pd
 
 from leadscore.models.evaluate import REPORT_SHARES, share_key
 from leadscore.models.quality import TargetResult
+from leadscore.models.report.card import rules_card_html
 from leadscore.models.report.charts import (
     TOP_FEATURES,
     calibration_figure,
@@ -29,6 +30,7 @@ SECTIONS = (
     "Score distribution",
     "SHAP summary",
     "Importance by family",
+    "Rules card",
 )
 """Section titles, in page order (tests check every one is present)."""
 
@@ -97,7 +99,7 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#22
 h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ddd;margin-top:2em}
 p.headline{font-size:1.15em;background:#f3f7fb;padding:.8em;border-left:4px solid #1f77b4}
 table{border-collapse:collapse;margin:.5em 0} td,th{padding:.2em .7em;text-align:right}
-tr:nth-child(even){background:#f6f6f6} img{max-width:100%} .ctx td{text-align:left}
+tr:nth-child(even){background:#f6f6f6} img{max-width:100%} .ctx td,.card td{text-align:left}
 """
 
 
@@ -148,6 +150,8 @@ def render_report(inputs: ReportInputs) -> str:
         f"<h2>{SECTIONS[6]}</h2>",
         family_png,
         _table(families),
+        f"<h2>{SECTIONS[7]}</h2>",
+        rules_card_html(inputs.rules_card),
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -118,6 +118,7 @@ def test_evaluation_report_is_logged_and_written(project: Path, trained: dict):
     assert f"{trained['rules']['roc_auc']:.4f}" in page
     assert f"{trained['model']['ece']:.4f}" in page
     assert "Calling the top 10% by the model would have reached" in page
+    assert "<td>not in US, GB, DE, FR, NL</td>" in page  # the rules card, from the window
     assert "(auto; Brier on the newer half of the calibration slice: sigmoid 0." in page
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     assert "report.html" in {a.path for a in client.list_artifacts(trained["run_id"])}
