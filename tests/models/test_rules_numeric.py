@@ -40,7 +40,7 @@ def test_missing_values_get_zero_or_the_declared_points():
 
 
 def test_a_bare_list_is_short_for_bins():
-    assert VISITS == NumericAttributeRule(bins=VISITS.bins, missing=0)
+    assert NumericAttributeRule(bins=VISITS.bins, missing=0) == VISITS
     assert [bin_text(b) for b in VISITS.bins] == ["5 or more", "under 1", "2 to under 5"]
 
 
