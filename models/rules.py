@@ -249,9 +249,12 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
         """Points per card line per row (columns named by ``CardLine.name``), before the
         0-100 clip: each row sums to its rule score unclipped."""
         lines = self.card_lines()
+        parts = [line.points * line.amount(X) for line in lines]
         return pd.DataFrame(
-            {line.name: line.points * line.amount(X) for line in lines}, index=X.index
-        ).reindex(columns=[line.name for line in lines])
+            np.column_stack(parts) if parts else np.zeros((len(X), 0)),
+            index=X.index,
+            columns=[line.name for line in lines],
+        )
 
     def explain(self, X: pd.DataFrame) -> list[list[str]]:
         """Per row, the rules that gave it points, largest first, in words

@@ -175,3 +175,17 @@ def test_the_report_shows_the_rules_card_with_the_numeric_rules():
         assert "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>" in section
     assert "[min, max): min inclusive, max exclusive" in section
     assert "No rules card" in render_report(window)  # a window without one says so
+
+
+def test_the_breakdown_names_each_rule_and_keeps_same_named_lines_apart():
+    twin = NumericAttributeRule.model_validate(
+        [
+            {"max": 1, "points": -5, "label": "few"},
+            {"min": 1, "max": 2, "points": 1, "label": "few"},
+        ]
+    )
+    scorer = RuleScorer(rules=RulesConfig(numeric={"visits": twin}))
+    table = scorer.breakdown(_frame())
+    assert table.columns.tolist() == ["visits: few", "visits: few"]
+    np.testing.assert_array_equal(table.to_numpy(), [[0, 0], [-5, 0], [0, 0], [0, 1]])
+    assert RuleScorer().breakdown(_frame()).shape == (4, 0)
