@@ -33,9 +33,13 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.config import LeakageConfig
+from leadscore.features.contract import CLOSED_AT, CONVERTED, CREATED_AT, LEAD_ID, LOST, STATUS
 
 KINDS = ("alone_predicts", "missing_tracks_outcome", "after_close", "outcome_words")
 """What a suspect is suspected of, in the order suspects of equal strength are listed."""
+
+CONTRACT_COLUMNS = (LEAD_ID, STATUS, CREATED_AT, CLOSED_AT)
+"""Never candidates: the lead's id, its outcome and its life-cycle dates."""
 
 _FOLDS = 5
 _PRIOR_ROWS = 20.0
@@ -349,3 +353,38 @@ def sniff(
 def warning_lines(suspects: Sequence[Suspect]) -> list[str]:
     """One line per suspect, as ``train`` prints them and the report lists them."""
     return [f"possible leak: column '{s.column}' {s.reason}" for s in suspects]
+
+
+def sniff_leads(
+    leads: pd.DataFrame,
+    *,
+    lead_ids: pd.Series | np.ndarray | None = None,
+    known_by: pd.Timestamp | None = None,
+    skip: Sequence[str] = (),
+    outcome_words: Sequence[str] = (),
+    config: LeakageConfig | None = None,
+) -> list[Suspect]:
+    """The sniffer on a leads frame in the contract's names (``status``, ``closed_at``).
+
+    It reads the closed leads only, among ``lead_ids`` when given (a training run: its
+    training examples' leads) and, when ``known_by`` is a time, those closed by then (an
+    outcome known only in the validation window is not learnt from, so not sniffed
+    either). Every column but the contract's id, status and dates and ``skip`` (the
+    outcome column) is a candidate: the model's attributes and the export's other columns.
+    """
+    status = leads[STATUS]
+    keep = status.isin([CONVERTED, LOST])
+    if lead_ids is not None:
+        keep &= leads[LEAD_ID].isin(pd.Series(lead_ids).unique())
+    has_close = CLOSED_AT in leads.columns and leads[CLOSED_AT].notna().any()
+    if has_close and known_by is not None and pd.notna(known_by):
+        keep &= ~(leads[CLOSED_AT] > known_by)
+    closed = leads[keep.to_numpy()]
+    dropped = [c for c in (*CONTRACT_COLUMNS, *skip) if c in closed.columns]
+    return sniff(
+        closed.drop(columns=dropped),
+        (closed[STATUS] == CONVERTED).to_numpy(dtype=int),
+        closed_at=closed[CLOSED_AT] if has_close else None,
+        outcome_words=outcome_words,
+        config=config,
+    )
