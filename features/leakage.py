@@ -68,19 +68,41 @@ class Suspect:
         }
 
 
-def roc_auc(score: np.ndarray, y: np.ndarray) -> float:
-    """ROC-AUC of ``score`` against 0/1 ``y`` (ties count half); NaN without both classes."""
-    y = np.asarray(y, dtype=bool)
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
+def _grouped_auc(score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
+    """ROC-AUC of groups of rows sharing a score (``pos`` converted and ``neg`` lost rows
+    each; ties count half); NaN without both classes."""
+    n_pos, n_neg = float(pos.sum()), float(neg.sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    ranks = pd.Series(score).rank(method="average").to_numpy()
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    _, level = np.unique(score, return_inverse=True)
+    pos, neg = np.bincount(level, weights=pos), np.bincount(level, weights=neg)
+    below = np.cumsum(neg) - neg  # lost rows scored strictly lower
+    return float((pos * (below + neg / 2)).sum() / (n_pos * n_neg))
+
+
+def roc_auc(score: np.ndarray, y: np.ndarray) -> float:
+    """ROC-AUC of ``score`` against 0/1 ``y`` (ties count half); NaN without both classes."""
+    y = np.asarray(y, dtype=float)
+    return _grouped_auc(np.asarray(score, dtype=float), y, 1.0 - y)
 
 
 def _either_way(auc: float) -> float:
     return max(auc, 1.0 - auc) if np.isfinite(auc) else float("nan")
+
+
+def _out_of_fold(codes: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
+    """Per (category, fold): the rate learnt on the other folds, the rows' fold, and the
+    converted and lost rows in each (category, fold)."""
+    n_codes = int(codes.max()) + 1 if len(codes) else 0
+    fold = np.random.default_rng(seed).integers(0, _FOLDS, len(codes))
+    key = codes * _FOLDS + fold
+    n = np.bincount(key, minlength=n_codes * _FOLDS).reshape(n_codes, _FOLDS)
+    pos = np.bincount(key, weights=y, minlength=n_codes * _FOLDS).reshape(n_codes, _FOLDS)
+    rest_n = n.sum(axis=1, keepdims=True) - n
+    rest_y = pos.sum(axis=1, keepdims=True) - pos
+    prior = float(np.mean(y)) if len(y) else 0.0  # one constant: it ranks nothing
+    rate = (rest_y + _PRIOR_ROWS * prior) / (rest_n + _PRIOR_ROWS)
+    return rate, fold, pos, n - pos
 
 
 def out_of_fold_rate(codes: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
@@ -89,20 +111,23 @@ def out_of_fold_rate(codes: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     ``codes`` are non-negative integer categories. A category seen only in the row's own
     fold (an id) gets the prior, so a column of unique values scores ROC-AUC 0.5.
     """
-    n_codes = int(codes.max()) + 1 if len(codes) else 0
-    fold = np.random.default_rng(seed).integers(0, _FOLDS, len(codes))
-    y = y.astype(float)
-    total_n = np.bincount(codes, minlength=n_codes).astype(float)
-    total_y = np.bincount(codes, weights=y, minlength=n_codes)
-    prior = total_y.sum() / max(total_n.sum(), 1.0)  # one constant: ranks nothing
-    out = np.empty(len(codes))
-    for f in range(_FOLDS):
-        inside = fold == f
-        rest_n = total_n - np.bincount(codes[inside], minlength=n_codes)
-        rest_y = total_y - np.bincount(codes[inside], weights=y[inside], minlength=n_codes)
-        rate = (rest_y + _PRIOR_ROWS * prior) / (rest_n + _PRIOR_ROWS)
-        out[inside] = rate[codes[inside]]
-    return out
+    rate, fold, _, _ = _out_of_fold(codes, y, seed)
+    return rate[codes, fold]
+
+
+def _rate_auc(codes: np.ndarray, y: np.ndarray, seed: int) -> float:
+    """ROC-AUC (either way) of ``out_of_fold_rate``, counted per (category, fold)."""
+    rate, _, pos, neg = _out_of_fold(codes, y, seed)
+    return _either_way(_grouped_auc(rate.ravel(), pos.ravel(), neg.ravel()))
+
+
+def _is_text(values: pd.Series) -> bool:
+    dtype = values.dtype
+    return not (
+        pd.api.types.is_numeric_dtype(dtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_datetime64_any_dtype(dtype)
+    )
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -111,73 +136,56 @@ def _text(values: pd.Series) -> pd.Series:
     return text.mask(text == "")
 
 
-def _as_dates(values: pd.Series) -> pd.Series | None:
+def _as_dates(values: pd.Series, text: pd.Series | None) -> pd.Series | None:
     """The column as UTC timestamps when it holds dates (typed, or text that reads as
-    dates in nine of ten sampled cells); else None."""
+    dates in nine of ten cells); else None."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC")
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return values.dt.tz_localize("UTC")
-    if not _is_text(values):
+    if text is None:
         return None
-    present = _text(values).dropna()
+    present = text.dropna()
     if present.empty:
         return None
     sample = present.sample(min(len(present), 200), random_state=0)
     if sample.str.match(_DATE_LIKE).mean() < 0.9:
         return None
-    parsed = pd.to_datetime(values.astype("string"), errors="coerce", utc=True, format="mixed")
+    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
     return parsed if parsed.notna().sum() >= 0.9 * len(present) else None
 
 
-def _is_text(values: pd.Series) -> bool:
-    return (
-        pd.api.types.is_object_dtype(values.dtype)
-        or pd.api.types.is_string_dtype(values.dtype)
-        or isinstance(values.dtype, pd.CategoricalDtype)
-    )
+def _bins(numbers: np.ndarray) -> np.ndarray:
+    """Equal-count bins of a numeric column (ties kept together); missing is bin 0."""
+    codes = np.zeros(len(numbers), dtype=np.int64)
+    present = ~np.isnan(numbers)
+    if present.any():
+        quantiles = np.linspace(0, 1, _NUMERIC_BINS + 1)[1:-1]
+        edges = np.unique(np.quantile(numbers[present], quantiles))
+        codes[present] = 1 + np.searchsorted(edges, numbers[present], side="right")
+    return codes
 
 
-def _numeric(values: pd.Series) -> pd.Series | None:
-    """The column as floats when it is numbers (bools as 0/1); else None."""
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype(float)
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        return values.astype(float)
-    return None
-
-
-def _alone_auc(values: pd.Series, numbers: pd.Series | None, y: np.ndarray, seed: int) -> float:
-    """The column's single-column ROC-AUC, either direction: a number by its value (and
-    by its bin's out-of-fold rate, for ranges that convert out of order), a category by
-    its out-of-fold rate; a missing cell is a category of its own."""
+def _alone_auc(codes: np.ndarray, numbers: np.ndarray | None, y: np.ndarray, seed: int) -> float:
+    """The column's single-column ROC-AUC, either direction: a category (or a missing
+    cell) by its out-of-fold conversion rate; a number also by its value."""
+    by_rate = _rate_auc(codes, y, seed)
+    by_value = float("nan")
     if numbers is not None:
-        present = numbers.notna().to_numpy()
-        by_value = _either_way(roc_auc(numbers.to_numpy()[present], y[present]))
-        ranked = numbers.rank(method="dense")
-        bins = np.ceil(ranked / max(ranked.max(), 1.0) * _NUMERIC_BINS).fillna(0)
-        codes = bins.to_numpy(dtype=np.int64)
-    else:
-        codes, _ = pd.factorize(_text(values), use_na_sentinel=True)
-        codes = np.where(codes < 0, codes.max() + 1 if len(codes) else 0, codes)
-        by_value = float("nan")
-    by_rate = _either_way(roc_auc(out_of_fold_rate(codes, y, seed), y))
-    return float(np.nanmax([by_value, by_rate, 0.5]))
-
-
-def _rates(flag: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Conversion rate of the flagged rows and of the others."""
-    return float(y[flag].mean()), float(y[~flag].mean())
+        present = ~np.isnan(numbers)
+        by_value = _either_way(roc_auc(numbers[present], y[present]))
+    return float(np.nanmax([by_rate, by_value, 0.5]))
 
 
 def _outcome_pattern(words: Sequence[str]) -> re.Pattern[str] | None:
     """One case-insensitive pattern of whole words; numbers and one-letter words are left
     out (an outcome coded 1/0 would match every count)."""
-    kept = sorted({w.strip().casefold() for w in words if len(w.strip()) > 1}, key=len)
-    kept = [w for w in kept if not re.fullmatch(r"[\d.,\s-]+", w)]
+    kept = {w.strip().casefold() for w in words if len(w.strip()) > 1}
+    kept = {w for w in kept if not re.fullmatch(r"[\d.,\s+-]+", w)}
     if not kept:
         return None
-    alternatives = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in reversed(kept))
+    longest_first = sorted(kept, key=lambda w: (-len(w), w))
+    alternatives = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in longest_first)
     return re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
 
 
@@ -185,29 +193,27 @@ def _percent(share: float) -> str:
     return f"{share:.0%}" if share >= 0.01 or share == 0 else f"{share:.1%}"
 
 
-def _missing(
-    column: str, values: pd.Series, y: np.ndarray, config: LeakageConfig
-) -> Suspect | None:
-    null = (_text(values).isna() if _is_text(values) else values.isna()).to_numpy()
+def _missing(name: str, null: np.ndarray, y: np.ndarray, config: LeakageConfig) -> Suspect | None:
     n_null = int(null.sum())
     if min(n_null, len(null) - n_null) < config.min_rows:
         return None
-    strength = _either_way(roc_auc(null.astype(float), y))
+    pos = np.array([y[null].sum(), y[~null].sum()])  # a 0/1 score: two groups
+    strength = _either_way(_grouped_auc(np.array([1.0, 0.0]), pos, [n_null, len(y) - n_null] - pos))
     if not strength >= config.max_missing_auc:
         return None
-    with_null, with_value = _rates(null, y)
     return Suspect(
-        column,
+        name,
         "missing_tracks_outcome",
         strength,
-        f"empty in {_percent(n_null / len(null))} of the training leads, and empty ones "
-        f"convert at {_percent(with_null)} vs {_percent(with_value)} of the filled ones "
-        f"(ROC-AUC {strength:.2f}): likely filled in once the outcome was known",
+        f"is empty for {_percent(n_null / len(null))} of the training leads, and empty ones "
+        f"convert at {_percent(float(y[null].mean()))} vs {_percent(float(y[~null].mean()))} "
+        f"of the filled ones (ROC-AUC {strength:.2f}): likely filled in once the outcome "
+        "was known",
     )
 
 
 def _after_close(
-    column: str, dates: pd.Series, closed_at: pd.Series, config: LeakageConfig
+    name: str, dates: pd.Series, closed_at: pd.Series, config: LeakageConfig
 ) -> Suspect | None:
     closed = pd.to_datetime(closed_at, utc=True)
     both = (dates.notna() & closed.notna()).to_numpy()
@@ -219,69 +225,73 @@ def _after_close(
     share = float(after.mean())
     if share < config.max_after_close_share:
         return None
+    day = " (or on its day)" if date_only else ""
     return Suspect(
-        column,
+        name,
         "after_close",
         share,
-        f"{_percent(share)} of its dates fall after the lead closed"
-        f"{' (or on the day)' if date_only else ''}: recorded after the outcome",
+        f"holds dates after the lead closed{day} for {_percent(share)} of the training "
+        "leads: recorded after the outcome",
     )
 
 
 def _outcome_words(
-    column: str,
-    values: pd.Series,
+    name: str,
+    codes: np.ndarray,
+    uniques: pd.Index,
     y: np.ndarray,
     pattern: re.Pattern[str],
     config: LeakageConfig,
-    seed: int,
 ) -> Suspect | None:
     """Rows are grouped by the outcome words their value names ('won', 'lost', none...);
     the groups' out-of-fold conversion rates must rank the leads (so a note saying
     "Closed Won" on some rows and "Closed Lost" on others is caught, while a lead source
     "Paid search" that converts like the rest is not)."""
-    codes, uniques = pd.factorize(_text(values), use_na_sentinel=True)
-    if not len(uniques):
-        return None
     named = ["|".join(sorted({m.casefold() for m in pattern.findall(str(u))})) for u in uniques]
-    key_codes, keys = pd.factorize(pd.Series(["", *named]))
-    row_key = np.where(codes >= 0, key_codes[1:][np.maximum(codes, 0)], key_codes[0])
-    hit = row_key != key_codes[0]
-    n_hit = int(hit.sum())
+    key_codes, keys = pd.factorize(pd.Series(["", *named]))  # "" (no word, or empty) is 0
+    row_key = key_codes[1:][np.maximum(codes, 0)]
+    row_key[codes < 0] = 0
+    n_hit = int((row_key != 0).sum())
     if n_hit < config.min_rows:
         return None
-    strength = _either_way(roc_auc(out_of_fold_rate(row_key, y, seed), y))
+    strength = _rate_auc(row_key, y, config.seed)
     if not strength >= config.min_words_auc:
         return None
     found = sorted({w for k in keys for w in str(k).split("|") if w})
     return Suspect(
-        column,
+        name,
         "outcome_words",
         strength,
-        f"{_percent(n_hit / len(hit))} of its values name an outcome "
-        f"({', '.join(repr(w) for w in found[:4])}), and the words alone rank converted "
-        f"leads at ROC-AUC {strength:.2f}: likely written after the outcome",
+        f"names an outcome ({', '.join(repr(w) for w in found[:4])}) in "
+        f"{_percent(n_hit / len(codes))} of the training leads, and those words alone rank "
+        f"converted leads at ROC-AUC {strength:.2f}: likely written after the outcome",
     )
+
+
+def _name_hint(column: str, hints: Sequence[str]) -> str | None:
+    """The first word of ``hints`` found among the column name's words (any case)."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", column).casefold()
+    words = set(re.findall(r"[^\W\d_]+", spaced))
+    return next((h for h in hints if h.casefold() in words), None)
 
 
 def _alone(
-    column: str, auc: float, others: Sequence[Suspect], config: LeakageConfig
+    name: str, auc: float, others: Sequence[Suspect], config: LeakageConfig
 ) -> Suspect | None:
     """Flag a column above ``max_auc``, or above ``max_auc_with_signal`` when another
-    symptom (or a name that says so) points at it too."""
-    if not np.isfinite(auc):
+    symptom, or a word of its name, points at it too."""
+    if auc >= config.max_auc:
+        why = ""
+    elif auc < config.max_auc_with_signal:
         return None
-    hinted = bool(others) or _named_after_outcome(column, config.name_hints)
-    if auc < config.max_auc and not (hinted and auc >= config.max_auc_with_signal):
+    elif others:
+        why = f", and {others[0].reason.split(':')[0]}"
+    elif hint := _name_hint(name, config.name_hints):
+        why = f", and its name says '{hint}'"
+    else:
         return None
-    why = (
-        ""
-        if auc >= config.max_auc
-        else " and "
-        + (f"it is also {others[0].kind.replace('_', ' ')}" if others else "its name says so")
-    )
     return Suspect(
-        column,
+        name,
         "alone_predicts",
         auc,
         f"alone ranks converted leads at ROC-AUC {auc:.2f} on the training rows{why}: "
@@ -289,9 +299,39 @@ def _alone(
     )
 
 
-def _named_after_outcome(column: str, hints: Sequence[str]) -> bool:
-    words = set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", column).lower()))
-    return any(h.casefold() in words for h in hints)
+def _symptoms(
+    name: str,
+    values: pd.Series,
+    y: np.ndarray,
+    closed: pd.Series | None,
+    pattern: re.Pattern[str] | None,
+    config: LeakageConfig,
+) -> list[Suspect]:
+    """Every symptom one column shows; a column alone predicting the outcome is judged
+    with the others (a weaker ROC-AUC counts when another symptom agrees)."""
+    text = _text(values) if _is_text(values) else None
+    dates = _as_dates(values, text)
+    if dates is not None:
+        found = [_missing(name, dates.isna().to_numpy(), y, config)]
+        if closed is not None:
+            found.append(_after_close(name, dates, closed, config))
+        return [s for s in found if s is not None]
+    numbers: np.ndarray | None = None
+    if text is not None:
+        codes, uniques = pd.factorize(text, use_na_sentinel=True)
+        null = codes < 0
+        found = [_missing(name, null, y, config)]
+        if pattern is not None:
+            found.append(_outcome_words(name, codes, uniques, y, pattern, config))
+        codes = np.where(null, len(uniques), codes)  # missing: a category of its own
+    else:
+        numbers = values.to_numpy(dtype=float, na_value=np.nan)
+        codes, null = _bins(numbers), np.isnan(numbers)
+        found = [_missing(name, null, y, config)]
+    found = [s for s in found if s is not None]
+    auc = _alone_auc(codes, numbers, y, config.seed)
+    alone = _alone(name, auc, found, config)
+    return found if alone is None else [alone, *found]
 
 
 def sniff(
@@ -316,36 +356,20 @@ def sniff(
         raise ValueError(f"converted has {len(y)} rows, the frame {len(frame)}")
     if not config.enabled or len(frame) == 0 or y.min() == y.max():
         return []
-    frame = frame.reset_index(drop=True)
     closed = None if closed_at is None else pd.Series(closed_at).reset_index(drop=True)
+    rows = np.arange(len(frame))
     if len(frame) > config.max_rows:
-        rows = np.sort(
-            np.random.default_rng(config.seed).choice(len(frame), config.max_rows, False)
-        )
-        frame, y = frame.iloc[rows].reset_index(drop=True), y[rows]
+        rng = np.random.default_rng(config.seed)
+        rows = np.sort(rng.choice(len(frame), config.max_rows, replace=False))
+        y = y[rows]
         closed = None if closed is None else closed.iloc[rows].reset_index(drop=True)
     pattern = _outcome_pattern([*config.words, *outcome_words])
     ignored = set(config.ignore)
     suspects: list[Suspect] = []
     for position, column in enumerate(frame.columns):
-        if str(column) in ignored:
-            continue
-        values = frame.iloc[:, position]
-        found: list[Suspect] = []
-        dates = _as_dates(values)
-        if dates is not None:
-            if closed is not None:
-                found.append(_after_close(str(column), dates, closed, config))
-            found.append(_missing(str(column), dates, y, config))
-        else:
-            found.append(_missing(str(column), values, y, config))
-            if pattern is not None and _is_text(values):
-                found.append(_outcome_words(str(column), values, y, pattern, config, config.seed))
-        others = [s for s in found if s is not None]
-        if dates is None:
-            auc = _alone_auc(values, _numeric(values), y, config.seed + position)
-            others.insert(0, _alone(str(column), auc, others, config))
-        suspects += [s for s in others if s is not None]
+        if str(column) not in ignored:
+            values = frame.iloc[rows, position].reset_index(drop=True)
+            suspects += _symptoms(str(column), values, y, closed, pattern, config)
     order = {kind: i for i, kind in enumerate(KINDS)}
     return sorted(suspects, key=lambda s: (-s.strength, order[s.kind], s.column))
 
