@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from leadscore.features.config import LeakageConfig
-from leadscore.features.leakage import KINDS, Suspect, out_of_fold_rate, roc_auc, sniff
+from leadscore.features.leakage import KINDS, Suspect, sniff
+from leadscore.features.separation import out_of_fold_rate, roc_auc
 from leadscore.synthetic import generate_crm
 from tests.conftest import shared_file
 
