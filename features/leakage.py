@@ -95,7 +95,12 @@ def _as_dates(values: pd.Series, text: pd.Series | None) -> pd.Series | None:
     sample = present.sample(min(len(present), 200), random_state=0)
     if sample.str.match(_DATE_LIKE).mean() < 0.9:
         return None
-    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+    # one format for the whole column, inferred from its cells; day or month first, as
+    # more cells read (26-02-2018 reads only day first; dateutil per cell would mix them)
+    parsed = max(
+        (pd.to_datetime(text, errors="coerce", utc=True, dayfirst=d) for d in (False, True)),
+        key=lambda dates: int(dates.notna().sum()),
+    )
     return parsed if parsed.notna().sum() >= 0.9 * len(present) else None
 
 
@@ -153,17 +158,17 @@ def _after_close(
         return None
     value, close = dates[both], closed[both]
     date_only = bool((value == value.dt.normalize()).all())
-    after = (value.dt.normalize() >= close.dt.normalize()) if date_only else (value > close)
+    after = (value.dt.normalize() >= close.dt.normalize()) if date_only else (value >= close)
     share = float(after.mean())
     if share < config.max_after_close_share:
         return None
-    day = " (or on its day)" if date_only else ""
+    day = " day" if date_only else ""
     return Suspect(
         name,
         "after_close",
         share,
-        f"holds dates after the lead closed{day} for {_percent(share)} of the training "
-        "leads: recorded after the outcome",
+        f"holds a date on or after the lead's close{day} for {_percent(share)} of the "
+        "training leads: recorded after the outcome",
     )
 
 
@@ -207,6 +212,12 @@ def _name_hint(column: str, hints: Sequence[str]) -> str | None:
     return next((h for h in hints if h.casefold() in words), None)
 
 
+_ALSO = {
+    "missing_tracks_outcome": "its empty cells track the outcome",
+    "outcome_words": "its text names outcomes",
+}
+
+
 def _alone(
     name: str, auc: float, others: Sequence[Suspect], config: LeakageConfig
 ) -> Suspect | None:
@@ -217,7 +228,7 @@ def _alone(
     elif auc < config.max_auc_with_signal:
         return None
     elif others:
-        why = f", and {others[0].reason.split(':')[0]}"
+        why = f", and {_ALSO[others[0].kind]}"
     elif hint := _name_hint(name, config.name_hints):
         why = f", and its name says '{hint}'"
     else:
