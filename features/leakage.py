@@ -25,6 +25,7 @@ at most ``LeakageConfig.max_rows`` rows (a seeded sample): a million leads take 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -32,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.config import LeakageConfig
-from leadscore.features.contract import CLOSED_AT, CONVERTED, CREATED_AT, LEAD_ID, LOST, STATUS
 from leadscore.features.separation import (
     binary_auc,
     either_way,
@@ -44,6 +44,10 @@ from leadscore.features.separation import (
 KINDS = ("alone_predicts", "missing_tracks_outcome", "after_close", "outcome_words")
 """What a suspect is suspected of, in the order suspects of equal strength are listed."""
 
+LEAD_ID, STATUS, CREATED_AT, CLOSED_AT = "lead_id", "status", "created_at", "closed_at"
+CONVERTED, LOST = "converted", "lost"
+"""The contract's names (``features.contract``, not imported: it loads Great Expectations,
+and ``leadscore init`` sniffs before anything is validated)."""
 CONTRACT_COLUMNS = (LEAD_ID, STATUS, CREATED_AT, CLOSED_AT)
 """Never candidates: the lead's id, its outcome and its life-cycle dates."""
 
@@ -95,12 +99,16 @@ def _as_dates(values: pd.Series, text: pd.Series | None) -> pd.Series | None:
     sample = present.sample(min(len(present), 200), random_state=0)
     if sample.str.match(_DATE_LIKE).mean() < 0.9:
         return None
-    # one format for the whole column, inferred from its cells; day or month first, as
-    # more cells read (26-02-2018 reads only day first; dateutil per cell would mix them)
-    parsed = max(
-        (pd.to_datetime(text, errors="coerce", utc=True, dayfirst=d) for d in (False, True)),
-        key=lambda dates: int(dates.notna().sum()),
-    )
+    # one format for the whole column, inferred from its cells, day or month first, as
+    # more cells read (26-02-2018 reads only day first; dateutil per cell would mix
+    # them); a column of mixed formats read cell by cell only when no one format reads
+    tries = [(None, False), (None, True), ("mixed", False), ("mixed", True)]
+    with warnings.catch_warnings():  # "could not infer format", "dayfirst ignored": tried
+        warnings.simplefilter("ignore", UserWarning)
+        readings = [
+            pd.to_datetime(text, errors="coerce", utc=True, format=f, dayfirst=d) for f, d in tries
+        ]
+    parsed = max(readings, key=lambda dates: int(dates.notna().sum()))
     return parsed if parsed.notna().sum() >= 0.9 * len(present) else None
 
 
@@ -157,12 +165,13 @@ def _after_close(
     if int(both.sum()) < config.min_rows:
         return None
     value, close = dates[both], closed[both]
-    date_only = bool((value == value.dt.normalize()).all())
-    after = (value.dt.normalize() >= close.dt.normalize()) if date_only else (value >= close)
+    # at the values' own resolution: a date (or a minute) on the close's counts as after
+    unit = next((u for u in ("D", "min", "s") if (value == value.dt.floor(u)).all()), None)
+    after = value >= (close if unit is None else close.dt.floor(unit))
     share = float(after.mean())
     if share < config.max_after_close_share:
         return None
-    day = " day" if date_only else ""
+    day = " day" if unit == "D" else ""
     return Suspect(
         name,
         "after_close",
@@ -186,6 +195,8 @@ def _outcome_words(
     "Paid search" that converts like the rest is not)."""
     named = ["|".join(sorted({m.casefold() for m in pattern.findall(str(u))})) for u in uniques]
     key_codes, keys = pd.factorize(pd.Series(["", *named]))  # "" (no word, or empty) is 0
+    if not len(uniques):
+        return None
     row_key = key_codes[1:][np.maximum(codes, 0)]
     row_key[codes < 0] = 0
     n_hit = int((row_key != 0).sum())
