@@ -118,3 +118,16 @@ def test_dates_written_as_text_are_read_day_first_when_only_that_reads():
     suspects = sniff(frame, won.astype(int), closed_at=pd.Series(closed))
     assert _kinds(suspects) == {("won_date", "after_close")}
     assert suspects[0].strength == 1.0
+
+
+def test_a_sample_of_a_larger_frame_finds_the_same_leaks(closed_crm):
+    """Above ``max_rows`` a seeded sample is read: rows, labels and close dates together."""
+    converted = (closed_crm["status"] == "converted").astype(int)
+    frame = _planted(closed_crm)
+    sampled = LeakageConfig(max_rows=1000)
+    assert len(frame) > 2 * sampled.max_rows
+    full = sniff(frame, converted, closed_at=closed_crm["closed_at"])
+    part = sniff(frame, converted, closed_at=closed_crm["closed_at"], config=sampled)
+    assert _kinds(part) == _kinds(full)
+    by = {(s.column, s.kind): s.strength for s in part}
+    assert by[("last_touch_at", "after_close")] == 1.0  # close dates stayed with their rows
