@@ -41,6 +41,8 @@ class ReportInputs:
     context: Mapping[str, object] = field(default_factory=dict)
     rules_card: pd.DataFrame | None = None
     """The rules' card on the window (``RuleScorer.card``): each rule, its points, its hits."""
+    leakage: Sequence[str] = ()
+    """One line per column suspected of leaking the outcome (``features.leakage``)."""
 
 
 def window_inputs(
