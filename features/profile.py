@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from leadscore.features.contract import CLOSED_AT, CREATED_AT, LEAD_ID, OWNER, SEGMENT
+from leadscore.features.contract import CLOSED_AT, CREATED_AT, LEAD_ID, OWNER, SEGMENT, STATUS
+from leadscore.features.profile_dates import date_guess, text_values
 
 MAX_CATEGORIES = 100
 """More distinct text values than this: not a category (free text or identifiers)."""
@@ -30,12 +31,6 @@ PERIOD_RUN_ROWS = 20
 """A period column (month, weekday...) whose values come in runs this long on average
 says the rows are in time order."""
 
-_DATE = re.compile(
-    r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?:[ T](\d{1,2}):(\d{2})(:\d{2})?)?\s*$"
-)
-_ISO = re.compile(
-    r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?\s*$"
-)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 CONVERTED_WORDS = ("yes", "y", "true", "t", "1", "won", "closed won", "converted", "success")
@@ -70,14 +65,6 @@ class Outcome:
     converted: tuple[object, ...]
     lost: tuple[object, ...]
     open: tuple[object, ...] = ()
-
-
-@dataclass(frozen=True)
-class DateGuess:
-    """A timestamp column: the strftime format it needs (None = typed or ISO-like)."""
-
-    date_format: str | None
-    why: str
 
 
 @dataclass
@@ -129,63 +116,6 @@ def hinted(name: str, hints: Sequence[str]) -> bool:
     words = _words(name)
     parts = set(words.split("_"))
     return any(h == words or h in parts or ("_" in h and h in words) for h in hints)
-
-
-def _text(values: pd.Series) -> pd.Series:
-    return values.dropna().astype("str").str.strip().loc[lambda s: s != ""]
-
-
-def is_text(values: pd.Series) -> bool:
-    return pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)
-
-
-def date_guess(values: pd.Series) -> DateGuess | None:
-    """Whether ``values`` are timestamps, and the format they need.
-
-    Typed timestamps and ISO-like text need none. Numeric dates (``01-02-2018``) need
-    one: day-first when some day is over 12, month-first when some month position is,
-    and when no value tells, day-first for ``.`` and ``-`` and month-first for ``/`` (say
-    so: the user checks). None when the column is not timestamps.
-    """
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return DateGuess(None, "typed timestamps")
-    if not is_text(values):
-        return None
-    text = _text(values)
-    if text.empty:
-        return None
-    sample = text.head(5000)
-    if sample.str.match(_ISO).mean() >= 0.95:
-        return DateGuess(None, "ISO dates (YYYY-MM-DD)")
-    parts = sample.str.extract(_DATE)
-    matched = parts[0].notna()
-    if matched.mean() < 0.95:
-        return None
-    parts = parts[matched]
-    a, b = parts[0].astype(int), parts[2].astype(int)
-    sep = str(parts[1].iloc[0])
-    year = "%Y" if parts[3].str.len().max() == 4 else "%y"
-    with_time = parts[4].notna()
-    if with_time.any() and not with_time.all():
-        clock = ""
-        note = "; some values have a time of day and some not: check the format"
-    else:
-        clock = (" %H:%M:%S" if parts[6].notna().any() else " %H:%M") if with_time.all() else ""
-        note = ""
-    day_first, month_first = bool((a > 12).any()), bool((b > 12).any())
-    if day_first and month_first:
-        return DateGuess(None, "mixes day-first and month-first dates: fix them at the source")
-    if not day_first and not month_first:
-        day_first = sep != "/"
-        order = "day-first" if day_first else "month-first"
-        why = f"no day is over 12: assumed {order} (usual with '{sep}'), check it"
-    else:
-        first = a[a > 12].iloc[0] if day_first else b[b > 12].iloc[0]
-        why = f"{'day' if day_first else 'month'}-first: a day of {first} is written " + (
-            "first" if day_first else "second"
-        )
-    fmt = f"%d{sep}%m{sep}{year}" if day_first else f"%m{sep}%d{sep}{year}"
-    return DateGuess(fmt + clock, why + note)
 
 
 def outcome_values(values: pd.Series) -> Outcome | None:
@@ -283,7 +213,7 @@ def _role(values: pd.Series, column: str) -> tuple[str, str]:
         if integers and distinct == values.notna().sum() and hinted(column, _ID_HINTS):
             return "left out", "an identifier (unique numbers)"
         return "numeric", f"numbers, {distinct:,} distinct values"
-    text = _text(values)
+    text = text_values(values)
     if distinct <= MAX_CATEGORIES:
         return "categorical", f"text, {distinct} distinct values"
     if text.str.contains(" ").mean() > 0.5:
@@ -332,6 +262,11 @@ def _date_role(column: str) -> str | None:
     return None
 
 
+def _is_contract_status(frame: pd.DataFrame, outcome: Outcome) -> bool:
+    values = set(frame[outcome.column].dropna().astype("str"))
+    return outcome.column == STATUS and values <= {"open", "converted", "lost"}
+
+
 def profile_leads(frame: pd.DataFrame, *, outcome_elsewhere: bool = False) -> LeadsProposal:
     """Propose a role for every column of a leads sample, each with its reason.
 
@@ -366,9 +301,12 @@ def profile_leads(frame: pd.DataFrame, *, outcome_elsewhere: bool = False) -> Le
     if not outcome_elsewhere:
         rest = frame[[c for c in columns if c not in taken]]
         proposal.outcome, why = outcome_guess(rest)
-        decide(Decision(proposal.outcome.column if proposal.outcome else "(none)", "outcome", why))
-        if proposal.outcome is not None:
-            taken.add(proposal.outcome.column)
+        if proposal.outcome is not None and _is_contract_status(rest, proposal.outcome):
+            proposal.outcome, why = None, "status: already open / converted / lost"
+        shown = proposal.outcome.column if proposal.outcome else "(none)"
+        decide(Decision(STATUS if "already" in why else shown, "outcome", why))
+        if proposal.outcome is not None or "already" in why:
+            taken.add(proposal.outcome.column if proposal.outcome else STATUS)
     for column in columns:
         if column in taken:
             continue

@@ -22,11 +22,10 @@ from leadscore.features.profile import (
     STATUS_NAMES,
     Decision,
     Outcome,
-    date_guess,
     hinted,
-    is_text,
     outcome_values,
 )
+from leadscore.features.profile_dates import date_guess, is_text
 
 MAX_TYPES = 40
 """Activity types declared at most (the most frequent); rarer ones count as 'other'."""
