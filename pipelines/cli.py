@@ -25,7 +25,7 @@ from leadscore.pipelines.errors import (
     quiet_expected_failures,
 )
 from leadscore.pipelines.init_command import init_command
-from leadscore.pipelines.summary import print_top, target_lines, train_summary
+from leadscore.pipelines.summary import leak_lines, print_top, target_lines, train_summary
 
 if TYPE_CHECKING:  # imported where used: `leadscore --help` loads neither (bench/cli_start.py)
     from rich.console import Console
@@ -144,6 +144,8 @@ def train(
     summary = train_summary(result)
     for line in target_lines(summary["targets"]):
         console().print(line, highlight=False, soft_wrap=True)
+    for line in leak_lines(summary.get("leakage", [])):
+        console().print(line, highlight=False, soft_wrap=True, markup=False)
     typer.echo(json.dumps(summary))
 
 

@@ -23,7 +23,12 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from leadscore.features.config import FeatureConfig, SnapshotConfig, ValidationConfig
+from leadscore.features.config import (
+    FeatureConfig,
+    LeakageConfig,
+    SnapshotConfig,
+    ValidationConfig,
+)
 from leadscore.models.config import (
     ModelConfig,
     PromotionGate,
@@ -138,6 +143,7 @@ class DataConfig(_Strict):
         description="Flat exports: split by created_at, by row order, or at random.",
     )
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    leakage: LeakageConfig = Field(default_factory=LeakageConfig)
     duplicate_activities: Literal["drop", "keep"] = Field(
         default="drop",
         description="Exact duplicate activity rows: dropped (and counted) or kept (counted).",

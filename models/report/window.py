@@ -39,6 +39,8 @@ class ReportInputs:
     targets: Sequence[TargetResult] = ()
     title: str = "leadscore evaluation report"
     context: Mapping[str, object] = field(default_factory=dict)
+    leakage: Sequence[str] = ()
+    """One line per column suspected of leaking the outcome (``features.leakage``)."""
 
 
 def window_inputs(
