@@ -313,3 +313,32 @@ def test_a_randomly_split_flat_export_is_not_backtested(tmp_path: Path):
     settings = _settings(_flat_csv(tmp_path / "flat.csv"), order="none")
     with pytest.raises(ValueError, match="backtest needs an order"):
         run_backtest(settings, windows=2)
+
+
+@pytest.mark.parametrize(
+    ("written", "outcome"),
+    [
+        ("1,0,,1,0", "{column: Converted, converted: [1], lost: [0]}"),  # floats: a blank
+        ("1,0,0,1,0", "{column: Converted, converted: [1.0], lost: ['0']}"),  # integers
+        ("True,False,False,TRUE,false", "{column: Converted, converted: [1], lost: [no]}"),
+        ("Yes,no,NO,yes ,No", "{column: Converted, converted: [yes], lost: [false]}"),
+    ],
+)
+def test_an_outcome_column_of_any_type_loads_through_the_settings(
+    tmp_path: Path, written: str, outcome: str
+):
+    values = written.split(",")
+    industries = ["software", "retail", "fintech", "retail", "software"]
+    lines = [
+        f"L{i},{v},{industry},{10 * (i + 1)}"
+        for i, (v, industry) in enumerate(zip(values, industries, strict=True))
+    ]
+    csv = tmp_path / "leads.csv"
+    csv.write_text("lead_id,Converted,industry,employees\n" + "\n".join(lines) + "\n")
+    settings = _settings(csv, outcome=yaml.safe_load(outcome), validation={"max_bad_row_share": 1})
+    crm = load_crm(settings)
+    statuses = dict(zip(crm.leads["lead_id"], crm.leads["status"], strict=True))
+    blank = values.index("") if "" in values else None
+    expected = {f"L{i}": "converted" if i in (0, 3) else "lost" for i in range(5) if i != blank}
+    assert statuses == expected
+    assert crm.quarantine["reason"].tolist() == (["status is empty"] if blank else [])
