@@ -38,7 +38,7 @@ def _sniff(proposal: Proposal) -> list[Suspect]:
     from leadscore.pipelines.init_config import Suspect
 
     leads, frame = proposal.leads, proposal.leads_file.frame
-    columns = [*leads.categorical, *leads.numeric]
+    columns = [*leads.categorical, *leads.numeric, *leads.left_out]
     words: tuple[str, ...] = ()
     if leads.outcome is not None:
         closed, converted = converted_flags(frame, leads.outcome)
@@ -53,7 +53,14 @@ def _sniff(proposal: Proposal) -> list[Suspect]:
     if not columns or converted[closed].nunique() < 2:
         return []
     found = sniff(frame.loc[closed, columns], converted[closed], outcome_words=words)
-    return [Suspect(s.column, s.kind, float(s.strength), s.reason) for s in found]
+    by_column: dict[str, Suspect] = {}
+    for s in found:  # one entry per column, its reasons joined (strongest first)
+        seen = by_column.get(s.column)
+        reason = s.reason if seen is None else f"{seen.reason}; {s.kind}: {s.reason}"
+        kind = s.kind if seen is None else seen.kind
+        strength = float(s.strength) if seen is None else seen.strength
+        by_column[s.column] = Suspect(s.column, kind, strength, reason)
+    return list(by_column.values())
 
 
 def _native_outcomes() -> bool:
@@ -96,6 +103,7 @@ def propose(export: Path, activities: Path | None, outcomes: Path | None) -> Pro
         for names in (leads.categorical, leads.numeric, leads.engagement, leads.sensitive_hints):
             if suspect.column in names:
                 names.remove(suspect.column)
+        leads.left_out.pop(suspect.column, None)
         leads.decisions = [d for d in leads.decisions if d.column != suspect.column]
         why = f"likely leak ({suspect.kind}): {suspect.reason}"
         leads.decisions.append(Decision(suspect.column, "exclude", why))
