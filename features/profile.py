@@ -223,22 +223,32 @@ def _role(values: pd.Series, column: str) -> tuple[str, str]:
     return "left out", f"{distinct:,} distinct values: too many for a category; group them"
 
 
+def period_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns named like a period (month, weekday...) whose values come in long runs:
+    the rows are in time order, and a run of equal values is one period."""
+    found = []
+    for column in frame.columns:
+        values = frame[column]
+        if not hinted(column, _PERIOD_NAMES) or len(values) < 2 or values.nunique() < 2:
+            continue
+        runs = int((values != values.shift()).sum())
+        if len(values) / runs >= PERIOD_RUN_ROWS:
+            found.append(column)
+    return found
+
+
 def order_guess(frame: pd.DataFrame, created_at: str | None) -> tuple[str, str]:
     """The split: by created_at if there is one; by row order if the file looks time-
     ordered (a period column in long runs, a sequence number rising); else at random."""
     if created_at is not None:
         return "time", f"out of time by {created_at} (the newest leads validate)"
     n = len(frame)
-    for column in frame.columns:
-        if not hinted(column, _PERIOD_NAMES) or n < 2:
-            continue
-        values = frame[column]
-        runs = int((values != values.shift()).sum())
-        if values.nunique() > 1 and n / runs >= PERIOD_RUN_ROWS:
-            return "rows", (
-                f"rows look time-ordered: {column} comes in {runs} runs of "
-                f"~{n // runs} rows; the last rows validate"
-            )
+    for column in period_columns(frame)[:1]:
+        runs = int((frame[column] != frame[column].shift()).sum())
+        return "rows", (
+            f"rows look time-ordered: {column} comes in {runs} runs of "
+            f"~{n // runs} rows; the last rows validate"
+        )
     for column in frame.columns:
         values = frame[column]
         if not pd.api.types.is_integer_dtype(values) or values.nunique() < 0.99 * n or n < 10:

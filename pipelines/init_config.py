@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from leadscore.features.profile import LeadsProposal, Outcome, plain_name
+from leadscore.features.profile import LeadsProposal, Outcome, period_columns, plain_name
 from leadscore.features.profile_tables import ActivitiesProposal, OutcomesProposal
 from leadscore.pipelines.init_files import FileSample
 
@@ -270,6 +270,16 @@ def _features(proposal: Proposal) -> list[str]:
     for i in range(0, len(left), 3):
         prefix = "    # left out: " if i == 0 else "    #   "
         lines.append(prefix + "; ".join(left[i : i + 3]))
+    periods = period_columns(proposal.leads_file.frame) if leads.order == "rows" else []
+    if periods:
+        names = _flow([_renamed(leads, c) for c in periods])
+        lines.append(
+            _line(
+                f"  # market: {{leads: 500, period_columns: {names}}}",
+                "rows in time order: the recent conversion rate (among the last 500 leads "
+                "known before each) follows a drifting market; uncomment to try",
+            )
+        )
     acts = proposal.activities
     if acts is not None and acts.types:
         lines.append(_line("  activity_types:", "STARTING POINTS: edit the points"))

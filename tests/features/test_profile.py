@@ -10,6 +10,7 @@ from leadscore.features.profile import (
     id_guess,
     order_guess,
     outcome_guess,
+    period_columns,
     plain_name,
     profile_leads,
 )
@@ -116,7 +117,7 @@ def test_the_split_by_dates_rows_in_time_order_or_at_random():
         "out of time by created (the newest leads validate)",
     )
     months = pd.DataFrame({"month": ["may"] * 50 + ["jun"] * 50 + ["may"] * 50})
-    assert order_guess(months, None)[0] == "rows"
+    assert order_guess(months, None)[0] == "rows" and period_columns(months) == ["month"]
     falling = pd.DataFrame({"Lead Number": np.arange(100, 0, -1)})
     order, why = order_guess(falling, None)
     assert order == "none" and "sort the file" in why

@@ -55,6 +55,7 @@ def test_init_on_the_bank_export_writes_a_config_that_loads(tmp_path: Path):
     assert data.column_mapping["nr.employed"] == "nr_employed"
     text = out.read_text()
     assert "# sensitive: [age, marital]" in text
+    assert "  # market: {leads: 500, period_columns: [month, day_of_week]}" in text
     lines = output.splitlines()
     assert lines[0].startswith("leads: bank-additional-full.csv: 41,188 rows read (CSV")
     assert any(line.split()[:3] == ["(rows)", "order:", "rows"] for line in lines)
