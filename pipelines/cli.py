@@ -1,5 +1,5 @@
 """`leadscore` command line: generate | train | score | demo | serve | export | promote |
-rollback | backtest.
+rollback | backtest | init.
 
 Heavy imports (prefect, mlflow, lightgbm, shap) happen inside the commands, after the
 environment is prepared, so `leadscore --help` answers at once.

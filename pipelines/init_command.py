@@ -96,6 +96,11 @@ def propose(export: Path, activities: Path | None, outcomes: Path | None) -> Pro
     if outcomes is not None:
         proposal.outcomes_file = read_sample(outcomes)
         proposal.outcomes = profile_outcomes(proposal.outcomes_file.frame, ids)
+    if activities is not None and outcomes is None:  # an event log needs the life cycle
+        for role, column in (("created_at", leads.created_at), ("closed_at", leads.closed_at)):
+            if column is None:
+                why = f"an activity log needs each lead's {role}: map its column or --outcomes"
+                leads.decisions.append(Decision("(none)", role, why))
     proposal.native_outcomes = _native_outcomes()
     proposal.outcomes_key = "outcomes" in DataConfig.model_fields
     proposal.suspects = _sniff(proposal)
