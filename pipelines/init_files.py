@@ -125,5 +125,7 @@ def read_sample(path: Path, rows: int = SAMPLE_ROWS) -> FileSample:
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ContractError(f"{path}: cannot be read as CSV: {exc}") from exc
+    if frame.empty:
+        raise ContractError(f"{path}: no rows (only a header)")
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     return FileSample(path, frame, "csv", delimiter, encoding, decimal, thousands)

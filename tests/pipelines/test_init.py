@@ -186,6 +186,12 @@ def test_an_existing_config_is_kept_unless_forced_and_a_missing_file_is_one_line
     assert load_settings(out).data.leads.path == export
     code, output = _init(tmp_path / "nope.csv", "--out", tmp_path / "x.yaml")
     assert code == 3 and output == f"leadscore: {tmp_path / 'nope.csv'}: no such file\n"
+    (tmp_path / "header.csv").write_text("id;created;status\n")
+    code, output = _init(tmp_path / "header.csv", "--out", tmp_path / "x.yaml")
+    assert (
+        code == 3 and output == f"leadscore: {tmp_path / 'header.csv'}: no rows (only a header)\n"
+    )
+    assert not (tmp_path / "x.yaml").exists()
 
 
 @pytest.mark.slow
