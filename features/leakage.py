@@ -17,34 +17,40 @@ closed training leads only:
 - ``outcome_words``: a text column whose values name an outcome (won, lost, closed, the
   outcome column's own values, ...), and those rows convert very differently.
 
-A suspect is a warning, never a refusal: ``leadscore init`` lists the suspects under
-``exclude:`` with the reason, ``leadscore train`` warns and records them. Pure and
-vectorised: at most ``LeakageConfig.max_rows`` rows are read (a seeded sample), so a
-million leads take seconds.
+A suspect is a warning, never a refusal: ``leadscore init`` lists suspects under
+``exclude:`` with the reason, ``leadscore train`` warns and records them. Vectorised, on
+at most ``LeakageConfig.max_rows`` rows (a seeded sample): a million leads take seconds.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from leadscore.features.config import LeakageConfig
-from leadscore.features.contract import CLOSED_AT, CONVERTED, CREATED_AT, LEAD_ID, LOST, STATUS
+from leadscore.features.separation import (
+    binary_auc,
+    either_way,
+    equal_count_bins,
+    rate_auc,
+    roc_auc,
+)
 
 KINDS = ("alone_predicts", "missing_tracks_outcome", "after_close", "outcome_words")
 """What a suspect is suspected of, in the order suspects of equal strength are listed."""
 
+LEAD_ID, STATUS, CREATED_AT, CLOSED_AT = "lead_id", "status", "created_at", "closed_at"
+CONVERTED, LOST = "converted", "lost"
+"""The contract's names (``features.contract``, not imported: it loads Great Expectations,
+and ``leadscore init`` sniffs before anything is validated)."""
 CONTRACT_COLUMNS = (LEAD_ID, STATUS, CREATED_AT, CLOSED_AT)
 """Never candidates: the lead's id, its outcome and its life-cycle dates."""
 
-_FOLDS = 5
-_PRIOR_ROWS = 20.0
-"""Target encoding: a category's rate is shrunk towards the overall rate by this many rows."""
-_NUMERIC_BINS = 20
 _DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}.*)?\s*$")
 
 
@@ -60,65 +66,7 @@ class Suspect:
     reason: str
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "column": self.column,
-            "kind": self.kind,
-            "strength": round(self.strength, 4),
-            "reason": self.reason,
-        }
-
-
-def _grouped_auc(score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
-    """ROC-AUC of groups of rows sharing a score (``pos`` converted and ``neg`` lost rows
-    each; ties count half); NaN without both classes."""
-    n_pos, n_neg = float(pos.sum()), float(neg.sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    _, level = np.unique(score, return_inverse=True)
-    pos, neg = np.bincount(level, weights=pos), np.bincount(level, weights=neg)
-    below = np.cumsum(neg) - neg  # lost rows scored strictly lower
-    return float((pos * (below + neg / 2)).sum() / (n_pos * n_neg))
-
-
-def roc_auc(score: np.ndarray, y: np.ndarray) -> float:
-    """ROC-AUC of ``score`` against 0/1 ``y`` (ties count half); NaN without both classes."""
-    y = np.asarray(y, dtype=float)
-    return _grouped_auc(np.asarray(score, dtype=float), y, 1.0 - y)
-
-
-def _either_way(auc: float) -> float:
-    return max(auc, 1.0 - auc) if np.isfinite(auc) else float("nan")
-
-
-def _out_of_fold(codes: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
-    """Per (category, fold): the rate learnt on the other folds, the rows' fold, and the
-    converted and lost rows in each (category, fold)."""
-    n_codes = int(codes.max()) + 1 if len(codes) else 0
-    fold = np.random.default_rng(seed).integers(0, _FOLDS, len(codes))
-    key = codes * _FOLDS + fold
-    n = np.bincount(key, minlength=n_codes * _FOLDS).reshape(n_codes, _FOLDS)
-    pos = np.bincount(key, weights=y, minlength=n_codes * _FOLDS).reshape(n_codes, _FOLDS)
-    rest_n = n.sum(axis=1, keepdims=True) - n
-    rest_y = pos.sum(axis=1, keepdims=True) - pos
-    prior = float(np.mean(y)) if len(y) else 0.0  # one constant: it ranks nothing
-    rate = (rest_y + _PRIOR_ROWS * prior) / (rest_n + _PRIOR_ROWS)
-    return rate, fold, pos, n - pos
-
-
-def out_of_fold_rate(codes: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
-    """Each row's category conversion rate learnt on the other folds (shrunk to the prior).
-
-    ``codes`` are non-negative integer categories. A category seen only in the row's own
-    fold (an id) gets the prior, so a column of unique values scores ROC-AUC 0.5.
-    """
-    rate, fold, _, _ = _out_of_fold(codes, y, seed)
-    return rate[codes, fold]
-
-
-def _rate_auc(codes: np.ndarray, y: np.ndarray, seed: int) -> float:
-    """ROC-AUC (either way) of ``out_of_fold_rate``, counted per (category, fold)."""
-    rate, _, pos, neg = _out_of_fold(codes, y, seed)
-    return _either_way(_grouped_auc(rate.ravel(), pos.ravel(), neg.ravel()))
+        return {**asdict(self), "strength": round(self.strength, 4)}
 
 
 def _is_text(values: pd.Series) -> bool:
@@ -151,29 +99,27 @@ def _as_dates(values: pd.Series, text: pd.Series | None) -> pd.Series | None:
     sample = present.sample(min(len(present), 200), random_state=0)
     if sample.str.match(_DATE_LIKE).mean() < 0.9:
         return None
-    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+    # one format for the whole column, inferred from its cells, day or month first, as
+    # more cells read (26-02-2018 reads only day first; dateutil per cell would mix
+    # them); a column of mixed formats read cell by cell only when no one format reads
+    tries = [(None, False), (None, True), ("mixed", False), ("mixed", True)]
+    with warnings.catch_warnings():  # "could not infer format", "dayfirst ignored": tried
+        warnings.simplefilter("ignore", UserWarning)
+        readings = [
+            pd.to_datetime(text, errors="coerce", utc=True, format=f, dayfirst=d) for f, d in tries
+        ]
+    parsed = max(readings, key=lambda dates: int(dates.notna().sum()))
     return parsed if parsed.notna().sum() >= 0.9 * len(present) else None
-
-
-def _bins(numbers: np.ndarray) -> np.ndarray:
-    """Equal-count bins of a numeric column (ties kept together); missing is bin 0."""
-    codes = np.zeros(len(numbers), dtype=np.int64)
-    present = ~np.isnan(numbers)
-    if present.any():
-        quantiles = np.linspace(0, 1, _NUMERIC_BINS + 1)[1:-1]
-        edges = np.unique(np.quantile(numbers[present], quantiles))
-        codes[present] = 1 + np.searchsorted(edges, numbers[present], side="right")
-    return codes
 
 
 def _alone_auc(codes: np.ndarray, numbers: np.ndarray | None, y: np.ndarray, seed: int) -> float:
     """The column's single-column ROC-AUC, either direction: a category (or a missing
     cell) by its out-of-fold conversion rate; a number also by its value."""
-    by_rate = _rate_auc(codes, y, seed)
+    by_rate = rate_auc(codes, y, seed)
     by_value = float("nan")
     if numbers is not None:
         present = ~np.isnan(numbers)
-        by_value = _either_way(roc_auc(numbers[present], y[present]))
+        by_value = either_way(roc_auc(numbers[present], y[present]))
     return float(np.nanmax([by_rate, by_value, 0.5]))
 
 
@@ -197,8 +143,7 @@ def _missing(name: str, null: np.ndarray, y: np.ndarray, config: LeakageConfig) 
     n_null = int(null.sum())
     if min(n_null, len(null) - n_null) < config.min_rows:
         return None
-    pos = np.array([y[null].sum(), y[~null].sum()])  # a 0/1 score: two groups
-    strength = _either_way(_grouped_auc(np.array([1.0, 0.0]), pos, [n_null, len(y) - n_null] - pos))
+    strength = either_way(binary_auc(null, y))
     if not strength >= config.max_missing_auc:
         return None
     return Suspect(
@@ -220,18 +165,19 @@ def _after_close(
     if int(both.sum()) < config.min_rows:
         return None
     value, close = dates[both], closed[both]
-    date_only = bool((value == value.dt.normalize()).all())
-    after = (value.dt.normalize() >= close.dt.normalize()) if date_only else (value > close)
+    # at the values' own resolution: a date (or a minute) on the close's counts as after
+    unit = next((u for u in ("D", "min", "s") if (value == value.dt.floor(u)).all()), None)
+    after = value >= (close if unit is None else close.dt.floor(unit))
     share = float(after.mean())
     if share < config.max_after_close_share:
         return None
-    day = " (or on its day)" if date_only else ""
+    day = " day" if unit == "D" else ""
     return Suspect(
         name,
         "after_close",
         share,
-        f"holds dates after the lead closed{day} for {_percent(share)} of the training "
-        "leads: recorded after the outcome",
+        f"holds a date on or after the lead's close{day} for {_percent(share)} of the "
+        "training leads: recorded after the outcome",
     )
 
 
@@ -249,12 +195,14 @@ def _outcome_words(
     "Paid search" that converts like the rest is not)."""
     named = ["|".join(sorted({m.casefold() for m in pattern.findall(str(u))})) for u in uniques]
     key_codes, keys = pd.factorize(pd.Series(["", *named]))  # "" (no word, or empty) is 0
+    if not len(uniques):
+        return None
     row_key = key_codes[1:][np.maximum(codes, 0)]
     row_key[codes < 0] = 0
     n_hit = int((row_key != 0).sum())
     if n_hit < config.min_rows:
         return None
-    strength = _rate_auc(row_key, y, config.seed)
+    strength = rate_auc(row_key, y, config.seed)
     if not strength >= config.min_words_auc:
         return None
     found = sorted({w for k in keys for w in str(k).split("|") if w})
@@ -275,6 +223,12 @@ def _name_hint(column: str, hints: Sequence[str]) -> str | None:
     return next((h for h in hints if h.casefold() in words), None)
 
 
+_ALSO = {
+    "missing_tracks_outcome": "its empty cells track the outcome",
+    "outcome_words": "its text names outcomes",
+}
+
+
 def _alone(
     name: str, auc: float, others: Sequence[Suspect], config: LeakageConfig
 ) -> Suspect | None:
@@ -285,7 +239,7 @@ def _alone(
     elif auc < config.max_auc_with_signal:
         return None
     elif others:
-        why = f", and {others[0].reason.split(':')[0]}"
+        why = f", and {_ALSO[others[0].kind]}"
     elif hint := _name_hint(name, config.name_hints):
         why = f", and its name says '{hint}'"
     else:
@@ -326,7 +280,7 @@ def _symptoms(
         codes = np.where(null, len(uniques), codes)  # missing: a category of its own
     else:
         numbers = values.to_numpy(dtype=float, na_value=np.nan)
-        codes, null = _bins(numbers), np.isnan(numbers)
+        codes, null = equal_count_bins(numbers), np.isnan(numbers)
         found = [_missing(name, null, y, config)]
     found = [s for s in found if s is not None]
     auc = _alone_auc(codes, numbers, y, config.seed)

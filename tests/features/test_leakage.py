@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from leadscore.features.config import LeakageConfig
-from leadscore.features.leakage import KINDS, Suspect, out_of_fold_rate, roc_auc, sniff
+from leadscore.features.leakage import KINDS, Suspect, sniff
+from leadscore.features.separation import out_of_fold_rate, roc_auc
 from leadscore.synthetic import generate_crm
 from tests.conftest import shared_file
 
@@ -90,3 +91,43 @@ def test_an_id_like_column_does_not_flag_itself_by_memorising_its_rows():
 def test_roc_auc_by_hand():
     assert roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75
     assert roc_auc(np.array([1.0, 1.0]), np.array([0, 1])) == 0.5
+
+
+def test_the_contract_names_are_the_contracts():
+    from leadscore.features import contract, leakage
+
+    assert set(leakage.CONTRACT_COLUMNS) == set(contract.LEAD_REQUIRED)
+    assert (leakage.CONVERTED, leakage.LOST) == (contract.CONVERTED, contract.LOST)
+
+
+def test_dates_written_as_text_are_read_day_first_when_only_that_reads():
+    rng = np.random.default_rng(2)
+    n = 600
+    won = rng.random(n) < 0.3
+    closed = pd.Timestamp("2018-01-01", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 300 * 86400, n), unit="s"
+    )
+    created = closed - pd.to_timedelta(rng.integers(1, 60, n), unit="D")
+    frame = pd.DataFrame(
+        {
+            # Olist's spelling: dd-mm-YYYY HH:MM, the deal's own won date: at the close
+            "won_date": closed.strftime("%d-%m-%Y %H:%M"),
+            "first_contact_date": created.strftime("%d-%m-%Y"),  # honest: before the close
+        }
+    )
+    suspects = sniff(frame, won.astype(int), closed_at=pd.Series(closed))
+    assert _kinds(suspects) == {("won_date", "after_close")}
+    assert suspects[0].strength == 1.0
+
+
+def test_a_sample_of_a_larger_frame_finds_the_same_leaks(closed_crm):
+    """Above ``max_rows`` a seeded sample is read: rows, labels and close dates together."""
+    converted = (closed_crm["status"] == "converted").astype(int)
+    frame = _planted(closed_crm)
+    sampled = LeakageConfig(max_rows=1000)
+    assert len(frame) > 2 * sampled.max_rows
+    full = sniff(frame, converted, closed_at=closed_crm["closed_at"])
+    part = sniff(frame, converted, closed_at=closed_crm["closed_at"], config=sampled)
+    assert _kinds(part) == _kinds(full)
+    by = {(s.column, s.kind): s.strength for s in part}
+    assert by[("last_touch_at", "after_close")] == 1.0  # close dates stayed with their rows
