@@ -57,8 +57,7 @@ __all__ = [
 
 
 class OutcomeValues(Protocol):
-    """How a user's status or target column reads as open / converted / lost (values of
-    any type: text, numbers, booleans; see :func:`map_outcome`)."""
+    """How a status or target column (values of any type) reads as open / converted / lost."""
 
     @property
     def column(self) -> str: ...
@@ -81,25 +80,18 @@ def _keep_all(columns: Iterable[str]) -> list[str]:
 def map_outcome(values: pd.Series, mapping: OutcomeValues) -> pd.Series:
     """Map a user's outcome values to open / converted / lost, whatever the column's type.
 
-    Values are matched by ``features.outcome_values.outcome_key``: text regardless of case
-    and surrounding blanks, numbers by value (``1``, ``1.0`` and ``"1"`` are one), and
-    true/yes/on as 1, false/no/off as 0; so ``converted: [1]`` reads a 0/1 integer column,
-    the same column read as floats (a CSV with blanks), a boolean column and a yes/no text
-    column alike. Unlisted values are kept as text, so the contract quarantines their row
-    ("status is not one of ...", with the file and row); blanks stay missing ("status is
-    empty").
+    Matched by ``features.outcome_values.outcome_key`` (text regardless of case, numbers by
+    value, true/yes as 1): ``converted: [1]`` reads a 0/1 column of integers, floats (a CSV
+    with blanks), booleans or yes/no text alike. Unlisted values are kept as text, so their
+    row is quarantined (:func:`_name_unlisted` names the column and value); blanks stay
+    missing ("status is empty").
     """
-    lookup = outcome_lookup(
-        {"converted": mapping.converted, "lost": mapping.lost, "open": mapping.open}
-    )
+    lists = {"converted": mapping.converted, "lost": mapping.lost, "open": mapping.open}
+    lookup = outcome_lookup(lists)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     mapped = [lookup.get(outcome_key(v) or "", str(v).strip()) for v in uniques]
     table = np.array([*mapped, pd.NA], dtype=object)  # code -1 (missing) -> the last
     return pd.Series(table[codes], index=values.index, dtype=object)
-
-
-UNLISTED = f"status is not one of {list(STATUSES)}"
-"""The contract's reason for a status it does not know (a value the outcome left as is)."""
 
 
 def _name_unlisted(
@@ -107,17 +99,17 @@ def _name_unlisted(
 ) -> Checked:
     """Quarantine reasons that name the user's outcome column and value, not ``status``."""
     quarantine = checked.quarantine
-    unlisted = (quarantine["reason"] == UNLISTED).to_numpy()
+    unlisted = (quarantine["reason"] == f"status is not one of {list(STATUSES)}").to_numpy()
     if not unlisted.any():
         return checked
     values = frame[outcome.column].set_axis(pd.RangeIndex(len(frame)) if rows is None else rows)
-    listed = (
-        f"converted {list(outcome.converted)}, lost {list(outcome.lost)}, open {list(outcome.open)}"
-    )
     shown = values.loc[quarantine.loc[unlisted, "row"].to_numpy()].map(hygiene.excerpt)
+    listed = f"converted {list(outcome.converted)}, lost {list(outcome.lost)}"
     reasons = quarantine["reason"].to_numpy(dtype=object, copy=True)
     reasons[unlisted] = [
-        f"{outcome.column} is {value}: not listed under data.outcome ({listed})" for value in shown
+        f"{outcome.column} is {v}: not listed under data.outcome ({listed}, open "
+        f"{list(outcome.open)})"
+        for v in shown
     ]
     return replace(checked, quarantine=quarantine.assign(reason=reasons))
 

@@ -46,6 +46,8 @@ class Split:
     kind: str
     valid_start: pd.Timestamp
     train_end: pd.Timestamp
+    words: str = ""
+    """Which rows validate, in words a reader of the report understands."""
 
 
 def make_snapshots(
@@ -110,6 +112,11 @@ def out_of_time_split(snapshots: Snapshots, config: SnapshotConfig) -> Split:
         kind="out_of_time",
         valid_start=valid_start,
         train_end=train_end,
+        words=(
+            f"snapshots of the newest {config.valid_window_days} days (out of time, with a "
+            f"{config.horizon_days}-day embargo"
+            + ("; no lead on both sides)" if config.split == "lead_disjoint" else ")")
+        ),
     )
 
 
@@ -174,6 +181,13 @@ def ordered_split(snapshots: Snapshots, valid_fraction: float, by_time: bool) ->
         kind="out_of_time",
         valid_start=first_valid,
         train_end=first_valid,
+        words=(
+            f"the newest {valid_fraction:.0%} of leads by created date (out of time)"
+            if by_time
+            else f"the last {valid_fraction:.0%} of rows in file order ("
+            + ("" if rows[AS_OF].notna().any() else "the file has no dates; ")
+            + "out of time as far as the file lists leads in time order)"
+        ),
     )
 
 
@@ -193,6 +207,10 @@ def random_split(snapshots: Snapshots, valid_fraction: float, seed: int) -> Spli
         kind="random",
         valid_start=pd.NaT,
         train_end=pd.NaT,
+        words=(
+            f"a random {valid_fraction:.0%} of leads with a known outcome, stratified by "
+            "outcome (not out of time: an optimistic estimate)"
+        ),
     )
 
 

@@ -99,27 +99,24 @@ class SourceConfig(_Strict):
         return str(self.path)
 
 
-OutcomeValue = bool | int | float | str
-"""A value of an outcome column as YAML gives it (``yes`` and ``no`` arrive as booleans)."""
+OutcomeValue = bool | int | float | str  # as YAML gives it: yes and no arrive as booleans
 
 
 class OutcomeMapping(_Strict):
     """Turn a user's status or target column into open / converted / lost.
 
-    Values may be text, numbers or booleans, matched against the column's values whatever
-    its type (``features.reader.map_outcome``): ``converted: [1]`` reads a 0/1 column read
-    as integers, as floats (blanks in a CSV) or as booleans; text is compared regardless of
-    case; true/yes/on are 1 and false/no/off are 0. One value under two lists is an error.
+    Values may be text, numbers or booleans, matched whatever the column's type
+    (``features.reader.map_outcome``): ``converted: [1]`` reads a 0/1 column of integers,
+    floats or booleans; text regardless of case; true/yes are 1, false/no 0. One value
+    under two lists is an error.
     """
 
     column: str = Field(description="The user's column (after column_mapping).")
-    converted: list[OutcomeValue] = Field(
-        description="Values meaning converted, e.g. [Closed Won], [1], [yes]."
+    converted: list[OutcomeValue] = Field(description="e.g. [Closed Won], [1], [yes].")
+    lost: list[OutcomeValue] = Field(description="e.g. [Closed Lost], [0], [no].")
+    open: list[OutcomeValue] = Field(
+        default_factory=list, description="Still open, e.g. [Working]."
     )
-    lost: list[OutcomeValue] = Field(
-        description="Values meaning lost, e.g. [Closed Lost], [0], [no]."
-    )
-    open: list[OutcomeValue] = Field(default_factory=list, description="Values meaning still open.")
 
     @model_validator(mode="after")
     def _distinct(self) -> OutcomeMapping:

@@ -104,6 +104,11 @@ def test_time_split_keeps_embargoed_snapshots_of_leads_open_in_validation():
     time = out_of_time_split(snaps, config)
     disjoint = out_of_time_split(snaps, config.model_copy(update={"split": "lead_disjoint"}))
     assert time.valid_start == ts("2026-01-04") and time.train_end == ts("2025-12-07")
+    assert time.words == "snapshots of the newest 28 days (out of time, with a 28-day embargo)"
+    assert disjoint.words == (
+        "snapshots of the newest 28 days (out of time, with a 28-day embargo; no lead on both "
+        "sides)"
+    )
 
     def keys(positions: np.ndarray) -> list[tuple[str, pd.Timestamp]]:
         return list(

@@ -172,6 +172,10 @@ def _examples(labels: list[int]) -> Snapshots:
 def test_row_order_split_validates_on_the_last_rows():
     split = ordered_split(_examples([0, 1] * 10), valid_fraction=0.2, by_time=False)
     assert split.kind == "out_of_time"
+    assert split.words == (
+        "the last 20% of rows in file order (the file has no dates; out of time as far as "
+        "the file lists leads in time order)"
+    )
     assert split.valid.tolist() == [16, 17, 18, 19]
     assert split.train.tolist() == list(range(16))
 
@@ -181,6 +185,10 @@ def test_random_split_is_seeded_and_stratified():
     a = random_split(_examples(labels), valid_fraction=0.25, seed=3)
     b = random_split(_examples(labels), valid_fraction=0.25, seed=3)
     assert a.kind == "random" and a.valid.tolist() == b.valid.tolist()
+    assert a.words == (
+        "a random 25% of leads with a known outcome, stratified by outcome (not out of time: "
+        "an optimistic estimate)"
+    )
     assert np.asarray(labels)[a.valid].sum() == 5 and len(a.valid) == 25
     assert set(a.train).isdisjoint(a.valid) and len(a.train) + len(a.valid) == 100
 
@@ -375,6 +383,9 @@ def test_a_dated_flat_export_is_labelled_by_the_horizon_and_censored(tmp_path: P
     expected = [int(i % 6 == 0) for i in range(n)]
     assert snaps.rows["label"].tolist() == expected
     assert split.kind == "out_of_time" and len(split.valid) == 24
+    assert split.words == "the newest 20% of leads by created date (out of time)"
+    dated_rows = ordered_split(snaps, 0.2, by_time=False)
+    assert dated_rows.words.startswith("the last 20% of rows in file order (out of time as")
     # the same export cut on its last creation day (Apr 30): leads created after Apr 1
     # (29) are censored, open or not
     cut = tmp_path / "cut.csv"
