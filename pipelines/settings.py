@@ -23,12 +23,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from leadscore.features.config import (
-    FeatureConfig,
-    LeakageConfig,
-    SnapshotConfig,
-    ValidationConfig,
-)
+from leadscore.features.config import FeatureConfig, LeakageConfig, SnapshotConfig, ValidationConfig
 from leadscore.features.outcome_values import outcome_lookup
 from leadscore.models.config import (
     ModelConfig,
