@@ -17,8 +17,10 @@ _DATE = re.compile(
     r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?:[ T](\d{1,2}):(\d{2})(:\d{2})?)?\s*$"
 )
 _ISO = re.compile(
-    r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?\s*$"
+    r"^\s*\d{4}([-/.])\d{1,2}\1\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*"
+    r"(Z|UTC|[+-]\d{2}:?\d{2})?\s*$"
 )
+_MONTH_NAME = re.compile(r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,12 @@ def date_guess(values: pd.Series) -> DateGuess | None:
         return None
     sample = text.head(5000)
     if sample.str.match(_ISO).mean() >= 0.95:
-        return DateGuess(None, "ISO dates (YYYY-MM-DD)")
+        return DateGuess(None, "year-first dates (YYYY-MM-DD)")
+    named = sample.str.contains(_MONTH_NAME) & sample.str.contains(r"\d", regex=True)
+    if named.mean() >= 0.95:
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+        if parsed.notna().mean() >= 0.95:
+            return DateGuess(None, "dates with month names (read as written)")
     parts = sample.str.extract(_DATE)
     matched = parts[0].notna()
     if matched.mean() < 0.95:

@@ -32,6 +32,8 @@ from leadscore.features.profile_tables import (
         (["01-02-2018 19:58", "20-10-2017 08:05"], "%d-%m-%Y %H:%M"),
         (["01.02.18", "03.04.19"], "%d.%m.%y"),  # no value tells: '.' reads day-first
         (["2025-01-02", "2025-02-03T10:00:00Z"], None),
+        (["2025/01/31", "2025/02/03 10:00"], None),
+        (["Jan 5, 2024", "31 March 2024"], None),
     ],
 )
 def test_date_formats_are_told_from_the_values(values: list[str], expected: str | None):
@@ -44,6 +46,7 @@ def test_an_undecided_order_says_it_assumed_and_mixed_orders_get_no_format():
     mixed = date_guess(pd.Series(["13/02/2025", "02/13/2025"]))
     assert mixed.date_format is None and "mixes" in mixed.why
     assert date_guess(pd.Series(["12", "13.5"])) is None
+    assert date_guess(pd.Series(["may", "jun"])) is None  # a month name alone is a category
     assert date_guess(pd.Series([1, 2])) is None
 
 
