@@ -100,6 +100,22 @@ def test_an_export_with_ids_day_first_dates_and_a_0_1_outcome_reads_as_proposed(
     )
 
 
+def test_a_note_written_after_the_outcome_is_excluded_with_why(tmp_path: Path):
+    leads = _leads(400)
+    words = {1: "won: signed the contract", 0: "lost to a competitor, closed"}
+    leads["Sales Notes"] = [f"{words[c]} (call {i})" for i, c in enumerate(leads["Converted"])]
+    leads.to_csv(tmp_path / "crm.csv", index=False)
+    out = tmp_path / "crm.yaml"
+    code, output = _init(tmp_path / "crm.csv", "--out", out)
+    assert code == 0, output
+    settings = load_settings(out)
+    assert settings.data.exclude == ["Sales Notes"]
+    assert "Sales Notes" not in settings.features.attributes.names
+    line = next(x for x in output.splitlines() if x.lstrip().startswith("Sales Notes"))
+    assert line.split()[2] == "exclude" and "likely leak" in line
+    assert settings.features.attributes.numeric == ["Visits", "Revenue"]  # nothing else
+
+
 def test_a_true_false_outcome_maps_too(tmp_path: Path):
     leads = _leads().rename(columns={"Converted": "is_won"})
     leads["is_won"] = leads["is_won"].astype(bool)
