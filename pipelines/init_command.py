@@ -22,7 +22,8 @@ from leadscore.pipelines.errors import ExitCode, fail
 if TYPE_CHECKING:
     import pandas as pd
 
-    from leadscore.pipelines.init_config import Proposal, Suspect
+    from leadscore.features.leakage import Suspect
+    from leadscore.pipelines.init_config import Proposal
 
 COLUMN_WIDTH = 30
 
@@ -30,12 +31,8 @@ COLUMN_WIDTH = 30
 def _sniff(proposal: Proposal) -> list[Suspect]:
     """Leak suspects among the proposed attributes (``features.leakage``), by the outcome
     the export gives or the outcomes table's keys; none when there is no outcome."""
-    try:
-        from leadscore.features.leakage import sniff
-    except ImportError:  # the sniffer is not in this version
-        return []
+    from leadscore.features.leakage import Suspect, sniff
     from leadscore.features.profile_tables import converted_flags
-    from leadscore.pipelines.init_config import Suspect
 
     leads, frame = proposal.leads, proposal.leads_file.frame
     columns = [*leads.categorical, *leads.numeric, *leads.left_out]
@@ -63,19 +60,6 @@ def _sniff(proposal: Proposal) -> list[Suspect]:
     return list(by_column.values())
 
 
-def _native_outcomes() -> bool:
-    """Whether ``data.outcome`` takes values of any dtype (ints, bools) in this version."""
-    from pydantic import ValidationError
-
-    from leadscore.pipelines.settings import OutcomeMapping
-
-    try:
-        OutcomeMapping(column="c", converted=[1], lost=[False])  # type: ignore[list-item]
-    except ValidationError:
-        return False
-    return True
-
-
 def propose(export: Path, activities: Path | None, outcomes: Path | None) -> Proposal:
     """Read the files' samples and propose what each column is."""
     from leadscore.features.profile import Decision, profile_leads
@@ -101,7 +85,6 @@ def propose(export: Path, activities: Path | None, outcomes: Path | None) -> Pro
             if column is None:
                 why = f"an activity log needs each lead's {role}: map its column or --outcomes"
                 leads.decisions.append(Decision("(none)", role, why))
-    proposal.native_outcomes = _native_outcomes()
     proposal.outcomes_key = "outcomes" in DataConfig.model_fields
     proposal.suspects = _sniff(proposal)
     for suspect in proposal.suspects:

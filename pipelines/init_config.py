@@ -18,22 +18,13 @@ from pathlib import Path
 
 import yaml
 
+from leadscore.features.leakage import Suspect
 from leadscore.features.profile import LeadsProposal, Outcome, period_columns, plain_name
 from leadscore.features.profile_tables import ActivitiesProposal, OutcomesProposal
 from leadscore.pipelines.init_files import FileSample
 
 COMMENT_AT = 34
 """Column where a line's comment starts (when the line is shorter)."""
-
-
-@dataclass(frozen=True)
-class Suspect:
-    """A column the leakage sniffer flags (``features.leakage.Suspect``'s fields)."""
-
-    column: str
-    kind: str
-    strength: float
-    reason: str
 
 
 @dataclass
@@ -47,9 +38,6 @@ class Proposal:
     outcomes_file: FileSample | None = None
     outcomes: OutcomesProposal | None = None
     suspects: list[Suspect] = field(default_factory=list)
-    native_outcomes: bool = False
-    """``data.outcome`` takes values of any dtype (ints, bools); else they are written as
-    the text the reader compares (``"1"``, ``"True"``)."""
     outcomes_key: bool = False
     """The settings know ``data.outcomes`` (a second table giving status and closed_at)."""
 
@@ -100,34 +88,22 @@ def _source(sample: FileSample, folder: Path, date_format: str | None, why: str)
     return lines
 
 
-def _outcome_values(values: tuple[object, ...], native: bool) -> str:
-    if native:
-        out: list[object] = []
-        for v in values:
-            v = v.item() if hasattr(v, "item") else v
-            out.append(int(v) if isinstance(v, float) and v.is_integer() else v)
-        return _flow(out)
-    return _flow([str(v) for v in values])
+def _outcome_values(values: tuple[object, ...]) -> str:
+    """The values as typed in the export (``data.outcome`` takes ints, bools and text):
+    numpy scalars as Python ones, ``1.0`` (a 0/1 column with blanks) as ``1``."""
+    out: list[object] = []
+    for v in values:
+        v = v.item() if hasattr(v, "item") else v
+        out.append(int(v) if isinstance(v, float) and v.is_integer() else v)
+    return _flow(out)
 
 
-def _outcome(outcome: Outcome, proposal: Proposal, why: str) -> list[str]:
-    native = proposal.native_outcomes
-    frame = proposal.leads_file.frame
-    column = plain_name(outcome.column)
-    texts = frame[outcome.column].drop_duplicates().astype("string")
-    as_read = dict(zip(frame[outcome.column].drop_duplicates(), texts, strict=True))
-    if not native:  # the text the reader compares: `1` as "1", True as "True"
-        outcome = Outcome(
-            outcome.column,
-            tuple(as_read.get(v, v) for v in outcome.converted),
-            tuple(as_read.get(v, v) for v in outcome.lost),
-            tuple(as_read.get(v, v) for v in outcome.open),
-        )
-    parts = [f"column: {scalar(column)}"]
+def _outcome(outcome: Outcome, why: str) -> list[str]:
+    parts = [f"column: {scalar(plain_name(outcome.column))}"]
     for key in ("converted", "lost", "open"):
         values = getattr(outcome, key)
         if values or key != "open":
-            parts.append(f"{key}: {_outcome_values(values, native)}")
+            parts.append(f"{key}: {_outcome_values(values)}")
     return [_line(f"  outcome: {{{', '.join(parts)}}}", why)]
 
 
@@ -187,7 +163,7 @@ def _data(proposal: Proposal, folder: Path) -> list[str]:
         lines.append(_line("  column_mapping:", "your column -> the name used here"))
         lines += [_line(f"    {scalar(k)}: {scalar(v)}", why) for k, (v, why) in mapping.items()]
     if leads.outcome is not None:
-        lines += _outcome(leads.outcome, proposal, _why(proposal, "outcome"))
+        lines += _outcome(leads.outcome, _why(proposal, "outcome"))
     elif proposal.outcomes is None:
         lines.append(_line("  outcome: null", _why(proposal, "outcome")))
     if proposal.outcomes is not None:

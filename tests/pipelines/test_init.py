@@ -63,7 +63,6 @@ def test_init_on_the_bank_export_writes_a_config_that_loads(tmp_path: Path):
 
 
 def test_the_bank_leak_goes_under_exclude_with_why(tmp_path: Path):
-    pytest.importorskip("leadscore.features.leakage")
     out = tmp_path / "bank.yaml"
     assert _init(shared_file(*BANK), "--out", out)[0] == 0
     settings = load_settings(out)
