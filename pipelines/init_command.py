@@ -150,9 +150,10 @@ def init_command(
 ) -> None:
     """Read a sample of your export and write a commented starting config.
 
-    Proposes the id column, timestamps and their format, the outcome mapping, categorical
-    and numeric attributes, activity types with starting points, the split, and puts
-    likely leaks under `exclude`; prints each decision and why.
+    It proposes the id column, the dates and their format, the outcome
+    values, categorical and numeric attributes, activity types with starting
+    points and the split, puts likely leaks under `exclude`, and prints
+    each decision and why.
     """
     if out.exists() and not force:
         raise fail(f"{out} exists: give --force to replace it", ExitCode.CONFIG)
