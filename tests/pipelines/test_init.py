@@ -60,6 +60,12 @@ def test_init_on_the_bank_export_writes_a_config_that_loads(tmp_path: Path):
     assert lines[0].startswith("leads: bank-additional-full.csv: 41,188 rows read (CSV")
     assert any(line.split()[:3] == ["(rows)", "order:", "rows"] for line in lines)
     assert lines[-1].startswith(f"wrote {out}")
+    header = pd.read_csv(shared_file(*BANK), sep=";", nrows=0).columns
+    shown = [line.split()[0] for line in lines[1:-1]]
+    assert sorted(shown) == sorted([*header, "(none)", "(rows)"])  # one line per decision
+    edited = out.with_name("edited.yaml")  # the README's one edit loads
+    edited.write_text(text.replace("  # market: {", "  market: {"))
+    assert load_settings(edited).features.market.period_columns == ["month", "day_of_week"]
 
 
 def test_the_bank_leak_goes_under_exclude_with_why(tmp_path: Path):
