@@ -29,8 +29,8 @@ COLUMN_WIDTH = 30
 
 
 def _sniff(proposal: Proposal) -> list[Suspect]:
-    """Leak suspects among the proposed attributes (``features.leakage``), by the outcome
-    the export gives or the outcomes table's keys; none when there is no outcome."""
+    """Leak suspects among the attributes and the columns left out (``features.leakage``),
+    by the outcome the export gives or the outcomes table's keys; none without either."""
     from leadscore.features.leakage import Suspect, sniff
     from leadscore.features.profile_tables import converted_flags
 
@@ -44,7 +44,7 @@ def _sniff(proposal: Proposal) -> list[Suspect]:
         assert proposal.outcomes_file is not None
         keys = proposal.outcomes_file.frame[proposal.outcomes.key].astype("str").str.strip()
         converted = frame[leads.id_column].astype("str").str.strip().isin(set(keys))
-        closed = converted | True
+        closed = converted.notna()  # every lead: with a deal row converted, else not
     else:
         return []
     if not columns or converted[closed].nunique() < 2:
