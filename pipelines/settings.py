@@ -23,12 +23,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from leadscore.features.config import (
-    FeatureConfig,
-    LeakageConfig,
-    SnapshotConfig,
-    ValidationConfig,
-)
+from leadscore.features.config import FeatureConfig, LeakageConfig, SnapshotConfig, ValidationConfig
+from leadscore.features.outcome_values import outcome_lookup
 from leadscore.models.config import (
     ModelConfig,
     PromotionGate,
@@ -98,13 +94,29 @@ class SourceConfig(_Strict):
         return str(self.path)
 
 
+OutcomeValue = bool | int | float | str  # as YAML gives it: yes and no arrive as booleans
+
+
 class OutcomeMapping(_Strict):
-    """Turn a user's status or target column into open / converted / lost."""
+    """Turn a user's status or target column into open / converted / lost.
+
+    Values may be text, numbers or booleans, matched whatever the column's type
+    (``features.reader.map_outcome``): ``converted: [1]`` reads a 0/1 column of integers,
+    floats or booleans; text regardless of case; true/yes are 1, false/no 0. One value
+    under two lists is an error.
+    """
 
     column: str = Field(description="The user's column (after column_mapping).")
-    converted: list[str] = Field(description="Values meaning converted, e.g. [yes, Closed Won].")
-    lost: list[str] = Field(description="Values meaning lost, e.g. [no, Closed Lost].")
-    open: list[str] = Field(default_factory=list, description="Values meaning still open.")
+    converted: list[OutcomeValue] = Field(description="e.g. [Closed Won], [1], [yes].")
+    lost: list[OutcomeValue] = Field(description="e.g. [Closed Lost], [0], [no].")
+    open: list[OutcomeValue] = Field(
+        default_factory=list, description="Still open, e.g. [Working]."
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> OutcomeMapping:
+        outcome_lookup({"converted": self.converted, "lost": self.lost, "open": self.open})
+        return self
 
 
 class DataConfig(_Strict):

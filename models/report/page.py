@@ -118,6 +118,17 @@ div.warn{background:#fff6e5;border-left:4px solid #e69500;padding:.2em .8em;marg
 """
 
 
+def split_sentence(context: Mapping[str, object]) -> str:
+    """How model and rules were compared, naming the validation rows in words (the
+    context's ``split``, from ``models.recipe.window_context``) when the report has them."""
+    split = context.get("split")
+    rows = f"the same validation rows, {split}" if split else "the same validation rows"
+    return (
+        f"Both scored on {rows}: ranking metrics on the model's log-odds and the rule "
+        "points, Brier / log loss / ECE on the probabilities each one states."
+    )
+
+
 def render_report(inputs: ReportInputs) -> str:
     """The whole report as one HTML string (figures inline, no external files)."""
     metrics = report_metrics(inputs)
@@ -139,9 +150,7 @@ def render_report(inputs: ReportInputs) -> str:
         f"<table class='ctx'>{context}</table>" if context else "",
         _leakage(inputs.leakage),
         f"<h2>{SECTIONS[0]}</h2>",
-        "<p>Both scored on the same out-of-time validation window: ranking metrics on the "
-        "model's log-odds and the rule points, Brier / log loss / ECE on the probabilities "
-        "each one states.</p>",
+        f"<p>{html.escape(split_sentence(inputs.context))}</p>",
         _table(comparison_table(metrics, inputs.oracle)),
         f"<p>{html.escape(quality_sentence(metrics, inputs.oracle))}</p>",
         _targets(inputs.targets),
