@@ -188,7 +188,7 @@ def _window_start(split: Split, n_examples: int) -> object:
     if pd.notna(split.valid_start):
         return split.valid_start
     if split.kind == "out_of_time" and len(split.valid):
-        return f"row {int(split.valid.min()) + 1} of {n_examples} (file order)"
+        return f"row {int(split.valid.min()) + 1} of {n_examples} (no dates: file order)"
     return "random rows (no order)"
 
 

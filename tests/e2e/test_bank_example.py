@@ -68,6 +68,10 @@ def test_bank_example_beats_the_rules_out_of_time_with_the_logistic_model(
     assert result["promoted"] is True
     report = Path(result["report"]).read_text()
     assert "row 32951 of 41188 (no dates: file order)" in report
+    assert (
+        "Both scored on the same validation rows, the last 20% of rows in file order (the file "
+        "has no dates; out of time as far as the file lists leads in time order)" in report
+    )
     assert "recent_conversion_rate" in report and "market" in report  # its own family
 
     # the registered artifact is the logistic model, loadable through skops, and explains

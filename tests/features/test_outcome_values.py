@@ -96,3 +96,13 @@ def test_settings_accept_any_type_and_refuse_one_value_in_two_lists():
         OutcomeMapping(column="y", converted=["yes"], lost=[1])
     with pytest.raises(ValueError, match="a blank value is listed as lost"):
         outcome_lookup({"converted": [1], "lost": [" "]})
+
+
+def test_a_part_of_a_table_names_an_unlisted_value_at_its_row_in_the_source():
+    reader = ContractReader(outcome=Outcome(), leads_source="leads.csv", flat=True)
+    raw = pd.DataFrame({"lead_id": ["e", "f", "g"], "Converted": [0, 7, 1]})
+    checked = reader.leads(raw, NOW, rows=np.array([10, 11, 12]), table_rules=False)
+    assert checked.rows["status"].tolist() == ["lost", "converted"]
+    assert checked.quarantine[["row", "reason"]].to_numpy().tolist() == [
+        [11, "Converted is '7': not listed under data.outcome (converted [1], lost [0], open [])"]
+    ]
