@@ -102,6 +102,45 @@ class OutcomeMapping(_Strict):
     open: list[str] = Field(default_factory=list, description="Values meaning still open.")
 
 
+class OutcomesSource(SourceConfig):
+    """A second table holding the leads' outcomes (deals, opportunities), joined by a key.
+
+    A lead with a converted row is converted as of its ``closed_at``, with a lost row lost;
+    a lead without any row is open (no outcome known yet). ``status`` None: every row is a
+    conversion (a won-deals-only table). ``features.joins`` documents the checks.
+    """
+
+    key: str = Field(description="Its column holding the lead's id (matched to lead_id).")
+    closed_at: str | None = Field(
+        default=None, description="Its column with the date the outcome happened."
+    )
+    status: OutcomeMapping | None = Field(
+        default=None, description="Its won/lost column mapped; None = every row is a conversion."
+    )
+    duplicates: Literal["first", "refuse"] = Field(
+        default="refuse",
+        description="Several outcome rows for one lead: keep the earliest (counted) or refuse.",
+    )
+
+
+class JoinSource(SourceConfig):
+    """An attribute table (accounts, companies) joined onto the leads by a key, many leads
+    to one row; its columns become attributes named ``<name>_<column>``."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="Prefixes its columns (account -> account_industry), names it in messages.",
+    )
+    key: str = Field(description="The leads' column (after column_mapping) pointing at it.")
+    table_key: str | None = Field(
+        default=None, description="Its own key column, if named differently (default: key)."
+    )
+
+    @property
+    def own_key(self) -> str:
+        return self.table_key or self.key
+
+
 class DataConfig(_Strict):
     """Where leads and activities come from, and how a user's columns map onto the contract."""
 
@@ -116,6 +155,12 @@ class DataConfig(_Strict):
         default_factory=dict, description="User column -> contract column, applied on load."
     )
     outcome: OutcomeMapping | None = None
+    outcomes: OutcomesSource | None = Field(
+        default=None, description="A second table giving status and closed_at by lead id."
+    )
+    joins: list[JoinSource] = Field(
+        default_factory=list, description="Attribute tables (accounts) joined by a key."
+    )
     lead_id_from_row: bool = Field(
         default=False, description="No id column: use the 1-based row number as lead_id."
     )
@@ -145,6 +190,24 @@ class DataConfig(_Strict):
     as_of: datetime | None = Field(
         default=None, description="Scoring time; None = the end of the data (the export day)."
     )
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> DataConfig:
+        if self.outcome is not None and self.outcomes is not None:
+            raise ValueError(
+                "data.outcome and data.outcomes both give the leads' status: keep one "
+                "(data.outcome maps a column of the leads, data.outcomes a second table)"
+            )
+        if self.outcomes is not None and self.lead_id_from_row:
+            raise ValueError(
+                "data.outcomes joins on the leads' ids: data.lead_id_from_row numbers rows "
+                "instead, so no outcome row could match"
+            )
+        names = [j.name for j in self.joins]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"data.joins: each join needs its own name; repeated: {repeated}")
+        return self
 
     def is_sensitive(self, column: str) -> bool:
         """Whether ``column`` is listed as sensitive (case and surrounding blanks ignored)."""
@@ -320,6 +383,8 @@ def _resolved(settings: Settings, base: Path) -> Settings:
                 update={
                     "leads": _resolved_source(base, data.leads),
                     "activities": _resolved_source(base, data.activities),
+                    "outcomes": _resolved_source(base, data.outcomes),
+                    "joins": [_resolved_source(base, j) for j in data.joins],
                     "truth": data.truth and _resolve_path(base, data.truth),
                 }
             ),
