@@ -25,8 +25,9 @@ import pyarrow.parquet as pq
 from leadscore.features import hygiene
 from leadscore.features.accounts import AccountHistory
 from leadscore.features.contract import LEAD_ID, Checked, ContractError, data_end
-from leadscore.features.joins import JoiningReader, prepare_outcomes, prepare_table
+from leadscore.features.joins import JoiningReader
 from leadscore.features.reader import ContractReader, add_notes
+from leadscore.features.tables import prepare_outcomes, prepare_table
 from leadscore.features.validation import Validation
 from leadscore.pipelines.settings import CsvOptions, Settings, SourceConfig
 

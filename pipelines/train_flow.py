@@ -41,7 +41,7 @@ def write_quarantine(crm: CRMData, settings: Settings) -> str:
 
 @thin_task
 def examples(crm: CRMData, settings: Settings) -> recipe.TrainingData:
-    return recipe.examples(crm.leads, crm.activities, crm.end, settings)
+    return recipe.examples(crm.leads, crm.activities, crm.end, settings, crm.accounts)
 
 
 @thin_task
