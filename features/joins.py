@@ -67,7 +67,8 @@ def _join_outcomes(frame: pd.DataFrame, outcomes: Outcomes, leads_source: str) -
             "too: drop those columns (data.exclude) or remove data.outcomes"
         )
     keys = keys_of(frame[LEAD_ID])
-    frame[STATUS] = keys.map(outcomes.status).fillna(OPEN).astype(object).to_numpy()
+    status = keys.map(outcomes.status).astype(object)
+    frame[STATUS] = status.where(status.notna(), OPEN).to_numpy()
     frame[CLOSED_AT] = keys.map(outcomes.closed_at).astype("datetime64[ns, UTC]")
     _fault(frame, keys.map(outcomes.faults))
 
