@@ -69,7 +69,9 @@ def _export(tmp_path: Path, deals: str = DEALS, **data: object) -> Path:
                 "categorical": ["channel", "account_industry"],
                 "numeric": ["account_employees"],
             },
-            "activity_types": {"email_open": {"label": "email open", "family": "email", "points": 1}},
+            "activity_types": {
+                "email_open": {"label": "email open", "family": "email", "points": 1}
+            },
         },
         "rules": {"icp": {}, "penalties": []},
     }
@@ -163,7 +165,7 @@ def test_a_won_deals_table_makes_every_row_a_conversion(tmp_path: Path):
 
 def test_outcome_and_outcomes_together_are_a_settings_error(tmp_path: Path):
     outcome = {"column": "stage", "converted": ["won"], "lost": ["lost"]}
-    with pytest.raises(SettingsError, match="data.outcome and data.outcomes both give"):
+    with pytest.raises(SettingsError, match=r"data\.outcome and data\.outcomes both give"):
         load_settings(_export(tmp_path, outcome=outcome))
 
 
