@@ -223,7 +223,9 @@ def prepare_table(
     spread = positions[repeated].groupby(keys[repeated]).agg(lambda r: _lines(lines, r))
     reasons = reasons.mask(
         repeated,
-        f"{own_key} is on several rows (lines " + keys.map(spread).fillna("") + ")",
+        f"{own_key} is on several rows (lines "
+        + keys.map(spread).astype("string").fillna("")
+        + ")",
     )
     columns = [c for c in frame.columns if c != own_key]
     if drop_columns is not None:
