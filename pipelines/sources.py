@@ -255,11 +255,11 @@ def leads_reader(settings: Settings) -> ContractReader:
         )
     tables = tuple(
         prepare_table(
-            read_table(join, join.own_key),
+            read_table(join, join.table_key or join.key),
             name=join.name,
             source=join.label,
             key=join.key,
-            own_key=join.own_key,
+            own_key=join.table_key,
             drop_columns=data.dropped_columns,
             lines=_lines(join),
         )
