@@ -199,3 +199,45 @@ def test_the_nightly_stream_joins_the_same_way(tmp_path: Path):
     assert whole.accounts.features(entities, None)["account_engagement"][0] == pytest.approx(
         streamed.accounts.features(entities, None)["account_engagement"][0]
     )
+
+
+def test_outcomes_from_a_sql_query_and_accounts_keyed_by_their_own_column(tmp_path: Path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        db.execute("CREATE TABLE deals (lead TEXT, stage TEXT, closed TEXT)")
+        db.executemany(
+            "INSERT INTO deals VALUES (?, ?, ?)",
+            [("L1", "Won", "01-02-2024"), ("L3", "Lost", "01-03-2024")],
+        )
+    config = _export(tmp_path)
+    raw = yaml.safe_load(config.read_text())
+    outcomes = raw["data"]["outcomes"]
+    del outcomes["path"]
+    outcomes["sql"] = {"url": "sqlite:///crm.db", "query": "SELECT * FROM deals"}
+    (tmp_path / "accounts.csv").write_text(ACCOUNTS.replace("account_id,", "id,", 1))
+    raw["data"]["joins"][0]["table_key"] = "id"
+    config.write_text(yaml.safe_dump(raw))
+    crm = load_crm(load_settings(config))
+    leads = crm.leads.set_index("lead_id")
+    assert leads["status"].to_dict() == {
+        "L1": "converted",
+        "L2": "open",
+        "L3": "lost",
+        "L4": "open",
+        "L7": "open",
+    }
+    assert leads.loc["L2", "account_industry"] == "retail"
+
+
+def test_a_join_key_missing_from_the_leads_stops_the_run_naming_it(tmp_path: Path):
+    config = _export(tmp_path)
+    raw = yaml.safe_load(config.read_text())
+    raw["data"]["joins"][0]["key"] = "company"
+    config.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ContractError, match=r"accounts\.csv: required column\(s\) \['company'\]"):
+        load_crm(load_settings(config))  # the table's key is the leads' unless table_key says
+    raw["data"]["joins"][0]["table_key"] = "account_id"
+    config.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ContractError, match=r"data\.joins account: key column 'company' missing"):
+        load_crm(load_settings(config))
