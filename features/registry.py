@@ -283,9 +283,7 @@ def account_specs(groups: Sequence[str], *, behaviour: bool = True) -> list[Feat
                 FIT,
                 "numeric",
                 f"other contacts at the lead's {g}, created before this moment",
-                f"{{value:.0f}} other contacts at this {g}",
-                template_absent=f"no other contact at this {g} yet",
-                presence=f"{g}_contacts",
+                f"other contacts at this {g}: {{value:.0f}}",
             )
         )
         if behaviour:
@@ -295,9 +293,7 @@ def account_specs(groups: Sequence[str], *, behaviour: bool = True) -> list[Feat
                     ENGAGEMENT,
                     "numeric",
                     f"activities of the {g}'s other contacts, weighted by recency",
-                    f"activity at this {g}: {{value:.1f}} (other contacts, recency-weighted)",
-                    template_absent=f"no activity from other contacts at this {g}",
-                    presence=f"{g}_engagement",
+                    f"activity of other contacts at this {g}: {{value:.1f}} (recency-weighted)",
                 )
             )
     return specs

@@ -102,8 +102,14 @@ def test_the_registry_declares_the_account_features_last_with_reasons(small_conf
     registry = build_registry(small_config, groups=["account"])
     assert registry.names[-2:] == ["account_contacts", "account_engagement"]
     spec = registry["account_contacts"]
-    assert spec.render({"account_contacts": 3.0}) == "3 other contacts at this account"
-    assert spec.render({"account_contacts": 0.0}) == "no other contact at this account yet"
+    assert spec.render({"account_contacts": 3.0}) == "other contacts at this account: 3"
+    assert spec.render({"account_contacts": float("nan")}) == (
+        "other contacts at the lead's account, created before this moment: unknown"
+    )  # a lead with no account
+    engagement = registry["account_engagement"]
+    assert engagement.render({"account_engagement": 0.25}) == (
+        "activity of other contacts at this account: 0.2 (recency-weighted)"
+    )
     flat = build_registry(small_config, behaviour=False, groups=["account"])
     assert flat.names[-1] == "account_contacts" and "account_engagement" not in flat.names
     assert build_registry(small_config).names == registry.names[:-2]
