@@ -185,6 +185,12 @@ class DataConfig(_Strict):
             "data.outcomes joins on lead ids; data.lead_id_from_row numbers rows instead": (
                 self.outcomes is not None and self.lead_id_from_row
             ),
+            "data.outcomes needs closed_at with an activity log (snapshots need the day each "
+            "lead closed)": (
+                self.outcomes is not None
+                and self.outcomes.closed_at is None
+                and self.activities is not None
+            ),
             f"data.joins need distinct names: {names}": len(set(names)) < len(names),
         }
         if any(problems.values()):

@@ -167,6 +167,12 @@ def test_outcome_and_outcomes_together_are_a_settings_error(tmp_path: Path):
     outcome = {"column": "stage", "converted": ["won"], "lost": ["lost"]}
     with pytest.raises(SettingsError, match=r"data\.outcome and data\.outcomes both give"):
         load_settings(_export(tmp_path, outcome=outcome))
+    config = _export(tmp_path, activities={"path": "activities.csv"})
+    raw = yaml.safe_load(config.read_text())
+    del raw["data"]["outcomes"]["closed_at"]
+    config.write_text(yaml.safe_dump(raw))
+    with pytest.raises(SettingsError, match=r"data\.outcomes needs closed_at with an activity log"):
+        load_settings(config)
 
 
 def test_the_nightly_stream_joins_the_same_way(tmp_path: Path):
