@@ -179,3 +179,95 @@ class ValidationConfig(_Strict):
         ge=1,
         description="A text cell longer than this quarantines its row (reasons quote 40).",
     )
+
+
+LEAKAGE_WORDS = (
+    "won",
+    "lost",
+    "closed",
+    "converted",
+    "enrolled",
+    "paid",
+    "customer",
+    "churned",
+    "will revert",
+    "interested in other courses",
+)
+"""Words that name an outcome in a free-text note (``features.leakage``)."""
+
+LEAKAGE_NAME_HINTS = (
+    "close",
+    "closed",
+    "duration",
+    "lost",
+    "notes",
+    "outcome",
+    "quality",
+    "rating",
+    "reason",
+    "result",
+    "score",
+    "stage",
+    "status",
+    "tag",
+    "tags",
+    "won",
+)
+"""Words of a column's name that suggest it is filled in after the outcome."""
+
+
+class LeakageConfig(_Strict):
+    """The leakage sniffer (``features.leakage``): columns likely filled in after the
+    outcome, flagged by ``leadscore init`` and warned about by ``leadscore train``.
+
+    A flag is a warning, never a refusal. The thresholds rest on measured single-column
+    ROC-AUCs (``features.separation``): strong honest columns reach 0.77 (bank: its
+    macro-economic indices), 0.75 (synthetic CRM: industry, employees) and 0.76 (X
+    Education: time on site), while leaks reach 0.82 (bank: the call's ``duration``,
+    known once the call is over), 0.79 (X Education: the sales team's "Lead Quality")
+    and 0.92 ("Tags"). So a column alone above ``max_auc`` is flagged, and one above
+    ``max_auc_with_signal`` when a second sign agrees: another symptom, or a word of its
+    name that sales fill in later (``name_hints``).
+    """
+
+    enabled: bool = Field(default=True, description="Sniff at init and at every train.")
+    ignore: list[str] = Field(
+        default_factory=list, description="Columns checked by you and kept: not reported."
+    )
+    max_auc: float = Field(
+        default=0.9, gt=0.5, le=1, description="A column alone above this ROC-AUC is flagged."
+    )
+    max_auc_with_signal: float = Field(
+        default=0.75,
+        gt=0.5,
+        le=1,
+        description="... or above this one when another symptom or its name points at it.",
+    )
+    name_hints: list[str] = Field(
+        default=list(LEAKAGE_NAME_HINTS),
+        description="Words of a column's name that suggest it is filled in after the outcome.",
+    )
+    max_missing_auc: float = Field(
+        default=0.7,
+        gt=0.5,
+        le=1,
+        description="Empty vs filled ranks converted leads above this ROC-AUC: flagged.",
+    )
+    max_after_close_share: float = Field(
+        default=0.2, gt=0, le=1, description="Share of a date column's values after closed_at."
+    )
+    words: list[str] = Field(
+        default=list(LEAKAGE_WORDS),
+        description="Outcome words of free text (case-insensitive; plus the outcome values).",
+    )
+    min_words_auc: float = Field(
+        default=0.6,
+        gt=0.5,
+        le=1,
+        description="Rows naming an outcome must convert this differently (ROC-AUC).",
+    )
+    min_rows: int = Field(
+        default=20, ge=1, description="Fewest rows a missing/after-close/words symptom rests on."
+    )
+    max_rows: int = Field(default=200_000, ge=1000, description="Rows sampled (speed).")
+    seed: int = Field(default=7, description="Seed of the sample and the out-of-fold folds.")

@@ -213,7 +213,8 @@ def prepare_leads(
 ) -> Checked:
     """Rename, type and check the leads table; quarantine rows that break the contract.
 
-    A flat export (no activity log) needs no ``created_at``/``closed_at``. A part of a
+    A flat export (no activity log) needs no ``created_at``/``closed_at``; those it has
+    are checked as an event log's (not in the future, closed_at not before created_at). A part of a
     table checked on its own passes its rows' positions in the source as ``rows``, the
     ids duplicated anywhere in the table as ``duplicated`` (a part cannot see them) and
     ``table_rules=False``; the result then carries the null counts the caller needs for
@@ -252,7 +253,8 @@ def prepare_leads(
     if duplicated is None:
         duplicated = pd.Index(keys[keys.duplicated(keep=False)].dropna().unique())
     faults.add(keys.isin(duplicated), LEAD_ID, "lead_id is duplicated")
-    rules = lead_rules(attributes, validation, now, flat)
+    dates = [c for c in (CREATED_AT, CLOSED_AT) if c in frame] if flat else []
+    rules = lead_rules(attributes, validation, now, flat, dates)
     checked = validate(out, "leads", source, rules, faults.reasons, faults.columns)
     nulls = None
     if table_rules:

@@ -34,6 +34,7 @@ from leadscore.features.contract import (
     QUARANTINE_COLUMNS,
     SEGMENT,
     STATUS,
+    STATUSES,
     VALUE,
     Checked,
     as_text,
@@ -41,6 +42,7 @@ from leadscore.features.contract import (
     prepare_leads,
     require_columns,
 )
+from leadscore.features.outcome_values import outcome_key, outcome_lookup
 from leadscore.features.validation import ContractError, check_bad_share, check_null_share
 
 __all__ = [
@@ -55,16 +57,16 @@ __all__ = [
 
 
 class OutcomeValues(Protocol):
-    """How a user's status or target column reads as open / converted / lost."""
+    """How a status or target column (values of any type) reads as open / converted / lost."""
 
     @property
     def column(self) -> str: ...
     @property
-    def converted(self) -> Sequence[str]: ...
+    def converted(self) -> Sequence[object]: ...
     @property
-    def lost(self) -> Sequence[str]: ...
+    def lost(self) -> Sequence[object]: ...
     @property
-    def open(self) -> Sequence[str]: ...
+    def open(self) -> Sequence[object]: ...
 
 
 class RefusedError(ContractError):
@@ -76,16 +78,40 @@ def _keep_all(columns: Iterable[str]) -> list[str]:
 
 
 def map_outcome(values: pd.Series, mapping: OutcomeValues) -> pd.Series:
-    """Map a user's outcome values (case-insensitive) to open / converted / lost.
+    """Map a user's outcome values to open / converted / lost, whatever the column's type.
 
-    Unlisted values are kept as they are, so the contract quarantines them with a reason.
+    Matched by ``features.outcome_values.outcome_key`` (text regardless of case, numbers by
+    value, true/yes as 1): ``converted: [1]`` reads a 0/1 column of integers, floats (a CSV
+    with blanks), booleans or yes/no text alike. Unlisted values are kept as text, so their
+    row is quarantined (:func:`_name_unlisted` names the column and value); blanks stay
+    missing ("status is empty").
     """
-    lookup = {v.strip().lower(): "converted" for v in mapping.converted}
-    lookup |= {v.strip().lower(): "lost" for v in mapping.lost}
-    lookup |= {v.strip().lower(): "open" for v in mapping.open}
-    text = values.astype("string").str.strip()
-    mapped = text.str.lower().map(lookup)
-    return mapped.fillna(text).astype(object)
+    lists = {"converted": mapping.converted, "lost": mapping.lost, "open": mapping.open}
+    lookup = outcome_lookup(lists)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = [lookup.get(outcome_key(v) or "", str(v).strip()) for v in uniques]
+    table = np.array([*mapped, pd.NA], dtype=object)  # code -1 (missing) -> the last
+    return pd.Series(table[codes], index=values.index, dtype=object)
+
+
+def _name_unlisted(
+    checked: Checked, frame: pd.DataFrame, outcome: OutcomeValues, rows: np.ndarray | None
+) -> Checked:
+    """Quarantine reasons that name the user's outcome column and value, not ``status``."""
+    quarantine = checked.quarantine
+    unlisted = (quarantine["reason"] == f"status is not one of {list(STATUSES)}").to_numpy()
+    if not unlisted.any():
+        return checked
+    values = frame[outcome.column].set_axis(pd.RangeIndex(len(frame)) if rows is None else rows)
+    shown = values.loc[quarantine.loc[unlisted, "row"].to_numpy()].map(hygiene.excerpt)
+    listed = f"converted {list(outcome.converted)}, lost {list(outcome.lost)}"
+    reasons = quarantine["reason"].to_numpy(dtype=object, copy=True)
+    reasons[unlisted] = [
+        f"{outcome.column} is {v}: not listed under data.outcome ({listed}, open "
+        f"{list(outcome.open)})"
+        for v in shown
+    ]
+    return replace(checked, quarantine=quarantine.assign(reason=reasons))
 
 
 def conserved(source: str, n_in: int, n_clean: int, n_quarantined: int, n_dropped: int = 0) -> None:
@@ -207,8 +233,9 @@ class ContractReader:
     ) -> Checked:
         """The leads table (or a part of it: ``rows``, ``duplicated``, ``table_rules`` as in
         ``features.contract.prepare_leads``) mapped, typed and checked."""
+        frame = self.onto_contract(raw)
         checked = prepare_leads(
-            self.onto_contract(raw),
+            frame,
             source=self.leads_source,
             attributes=self.attributes,
             validation=self.validation,
@@ -222,6 +249,8 @@ class ContractReader:
             thousands=self.thousands,
             decimal=self.decimal,
         )
+        if self.outcome is not None:
+            checked = _name_unlisted(checked, frame, self.outcome, rows)
         return _noted(checked, self.tidy(raw)[1])
 
     def activities(

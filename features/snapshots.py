@@ -46,6 +46,8 @@ class Split:
     kind: str
     valid_start: pd.Timestamp
     train_end: pd.Timestamp
+    words: str = ""
+    """Which rows validate, in words a reader of the report understands."""
 
 
 def make_snapshots(
@@ -110,25 +112,56 @@ def out_of_time_split(snapshots: Snapshots, config: SnapshotConfig) -> Split:
         kind="out_of_time",
         valid_start=valid_start,
         train_end=train_end,
+        words=(
+            f"snapshots of the newest {config.valid_window_days} days (out of time, with a "
+            f"{config.horizon_days}-day embargo"
+            + ("; no lead on both sides)" if config.split == "lead_disjoint" else ")")
+        ),
     )
 
 
-def flat_examples(leads: pd.DataFrame) -> Snapshots:
-    """A flat export's examples: one per closed lead, in input order, label = converted.
+def flat_examples(leads: pd.DataFrame, data_end: pd.Timestamp, config: SnapshotConfig) -> Snapshots:
+    """A flat export's examples: one per lead at most, in input order.
 
     Such data carries no activity log, so there is nothing to snapshot: each lead is asked
-    once, as of its creation when known.
+    once, as of its creation, the question a snapshot asks ("converts within H days?",
+    H = ``config.horizon_days``), under the same rules as :func:`make_snapshots`:
+
+    - a lead with a ``created_at`` whose horizon runs past the data's end (created less
+      than H days before ``data_end``) is **censored**, whatever its status: its answer is
+      not fully known yet, and keeping only the young leads that already closed would keep
+      the fast conversions and drop the slow ones. It is counted in ``n_censored`` and,
+      if open, still scored (scoring reads every open lead);
+    - otherwise it is an example as of ``created_at``: label 1 if it converted within H
+      days (``closed_at <= created_at + H``; a converted lead without a ``closed_at``
+      counts as within, its time being unknown), else 0: a lead converted later than
+      that, a lost lead, and an open lead older than the horizon are negatives;
+    - a lead without a ``created_at`` (an export with no dates, like the bank file) keeps
+      the plain reading: every closed lead is an example, label = converted, ``as_of``
+      missing; open leads are not examples.
     """
-    closed = leads[leads[STATUS] != OPEN]
+    status = leads[STATUS].to_numpy(dtype=object)
+    created = leads[CREATED_AT].to_numpy(dtype="datetime64[ns]")
+    closed = leads[CLOSED_AT].to_numpy(dtype="datetime64[ns]")
+    converted = status == CONVERTED
+    dated = ~np.isnat(created) & pd.notna(data_end)
+    censored = np.zeros(len(leads), dtype=bool)
+    within = converted.copy()
+    if dated.any():
+        end = data_end.tz_convert("UTC").tz_localize(None).to_datetime64()
+        horizon = pd.Timedelta(days=config.horizon_days).to_timedelta64()
+        due = created + horizon
+        censored = dated & (due > end.astype("datetime64[ns]"))
+        within = converted & (np.isnat(closed) | ~dated | (closed <= due))
+    keep = (dated & ~censored) | (~dated & (status != OPEN))
     rows = pd.DataFrame(
         {
-            LEAD_ID: closed[LEAD_ID].to_numpy(),
-            AS_OF: closed[CREATED_AT].astype("datetime64[ns, UTC]").to_numpy(),
-            LABEL: (closed[STATUS] == CONVERTED).to_numpy(dtype=np.int8),
+            LEAD_ID: leads[LEAD_ID].to_numpy()[keep],
+            AS_OF: leads[CREATED_AT].astype("datetime64[ns, UTC]")[keep].reset_index(drop=True),
+            LABEL: within[keep].astype(np.int8),
         }
     )
-    rows[AS_OF] = closed[CREATED_AT].astype("datetime64[ns, UTC]").reset_index(drop=True)
-    return Snapshots(rows=rows, n_censored=0, data_end=pd.NaT)
+    return Snapshots(rows=rows, n_censored=int(censored.sum()), data_end=data_end)
 
 
 def ordered_split(snapshots: Snapshots, valid_fraction: float, by_time: bool) -> Split:
@@ -148,6 +181,13 @@ def ordered_split(snapshots: Snapshots, valid_fraction: float, by_time: bool) ->
         kind="out_of_time",
         valid_start=first_valid,
         train_end=first_valid,
+        words=(
+            f"the newest {valid_fraction:.0%} of leads by created date (out of time)"
+            if by_time
+            else f"the last {valid_fraction:.0%} of rows in file order ("
+            + ("" if rows[AS_OF].notna().any() else "the file has no dates; ")
+            + "out of time as far as the file lists leads in time order)"
+        ),
     )
 
 
@@ -167,6 +207,10 @@ def random_split(snapshots: Snapshots, valid_fraction: float, seed: int) -> Spli
         kind="random",
         valid_start=pd.NaT,
         train_end=pd.NaT,
+        words=(
+            f"a random {valid_fraction:.0%} of leads with a known outcome, stratified by "
+            "outcome (not out of time: an optimistic estimate)"
+        ),
     )
 
 
@@ -181,13 +225,15 @@ def training_examples(
     """The examples and the split a training run uses, by the shape of the data.
 
     With an activity log: snapshots and the out-of-time split with embargo. A flat export:
-    one example per closed lead, split out of time by ``created_at`` (order "time", when
-    present) or by row order (order "rows"), else at random (order "none", or no dates).
+    one example per lead as of its creation, labelled and censored by the horizon when it
+    has dates (:func:`flat_examples`; else one per closed lead, label = converted), split
+    out of time by ``created_at`` (order "time", when present) or by row order (order
+    "rows"), else at random (order "none", or no dates).
     """
     if has_activity_log:
         snaps = make_snapshots(leads, data_end, config)
         return snaps, out_of_time_split(snaps, config)
-    snaps = flat_examples(leads)
+    snaps = flat_examples(leads, data_end, config)
     dated = bool(snaps.rows[AS_OF].notna().all()) and len(snaps.rows) > 0
     if order == "rows" or (order == "time" and dated):
         return snaps, ordered_split(snaps, config.valid_fraction, by_time=order == "time")

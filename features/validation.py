@@ -146,10 +146,30 @@ def _not_future(column: str, latest: pd.Timestamp) -> RowRule:
     )
 
 
+def _closed_after_created() -> RowRule:
+    return RowRule(
+        gx.expectations.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="closed_at",
+            column_B="created_at",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+        ),
+        "closed_at",
+        "closed_at is before created_at",
+    )
+
+
 def lead_rules(
-    attributes: AttributeConfig, config: ValidationConfig, now: pd.Timestamp, flat: bool
+    attributes: AttributeConfig,
+    config: ValidationConfig,
+    now: pd.Timestamp,
+    flat: bool,
+    flat_dates: Sequence[str] = (),
 ) -> list[RowRule]:
-    """The leads suite. Flat exports carry no life-cycle dates, so those rules drop out."""
+    """The leads suite. A flat export needs no life-cycle dates, so the rules that require
+    them drop out; the dates it does carry (``flat_dates``: created_at, closed_at) are
+    checked as an event log's are: not in the future, closed_at not before created_at.
+    """
     E = gx.expectations
     latest = now + pd.Timedelta(hours=config.future_tolerance_hours)
     rules = [
@@ -183,17 +203,12 @@ def lead_rules(
                 "closed lead has no valid closed_at",
             ),
             _not_future("closed_at", latest),
-            RowRule(
-                E.ExpectColumnPairValuesAToBeGreaterThanB(
-                    column_A="closed_at",
-                    column_B="created_at",
-                    or_equal=True,
-                    ignore_row_if="either_value_is_missing",
-                ),
-                "closed_at",
-                "closed_at is before created_at",
-            ),
+            _closed_after_created(),
         ]
+    else:
+        rules += [_not_future(column, latest) for column in flat_dates]
+        if {"created_at", "closed_at"} <= set(flat_dates):
+            rules.append(_closed_after_created())
     for column, (low, high) in config.ranges.items():
         if column in attributes.numeric:
             rules.append(

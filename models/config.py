@@ -42,6 +42,68 @@ class AttributePenalty(_Strict):
     points: float = Field(lt=0)
 
 
+def _bound(value: float | None, missing: float) -> float:
+    return missing if value is None else value
+
+
+class PointsBin(_Strict):
+    """Points for a value of a numeric attribute in the half-open range ``[min, max)``.
+
+    ``min`` is inclusive, ``max`` exclusive; leave one out for an open end ("5 or more":
+    ``{min: 5}``; "under 1": ``{max: 1}``). For whole numbers "51-200 employees" is
+    ``{min: 51, max: 201}``. ``label`` replaces the range's wording in reasons and the card.
+    """
+
+    min: float | None = Field(default=None, allow_inf_nan=False, description="Inclusive.")
+    max: float | None = Field(default=None, allow_inf_nan=False, description="Exclusive.")
+    points: float = Field(allow_inf_nan=False, description="Points, negative allowed.")
+    label: str | None = Field(default=None, description="Wording of the range; None = derived.")
+
+    @model_validator(mode="after")
+    def _a_range(self) -> PointsBin:
+        if self.min is None and self.max is None:
+            raise ValueError("a bin needs min, max or both")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
+        return self
+
+    @property
+    def low(self) -> float:
+        return _bound(self.min, float("-inf"))
+
+    @property
+    def high(self) -> float:
+        return _bound(self.max, float("inf"))
+
+
+class NumericAttributeRule(_Strict):
+    """Points per range of one numeric attribute: ranges must not overlap; a value in no
+    range gets 0 points, a missing value ``missing`` points.
+
+    A bare list of bins is short for ``{bins: [...]}`` (``missing`` then 0)."""
+
+    bins: list[PointsBin] = Field(min_length=1)
+    missing: float = Field(
+        default=0.0, allow_inf_nan=False, description="Points of a missing value."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_list(cls, data: object) -> object:
+        return {"bins": data} if isinstance(data, list) else data
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> NumericAttributeRule:
+        ordered = sorted(self.bins, key=lambda b: (b.low, b.high))
+        for before, after in itertools.pairwise(ordered):
+            if after.low < before.high:
+                raise ValueError(
+                    f"ranges overlap: [{before.low:g}, {before.high:g}) and "
+                    f"[{after.low:g}, {after.high:g}) (min is inclusive, max exclusive)"
+                )
+        return self
+
+
 class RulesConfig(_Strict):
     """The classic points baseline (LeadSquared / Pardot style), declared not coded."""
 
@@ -51,6 +113,11 @@ class RulesConfig(_Strict):
         default=90, description="Activity points count within this window (a feature window)."
     )
     penalties: list[AttributePenalty] = Field(default_factory=list)
+    numeric: dict[str, NumericAttributeRule] = Field(
+        default_factory=dict,
+        description="Numeric attribute -> points per half-open range [min, max), e.g. "
+        "{TotalVisits: [{min: 5, points: 10}, {max: 1, points: -5}]}.",
+    )
     grades: GradeCutoffs = Field(
         default={"A": 60.0, "B": 40.0, "C": 20.0, "D": float("-inf")},
         description="Grade -> minimum rule score, best first.",

@@ -193,16 +193,21 @@ def _window_start(split: Split, n_examples: int) -> object:
     if pd.notna(split.valid_start):
         return split.valid_start
     if split.kind == "out_of_time" and len(split.valid):
-        return f"row {int(split.valid.min()) + 1} of {n_examples} (no dates: file order)"
+        return f"row {int(split.valid.min()) + 1} of {n_examples} (file order)"
     return "random rows (no order)"
 
 
 def window_context(
     data: TrainingData, model: FittedModel, config: ModelConfig
 ) -> dict[str, object]:
-    """How the validation window was cut and the model calibrated, as the report states it."""
+    """How the validation window was cut and the model calibrated, as the report states it.
+
+    ``split`` says in words which rows validate (``features.snapshots.Split.words``: the
+    newest snapshots with their embargo, the newest leads by created date, the last rows
+    of the file, or a random stratified share); the report's comparison sentence reads it.
+    """
     return {
-        "split": data.split.kind,
+        "split": data.split.words or data.split.kind,
         "training examples": len(data.y_train),
         "validation examples": len(data.y_valid),
         "validation window starts": _window_start(data.split, len(data.snapshots.rows)),

@@ -3,14 +3,23 @@
 It reads the same feature frame as the model: an ICP quality score 0-10 (weighted mean of
 per-attribute value scores, LeadSquared style) scaled to ``icp_points``, plus activity
 points for each occurrence within the activity window ("+10 meeting, +8 webinar,
--5 unsubscribe"), plus attribute penalties, clipped to 0-100. ``fit`` learns nothing about
-the points; given labels, it maps points to a conversion rate (isotonic) so the baseline's
-probabilities can be scored (Brier) on the same footing as the model's.
+-5 unsubscribe"), plus attribute penalties, plus points per range of a numeric attribute
+("5+ visits: +10", "under a minute on site: -5"), clipped to 0-100. ``fit`` learns
+nothing about the points; given labels, it maps points to a conversion rate (isotonic) so
+the baseline's probabilities can be scored (Brier) on the same footing as the model's.
+
+Every declared rule is also one line of the rules card (``card_lines``): what it gives
+points for, in words, and which rows it applies to. The card explains a lead's points
+(``RuleScorer.explain``: "TotalVisits 7 (5 or more): +10") and shows in the report how
+each rule did on the validation window (``RuleScorer.card``). ``points`` itself stays one
+vectorised pass per rule over the columns (scoring runs on a million leads).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -18,9 +27,18 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 
 from leadscore.features.registry import count_name
-from leadscore.models.config import RulesConfig
+from leadscore.models.config import NumericAttributeRule, PointsBin, RulesConfig
 
 MAX_POINTS = 100.0
+
+Kind = Literal["icp", "activity", "penalty", "numeric"]
+KIND_WORDS: dict[str, str] = {
+    "icp": "ICP value score",
+    "activity": "activity (points each)",
+    "penalty": "penalty",
+    "numeric": "numeric range",
+}
+"""How the card names each kind of rule."""
 
 
 def grade_of(values: np.ndarray, cutoffs: Mapping[str, float]) -> np.ndarray:
@@ -30,6 +48,145 @@ def grade_of(values: np.ndarray, cutoffs: Mapping[str, float]) -> np.ndarray:
     # minimums fall strictly; count how many are above the value -> index of the grade
     idx = (np.asarray(values, dtype=np.float64)[:, None] < minimums[None, :]).sum(axis=1)
     return np.array(names, dtype=object)[np.minimum(idx, len(names) - 1)]
+
+
+def number_text(value: float) -> str:
+    """A number as people write it: 5 not 5.0, 1,000,000 not 1e+06, 0.25 as 0.25."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.6g}"
+
+
+def points_text(points: float) -> str:
+    """Signed points, two decimals at most: "+10", "-5", "+18.75"."""
+    return f"{round(points, 2):+g}"
+
+
+def bin_text(b: PointsBin) -> str:
+    """A half-open range in words ("5 or more", "under 1", "51 to under 201"), or its label."""
+    if b.label is not None:
+        return b.label
+    if b.max is None:
+        return f"{number_text(b.low)} or more"
+    if b.min is None:
+        return f"under {number_text(b.max)}"
+    return f"{number_text(b.min)} to under {number_text(b.max)}"
+
+
+def numeric_values(X: pd.DataFrame, attribute: str) -> np.ndarray:
+    """A numeric attribute as float64, missing as NaN (nullable dtypes included)."""
+    return X[attribute].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def in_bin(values: np.ndarray, b: PointsBin) -> np.ndarray:
+    """Rows whose value lies in ``[min, max)`` (a missing value lies in no range)."""
+    inside = ~np.isnan(values)
+    if b.min is not None:
+        inside &= values >= b.min
+    if b.max is not None:
+        inside &= values < b.max
+    return inside
+
+
+def bin_points(values: np.ndarray, rule: NumericAttributeRule) -> np.ndarray:
+    """Points per value: its range's points, 0 outside every range, ``missing`` if NaN."""
+    chosen = np.select([in_bin(values, b) for b in rule.bins], [b.points for b in rule.bins], 0.0)
+    return np.where(np.isnan(values), rule.missing, chosen)
+
+
+Matcher = Callable[[pd.DataFrame], np.ndarray]
+
+
+@dataclass(frozen=True)
+class CardLine:
+    """One line of the rules card: the rule in words and the points it gives.
+
+    ``points`` are given per occurrence for an activity line, once otherwise (for an ICP
+    line: the attribute's weighted share of ``icp_points`` at that value score).
+    ``amount(X)`` is the multiplier per row: 1/0 whether the line applies, or the count
+    of occurrences for an activity line; its points on a row are ``points * amount``.
+    """
+
+    kind: Kind
+    attribute: str
+    condition: str
+    points: float
+    amount: Matcher = field(repr=False, compare=False)
+    column: str | None = None
+    """The column whose value a reason shows (None: activity counts, missing values)."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.attribute}: {self.condition}"
+
+    def reason(self, value: object, amount: float) -> str:
+        """This line on one lead, with the lead's value: "TotalVisits 7 (5 or more): +10"."""
+        total = points_text(self.points * amount)
+        if self.kind == "activity":
+            return f"{number_text(amount)} x {self.attribute} {self.condition}: {total}"
+        if self.column is None:
+            return f"{self.attribute} {self.condition}: {total}"
+        if _missing(value):
+            return f"{self.attribute} missing ({self.condition}): {total}"
+        shown = number_text(float(value)) if self.kind == "numeric" else str(value)  # type: ignore[arg-type]
+        return f"{self.attribute} {shown} ({self.condition}): {total}"
+
+
+def _value(X: pd.DataFrame, column: str | None, row: int) -> object:
+    return None if column is None else X[column].iloc[row]
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def _is(attribute: str, values: Sequence[str], negate: bool = False) -> Matcher:
+    def match(X: pd.DataFrame) -> np.ndarray:
+        found = X[attribute].isin(values).to_numpy()
+        return (~found if negate else found).astype(np.float64)
+
+    return match
+
+
+def _within(attribute: str, b: PointsBin) -> Matcher:
+    return lambda X: in_bin(numeric_values(X, attribute), b).astype(np.float64)
+
+
+def _absent(attribute: str) -> Matcher:
+    return lambda X: np.isnan(numeric_values(X, attribute)).astype(np.float64)
+
+
+def _count(column: str) -> Matcher:
+    return lambda X: X[column].to_numpy(dtype=np.float64) if column in X else np.zeros(len(X))
+
+
+def card_lines(rules: RulesConfig, activity_points: Mapping[str, float]) -> list[CardLine]:
+    """Every declared rule as card lines, in the order the config declares them
+    (activity types worth no points are left out: they give none)."""
+    lines: list[CardLine] = []
+    weights = sum(rule.weight for rule in rules.icp.values())
+    for attr, rule in rules.icp.items():
+        per_score = rule.weight / weights / 10.0 * rules.icp_points
+        for value, score in rule.values.items():
+            lines.append(CardLine("icp", attr, value, score * per_score, _is(attr, [value])))
+        other = _is(attr, list(rule.values), negate=True)
+        lines.append(CardLine("icp", attr, "other values", rule.default * per_score, other, attr))
+    window = rules.activity_window_days
+    for activity_type, pts in activity_points.items():
+        if pts:
+            count = _count(count_name(activity_type, window))
+            label = activity_type.replace("_", " ")
+            lines.append(CardLine("activity", label, f"in the last {window} days", pts, count))
+    for penalty in rules.penalties:
+        attr, condition = penalty.attribute, f"not in {', '.join(penalty.not_in)}"
+        outside = _is(attr, penalty.not_in, negate=True)
+        lines.append(CardLine("penalty", attr, condition, penalty.points, outside, attr))
+    for attr, numeric in rules.numeric.items():
+        for b in numeric.bins:
+            lines.append(CardLine("numeric", attr, bin_text(b), b.points, _within(attr, b), attr))
+        if numeric.missing:
+            lines.append(CardLine("numeric", attr, "missing", numeric.missing, _absent(attr)))
+    return lines
 
 
 class RuleScorer(ClassifierMixin, BaseEstimator):
@@ -59,6 +216,13 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
             weights += rule.weight
         return total / weights
 
+    def numeric_points(self, X: pd.DataFrame) -> np.ndarray:
+        """Points of the numeric ranges per row (0 when none are declared)."""
+        total = np.zeros(len(X))
+        for attribute, rule in self._rules().numeric.items():
+            total += bin_points(numeric_values(X, attribute), rule)
+        return total
+
     def points(self, X: pd.DataFrame) -> np.ndarray:
         """Rule score 0-100 per row of a feature frame."""
         rules = self._rules()
@@ -70,10 +234,74 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
         for penalty in rules.penalties:
             outside = ~X[penalty.attribute].isin(penalty.not_in).to_numpy()
             score = score + penalty.points * outside
+        if rules.numeric:
+            score = score + self.numeric_points(X)
         return np.clip(score, 0.0, MAX_POINTS)
 
     def grades(self, X: pd.DataFrame) -> np.ndarray:
         return grade_of(self.points(X), self._rules().grades)
+
+    def card_lines(self) -> list[CardLine]:
+        """Every rule of this scorer as a line of the rules card."""
+        return card_lines(self._rules(), self.activity_points or {})
+
+    def breakdown(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Points per card line per row (columns named by ``CardLine.name``), before the
+        0-100 clip: each row sums to its rule score unclipped."""
+        lines = self.card_lines()
+        parts = [line.points * line.amount(X) for line in lines]
+        return pd.DataFrame(
+            np.column_stack(parts) if parts else np.zeros((len(X), 0)),
+            index=X.index,
+            columns=[line.name for line in lines],
+        )
+
+    def explain(self, X: pd.DataFrame) -> list[list[str]]:
+        """Per row, the rules that gave it points, largest first, in words
+        ("TotalVisits 7 (5 or more): +10"), and the clip when the total left 0-100.
+
+        Meant for a few leads (a lead's page, an example): the text is built per row."""
+        lines = [line for line in self.card_lines() if line.points]
+        amounts = np.column_stack([line.amount(X) for line in lines] or [np.zeros(len(X))])
+        out: list[list[str]] = []
+        for i in range(len(X)):
+            parts = sorted(
+                (
+                    (line.points * a, line.reason(_value(X, line.column, i), a))
+                    for line, a in zip(lines, amounts[i], strict=False)
+                    if a
+                ),
+                key=lambda part: -abs(part[0]),
+            )
+            texts = [text for _, text in parts]
+            total = sum(p for p, _ in parts)
+            if not 0.0 <= total <= MAX_POINTS:
+                clipped = min(max(total, 0.0), MAX_POINTS)
+                texts.append(f"total {round(total, 2):g} clipped to {clipped:g}")
+            out.append(texts)
+        return out
+
+    def card(self, X: pd.DataFrame, y: np.ndarray | None = None) -> pd.DataFrame:
+        """The rules card on a frame: per line its kind, rule, points, how many rows it
+        applies to (their share) and, given labels, their conversion rate."""
+        rows = []
+        labels = None if y is None else np.asarray(y, dtype=np.float64)
+        for line in self.card_lines():
+            hit = line.amount(X) > 0
+            n = int(hit.sum())
+            row: dict[str, object] = {
+                "kind": KIND_WORDS[line.kind],
+                "rule": line.attribute,
+                "when": line.condition,
+                "points": line.points,
+                "leads": n,
+                "share": n / len(X) if len(X) else float("nan"),
+            }
+            if labels is not None:
+                row["conversion_rate"] = float(labels[hit].mean()) if n else float("nan")
+            rows.append(row)
+        columns = ["kind", "rule", "when", "points", "leads", "share"]
+        return pd.DataFrame(rows, columns=[*columns, *(["conversion_rate"] * (y is not None))])
 
     def fit(self, X: pd.DataFrame, y: np.ndarray | None = None) -> RuleScorer:
         self.classes_ = np.array([0, 1])

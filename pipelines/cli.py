@@ -1,5 +1,5 @@
 """`leadscore` command line: generate | train | score | demo | serve | export | promote |
-rollback | backtest.
+rollback | backtest | init.
 
 Heavy imports (prefect, mlflow, lightgbm, shap) happen inside the commands, after the
 environment is prepared, so `leadscore --help` answers at once.
@@ -24,7 +24,8 @@ from leadscore.pipelines.errors import (
     fail,
     quiet_expected_failures,
 )
-from leadscore.pipelines.summary import print_top, target_lines, train_summary
+from leadscore.pipelines.init_command import init_command
+from leadscore.pipelines.summary import leak_lines, print_top, target_lines, train_summary
 
 if TYPE_CHECKING:  # imported where used: `leadscore --help` loads neither (bench/cli_start.py)
     from rich.console import Console
@@ -40,6 +41,7 @@ app = typer.Typer(
 )
 
 __all__ = ["app", "run_backtest"]
+app.command("init")(init_command)
 
 
 @app.callback()
@@ -142,6 +144,8 @@ def train(
     summary = train_summary(result)
     for line in target_lines(summary["targets"]):
         console().print(line, highlight=False, soft_wrap=True)
+    for line in leak_lines(summary.get("leakage", [])):
+        console().print(line, highlight=False, soft_wrap=True, markup=False)
     typer.echo(json.dumps(summary))
 
 

@@ -156,6 +156,33 @@ def conservation(leads_in: int, closed: int, quarantined: int) -> Callable[[int]
     return check
 
 
+def nothing_to_score(settings: Settings, n_in: int, n_closed: int, n_quarantined: int) -> str:
+    """Why no lead is scored, and what to do if some are still open (one line)."""
+    outcome = settings.data.outcome
+    if outcome is None:
+        hint = (
+            "if some are still open, their status must read 'open' (or map your status "
+            "column with data.outcome, listing its open values under data.outcome.open)"
+        )
+    elif outcome.open:
+        hint = (
+            f"no row's {outcome.column} is one of data.outcome.open {list(outcome.open)}: "
+            "list there the values your open leads carry"
+        )
+    else:
+        hint = f"if some are still open, list their {outcome.column} values under data.outcome.open"
+    quarantine = (
+        f"; the {n_quarantined} quarantined are in {settings.output.quarantine_csv}"
+        if n_quarantined
+        else ""
+    )
+    return (
+        f"{settings.data.leads.label}: no open lead to score ({n_in} leads in: {n_closed} "
+        f"closed, {n_quarantined} quarantined): every clean lead is converted or lost; "
+        f"{hint}{quarantine}. Nothing was published and the current batch stays"
+    )
+
+
 @thin_task
 def load_partitions(settings: Settings, folder: Path) -> StreamedCRM:
     """The leads, and the activity log chunk by chunk into partition files (checked)."""
@@ -184,10 +211,7 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         n_closed = crm.n_clean_leads - n_open
         if not n_open:
             raise NothingToScoreError(
-                f"{settings.data.leads.label}: no open lead to score ({crm.n_leads_in} leads "
-                f"in: {crm.n_clean_leads} closed, "
-                f"{crm.quarantined(settings.data.leads.label)} quarantined); nothing was "
-                f"published and the current batch stays"
+                nothing_to_score(settings, crm.n_leads_in, n_closed, n_quarantined)
             )
         model, version = load_champion(settings)
         as_of = scoring_time(settings.data.as_of, crm.end)

@@ -23,7 +23,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from leadscore.features.config import FeatureConfig, SnapshotConfig, ValidationConfig
+from leadscore.features.config import FeatureConfig, LeakageConfig, SnapshotConfig, ValidationConfig
+from leadscore.features.outcome_values import outcome_lookup
 from leadscore.models.config import (
     ModelConfig,
     PromotionGate,
@@ -100,13 +101,29 @@ class SourceConfig(_Strict):
         return str(self.path)
 
 
+OutcomeValue = bool | int | float | str  # as YAML gives it: yes and no arrive as booleans
+
+
 class OutcomeMapping(_Strict):
-    """Turn a user's status or target column into open / converted / lost."""
+    """Turn a user's status or target column into open / converted / lost.
+
+    Values may be text, numbers or booleans, matched whatever the column's type
+    (``features.reader.map_outcome``): ``converted: [1]`` reads a 0/1 column of integers,
+    floats or booleans; text regardless of case; true/yes are 1, false/no 0. One value
+    under two lists is an error.
+    """
 
     column: str = Field(description="The user's column (after column_mapping).")
-    converted: list[str] = Field(description="Values meaning converted, e.g. [yes, Closed Won].")
-    lost: list[str] = Field(description="Values meaning lost, e.g. [no, Closed Lost].")
-    open: list[str] = Field(default_factory=list, description="Values meaning still open.")
+    converted: list[OutcomeValue] = Field(description="e.g. [Closed Won], [1], [yes].")
+    lost: list[OutcomeValue] = Field(description="e.g. [Closed Lost], [0], [no].")
+    open: list[OutcomeValue] = Field(
+        default_factory=list, description="Still open, e.g. [Working]."
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> OutcomeMapping:
+        outcome_lookup({"converted": self.converted, "lost": self.lost, "open": self.open})
+        return self
 
 
 class OutcomesSource(SourceConfig):
@@ -166,6 +183,7 @@ class DataConfig(_Strict):
         description="Flat exports: split by created_at, by row order, or at random.",
     )
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    leakage: LeakageConfig = Field(default_factory=LeakageConfig)
     duplicate_activities: Literal["drop", "keep"] = Field(
         default="drop",
         description="Exact duplicate activity rows: dropped (and counted) or kept (counted).",
@@ -251,6 +269,12 @@ class Settings(_Strict):
         unknown += [p.attribute for p in self.rules.penalties if p.attribute not in attrs]
         if unknown:
             raise ValueError(f"rules name attributes that are not declared: {sorted(set(unknown))}")
+        numeric = set(self.features.attributes.numeric)
+        if not_numeric := sorted(a for a in self.rules.numeric if a not in numeric):
+            raise ValueError(
+                f"rules.numeric names attributes that are not declared under "
+                f"features.attributes.numeric: {not_numeric}"
+            )
         return self
 
     def _sensitive_never_modelled(self) -> None:

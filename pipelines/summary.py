@@ -19,6 +19,14 @@ def target_lines(targets: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def leak_lines(suspects: list[dict[str, Any]]) -> list[str]:
+    """One warning line per column suspected of leaking the outcome (stderr; the run went
+    on), worded as ``features.leakage.warning_lines`` words them."""
+    from leadscore.features.leakage import Suspect, warning_lines
+
+    return warning_lines([Suspect(**s) for s in suspects])
+
+
 def train_summary(result: dict[str, Any]) -> dict[str, Any]:
     keys = ("roc_auc", "pr_auc", "brier", "lift_top10", "ece")
     summary: dict[str, Any] = {
@@ -35,6 +43,8 @@ def train_summary(result: dict[str, Any]) -> dict[str, Any]:
         )
     summary["quality"] = {k: round(v, 4) for k, v in quality.items()}
     summary["targets"] = result.get("targets", [])
+    if result.get("leakage"):
+        summary["leakage"] = result["leakage"]
     if result.get("report"):
         summary["report"] = result["report"]
     return summary

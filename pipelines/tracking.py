@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -243,9 +243,11 @@ def log_training_run(
     validations: Sequence[Validation],
     quarantine: pd.DataFrame,
     report: str = "",
+    suspects: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """One MLflow run of a training: params, metrics, targets, settings, the data's
-    validation docs and quarantine, the evaluation report and the model (registered); then
+    validation docs and quarantine, the evaluation report, the leakage suspects
+    (``leakage.json``, tag ``leakage_suspects``) and the model (registered); then
     the gate's decision is tagged and the `champion` alias moved if it passed. The report
     is also written to ``output.report_dir``."""
     client = configure(settings.tracking)
@@ -266,6 +268,10 @@ def log_training_run(
             mlflow.log_text(quarantine.to_csv(index=False), "validation/quarantine.csv")
         if report:
             mlflow.log_text(report, "report.html")
+        if suspects:  # columns likely filled in after the outcome (features.leakage)
+            log_json(list(suspects), "leakage.json")
+            columns = ", ".join(sorted({str(s["column"]) for s in suspects}))
+            mlflow.set_tag("leakage_suspects", columns[:1000])
         version = log_model(model, X_valid[model.features], settings.tracking.model_name)
         mlflow.set_tags({"promoted": decision.promoted, "promotion": decision.reason})
     promote(client, settings.tracking, version, decision)

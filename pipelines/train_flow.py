@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger
 
+from leadscore.features import leakage
 from leadscore.models import gate, quality, recipe, training
 from leadscore.models.base import LeadScorer
 from leadscore.models.evaluate import full_metrics
@@ -42,6 +43,24 @@ def write_quarantine(crm: CRMData, settings: Settings) -> str:
 @thin_task
 def examples(crm: CRMData, settings: Settings) -> recipe.TrainingData:
     return recipe.examples(crm.leads, crm.activities, crm.end, settings, crm.accounts)
+
+
+@thin_task
+def leak_suspects(
+    crm: CRMData, data: recipe.TrainingData, settings: Settings
+) -> list[leakage.Suspect]:
+    """Columns of the training leads likely filled in after the outcome (a warning: the
+    run goes on). Read on the training examples' leads only; with an activity log, on
+    those whose outcome was known before the validation window."""
+    outcome = settings.data.outcome
+    return leakage.sniff_leads(
+        crm.leads,
+        lead_ids=data.X_train["lead_id"],
+        known_by=None if crm.flat else data.split.valid_start,
+        skip=[outcome.column] if outcome else [],
+        outcome_words=[str(v) for v in (*outcome.converted, *outcome.lost)] if outcome else [],
+        config=settings.data.leakage,
+    )
 
 
 @thin_task
@@ -125,10 +144,20 @@ def track(
     params: dict[str, Any],
     crm: CRMData,
     report: str = "",
+    leaks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Log the run, register the model, record the gate's decision, move the alias."""
     return tracking.log_training_run(
-        settings, model, decision, X_valid, metrics, params, crm.validations, crm.quarantine, report
+        settings,
+        model,
+        decision,
+        X_valid,
+        metrics,
+        params,
+        crm.validations,
+        crm.quarantine,
+        report,
+        suspects=leaks or (),
     )
 
 
@@ -164,6 +193,9 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         0 if force else settings.snapshots.min_leads,
         0 if force else settings.snapshots.min_conversions,
     )
+    suspects = leak_suspects(crm, data, settings)
+    for line in leakage.warning_lines(suspects):
+        logger.info(line)
     model = fit_model(data, settings)
     rules = fit_rules(data, settings)
     oracle_p = oracle_probabilities(crm, data.valid_entities, settings)
@@ -171,6 +203,7 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
     context = recipe.window_context(data, model, settings.model)
     window = validation_window(model, rules, data, oracle, settings, context)
     window = quality_targets(window, X_valid["lead_id"], oracle_p, settings)
+    window = replace(window, leakage=tuple(leakage.warning_lines(suspects)))
     metrics: dict[str, Any] = report_metrics(window)
     if oracle is not None:
         metrics["oracle"] = oracle
@@ -202,16 +235,19 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         "calibration_chosen": getattr(model, "calibration_", "per segment"),
         "segment_column": settings.model.segments.column,
         "sensitive_columns": ",".join(settings.data.sensitive) or None,
+        "leakage_suspects": len(suspects),
         **recipe.learner_params(settings.model),
     }
     report = evaluation_report(window)
     decision = promotion(settings, window, X_valid, metrics)
-    tracked = track(settings, model, decision, X_valid, metrics, params, crm, report)
+    leaks = [s.as_dict() for s in suspects]
+    tracked = track(settings, model, decision, X_valid, metrics, params, crm, report, leaks)
     logger.info("model version %s: %s", tracked["version"], tracked["promotion"])
     return {
         **metrics,
         "split": split.kind,
         "n_train": len(y_train),
         "n_valid": len(y_valid),
+        "leakage": leaks,
         **tracked,
     }

@@ -111,6 +111,7 @@ def score_request(
         rule_score=_finite_or_none(out.get("rule_score")),
         rule_grade=None if out.get("rule_grade") is None else str(out["rule_grade"]),
         reasons=parse_reasons(out.get("reasons")),
+        rule_reasons=rules.explain(X)[0],
         model_version=version,
         as_of=as_of,
     )

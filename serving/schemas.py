@@ -177,7 +177,8 @@ class ScoreRequest(BaseModel):
 
 
 class ScoreResult(BaseModel):
-    """The on-demand score: the same fields as a batch row, minus rank and percentile."""
+    """The on-demand score: the same fields as a batch row, minus rank and percentile, plus
+    the rule points in words ("TotalVisits 7 (5 or more): +10"), largest first."""
 
     lead_id: str
     probability: float
@@ -188,6 +189,7 @@ class ScoreResult(BaseModel):
     rule_score: float | None
     rule_grade: str | None
     reasons: list[Reason]
+    rule_reasons: list[str] = Field(default_factory=list)
     model_version: str
     as_of: datetime
 

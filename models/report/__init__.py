@@ -9,7 +9,8 @@ in it comes from ``models.evaluate`` so the page, the JSON line and MLflow agree
 Sections: headline sentence, model vs rules table, ROC and precision-recall curves,
 cumulative gains and lift by decile, calibration (per score band and per grade), score
 distribution of converted vs lost, SHAP summary (global importance and beeswarm),
-importance by family (fit vs engagement).
+importance by family (fit vs engagement), the rules card (every rule's points and how
+many leads of the window it applied to, and converted).
 """
 
 from leadscore.models.report.charts import gains_by_decile, grade_table

@@ -9,6 +9,7 @@ import pandas as pd
 
 from leadscore.models.evaluate import REPORT_SHARES, share_key
 from leadscore.models.quality import TargetResult
+from leadscore.models.report.card import rules_card_html
 from leadscore.models.report.charts import (
     TOP_FEATURES,
     calibration_figure,
@@ -29,6 +30,7 @@ SECTIONS = (
     "Score distribution",
     "SHAP summary",
     "Importance by family",
+    "Rules card",
 )
 """Section titles, in page order (tests check every one is present)."""
 
@@ -92,13 +94,39 @@ def quality_sentence(
     return text + "."
 
 
+def _leakage(lines: Sequence[str]) -> str:
+    """The columns suspected of leaking the outcome, where a reader sees them first."""
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return (
+        "<div class='warn'><h3>Possible leaks</h3><p>These training columns look filled in "
+        "after the outcome: a model that reads them scores history well and new leads "
+        "badly. Check each; list it under <code>data.exclude</code> to drop it, or under "
+        "<code>data.leakage.ignore</code> to keep it and silence this warning.</p>"
+        f"<ul>{items}</ul></div>"
+    )
+
+
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ddd;margin-top:2em}
 p.headline{font-size:1.15em;background:#f3f7fb;padding:.8em;border-left:4px solid #1f77b4}
 table{border-collapse:collapse;margin:.5em 0} td,th{padding:.2em .7em;text-align:right}
-tr:nth-child(even){background:#f6f6f6} img{max-width:100%} .ctx td{text-align:left}
+tr:nth-child(even){background:#f6f6f6} img{max-width:100%} .ctx td,.card td{text-align:left}
+div.warn{background:#fff6e5;border-left:4px solid #e69500;padding:.2em .8em;margin:1em 0}
 """
+
+
+def split_sentence(context: Mapping[str, object]) -> str:
+    """How model and rules were compared, naming the validation rows in words (the
+    context's ``split``, from ``models.recipe.window_context``) when the report has them."""
+    split = context.get("split")
+    rows = f"the same validation rows, {split}" if split else "the same validation rows"
+    return (
+        f"Both scored on {rows}: ranking metrics on the model's log-odds and the rule "
+        "points, Brier / log loss / ECE on the probabilities each one states."
+    )
 
 
 def render_report(inputs: ReportInputs) -> str:
@@ -120,10 +148,9 @@ def render_report(inputs: ReportInputs) -> str:
         f"<h1>{html.escape(inputs.title)}</h1>",
         f"<p class='headline'>{html.escape(headline(metrics))}</p>",
         f"<table class='ctx'>{context}</table>" if context else "",
+        _leakage(inputs.leakage),
         f"<h2>{SECTIONS[0]}</h2>",
-        "<p>Both scored on the same out-of-time validation window: ranking metrics on the "
-        "model's log-odds and the rule points, Brier / log loss / ECE on the probabilities "
-        "each one states.</p>",
+        f"<p>{html.escape(split_sentence(inputs.context))}</p>",
         _table(comparison_table(metrics, inputs.oracle)),
         f"<p>{html.escape(quality_sentence(metrics, inputs.oracle))}</p>",
         _targets(inputs.targets),
@@ -148,6 +175,8 @@ def render_report(inputs: ReportInputs) -> str:
         f"<h2>{SECTIONS[6]}</h2>",
         family_png,
         _table(families),
+        f"<h2>{SECTIONS[7]}</h2>",
+        rules_card_html(inputs.rules_card),
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -39,6 +39,10 @@ class ReportInputs:
     targets: Sequence[TargetResult] = ()
     title: str = "leadscore evaluation report"
     context: Mapping[str, object] = field(default_factory=dict)
+    rules_card: pd.DataFrame | None = None
+    """The rules' card on the window (``RuleScorer.card``): each rule, its points, its hits."""
+    leakage: Sequence[str] = ()
+    """One line per column suspected of leaking the outcome (``features.leakage``)."""
 
 
 def window_inputs(
@@ -73,6 +77,7 @@ def window_inputs(
         feature_values=X[model.features],
         oracle=oracle,
         context=dict(context or {}),
+        rules_card=rules.card(X, y),
     )
 
 

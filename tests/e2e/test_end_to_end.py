@@ -43,9 +43,17 @@ def _train(config: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(project: Path) -> dict:
+    from dataclasses import replace
+
     from leadscore.synthetic import generate_crm, write_crm
 
-    write_crm(generate_crm(N_LEADS, seed=3), project / "data" / "synthetic")
+    crm = generate_crm(N_LEADS, seed=3)
+    # a column sales fill in after the outcome, in the export but not a model attribute:
+    # the run warns about it, and its figures are those of the CRM without it
+    notes = crm.leads["status"].map({"converted": "Closed Won: signed", "lost": "closed lost"})
+    write_crm(
+        replace(crm, leads=crm.leads.assign(deal_notes=notes)), project / "data" / "synthetic"
+    )
     return _train(project / "leadscore.yaml")
 
 
@@ -118,6 +126,7 @@ def test_evaluation_report_is_logged_and_written(project: Path, trained: dict):
     assert f"{trained['rules']['roc_auc']:.4f}" in page
     assert f"{trained['model']['ece']:.4f}" in page
     assert "Calling the top 10% by the model would have reached" in page
+    assert "<td>not in US, GB, DE, FR, NL</td>" in page  # the rules card, from the window
     assert "(auto; Brier on the newer half of the calibration slice: sigmoid 0." in page
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     assert "report.html" in {a.path for a in client.list_artifacts(trained["run_id"])}
@@ -207,3 +216,24 @@ def test_the_next_score_run_rewrites_a_csv_left_one_batch_behind(project: Path, 
         score_flow(str(broken))
     assert csv_batch_id(latest) == killed.batch_id
     assert len(pd.read_csv(latest)) == scored["scored"]
+
+
+def test_a_column_filled_after_the_outcome_is_warned_about_and_nothing_else(
+    project: Path, trained: dict
+):
+    from mlflow import MlflowClient
+
+    # the synthetic CRM's honest attributes raise no false alarm
+    assert {(s["column"], s["kind"]) for s in trained["leakage"]} == {
+        ("deal_notes", "alone_predicts"),
+        ("deal_notes", "outcome_words"),
+    }
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    run = client.get_run(trained["run_id"])
+    assert run.data.tags["leakage_suspects"] == "deal_notes"
+    assert run.data.params["leakage_suspects"] == "2"
+    assert "leakage.json" in {a.path for a in client.list_artifacts(trained["run_id"])}
+    page = Path(trained["report"]).read_text()
+    assert (
+        "<h3>Possible leaks</h3>" in page and "possible leak: column &#x27;deal_notes&#x27;" in page
+    )

@@ -52,7 +52,11 @@ def test_an_export_is_renamed_stripped_and_its_outcome_mapped():
     checked = reader.leads(_export(), NOW)
     assert checked.rows["lead_id"].tolist() == ["007", "8", "9"]  # ids stay text
     assert checked.quarantine[["row", "reason"]].to_numpy().tolist() == [
-        [3, "status is not one of ['open', 'converted', 'lost']"]
+        [
+            3,
+            "Stage is 'Stalled': not listed under data.outcome (converted ['Closed Won'], "
+            "lost ['closed lost '], open ['Working'])",
+        ]
     ]
     with pytest.raises(ContractError, match=r"^crm.csv: outcome column 'Stage' missing"):
         reader.onto_contract(_export().drop(columns="Stage"))

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.config import SnapshotConfig
-from leadscore.features.snapshots import make_snapshots, out_of_time_split
+from leadscore.features.snapshots import flat_examples, make_snapshots, out_of_time_split
 from tests.conftest import ts
 
 END = ts("2026-03-01")
@@ -104,6 +104,11 @@ def test_time_split_keeps_embargoed_snapshots_of_leads_open_in_validation():
     time = out_of_time_split(snaps, config)
     disjoint = out_of_time_split(snaps, config.model_copy(update={"split": "lead_disjoint"}))
     assert time.valid_start == ts("2026-01-04") and time.train_end == ts("2025-12-07")
+    assert time.words == "snapshots of the newest 28 days (out of time, with a 28-day embargo)"
+    assert disjoint.words == (
+        "snapshots of the newest 28 days (out of time, with a 28-day embargo; no lead on both "
+        "sides)"
+    )
 
     def keys(positions: np.ndarray) -> list[tuple[str, pd.Timestamp]]:
         return list(
@@ -149,3 +154,50 @@ def test_time_split_never_trains_on_a_label_window_that_reaches_validation():
     # every snapshot up to the embargo trains: nothing older than train_end is lost
     older = np.flatnonzero((snaps.rows["as_of"] <= split.train_end).to_numpy())
     np.testing.assert_array_equal(split.train, older)
+
+
+def test_a_flat_export_with_dates_asks_the_horizon_question_by_hand():
+    """One example per lead as of created_at, H = 28 days, data end Mar 1 (censor after Feb 1)."""
+    leads = _leads(
+        [
+            ("won_fast", "2026-01-01", "converted", "2026-01-20"),  # within 28 days: 1
+            ("won_late", "2026-01-01", "converted", "2026-02-15"),  # after 45 days: 0
+            ("won_undated", "2026-01-02", "converted", None),  # time unknown: counted within
+            ("lost", "2026-01-03", "lost", "2026-01-10"),  # 0
+            ("lost_undated", "2026-01-04", "lost", None),  # 0
+            ("open_old", "2026-01-05", "open", None),  # no conversion in 28 days: 0
+            ("open_young", "2026-02-10", "open", None),  # horizon past the end: censored
+            ("won_young", "2026-02-10", "converted", "2026-02-12"),  # censored too
+            ("lost_young", "2026-02-02", "lost", "2026-02-05"),  # censored
+            ("on_the_edge", "2026-02-01", "lost", "2026-02-03"),  # Feb 1 + 28 = Mar 1: kept
+        ]
+    )
+    snaps = flat_examples(leads, END, CONFIG)
+    rows = snaps.rows
+    assert dict(zip(rows["lead_id"], rows["label"], strict=True)) == {
+        "won_fast": 1,
+        "won_late": 0,
+        "won_undated": 1,
+        "lost": 0,
+        "lost_undated": 0,
+        "open_old": 0,
+        "on_the_edge": 0,
+    }
+    assert rows["as_of"].tolist() == leads["created_at"].iloc[[0, 1, 2, 3, 4, 5, 9]].tolist()
+    assert snaps.n_censored == 3 and snaps.data_end == END
+
+
+def test_a_flat_export_without_dates_keeps_one_example_per_closed_lead():
+    leads = _leads(
+        [
+            ("won", None, "converted", None),
+            ("open", None, "open", None),
+            ("lost", None, "lost", None),
+            ("won_late", None, "converted", None),
+        ]
+    )
+    for end in (pd.NaT, END):  # no created_at: the horizon cannot apply
+        snaps = flat_examples(leads, end, CONFIG)
+        assert snaps.rows["lead_id"].tolist() == ["won", "lost", "won_late"]
+        assert snaps.rows["label"].tolist() == [1, 0, 1]
+        assert snaps.rows["as_of"].isna().all() and snaps.n_censored == 0

@@ -7,7 +7,9 @@ probability, a model that ranks by it and a coarser "rules" score that sees half
 from __future__ import annotations
 
 import base64
+import html
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -157,3 +159,32 @@ def test_quality_targets_table_states_value_interval_and_verdict(window: ReportI
         assert f"<td>{verdict}</td>" in row
     assert "<th>95% interval</th>" in table
     assert "Quality targets" not in render_report(window)  # none configured: no table
+
+
+def test_the_report_names_its_split_in_words(window: ReportInputs):
+    from types import SimpleNamespace
+
+    from leadscore.features.snapshots import LABEL, Snapshots, ordered_split, random_split
+    from leadscore.models.config import ModelConfig
+    from leadscore.models.recipe import TrainingData, window_context
+    from leadscore.models.report.page import split_sentence
+
+    rows = pd.DataFrame({"lead_id": [f"L{i}" for i in range(10)], "as_of": pd.NaT})
+    snaps = Snapshots(rows.assign(**{LABEL: [0, 1] * 5}), n_censored=0, data_end=pd.NaT)
+    model = SimpleNamespace(calibration_="sigmoid")
+    expected = {
+        "the last 20% of rows in file order (the file has no dates; out of time as far as the "
+        "file lists leads in time order)": ordered_split(snaps, 0.2, by_time=False),
+        "a random 20% of leads with a known outcome, stratified by outcome (not out of time: "
+        "an optimistic estimate)": random_split(snaps, 0.2, seed=1),
+    }
+    for words, split in expected.items():
+        data = TrainingData(snaps, split, rows, snaps.rows[LABEL].to_numpy(), None)
+        context = window_context(data, model, ModelConfig())
+        assert context["split"] == words
+        sentence = split_sentence(context)
+        assert sentence.startswith(f"Both scored on the same validation rows, {words}: ranking")
+    page = render_report(replace(window, context=context))  # the random split's
+    assert html.escape(sentence) in page and "out-of-time validation window" not in page
+    assert f"<th>split</th><td>{html.escape(words)}</td>" in page
+    assert split_sentence({}).startswith("Both scored on the same validation rows: ranking")

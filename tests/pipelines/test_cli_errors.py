@@ -143,7 +143,10 @@ def test_nothing_to_score_is_one_line_exit_4(tmp_path: Path):
     assert_one_line(
         result,
         ExitCode.NOTHING_TO_SCORE,
-        r"no open lead to score \(2 leads in: 2 closed, 0 quarantined\)",
+        r"no open lead to score \(2 leads in: 2 closed, 0 quarantined\): every clean lead is "
+        r"converted or lost; if some are still open, their status must read 'open' \(or map "
+        r"your status column with data.outcome, listing its open values under "
+        r"data.outcome.open\)\. Nothing was published and the current batch stays$",
     )
     assert not (tmp_path / "latest.csv").exists()
     no_server_of_ours_left()
@@ -169,3 +172,26 @@ def test_a_refusal_inside_a_command_keeps_its_code(tmp_path: Path):
     config = config_for(CORPUS / "empty_file", tmp_path)
     result = run_cli("export", "--out", str(tmp_path / "x.csv"), "--config", str(config))
     assert_one_line(result, ExitCode.NOTHING_TO_SCORE, r"no scoring batch")
+
+
+def test_nothing_to_score_says_what_to_map(tmp_path: Path):
+    from leadscore.pipelines.score_flow import nothing_to_score
+    from leadscore.pipelines.settings import load_settings
+
+    config = config_for(CORPUS / "empty_file", tmp_path)
+    raw = yaml.safe_load(config.read_text())
+    raw["data"]["outcome"] = {"column": "Converted", "converted": [1], "lost": [0]}
+    config.write_text(yaml.safe_dump(raw))
+    message = nothing_to_score(load_settings(config), 5, 4, 1)
+    assert message == (
+        f"{CORPUS / 'empty_file' / 'leads.csv'}: no open lead to score (5 leads in: 4 closed, "
+        "1 quarantined): every clean lead is converted or lost; if some are still open, list "
+        f"their Converted values under data.outcome.open; the 1 quarantined are in "
+        f"{tmp_path / 'quarantine.csv'}. Nothing was published and the current batch stays"
+    )
+    raw["data"]["outcome"]["open"] = ["working"]
+    config.write_text(yaml.safe_dump(raw))
+    message = nothing_to_score(load_settings(config), 4, 4, 0)
+    assert "converted or lost; no row's Converted is one of data.outcome.open ['working']: " in (
+        message
+    )

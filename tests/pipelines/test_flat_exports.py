@@ -172,6 +172,10 @@ def _examples(labels: list[int]) -> Snapshots:
 def test_row_order_split_validates_on_the_last_rows():
     split = ordered_split(_examples([0, 1] * 10), valid_fraction=0.2, by_time=False)
     assert split.kind == "out_of_time"
+    assert split.words == (
+        "the last 20% of rows in file order (the file has no dates; out of time as far as "
+        "the file lists leads in time order)"
+    )
     assert split.valid.tolist() == [16, 17, 18, 19]
     assert split.train.tolist() == list(range(16))
 
@@ -181,6 +185,10 @@ def test_random_split_is_seeded_and_stratified():
     a = random_split(_examples(labels), valid_fraction=0.25, seed=3)
     b = random_split(_examples(labels), valid_fraction=0.25, seed=3)
     assert a.kind == "random" and a.valid.tolist() == b.valid.tolist()
+    assert a.words == (
+        "a random 25% of leads with a known outcome, stratified by outcome (not out of time: "
+        "an optimistic estimate)"
+    )
     assert np.asarray(labels)[a.valid].sum() == 5 and len(a.valid) == 25
     assert set(a.train).isdisjoint(a.valid) and len(a.train) + len(a.valid) == 100
 
@@ -313,3 +321,87 @@ def test_a_randomly_split_flat_export_is_not_backtested(tmp_path: Path):
     settings = _settings(_flat_csv(tmp_path / "flat.csv"), order="none")
     with pytest.raises(ValueError, match="backtest needs an order"):
         run_backtest(settings, windows=2)
+
+
+@pytest.mark.parametrize(
+    ("written", "outcome"),
+    [
+        ("1,0,,1,0", "{column: Converted, converted: [1], lost: [0]}"),  # floats: a blank
+        ("1,0,0,1,0", "{column: Converted, converted: [1.0], lost: ['0']}"),  # integers
+        ("True,False,False,TRUE,false", "{column: Converted, converted: [1], lost: [no]}"),
+        ("Yes,no,NO,yes ,No", "{column: Converted, converted: [yes], lost: [false]}"),
+    ],
+)
+def test_an_outcome_column_of_any_type_loads_through_the_settings(
+    tmp_path: Path, written: str, outcome: str
+):
+    values = written.split(",")
+    industries = ["software", "retail", "fintech", "retail", "software"]
+    lines = [
+        f"L{i},{v},{industry},{10 * (i + 1)}"
+        for i, (v, industry) in enumerate(zip(values, industries, strict=True))
+    ]
+    csv = tmp_path / "leads.csv"
+    csv.write_text("lead_id,Converted,industry,employees\n" + "\n".join(lines) + "\n")
+    settings = _settings(csv, outcome=yaml.safe_load(outcome), validation={"max_bad_row_share": 1})
+    crm = load_crm(settings)
+    statuses = dict(zip(crm.leads["lead_id"], crm.leads["status"], strict=True))
+    blank = values.index("") if "" in values else None
+    expected = {f"L{i}": "converted" if i in (0, 3) else "lost" for i in range(5) if i != blank}
+    assert statuses == expected
+    assert crm.quarantine["reason"].tolist() == (["status is empty"] if blank else [])
+
+
+def test_a_dated_flat_export_is_labelled_by_the_horizon_and_censored(tmp_path: Path):
+    """Leads created one a day over 120 days; H = 30: the last 30 days' leads are censored,
+    a conversion 40 days after creation is a negative, an old open lead too."""
+    n = 120
+    created = pd.date_range("2026-01-01", periods=n, freq="D")
+    lag = np.where(np.arange(n) % 3 == 0, 10, 40)  # every third converts in 10 days, else 40
+    status = np.where(np.arange(n) % 2 == 0, "converted", "open").astype(object)
+    closed = pd.Series(created + pd.to_timedelta(lag, unit="D")).where(status == "converted")
+    pd.DataFrame(
+        {
+            "lead_id": [f"D{i:03d}" for i in range(n)],
+            "created_at": created.strftime("%Y-%m-%d"),
+            "closed_at": closed.dt.strftime("%Y-%m-%d"),
+            "status": status,
+            "industry": "software",
+            "employees": 10,
+        }
+    ).to_csv(tmp_path / "dated.csv", index=False)
+    raw = _settings(tmp_path / "dated.csv", order="time").model_dump(mode="json")
+    raw["snapshots"]["horizon_days"] = 30
+    settings = Settings.model_validate(raw)
+    crm = load_crm(settings, now=pd.Timestamp("2026-12-01", tz="UTC"))
+    assert crm.end == pd.Timestamp("2026-06-09", tz="UTC")  # the day after the last closed_at
+    snaps, split = training_examples(
+        crm.leads, crm.end, settings.snapshots, has_activity_log=False, order="time"
+    )
+    assert snaps.n_censored == 0  # the newest lead, Apr 30, is 40 days before the end
+    # converted within 30 days: even ids that are multiples of 3, i.e. multiples of 6
+    expected = [int(i % 6 == 0) for i in range(n)]
+    assert snaps.rows["label"].tolist() == expected
+    assert split.kind == "out_of_time" and len(split.valid) == 24
+    assert split.words == "the newest 20% of leads by created date (out of time)"
+    dated_rows = ordered_split(snaps, 0.2, by_time=False)
+    assert dated_rows.words.startswith("the last 20% of rows in file order (out of time as")
+    # the same export cut on its last creation day (Apr 30): leads created after Apr 1
+    # (29) are censored, open or not
+    cut = tmp_path / "cut.csv"
+    frame = pd.read_csv(tmp_path / "dated.csv")
+    frame.loc[pd.to_datetime(frame["closed_at"]) > created[-1], ["status", "closed_at"]] = [
+        "open",
+        None,
+    ]
+    frame.to_csv(cut, index=False)
+    settings = Settings.model_validate(
+        {**raw, "data": {**raw["data"], "leads": {"path": str(cut)}}}
+    )
+    crm = load_crm(settings, now=pd.Timestamp("2026-12-01", tz="UTC"))
+    snaps, _ = training_examples(
+        crm.leads, crm.end, settings.snapshots, has_activity_log=False, order="time"
+    )
+    assert crm.end == pd.Timestamp("2026-05-01", tz="UTC")
+    assert snaps.n_censored == 29 and len(snaps.rows) == n - 29
+    assert snaps.rows["label"].tolist() == expected[: n - 29]
