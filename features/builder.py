@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from leadscore.features.accounts import AccountHistory
 from leadscore.features.behaviour import NS_PER_DAY, behaviour_features
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import CREATED_AT, LEAD_ID
 from leadscore.features.market import RECENT_CONVERSION_RATE, OutcomeHistory
-from leadscore.features.registry import LEAD_AGE, FeatureRegistry, build_registry
+from leadscore.features.registry import DECAYED_TOTAL, LEAD_AGE, FeatureRegistry, build_registry
 
 AS_OF = "as_of"
 KEYS = (LEAD_ID, AS_OF)
@@ -40,21 +41,25 @@ def build_features(
     config: FeatureConfig,
     registry: FeatureRegistry | None = None,
     history: OutcomeHistory | None = None,
+    accounts: AccountHistory | None = None,
 ) -> pd.DataFrame:
     """Feature frame for ``entities``: the key columns, then every registry feature.
 
     Raises ``KeyError`` if an entity names a lead that is not in ``leads``. With no
     activity log (a flat export) the features are the attributes alone and ``as_of`` may
-    be missing. With ``features.market`` on, the recent conversion rate reads ``history``,
-    by default the outcomes of ``leads`` themselves (training passes the whole table;
-    scoring, whose ``leads`` are open leads only, passes the table's history).
+    be missing. With ``accounts`` (``data.joins``), each joined table's account features
+    (``features.accounts``) come last, point in time like the rest. With
+    ``features.market`` on, the recent conversion rate reads ``history``, by default the
+    outcomes of ``leads`` themselves (training passes the whole table; scoring, whose
+    ``leads`` are open leads only, passes the table's history; ``accounts`` likewise).
 
     Inputs are never modified. Built column by column from arrays and put into one frame
     once (no per-column inference, no re-ordering copies): at a million
     leads the frame plumbing cost more than the behaviour arithmetic.
     """
     behaviour = activities is not None
-    registry = registry or build_registry(config, behaviour=behaviour)
+    groups = accounts.names if accounts is not None else ()
+    registry = registry or build_registry(config, behaviour=behaviour, groups=groups)
     position = pd.Index(leads[LEAD_ID]).get_indexer(entities[LEAD_ID])
     if (position < 0).any():
         unknown = entities[LEAD_ID].to_numpy()[position < 0]
@@ -81,6 +86,9 @@ def build_features(
     if behaviour:
         candidates[LEAD_AGE] = age
         candidates.update(behaviour_features(entities, activities, config))
+    if accounts is not None:  # after behaviour: an account's engagement leaves out the lead's
+        own = candidates.get(DECAYED_TOTAL)
+        candidates.update(accounts.features(entities, None if own is None else np.asarray(own)))
     columns: dict[str, object] = {
         LEAD_ID: pd.Series(entities[LEAD_ID].to_numpy(dtype=object), index=entities.index),
         AS_OF: entities[AS_OF].astype("datetime64[ns, UTC]"),

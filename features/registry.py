@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -272,15 +272,52 @@ def _market_specs(config: FeatureConfig) -> list[FeatureSpec]:
     ]
 
 
-def build_registry(config: FeatureConfig, *, behaviour: bool = True) -> FeatureRegistry:
+def account_specs(groups: Sequence[str], *, behaviour: bool = True) -> list[FeatureSpec]:
+    """Per joined table (``data.joins``, e.g. accounts): its other contacts and their
+    recent activity, as of the entity's time (``features.accounts``)."""
+    specs: list[FeatureSpec] = []
+    for g in groups:
+        specs.append(
+            FeatureSpec(
+                f"{g}_contacts",
+                FIT,
+                "numeric",
+                f"other contacts at the lead's {g}, created before this moment",
+                f"other contacts at this {g}: {{value:.0f}}",
+            )
+        )
+        if behaviour:
+            specs.append(
+                FeatureSpec(
+                    f"{g}_engagement",
+                    ENGAGEMENT,
+                    "numeric",
+                    f"activities of the {g}'s other contacts, weighted by recency",
+                    f"activity of other contacts at this {g}: {{value:.1f}} (recency-weighted)",
+                )
+            )
+    return specs
+
+
+def build_registry(
+    config: FeatureConfig, *, behaviour: bool = True, groups: Sequence[str] = ()
+) -> FeatureRegistry:
     """The feature set a model is trained and scored on, in column order.
 
     ``behaviour=False`` is a flat export's feature set: its attributes (and the recent
-    conversion rate, when ``features.market`` is on) alone.
+    conversion rate, when ``features.market`` is on) alone. ``groups`` names the joined
+    attribute tables (``data.joins``) whose account features come last.
     """
     market = _market_specs(config)
+    accounts = account_specs(groups, behaviour=behaviour)
     if not behaviour:
-        return FeatureRegistry([*_attribute_specs(config), *market])
+        return FeatureRegistry([*_attribute_specs(config), *market, *accounts])
     return FeatureRegistry(
-        [*_attribute_specs(config), *market, *_activity_specs(config), *_summary_specs(config)]
+        [
+            *_attribute_specs(config),
+            *market,
+            *_activity_specs(config),
+            *_summary_specs(config),
+            *accounts,
+        ]
     )

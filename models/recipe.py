@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from leadscore.features.accounts import AccountHistory
 from leadscore.features.builder import build_features
 from leadscore.features.config import FeatureConfig, SnapshotConfig
 from leadscore.features.registry import FeatureRegistry, build_registry
@@ -89,12 +90,14 @@ def examples(
     activities: pd.DataFrame | None,
     data_end: pd.Timestamp,
     settings: RecipeSettings,
+    accounts: AccountHistory | None = None,
 ) -> TrainingData:
     """The examples a training run learns from, by the shape of the data.
 
     With an activity log: snapshots, their point-in-time features and the out-of-time
     split with embargo. A flat export (``activities`` None): one example per closed lead,
     its attributes, split as ``data.order`` says (``features.snapshots.training_examples``).
+    ``accounts`` (``data.joins``) adds the account features (``features.accounts``).
     """
     behaviour = activities is not None
     snaps, split = training_examples(
@@ -104,8 +107,9 @@ def examples(
         has_activity_log=behaviour,
         order=settings.data.order,
     )
-    X = build_features(leads, activities, snaps.rows, settings.features)
-    registry = build_registry(settings.features, behaviour=behaviour)
+    X = build_features(leads, activities, snaps.rows, settings.features, accounts=accounts)
+    groups = accounts.names if accounts is not None else ()
+    registry = build_registry(settings.features, behaviour=behaviour, groups=groups)
     return TrainingData(snaps, split, X, snaps.rows[LABEL].to_numpy(), registry)
 
 
@@ -138,9 +142,10 @@ def train(
     activities: pd.DataFrame | None,
     data_end: pd.Timestamp,
     settings: RecipeSettings,
+    accounts: AccountHistory | None = None,
 ) -> Trained:
     """The whole recipe at once: examples, then model and rules on the training rows."""
-    data = examples(leads, activities, data_end, settings)
+    data = examples(leads, activities, data_end, settings, accounts)
     return Trained(
         data,
         fit_model(data, settings.model),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from leadscore.features.accounts import AccountHistory
 from leadscore.features.builder import build_features, entities_at
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import LEAD_ID, OWNER, SEGMENT
@@ -185,13 +186,17 @@ def partition_features(
     as_of: pd.Timestamp,
     config: FeatureConfig,
     history: OutcomeHistory | None = None,
+    accounts: AccountHistory | None = None,
 ) -> pd.DataFrame:
     """The partition's open leads' features as of the scoring time (the one feature path).
 
     With ``features.market`` on, ``history`` must be the whole leads table's outcomes: a
-    partition holds open leads only, whose own history would say nothing.
+    partition holds open leads only, whose own history would say nothing. ``accounts``
+    (``data.joins``) likewise: every clean lead's and activity's accounts.
     """
     if config.market.enabled and history is None:
         raise ValueError("features.market is on: scoring needs the leads table's outcome history")
     entities = entities_at(part.leads, as_of)
-    return build_features(part.leads, part.activities, entities, config, history=history)
+    return build_features(
+        part.leads, part.activities, entities, config, history=history, accounts=accounts
+    )

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from leadscore.features.accounts import AccountHistory
 from leadscore.features.contract import (
     ACTIVITY_TYPE,
     CLOSED_AT,
@@ -44,7 +45,14 @@ from leadscore.models.training import FittedModel
 from leadscore.pipelines.batch import Spilled, read_arrow, spill, stage, write_arrow
 from leadscore.pipelines.runtime import release_free_memory
 from leadscore.pipelines.settings import Settings
-from leadscore.pipelines.sources import contract_reader, load_leads, read_chunks
+from leadscore.pipelines.sources import (
+    account_keys,
+    contract_reader,
+    leads_reader,
+    load_leads,
+    read_chunks,
+    second_tables,
+)
 
 ACTIVITY_SCHEMA = pa.schema(
     [
@@ -96,6 +104,7 @@ class StreamedCRM:
     unknown_activity_types: int = 0
     history: OutcomeHistory | None = None  # the leads' outcomes, when features.market is on
     notes: dict[str, int] = field(default_factory=dict)  # what reading normalised, counted
+    accounts: AccountHistory | None = None  # the joined tables' accounts (data.joins)
 
     def quarantined(self, source: str) -> int:
         return int((self.quarantine["source"] == source).sum())
@@ -113,12 +122,19 @@ class _Leads:
     latest: pd.DataFrame  # one row: the latest created_at and closed_at
     history: OutcomeHistory | None  # the leads' outcomes, when features.market is on
     notes: dict[str, int] = field(default_factory=dict)
+    members: pd.DataFrame | None = None  # clean leads' id, created_at, join keys (data.joins)
 
 
 def _market_columns(settings: Settings) -> list[str]:
     """Lead columns the outcome history needs (none when features.market is off)."""
     market = settings.features.market
     return [LEAD_ID, STATUS, CLOSED_AT, *market.period_columns] if market.enabled else []
+
+
+def _members(leads: pd.DataFrame, settings: Settings) -> pd.DataFrame | None:
+    """What the account features need of clean leads: id, created_at and join keys."""
+    keys = account_keys(settings)
+    return leads[[LEAD_ID, CREATED_AT, *dict.fromkeys(keys.values())]] if keys else None
 
 
 def _history(leads: pd.DataFrame, settings: Settings) -> OutcomeHistory | None:
@@ -134,8 +150,14 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     n_parts = len(leads.slices)
     # the open leads wait on disk too: only their ids stay in memory while scoring
     lead_files = [_spill_leads(s, folder, i) for i, s in enumerate(leads.slices)]
+    keys = account_keys(settings)
+    half_life = settings.features.half_life_days
     if data.activities is None:
+        accounts = None
+        if keys and leads.members is not None:
+            accounts = AccountHistory.of(leads.members, None, keys, half_life)
         return StreamedCRM(
+            accounts=accounts,
             parts=lead_files,
             quarantine=leads.quarantine,
             n_leads_in=leads.n_in,
@@ -157,6 +179,9 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     tally = PartsTally(reader.activities_source)
     latest = pd.NaT
     n_chunks = 0
+    members = pd.Index(leads.members[LEAD_ID]) if leads.members is not None else None
+    act_lead: list[np.ndarray] = []  # each clean activity's lead, for the account features
+    act_time: list[np.ndarray] = []
     try:
         for chunk in read_chunks(data.activities, rows=data.chunk_rows):
             n_chunks += 1
@@ -167,6 +192,10 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
                 newest = checked.rows[OCCURRED_AT].max()
                 latest = newest if pd.isna(latest) else max(latest, newest)
             _append(checked.rows, open_ids, rows, writers, dictionaries)
+            if members is not None:
+                act_lead.append(members.get_indexer(checked.rows[LEAD_ID]))
+                stamps = checked.rows[OCCURRED_AT].to_numpy(dtype="datetime64[ns]")
+                act_time.append(stamps.view(np.int64))
             del checked, chunk
             release_free_memory()
     finally:
@@ -182,7 +211,17 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     everything = tally.close(
         data.validation, before=[leads.quarantine], empty_ok=True, lines=reader.activities_lines
     )
+    accounts = None
+    if keys and leads.members is not None:
+        accounts = AccountHistory.of_positions(
+            leads.members,
+            np.concatenate(act_lead) if act_lead else np.empty(0, np.int64),
+            np.concatenate(act_time) if act_time else np.empty(0, np.int64),
+            keys,
+            half_life,
+        )
     return StreamedCRM(
+        accounts=accounts,
         parts=[replace(f, activities=p) for f, p in zip(lead_files, paths, strict=True)],
         quarantine=everything,
         n_leads_in=leads.n_in,
@@ -235,6 +274,7 @@ def _leads_whole(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         latest=_latest(leads),
         history=_history(leads, settings),
         notes=dict(checked.notes or {}),
+        members=_members(leads, settings),
     )
 
 
@@ -248,15 +288,15 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
     table rules (bad-row share, nearly-null attributes) are checked on the totals.
     """
     data = settings.data
-    reader = contract_reader(settings)
+    reader = leads_reader(settings)
     ids = [
         reader.lead_ids(chunk)
         for chunk in read_chunks(data.leads, reader.id_column, rows=data.chunk_rows)
     ]
     every_id = pd.concat(ids, ignore_index=True) if ids else pd.Series([], dtype="str")
     duplicated = pd.Index(every_id[every_id.duplicated(keep=False)].dropna().unique())
-    del ids, every_id
-    created, open_rows, latest, outcomes = [], [], [], []
+    del ids
+    created, open_rows, latest, outcomes, members = [], [], [], [], []
     market = _market_columns(settings)
     tally = PartsTally(reader.leads_source)
     for chunk in read_chunks(data.leads, reader.id_column, rows=data.chunk_rows):
@@ -269,9 +309,14 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         latest.append(_latest(clean))
         if market:  # in table order: periods run across chunks
             outcomes.append(clean[[c for c in market if c in clean]])  # absent: named below
+        members.append(_members(clean, settings))
         del checked, chunk, clean
         release_free_memory()
     everything = tally.close(data.validation, lines=reader.leads_lines)
+    more, more_notes = second_tables(reader, every_id)
+    if len(more):
+        everything = pd.concat([everything, more], ignore_index=True)
+    add_notes(tally.notes, more_notes)
     by_lead = pd.concat(created)
     return _Leads(
         slices=_cut(pd.concat(open_rows, ignore_index=True), settings.scoring.partition_rows),
@@ -282,6 +327,7 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         latest=_latest(pd.concat(latest, ignore_index=True)),
         history=_history(pd.concat(outcomes, ignore_index=True), settings) if market else None,
         notes=tally.notes,
+        members=pd.concat(members, ignore_index=True) if account_keys(settings) else None,
     )
 
 
@@ -325,17 +371,19 @@ def score_and_spill(
     folder: Path,
     times: StageTimes | None = None,
     history: OutcomeHistory | None = None,
+    accounts: AccountHistory | None = None,
 ) -> Spilled:
     """One partition scored completely (features, probability, exact reasons, rules) and
     spilled to ``folder``; its rank is added once every partition's raw score is known.
 
     The score flow's task body, and what ``make bench`` times stage by stage. ``history``
-    is the leads table's outcomes (``StreamedCRM.history``) when features.market is on.
+    is the leads table's outcomes (``StreamedCRM.history``) when features.market is on;
+    ``accounts`` the joined tables' accounts (``StreamedCRM.accounts``, data.joins).
     """
     with stage(times, "partition"):
         loaded = part.load() if isinstance(part, PartFile) else part
     with stage(times, "features"):
-        X = partition_features(loaded, as_of, settings.features, history)
+        X = partition_features(loaded, as_of, settings.features, history, accounts)
     registry = registry_of(model)
     frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads, times)
     del X, loaded

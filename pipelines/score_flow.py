@@ -16,6 +16,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from leadscore.features.accounts import AccountHistory
 from leadscore.features.market import OutcomeHistory
 from leadscore.models import recipe
 from leadscore.models.base import LeadScorer
@@ -54,9 +55,12 @@ def score_part(
     settings: Settings,
     folder: Path,
     history: OutcomeHistory | None = None,
+    accounts: AccountHistory | None = None,
 ) -> Spilled:
     """One partition scored completely and spilled (``score_and_spill``)."""
-    return score_and_spill(part, index, as_of, model, rules, settings, folder, history=history)
+    return score_and_spill(
+        part, index, as_of, model, rules, settings, folder, history=history, accounts=accounts
+    )
 
 
 def task_runner(settings: Settings) -> TaskRunner:
@@ -89,6 +93,7 @@ def score_batch(
     settings: Settings,
     history: OutcomeHistory | None = None,
     check: Callable[[int], None] | None = None,
+    accounts: AccountHistory | None = None,
 ) -> dict[str, Any]:
     """Score the open leads partition by partition; publish them as one batch and a CSV.
 
@@ -99,7 +104,8 @@ def score_batch(
     partitions stream into one store batch that is made current at the end, and the CSV
     export is written, sorted by rank, from the same spilled files. ``history`` is the
     leads table's outcomes, which the recent conversion rate reads (features.market);
-    ``check`` sees the number of rows written before the batch becomes current.
+    ``check`` sees the number of rows written before the batch becomes current;
+    ``accounts`` the joined tables' accounts (``data.joins``), for the account features.
     """
     rules = recipe.scoring_rules(settings.rules, settings.features)
     store = ScoreStore(settings.store)
@@ -111,6 +117,7 @@ def score_batch(
             "rules": rules,
             "settings": settings,
             "history": history,
+            "accounts": accounts,
         }
         params = ({"part": p, "index": i, "folder": folder, **base} for i, p in enumerate(parts))
         spilled = list(_in_order(runner, score_part, params, settings.runner.max_in_flight))
@@ -209,7 +216,9 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         model, version = load_champion(settings)
         as_of = scoring_time(settings.data.as_of, crm.end)
         check = conservation(crm.n_leads_in, n_closed, n_quarantined)
-        batch = score_batch(crm.parts, model, version, as_of, settings, crm.history, check)
+        batch = score_batch(
+            crm.parts, model, version, as_of, settings, crm.history, check, crm.accounts
+        )
     logger.info(
         "batch %s: %d open leads scored as of %s in %d partitions",
         batch["batch_id"],

@@ -32,6 +32,13 @@ from leadscore.models.config import (
     RulesConfig,
     ScoringConfig,
 )
+from leadscore.pipelines.sections import (
+    OutputConfig,
+    PrefectConfig,
+    RunnerConfig,
+    SyntheticConfig,
+    TrackingConfig,
+)
 from leadscore.serving.config import ApiConfig, StoreConfig
 
 DEFAULT_CONFIG = "leadscore.yaml"
@@ -119,6 +126,25 @@ class OutcomeMapping(_Strict):
         return self
 
 
+class OutcomesSource(SourceConfig):
+    """A second table of outcomes (deals), found by lead id (``features.tables``): a
+    converted row makes its lead converted as of ``closed_at``, a lost row lost; no row: open."""
+
+    key: str  # its column holding the lead's id (matched to lead_id after column_mapping)
+    closed_at: str | None = None  # its column with the date the outcome happened
+    status: OutcomeMapping | None = None  # None: every row is a conversion (won deals)
+    duplicates: Literal["first", "refuse"] = "refuse"  # several rows for one lead
+
+
+class JoinSource(SourceConfig):
+    """An attribute table (accounts) many leads point at by ``key``; its columns arrive as
+    ``<name>_<column>`` (``features.joins``) and its account features as ``<name>_...``."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")  # prefixes its columns, names it
+    key: str  # the leads' column (after column_mapping) pointing at this table
+    table_key: str | None = None  # its own key column if named differently (default: key)
+
+
 class DataConfig(_Strict):
     """Where leads and activities come from, and how a user's columns map onto the contract."""
 
@@ -133,6 +159,8 @@ class DataConfig(_Strict):
         default_factory=dict, description="User column -> contract column, applied on load."
     )
     outcome: OutcomeMapping | None = None
+    outcomes: OutcomesSource | None = None  # a second table giving status and closed_at
+    joins: list[JoinSource] = Field(default_factory=list)  # attribute tables (accounts)
     lead_id_from_row: bool = Field(
         default=False, description="No id column: use the 1-based row number as lead_id."
     )
@@ -164,6 +192,29 @@ class DataConfig(_Strict):
         default=None, description="Scoring time; None = the end of the data (the export day)."
     )
 
+    @model_validator(mode="after")
+    def _tables(self) -> DataConfig:
+        names = [j.name for j in self.joins]
+        problems = {
+            "data.outcome and data.outcomes both give the leads' status: keep one (outcome "
+            "maps a leads column, outcomes a second table)": (
+                self.outcome is not None and self.outcomes is not None
+            ),
+            "data.outcomes joins on lead ids; data.lead_id_from_row numbers rows instead": (
+                self.outcomes is not None and self.lead_id_from_row
+            ),
+            "data.outcomes needs closed_at with an activity log (snapshots need the day each "
+            "lead closed)": (
+                self.outcomes is not None
+                and self.outcomes.closed_at is None
+                and self.activities is not None
+            ),
+            f"data.joins need distinct names: {names}": len(set(names)) < len(names),
+        }
+        if any(problems.values()):
+            raise ValueError("; ".join(p for p, found in problems.items() if found))
+        return self
+
     def is_sensitive(self, column: str) -> bool:
         """Whether ``column`` is listed as sensitive (case and surrounding blanks ignored)."""
         return column.strip().casefold() in {c.strip().casefold() for c in self.sensitive}
@@ -172,68 +223,6 @@ class DataConfig(_Strict):
         """The columns, among ``columns``, to drop on load: excluded or sensitive ones."""
         excluded = set(self.exclude)
         return [c for c in columns if c in excluded or self.is_sensitive(str(c))]
-
-
-class SyntheticConfig(_Strict):
-    """Defaults of `leadscore generate` and `leadscore demo`."""
-
-    leads: int = Field(default=20_000, gt=0)
-    seed: int = 42
-    out_dir: Path = Path("data/synthetic")
-
-
-class TrackingConfig(_Strict):
-    """MLflow tracking store and model registry."""
-
-    tracking_uri: str = "sqlite:///mlflow.db"
-    artifact_location: Path = Path("mlartifacts")
-    experiment: str = "leadscore"
-    model_name: str = "leadscore"
-    champion_alias: str = "champion"
-
-
-class OutputConfig(_Strict):
-    """Local outputs of a scoring run besides the store."""
-
-    scores_csv: Path = Path("data/scores/latest.csv")
-    quarantine_csv: Path = Path("data/scores/quarantine.csv")
-    report_dir: Path = Field(
-        default=Path("reports"),
-        description="Evaluation reports of training runs: <run_id>.html and latest.html.",
-    )
-
-
-class PrefectConfig(_Strict):
-    """Where Prefect keeps its local state when no API server is configured."""
-
-    home: Path = Path(".prefect")
-
-
-class RunnerConfig(_Strict):
-    """Where the score flow runs its partitions (docs/architecture.md §9)."""
-
-    kind: Literal["local", "dask"] = Field(
-        default="local", description="local: threads in this process; dask: a Dask cluster."
-    )
-    address: str | None = Field(
-        default=None, description="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (dask)."
-    )
-    local_workers: int = Field(default=1, ge=1, description="Partitions scored at once (local).")
-    max_in_flight: int = Field(
-        default=2, ge=1, description="Partitions being scored at once per pass (bounds memory)."
-    )
-    spill_dir: Path | None = Field(
-        default=None,
-        description="Folder where scored partitions wait for their global rank (Arrow "
-        "files, removed after the run); None = the system's temporary folder. A Dask "
-        "cluster on several machines needs a folder every worker and the flow share.",
-    )
-
-    @model_validator(mode="after")
-    def _dask_address(self) -> RunnerConfig:
-        if self.kind == "dask" and not self.address:
-            raise ValueError("runner.kind dask needs runner.address (the scheduler)")
-        return self
 
 
 class Settings(_Strict):
@@ -344,6 +333,8 @@ def _resolved(settings: Settings, base: Path) -> Settings:
                 update={
                     "leads": _resolved_source(base, data.leads),
                     "activities": _resolved_source(base, data.activities),
+                    "outcomes": _resolved_source(base, data.outcomes),
+                    "joins": [_resolved_source(base, j) for j in data.joins],
                     "truth": data.truth and _resolve_path(base, data.truth),
                 }
             ),

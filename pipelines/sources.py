@@ -15,7 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from leadscore.features import hygiene
+from leadscore.features.accounts import AccountHistory
 from leadscore.features.contract import LEAD_ID, Checked, ContractError, data_end
+from leadscore.features.joins import JoiningReader
 from leadscore.features.reader import ContractReader, add_notes
+from leadscore.features.tables import prepare_outcomes, prepare_table
 from leadscore.features.validation import Validation
 from leadscore.pipelines.settings import CsvOptions, Settings, SourceConfig
 
@@ -42,6 +45,8 @@ class CRMData:
     unknown_activity_types: int = 0
     notes: dict[str, int] = field(default_factory=dict)
     """What reading normalised or dropped, counted (``features.hygiene``)."""
+    accounts: AccountHistory | None = None
+    """The joined tables' accounts (``data.joins``), for the account features."""
 
     @property
     def flat(self) -> bool:
@@ -228,11 +233,68 @@ def contract_reader(settings: Settings) -> ContractReader:
     )
 
 
-def load_leads(settings: Settings, now: pd.Timestamp | None = None) -> tuple[Checked, int]:
-    """Read, map and check the configured leads table; (checked leads, rows read)."""
+def leads_reader(settings: Settings) -> ContractReader:
+    """The reader of the leads: :func:`contract_reader`, with the second tables
+    (``data.outcomes``, ``data.joins``) read, checked and joined on (``features.joins``)."""
+    data = settings.data
     reader = contract_reader(settings)
+    if data.outcomes is None and not data.joins:
+        return reader
+    outcomes = None
+    if data.outcomes is not None:
+        spec = data.outcomes
+        outcomes = prepare_outcomes(
+            read_table(spec, spec.key),
+            source=spec.label,
+            key=spec.key,
+            closed_at=spec.closed_at,
+            status=spec.status,
+            duplicates=spec.duplicates,
+            date_format=spec.date_format,
+            lines=_lines(spec),
+        )
+    tables = tuple(
+        prepare_table(
+            read_table(join, join.table_key or join.key),
+            name=join.name,
+            source=join.label,
+            key=join.key,
+            own_key=join.table_key,
+            drop_columns=data.dropped_columns,
+            lines=_lines(join),
+        )
+        for join in data.joins
+    )
+    return JoiningReader(**vars(reader), outcomes=outcomes, tables=tables)
+
+
+def second_tables(reader: ContractReader, lead_ids: pd.Series) -> tuple[pd.DataFrame, dict]:
+    """The second tables' quarantine (orphan outcomes found against ``lead_ids``, every
+    id read) and notes; nothing without ``data.outcomes`` or ``data.joins``."""
+    if not isinstance(reader, JoiningReader):
+        return pd.DataFrame(), {}
+    return reader.second_quarantine(lead_ids), reader.second_notes()
+
+
+def account_keys(settings: Settings) -> dict[str, str]:
+    """Join name -> the leads' key column, of the tables giving account features."""
+    return {join.name: join.key for join in settings.data.joins}
+
+
+def load_leads(settings: Settings, now: pd.Timestamp | None = None) -> tuple[Checked, int]:
+    """Read, map and check the configured leads table (its second tables joined on);
+    (checked leads, rows read). The quarantine holds the second tables' rows too."""
+    reader = leads_reader(settings)
     raw_leads = read_table(settings.data.leads, reader.id_column)
-    return reader.whole_leads(raw_leads, now), len(raw_leads)
+    checked = reader.whole_leads(raw_leads, now)
+    ids = pd.concat([checked.rows[LEAD_ID], checked.quarantine[LEAD_ID]], ignore_index=True)
+    more, notes = second_tables(reader, ids)
+    if len(more):
+        quarantine = pd.concat([checked.quarantine, more], ignore_index=True)
+        checked = replace(
+            checked, quarantine=quarantine, notes=add_notes(dict(checked.notes or {}), notes)
+        )
+    return checked, len(raw_leads)
 
 
 def load_crm(settings: Settings, now: pd.Timestamp | None = None) -> CRMData:
@@ -252,8 +314,14 @@ def load_crm(settings: Settings, now: pd.Timestamp | None = None) -> CRMData:
         add_notes(notes, checked.notes)
         quarantine.append(checked.quarantine)
         validations.append(checked.validation)
+    clean = leads.rows.reset_index(drop=True)
+    keys = account_keys(settings)
+    accounts = None
+    if keys:
+        half_life = settings.features.half_life_days
+        accounts = AccountHistory.of(clean, activities, keys, half_life)
     return CRMData(
-        leads=leads.rows.reset_index(drop=True),
+        leads=clean,
         activities=activities,
         quarantine=pd.concat(quarantine, ignore_index=True),
         n_leads_in=n_leads,
@@ -261,6 +329,7 @@ def load_crm(settings: Settings, now: pd.Timestamp | None = None) -> CRMData:
         validations=tuple(v for v in validations if v is not None),
         unknown_activity_types=unknown,
         notes=notes,
+        accounts=accounts,
     )
 
 

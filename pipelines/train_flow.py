@@ -42,7 +42,7 @@ def write_quarantine(crm: CRMData, settings: Settings) -> str:
 
 @thin_task
 def examples(crm: CRMData, settings: Settings) -> recipe.TrainingData:
-    return recipe.examples(crm.leads, crm.activities, crm.end, settings)
+    return recipe.examples(crm.leads, crm.activities, crm.end, settings, crm.accounts)
 
 
 @thin_task
@@ -213,7 +213,12 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         "leads_in": crm.n_leads_in,
         "leads_quarantined": crm.quarantined(settings.data.leads.label),
         "activities_in": crm.n_activities_in,
-        "activities_quarantined": len(crm.quarantine) - crm.quarantined(settings.data.leads.label),
+        "activities_quarantined": (
+            crm.quarantined(settings.data.activities.label) if settings.data.activities else 0
+        ),
+        "second_tables_quarantined": sum(
+            crm.quarantined(t.label) for t in [settings.data.outcomes, *settings.data.joins] if t
+        ),
         "unknown_activity_types": crm.unknown_activity_types,
         **{f"input_{k}": v for k, v in crm.notes.items()},
         "split": split.kind,
