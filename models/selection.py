@@ -144,6 +144,21 @@ def choose(scores: Mapping[str, float | None], margin: float) -> tuple[str, str]
     )
 
 
+def unjudged(reason: str, metric: str, chosen: str | None = None) -> dict[str, Any]:
+    """The evidence of a choice made without judging candidates (same keys as ``select``)."""
+    return {
+        "metric": metric,
+        "margin": 0.0,
+        "slice": "none",
+        "inner_train_rows": 0,
+        "inner_rows": 0,
+        "inner_positives": 0,
+        "scores": {},
+        "chosen": chosen,
+        "reason": reason,
+    }
+
+
 def select(
     candidates: Mapping[str, Candidate],
     X: pd.DataFrame,

@@ -86,11 +86,9 @@ def fit_model(
         base = make_model(config, categorical, numeric)
         fitted: FittedModel = make_segmented(base, config.segments).fit(X, y)  # type: ignore[arg-type]
         if config.kind == "auto":
-            fitted.selection_ = {
-                "chosen": "lightgbm",
-                "reason": "segments on: one configured LightGBM per segment, not judged",
-                "scores": {},
-            }
+            fitted.selection_ = selection.unjudged(
+                "segments on: one configured LightGBM per segment, not judged", metric, "lightgbm"
+            )
     elif config.kind == "auto":
         fitted = _fit_auto(X, y, config, categorical, numeric, metric, order)
     else:

@@ -240,7 +240,8 @@ def log_selection(evidence: dict[str, Any]) -> None:
     for name, score in evidence["scores"].items():
         if score is not None:
             mlflow.log_metric(f"selection_{name}_{evidence['metric']}", score)
-    mlflow.set_tag("model_selection", f"{evidence['reason']}; judged on {evidence['slice']}")
+    judged = f"; judged on {evidence['slice']}" if evidence["scores"] else ""
+    mlflow.set_tag("model_selection", f"{evidence['reason']}{judged}")
 
 
 def log_training_run(
