@@ -34,6 +34,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from leadscore.models.evaluate import lift_and_capture
 
@@ -118,8 +119,6 @@ def inner_slice(
 
 def metric_value(metric: str, y: np.ndarray, ranking: np.ndarray) -> float:
     """The promotion metric (``promotion.metric``) of a ranking."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
     if metric == "roc_auc":
         return float(roc_auc_score(y, ranking))
     if metric == "pr_auc":
