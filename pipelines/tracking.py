@@ -289,7 +289,7 @@ def log_training_run(
     return {
         "report": None if report_path is None else str(report_path),
         "run_id": run.info.run_id,
-        "model_family": (selection or {}).get("chosen") or settings.model.kind,
+        "model_family": (selection["chosen"] or "lightgbm") if selection else settings.model.kind,
         "version": version,
         "promoted": decision.promoted,
         "promotion": decision.reason,
