@@ -65,7 +65,7 @@ def leak_suspects(
 
 @thin_task
 def fit_model(data: recipe.TrainingData, settings: Settings) -> LeadScorer:
-    return recipe.fit_model(data, settings.model)
+    return recipe.fit_model(data, settings.model, settings.promotion.metric)
 
 
 @thin_task

@@ -106,6 +106,17 @@ def test_run_and_registered_model_are_in_mlflow(project: Path, trained: dict):
     # the calibrator was chosen on evidence, and which one is on the run
     assert run.data.params["calibration"] == "auto"
     assert run.data.params["calibration_chosen"] in {"sigmoid", "isotonic"}
+    # model.kind auto (the default): the family chosen on the training rows, and why
+    assert run.data.params["model_kind"] == "auto"
+    chosen = run.data.params["model_chosen"]
+    assert chosen == trained["model_family"]
+    families = ("logistic", "lightgbm_regularised", "lightgbm")
+    inner = {name: run.data.metrics[f"selection_{name}_roc_auc"] for name in families}
+    assert inner[chosen] >= max(inner.values()) - 0.002  # the tie margin
+    assert (
+        "judged on the newest 20% of the training rows (from " in run.data.tags["model_selection"]
+    )
+    assert "(the horizon embargo)" in run.data.tags["model_selection"]
     champion = client.get_model_version_by_alias("leadscore", "champion")
     assert champion.run_id == trained["run_id"]
     # artifacts live beside the project, not in ./mlruns of the current directory
@@ -128,6 +139,7 @@ def test_evaluation_report_is_logged_and_written(project: Path, trained: dict):
     assert "Calling the top 10% by the model would have reached" in page
     assert "<td>not in US, GB, DE, FR, NL</td>" in page  # the rules card, from the window
     assert "(auto; Brier on the newer half of the calibration slice: sigmoid 0." in page
+    assert "<th>model family</th>" in page and " (auto: inner ROC-AUC 0." in page
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     assert "report.html" in {a.path for a in client.list_artifacts(trained["run_id"])}
     run = client.get_run(trained["run_id"])

@@ -394,8 +394,13 @@ def test_train_and_score_flows_with_segments(tmp_path_factory, prefect_harness):
     assert {s["segment"]: s["model"] for s in logged} == {
         s["segment"]: s["model"] for s in model.summary_
     }
-    params = mlflow.MlflowClient().get_run(trained["run_id"]).data.params
+    run = mlflow.MlflowClient().get_run(trained["run_id"]).data
+    params = run.params
     assert params["segment_column"] == settings.model.segments.column
+    # model.kind auto with segments: the configured LightGBM per segment, said so
+    assert (params["model_kind"], params["model_chosen"]) == ("auto", "lightgbm")
+    assert run.tags["model_selection"].startswith("segments on: one configured LightGBM")
+    assert trained["model_family"] == "lightgbm"
 
     scored = score_flow(str(config))
     store = ScoreStore(StoreConfig(url=settings.store.url))
