@@ -170,7 +170,8 @@ def plain_lightgbm(
     for c in cols.categorical:
         levels = pd.Index(train[c].dropna().unique())
         train[c] = pd.Categorical(train[c], categories=levels)
-        valid[c] = pd.Categorical(valid[c], categories=levels)
+        seen = valid[c].where(valid[c].isin(levels))  # unseen levels: missing
+        valid[c] = pd.Categorical(seen, categories=levels)
     model = LGBMClassifier(random_state=SEED, verbose=-1)
     model.fit(train, y_train)
     return model.predict_proba(valid)[:, 1]
