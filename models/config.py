@@ -148,16 +148,57 @@ class MonotoneConfig(_Strict):
     )
 
 
+REGULARISED_SHAPE: dict[str, float | int] = {
+    "num_leaves": 4,
+    "min_child_samples": 200,
+    "colsample_bytree": 0.5,
+    "reg_lambda": 10.0,
+    "learning_rate": 0.05,
+}
+"""The more regularised LightGBM ``model.kind: auto`` tries beside the configured one."""
+
+
+class SelectionConfig(_Strict):
+    """How ``model.kind: auto`` chooses the family (``models.selection``).
+
+    Candidates, simplest first: the calibrated logistic model, a more regularised LightGBM
+    (``model.lightgbm`` with ``regularised`` on top) and the configured LightGBM. Each is
+    fitted once on the older training rows and judged on an inner slice of the training
+    rows (the newest ``inner_fraction``, after the horizon embargo; a stratified random
+    share when the data has no order) by the promotion metric; never on the validation
+    window. Within ``margin`` of the best, the simpler candidate wins.
+    """
+
+    inner_fraction: float = Field(
+        default=0.2, gt=0, lt=0.5, description="Share of training rows candidates are judged on."
+    )
+    margin: float = Field(
+        default=0.002, ge=0, description="Within this of the best score, the simpler model wins."
+    )
+    min_class_rows: int = Field(
+        default=20,
+        ge=1,
+        description="Rows of each class the inner slice needs to judge; fewer: the "
+        "configured LightGBM, unjudged.",
+    )
+    regularised: dict[str, float | int] = Field(
+        default_factory=lambda: dict(REGULARISED_SHAPE),
+        description="LightGBM parameters of the regularised candidate, over model.lightgbm.",
+    )
+
+
 class ModelConfig(_Strict):
     """Conversion-likelihood model: LightGBM, then calibration on the newest training slice."""
 
-    kind: Literal["lightgbm", "logistic"] = Field(
-        default="lightgbm",
-        description="lightgbm: calibrated trees; logistic: calibrated linear model that "
-        "extrapolates drifting numerics (models/linear.py).",
+    kind: Literal["auto", "lightgbm", "logistic"] = Field(
+        default="auto",
+        description="auto: the family that wins on an inner slice of the training rows "
+        "(models/selection.py); lightgbm: calibrated trees; logistic: calibrated linear model "
+        "that extrapolates drifting numerics (models/linear.py).",
     )
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
     logistic: LogisticParams = Field(default_factory=LogisticParams)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
     calibration: Literal["isotonic", "sigmoid", "auto"] = Field(
         default="auto",
         description="Calibrator of the log-odds, fitted on the newest training slice; auto: "

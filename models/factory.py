@@ -30,7 +30,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from leadscore.models.calibration import Isotonic, fit_calibrator
-from leadscore.models.config import ModelConfig
+from leadscore.models.config import LightGBMParams, ModelConfig
 from leadscore.models.treeshap import FastTreeShap
 
 if TYPE_CHECKING:
@@ -199,6 +199,8 @@ def make_model(
 
     ``config.kind`` picks the learner: calibrated LightGBM (``LeadModel``) or the
     calibrated logistic regression of ``models.linear``, which shares its interface.
+    ``auto`` gives the configured LightGBM, the family ``models.selection`` starts from
+    (``candidate_models`` lists every family it judges).
     """
     if config.kind == "logistic":
         from leadscore.models.linear import (
@@ -224,3 +226,28 @@ def make_model(
         monotone=monotone_directions(config.monotone.directions, numeric),
         isolate_monotone=config.monotone.isolate,
     )
+
+
+CANDIDATE_LABELS = {
+    "logistic": "logistic regression",
+    "lightgbm_regularised": "LightGBM, regularised",
+    "lightgbm": "LightGBM, configured",
+}
+"""The families ``model.kind: auto`` judges, simplest first (ties go to the first)."""
+
+
+def candidate_models(
+    config: ModelConfig, categorical: Sequence[str], numeric: Sequence[str]
+) -> dict[str, LeadModel | LogisticLeadModel]:
+    """The unfitted candidates of ``model.kind: auto``, simplest first (``CANDIDATE_LABELS``):
+    the calibrated logistic model, LightGBM with ``model.selection.regularised`` over the
+    configured parameters, and the configured LightGBM."""
+    shape = {**config.lightgbm.model_dump(), **config.selection.regularised}
+    configs = {
+        "logistic": config.model_copy(update={"kind": "logistic"}),
+        "lightgbm_regularised": config.model_copy(
+            update={"kind": "lightgbm", "lightgbm": LightGBMParams(**shape)}
+        ),
+        "lightgbm": config.model_copy(update={"kind": "lightgbm"}),
+    }
+    return {name: make_model(c, categorical, numeric) for name, c in configs.items()}

@@ -27,8 +27,10 @@ from leadscore.features.registry import FeatureRegistry, build_registry
 from leadscore.features.snapshots import LABEL, Snapshots, Split, training_examples
 from leadscore.models import training
 from leadscore.models.config import ModelConfig, RulesConfig
+from leadscore.models.factory import CANDIDATE_LABELS
 from leadscore.models.report import ReportInputs, window_inputs
 from leadscore.models.rules import RuleScorer
+from leadscore.models.selection import METRIC_NAMES, SliceSpec
 from leadscore.models.training import FittedModel
 
 
@@ -109,9 +111,28 @@ def examples(
     return TrainingData(snaps, split, X, snaps.rows[LABEL].to_numpy(), registry)
 
 
-def fit_model(data: TrainingData, config: ModelConfig) -> FittedModel:
-    """The configured model fitted on the training rows (carries ``data.registry``)."""
-    return training.fit_model(data.X_train, data.y_train, data.registry, config)
+def inner_order(split: Split) -> SliceSpec:
+    """How ``model.kind: auto`` cuts its inner slice, mirroring the outer split: by time
+    with the split's embargo (the horizon for snapshots), by row order, or at random."""
+    if split.kind != "out_of_time":
+        return SliceSpec("random")
+    if pd.isna(split.valid_start) or pd.isna(split.train_end):
+        return SliceSpec("rows")
+    return SliceSpec("time", max(split.valid_start - split.train_end, pd.Timedelta(0)))
+
+
+def fit_model(data: TrainingData, config: ModelConfig, metric: str = "roc_auc") -> FittedModel:
+    """The configured model fitted on the training rows (carries ``data.registry``);
+    ``model.kind: auto`` judges the families by ``metric`` (the promotion metric) on an
+    inner slice of the training rows only (``inner_order``)."""
+    return training.fit_model(
+        data.X_train,
+        data.y_train,
+        data.registry,
+        config,
+        metric=metric,
+        order=inner_order(data.split),
+    )
 
 
 def fit_rules(data: TrainingData, rules: RulesConfig, features: FeatureConfig) -> RuleScorer:
@@ -141,9 +162,10 @@ def train(
 ) -> Trained:
     """The whole recipe at once: examples, then model and rules on the training rows."""
     data = examples(leads, activities, data_end, settings)
+    promotion = getattr(settings, "promotion", None)  # the metric auto judges families by
     return Trained(
         data,
-        fit_model(data, settings.model),
+        fit_model(data, settings.model, getattr(promotion, "metric", "roc_auc")),
         fit_rules(data, settings.rules, settings.features),
     )
 
@@ -203,11 +225,41 @@ def window_context(
         "validation window starts": _window_start(data.split, len(data.snapshots.rows)),
         "validation conversion rate": f"{data.y_valid.mean():.2%}",
         "calibration": _calibration(model, config),
+        "model family": model_family(model, config),
     }
 
 
+def model_family(model: FittedModel, config: ModelConfig) -> str:
+    """The family that scores, and for ``auto`` the evidence it was chosen on."""
+    evidence = getattr(model, "selection_", None)
+    if config.kind != "auto" or not evidence:
+        return f"{CANDIDATE_LABELS.get(config.kind, config.kind)} (model.kind: {config.kind})"
+    chosen = evidence["chosen"]
+    label = CANDIDATE_LABELS[chosen or "lightgbm"]
+    scores = {n: s for n, s in evidence["scores"].items() if s is not None}
+    if chosen is None or not scores:
+        return f"{label} (auto: {evidence['reason']})"
+    metric = METRIC_NAMES.get(evidence["metric"], evidence["metric"])
+    others = " vs ".join(
+        f"{s:.4f} {CANDIDATE_LABELS[n].split(', ')[-1]}" for n, s in scores.items() if n != chosen
+    )
+    return (
+        f"{label} (auto: inner {metric} {scores[chosen]:.4f} vs {others} on "
+        f"{evidence['slice']}; {evidence['reason']})"
+    )
+
+
 def learner_params(config: ModelConfig) -> dict[str, object]:
-    """The configured learner's hyper-parameters, prefixed by its kind, for the run."""
+    """The configured learner's hyper-parameters, prefixed by its kind, for the run; for
+    ``auto`` every candidate's (``lgbm_``, ``lgbm_regularised_``, ``logistic_``)."""
+    lgbm = {f"lgbm_{k}": v for k, v in config.lightgbm.model_dump().items()}
+    logistic = {f"logistic_{k}": v for k, v in config.logistic.model_dump().items()}
     if config.kind == "logistic":
-        return {f"logistic_{k}": v for k, v in config.logistic.model_dump().items()}
-    return {f"lgbm_{k}": v for k, v in config.lightgbm.model_dump().items()}
+        return logistic
+    if config.kind == "lightgbm":
+        return lgbm
+    regularised = {f"lgbm_regularised_{k}": v for k, v in config.selection.regularised.items()}
+    selection = {
+        f"selection_{k}": v for k, v in config.selection.model_dump().items() if k != "regularised"
+    }
+    return {**lgbm, **regularised, **logistic, **selection}

@@ -11,13 +11,16 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from leadscore.features.builder import AS_OF
 from leadscore.features.registry import FeatureRegistry
+from leadscore.models import selection
 from leadscore.models.config import ModelConfig, RulesConfig
-from leadscore.models.factory import LeadModel, make_model
+from leadscore.models.factory import LeadModel, candidate_models, make_model
+from leadscore.models.linear import LogisticLeadModel
 from leadscore.models.rules import RuleScorer
 from leadscore.models.segments import SegmentedModel, make_segmented
 
-FittedModel = LeadModel | SegmentedModel
+FittedModel = LeadModel | LogisticLeadModel | SegmentedModel
 """What ``fit_model`` returns: one model, or one per segment with a shared fallback."""
 
 
@@ -57,26 +60,79 @@ def model_features(X: pd.DataFrame, registry: FeatureRegistry) -> tuple[list[str
 
 
 def fit_model(
-    X: pd.DataFrame, y: np.ndarray, registry: FeatureRegistry, config: ModelConfig
+    X: pd.DataFrame,
+    y: np.ndarray,
+    registry: FeatureRegistry,
+    config: ModelConfig,
+    *,
+    metric: str = "roc_auc",
+    order: selection.SliceSpec | None = None,
 ) -> FittedModel:
-    """Fit the calibrated LightGBM on rows ordered oldest first.
+    """Fit the configured model on rows ordered oldest first.
 
-    With ``config.segments.column`` set, one such model per large-enough segment plus a
-    shared fallback (``models.segments``); otherwise one model for every row. The fitted
+    ``model.kind: auto`` first chooses the family on an inner slice of these rows
+    (``models.selection``; ``metric`` is the promotion metric, ``order`` how the rows are
+    ordered: by default by ``as_of`` when every row has one, else by position) and fits the
+    winner on every row; its evidence is the model's ``selection_``. With
+    ``config.segments.column`` set, one LightGBM per large-enough segment plus a shared
+    fallback (``models.segments``; ``auto`` is the configured LightGBM there: segments
+    already choose on held-out evidence); otherwise one model for every row. The fitted
     model carries ``registry`` (``registry_``) and the columns it reads
     (``input_columns_``): scoring explains with them, and the gate names the columns a
     champion misses (``models.base.LeadScorer``).
     """
     categorical, numeric = model_features(X, registry)
-    base = make_model(config, categorical, numeric)
-    fitted = (
-        base.fit(X, y)
-        if config.segments.column is None
-        else make_segmented(base, config.segments).fit(X, y)
-    )
+    if config.segments.column is not None:
+        base = make_model(config, categorical, numeric)
+        fitted: FittedModel = make_segmented(base, config.segments).fit(X, y)  # type: ignore[arg-type]
+        if config.kind == "auto":
+            fitted.selection_ = {
+                "chosen": "lightgbm",
+                "reason": "segments on: one configured LightGBM per segment, not judged",
+                "scores": {},
+            }
+    elif config.kind == "auto":
+        fitted = _fit_auto(X, y, config, categorical, numeric, metric, order)
+    else:
+        fitted = make_model(config, categorical, numeric).fit(X, y)
     fitted.registry_ = registry
     fitted.input_columns_ = list(fitted.features)
     return fitted
+
+
+def _default_order(X: pd.DataFrame) -> selection.SliceSpec:
+    """Rows ordered by ``as_of`` when every row has one, else by position; no embargo."""
+    dated = AS_OF in X.columns and len(X) > 0 and bool(X[AS_OF].notna().all())
+    return selection.SliceSpec("time" if dated else "rows")
+
+
+def _fit_auto(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    config: ModelConfig,
+    categorical: list[str],
+    numeric: list[str],
+    metric: str,
+    order: selection.SliceSpec | None,
+) -> LeadModel | LogisticLeadModel:
+    """Judge the candidates on the inner slice, fit the winner on every row."""
+    y = np.asarray(y, dtype=np.int64)
+    spec = order or _default_order(X)
+    as_of = X[AS_OF] if AS_OF in X.columns else None
+    inner = selection.inner_slice(y, as_of, spec, config.selection.inner_fraction, config.seed)
+    candidates = candidate_models(config, categorical, numeric)
+    evidence = selection.select(
+        candidates,
+        X,
+        y,
+        inner,
+        metric=metric,
+        margin=config.selection.margin,
+        min_class_rows=config.selection.min_class_rows,
+    )
+    model = candidates[evidence["chosen"] or "lightgbm"].fit(X, y)
+    model.selection_ = evidence
+    return model
 
 
 def fit_rules(

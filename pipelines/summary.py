@@ -28,6 +28,8 @@ def train_summary(result: dict[str, Any]) -> dict[str, Any]:
     }
     summary.update({k: result[k] for k in ("split", "n_train", "n_valid", "run_id")})
     summary.update({"model_version": result["version"], "promoted": result["promoted"]})
+    if result.get("model_family"):  # model.kind auto: the family it chose
+        summary["model_family"] = result["model_family"]
     quality = {"model_minus_rules_roc_auc": result["model"]["roc_auc"] - result["rules"]["roc_auc"]}
     if "oracle" in result:
         quality["oracle_minus_model_roc_auc"] = (

@@ -233,6 +233,16 @@ def write_report(report: str, report_dir: Path, run_id: str) -> Path:
     return path
 
 
+def log_selection(evidence: dict[str, Any]) -> None:
+    """``model.kind: auto``'s choice on the run: the winner (param), each candidate's inner
+    score (metrics ``selection_<candidate>_<metric>``) and why, on which slice (tag)."""
+    mlflow.log_param("model_chosen", evidence["chosen"] or "lightgbm")
+    for name, score in evidence["scores"].items():
+        if score is not None:
+            mlflow.log_metric(f"selection_{name}_{evidence['metric']}", score)
+    mlflow.set_tag("model_selection", f"{evidence['reason']}; judged on {evidence['slice']}")
+
+
 def log_training_run(
     settings: Settings,
     model: LeadScorer,
@@ -260,6 +270,9 @@ def log_training_run(
         log_json(metrics, "metrics.json")
         if getattr(model, "summary_", None):  # a model per segment: which, and why
             log_json(model.summary_, "segments.json")
+        selection = getattr(model, "selection_", None)
+        if selection:  # model.kind auto: the family chosen, and the evidence it was chosen on
+            log_selection(selection)
         for suite, html in data_docs_html([r for v in validations for r in v.results]).items():
             mlflow.log_text(html, f"validation/{suite}.html")
         if len(quarantine):
@@ -275,6 +288,7 @@ def log_training_run(
     return {
         "report": None if report_path is None else str(report_path),
         "run_id": run.info.run_id,
+        "model_family": (selection or {}).get("chosen") or settings.model.kind,
         "version": version,
         "promoted": decision.promoted,
         "promotion": decision.reason,

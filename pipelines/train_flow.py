@@ -46,7 +46,7 @@ def examples(crm: CRMData, settings: Settings) -> recipe.TrainingData:
 
 @thin_task
 def fit_model(data: recipe.TrainingData, settings: Settings) -> LeadScorer:
-    return recipe.fit_model(data, settings.model)
+    return recipe.fit_model(data, settings.model, settings.promotion.metric)
 
 
 @thin_task

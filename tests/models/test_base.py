@@ -39,8 +39,9 @@ def _data() -> tuple[pd.DataFrame, np.ndarray]:
 @pytest.mark.parametrize(
     ("config", "kind"),
     [
-        ({"lightgbm": LIGHTGBM}, LeadModel),
+        ({"kind": "lightgbm", "lightgbm": LIGHTGBM}, LeadModel),
         ({"kind": "logistic"}, LogisticLeadModel),
+        ({"lightgbm": LIGHTGBM}, LogisticLeadModel),  # auto: the log-odds are linear here
         (
             {
                 "lightgbm": LIGHTGBM,
