@@ -254,6 +254,7 @@ def measure(settings: Settings, name: str, min_roc_auc: float | None = None) -> 
         "train_rows": len(data.y_train),
         "valid_rows": len(y),
         "valid_rate": round(float(y.mean()), 4),
+        "mean_probability": round(float(np.mean(window.model_probability)), 4),
         "model_kind": _kind(trained.model, settings),
         "model_roc_auc": round(model["roc_auc"], 4),
         "model_roc_auc_interval": [round(model_auc[1], 4), round(model_auc[2], 4)],
@@ -278,7 +279,7 @@ def measure(settings: Settings, name: str, min_roc_auc: float | None = None) -> 
 
 def _kind(model: object, settings: Settings) -> str:
     """The model family trained: the configured kind, or what ``auto`` chose."""
-    chosen = getattr(model, "kind_", None) or getattr(model, "chosen_kind_", None)
+    chosen = (getattr(model, "selection_", None) or {}).get("chosen")
     kind = settings.model.kind
     return f"{kind} -> {chosen}" if chosen and chosen != kind else str(kind)
 
