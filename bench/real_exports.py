@@ -268,6 +268,9 @@ def measure(settings: Settings, name: str, min_roc_auc: float | None = None) -> 
         "ece_floor": round(ece_floor(window.model_probability), 4),
         "brier": round(model["brier"], 4),
     }
+    evidence = getattr(trained.model, "selection_", None) or {}
+    if evidence.get("scores"):  # model.kind auto: the inner-slice scores it chose on
+        row["selection_scores"] = {k: round(float(v), 4) for k, v in evidence["scores"].items()}
     row["meets_references"] = row["margin"] >= 0
     row["meets_aim"] = row["margin"] >= AIM
     row["meets_ece"] = row["ece"] <= MAX_ECE
