@@ -34,7 +34,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +150,7 @@ class Columns:
     """The attributes the config declares, as the references read them."""
 
     categorical: list[str]
-    numeric: list[str] = field(default_factory=list)
+    numeric: list[str]
 
 
 def _frames(X: pd.DataFrame, cols: Columns) -> pd.DataFrame:
@@ -287,7 +287,7 @@ def _kind(model: object, settings: Settings) -> str:
     return f"{kind} -> {chosen}" if chosen and chosen != kind else str(kind)
 
 
-def absent_line(dataset: Dataset, data_dir: Path, missing: Path) -> str:
+def absent_line(dataset: Dataset, missing: Path) -> str:
     """The one line printed for a dataset whose files are not there."""
     where = missing.parent if dataset.files else missing
     return (
@@ -307,7 +307,7 @@ def run_dataset(dataset: Dataset, data_dir: Path, config_dir: Path = EXAMPLES) -
     settings = load_settings(config_dir / dataset.config)
     missing = missing_file(dataset, settings, data_dir)
     if missing is not None:
-        return absent_line(dataset, data_dir, missing)
+        return absent_line(dataset, missing)
     with tempfile.TemporaryDirectory(prefix="leadscore-bench-") as tmp:
         if dataset.prepare is not None:
             settings = dataset.prepare(settings, data_dir, Path(tmp))
@@ -316,19 +316,8 @@ def run_dataset(dataset: Dataset, data_dir: Path, config_dir: Path = EXAMPLES) -
 
 # --- Output ----------------------------------------------------------------------------
 
-HEADER = (
-    "dataset",
-    "split",
-    "valid",
-    "model",
-    "ROC-AUC [95%]",
-    "plain LGBM",
-    "plain logit",
-    "margin [95%]",
-    "rules",
-    "ECE (floor)",
-    "bar",
-)
+HEADER = ("dataset", "split", "valid", "model", "ROC-AUC [95%]", "plain LGBM", "plain logit")
+HEADER += ("margin [95%]", "rules", "ECE (floor)", "bar")
 
 
 def _verdict(row: dict) -> str:
