@@ -17,8 +17,13 @@ Encoding (fitted on the training rows, one artifact, nothing pickled apart):
   training is scored like a missing value, as ``LeadModel`` does; when training had no
   missing values either, it gets the training average encoding (no evidence either way).
 
-Every encoded column is then standardised by its training mean and standard deviation, so
-the L2 penalty treats columns alike and each column averages exactly 0 over training.
+Every encoded column is then centred on its training mean, so each averages exactly 0 over
+training; numeric columns are also divided by their standard deviation, so the L2 penalty
+treats them alike. One-hot columns keep their 0/1 scale: standardised, a rare level (a
+month, a campaign) would cost the penalty as little as a common one, and the model learned
+periods. On the untuned bank export (``examples/bank-minimal.yaml``) that lifted ROC-AUC
+out of time from 0.708 to 0.748 and halved ECE (0.177 to 0.098); X Education 0.855 to
+0.858, Olist 0.672 to 0.692, the demo unchanged (``python -m bench.real_exports``).
 
 Fit: unlike ``LeadModel`` (whose booster leaves the newest rows to its calibrator), the
 coefficients are fitted on **every** training row. A model of a few dozen coefficients
@@ -51,9 +56,10 @@ MISSING_LEVEL = "(missing)"
 
 
 class LogisticLeadModel(ClassifierMixin, BaseEstimator):
-    """L2 logistic regression over one-hot categoricals and standardised numerics, calibrated.
+    """L2 logistic regression over centred one-hot categoricals and standardised numerics,
+    calibrated.
 
-    ``C`` is scikit-learn's inverse regularisation strength on the standardised columns.
+    ``C`` is scikit-learn's inverse regularisation strength on the encoded columns.
     """
 
     def __init__(
@@ -179,7 +185,9 @@ class LogisticLeadModel(ClassifierMixin, BaseEstimator):
         raw = self._encode_raw(X)  # training rows hold no unseen categories: no NaN here
         self.column_means_ = raw.mean(axis=0)
         scales = raw.std(axis=0)
-        self.column_scales_ = np.where(scales > 0, scales, 1.0)
+        categorical = [j for j, name in enumerate(self.features) if name in self.categorical]
+        onehot = np.isin(self.owners_, categorical)
+        self.column_scales_ = np.where(onehot | (scales == 0), 1.0, scales)
         Z = (raw - self.column_means_) / self.column_scales_
         self.regression_ = LogisticRegression(
             C=self.C, max_iter=self.max_iter, random_state=self.random_state
@@ -192,7 +200,8 @@ class LogisticLeadModel(ClassifierMixin, BaseEstimator):
 
     @property
     def coefficients(self) -> pd.Series:
-        """Coefficient per encoded column (log-odds per training standard deviation)."""
+        """Coefficient per encoded column (log-odds per training standard deviation of a
+        numeric column, per level of a one-hot column)."""
         return pd.Series(self.regression_.coef_[0], index=list(self.columns_))
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
