@@ -17,7 +17,7 @@ import yaml
 from tests.conftest import ROOT, shared_file
 
 TARGET_ROC_AUC = 0.76
-"""Issue #4's out-of-time target (0.7668 measured)."""
+"""Issue #4's out-of-time target (0.7665 measured)."""
 MARGIN_OVER_RULES = 0.09
 """The model beat the rules by 0.099 ROC-AUC when measured."""
 
@@ -47,7 +47,7 @@ def test_bank_example_beats_the_rules_out_of_time_with_the_logistic_model(
 
     csv = shared_file("bank-marketing", "bank-additional-full.csv")
     raw = yaml.safe_load((ROOT / "examples" / "bank-marketing.yaml").read_text())
-    assert raw["model"]["kind"] == "logistic"
+    assert raw["model"]["kind"] == "auto"  # chosen on evidence, not pinned
     config = _config(tmp_path, csv)
 
     result = json.loads(json.dumps(train_summary(train_flow(str(config)))))
@@ -78,7 +78,8 @@ def test_bank_example_beats_the_rules_out_of_time_with_the_logistic_model(
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     params = mlflow.MlflowClient().get_run(result["run_id"]).data.params
     assert params["leads_in"] == "41188" and params["leads_quarantined"] == "0"
-    assert params["model_kind"] == "logistic"
+    assert (params["model_kind"], params["model_chosen"]) == ("auto", "logistic")
+    assert result["model_family"].startswith("logistic")
     uri = f"models:/bank-marketing/{result['model_version']}"
     inputs = set(mlflow.models.get_model_info(uri).signature.inputs.input_names())
     assert {"recent_conversion_rate", "poutcome"} <= inputs
