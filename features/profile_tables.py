@@ -11,7 +11,7 @@ its closing date and its status column, if any. Pure: frames in, proposals out.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -25,7 +25,7 @@ from leadscore.features.profile import (
     hinted,
     outcome_values,
 )
-from leadscore.features.profile_dates import date_guess, is_text
+from leadscore.features.profile_dates import DateGuess, date_guess, is_text
 
 MAX_TYPES = 40
 """Activity types declared at most (the most frequent); rarer ones count as 'other'."""
@@ -136,22 +136,42 @@ def _pick(frame: pd.DataFrame, columns: list[str], hints: tuple[str, ...]) -> st
     return (named or columns or [None])[0]
 
 
+def _key_and_date(
+    frame: pd.DataFrame,
+    lead_ids: pd.Series | None,
+    decide: Callable[[Decision], None],
+    roles: tuple[str, str],
+    hints: Sequence[str],
+    no_date: str,
+) -> tuple[str | None, list[str], dict[str, DateGuess], str | None, str | None]:
+    """A second table's lead key and its date column, each decision said: (key, the other
+    columns, their date guesses, the chosen date column, its format)."""
+    key, why = key_guess(frame, lead_ids)
+    decide(Decision(key or "(none)", roles[0], why))
+    rest = [c for c in frame.columns if c != key]
+    dates = {c: g for c in rest if (g := date_guess(frame[c])) is not None}
+    chosen = _pick(frame, list(dates), hints)
+    if chosen is None:
+        decide(Decision("(none)", roles[1], no_date))
+        return key, rest, dates, None, None
+    guess = dates[chosen]
+    fmt = f" ({guess.date_format})" if guess.date_format else ""
+    decide(Decision(chosen, roles[1], guess.why + fmt))
+    return key, rest, dates, chosen, guess.date_format
+
+
 def profile_activities(frame: pd.DataFrame, lead_ids: pd.Series | None) -> ActivitiesProposal:
     """Propose the log's lead key, type, time and value columns and its activity types."""
     proposal = ActivitiesProposal()
     decide = proposal.decisions.append
-    proposal.lead_key, why = key_guess(frame, lead_ids)
-    decide(Decision(proposal.lead_key or "(none)", "activity lead id", why))
-    rest = [c for c in frame.columns if c != proposal.lead_key]
-    dates = {c: g for c in rest if (g := date_guess(frame[c])) is not None}
-    proposal.occurred_at = _pick(frame, list(dates), _WHEN_HINTS)
-    if proposal.occurred_at is not None:
-        guess = dates[proposal.occurred_at]
-        proposal.date_format = guess.date_format
-        fmt = f" ({guess.date_format})" if guess.date_format else ""
-        decide(Decision(proposal.occurred_at, "occurred at", guess.why + fmt))
-    else:
-        decide(Decision("(none)", "occurred at", "no timestamp column found: map one"))
+    proposal.lead_key, rest, dates, proposal.occurred_at, proposal.date_format = _key_and_date(
+        frame,
+        lead_ids,
+        decide,
+        ("activity lead id", "occurred at"),
+        _WHEN_HINTS,
+        "no timestamp column found: map one",
+    )
     texts = [
         c
         for c in rest
@@ -190,18 +210,14 @@ def profile_outcomes(frame: pd.DataFrame, lead_ids: pd.Series | None) -> Outcome
     """Propose the outcomes table's key, closing date and status mapping."""
     proposal = OutcomesProposal()
     decide = proposal.decisions.append
-    proposal.key, why = key_guess(frame, lead_ids)
-    decide(Decision(proposal.key or "(none)", "outcomes key", why))
-    rest = [c for c in frame.columns if c != proposal.key]
-    dates = {c: g for c in rest if (g := date_guess(frame[c])) is not None}
-    proposal.closed_at = _pick(frame, list(dates), _CLOSED_HINTS)
-    if proposal.closed_at is not None:
-        guess = dates[proposal.closed_at]
-        proposal.date_format = guess.date_format
-        fmt = f" ({guess.date_format})" if guess.date_format else ""
-        decide(Decision(proposal.closed_at, "outcome closed at", guess.why + fmt))
-    else:
-        decide(Decision("(none)", "outcome closed at", "no date column: outcomes undated"))
+    proposal.key, rest, dates, proposal.closed_at, proposal.date_format = _key_and_date(
+        frame,
+        lead_ids,
+        decide,
+        ("outcomes key", "outcome closed at"),
+        _CLOSED_HINTS,
+        "no date column: outcomes undated",
+    )
     for column in rest:
         if column in dates or not hinted(column, (*OUTCOME_NAMES, *STATUS_NAMES)):
             continue
