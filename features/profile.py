@@ -241,7 +241,8 @@ def order_guess(frame: pd.DataFrame, created_at: str | None) -> tuple[str, str]:
     """The split: by created_at if there is one; by row order if the file looks time-
     ordered (a period column in long runs, a sequence number rising); else at random."""
     if created_at is not None:
-        return "time", f"out of time by {created_at} (the newest leads validate)"
+        why = "the newest leads validate; training ends one horizon before them"
+        return "time", f"out of time by {created_at} ({why})"
     n = len(frame)
     for column in period_columns(frame)[:1]:
         runs = int((frame[column] != frame[column].shift()).sum())

@@ -117,7 +117,7 @@ def test_attributes_numeric_categorical_and_what_is_left_out_with_why():
 def test_the_split_by_dates_rows_in_time_order_or_at_random():
     assert order_guess(pd.DataFrame({"a": [1]}), "created") == (
         "time",
-        "out of time by created (the newest leads validate)",
+        "out of time by created (the newest leads validate; training ends one horizon before them)",
     )
     months = pd.DataFrame({"month": ["may"] * 50 + ["jun"] * 50 + ["may"] * 50})
     assert order_guess(months, None)[0] == "rows" and period_columns(months) == ["month"]
