@@ -221,7 +221,13 @@ def ordered_split(
 
 
 def random_split(snapshots: Snapshots, valid_fraction: float, seed: int) -> Split:
-    """Seeded split stratified by label: for data with no usable notion of time."""
+    """Seeded split stratified by label: for data with no usable notion of time.
+
+    The training rows come in a seeded random order too: the calibrator is fitted on the
+    last training rows, which for data without order must be a random share, not the
+    file's tail (on X Education the tail held the oldest leads, 36% converting against 39%:
+    ECE 0.031; shuffled, 0.018 to 0.025 over four seeds, at the noise floor of its window).
+    """
     labels = snapshots.rows[LABEL].to_numpy()
     rng = np.random.default_rng(seed)
     valid = []
@@ -231,7 +237,7 @@ def random_split(snapshots: Snapshots, valid_fraction: float, seed: int) -> Spli
     is_valid = np.zeros(len(labels), dtype=bool)
     is_valid[np.concatenate(valid)] = True
     return Split(
-        train=np.flatnonzero(~is_valid),
+        train=rng.permutation(np.flatnonzero(~is_valid)),
         valid=np.flatnonzero(is_valid),
         kind="random",
         valid_start=pd.NaT,

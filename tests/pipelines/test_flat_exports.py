@@ -191,6 +191,10 @@ def test_random_split_is_seeded_and_stratified():
     )
     assert np.asarray(labels)[a.valid].sum() == 5 and len(a.valid) == 25
     assert set(a.train).isdisjoint(a.valid) and len(a.train) + len(a.valid) == 100
+    # training rows in a seeded random order: the calibration slice (the last training
+    # rows) is a random share, not the file's tail
+    assert a.train.tolist() == b.train.tolist() and a.train.tolist() != sorted(a.train)
+    assert a.train[-15:].min() < 75  # sorted, they would be the file's last 15 rows
 
 
 def test_minimum_data_refusal_says_what_is_missing():
