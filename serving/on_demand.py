@@ -44,7 +44,7 @@ def score_request(
     """Read the posted lead with the contract reader, build its features with the batch
     code path and score it."""
     from leadscore.features.reader import ContractReader, RefusedError
-    from leadscore.models.base import registry_of
+    from leadscore.models.base import missing_columns, registry_of
     from leadscore.models.recipe import scoring_rules
     from leadscore.models.scoring import Partition, partition_features, score_frame
 
@@ -98,6 +98,14 @@ def score_request(
     except RefusedError as exc:
         raise HTTPException(422, str(exc)) from exc
     X = partition_features(Partition(leads.rows, acts.rows), pd.Timestamp(as_of), config)
+    absent = missing_columns(model, list(X.columns))
+    if absent:  # e.g. account features of data.joins: other leads' rows, not this request's
+        raise HTTPException(
+            422,
+            f"this model reads {absent}, which one posted lead does not carry (features "
+            "of other rows, such as data.joins' account features): read the lead's nightly "
+            "score instead",
+        )
     rules = scoring_rules(scorer.rules, config)
     frame = score_frame(X, model, rules, registry_of(model), scorer.scoring, leads.rows)
     out = frame.iloc[0].to_dict()

@@ -386,6 +386,27 @@ def test_on_demand_score_refuses_when_the_model_reads_the_market(tmp_path, fitte
     assert "recent conversion rate" in response.json()["detail"]
 
 
+def test_on_demand_score_refuses_a_model_reading_other_rows(tmp_path, fitted_scorer):
+    """A model trained with data.joins reads account features (other contacts' rows): one
+    posted lead cannot carry them, so it is refused by name, not scored on a guess."""
+    import copy
+
+    scorer, crm, batch, end = fitted_scorer
+    model, _ = scorer.model_loader()
+    joined = copy.copy(model)
+    joined.input_columns_ = [*model.input_columns_, "account_contacts"]
+    reads_accounts = OnDemandScorer(
+        scorer.features, scorer.rules, scorer.scoring, lambda: (joined, "4")
+    )
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/s.db"))
+    client = TestClient(create_app(store.config, ApiConfig(tokens=[TOKEN]), reads_accounts))
+    body = _request_for(crm, batch.iloc[0]["lead_id"], end)
+    response = client.post("/v1/score", headers=AUTH, json=body)
+    assert response.status_code == 422
+    assert "['account_contacts']" in response.json()["detail"]
+    assert "nightly score" in response.json()["detail"]
+
+
 def test_on_demand_score_without_a_model_is_503(tmp_path, fitted_scorer):
     scorer, crm, batch, end = fitted_scorer
     store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/s.db"))
