@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psutil
@@ -25,9 +26,14 @@ LEADSCORE = Path(sys.executable).with_name("leadscore")
 CORPUS = ROOT / "tests" / "corpus"
 
 
+RUN_MARK, RUN_ID = "LEADSCORE_TEST_CLI_RUN", uuid.uuid4().hex
+"""Set in the environment of every `leadscore` this module starts, hence of the servers
+those start: the leftover check sees only this session's, not another suite's on the host."""
+
+
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """`leadscore ARGS` as a user runs it (no Prefect server configured, default logging)."""
-    env = {**os.environ, "LEADSCORE_CONFIG": ""}
+    env = {**os.environ, "LEADSCORE_CONFIG": "", RUN_MARK: RUN_ID}
     for key in ("PREFECT_API_URL", "PREFECT_LOGGING_LEVEL"):
         env.pop(key, None)
     return subprocess.run(
@@ -78,7 +84,13 @@ def no_server_of_ours_left() -> None:
     ours = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
-        if "leadscore.pipelines.prefect_server" in cmdline:
+        if "leadscore.pipelines.prefect_server" not in cmdline:
+            continue
+        try:
+            mine = proc.environ().get(RUN_MARK) == RUN_ID
+        except psutil.Error:  # gone meanwhile, or not ours to read
+            continue
+        if mine:
             ours.append((proc.info["pid"], cmdline))
     assert ours == []
 
