@@ -71,7 +71,7 @@ class Dataset:
     """One real export: its config, the files it needs, where to get them."""
 
     name: str
-    config: str  # file name in examples/
+    config: str  # file name in examples/, or an absolute path (--config)
     files: tuple[str, ...] = ()  # relative to --data DIR; () = the config's own path
     source: str = ""
     licence: str = ""

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from bench import real_exports as bench
-from bench.real_exports import Columns, Dataset
+from bench.real_exports import Columns
 
 
 def _frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -71,6 +71,8 @@ def test_olist_reads_the_won_deals_through_data_outcomes(tmp_path):
     assert leads.loc["m2", "closed_at"] == pd.Timestamp("2018-02-26 19:58", tz="UTC")
     assert leads.loc["m3", "created_at"] == pd.Timestamp("2018-02-10", tz="UTC")
     assert "business_segment" not in leads.columns  # filled in after the deal: a leak
+    attributes = settings.features.attributes
+    assert {*attributes.categorical, *attributes.numeric} == {"origin", "landing_page_id"}
 
 
 def test_a_missing_export_prints_where_to_put_it(tmp_path):
@@ -142,8 +144,12 @@ def test_a_flat_export_is_measured_end_to_end(tmp_path, capsys):
         "  icp: {kind: {weight: 1, default: 3, values: {a: 10}}}\n",
         encoding="utf-8",
     )
-    row = bench.run_dataset(Dataset("toy", "toy.yaml"), tmp_path, config_dir=tmp_path)
-    assert isinstance(row, dict)
+    argv = ["--data", str(tmp_path), "--only", "xeducation", "--config", str(tmp_path / "toy.yaml")]
+    (row,) = bench.main([*argv, "--json", str(tmp_path / "rows.json")])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("absent: xeducation: put Leads.csv")  # --only, then --config
+    assert out[-1].startswith("toy ") and out[-1].endswith(bench._verdict(row))
+    assert row["dataset"] == "toy"
     assert row["split"] == "random" and row["valid_rows"] == 480
     assert 0.75 < row["model_roc_auc"] < 0.9
     assert row["margin"] == pytest.approx(
@@ -153,4 +159,4 @@ def test_a_flat_export_is_measured_end_to_end(tmp_path, capsys):
     low, high = row["model_roc_auc_interval"]
     assert low < row["model_roc_auc"] < high
     assert 0.5 < row["rules_roc_auc"] < row["model_roc_auc"]
-    json.dumps(row)  # what --json writes
+    assert json.loads((tmp_path / "rows.json").read_text(encoding="utf-8")) == [row]
