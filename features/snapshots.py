@@ -48,6 +48,8 @@ class Split:
     train_end: pd.Timestamp
     words: str = ""
     """Which rows validate, in words a reader of the report understands."""
+    embargoed: int = 0
+    """Examples in neither side: their labels were settled only after validation starts."""
 
 
 def make_snapshots(
@@ -112,6 +114,7 @@ def out_of_time_split(snapshots: Snapshots, config: SnapshotConfig) -> Split:
         kind="out_of_time",
         valid_start=valid_start,
         train_end=train_end,
+        embargoed=int(len(rows) - is_train.sum() - is_valid.sum()),
         words=(
             f"snapshots of the newest {config.valid_window_days} days (out of time, with a "
             f"{config.horizon_days}-day embargo"
@@ -164,30 +167,56 @@ def flat_examples(leads: pd.DataFrame, data_end: pd.Timestamp, config: SnapshotC
     return Snapshots(rows=rows, n_censored=int(censored.sum()), data_end=data_end)
 
 
-def ordered_split(snapshots: Snapshots, valid_fraction: float, by_time: bool) -> Split:
+def ordered_split(
+    snapshots: Snapshots, valid_fraction: float, by_time: bool, horizon_days: int = 0
+) -> Split:
     """Out of time for flat data: the newest ``valid_fraction`` validates.
 
     "Newest" is by ``as_of`` when ``by_time`` (created_at known), else by row order
     (exports listed in time order, like the bank-marketing file).
+
+    By time, training ends ``horizon_days`` before the validation start, as
+    :func:`out_of_time_split` does for snapshots: a lead's label ("converted within H days
+    of created_at") is settled only H days after its creation, so a lead created less than
+    H days before the cut has a label that reads events after it, which a production run
+    at the cut could not have known. Such leads are in neither side (``Split.embargoed``
+    counts them; the words say so). By row order there are no dates to embargo by: every
+    row before the last ``valid_fraction`` trains.
     """
     rows = snapshots.rows
     order = np.argsort(rows[AS_OF].to_numpy(), kind="stable") if by_time else np.arange(len(rows))
     n_valid = int(np.ceil(valid_fraction * len(rows)))
     cut = len(rows) - n_valid
-    first_valid = rows[AS_OF].iloc[order[cut]] if by_time and n_valid else pd.NaT
+    if not by_time:
+        return Split(
+            train=order[:cut],
+            valid=order[cut:],
+            kind="out_of_time",
+            valid_start=pd.NaT,
+            train_end=pd.NaT,
+            words=f"the last {valid_fraction:.0%} of rows in file order ("
+            + ("" if rows[AS_OF].notna().any() else "the file has no dates; ")
+            + "out of time as far as the file lists leads in time order)",
+        )
+    first_valid = rows[AS_OF].iloc[order[cut]] if n_valid else pd.NaT
+    train_end = first_valid - pd.Timedelta(days=horizon_days)
+    older = order[:cut]
+    train = older[(rows[AS_OF].iloc[older] <= train_end).to_numpy()] if n_valid else older
+    embargoed = len(older) - len(train)
+    gap = (
+        f"; training ends {horizon_days} days before the first of them, so the {embargoed:,} "
+        "leads created in between are in neither side"
+        if horizon_days
+        else ""
+    )
     return Split(
-        train=np.sort(order[:cut]) if not by_time else order[:cut],
+        train=train,
         valid=order[cut:],
         kind="out_of_time",
         valid_start=first_valid,
-        train_end=first_valid,
-        words=(
-            f"the newest {valid_fraction:.0%} of leads by created date (out of time)"
-            if by_time
-            else f"the last {valid_fraction:.0%} of rows in file order ("
-            + ("" if rows[AS_OF].notna().any() else "the file has no dates; ")
-            + "out of time as far as the file lists leads in time order)"
-        ),
+        train_end=train_end,
+        words=f"the newest {valid_fraction:.0%} of leads by created date (out of time{gap})",
+        embargoed=embargoed,
     )
 
 
@@ -227,8 +256,9 @@ def training_examples(
     With an activity log: snapshots and the out-of-time split with embargo. A flat export:
     one example per lead as of its creation, labelled and censored by the horizon when it
     has dates (:func:`flat_examples`; else one per closed lead, label = converted), split
-    out of time by ``created_at`` (order "time", when present) or by row order (order
-    "rows"), else at random (order "none", or no dates).
+    out of time by ``created_at`` (order "time", when present; training ends H days before
+    validation starts, the same embargo as snapshots) or by row order (order "rows"), else
+    at random (order "none", or no dates).
     """
     if has_activity_log:
         snaps = make_snapshots(leads, data_end, config)
@@ -236,5 +266,8 @@ def training_examples(
     snaps = flat_examples(leads, data_end, config)
     dated = bool(snaps.rows[AS_OF].notna().all()) and len(snaps.rows) > 0
     if order == "rows" or (order == "time" and dated):
-        return snaps, ordered_split(snaps, config.valid_fraction, by_time=order == "time")
+        by_time = order == "time"
+        return snaps, ordered_split(
+            snaps, config.valid_fraction, by_time=by_time, horizon_days=config.horizon_days
+        )
     return snaps, random_split(snaps, config.valid_fraction, config.seed)

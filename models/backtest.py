@@ -10,7 +10,13 @@ sees exactly the same values. Snapshot times stay on the grid anchored at the re
 
 A flat export in time order (one example per closed lead, no snapshots) gets the same
 rolling origin by position (:func:`backtest_ordered`): origin k holds back the newest k
-validation slices, so a drifting export shows how each period would have gone.
+validation slices, so a drifting export shows how each period would have gone; by
+created date, each origin's training ends one horizon before its validation slice, as
+the training run's own split does (``features.snapshots.ordered_split``).
+
+Every origin's model is fitted as a training run would fit it: ``fit_model`` also gets
+how ``model.kind: auto`` must cut its inner slice, from that origin's split
+(``models.recipe.inner_order``: by time with the horizon embargo, or by row order).
 
 Pure: the caller passes the snapshot rows, their features, and two fitting functions
 (the model's and the rules'), so tests and the CLI run the same code.
@@ -19,17 +25,20 @@ Pure: the caller passes the snapshot rows, their features, and two fitting funct
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from leadscore.features.builder import AS_OF
 from leadscore.features.config import SnapshotConfig
-from leadscore.features.snapshots import LABEL, Snapshots, out_of_time_split
-from leadscore.models.config import QualityTargets
+from leadscore.features.snapshots import LABEL, Snapshots, Split, out_of_time_split
+from leadscore.models import training
+from leadscore.models.config import PromotionGate, QualityTargets
 from leadscore.models.evaluate import full_metrics
 from leadscore.models.quality import bootstrap, lead_resamples, roc_auc_difference
+from leadscore.models.recipe import RecipeSettings, TrainingData, inner_order
+from leadscore.models.selection import SliceSpec
 
 WINDOWS = 4
 """Origins tried by default: the data end and 1, 2, 3 validation windows before it."""
@@ -38,21 +47,24 @@ SUMMARY_METRICS = ("roc_auc", "pr_auc", "brier", "ece", "capture_top10")
 """Metrics of each side shown per window (every full metric is in the rows)."""
 
 FitFn = Callable[[pd.DataFrame, np.ndarray], Any]
+ModelFitFn = Callable[[pd.DataFrame, np.ndarray, SliceSpec], Any]
+"""``fit_model(X, y, order)``: ``order`` is how the origin's split orders its training
+rows (``models.recipe.inner_order``), for ``model.kind: auto``'s inner slice."""
 
 
 def backtest(
     snapshots: Snapshots,
     X: pd.DataFrame,
     config: SnapshotConfig,
-    fit_model: FitFn,
+    fit_model: ModelFitFn,
     fit_rules: FitFn,
     windows: int = WINDOWS,
     intervals: QualityTargets | None = None,
 ) -> pd.DataFrame:
     """One row per origin: its dates, sizes, and the model's and the rules' metrics.
 
-    ``X`` holds the features of ``snapshots.rows`` row for row. ``fit_model(X, y)`` returns
-    a fitted model with ``raw_score`` and ``predict_proba``; ``fit_rules(X, y)`` a fitted
+    ``X`` holds the features of ``snapshots.rows`` row for row. ``fit_model(X, y, order)``
+    returns a fitted model with ``raw_score`` and ``predict_proba``; ``fit_rules(X, y)`` a fitted
     rule scorer with ``points`` and ``predict_proba``. A window that cannot be trained
     (one class, too little data) gets its ``error`` instead of metrics. With ``intervals``
     (its resamples, confidence and seed) each row also gets the model's ROC-AUC margin over
@@ -78,7 +90,8 @@ def backtest(
             "valid_end": rows[AS_OF].iloc[valid].max().isoformat() if len(valid) else "",
             "train_end": split.train_end.isoformat(),
         }
-        out.append(_record(k, dates, X, y_all, train, valid, fit_model, fit_rules, intervals))
+        fits = (fit_model, fit_rules, inner_order(split))
+        out.append(_record(k, dates, X, y_all, train, valid, *fits, intervals))
     return pd.DataFrame(out)
 
 
@@ -86,20 +99,23 @@ def backtest_ordered(
     snapshots: Snapshots,
     X: pd.DataFrame,
     valid_fraction: float,
-    fit_model: FitFn,
+    fit_model: ModelFitFn,
     fit_rules: FitFn,
     windows: int = WINDOWS,
     intervals: QualityTargets | None = None,
     *,
     by_time: bool,
+    horizon_days: int = 0,
 ) -> pd.DataFrame:
     """Rolling origin for a flat export in time order (one example per closed lead).
 
     Origin 0 is the training run's own split (the newest ``valid_fraction`` of the
-    examples validates, every older one trains); origin k pretends the newest k such
-    slices were not there yet: the slice before them validates, everything older trains.
-    "Newest" is by ``as_of`` when ``by_time``, else by row order (``ordered_split``). The
-    same row shape as :func:`backtest`; its "dates" are rows when there are no dates.
+    examples validates, the older ones train); origin k pretends the newest k such
+    slices were not there yet: the slice before them validates, the older rows train.
+    "Newest" is by ``as_of`` when ``by_time``, else by row order (``ordered_split``). By
+    time, training ends ``horizon_days`` before the slice's first example (the embargo of
+    ``ordered_split``: a label is settled only a horizon after its creation). The same row
+    shape as :func:`backtest`; its "dates" are rows when there are no dates.
     """
     rows = snapshots.rows
     y_all = rows[LABEL].to_numpy()
@@ -118,14 +134,69 @@ def backtest_ordered(
         if end <= 0:
             out.append({"origin": k, "n_train": 0, "n_valid": 0, "error": "no rows left"})
             continue
+        split = Split(train, valid, "out_of_time", pd.NaT, pd.NaT)
+        if by_time:
+            valid_start = as_of.iloc[order[start]]
+            train_end = valid_start - pd.Timedelta(days=horizon_days)
+            train = train[(as_of.iloc[train] <= train_end).to_numpy()]
+            split = Split(train, valid, "out_of_time", valid_start, train_end)
         dates = {
             "data_end": at(end - 1),
             "valid_start": at(start),
             "valid_end": at(end - 1),
-            "train_end": at(start),
+            "train_end": split.train_end.isoformat() if by_time else at(start),
         }
-        out.append(_record(k, dates, X, y_all, train, valid, fit_model, fit_rules, intervals))
+        fits = (fit_model, fit_rules, inner_order(split))
+        out.append(_record(k, dates, X, y_all, train, valid, *fits, intervals))
     return pd.DataFrame(out)
+
+
+class BacktestSettings(RecipeSettings, Protocol):
+    """The settings sections a backtest reads (``pipelines.settings.Settings`` has them)."""
+
+    @property
+    def quality(self) -> QualityTargets: ...
+    @property
+    def promotion(self) -> PromotionGate: ...
+
+
+def run(
+    data: TrainingData, settings: BacktestSettings, windows: int, *, flat: bool
+) -> pd.DataFrame:
+    """The backtest of a training run's examples (``models.recipe.examples``), fitted as
+    the training run fits: the promotion metric and each origin's inner order for
+    ``model.kind: auto``; snapshots by :func:`backtest`, a flat export by
+    :func:`backtest_ordered` (refused, ValueError, when it is split at random)."""
+
+    def fit_model(X: pd.DataFrame, y: np.ndarray, order: SliceSpec) -> Any:
+        metric = settings.promotion.metric
+        return training.fit_model(X, y, data.registry, settings.model, metric=metric, order=order)
+
+    def fit_rules(X: pd.DataFrame, y: np.ndarray) -> Any:
+        return training.fit_rules(X, y, settings.rules, settings.features.activity_points())
+
+    snaps, X, config = data.snapshots, data.X, settings.snapshots
+    if not flat:
+        return backtest(snaps, X, config, fit_model, fit_rules, windows, settings.quality)
+    dated = bool(snaps.rows[AS_OF].notna().all()) and len(snaps.rows) > 0
+    order = settings.data.order
+    if order == "none" or (order == "time" and not dated):
+        raise ValueError(
+            "backtest needs an order: this flat export is split at random (data.order "
+            "'none', or 'time' without created_at); set data.order to 'rows' if the file "
+            "is in time order"
+        )
+    return backtest_ordered(
+        snaps,
+        X,
+        config.valid_fraction,
+        fit_model,
+        fit_rules,
+        windows,
+        settings.quality,
+        by_time=order == "time",
+        horizon_days=config.horizon_days,
+    )
 
 
 def _record(
@@ -135,13 +206,14 @@ def _record(
     y: np.ndarray,
     train: np.ndarray,
     valid: np.ndarray,
-    fit_model: FitFn,
+    fit_model: ModelFitFn,
     fit_rules: FitFn,
+    order: SliceSpec,
     intervals: QualityTargets | None = None,
 ) -> dict[str, Any]:
     """One origin's row: where its windows are, their sizes, and both sides' full metrics
-    on its validation rows once fitted on its training rows (or the error that kept the
-    window from training)."""
+    on its validation rows once fitted on its training rows (the model with its split's
+    inner ``order``), or the error that kept the window from training."""
     record: dict[str, Any] = {
         "origin": origin,
         **dates,
@@ -156,7 +228,7 @@ def _record(
             raise ValueError("the training rows hold one class only (or none)")
         X_train, y_train = X.iloc[train], y[train]
         X_valid, y_valid = X.iloc[valid], y[valid]
-        model = fit_model(X_train, y_train)
+        model = fit_model(X_train, y_train, order)
         rules = fit_rules(X_train, y_train)
     except ValueError as exc:
         record["error"] = str(exc)

@@ -117,7 +117,8 @@ def examples(
 
 def inner_order(split: Split) -> SliceSpec:
     """How ``model.kind: auto`` cuts its inner slice, mirroring the outer split: by time
-    with the split's embargo (the horizon for snapshots), by row order, or at random."""
+    with the split's embargo (the horizon, for snapshots and for flat exports split by
+    created date), by row order, or at random."""
     if split.kind != "out_of_time":
         return SliceSpec("random")
     if pd.isna(split.valid_start) or pd.isna(split.train_end):
@@ -225,8 +226,9 @@ def window_context(
     """How the validation window was cut and the model calibrated, as the report states it.
 
     ``split`` says in words which rows validate (``features.snapshots.Split.words``: the
-    newest snapshots with their embargo, the newest leads by created date, the last rows
-    of the file, or a random stratified share); the report's comparison sentence reads it.
+    newest snapshots or the newest leads by created date, each with its embargo, the last
+    rows of the file, or a random stratified share); the report's comparison sentence
+    reads it.
     """
     return {
         "split": data.split.words or data.split.kind,

@@ -10,9 +10,10 @@ read (it must stay an honest estimate of the chosen model, and the gate's eviden
 The inner slice mirrors the outer split:
 
 - time-ordered data: the newest ``fraction`` of training rows (whole as-of times), and
-  inner-training rows end ``embargo`` before it (for snapshots the horizon: the label of a
-  snapshot is known only H days after it, and a lead's snapshots on both sides would carry
-  the same future conversion into both), so no inner-training label reads the slice's time;
+  inner-training rows end ``embargo`` before it (the horizon, for snapshots and for flat
+  exports split by created date alike: the label of an example is known only H days after
+  it, and a lead's snapshots on both sides would carry the same future conversion into
+  both), so no inner-training label reads the slice's time;
 - rows in file order with no dates: the last ``fraction`` of rows;
 - no order: a stratified random ``fraction`` (seeded).
 

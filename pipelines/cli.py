@@ -200,44 +200,13 @@ def rollback(reason: ReasonOption = "manual rollback", config: ConfigOption = No
 
 def run_backtest(settings: Settings, windows: int) -> tuple[Any, dict[str, float]]:
     """The rolling-origin backtest of the configured data (a table and its stability)."""
-    from leadscore.models import recipe, training
-    from leadscore.models.backtest import backtest, backtest_ordered, stability
+    from leadscore.models import recipe
+    from leadscore.models.backtest import run, stability
     from leadscore.pipelines.sources import load_crm
 
     crm = load_crm(settings)
     data = recipe.examples(crm.leads, crm.activities, crm.end, settings)
-    snaps, X = data.snapshots, data.X
-
-    def fit_model(X_: Any, y_: Any) -> Any:
-        return training.fit_model(X_, y_, data.registry, settings.model)
-
-    def fit_rules(X_: Any, y_: Any) -> Any:
-        return training.fit_rules(X_, y_, settings.rules, settings.features.activity_points())
-
-    if crm.flat:
-        dated = bool(snaps.rows["as_of"].notna().all()) and len(snaps.rows) > 0
-        order = settings.data.order
-        if order == "none" or (order == "time" and not dated):
-            raise ValueError(
-                "backtest needs an order: this flat export is split at random (data.order "
-                "'none', or 'time' without created_at); set data.order to 'rows' if the file "
-                "is in time order"
-            )
-        fraction = settings.snapshots.valid_fraction
-        table = backtest_ordered(
-            snaps,
-            X,
-            fraction,
-            fit_model,
-            fit_rules,
-            windows,
-            settings.quality,
-            by_time=order == "time",
-        )
-    else:
-        table = backtest(
-            snaps, X, settings.snapshots, fit_model, fit_rules, windows, settings.quality
-        )
+    table = run(data, settings, windows, flat=crm.flat)
     return table, stability(table)
 
 

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.config import SnapshotConfig
-from leadscore.features.snapshots import flat_examples, make_snapshots, out_of_time_split
+from leadscore.features.snapshots import (
+    flat_examples,
+    make_snapshots,
+    ordered_split,
+    out_of_time_split,
+    training_examples,
+)
 from tests.conftest import ts
 
 END = ts("2026-03-01")
@@ -201,3 +207,48 @@ def test_a_flat_export_without_dates_keeps_one_example_per_closed_lead():
         assert snaps.rows["lead_id"].tolist() == ["won", "lost", "won_late"]
         assert snaps.rows["label"].tolist() == [1, 0, 1]
         assert snaps.rows["as_of"].isna().all() and snaps.n_censored == 0
+
+
+def test_a_dated_flat_split_embargoes_one_horizon_before_validation():
+    """Ten leads, H = 90: the newest two (from Jun 1) validate; training ends Mar 3, so the
+    leads created within 90 days before Jun 1 (their labels settle after it) are in
+    neither side. Listed newest first: the split goes by date, not file order."""
+    created = {
+        "L9": "2026-07-01",
+        "L8": "2026-06-01",  # the first validation lead: the cut
+        "L7": "2026-05-22",  # 10 days before the cut: label settled Aug 20, after it
+        "L6": "2026-04-15",
+        "L5": "2026-03-04",  # 89 days before
+        "L4": "2026-03-03",  # exactly 90 days before: label settled on the cut day
+        "L3": "2026-02-21",  # 100 days before
+        "L2": "2026-02-01",
+        "L1": "2026-01-15",
+        "L0": "2026-01-01",
+    }
+    leads = _leads(
+        [
+            (lead, day, "converted" if i % 3 == 0 else "lost", day)
+            for i, (lead, day) in enumerate(created.items())
+        ]
+    )
+    config = SnapshotConfig(horizon_days=90, valid_fraction=0.2)
+    snaps, split = training_examples(
+        leads, ts("2026-12-31"), config, has_activity_log=False, order="time"
+    )
+    ids = snaps.rows["lead_id"]
+    assert ids.iloc[split.train].tolist() == ["L0", "L1", "L2", "L3", "L4"]
+    assert ids.iloc[split.valid].tolist() == ["L8", "L9"]
+    assert split.embargoed == 3  # L5, L6, L7
+    assert split.valid_start == ts("2026-06-01") and split.train_end == ts("2026-03-03")
+    assert split.words == (
+        "the newest 20% of leads by created date (out of time; training ends 90 days before "
+        "the first of them, so the 3 leads created in between are in neither side)"
+    )
+    # no horizon given: the old cut, every older lead trains
+    plain = ordered_split(snaps, 0.2, by_time=True)
+    assert len(plain.train) == 8 and plain.embargoed == 0
+    assert plain.words == "the newest 20% of leads by created date (out of time)"
+    # by file order there are no dates to embargo by: the same rows with or without H
+    by_rows = ordered_split(snaps, 0.2, by_time=False, horizon_days=90)
+    assert by_rows.train.tolist() == list(range(8)) and by_rows.valid.tolist() == [8, 9]
+    assert by_rows.embargoed == 0 and pd.isna(by_rows.train_end)

@@ -22,6 +22,7 @@ from leadscore.features.snapshots import LABEL, make_snapshots
 from leadscore.models import training
 from leadscore.models.backtest import backtest, stability
 from leadscore.models.config import QualityTargets
+from leadscore.models.selection import SliceSpec
 from leadscore.pipelines.settings import Settings
 from tests.conftest import ROOT
 
@@ -52,10 +53,12 @@ def result(crm, raw_config: dict):
     registry = build_registry(settings.features)
     points = settings.features.activity_points()
     seen: list[pd.Timestamp] = []
+    orders: list[SliceSpec] = []
 
-    def fit_model(X_: pd.DataFrame, y_: np.ndarray):
+    def fit_model(X_: pd.DataFrame, y_: np.ndarray, order: SliceSpec):
         seen.append(X_[AS_OF].max())
-        return training.fit_model(X_, y_, registry, settings.model)
+        orders.append(order)
+        return training.fit_model(X_, y_, registry, settings.model, order=order)
 
     table = backtest(
         snaps,
@@ -65,7 +68,14 @@ def result(crm, raw_config: dict):
         lambda X_, y_: training.fit_rules(X_, y_, settings.rules, points),
         intervals=QualityTargets(resamples=100),
     )
-    return {"table": table, "snaps": snaps, "X": X, "seen": seen, "settings": settings}
+    return {
+        "table": table,
+        "snaps": snaps,
+        "X": X,
+        "seen": seen,
+        "orders": orders,
+        "settings": settings,
+    }
 
 
 def test_origins_step_back_one_validation_window(result):
@@ -88,6 +98,8 @@ def test_no_window_trains_on_a_label_unknown_at_its_cut_off(result):
     horizon = pd.Timedelta(days=result["settings"].snapshots.horizon_days)
     for last_train_snapshot, row in zip(result["seen"], result["table"].itertuples(), strict=True):
         assert last_train_snapshot + horizon <= pd.Timestamp(row.valid_start)
+    # model.kind auto's inner slice is cut as in a training run: by time, H days apart
+    assert result["orders"] == [SliceSpec("time", horizon)] * 4
 
 
 def test_window_metrics_are_the_window_s_own(result):

@@ -139,7 +139,7 @@ def test_snapshots_are_judged_on_the_newest_rows_after_the_horizon_embargo():
         "the newest 20% of the training rows (from 2025-12-07), inner training rows ending "
         "90 days before (the horizon embargo)"
     )
-    # flat data by time: no embargo, the slice's first time starts it
+    # no embargo given (SliceSpec("time")): the slice's first time starts it
     flat = inner_slice(y, as_of, SliceSpec("time"), 0.2)
     assert len(flat.train) == 2400 and as_of.iloc[flat.train].max() == grid[23]
 

@@ -383,7 +383,12 @@ def test_a_dated_flat_export_is_labelled_by_the_horizon_and_censored(tmp_path: P
     expected = [int(i % 6 == 0) for i in range(n)]
     assert snaps.rows["label"].tolist() == expected
     assert split.kind == "out_of_time" and len(split.valid) == 24
-    assert split.words == "the newest 20% of leads by created date (out of time)"
+    # validation from Apr 7 (the 97th day); training ends 30 days before: Mar 8 (day 67)
+    assert len(split.train) == 67 and split.embargoed == 29
+    assert split.words == (
+        "the newest 20% of leads by created date (out of time; training ends 30 days before "
+        "the first of them, so the 29 leads created in between are in neither side)"
+    )
     dated_rows = ordered_split(snaps, 0.2, by_time=False)
     assert dated_rows.words.startswith("the last 20% of rows in file order (out of time as")
     # the same export cut on its last creation day (Apr 30): leads created after Apr 1
@@ -405,3 +410,53 @@ def test_a_dated_flat_export_is_labelled_by_the_horizon_and_censored(tmp_path: P
     assert crm.end == pd.Timestamp("2026-05-01", tz="UTC")
     assert snaps.n_censored == 29 and len(snaps.rows) == n - 29
     assert snaps.rows["label"].tolist() == expected[: n - 29]
+
+
+def test_a_dated_flat_export_is_backtested_with_the_training_runs_embargo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`leadscore backtest` on a flat export by created date: each origin's training ends
+    one horizon before its validation slice, and model.kind auto's inner slice gets the
+    same gap (the model fit is spied on, not run)."""
+    from leadscore.models import backtest, recipe
+    from leadscore.models.selection import SliceSpec
+    from leadscore.pipelines.cli import run_backtest
+
+    n = 400
+    created = pd.date_range("2025-01-01", periods=n, freq="D")
+    converted = np.arange(n) % 5 == 0
+    closed = created + pd.to_timedelta(np.where(converted, 10, 5), unit="D")
+    pd.DataFrame(
+        {
+            "lead_id": [f"T{i:03d}" for i in range(n)],
+            "created_at": created.strftime("%Y-%m-%d"),
+            "closed_at": closed.strftime("%Y-%m-%d"),
+            "status": np.where(converted, "converted", "lost"),
+            "industry": "software",
+            "employees": 10,
+        }
+    ).to_csv(tmp_path / "dated.csv", index=False)
+    raw = _settings(tmp_path / "dated.csv", order="time").model_dump(mode="json")
+    raw["snapshots"]["horizon_days"] = 30
+    raw["model"]["kind"] = "auto"
+    settings = Settings.model_validate(raw)
+    fits: list[tuple[SliceSpec, pd.Timestamp, int]] = []
+
+    def spy(X: pd.DataFrame, y: np.ndarray, *_: object, order: SliceSpec, **__: object):
+        fits.append((order, X["as_of"].max(), len(X)))
+        raise ValueError("spied")
+
+    monkeypatch.setattr(backtest.training, "fit_model", spy)
+    table, _ = run_backtest(settings, windows=2)
+    assert table["error"].tolist() == ["spied", "spied"]
+    horizon = pd.Timedelta(days=30)
+    assert [order for order, _, _ in fits] == [SliceSpec("time", horizon)] * 2
+    starts = pd.to_datetime(table["valid_start"])
+    assert (pd.to_datetime(table["train_end"]) == starts - horizon).all()
+    for (_, last_trained, rows), start, n_train in zip(fits, starts, table["n_train"], strict=True):
+        assert last_trained == start - horizon and rows == n_train
+    # origin 0 is the training run's own split, embargo included
+    crm = load_crm(settings)
+    data = recipe.examples(crm.leads, crm.activities, crm.end, settings)
+    assert table["n_train"].iloc[0] == len(data.split.train) and data.split.embargoed == 29
+    assert table["n_valid"].iloc[0] == len(data.split.valid)
