@@ -246,6 +246,7 @@ def measure(settings: Settings, name: str, min_roc_auc: float | None = None) -> 
         "valid_rows": len(y),
         "valid_rate": round(float(y.mean()), 4),
         "censored": data.snapshots.n_censored,  # flat, dated: too young for the horizon
+        "embargoed": int(getattr(data.split, "embargoed", 0)),  # in neither side of the split
         "mean_probability": round(float(np.mean(window.model_probability)), 4),
         "model_kind": _kind(trained.model, settings),
         "model_roc_auc": round(model["roc_auc"], 4),
@@ -262,7 +263,10 @@ def measure(settings: Settings, name: str, min_roc_auc: float | None = None) -> 
     }
     evidence = getattr(trained.model, "selection_", None) or {}
     if evidence.get("scores"):  # model.kind auto: the inner-slice scores it chose on
-        row["selection_scores"] = {k: round(float(v), 4) for k, v in evidence["scores"].items()}
+        row["selection_scores"] = {
+            k: None if v is None else round(float(v), 4) for k, v in evidence["scores"].items()
+        }  # None: not judged (the slice could not score it)
+        row["selection_reason"] = evidence.get("reason")
     row["meets_references"] = row["margin"] >= 0
     row["meets_aim"] = row["margin"] >= AIM
     row["meets_ece"] = row["ece"] <= MAX_ECE
@@ -274,8 +278,10 @@ def measure(settings: Settings, name: str, min_roc_auc: float | None = None) -> 
 
 def _kind(model: object, settings: Settings) -> str:
     """The model family trained: the configured kind, or what ``auto`` chose."""
-    chosen = (getattr(model, "selection_", None) or {}).get("chosen")
-    kind = settings.model.kind
+    evidence = getattr(model, "selection_", None) or {}
+    chosen, kind = evidence.get("chosen"), settings.model.kind
+    if evidence and chosen is None:  # the inner slice could not judge: the configured booster
+        return f"{kind} -> lightgbm (not judged)"
     return f"{kind} -> {chosen}" if chosen and chosen != kind else str(kind)
 
 
