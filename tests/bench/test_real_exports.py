@@ -90,6 +90,8 @@ def test_the_shipped_configs_map_columns_only():
         settings = bench.load_settings(bench.EXAMPLES / dataset.config)
         assert settings.model == type(settings.model)()
         assert settings.features.market.leads == 0
+        guard = {"min_conversions": type(settings.snapshots)().min_conversions}
+        assert settings.snapshots.model_copy(update=guard) == type(settings.snapshots)()
         raw = yaml.safe_load((bench.EXAMPLES / dataset.config).read_text(encoding="utf-8"))
         assert not Path(raw["data"]["leads"]["path"]).is_absolute()  # relative to the file
 
