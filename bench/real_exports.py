@@ -22,7 +22,9 @@ Data: the bank file from the repo's sibling ``../shared/data``; the others under
 as ``xeducation/Leads.csv`` and ``olist/olist_*.csv``; a missing one prints an
 ``absent:`` line saying where to get it. Nothing is downloaded.
 
-Run: ``python -m bench.real_exports [--data DIR] [--only NAME ...] [--json FILE]``
+Run: ``python -m bench.real_exports [--data DIR] [--only NAME ...] [--config FILE ...]
+[--json FILE]`` (``--config``: also measure another config as it is, e.g. the hand-tuned
+``examples/bank-marketing.yaml``)
 (``make bench-real``).
 """
 
@@ -31,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,46 +71,36 @@ class Dataset:
     """One real export: its config, the files it needs, where to get them."""
 
     name: str
-    config: str  # file name in examples/
+    config: str  # file name in examples/, or an absolute path (--config)
     files: tuple[str, ...] = ()  # relative to --data DIR; () = the config's own path
     source: str = ""
     licence: str = ""
     min_roc_auc: float | None = None  # an absolute bar of its own (bank out of time)
-    prepare: Callable[[Settings, Path, Path], Settings] | None = None  # (settings, data, tmp)
+    prepare: Callable[[Settings, Path], Settings] | None = None  # (settings, --data DIR)
 
 
-def with_leads_path(settings: Settings, path: Path, **csv: object) -> Settings:
-    """The settings with the leads table read from ``path`` (and other CSV options)."""
-    leads = settings.data.leads.model_copy(update={"path": path.resolve(), **csv})
-    return settings.model_copy(update={"data": settings.data.model_copy(update={"leads": leads})})
+def with_data_paths(settings: Settings, data: Path, **files: str) -> Settings:
+    """The settings with ``data.<table>.path`` read from ``data / file`` for each
+    ``table=file`` given (``leads``, ``outcomes``): the config's other keys stay."""
+    update = {
+        table: getattr(settings.data, table).model_copy(update={"path": (data / f).resolve()})
+        for table, f in files.items()
+    }
+    return settings.model_copy(update={"data": settings.data.model_copy(update=update)})
 
 
-def _xeducation(settings: Settings, data: Path, tmp: Path) -> Settings:
-    return with_leads_path(settings, data / "xeducation" / "Leads.csv")
-
-
+XEDUCATION = "xeducation/Leads.csv"
 OLIST_MQL = "olist/olist_marketing_qualified_leads_dataset.csv"
 OLIST_DEALS = "olist/olist_closed_deals_dataset.csv"
 
 
-def olist_leads(mql: pd.DataFrame, deals: pd.DataFrame) -> pd.DataFrame:
-    """The MQL file with its outcome joined from the won deals (bench-side, until the
-    config's ``data.outcomes`` does it): ``deal`` = won / not won, ``won_date`` as the
-    closing day (dd-mm-YYYY, the MQL file's format). Only the key and the date are taken
-    from the deals file: its other columns are filled in after the deal (leaks)."""
-    won = deals[["mql_id", "won_date"]].drop_duplicates("mql_id")
-    out = mql.merge(won, on="mql_id", how="left", validate="one_to_one")
-    closed = pd.to_datetime(out["won_date"], format="%d-%m-%Y %H:%M")
-    out["deal"] = np.where(closed.notna(), "won", "not won")
-    out["won_date"] = closed.dt.strftime("%d-%m-%Y")
-    return out
+def _xeducation(settings: Settings, data: Path) -> Settings:
+    return with_data_paths(settings, data, leads=XEDUCATION)
 
 
-def _olist(settings: Settings, data: Path, tmp: Path) -> Settings:
-    leads = olist_leads(pd.read_csv(data / OLIST_MQL), pd.read_csv(data / OLIST_DEALS))
-    path = tmp / "olist_leads_with_deals.csv"
-    leads.to_csv(path, index=False)
-    return with_leads_path(settings, path)
+def _olist(settings: Settings, data: Path) -> Settings:
+    """The MQLs as leads, the won deals as ``data.outcomes`` (examples/olist.yaml)."""
+    return with_data_paths(settings, data, leads=OLIST_MQL, outcomes=OLIST_DEALS)
 
 
 DATASETS = (
@@ -124,7 +115,7 @@ DATASETS = (
     Dataset(
         "xeducation",
         "xeducation.yaml",
-        files=("xeducation/Leads.csv",),
+        files=(XEDUCATION,),
         source="https://www.kaggle.com/datasets/amritachatterjee09/lead-scoring-dataset "
         "(X Education 'Lead Scoring', Leads.csv)",
         licence="none stated on the page",
@@ -254,6 +245,8 @@ def measure(settings: Settings, name: str, min_roc_auc: float | None = None) -> 
         "train_rows": len(data.y_train),
         "valid_rows": len(y),
         "valid_rate": round(float(y.mean()), 4),
+        "censored": data.snapshots.n_censored,  # flat, dated: too young for the horizon
+        "embargoed": int(getattr(data.split, "embargoed", 0)),  # in neither side of the split
         "mean_probability": round(float(np.mean(window.model_probability)), 4),
         "model_kind": _kind(trained.model, settings),
         "model_roc_auc": round(model["roc_auc"], 4),
@@ -270,7 +263,10 @@ def measure(settings: Settings, name: str, min_roc_auc: float | None = None) -> 
     }
     evidence = getattr(trained.model, "selection_", None) or {}
     if evidence.get("scores"):  # model.kind auto: the inner-slice scores it chose on
-        row["selection_scores"] = {k: round(float(v), 4) for k, v in evidence["scores"].items()}
+        row["selection_scores"] = {
+            k: None if v is None else round(float(v), 4) for k, v in evidence["scores"].items()
+        }  # None: not judged (the slice could not score it)
+        row["selection_reason"] = evidence.get("reason")
     row["meets_references"] = row["margin"] >= 0
     row["meets_aim"] = row["margin"] >= AIM
     row["meets_ece"] = row["ece"] <= MAX_ECE
@@ -282,8 +278,10 @@ def measure(settings: Settings, name: str, min_roc_auc: float | None = None) -> 
 
 def _kind(model: object, settings: Settings) -> str:
     """The model family trained: the configured kind, or what ``auto`` chose."""
-    chosen = (getattr(model, "selection_", None) or {}).get("chosen")
-    kind = settings.model.kind
+    evidence = getattr(model, "selection_", None) or {}
+    chosen, kind = evidence.get("chosen"), settings.model.kind
+    if evidence and chosen is None:  # the inner slice could not judge: the configured booster
+        return f"{kind} -> lightgbm (not judged)"
     return f"{kind} -> {chosen}" if chosen and chosen != kind else str(kind)
 
 
@@ -308,10 +306,9 @@ def run_dataset(dataset: Dataset, data_dir: Path, config_dir: Path = EXAMPLES) -
     missing = missing_file(dataset, settings, data_dir)
     if missing is not None:
         return absent_line(dataset, missing)
-    with tempfile.TemporaryDirectory(prefix="leadscore-bench-") as tmp:
-        if dataset.prepare is not None:
-            settings = dataset.prepare(settings, data_dir, Path(tmp))
-        return measure(settings, dataset.name, dataset.min_roc_auc)
+    if dataset.prepare is not None:
+        settings = dataset.prepare(settings, data_dir)
+    return measure(settings, dataset.name, dataset.min_roc_auc)
 
 
 # --- Output ----------------------------------------------------------------------------
@@ -371,12 +368,20 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument("--data", help=f"folder of the Kaggle exports (${DATA_ENV}, data/real)")
     parser.add_argument("--only", action="append", choices=[d.name for d in DATASETS])
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        type=Path,
+        help="also measure this config with its own paths, e.g. a tuned one "
+        "(examples/bank-marketing.yaml)",
+    )
     args = parser.parse_args(argv)
     folder = data_dir(args.data)
     rows = []
-    for dataset in DATASETS:
-        if args.only and dataset.name not in args.only:
-            continue
+    chosen = [d for d in DATASETS if args.only is None or d.name in args.only]
+    extra = [Dataset(c.stem, str(c.resolve())) for c in args.config]
+    for dataset in [*chosen, *extra]:
         result = run_dataset(dataset, folder)
         if isinstance(result, str):
             print(result, flush=True)

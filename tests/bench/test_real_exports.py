@@ -1,4 +1,5 @@
-"""bench.real_exports at toy size: references, the table, the absent line, the olist join.
+"""bench.real_exports at toy size: references, the table, the absent line, the
+Olist deals read as ``data.outcomes``.
 
 No timed assertion and no real export: the Kaggle files are not in the repo, and the
 figures themselves are the benchmark's printed output (bench/README.md).
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 from bench import real_exports as bench
-from bench.real_exports import Columns, Dataset
+from bench.real_exports import Columns
 
 
 def _frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -46,17 +47,32 @@ def test_ece_floor_shrinks_with_the_window():
     assert 0.01 < small < 0.05 and large < 0.005
 
 
-def test_olist_join_takes_only_the_key_and_the_day_from_the_deals():
-    mql = pd.DataFrame(
-        {"mql_id": ["m1", "m2", "m3"], "first_contact_date": ["01-02-2018"] * 3, "origin": "x"}
-    )
-    deals = pd.DataFrame(
+def test_olist_reads_the_won_deals_through_data_outcomes(tmp_path):
+    """examples/olist.yaml as the bench runs it: MQLs as leads, the won deals joined by
+    leadscore's own loader (``data.outcomes``), only their key and won_date read."""
+    (tmp_path / "olist").mkdir()
+    pd.DataFrame(
+        {
+            "mql_id": ["m1", "m2", "m3"],
+            "first_contact_date": ["01-02-2018", "05-02-2018", "10-02-2018"],
+            "landing_page_id": ["p1", "p2", "p1"],
+            "origin": ["social", "email", "social"],
+        }
+    ).to_csv(tmp_path / bench.OLIST_MQL, index=False)
+    pd.DataFrame(
         {"mql_id": ["m2"], "won_date": ["26-02-2018 19:58"], "business_segment": ["pet"]}
-    )
-    out = bench.olist_leads(mql, deals)
-    assert out["deal"].tolist() == ["not won", "won", "not won"]
-    assert out["won_date"].tolist()[1] == "26-02-2018" and out["won_date"].isna().sum() == 2
-    assert "business_segment" not in out.columns  # filled in after the deal: a leak
+    ).to_csv(tmp_path / bench.OLIST_DEALS, index=False)
+    olist = next(d for d in bench.DATASETS if d.name == "olist")
+    settings = bench.load_settings(bench.EXAMPLES / olist.config)
+    assert olist.prepare is not None and bench.missing_file(olist, settings, tmp_path) is None
+    settings = olist.prepare(settings, tmp_path)
+    leads = bench.load_crm(settings).leads.set_index("lead_id")
+    assert leads["status"].to_dict() == {"m1": "open", "m2": "converted", "m3": "open"}
+    assert leads.loc["m2", "closed_at"] == pd.Timestamp("2018-02-26 19:58", tz="UTC")
+    assert leads.loc["m3", "created_at"] == pd.Timestamp("2018-02-10", tz="UTC")
+    assert "business_segment" not in leads.columns  # filled in after the deal: a leak
+    attributes = settings.features.attributes
+    assert {*attributes.categorical, *attributes.numeric} == {"origin", "landing_page_id"}
 
 
 def test_a_missing_export_prints_where_to_put_it(tmp_path):
@@ -74,6 +90,8 @@ def test_the_shipped_configs_map_columns_only():
         settings = bench.load_settings(bench.EXAMPLES / dataset.config)
         assert settings.model == type(settings.model)()
         assert settings.features.market.leads == 0
+        guard = {"min_conversions": type(settings.snapshots)().min_conversions}
+        assert settings.snapshots.model_copy(update=guard) == type(settings.snapshots)()
         raw = yaml.safe_load((bench.EXAMPLES / dataset.config).read_text(encoding="utf-8"))
         assert not Path(raw["data"]["leads"]["path"]).is_absolute()  # relative to the file
 
@@ -128,8 +146,12 @@ def test_a_flat_export_is_measured_end_to_end(tmp_path, capsys):
         "  icp: {kind: {weight: 1, default: 3, values: {a: 10}}}\n",
         encoding="utf-8",
     )
-    row = bench.run_dataset(Dataset("toy", "toy.yaml"), tmp_path, config_dir=tmp_path)
-    assert isinstance(row, dict)
+    argv = ["--data", str(tmp_path), "--only", "xeducation", "--config", str(tmp_path / "toy.yaml")]
+    (row,) = bench.main([*argv, "--json", str(tmp_path / "rows.json")])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("absent: xeducation: put Leads.csv")  # --only, then --config
+    assert out[-1].startswith("toy ") and out[-1].endswith(bench._verdict(row))
+    assert row["dataset"] == "toy"
     assert row["split"] == "random" and row["valid_rows"] == 480
     assert 0.75 < row["model_roc_auc"] < 0.9
     assert row["margin"] == pytest.approx(
@@ -139,4 +161,4 @@ def test_a_flat_export_is_measured_end_to_end(tmp_path, capsys):
     low, high = row["model_roc_auc_interval"]
     assert low < row["model_roc_auc"] < high
     assert 0.5 < row["rules_roc_auc"] < row["model_roc_auc"]
-    json.dumps(row)  # what --json writes
+    assert json.loads((tmp_path / "rows.json").read_text(encoding="utf-8")) == [row]
