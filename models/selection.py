@@ -17,6 +17,11 @@ The inner slice mirrors the outer split:
 - rows in file order with no dates: the last ``fraction`` of rows;
 - no order: a stratified random ``fraction`` (seeded).
 
+When the gap leaves a class too thin to judge (a year of history against a 90-day
+horizon: Olist's export), the caller (``models.training``) judges again without the gap,
+still on training rows only, and the evidence says so; only when that fails too does the
+configured LightGBM stay, unjudged.
+
 Candidates are ranked by their raw score (calibration is monotone: it cannot change a
 ranking metric, so it is not judged). Scores within ``margin`` of the best are a tie,
 won by the simplest candidate (listed simplest first): a simpler model is faster to fit

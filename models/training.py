@@ -7,6 +7,7 @@ directly on small data.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -117,17 +118,30 @@ def _fit_auto(
     y = np.asarray(y, dtype=np.int64)
     spec = order or _default_order(X)
     as_of = X[AS_OF] if AS_OF in X.columns else None
-    inner = selection.inner_slice(y, as_of, spec, config.selection.inner_fraction, config.seed)
     candidates = candidate_models(config, categorical, numeric)
-    evidence = selection.select(
-        candidates,
-        X,
-        y,
-        inner,
-        metric=metric,
-        margin=config.selection.margin,
-        min_class_rows=config.selection.min_class_rows,
-    )
+
+    def judged(spec: selection.SliceSpec) -> dict[str, object]:
+        inner = selection.inner_slice(y, as_of, spec, config.selection.inner_fraction, config.seed)
+        return selection.select(
+            candidates,
+            X,
+            y,
+            inner,
+            metric=metric,
+            margin=config.selection.margin,
+            min_class_rows=config.selection.min_class_rows,
+        )
+
+    evidence = judged(spec)
+    if evidence["chosen"] is None and pd.Timedelta(spec.embargo) > pd.Timedelta(0):
+        # A short history (Olist: a year, a 90-day horizon) leaves the gapped inner split
+        # without conversions; judging without the gap still reads training rows only.
+        retry = judged(replace(spec, embargo=selection.NO_EMBARGO))
+        if retry["chosen"] is not None:
+            retry["reason"] = (
+                f"{retry['reason']}, judged without the horizon gap: with it, {evidence['reason']}"
+            )
+            evidence = retry
     model = candidates[evidence["chosen"] or "lightgbm"].fit(X, y)
     model.selection_ = evidence
     return model

@@ -200,3 +200,20 @@ def test_model_kind_auto_is_the_default_and_is_validated():
     regularised = candidate_models(ModelConfig(), [], ["a"])["lightgbm_regularised"]
     assert regularised.lgbm_params["min_child_samples"] == 200
     assert regularised.lgbm_params["n_estimators"] == 200  # the configured rest
+
+
+def test_a_gap_that_leaves_no_conversions_is_judged_without_it():
+    """A short history with a long horizon: the gapped inner split has too few converting
+    inner-training rows, so the families are judged without the gap (still training rows
+    only) rather than the configured LightGBM kept unjudged; the evidence says so."""
+    X, y = drifting_line()
+    X = X.assign(as_of=pd.date_range("2025-01-01", periods=N, freq="3h", tz="UTC"))
+    gapped = SliceSpec("time", pd.Timedelta(days=200))
+    inner = inner_slice(y, X["as_of"], gapped, 0.2)
+    assert y[inner.train].sum() < 20  # the gap leaves too few conversions to judge
+    model = training.fit_model(X, y, REGISTRY, CONFIG, order=gapped)
+    evidence = model.selection_
+    assert isinstance(model, LogisticLeadModel) and evidence["chosen"] == "logistic"
+    assert evidence["reason"].startswith("the best inner score, judged without the horizon gap")
+    assert "with it, too few rows to judge" in evidence["reason"]
+    assert evidence["inner_train_rows"] == 2400 and "embargo" not in evidence["slice"]
