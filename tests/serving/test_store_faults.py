@@ -182,13 +182,15 @@ def test_sigkill_during_publish_never_exposes_a_partial_batch(backend, tmp_path,
             for trial in range(2, 2 + TRIALS):
                 # a random point of the publish: after a random chunk (plus a random
                 # part of a chunk's time), or, one trial in two, after the last chunk,
-                # where the count check, the flip and the prune happen
+                # where the count check, the flip and the prune happen (up to a whole
+                # publish's time later: on a loaded machine that tail outlasts 4 chunks,
+                # and kills must land on both sides of the flip)
                 chunks = -(-len(frame_for(trial)) // CHUNK_ROWS)
                 per_chunk = duration / (chunks + 1)
                 if rng.random() < 0.5:
                     run_child(trial, rng.randrange(chunks), rng.uniform(0, per_chunk))
                 else:
-                    run_child(trial, chunks, rng.uniform(0, 4 * per_chunk))
+                    run_child(trial, chunks, rng.uniform(0, max(4 * per_chunk, duration)))
                 current = store.current_batch()
                 statuses = [b.status for b in store.batches()]
                 assert statuses.count("published") == 1
