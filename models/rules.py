@@ -4,19 +4,24 @@ It reads the same feature frame as the model: an ICP quality score 0-10 (weighte
 per-attribute value scores, LeadSquared style) scaled to ``icp_points``, plus activity
 points for each occurrence within the activity window ("+10 meeting, +8 webinar,
 -5 unsubscribe"), plus attribute penalties, plus points per range of a numeric attribute
-("5+ visits: +10", "under a minute on site: -5"), clipped to 0-100. ``fit`` learns
-nothing about the points; given labels, it maps points to a conversion rate (isotonic) so
-the baseline's probabilities can be scored (Brier) on the same footing as the model's.
+("5+ visits: +10", "under a minute on site: -5"). The points are not clipped: they rank
+leads (a 0-100 clip tied a quarter of the demo's open leads at 100), and the grades come
+from ``rules.grades``. ``fit`` learns nothing about the points; given labels, it maps
+points to a conversion rate (isotonic) so the baseline's probabilities can be scored
+(Brier) on the same footing as the model's.
 
 Every declared rule is also one line of the rules card (``card_lines``): what it gives
 points for, in words, and which rows it applies to. The card explains a lead's points
 (``RuleScorer.explain``: "TotalVisits 7 (5 or more): +10") and shows in the report how
-each rule did on the validation window (``RuleScorer.card``). ``points`` itself stays one
+each rule did on the validation window (``RuleScorer.card``), and in a batch each lead
+carries the same breakdown as JSON (``RuleScorer.reasons_json``, computed once per
+distinct combination of the values the rules read). ``points`` itself stays one
 vectorised pass per rule over the columns (scoring runs on a million leads).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -28,8 +33,6 @@ from sklearn.isotonic import IsotonicRegression
 
 from leadscore.features.registry import count_name
 from leadscore.models.config import NumericAttributeRule, PointsBin, RulesConfig
-
-MAX_POINTS = 100.0
 
 Kind = Literal["icp", "activity", "penalty", "numeric"]
 KIND_WORDS: dict[str, str] = {
@@ -119,17 +122,20 @@ class CardLine:
     def name(self) -> str:
         return f"{self.attribute}: {self.condition}"
 
-    def reason(self, value: object, amount: float) -> str:
-        """This line on one lead, with the lead's value: "TotalVisits 7 (5 or more): +10"."""
-        total = points_text(self.points * amount)
+    def words(self, value: object, amount: float) -> str:
+        """This line on one lead in words, with the lead's value: "TotalVisits 7 (5 or more)"."""
         if self.kind == "activity":
-            return f"{number_text(amount)} x {self.attribute} {self.condition}: {total}"
+            return f"{number_text(amount)} x {self.attribute} {self.condition}"
         if self.column is None:
-            return f"{self.attribute} {self.condition}: {total}"
+            return f"{self.attribute} {self.condition}"
         if _missing(value):
-            return f"{self.attribute} missing ({self.condition}): {total}"
+            return f"{self.attribute} missing ({self.condition})"
         shown = number_text(float(value)) if self.kind == "numeric" else str(value)  # type: ignore[arg-type]
-        return f"{self.attribute} {shown} ({self.condition}): {total}"
+        return f"{self.attribute} {shown} ({self.condition})"
+
+    def reason(self, value: object, amount: float) -> str:
+        """This line on one lead with its points: "TotalVisits 7 (5 or more): +10"."""
+        return f"{self.words(value, amount)}: {points_text(self.points * amount)}"
 
 
 def _value(X: pd.DataFrame, column: str | None, row: int) -> object:
@@ -190,7 +196,7 @@ def card_lines(rules: RulesConfig, activity_points: Mapping[str, float]) -> list
 
 
 class RuleScorer(ClassifierMixin, BaseEstimator):
-    """Points baseline; ``points`` gives 0-100, ``predict_proba`` the calibrated rate."""
+    """Points baseline; ``points`` gives the points, ``predict_proba`` the calibrated rate."""
 
     def __init__(
         self,
@@ -224,7 +230,7 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
         return total
 
     def points(self, X: pd.DataFrame) -> np.ndarray:
-        """Rule score 0-100 per row of a feature frame."""
+        """Rule score per row of a feature frame: the points, unclipped (they rank leads)."""
         rules = self._rules()
         score = self.icp_quality(X) / 10.0 * rules.icp_points
         for activity_type, pts in (self.activity_points or {}).items():
@@ -236,7 +242,7 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
             score = score + penalty.points * outside
         if rules.numeric:
             score = score + self.numeric_points(X)
-        return np.clip(score, 0.0, MAX_POINTS)
+        return np.asarray(score, dtype=np.float64)
 
     def grades(self, X: pd.DataFrame) -> np.ndarray:
         return grade_of(self.points(X), self._rules().grades)
@@ -246,8 +252,8 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
         return card_lines(self._rules(), self.activity_points or {})
 
     def breakdown(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Points per card line per row (columns named by ``CardLine.name``), before the
-        0-100 clip: each row sums to its rule score unclipped."""
+        """Points per card line per row (columns named by ``CardLine.name``): each row sums
+        to its rule score."""
         lines = self.card_lines()
         parts = [line.points * line.amount(X) for line in lines]
         return pd.DataFrame(
@@ -258,7 +264,7 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
 
     def explain(self, X: pd.DataFrame) -> list[list[str]]:
         """Per row, the rules that gave it points, largest first, in words
-        ("TotalVisits 7 (5 or more): +10"), and the clip when the total left 0-100.
+        ("TotalVisits 7 (5 or more): +10").
 
         Meant for a few leads (a lead's page, an example): the text is built per row."""
         lines = [line for line in self.card_lines() if line.points]
@@ -273,13 +279,55 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
                 ),
                 key=lambda part: -abs(part[0]),
             )
-            texts = [text for _, text in parts]
-            total = sum(p for p, _ in parts)
-            if not 0.0 <= total <= MAX_POINTS:
-                clipped = min(max(total, 0.0), MAX_POINTS)
-                texts.append(f"total {round(total, 2):g} clipped to {clipped:g}")
-            out.append(texts)
+            out.append([text for _, text in parts])
         return out
+
+    def reasons_json(self, X: pd.DataFrame) -> list[str]:
+        """Per row, the rules' breakdown as one JSON array, largest |points| first:
+        ``[{"text": "industry software", "points": 18.75}, ...]`` (points to 2 decimals;
+        they add up to the row's rule score, to rounding).
+
+        For a batch: the breakdown depends only on the values the rules read (attributes
+        and activity counts), so it is built once per distinct combination of them and
+        mapped back to the rows, not once per lead.
+        """
+        if len(X) == 0:
+            return []
+        lines = [line for line in self.card_lines() if line.points]
+        read = list(dict.fromkeys(c for c in self._read_columns(lines) if c in X.columns))
+        if read:
+            keys = X[read].groupby(read, dropna=False, sort=False, observed=True).ngroup()
+            codes = keys.to_numpy()
+            first = pd.Series(np.arange(len(X))).groupby(codes, sort=True).first().to_numpy()
+        else:
+            codes, first = np.zeros(len(X), dtype=np.int64), np.array([0])
+        distinct = X.iloc[first]
+        amounts = np.column_stack(
+            [line.amount(distinct) for line in lines] or [np.zeros(len(first))]
+        )
+        texts = []
+        for i in range(len(distinct)):
+            parts = sorted(
+                (
+                    (
+                        round(float(line.points * a), 2),
+                        line.words(_value(distinct, line.column, i), a),
+                    )
+                    for line, a in zip(lines, amounts[i], strict=False)
+                    if a
+                ),
+                key=lambda part: -abs(part[0]),
+            )
+            texts.append(json.dumps([{"text": t, "points": p} for p, t in parts]))
+        return np.array(texts, dtype=object)[codes].tolist()
+
+    def _read_columns(self, lines: Sequence[CardLine]) -> list[str]:
+        """The columns ``lines`` read: the attributes and the activity counts."""
+        rules = self._rules()
+        columns = [line.attribute for line in lines if line.kind != "activity"]
+        window = rules.activity_window_days
+        columns += [count_name(t, window) for t, pts in (self.activity_points or {}).items() if pts]
+        return columns
 
     def card(self, X: pd.DataFrame, y: np.ndarray | None = None) -> pd.DataFrame:
         """The rules card on a frame: per line its kind, rule, points, how many rows it

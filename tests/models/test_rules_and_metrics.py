@@ -40,9 +40,9 @@ def test_rule_points_by_hand():
     scorer = RuleScorer(rules=RULES, activity_points=POINTS).fit(_frame())
     # row 0: icp (3*10 + 1*8)/4 = 9.5 -> 47.5 pts; + 10 + 8 = 65.5
     # row 1: icp (3*4 + 8)/4 = 5 -> 25; + 16 - 5 - 10 (BR) = 26
-    # row 2: icp (3*2 + 0)/4 = 1.5 -> 7.5; - 15 -> clipped at 0
-    # row 3: icp (30 + 0)/4 = 7.5 -> 37.5; + 50 + 24 = 111.5 -> clipped at 100
-    np.testing.assert_allclose(scorer.points(_frame()), [65.5, 26.0, 0.0, 100.0])
+    # row 2: icp (3*2 + 0)/4 = 1.5 -> 7.5; - 15 = -7.5 (not clipped: points rank leads)
+    # row 3: icp (30 + 0)/4 = 7.5 -> 37.5; + 50 + 24 = 111.5 (not clipped at 100)
+    np.testing.assert_allclose(scorer.points(_frame()), [65.5, 26.0, -7.5, 111.5])
     assert scorer.grades(_frame()).tolist() == ["A", "C", "D", "A"]
 
 

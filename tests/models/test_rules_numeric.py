@@ -3,6 +3,7 @@ worked out by hand."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 
@@ -94,14 +95,14 @@ def _frame() -> pd.DataFrame:
     )
 
 
-def test_numeric_points_add_to_the_rule_score_and_the_total_is_clipped():
+def test_numeric_points_add_to_the_rule_score_unclipped():
     scorer = RuleScorer(rules=RULES, activity_points=POINTS).fit(_frame())
-    # row 0: icp 10 -> 20; + 3 x 30 meetings; visits 7 -> +10; employees 100 -> +8: 128 -> 100
-    # row 1: icp 2 -> 4; - 5 unsubscribe; - 10 (BR); visits 0 -> -5; employees missing -2: -18 -> 0
+    # row 0: icp 10 -> 20; + 3 x 30 meetings; visits 7 -> +10; employees 100 -> +8: 128
+    # row 1: icp 2 -> 4; - 5 unsubscribe; - 10 (BR); visits 0 -> -5; employees missing -2: -18
     # row 2: 20; visits missing -> 0; employees 201 -> outside [51, 201): 0 -> 20
     # row 3: icp missing -> default 2 -> 4; visits 1 -> in no range; employees 51 -> +8: 12
     np.testing.assert_allclose(scorer.numeric_points(_frame()), [18, -7, 0, 8])
-    np.testing.assert_allclose(scorer.points(_frame()), [100, 0, 20, 12])
+    np.testing.assert_allclose(scorer.points(_frame()), [128, -18, 20, 12])
     unclipped = scorer.breakdown(_frame()).sum(axis=1).to_numpy()
     np.testing.assert_allclose(unclipped, [128, -18, 20, 12])
 
@@ -113,7 +114,6 @@ def test_the_reasons_name_the_value_the_range_and_the_points():
         "industry software: +20",
         "visits 7 (5 or more): +10",
         "employees 100 (51-200 staff): +8",
-        "total 128 clipped to 100",
     ]
     assert reasons[1] == [
         "country BR (not in US): -10",
@@ -121,7 +121,6 @@ def test_the_reasons_name_the_value_the_range_and_the_points():
         "visits 0 (under 1): -5",
         "industry retail (other values): +4",
         "employees missing: -2",
-        "total -18 clipped to 0",
     ]
     assert reasons[2] == ["industry software: +20"]  # missing visits: 0 points, not said
     assert reasons[3] == ["employees 51 (51-200 staff): +8", "industry missing (other values): +4"]
@@ -155,7 +154,34 @@ def test_no_numeric_rules_leave_the_points_as_before():
     plain = RULES.model_copy(update={"numeric": {}})
     scorer = RuleScorer(rules=plain, activity_points=POINTS)
     assert scorer.numeric_points(_frame()).tolist() == [0, 0, 0, 0]
-    np.testing.assert_allclose(scorer.points(_frame()), [100, 0, 20, 4])
+    np.testing.assert_allclose(scorer.points(_frame()), [110, -11, 20, 4])
+
+
+def test_the_rule_reasons_json_is_the_breakdown_largest_first_and_sums_to_the_score():
+    scorer = RuleScorer(rules=RULES, activity_points=POINTS)
+    frame = pd.concat([_frame(), _frame().iloc[[1, 0]]], ignore_index=True)  # repeated rows
+    got = [json.loads(r) for r in scorer.reasons_json(frame)]
+    assert got[0] == [
+        {"text": "3 x meeting booked in the last 90 days", "points": 90.0},
+        {"text": "industry software", "points": 20.0},
+        {"text": "visits 7 (5 or more)", "points": 10.0},
+        {"text": "employees 100 (51-200 staff)", "points": 8.0},
+    ]
+    assert got[1] == [
+        {"text": "country BR (not in US)", "points": -10.0},
+        {"text": "1 x unsubscribe in the last 90 days", "points": -5.0},
+        {"text": "visits 0 (under 1)", "points": -5.0},
+        {"text": "industry retail (other values)", "points": 4.0},
+        {"text": "employees missing", "points": -2.0},
+    ]
+    assert got[3] == [
+        {"text": "employees 51 (51-200 staff)", "points": 8.0},
+        {"text": "industry missing (other values)", "points": 4.0},
+    ]
+    assert got[4] == got[1] and got[5] == got[0]  # one breakdown per distinct combination
+    totals = [sum(r["points"] for r in reasons) for reasons in got]
+    np.testing.assert_allclose(totals, scorer.points(frame))  # [128, -18, 20, 12, -18, 128]
+    assert scorer.reasons_json(frame.head(0)) == []
 
 
 def test_the_report_shows_the_rules_card_with_the_numeric_rules():
