@@ -5,6 +5,8 @@
 feature registry and the input columns it was trained with (set by
 ``models.training.fit_model``), so scoring explains with the registry the model learned
 from, and a champion that cannot read today's data is reported by the columns it misses.
+It may carry ``subscore_quantiles_`` (``models.subscores``), left out of the protocol on
+purpose: a model saved before sub-scores lacks it and must still score.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ The output is the scores frame the store publishes (docs/architecture.md §5): t
 declared in models/schema.py (:data:`SCORE_COLUMNS`), plus ``reasons_text``. Rank follows the
 model's raw log-odds, which orders leads exactly as the calibrated probability does but
 also breaks the ties an isotonic calibration leaves, so rank 1 is the single best lead.
+``rule_rank`` follows the rules' (unclipped) points; leads on equal points are ordered by
+the model's log-odds, so the rule rank too is one global order whatever the partitions.
+The fit and engagement sub-scores (0-100) and the quadrant cell come from
+``models.subscores``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from leadscore.models.config import ScoringConfig
 from leadscore.models.explain import family_sums, reasons_json_and_text
 from leadscore.models.rules import RuleScorer, grade_of
 from leadscore.models.schema import REASONS_TEXT, SCORE_COLUMNS
+from leadscore.models.subscores import cells, note_missing, quantiles_of, subscores
 
 
 def rank_and_percentile(ranking: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -37,6 +42,15 @@ def rank_and_percentile(ranking: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rank[order] = np.arange(1, n + 1)
     percentile = 100.0 * (n - rank) / max(n - 1, 1)
     return rank, percentile
+
+
+def rule_ranks(rule_score: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """Rank by rule points, 1 = most; equal points are ordered by the model's log-odds
+    (``raw``), then by position: the same order whether ranked whole or in partitions."""
+    order = np.lexsort((-np.asarray(raw, dtype=np.float64), -np.asarray(rule_score, np.float64)))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    return rank
 
 
 class StageTimes:
@@ -90,8 +104,13 @@ def score_partition(
         reasons, lines = reasons_json_and_text(contributions, features, names, registry, config)
     del contributions
     with _stage(times, "rules"):
-        rule_points = rules.points(features)
+        rule_points = np.round(rules.points(features), 2)
         rule_grades = grade_of(rule_points, rules._rules().grades)
+        rule_reasons = rules.reasons_json(features)
+    quantiles = quantiles_of(model)
+    if quantiles is None:
+        note_missing(model)
+    sub = subscores(families, quantiles, len(raw))
     context = _lead_context(features[LEAD_ID], leads)
     zeros = np.zeros(len(raw))
     return pd.DataFrame(
@@ -104,18 +123,25 @@ def score_partition(
             "grade": grade_of(score, config.grades),
             FIT: np.round(families.get(FIT, zeros), 4),
             ENGAGEMENT: np.round(families.get(ENGAGEMENT, zeros), 4),
-            "rule_score": np.round(rule_points, 2),
+            "rule_score": rule_points,
             "rule_grade": rule_grades,
             "reasons": reasons,
+            "fit_score": sub["fit_score"],
+            "engagement_score": sub["engagement_score"],
+            "cell": cells(sub["fit_score"], sub["engagement_score"], config.cells.model_dump()),
+            "rule_reasons": rule_reasons,
             REASONS_TEXT: lines,
             RAW_SCORE: raw,
         }
     )
 
 
-def with_rank(frame: pd.DataFrame, rank: np.ndarray, percentile: np.ndarray) -> pd.DataFrame:
-    """A partition's scores with their global rank and percentile, in SCORE_COLUMNS order."""
-    ranked = frame.assign(rank=rank, percentile=np.round(percentile, 2))
+def with_rank(
+    frame: pd.DataFrame, rank: np.ndarray, percentile: np.ndarray, rule_rank: np.ndarray
+) -> pd.DataFrame:
+    """A partition's scores with their global rank, percentile and rule rank, in
+    SCORE_COLUMNS order."""
+    ranked = frame.assign(rank=rank, percentile=np.round(percentile, 2), rule_rank=rule_rank)
     extra = [c for c in ranked.columns if c not in SCORE_COLUMNS]
     return ranked[[*SCORE_COLUMNS, *extra]]
 
@@ -130,8 +156,11 @@ def score_frame(
 ) -> pd.DataFrame:
     """The scores of every row of ``features`` (one per open lead), best first."""
     frame = score_partition(features, model, rules, registry, config, leads)
-    rank, percentile = rank_and_percentile(frame[RAW_SCORE].to_numpy())
-    return with_rank(frame, rank, percentile).sort_values("rank").reset_index(drop=True)
+    raw = frame[RAW_SCORE].to_numpy()
+    rank, percentile = rank_and_percentile(raw)
+    rule_rank = rule_ranks(frame["rule_score"].to_numpy(), raw)
+    ranked = with_rank(frame, rank, percentile, rule_rank)
+    return ranked.sort_values("rank").reset_index(drop=True)
 
 
 def _lead_context(lead_ids: pd.Series, leads: pd.DataFrame | None) -> dict[str, np.ndarray]:

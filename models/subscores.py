@@ -20,6 +20,7 @@ has no sub-scores and no cell (null).
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -160,9 +161,15 @@ def cells(fit: pd.array, engagement: pd.array, cutoffs: Mapping[str, float]) -> 
     return out
 
 
+_NOTED: weakref.WeakSet[object] = weakref.WeakSet()
+
+
 def note_missing(model: object) -> None:
-    """Say once per scoring call why a model has no sub-scores (saved before it carried
-    reference quantiles), so null sub-scores are not a silent surprise."""
+    """Say once per model why it has no sub-scores (saved before it carried reference
+    quantiles), so null sub-scores are not a silent surprise (and not a line a partition)."""
+    if model in _NOTED:
+        return
+    _NOTED.add(model)
     log.warning(
         "this %s was saved without reference quantiles (trained before sub-scores): "
         "fit_score, engagement_score and cell are null; run `leadscore train` for them",

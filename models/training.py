@@ -14,7 +14,7 @@ import pandas as pd
 
 from leadscore.features.builder import AS_OF
 from leadscore.features.registry import FeatureRegistry
-from leadscore.models import selection
+from leadscore.models import selection, subscores
 from leadscore.models.config import ModelConfig, RulesConfig
 from leadscore.models.factory import LeadModel, candidate_models, make_model
 from leadscore.models.linear import LogisticLeadModel
@@ -80,7 +80,9 @@ def fit_model(
     already choose on held-out evidence); otherwise one model for every row. The fitted
     model carries ``registry`` (``registry_``) and the columns it reads
     (``input_columns_``): scoring explains with them, and the gate names the columns a
-    champion misses (``models.base.LeadScorer``).
+    champion misses (``models.base.LeadScorer``). It also keeps the reference quantiles
+    of its fit and engagement sums over these training rows (``subscore_quantiles_``),
+    which put each scored lead's sub-scores on a 0-100 scale (``models.subscores``).
     """
     categorical, numeric = model_features(X, registry)
     if config.segments.column is not None:
@@ -96,6 +98,7 @@ def fit_model(
         fitted = make_model(config, categorical, numeric).fit(X, y)
     fitted.registry_ = registry
     fitted.input_columns_ = list(fitted.features)
+    fitted.subscore_quantiles_ = subscores.model_quantiles(fitted, X, registry)
     return fitted
 
 

@@ -29,6 +29,7 @@ from leadscore.models.scoring import (
     SCORE_COLUMNS,
     StageTimes,
     rank_and_percentile,
+    rule_ranks,
     with_rank,
 )
 from leadscore.serving.export import export_frame, write_csv_chunks_atomic
@@ -41,6 +42,7 @@ class Spilled:
 
     path: Path
     raw: np.ndarray
+    rule: np.ndarray  # its rule points: the rule rank is global too
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -69,7 +71,11 @@ def read_arrow(path: Path, rows: np.ndarray | None = None) -> pd.DataFrame:
 def spill(frame: pd.DataFrame, folder: Path, index: int) -> Spilled:
     """Write a scored partition (from ``score_partition``) to ``folder``; keep its raw scores."""
     path = write_arrow(frame.drop(columns=[RAW_SCORE]), Path(folder) / f"part-{index:06d}.arrow")
-    return Spilled(path, frame[RAW_SCORE].to_numpy(dtype=np.float64))
+    return Spilled(
+        path,
+        frame[RAW_SCORE].to_numpy(dtype=np.float64),
+        frame["rule_score"].to_numpy(dtype=np.float64),
+    )
 
 
 def read_spilled(part: Spilled, rows: np.ndarray | None = None) -> pd.DataFrame:
@@ -84,23 +90,30 @@ class Ranking:
     rank: np.ndarray
     percentile: np.ndarray
     cuts: np.ndarray
+    rule_rank: np.ndarray
 
     @classmethod
     def of(cls, parts: Sequence[Spilled]) -> Ranking:
         raw = np.concatenate([p.raw for p in parts]) if parts else np.zeros(0)
+        rule = np.concatenate([p.rule for p in parts]) if parts else np.zeros(0)
         rank, percentile = rank_and_percentile(raw)
-        return cls(rank, percentile, np.cumsum([0, *(len(p) for p in parts)]))
+        cuts = np.cumsum([0, *(len(p) for p in parts)])
+        return cls(rank, percentile, cuts, rule_ranks(rule, raw))
 
     def part(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(rank, percentile) of partition ``i``'s leads, in its row order."""
         a, b = self.cuts[i], self.cuts[i + 1]
         return self.rank[a:b], self.percentile[a:b]
 
+    def rule_part(self, i: int) -> np.ndarray:
+        """Rule rank of partition ``i``'s leads, in its row order."""
+        return self.rule_rank[self.cuts[i] : self.cuts[i + 1]]
+
 
 def ranked_partitions(parts: Sequence[Spilled], ranking: Ranking) -> Iterator[pd.DataFrame]:
     """Each spilled partition with its global rank, in partition order (for the store)."""
     for i, part in enumerate(parts):
-        yield with_rank(read_spilled(part), *ranking.part(i))
+        yield with_rank(read_spilled(part), *ranking.part(i), ranking.rule_part(i))
 
 
 def by_rank(parts: Sequence[Spilled], ranking: Ranking, rows: int) -> Iterator[pd.DataFrame]:
@@ -117,7 +130,10 @@ def by_rank(parts: Sequence[Spilled], ranking: Ranking, rows: int) -> Iterator[p
             rank, percentile = ranking.part(i)
             take = np.flatnonzero((rank >= low) & (rank < low + rows))
             if len(take):
-                pieces.append(with_rank(read_spilled(part, take), rank[take], percentile[take]))
+                rule_rank = ranking.rule_part(i)[take]
+                pieces.append(
+                    with_rank(read_spilled(part, take), rank[take], percentile[take], rule_rank)
+                )
         yield pd.concat(pieces, ignore_index=True).sort_values("rank", kind="stable")
 
 

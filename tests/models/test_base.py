@@ -12,9 +12,11 @@ from leadscore.features.registry import build_registry
 from leadscore.models import training
 from leadscore.models.base import LeadScorer, missing_columns, registry_of
 from leadscore.models.config import ModelConfig
+from leadscore.models.explain import family_sums
 from leadscore.models.factory import LeadModel, make_model
 from leadscore.models.linear import LogisticLeadModel
 from leadscore.models.segments import SegmentedModel
+from leadscore.models.subscores import QUANTILE_POINTS, subscores
 
 N = 2000
 FEATURES = FeatureConfig(
@@ -63,6 +65,14 @@ def test_every_model_kind_is_a_lead_scorer_with_its_registry(config, kind):
     assert np.allclose(p, model.calibrated(model.raw_score(X)))
     contributions, _ = model.contributions(X.head(5))
     assert contributions.shape == (5, 3)
+    # the training rows' fit sums as reference quantiles (no activity log: no engagement)
+    quantiles = model.subscore_quantiles_
+    assert set(quantiles) == {"fit"} and len(quantiles["fit"]) == QUANTILE_POINTS
+    fit = family_sums(model.contributions(X)[0], model.features, registry)["fit"]
+    scores = subscores({"fit": fit}, quantiles, len(X))["fit_score"].to_numpy(dtype=float)
+    assert abs((scores >= 50).mean() - 0.5) < 0.02 and abs((scores >= 80).mean() - 0.2) < 0.02
+    median = subscores({"fit": np.array([np.median(fit)])}, quantiles, 1)["fit_score"]
+    assert median.tolist() == [50]
 
 
 def test_a_model_saved_without_its_registry_is_refused_by_name():

@@ -152,4 +152,9 @@ def test_a_model_with_its_registry_round_trips_through_the_mlflow_store(project:
     assert loaded.input_columns_ == ["employees", "visits"]
     assert loaded.registry_.names == registry.names
     assert [spec for spec in loaded.registry_] == [spec for spec in registry]
+    # the sub-scores' reference quantiles travel with the model
+    assert set(loaded.subscore_quantiles_) == {"fit"}
+    np.testing.assert_array_equal(
+        loaded.subscore_quantiles_["fit"], model.subscore_quantiles_["fit"]
+    )
     assert np.array_equal(loaded.predict_proba(X)[:, 1], model.predict_proba(X)[:, 1])

@@ -23,6 +23,7 @@ from leadscore.models.scoring import (
     partition_features,
     partition_leads,
     rank_and_percentile,
+    rule_ranks,
     score_frame,
     score_partition,
     with_rank,
@@ -84,9 +85,11 @@ def test_partitions_change_no_score(world, rows):
     ]
     raw = np.concatenate([s[RAW_SCORE].to_numpy() for s in scored])
     rank, percentile = rank_and_percentile(raw)
+    rule = np.concatenate([s["rule_score"].to_numpy() for s in scored])
+    rule_rank = rule_ranks(rule, raw)  # global across partitions, like rank
     cuts = np.cumsum([0, *(len(s) for s in scored)])
     frames = [
-        with_rank(s, rank[a:b], percentile[a:b])
+        with_rank(s, rank[a:b], percentile[a:b], rule_rank[a:b])
         for s, a, b in zip(scored, cuts[:-1], cuts[1:], strict=True)
     ]
     pdt.assert_frame_equal(_by_lead(pd.concat(frames)), _by_lead(whole))
