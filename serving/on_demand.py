@@ -116,6 +116,9 @@ def score_request(
         grade=str(out["grade"]),
         fit=_finite_or_none(out.get("fit")),
         engagement=_finite_or_none(out.get("engagement")),
+        fit_score=_int_or_none(out.get("fit_score")),
+        engagement_score=_int_or_none(out.get("engagement_score")),
+        cell=None if pd.isna(out.get("cell")) else str(out["cell"]),
         rule_score=_finite_or_none(out.get("rule_score")),
         rule_grade=None if out.get("rule_grade") is None else str(out["rule_grade"]),
         reasons=parse_reasons(out.get("reasons")),
@@ -123,6 +126,10 @@ def score_request(
         model_version=version,
         as_of=as_of,
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if pd.isna(value) else int(value)
 
 
 def _finite_or_none(value: Any) -> float | None:

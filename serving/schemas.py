@@ -186,6 +186,9 @@ class ScoreResult(BaseModel):
     grade: str
     fit: float | None
     engagement: float | None
+    fit_score: int | None = None
+    engagement_score: int | None = None
+    cell: str | None = None
     rule_score: float | None
     rule_grade: str | None
     reasons: list[Reason]

@@ -116,3 +116,31 @@ def test_isolated_behaviour_contributions_ignore_fit_features(fitted):
     after, _ = model.contributions(changed)
     np.testing.assert_allclose(after[:, engagement], before[:, engagement], atol=1e-9)
     assert np.abs(after[:, ~engagement] - before[:, ~engagement]).max() > 0.1
+
+
+def test_scores_carry_sub_scores_cells_rule_rank_and_rule_reasons(fitted):
+    settings, registry, model, rules, X_open, leads = fitted
+    scores = score_frame(X_open, model, rules, registry, settings.scoring, leads)
+    # sub-scores 0-100 follow the log-odds sums they are percentiles of
+    for family in ("fit", "engagement"):
+        ordered = scores.sort_values([family, f"{family}_score"])[f"{family}_score"]
+        assert ordered.between(0, 100).all() and ordered.is_monotonic_increasing
+    cut = settings.scoring.cells
+    fit_high = scores["fit_score"] >= cut.fit
+    eng_high = scores["engagement_score"] >= cut.engagement
+    expected = np.select(
+        [fit_high & eng_high, fit_high, eng_high],
+        ["call_now", "nurture", "educate"],
+        "deprioritise",
+    )
+    assert scores["cell"].tolist() == expected.tolist()
+    # rule_rank orders the leads by their unclipped points (1 = most)
+    by_rule = scores.sort_values("rule_rank")
+    assert by_rule["rule_rank"].tolist() == list(range(1, len(scores) + 1))
+    assert by_rule["rule_score"].is_monotonic_decreasing
+    # the rules' breakdown, largest first, adds up to the rule score
+    for raw, total in zip(scores["rule_reasons"], scores["rule_score"], strict=True):
+        reasons = json.loads(raw)
+        sizes = [abs(r["points"]) for r in reasons]
+        assert reasons and sizes == sorted(sizes, reverse=True)
+        assert sum(r["points"] for r in reasons) == pytest.approx(total, abs=0.05)
