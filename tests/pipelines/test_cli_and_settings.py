@@ -105,6 +105,7 @@ PER_DEPLOYMENT: dict[tuple[str, ...], object] = {
     ("features", "activity_types"): {},  # its activity vocabulary
     ("rules", "icp"): {},  # its ideal customer, by attribute values
     ("rules", "penalties"): [],  # ... and who is outside it
+    ("rules", "grades"): {"A": 60.0, "B": 40.0, "C": 20.0, "D": float("-inf")},  # tuned to its card
 }
 
 
