@@ -291,16 +291,6 @@ class CellCutoffs(_Strict):
     )
 
 
-class CellCutoffs(_Strict):
-    """Where a sub-score (0-100, ``models.subscores``) counts as high for the quadrant cell:
-    at or above the cut-off. 50: above the median lead the model learnt from."""
-
-    fit: float = Field(default=50.0, ge=0, le=100, description="fit_score at least this: high.")
-    engagement: float = Field(
-        default=50.0, ge=0, le=100, description="engagement_score at least this: high."
-    )
-
-
 class ScoringConfig(_Strict):
     """How a probability becomes a score, a grade and reasons."""
 
@@ -317,11 +307,6 @@ class ScoringConfig(_Strict):
         default=250_000,
         ge=1,
         description="Open leads per scoring partition: bounds memory, unit of parallel work.",
-    )
-    cells: CellCutoffs = Field(
-        default_factory=CellCutoffs,
-        description="Sub-score cut-offs of the quadrant cell (call_now / nurture / educate / "
-        "deprioritise).",
     )
     cells: CellCutoffs = Field(
         default_factory=CellCutoffs,

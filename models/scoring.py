@@ -31,7 +31,13 @@ from leadscore.models.config import ScoringConfig
 from leadscore.models.explain import family_sums, reasons_json_and_text
 from leadscore.models.rules import RuleScorer, grade_of
 from leadscore.models.schema import REASONS_TEXT, SCORE_COLUMNS
-from leadscore.models.subscores import cells, note_missing, quantiles_of, subscores
+from leadscore.models.subscores import (
+    SUM_DECIMALS,
+    cells,
+    note_missing,
+    quantiles_of,
+    subscores,
+)
 
 
 def rank_and_percentile(ranking: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,8 +127,8 @@ def score_partition(
             "probability": probability,
             "score": score,
             "grade": grade_of(score, config.grades),
-            FIT: np.round(families.get(FIT, zeros), 4),
-            ENGAGEMENT: np.round(families.get(ENGAGEMENT, zeros), 4),
+            FIT: np.round(families.get(FIT, zeros), SUM_DECIMALS),
+            ENGAGEMENT: np.round(families.get(ENGAGEMENT, zeros), SUM_DECIMALS),
             "rule_score": rule_points,
             "rule_grade": rule_grades,
             "reasons": reasons,

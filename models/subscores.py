@@ -38,6 +38,10 @@ REFERENCE_ROWS = 100_000
 """Training rows the quantiles are read from at most (a seeded sample beyond that)."""
 FAMILIES: tuple[str, ...] = (FIT, ENGAGEMENT)
 """The families that get a 0-100 sub-score (lead age, market, accounts do not)."""
+SUM_DECIMALS = 4
+"""Sums are read to 4 decimals (as the score row shows ``fit`` and ``engagement``), so the
+last-bit noise of a sum computed in another partition cannot move a lead's sub-score (many
+leads share one sum exactly, e.g. every lead without activity)."""
 QUANTILES_ATTRIBUTE = "subscore_quantiles_"
 """Where a fitted model keeps its reference quantiles ({family: ascending array})."""
 
@@ -88,7 +92,9 @@ def model_quantiles(
     names = list(model.features)
     present = {registry[f].family for f in names}
     sums = family_sums(contributions, names, registry)
-    return reference_quantiles({f: s for f, s in sums.items() if f in present})
+    return reference_quantiles(
+        {f: np.round(s, SUM_DECIMALS) for f, s in sums.items() if f in present}
+    )
 
 
 def percentile_of(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
@@ -129,15 +135,17 @@ def subscores(
     families: Mapping[str, np.ndarray], quantiles: Mapping[str, np.ndarray] | None, n: int
 ) -> dict[str, pd.array]:
     """``fit_score`` and ``engagement_score`` (nullable ints 0-100) of ``n`` leads from
-    their family sums; null for a family the model has no quantiles of (no engagement in a
-    flat export) and for every family when ``quantiles`` is None (an older model)."""
+    their family sums (read to :data:`SUM_DECIMALS`); null for a family the model has no
+    quantiles of (no engagement in a flat export) and for every family when ``quantiles``
+    is None (an older model)."""
     out = {}
     for family in FAMILIES:
         reference = None if quantiles is None else quantiles.get(family)
         if reference is None or family not in families:
             out[f"{family}_score"] = pd.array([None] * n, dtype="Int64")
         else:
-            out[f"{family}_score"] = as_int_scores(percentile_of(families[family], reference))
+            values = np.round(np.asarray(families[family], dtype=np.float64), SUM_DECIMALS)
+            out[f"{family}_score"] = as_int_scores(percentile_of(values, reference))
     return out
 
 

@@ -17,7 +17,8 @@ CARD_NOTE = (
     "it gives; numeric ranges are half-open, [min, max): min inclusive, max exclusive. An "
     "ICP line gives the attribute's weighted share of <code>icp_points</code> at that value "
     "score, an activity line its points per occurrence. A lead's rule score is the sum, "
-    "clipped to 0-100. Leads, share and conversion rate are those of the validation window."
+    "not clipped (it ranks leads). Leads, share and conversion rate are those of the "
+    "validation window."
 )
 
 
