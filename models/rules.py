@@ -283,51 +283,56 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
         return out
 
     def reasons_json(self, X: pd.DataFrame) -> list[str]:
-        """Per row, the rules' breakdown as one JSON array, largest |points| first:
-        ``[{"text": "industry software", "points": 18.75}, ...]`` (points to 2 decimals;
-        they add up to the row's rule score, to rounding).
+        """Per row, the rules' breakdown as one JSON array, largest |points| first (equal
+        points in card order): ``[{"text": "industry software", "points": 18.75}, ...]``
+        (points to 2 decimals; they add up to the row's rule score, to rounding).
 
-        For a batch: the breakdown depends only on the values the rules read (attributes
-        and activity counts), so it is built once per distinct combination of them and
-        mapped back to the rows, not once per lead.
+        Vectorised for a batch: per card line, each distinct value (or activity count) of
+        the rows it applies to is put in words once, into a small table of pieces; rows
+        are then ordered and joined with array operations on piece ids, no Python loop
+        over the leads (962k rows x 9 pieces: ~7 s on a busy 2-core machine, where their
+        points took ~2 s).
         """
-        if len(X) == 0:
-            return []
-        lines = [line for line in self.card_lines() if line.points]
-        read = list(dict.fromkeys(c for c in self._read_columns(lines) if c in X.columns))
-        if read:
-            keys = X[read].groupby(read, dropna=False, sort=False, observed=True).ngroup()
-            codes = keys.to_numpy()
-            first = pd.Series(np.arange(len(X))).groupby(codes, sort=True).first().to_numpy()
-        else:
-            codes, first = np.zeros(len(X), dtype=np.int64), np.array([0])
-        distinct = X.iloc[first]
-        amounts = np.column_stack(
-            [line.amount(distinct) for line in lines] or [np.zeros(len(first))]
+        table: list[str] = []
+        sizes: list[float] = []  # each piece's |points| (a piece is one line at one value)
+        rows, ids = [], []
+        for line in (line for line in self.card_lines() if line.points):
+            amount = line.amount(X)
+            hit = np.flatnonzero(amount)
+            if not len(hit):
+                continue
+            points = np.round(line.points * amount[hit], 2)
+            keys = X[line.column].iloc[hit] if line.column is not None else pd.Series(amount[hit])
+            codes, _ = pd.factorize(keys, use_na_sentinel=False)
+            rows.append(hit)
+            ids.append(len(table) + codes)
+            for i in np.unique(codes, return_index=True)[1].tolist():
+                text = line.words(keys.iloc[i], amount[hit[i]])
+                table.append(json.dumps({"text": text, "points": points[i]}))
+                sizes.append(abs(points[i]))
+        out = np.full(len(X), "[]", dtype=object)
+        if not rows:
+            return out.tolist()
+        # a row's pieces by |points| (largest first), then card order: one sort of one key
+        rank = np.empty(len(table), dtype=np.int64)
+        rank[np.lexsort((np.arange(len(table)), -np.asarray(sizes)))] = np.arange(len(table))
+        key = np.sort(np.concatenate(rows) * len(table) + rank[np.concatenate(ids)])
+        row = key // len(table)
+        piece = np.argsort(rank)[key % len(table)]
+        first = np.r_[True, row[1:] != row[:-1]]
+        last = np.r_[row[1:] != row[:-1], True]
+        # each piece in 4 forms: opening the array, closing it, both, or in the middle
+        forms = np.array(
+            [", " + t for t in table]
+            + ["[" + t for t in table]
+            + [", " + t + "]" for t in table]
+            + ["[" + t + "]" for t in table],
+            dtype=object,
         )
-        texts = []
-        for i in range(len(distinct)):
-            parts = sorted(
-                (
-                    (
-                        round(float(line.points * a), 2),
-                        line.words(_value(distinct, line.column, i), a),
-                    )
-                    for line, a in zip(lines, amounts[i], strict=False)
-                    if a
-                ),
-                key=lambda part: -abs(part[0]),
-            )
-            texts.append(json.dumps([{"text": t, "points": p} for p, t in parts]))
-        return np.array(texts, dtype=object)[codes].tolist()
-
-    def _read_columns(self, lines: Sequence[CardLine]) -> list[str]:
-        """The columns ``lines`` read: the attributes and the activity counts."""
-        rules = self._rules()
-        columns = [line.attribute for line in lines if line.kind != "activity"]
-        window = rules.activity_window_days
-        columns += [count_name(t, window) for t, pts in (self.activity_points or {}).items() if pts]
-        return columns
+        starts = np.flatnonzero(first)
+        picked = forms[piece + len(table) * (first + 2 * last)]
+        out[row[starts]] = np.add.reduceat(picked, starts)
+        return out.tolist()
 
     def card(self, X: pd.DataFrame, y: np.ndarray | None = None) -> pd.DataFrame:
         """The rules card on a frame: per line its kind, rule, points, how many rows it
