@@ -118,3 +118,19 @@ def test_cut_offs_are_bounded_0_to_100(cut):
     assert CellCutoffs(fit=cut).fit == cut
     with pytest.raises(ValueError, match=r"less than or equal to 100|greater than or equal to 0"):
         CellCutoffs(fit=cut + (1 if cut else -1))
+
+
+def test_a_flat_export_has_no_engagement_score_and_its_cell_reads_fit_alone():
+    from leadscore.models import training
+
+    X, y = _flat()
+    attributes = AttributeConfig(categorical=["industry"], numeric=["employees"])
+    registry = build_registry(FeatureConfig(attributes=attributes), behaviour=False)
+    config = ModelConfig(kind="lightgbm", lightgbm={"n_estimators": 5, "min_child_samples": 10})
+    model = training.fit_model(X.drop(columns="lead_id"), y, registry, config)
+    assert set(model.subscore_quantiles_) == {"fit"}
+    scores = score_frame(X, model, RuleScorer(), registry, ScoringConfig())
+    assert scores["engagement_score"].isna().all() and scores["fit_score"].notna().all()
+    high = scores["fit_score"] >= 50
+    assert scores["cell"].tolist() == np.where(high, "call_now", "deprioritise").tolist()
+    assert 0.4 < high.mean() < 0.6  # scored on its own training rows: about half above 50
