@@ -30,13 +30,19 @@ from leadscore.models.base import LeadScorer
 from leadscore.models.config import ScoringConfig
 from leadscore.models.explain import family_sums, reasons_json_and_text
 from leadscore.models.rules import RuleScorer, grade_of
-from leadscore.models.schema import REASONS_TEXT, SCORE_COLUMNS
+from leadscore.models.schema import (
+    DISPLAY_COLUMNS,
+    FACT_COLUMNS,
+    REASONS_TEXT,
+    SCORE_COLUMNS,
+)
 from leadscore.models.subscores import (
     SUM_DECIMALS,
     cells,
     note_missing,
     quantiles_of,
     subscores,
+)
 )
 
 
@@ -138,8 +144,16 @@ def score_partition(
             "rule_reasons": rule_reasons,
             REASONS_TEXT: lines,
             RAW_SCORE: raw,
+            **_v4_placeholders(len(raw)),
         }
     )
+
+
+def _v4_placeholders(n: int) -> dict[str, object]:
+    """Score-row v4 columns not computed here yet, as nulls: display columns and lead
+    facts (features/facts.py)."""
+    nulls = np.full(n, None, dtype=object)
+    return {c: nulls for c in (*DISPLAY_COLUMNS, *FACT_COLUMNS)}
 
 
 def with_rank(
