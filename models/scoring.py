@@ -43,7 +43,6 @@ from leadscore.models.subscores import (
     quantiles_of,
     subscores,
 )
-)
 
 
 def rank_and_percentile(ranking: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
