@@ -121,6 +121,21 @@ def test_spilled_partitions_rank_and_stream_like_the_whole(world, rows, tmp_path
     assert in_rank_order["lead_id"].tolist() == whole["lead_id"].tolist()
 
 
+def test_rule_rank_is_global_across_spilled_partitions(tmp_path):
+    """Two partitions' rule points ranked once give the whole frame's rule ranks (unclipped
+    points: 250 ranks above 120; equal points ordered by the model's log-odds)."""
+    points = np.array([120.0, 250.0, -7.5, 60.0, 120.0, 60.0, 800.0])
+    raw = np.array([0.3, -1.0, 2.0, 0.1, 0.9, 0.5, -2.0])
+    whole = rule_ranks(points, raw)
+    assert whole.tolist() == [4, 2, 7, 6, 3, 5, 1]
+    frames = [
+        pd.DataFrame({"lead_id": ids, "rule_score": points[ids], RAW_SCORE: raw[ids]})
+        for ids in (np.arange(0, 3), np.arange(3, 7))
+    ]
+    ranking = Ranking.of([spill(f, tmp_path, i) for i, f in enumerate(frames)])
+    assert np.concatenate([ranking.rule_part(0), ranking.rule_part(1)]).tolist() == whole.tolist()
+
+
 def _scores(n: int, offset: int = 0) -> pd.DataFrame:
     ids = [f"L{offset + i}" for i in range(n)]
     return pd.DataFrame(
