@@ -168,7 +168,13 @@ def test_every_open_lead_has_exactly_one_score_with_reasons(project: Path, score
     assert (reasons.map(len) > 0).all()
     assert batch["rank"].tolist() == list(range(1, len(batch) + 1))
     assert batch["probability"].is_monotonic_decreasing
-    assert batch["rule_score"].between(0, 100).all()
+    # the rules' points are not clipped: rule_rank orders the batch by them
+    by_rule = batch.sort_values("rule_rank")
+    assert by_rule["rule_rank"].tolist() == list(range(1, len(batch) + 1))
+    assert by_rule["rule_score"].is_monotonic_decreasing and batch["rule_score"].max() > 100
+    for column in ("fit_score", "engagement_score"):
+        assert batch[column].notna().all() and batch[column].between(0, 100).all()
+    assert set(batch["cell"]) == {"call_now", "nurture", "educate", "deprioritise"}
     assert scored["leads_in"] == scored["scored"] + scored["closed"] + scored["quarantined"]
     csv = pd.read_csv(scored["csv"])
     assert len(csv) == len(open_ids)
