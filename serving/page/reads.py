@@ -1,0 +1,280 @@
+"""The page's SQL: one filtered, sorted, paged list and what is counted over it.
+
+Every read runs against one batch (the current one, pinned by the caller) of the store's
+``scores`` table (serving/store/schema.py), and every count is computed by the database
+(``GROUP BY``), so a page costs a few index or table scans whatever the batch size. The
+score row's v4 columns (name, company, fit_score, cell, rule_rank, attributes, ...) are
+used when the store has them; against an older store the page shows what there is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Integer, and_, case, cast, func, or_, select
+
+from leadscore.serving.page.filters import ROWS_PER_PAGE, ListQuery
+from leadscore.serving.store import changes_table, scores_table
+
+S = scores_table
+SEARCHED = ("lead_id", "name", "company", "email")
+"""Columns the search box looks in (those the store has), case-insensitively."""
+LIKE_ESCAPE = "!"
+
+
+def has(name: str) -> bool:
+    """Whether the store's score row has column ``name`` (v4 columns may be missing)."""
+    return name in S.c
+
+
+def columns() -> list[str]:
+    """The score row's columns this store has, in declared order."""
+    return [c.name for c in S.c if c.name != "batch_id"]
+
+
+def like_literal(text: str) -> str:
+    """``text`` with LIKE's wildcards (and the escape character) escaped."""
+    for char in (LIKE_ESCAPE, "%", "_"):
+        text = text.replace(char, LIKE_ESCAPE + char)
+    return text
+
+
+def attr_condition(key: str, value: str) -> ColumnElement[bool]:
+    """An exact match of ``key`` = ``value`` in the ``attributes`` JSON text.
+
+    The writer uses ``json.dumps(sort_keys=True, separators=(",", ":"))``, so a text value
+    reads ``"key":"value"`` and a number ``"key":12`` (then followed by ``,`` or ``}``).
+    """
+    head = like_literal(json.dumps(key) + ":")
+    options = [S.c.attributes.like(f"%{head}{like_literal(json.dumps(value))}%", LIKE_ESCAPE)]
+    try:
+        number = json.dumps(json.loads(value))
+    except ValueError:
+        number = None
+    if number is not None and not number.startswith('"'):
+        for end in (",", "}"):
+            pattern = f"%{head}{like_literal(number)}{end}%"
+            options.append(S.c.attributes.like(pattern, LIKE_ESCAPE))
+    return or_(*options)
+
+
+def conditions(batch_id: str, query: ListQuery, skip: Sequence[str] = ()) -> list[Any]:
+    """The WHERE terms of ``query`` over one batch; ``skip`` leaves filters out (a facet
+    counts over every other filter: the grade counts ignore the grade filter)."""
+    terms: list[Any] = [S.c.batch_id == batch_id]
+    if query.q:
+        pattern = f"%{like_literal(query.q.lower())}%"
+        terms.append(
+            or_(*(func.lower(S.c[c]).like(pattern, LIKE_ESCAPE) for c in SEARCHED if has(c)))
+        )
+    if query.grades and "grade" not in skip:
+        terms.append(S.c.grade.in_(query.grades))
+    if query.owner:
+        terms.append(S.c.owner == query.owner)
+    if query.segment:
+        terms.append(S.c.segment == query.segment)
+    if query.cells and "cell" not in skip and has("cell"):
+        terms.append(S.c.cell.in_(query.cells))
+    if query.attrs and has("attributes"):
+        terms.extend(attr_condition(k, v) for k, v in query.attrs)
+    return terms
+
+
+def order_by(query: ListQuery) -> list[Any]:
+    """The ORDER BY of a sort: best (or newest) first unless reversed; ties by rank."""
+    key: Any
+    best_first = query.descending
+    if query.sort == "rules":
+        if has("rule_rank"):
+            key, best_first = S.c.rule_rank, not best_first  # rank 1 is best
+        else:
+            key = S.c.rule_score
+    elif query.sort == "fit":
+        key = S.c.fit_score if has("fit_score") else S.c.fit
+    elif query.sort == "engagement":
+        key = S.c.engagement_score if has("engagement_score") else S.c.engagement
+    elif query.sort == "activity" and has("last_activity_at"):
+        key = S.c.last_activity_at
+    else:
+        key, best_first = S.c.rank, not best_first
+    ordered = key.desc() if best_first else key.asc()
+    return [ordered.nulls_last(), S.c.rank]
+
+
+def list_page(conn: Connection, batch_id: str, query: ListQuery) -> tuple[list[dict], int]:
+    """The page's rows (score row columns) and the number of leads matching the filters."""
+    terms = conditions(batch_id, query)
+    total = conn.scalar(select(func.count()).select_from(S).where(*terms)) or 0
+    rows = conn.execute(
+        select(*(S.c[c] for c in columns()))
+        .where(*terms)
+        .order_by(*order_by(query))
+        .limit(ROWS_PER_PAGE)
+        .offset(query.offset)
+    ).all()
+    return [dict(r._mapping) for r in rows], int(total)
+
+
+def all_rows(conn: Connection, batch_id: str, query: ListQuery, chunk: int) -> Iterator[list]:
+    """Every row matching ``query``, in its order, in lists of ``chunk`` (the download)."""
+    result = conn.execution_options(stream_results=True, yield_per=chunk).execute(
+        select(*(S.c[c] for c in columns()))
+        .where(*conditions(batch_id, query))
+        .order_by(*order_by(query))
+    )
+    for part in result.partitions(chunk):
+        yield [dict(r._mapping) for r in part]
+
+
+def grade_counts(conn: Connection, batch_id: str, query: ListQuery) -> dict[str, int]:
+    """Leads per grade over every filter but the grade's (the grade boxes' counts)."""
+    rows = conn.execute(
+        select(S.c.grade, func.count())
+        .where(*conditions(batch_id, query, skip=("grade",)))
+        .group_by(S.c.grade)
+        .order_by(S.c.grade)
+    ).all()
+    return {grade: int(n) for grade, n in rows}
+
+
+def _decile(column: Any) -> Any:
+    """A 0-100 sub-score's tenth, 0..9 (100 falls in the top one)."""
+    return case((column >= 100, 9), else_=cast(column / 10, Integer))
+
+
+def quadrant(conn: Connection, batch_id: str, query: ListQuery) -> dict[str, Any]:
+    """Counts over every filter but the cell's: per cell, and on a 10 x 10 grid of
+    (fit_score, engagement_score) tenths. Empty without the v4 columns."""
+    if not (has("cell") and has("fit_score") and has("engagement_score")):
+        return {"cells": {}, "grid": {}}
+    terms = conditions(batch_id, query, skip=("cell",))
+    cells = conn.execute(select(S.c.cell, func.count()).where(*terms).group_by(S.c.cell)).all()
+    fit, eng = _decile(S.c.fit_score).label("f"), _decile(S.c.engagement_score).label("e")
+    grid = conn.execute(
+        select(fit, eng, func.count())
+        .where(*terms, S.c.fit_score.is_not(None), S.c.engagement_score.is_not(None))
+        .group_by(fit, eng)
+    ).all()
+    return {
+        "cells": {c: int(n) for c, n in cells if c is not None},
+        "grid": {(int(f), int(e)): int(n) for f, e, n in grid},
+    }
+
+
+def distinct(conn: Connection, batch_id: str, name: str) -> list[str]:
+    """Distinct non-null values of a text column in a batch, sorted (a filter's options)."""
+    if not has(name):
+        return []
+    column = S.c[name]
+    return list(
+        conn.scalars(
+            select(column)
+            .where(S.c.batch_id == batch_id, column.is_not(None))
+            .distinct()
+            .order_by(column)
+        ).all()
+    )
+
+
+def attribute_keys(conn: Connection, batch_id: str, sample: int = 200) -> list[str]:
+    """Attribute names seen in the batch's best ``sample`` leads (the filter's choices)."""
+    if not has("attributes"):
+        return []
+    keys: set[str] = set()
+    for raw in conn.scalars(
+        select(S.c.attributes)
+        .where(S.c.batch_id == batch_id, S.c.attributes.is_not(None))
+        .order_by(S.c.rank)
+        .limit(sample)
+    ):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            keys.update(str(k) for k in value)
+    return sorted(keys)
+
+
+def compare_page(
+    conn: Connection, batch_id: str, query: ListQuery, side: str | None
+) -> tuple[list[dict], int]:
+    """Leads where the model's rank and the rules' rank differ most, over the filters.
+
+    ``side`` ``"model"`` keeps leads the model ranks higher than the rules do, ``"rules"``
+    the reverse. Needs ``rule_rank`` (schema v4): without it, no rows.
+    """
+    if not has("rule_rank"):
+        return [], 0
+    terms = [*conditions(batch_id, query), S.c.rule_rank.is_not(None)]
+    if side == "model":
+        terms.append(S.c.rank < S.c.rule_rank)
+    elif side == "rules":
+        terms.append(S.c.rule_rank < S.c.rank)
+    gap = func.abs(S.c.rank - S.c.rule_rank)
+    total = conn.scalar(select(func.count()).select_from(S).where(*terms)) or 0
+    rows = conn.execute(
+        select(*(S.c[c] for c in columns()))
+        .where(*terms)
+        .order_by(gap.desc(), S.c.rank)
+        .limit(ROWS_PER_PAGE)
+        .offset(query.offset)
+    ).all()
+    return [dict(r._mapping) for r in rows], int(total)
+
+
+def grade_crosstab(conn: Connection, batch_id: str, query: ListQuery) -> dict[tuple, int]:
+    """Leads per (model grade, rules grade) over every filter but the grade's."""
+    rows = conn.execute(
+        select(S.c.grade, S.c.rule_grade, func.count())
+        .where(*conditions(batch_id, query, skip=("grade",)))
+        .group_by(S.c.grade, S.c.rule_grade)
+    ).all()
+    return {(g, r): int(n) for g, r, n in rows}
+
+
+C = changes_table
+
+
+def change_counts(conn: Connection, batch_id: str) -> dict[str, int]:
+    """Rows of the batch's change feed per kind (up, down, appeared, left)."""
+    rows = conn.execute(
+        select(C.c.kind, func.count()).where(C.c.batch_id == batch_id).group_by(C.c.kind)
+    ).all()
+    return {kind: int(n) for kind, n in rows}
+
+
+def change_page(
+    conn: Connection, batch_id: str, kinds: Sequence[str], owner: str | None, page: int
+) -> tuple[list[dict], int]:
+    """One page of the batch's change feed, with the lead's name and company where the
+    store has them (from this batch, or the previous one for a lead that left)."""
+    terms: list[Any] = [C.c.batch_id == batch_id]
+    if kinds:
+        terms.append(C.c.kind.in_(list(kinds)))
+    if owner:
+        terms.append(C.c.owner == owner)
+    total = conn.scalar(select(func.count()).select_from(C).where(*terms)) or 0
+    new, old = S.alias("n"), S.alias("o")
+    shown = [c for c in ("name", "company") if has(c)]
+    query = (
+        select(
+            C,
+            *(func.coalesce(new.c[c], old.c[c]).label(c) for c in shown),
+            new.c.rank.label("rank"),
+        )
+        .select_from(
+            C.outerjoin(
+                new, and_(new.c.batch_id == C.c.batch_id, new.c.lead_id == C.c.lead_id)
+            ).outerjoin(
+                old, and_(old.c.batch_id == C.c.previous_batch_id, old.c.lead_id == C.c.lead_id)
+            )
+        )
+        .where(*terms)
+        .order_by(C.c.kind, new.c.rank.nulls_last(), C.c.lead_id)
+        .limit(ROWS_PER_PAGE)
+        .offset((page - 1) * ROWS_PER_PAGE)
+    )
+    return [dict(r._mapping) for r in conn.execute(query).all()], int(total)

@@ -1,0 +1,274 @@
+"""The page's routes: ``/ui`` (the list), ``/ui/compare`` (model vs rules),
+``/ui/changes`` (since the last batch), ``/ui/download.csv`` and ``/ui/leads/{id}``.
+
+Every route checks the session (or a bearer token) first and sends a stranger to the
+log-in form; every read pins the current batch once, so the list, its counts and its
+plot describe the same batch even while a new one is published.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from leadscore.serving.auth import SESSION_COOKIE, TokenAuth, bearer_of
+from leadscore.serving.config import ApiConfig
+from leadscore.serving.login import add_login_routes
+from leadscore.serving.lookup import batch_label, lead_detail
+from leadscore.serving.page import reads
+from leadscore.serving.page.charts import (
+    contribution_chart,
+    history_chart,
+    meter,
+    quadrant_chart,
+    rules_chart,
+)
+from leadscore.serving.page.download import csv_stream, file_name
+from leadscore.serving.page.filters import CHANGE_KINDS, ROWS_PER_PAGE, ListQuery
+from leadscore.serving.page.render import ago, json_list, json_object, lead_view, render
+from leadscore.serving.session import SessionStore
+from leadscore.serving.store import BatchInfo, ScoreStore
+
+One = Annotated[str | None, Query(max_length=255)]
+
+
+def add_page_routes(
+    app: FastAPI,
+    store: ScoreStore,
+    config: ApiConfig,
+    auth: TokenAuth,
+    api_auth: TokenAuth,
+    sessions: SessionStore,
+) -> None:
+    """Mount the sales-ops page on ``app``: ``auth`` holds every token that opens the page,
+    ``api_auth`` the API tokens among them (their sessions may read ``/docs`` too)."""
+    facets: dict[str, dict[str, Any]] = {}
+
+    def authed(request: Request) -> bool:
+        bearer = bearer_of(request)
+        if bearer is not None:
+            return auth.valid(bearer)
+        return sessions.get(request.cookies.get(SESSION_COOKIE)) is not None
+
+    def login_redirect(request: Request) -> RedirectResponse:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        response = RedirectResponse("/ui/login?" + urlencode({"next": target}), status_code=303)
+        if SESSION_COOKIE in request.cookies:  # tampered or expired: drop it
+            response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    def batch_facets(info: BatchInfo) -> dict[str, Any]:
+        """A batch's filter choices (grades, owners, segments, attribute names), read once
+        per batch: a batch never changes once published."""
+        if info.batch_id not in facets:
+            with store.engine.connect() as conn:
+                found = {
+                    "grades": reads.distinct(conn, info.batch_id, "grade"),
+                    "owners": reads.distinct(conn, info.batch_id, "owner"),
+                    "segments": reads.distinct(conn, info.batch_id, "segment"),
+                    "attr_keys": reads.attribute_keys(conn, info.batch_id),
+                }
+            facets.clear()
+            facets[info.batch_id] = found
+        return facets[info.batch_id]
+
+    def list_context(info: BatchInfo | None, query: ListQuery) -> dict[str, Any]:
+        """What every list view shows around its rows: the batch, the filter's choices
+        and the counts per grade over the current filter."""
+        context: dict[str, Any] = {
+            "authed": True,
+            "query": query,
+            "batch_label": batch_label(info),
+            "page_size": ROWS_PER_PAGE,
+            "grades": sorted(query.grades),
+            "grade_counts": {},
+            "owners": [],
+            "segments": [],
+            "attr_keys": [],
+        }
+        if info is not None:
+            found = batch_facets(info)
+            context.update({k: v for k, v in found.items() if k != "grades"})
+            context["grades"] = sorted({*found["grades"], *query.grades})
+            with store.engine.connect() as conn:
+                context["grade_counts"] = reads.grade_counts(conn, info.batch_id, query)
+        return context
+
+    add_login_routes(app, config, render, auth, api_auth, sessions)
+
+    @app.get("/ui", include_in_schema=False)
+    def leads_page(request: Request) -> Response:
+        if not authed(request):
+            return login_redirect(request)
+        query = ListQuery.parse(**_params(request))
+        info = store.current_batch()
+        context = list_context(info, query)
+        rows: list[dict[str, Any]] = []
+        total, changes, plot = 0, {}, ""
+        if info is not None:
+            with store.engine.connect() as conn:
+                raw, total = reads.list_page(conn, info.batch_id, query)
+                changes = reads.change_counts(conn, info.batch_id)
+                quad = reads.quadrant(conn, info.batch_id, query)
+            rows = [lead_view(r, info.as_of) for r in raw]
+            if quad["cells"]:
+                links = {c: query.url("/ui", cells=(c,)) for c in quad["cells"]}
+                plot = quadrant_chart(quad["grid"], quad["cells"], links)
+        return render(
+            "list.html", rows=rows, total=total, changes=changes, quadrant=plot, **context
+        )
+
+    @app.get("/ui/compare", include_in_schema=False)
+    def compare_page(
+        request: Request, side: Annotated[str | None, Query(max_length=8)] = None
+    ) -> Response:
+        if not authed(request):
+            return login_redirect(request)
+        side = side if side in ("model", "rules") else None
+        query = ListQuery.parse(**_params(request))
+        if side:
+            query = ListQuery(**{**query.__dict__, "extra": (("side", side),)})
+        info = store.current_batch()
+        context = list_context(info, query)
+        rows: list[dict[str, Any]] = []
+        total, crosstab = 0, {}
+        if info is not None:
+            with store.engine.connect() as conn:
+                raw, total = reads.compare_page(conn, info.batch_id, query, side)
+                crosstab = reads.grade_crosstab(conn, info.batch_id, query)
+            n = max(info.n_rows, 1)
+            for r in raw:
+                view = lead_view(r, info.as_of)
+                view["model_top"] = _top(r["rank"], n)
+                view["rules_top"] = _top(r["rule_rank"], n)
+                view["gap"] = round(100 * abs(r["rank"] - r["rule_rank"]) / n)
+                rows.append(view)
+        return render(
+            "compare.html",
+            rows=rows,
+            total=total,
+            side=side or "",
+            available=reads.has("rule_rank"),
+            crosstab=crosstab,
+            crosstab_rows=sorted({g for g, _ in crosstab}),
+            crosstab_cols=sorted({r for _, r in crosstab if r is not None}),
+            **context,
+        )
+
+    @app.get("/ui/changes", include_in_schema=False)
+    def changes_page(
+        request: Request,
+        kind: Annotated[list[str] | None, Query(max_length=16)] = None,
+        owner: One = None,
+        page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    ) -> Response:
+        if not authed(request):
+            return login_redirect(request)
+        kinds = [k for k in kind or () if k in CHANGE_KINDS]
+        info = store.current_batch()
+        rows: list[dict[str, Any]] = []
+        counts: dict[str, int] = {}
+        total = 0
+        if info is not None:
+            with store.engine.connect() as conn:
+                counts = reads.change_counts(conn, info.batch_id)
+                rows, total = reads.change_page(conn, info.batch_id, kinds, owner, page)
+
+        def at(n: int) -> str:
+            params = [("kind", k) for k in kinds] + ([("owner", owner)] if owner else [])
+            return "/ui/changes?" + urlencode([*params, ("page", n)])
+
+        more = page * ROWS_PER_PAGE < total
+        return render(
+            "changes.html",
+            authed=True,
+            batch_label=batch_label(info),
+            rows=rows,
+            counts=counts,
+            kinds=kinds,
+            owner=owner,
+            page=page,
+            prev_url=at(page - 1),
+            next_url=at(page + 1) if more else None,
+        )
+
+    @app.get("/ui/download.csv", include_in_schema=False)
+    def download(request: Request) -> Response:
+        if not authed(request):
+            return login_redirect(request)
+        info = store.current_batch()
+        if info is None:
+            return render("missing.html", 404, authed=True, message="No batch published yet.")
+        query = ListQuery.parse(**_params(request))
+        return StreamingResponse(
+            csv_stream(store, info, query),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{file_name(info, query)}"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    @app.get("/ui/leads/{lead_id}", include_in_schema=False)
+    def lead_page(
+        request: Request, lead_id: Annotated[str, Path(min_length=1, max_length=255)]
+    ) -> Response:
+        if not authed(request):
+            return login_redirect(request)
+        try:
+            lead = lead_detail(store, lead_id, config.history_batches)
+        except HTTPException as exc:
+            return render("missing.html", exc.status_code, authed=True, message=str(exc.detail))
+        info = store.current_batch()
+        context: dict[str, Any] = {"authed": True, "lead": lead, "cur": None}
+        rows = store.lead_history(lead_id, 1)
+        if lead.current is not None and info is not None and rows:
+            cur = lead_view(rows[0], info.as_of)
+            timeline = json_list(rows[0].get("timeline"))
+            for item in timeline:
+                item.setdefault("value", None)
+                item["ago"] = ago(item.get("at"), info.as_of)
+                item["at"] = str(item.get("at") or "")
+            point = None
+            if cur["fit_score"] is not None and cur["engagement_score"] is not None:
+                point = (cur["fit_score"], cur["engagement_score"])
+            context.update(
+                cur=cur,
+                n_leads=info.n_rows,
+                chart=contribution_chart(cur["reasons"]),
+                rules_chart=rules_chart(cur["rule_reasons"]),
+                fit_meter=meter(cur["fit_score"], "Fit", "fit-score"),
+                engagement_meter=meter(cur["engagement_score"], "Engagement", "engagement-score"),
+                quadrant=quadrant_chart({}, {}, point=point, chart_id="lead-quadrant")
+                if point
+                else "",
+                attributes=json_object(rows[0].get("attributes")),
+                timeline=timeline,
+            )
+        history = history_chart([h.score for h in reversed(lead.history)])
+        return render("lead.html", history_chart=history, **context)
+
+
+def _params(request: Request) -> dict[str, Any]:
+    """The list views' parameters from the query string (repeatable ones as lists, every
+    value cut at 255 characters, at most 20 of a kind)."""
+    params = request.query_params
+    out: dict[str, Any] = {}
+    for key in ("q", "owner", "segment", "attr_key", "attr_value", "sort", "order"):
+        value = params.get(key)
+        out[key] = value[:255] if value is not None else None
+    for key in ("grade", "cell", "attr"):
+        out[key] = [v[:255] for v in params.getlist(key)][:20]
+    try:
+        out["page"] = max(1, min(int(params.get("page", "1")), 100_000))
+    except ValueError:
+        out["page"] = 1
+    return out
+
+
+def _top(rank: int, n: int) -> int:
+    """``rank`` among ``n`` leads as "top X%" (1 = the best percent)."""
+    return max(1, round(100 * rank / n))
