@@ -146,7 +146,8 @@ def quadrant_chart(
         count = f" {cells[cell]:,}" if cell in cells else ""
         text = (
             f'<text class="cell-label" x="{_LEFT + cx}" y="{_TOP + cy}" font-size="12" '
-            f'text-anchor="{anchor}" fill="#111">{_esc(CELLS[cell])}{count}</text>'
+            f'text-anchor="{anchor}" fill="#111" stroke="#fff" stroke-width="3" '
+            f'paint-order="stroke">{_esc(CELLS[cell])}{count}</text>'
         )
         href = (links or {}).get(cell)
         parts.append(f'<a href="{_esc(href)}" id="cell-{cell}">{text}</a>' if href else text)
