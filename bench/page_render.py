@@ -87,7 +87,7 @@ def measure(client: Any, url: str, runs: int) -> dict[str, float]:
         client.get(url, headers=headers)
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
-    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     return {"median_ms": round(statistics.median(times), 1), "p95_ms": round(p95, 1)}
 
 
