@@ -21,20 +21,23 @@ from leadscore.serving.page.filters import ListQuery, parse_attr
 from leadscore.serving.store import ScoreStore, StoreConfig
 from tests.serving import page_data
 from tests.serving.page_data import LONG_REASON, current_rows
+from tests.serving.test_store import BACKENDS, backend_url
 
 AUTH = {"Authorization": "Bearer t"}
 V4 = {"name", "cell", "fit_score", "rule_rank", "attributes", "timeline"} <= set(SCORE_COLUMNS)
 needs_v4 = pytest.mark.skipif(not V4, reason="score row v4 not merged yet")
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("page")
-    store = ScoreStore(StoreConfig(url=f"sqlite:///{folder}/s.db"))
-    page_data.publish_both(store)
-    with TestClient(create_app(store.config, ApiConfig(tokens=["t"]), store=store)) as c:
-        yield c
-    store.close()
+@pytest.fixture(scope="module", params=BACKENDS)
+def client(request, tmp_path_factory):
+    """The page over the two batches, on SQLite and on PostgreSQL (the same SQL: LIKE
+    escapes, integer tenths, NULLS LAST)."""
+    with backend_url(request.param, tmp_path_factory.mktemp("page")) as url:
+        store = ScoreStore(StoreConfig(url=url))
+        page_data.publish_both(store)
+        with TestClient(create_app(store.config, ApiConfig(tokens=["t"]), store=store)) as c:
+            yield c
+        store.close()
 
 
 def leads(html: str) -> list[str]:
