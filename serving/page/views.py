@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from leadscore.serving.auth import SESSION_COOKIE, TokenAuth, bearer_of
 from leadscore.serving.config import ApiConfig
 from leadscore.serving.login import add_login_routes
-from leadscore.serving.lookup import batch_label, lead_detail
+from leadscore.serving.lookup import batch_label, detail_of, lead_rows
 from leadscore.serving.page import reads
 from leadscore.serving.page.charts import (
     contribution_chart,
@@ -219,15 +219,15 @@ def add_page_routes(
         if not authed(request):
             return login_redirect(request)
         try:
-            lead = lead_detail(store, lead_id, config.history_batches)
+            rows, info = lead_rows(store, lead_id, config.history_batches)
         except HTTPException as exc:
             return render("missing.html", exc.status_code, authed=True, message=str(exc.detail))
-        info = store.current_batch()
+        lead = detail_of(lead_id, rows, info)
         context: dict[str, Any] = {"authed": True, "lead": lead, "cur": None}
-        rows = store.lead_history(lead_id, 1)
-        if lead.current is not None and info is not None and rows:
-            cur = lead_view(rows[0], info.as_of)
-            timeline = json_list(rows[0].get("timeline"))
+        if lead.current is not None and info is not None:
+            row = next(r for r in rows if r["batch_id"] == info.batch_id)
+            cur = lead_view(row, info.as_of)
+            timeline = json_list(row.get("timeline"))
             for item in timeline:
                 item.setdefault("value", None)
                 item["ago"] = ago(item.get("at"), info.as_of)
@@ -245,7 +245,7 @@ def add_page_routes(
                 quadrant=quadrant_chart({}, {}, point=point, chart_id="lead-quadrant")
                 if point
                 else "",
-                attributes=json_object(rows[0].get("attributes")),
+                attributes=json_object(row.get("attributes")),
                 timeline=timeline,
             )
         history = history_chart([h.score for h in reversed(lead.history)])
