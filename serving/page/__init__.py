@@ -13,8 +13,9 @@ reps bookmark ``/ui`` and log in once a day. The form refuses a post from anothe
 (403) and a client after too many wrong tokens (429, Retry-After). Ops can hand reps a
 **page token** (``api.page_tokens`` / ``$LEADSCORE_PAGE_TOKENS``): it opens the page
 (read-only by construction: the page has no write action) but not ``/v1``, so a rep's
-token cannot be used for a bulk export of every score through the API (the page's own
-download is one filtered view at a time). An API token opens both. A request with an
+token cannot be used for a bulk export of every score: the page's CSV download of a
+view holds at most ``api.max_page_size`` rows for a page token (every row for an API
+token). An API token opens both. A request with an
 ``Authorization: Bearer`` header is accepted too (scripts, tests).
 
 Headers. The Content-Security-Policy allows no script (``default-src 'none'``); the one

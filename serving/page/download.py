@@ -34,11 +34,14 @@ def csv_chunk(rows: list[dict], info: BatchInfo, header: bool) -> bytes:
     return sink.getvalue()
 
 
-def csv_stream(store: ScoreStore, info: BatchInfo, query: ListQuery) -> Iterator[bytes]:
-    """The CSV of every lead of batch ``info`` matching ``query``, chunk by chunk."""
+def csv_stream(
+    store: ScoreStore, info: BatchInfo, query: ListQuery, cap: int | None = None
+) -> Iterator[bytes]:
+    """The CSV of the leads of batch ``info`` matching ``query`` (the first ``cap`` if
+    given), chunk by chunk."""
     header = True
     with store.engine.connect() as conn:
-        for rows in reads.all_rows(conn, info.batch_id, query, CHUNK_ROWS):
+        for rows in reads.all_rows(conn, info.batch_id, query, CHUNK_ROWS, cap):
             yield csv_chunk(rows, info, header)
             header = False
     if header:  # no row matched: the header alone

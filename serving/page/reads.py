@@ -117,13 +117,18 @@ def list_page(conn: Connection, batch_id: str, query: ListQuery) -> tuple[list[d
     return [dict(r._mapping) for r in rows], int(total)
 
 
-def all_rows(conn: Connection, batch_id: str, query: ListQuery, chunk: int) -> Iterator[list]:
-    """Every row matching ``query``, in its order, in lists of ``chunk`` (the download)."""
-    result = conn.execution_options(stream_results=True, yield_per=chunk).execute(
+def all_rows(
+    conn: Connection, batch_id: str, query: ListQuery, chunk: int, limit: int | None = None
+) -> Iterator[list]:
+    """The rows matching ``query`` (the first ``limit`` if given), in its order, in lists
+    of ``chunk`` (the download)."""
+    statement = (
         select(*(S.c[c] for c in columns()))
         .where(*conditions(batch_id, query))
         .order_by(*order_by(query))
+        .limit(limit)
     )
+    result = conn.execution_options(stream_results=True, yield_per=chunk).execute(statement)
     for part in result.partitions(chunk):
         yield [dict(r._mapping) for r in part]
 

@@ -47,11 +47,21 @@ def add_page_routes(
     ``api_auth`` the API tokens among them (their sessions may read ``/docs`` too)."""
     facets: dict[str, dict[str, Any]] = {}
 
-    def authed(request: Request) -> bool:
+    def access(request: Request) -> str | None:
+        """``"api"`` or ``"page"``: the kind of token behind the request; None: a stranger."""
         bearer = bearer_of(request)
         if bearer is not None:
-            return auth.valid(bearer)
-        return sessions.get(request.cookies.get(SESSION_COOKIE)) is not None
+            return ("api" if api_auth.valid(bearer) else "page") if auth.valid(bearer) else None
+        session = sessions.get(request.cookies.get(SESSION_COOKIE))
+        return session.kind if session is not None else None
+
+    def authed(request: Request) -> bool:
+        return access(request) is not None
+
+    def download_cap(request: Request) -> int | None:
+        """Rows a download may hold: every row for an API token, ``api.max_page_size`` for
+        a page token (a rep's token opens no bulk export, as it opens no ``/v1``)."""
+        return None if access(request) == "api" else config.max_page_size
 
     def login_redirect(request: Request) -> RedirectResponse:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -118,7 +128,13 @@ def add_page_routes(
                 links = {c: query.url("/ui", cells=(c,)) for c in quad["cells"]}
                 plot = quadrant_chart(quad["grid"], quad["cells"], links)
         return render(
-            "list.html", rows=rows, total=total, changes=changes, quadrant=plot, **context
+            "list.html",
+            rows=rows,
+            total=total,
+            changes=changes,
+            quadrant=plot,
+            download_cap=download_cap(request),
+            **context,
         )
 
     @app.get("/ui/compare", include_in_schema=False)
@@ -203,8 +219,9 @@ def add_page_routes(
         if info is None:
             return render("missing.html", 404, authed=True, message="No batch published yet.")
         query = ListQuery.parse(**_params(request))
+        cap = download_cap(request)
         return StreamingResponse(
-            csv_stream(store, info, query),
+            csv_stream(store, info, query, cap),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="{file_name(info, query)}"',

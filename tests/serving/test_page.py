@@ -20,7 +20,7 @@ from leadscore.serving.page import PAGE_CSP
 from leadscore.serving.page.filters import ListQuery, parse_attr
 from leadscore.serving.store import ScoreStore, StoreConfig
 from tests.serving import page_data
-from tests.serving.page_data import LONG_REASON, current_rows
+from tests.serving.page_data import LONG_REASON, N, current_rows
 from tests.serving.test_store import BACKENDS, backend_url
 
 AUTH = {"Authorization": "Bearer t"}
@@ -35,7 +35,13 @@ def client(request, tmp_path_factory):
     with backend_url(request.param, tmp_path_factory.mktemp("page")) as url:
         store = ScoreStore(StoreConfig(url=url))
         page_data.publish_both(store)
-        with TestClient(create_app(store.config, ApiConfig(tokens=["t"]), store=store)) as c:
+        with TestClient(
+            create_app(
+                store.config,
+                ApiConfig(tokens=["t"], page_tokens=["rep"], max_page_size=60),
+                store=store,
+            )
+        ) as c:
             yield c
         store.close()
 
@@ -118,6 +124,13 @@ def test_download_is_the_filtered_view_with_spreadsheet_safe_cells(client):
     none = client.get("/ui/download.csv?q=nothing-matches", headers=AUTH).text
     assert list(csv.reader(io.StringIO(none))) == [EXPORT_COLUMNS]
     assert client.get("/ui/download.csv", follow_redirects=False).status_code == 303
+    # a page token downloads at most api.max_page_size rows (no bulk export), an API token all
+    rep = {"Authorization": "Bearer rep"}
+    capped = client.get("/ui/download.csv", headers=rep).text
+    assert len(list(csv.reader(io.StringIO(capped)))) == 1 + 60
+    assert "Download CSV (first 60)" in client.get("/ui", headers=rep).text
+    assert client.get("/ui/download.csv", headers=AUTH).text.count("\n") == 1 + N
+    assert "Download CSV</a>" in get(client, "/ui")
 
 
 def test_changes_since_the_last_batch(client):
