@@ -184,6 +184,7 @@ def add_page_routes(
         if not authed(request):
             return login_redirect(request)
         kinds = [k for k in kind or () if k in CHANGE_KINDS]
+        owner = owner or None
         info = store.current_batch()
         rows: list[dict[str, Any]] = []
         counts: dict[str, int] = {}
@@ -201,6 +202,7 @@ def add_page_routes(
         return render(
             "changes.html",
             authed=True,
+            owners=batch_facets(info)["owners"] if info is not None else [],
             batch_label=batch_label(info),
             rows=rows,
             counts=counts,

@@ -144,6 +144,9 @@ def test_changes_since_the_last_batch(client):
     left = get(client, "/ui/changes?kind=left")
     assert re.findall(r'data-kind="([^"]+)"', left) == ["left"] and "L900" in left
     assert "C → A" in get(client, "/ui/changes?kind=up")
+    bobs = get(client, "/ui/changes?kind=up&kind=appeared&owner=bob")
+    expected = [f"L{i:03d}" for i in (*range(1, 6), *range(241, 251)) if i % 3 == 1]
+    assert sorted(re.findall(r'data-lead="([^"]+)" data-kind', bobs)) == expected
 
 
 @needs_v4
