@@ -4,9 +4,11 @@ Why: issue #16 asks for a page sales ops open every morning; the list of 100 lea
 render in under 200 ms on the demo store (``leadscore demo`` first), its counts, plot and
 filters included, and the heavier views must stay close.
 
-Each path is requested ``--runs`` times in-process (FastAPI's test client over the real
-app and the store file: routing, authentication, SQL, templates; no network), after one
-unmeasured warm-up request; the figures are the median and the 95th percentile in ms:
+Each path is requested ``1 + --runs`` times in-process (FastAPI's test client over the
+real app and the store file: routing, authentication, SQL, templates; no network). The
+first request computes the view's counts (totals, per grade, the quadrant), which the page
+then keeps for the batch (serving/page/cache.py), so the figures are the first request's
+time and the median and 95th percentile of the others, in ms:
 - ``list``: ``/ui``, the first 100 leads by priority;
 - ``list_page_10``: ``/ui?page=10`` (offset paging);
 - ``search``: ``/ui?q=...`` (a name, company or id fragment: a scan of the batch);
@@ -19,7 +21,8 @@ unmeasured warm-up request; the figures are the median and the 95th percentile i
 
 Run: ``python -m bench.page_render [--store sqlite:///data/scores.db] [--runs N]``; prints
 one line per path, then on its LAST line one JSON object
-``{"runs", "leads", "paths": {name: {"median_ms", "p95_ms"}}, "target_ms", "list_over_target"}``.
+``{"runs", "leads", "paths": {name: {"first_ms", "median_ms", "p95_ms"}}, "target_ms",
+"list_over_target"}`` (the list's first request and its median against the target).
 """
 
 from __future__ import annotations
@@ -76,9 +79,12 @@ def paths(picked: dict[str, str]) -> dict[str, str]:
 
 
 def measure(client: Any, url: str, runs: int) -> dict[str, float]:
-    """Median and 95th percentile (ms) of ``runs`` GETs of ``url`` after one warm-up."""
+    """The first GET of ``url`` (its counts not cached yet), then the median and 95th
+    percentile (ms) of ``runs`` more."""
     headers = {"Authorization": f"Bearer {TOKEN}"}
+    start = time.perf_counter()
     response = client.get(url, headers=headers)
+    first = (time.perf_counter() - start) * 1000
     if response.status_code != 200:
         raise SystemExit(f"{url}: HTTP {response.status_code}")
     times = []
@@ -88,7 +94,11 @@ def measure(client: Any, url: str, runs: int) -> dict[str, float]:
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    return {"median_ms": round(statistics.median(times), 1), "p95_ms": round(p95, 1)}
+    return {
+        "first_ms": round(first, 1),
+        "median_ms": round(statistics.median(times), 1),
+        "p95_ms": round(p95, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -112,8 +122,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             runs = max(3, args.runs // 10) if name == "download" else args.runs
             figures[name] = measure(client, url, runs)
             print(
-                f"{name:13} median {figures[name]['median_ms']:7.1f} ms   "
-                f"p95 {figures[name]['p95_ms']:7.1f} ms   {url}"
+                f"{name:13} first {figures[name]['first_ms']:7.1f} ms   median "
+                f"{figures[name]['median_ms']:7.1f} ms   p95 {figures[name]['p95_ms']:7.1f} ms"
+                f"   {url}"
             )
     store.close()
     summary = {
@@ -121,7 +132,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "leads": int(picked["n"]),
         "paths": figures,
         "target_ms": TARGET_MS,
-        "list_over_target": figures["list"]["median_ms"] > TARGET_MS,
+        "list_over_target": max(figures["list"]["first_ms"], figures["list"]["median_ms"])
+        > TARGET_MS,
     }
     print(json.dumps(summary))
     return summary

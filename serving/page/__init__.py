@@ -31,6 +31,7 @@ activity, ``order=asc``; ``page``), ``GET /ui/compare`` (model vs rules, same fi
 ``GET|POST /ui/login``, ``POST /ui/logout``.
 
 Modules: ``filters`` (the query of a list view and its links), ``reads`` (the SQL),
+``cache`` (counts kept until the next batch),
 ``render`` (templates, stylesheet, CSP, rows shaped for templates), ``charts`` (SVG),
 ``download`` (the CSV) and ``views`` (the routes).
 """

@@ -154,6 +154,19 @@ class ListQuery:
         """The link that drops one attribute filter (a chip's close link)."""
         return self.url(path, attrs=tuple(a for a in self.attrs if a != pair))
 
+    def filter_key(self, skip: tuple[str, ...] = ()) -> tuple:
+        """What selects the rows (not their order or page); ``skip`` leaves out the grade
+        or cell filter (a facet's counts ignore their own filter)."""
+        return (
+            self.q,
+            () if "grade" in skip else self.grades,
+            self.owner,
+            self.segment,
+            () if "cell" in skip else self.cells,
+            self.attrs,
+            self.extra,
+        )
+
     @property
     def filtered(self) -> bool:
         """Whether any filter or search narrows the list."""

@@ -103,18 +103,22 @@ def order_by(query: ListQuery) -> list[Any]:
     return [ordered.nulls_last(), S.c.rank]
 
 
-def list_page(conn: Connection, batch_id: str, query: ListQuery) -> tuple[list[dict], int]:
-    """The page's rows (score row columns) and the number of leads matching the filters."""
+def count(conn: Connection, batch_id: str, query: ListQuery) -> int:
+    """Leads of the batch matching ``query``."""
     terms = conditions(batch_id, query)
-    total = conn.scalar(select(func.count()).select_from(S).where(*terms)) or 0
+    return int(conn.scalar(select(func.count()).select_from(S).where(*terms)) or 0)
+
+
+def list_page(conn: Connection, batch_id: str, query: ListQuery) -> list[dict]:
+    """The page's rows (score row columns), in the query's order."""
     rows = conn.execute(
         select(*(S.c[c] for c in columns()))
-        .where(*terms)
+        .where(*conditions(batch_id, query))
         .order_by(*order_by(query))
         .limit(ROWS_PER_PAGE)
         .offset(query.offset)
     ).all()
-    return [dict(r._mapping) for r in rows], int(total)
+    return [dict(r._mapping) for r in rows]
 
 
 def all_rows(
@@ -203,31 +207,40 @@ def attribute_keys(conn: Connection, batch_id: str, sample: int = 200) -> list[s
     return sorted(keys)
 
 
-def compare_page(
-    conn: Connection, batch_id: str, query: ListQuery, side: str | None
-) -> tuple[list[dict], int]:
+def _compare_terms(batch_id: str, query: ListQuery, side: str | None) -> list[Any]:
+    terms = [*conditions(batch_id, query), S.c.rule_rank.is_not(None)]
+    if side == "model":
+        terms.append(S.c.rank < S.c.rule_rank)
+    elif side == "rules":
+        terms.append(S.c.rule_rank < S.c.rank)
+    return terms
+
+
+def compare_count(conn: Connection, batch_id: str, query: ListQuery, side: str | None) -> int:
+    """Leads the compare view lists (0 without ``rule_rank``)."""
+    if not has("rule_rank"):
+        return 0
+    terms = _compare_terms(batch_id, query, side)
+    return int(conn.scalar(select(func.count()).select_from(S).where(*terms)) or 0)
+
+
+def compare_page(conn: Connection, batch_id: str, query: ListQuery, side: str | None) -> list[dict]:
     """Leads where the model's rank and the rules' rank differ most, over the filters.
 
     ``side`` ``"model"`` keeps leads the model ranks higher than the rules do, ``"rules"``
     the reverse. Needs ``rule_rank`` (schema v4): without it, no rows.
     """
     if not has("rule_rank"):
-        return [], 0
-    terms = [*conditions(batch_id, query), S.c.rule_rank.is_not(None)]
-    if side == "model":
-        terms.append(S.c.rank < S.c.rule_rank)
-    elif side == "rules":
-        terms.append(S.c.rule_rank < S.c.rank)
+        return []
     gap = func.abs(S.c.rank - S.c.rule_rank)
-    total = conn.scalar(select(func.count()).select_from(S).where(*terms)) or 0
     rows = conn.execute(
         select(*(S.c[c] for c in columns()))
-        .where(*terms)
+        .where(*_compare_terms(batch_id, query, side))
         .order_by(gap.desc(), S.c.rank)
         .limit(ROWS_PER_PAGE)
         .offset(query.offset)
     ).all()
-    return [dict(r._mapping) for r in rows], int(total)
+    return [dict(r._mapping) for r in rows]
 
 
 def grade_crosstab(conn: Connection, batch_id: str, query: ListQuery) -> dict[tuple, int]:

@@ -41,6 +41,12 @@ ENV.globals.update(
 )
 
 
+def compile_templates() -> None:
+    """Compile every template now (the app's start), not in a user's first request."""
+    for name in ENV.list_templates(extensions=["html"]):
+        ENV.get_template(name)
+
+
 def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     """One template as a response with the page's headers (CSP, no caching)."""
     html = ENV.get_template(name).render(**context)

@@ -8,17 +8,20 @@ plot describe the same batch even while a new one is published.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlalchemy import Connection
 
 from leadscore.serving.auth import SESSION_COOKIE, TokenAuth, bearer_of
 from leadscore.serving.config import ApiConfig
 from leadscore.serving.login import add_login_routes
 from leadscore.serving.lookup import batch_label, detail_of, lead_rows
 from leadscore.serving.page import reads
+from leadscore.serving.page.cache import BatchCache
 from leadscore.serving.page.charts import (
     contribution_chart,
     history_chart,
@@ -28,7 +31,14 @@ from leadscore.serving.page.charts import (
 )
 from leadscore.serving.page.download import csv_stream, file_name
 from leadscore.serving.page.filters import CHANGE_KINDS, ROWS_PER_PAGE, ListQuery
-from leadscore.serving.page.render import ago, json_list, json_object, lead_view, render
+from leadscore.serving.page.render import (
+    ago,
+    compile_templates,
+    json_list,
+    json_object,
+    lead_view,
+    render,
+)
 from leadscore.serving.session import SessionStore
 from leadscore.serving.store import BatchInfo, ScoreStore
 
@@ -45,7 +55,8 @@ def add_page_routes(
 ) -> None:
     """Mount the sales-ops page on ``app``: ``auth`` holds every token that opens the page,
     ``api_auth`` the API tokens among them (their sessions may read ``/docs`` too)."""
-    facets: dict[str, dict[str, Any]] = {}
+    cache = BatchCache()
+    compile_templates()
 
     def access(request: Request) -> str | None:
         """``"api"`` or ``"page"``: the kind of token behind the request; None: a stranger."""
@@ -70,20 +81,28 @@ def add_page_routes(
             response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    def batch_facets(info: BatchInfo) -> dict[str, Any]:
-        """A batch's filter choices (grades, owners, segments, attribute names), read once
-        per batch: a batch never changes once published."""
-        if info.batch_id not in facets:
+    def cached(info: BatchInfo, key: tuple, read: Callable[[Connection], Any]) -> Any:
+        """``read`` over the batch, once per batch and key (serving/page/cache.py)."""
+
+        def compute() -> Any:
             with store.engine.connect() as conn:
-                found = {
-                    "grades": reads.distinct(conn, info.batch_id, "grade"),
-                    "owners": reads.distinct(conn, info.batch_id, "owner"),
-                    "segments": reads.distinct(conn, info.batch_id, "segment"),
-                    "attr_keys": reads.attribute_keys(conn, info.batch_id),
-                }
-            facets.clear()
-            facets[info.batch_id] = found
-        return facets[info.batch_id]
+                return read(conn)
+
+        return cache.get(info.batch_id, key, compute)
+
+    def batch_facets(info: BatchInfo) -> dict[str, Any]:
+        """A batch's filter choices (grades, owners, segments, attribute names)."""
+        b = info.batch_id
+        return cached(
+            info,
+            ("facets",),
+            lambda conn: {
+                "grades": reads.distinct(conn, b, "grade"),
+                "owners": reads.distinct(conn, b, "owner"),
+                "segments": reads.distinct(conn, b, "segment"),
+                "attr_keys": reads.attribute_keys(conn, b),
+            },
+        )
 
     def list_context(info: BatchInfo | None, query: ListQuery) -> dict[str, Any]:
         """What every list view shows around its rows: the batch, the filter's choices
@@ -103,8 +122,11 @@ def add_page_routes(
             found = batch_facets(info)
             context.update({k: v for k, v in found.items() if k != "grades"})
             context["grades"] = sorted({*found["grades"], *query.grades})
-            with store.engine.connect() as conn:
-                context["grade_counts"] = reads.grade_counts(conn, info.batch_id, query)
+            context["grade_counts"] = cached(
+                info,
+                ("grades", query.filter_key(skip=("grade",))),
+                lambda conn: reads.grade_counts(conn, info.batch_id, query),
+            )
         return context
 
     add_login_routes(app, config, render, auth, api_auth, sessions)
@@ -119,10 +141,16 @@ def add_page_routes(
         rows: list[dict[str, Any]] = []
         total, changes, plot = 0, {}, ""
         if info is not None:
+            b = info.batch_id
+            total = cached(info, ("total", query.filter_key()), lambda c: reads.count(c, b, query))
+            changes = cached(info, ("changes",), lambda c: reads.change_counts(c, b))
+            quad = cached(
+                info,
+                ("quadrant", query.filter_key(skip=("cell",))),
+                lambda c: reads.quadrant(c, b, query),
+            )
             with store.engine.connect() as conn:
-                raw, total = reads.list_page(conn, info.batch_id, query)
-                changes = reads.change_counts(conn, info.batch_id)
-                quad = reads.quadrant(conn, info.batch_id, query)
+                raw = reads.list_page(conn, b, query)
             rows = [lead_view(r, info.as_of) for r in raw]
             if quad["cells"]:
                 links = {c: query.url("/ui", cells=(c,)) for c in quad["cells"]}
@@ -152,9 +180,19 @@ def add_page_routes(
         rows: list[dict[str, Any]] = []
         total, crosstab = 0, {}
         if info is not None:
+            b = info.batch_id
+            total = cached(
+                info,
+                ("compare", query.filter_key()),
+                lambda c: reads.compare_count(c, b, query, side),
+            )
+            crosstab = cached(
+                info,
+                ("crosstab", query.filter_key(skip=("grade",))),
+                lambda c: reads.grade_crosstab(c, b, query),
+            )
             with store.engine.connect() as conn:
-                raw, total = reads.compare_page(conn, info.batch_id, query, side)
-                crosstab = reads.grade_crosstab(conn, info.batch_id, query)
+                raw = reads.compare_page(conn, b, query, side)
             n = max(info.n_rows, 1)
             for r in raw:
                 view = lead_view(r, info.as_of)
@@ -190,8 +228,8 @@ def add_page_routes(
         counts: dict[str, int] = {}
         total = 0
         if info is not None:
+            counts = cached(info, ("changes",), lambda c: reads.change_counts(c, info.batch_id))
             with store.engine.connect() as conn:
-                counts = reads.change_counts(conn, info.batch_id)
                 rows, total = reads.change_page(conn, info.batch_id, kinds, owner, page)
 
         def at(n: int) -> str:

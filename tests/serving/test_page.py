@@ -210,3 +210,21 @@ def test_lead_page_shows_attributes_timeline_subscores_and_both_explanations(cli
     assert re.search(r"pricing-page view \(3\)", page) and "3 days ago" in page
     assert f'href="/ui?attr={quote("industry=" + page_data.INDUSTRIES[12 % 3])}"' in page
     assert [len(re.findall("<li", page.split('id="timeline"')[1].split("</ol>")[0]))] == [2]
+
+
+def test_batch_cache_answers_once_per_batch_and_forgets_old_batches():
+    from leadscore.serving.page.cache import BatchCache
+
+    calls: list[str] = []
+    cache = BatchCache(size=2)
+
+    def answer(value: str):
+        return lambda: calls.append(value) or value
+
+    assert cache.get("b1", "k1", answer("x")) == "x"
+    assert cache.get("b1", "k1", answer("y")) == "x"  # served from memory
+    cache.get("b1", "k2", answer("z"))
+    cache.get("b1", "k3", answer("w"))  # over size: k1, the least recently used, goes
+    assert cache.get("b1", "k1", answer("v")) == "v"
+    assert cache.get("b2", "k3", answer("u")) == "u"  # a new batch: nothing is kept
+    assert calls == ["x", "z", "w", "v", "u"]
