@@ -13,7 +13,6 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from leadscore.models.schema import SCORE_COLUMNS
 from leadscore.serving.api import ApiConfig, create_app
 from leadscore.serving.export import EXPORT_COLUMNS
 from leadscore.serving.page import PAGE_CSP
@@ -24,8 +23,6 @@ from tests.serving.page_data import LONG_REASON, N, current_rows
 from tests.serving.test_store import BACKENDS, backend_url
 
 AUTH = {"Authorization": "Bearer t"}
-V4 = {"name", "cell", "fit_score", "rule_rank", "attributes", "timeline"} <= set(SCORE_COLUMNS)
-needs_v4 = pytest.mark.skipif(not V4, reason="score row v4 not merged yet")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -149,7 +146,6 @@ def test_changes_since_the_last_batch(client):
     assert sorted(re.findall(r'data-lead="([^"]+)" data-kind', bobs)) == expected
 
 
-@needs_v4
 def test_search_filters_on_names_cells_and_attributes(client):
     assert leads(get(client, "/ui?q=ACME_")) == ["L007"]  # _ is a literal, not a wildcard
     assert leads(get(client, "/ui?q=p12%40co"))[0] == "L012"  # the e-mail
@@ -166,7 +162,6 @@ def test_search_filters_on_names_cells_and_attributes(client):
     assert set(leads(cell)) == {r["lead_id"] for r in rows if r["cell"] == "call_now"}
 
 
-@needs_v4
 def test_quadrant_counts_the_current_filter(client):
     page = get(client, "/ui?owner=cy")
     rows = [r for r in current_rows() if r["owner"] == "cy"]
@@ -179,7 +174,6 @@ def test_quadrant_counts_the_current_filter(client):
     assert "owner=cy" in link and "cell=call_now" in link
 
 
-@needs_v4
 def test_model_vs_rules_lists_the_biggest_disagreements_first(client):
     page = get(client, "/ui/compare")
     rows = page_data.frame(current_rows())
@@ -197,7 +191,6 @@ def test_model_vs_rules_lists_the_biggest_disagreements_first(client):
     assert 'id="crosstab"' in page
 
 
-@needs_v4
 def test_lead_page_shows_attributes_timeline_subscores_and_both_explanations(client):
     page = get(client, "/ui/leads/L012")
     row = current_rows()[11]

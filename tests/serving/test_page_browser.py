@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 
-from leadscore.models.schema import SCORE_COLUMNS
 from leadscore.serving.api import PAGE_TOKENS_ENV, TOKENS_ENV, ApiConfig, create_app
 from leadscore.serving.store import ScoreStore, StoreConfig
 from tests.serving.live import uvicorn_serving
@@ -99,7 +98,7 @@ def server(tmp_path_factory) -> Iterator[str]:
 
 
 def _with_v4_columns(frame) -> None:
-    """Fill the score row v4's columns of the five leads (where the store has them)."""
+    """Fill the score row v4's columns of the five leads."""
     values = {
         "name": lambda p: p[0],
         "company": lambda p: p[1],
@@ -124,8 +123,7 @@ def _with_v4_columns(frame) -> None:
         ),
     }  # fmt: skip
     for column, value in values.items():
-        if column in SCORE_COLUMNS:
-            frame[column] = [value(PEOPLE[lead]) for lead in frame["lead_id"]]
+        frame[column] = [value(PEOPLE[lead]) for lead in frame["lead_id"]]
     reasons = json.loads(frame["reasons"].iloc[0])
     if len(reasons) > 1:  # L-2's second reason: longer than any chart label
         reasons[1]["text"] = LONG_REASON
@@ -297,7 +295,6 @@ def _busy(image) -> bool:
     return len(colours) > 50 and darkest < 200
 
 
-@pytest.mark.skipif("cell" not in SCORE_COLUMNS, reason="score row v4 not merged yet")
 def test_search_quadrant_lead_timeline_and_screenshots(server: str, browser, tmp_path) -> None:
     """Search, a cell of the quadrant, a lead's timeline and full reasons; the list and a
     lead at 390 px (cards, nothing wider than the phone) and at 1366 px (a table)."""
