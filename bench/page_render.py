@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from leadscore.serving.store import ScoreStore, StoreConfig
 
     store = ScoreStore(StoreConfig(url=args.store))
+    store.create()  # an older store is upgraded, as `leadscore serve` does
     picked = _pick(store)
     app = create_app(store.config, ApiConfig(tokens=[TOKEN]), store=store)
     figures: dict[str, dict[str, float]] = {}

@@ -103,12 +103,6 @@ def order_by(query: ListQuery) -> list[Any]:
     return [ordered.nulls_last(), S.c.rank]
 
 
-def count(conn: Connection, batch_id: str, query: ListQuery) -> int:
-    """Leads of the batch matching ``query``."""
-    terms = conditions(batch_id, query)
-    return int(conn.scalar(select(func.count()).select_from(S).where(*terms)) or 0)
-
-
 def list_page(conn: Connection, batch_id: str, query: ListQuery) -> list[dict]:
     """The page's rows (score row columns), in the query's order."""
     rows = conn.execute(
@@ -137,39 +131,49 @@ def all_rows(
         yield [dict(r._mapping) for r in part]
 
 
-def grade_counts(conn: Connection, batch_id: str, query: ListQuery) -> dict[str, int]:
-    """Leads per grade over every filter but the grade's (the grade boxes' counts)."""
-    rows = conn.execute(
-        select(S.c.grade, func.count())
-        .where(*conditions(batch_id, query, skip=("grade",)))
-        .group_by(S.c.grade)
-        .order_by(S.c.grade)
-    ).all()
-    return {grade: int(n) for grade, n in rows}
-
-
 def _decile(column: Any) -> Any:
-    """A 0-100 sub-score's tenth, 0..9 (100 falls in the top one)."""
+    """A 0-100 sub-score's tenth, 0..9 (100 falls in the top one); NULL stays NULL."""
     return case((column >= 100, 9), else_=cast(column / 10, Integer))
 
 
-def quadrant(conn: Connection, batch_id: str, query: ListQuery) -> dict[str, Any]:
-    """Counts over every filter but the cell's: per cell, and on a 10 x 10 grid of
-    (fit_score, engagement_score) tenths. Empty without the v4 columns."""
-    if not (has("cell") and has("fit_score") and has("engagement_score")):
-        return {"cells": {}, "grid": {}}
-    terms = conditions(batch_id, query, skip=("cell",))
-    cells = conn.execute(select(S.c.cell, func.count()).where(*terms).group_by(S.c.cell)).all()
+Groups = list[tuple[str, str | None, int | None, int | None, int]]
+"""Leads per (grade, cell, fit tenth, engagement tenth): what every count is made of."""
+
+
+def groups(conn: Connection, batch_id: str, query: ListQuery) -> Groups:
+    """One scan of the batch over every filter but grade and cell, grouped by grade, cell
+    and the sub-scores' tenths (at most 4 x 4 x 100 groups): the total, the counts per
+    grade, per cell and the quadrant's grid all come from it (:func:`summary`)."""
     fit, eng = _decile(S.c.fit_score).label("f"), _decile(S.c.engagement_score).label("e")
-    grid = conn.execute(
-        select(fit, eng, func.count())
-        .where(*terms, S.c.fit_score.is_not(None), S.c.engagement_score.is_not(None))
-        .group_by(fit, eng)
+    rows = conn.execute(
+        select(S.c.grade, S.c.cell, fit, eng, func.count())
+        .where(*conditions(batch_id, query, skip=("grade", "cell")))
+        .group_by(S.c.grade, S.c.cell, fit, eng)
     ).all()
-    return {
-        "cells": {c: int(n) for c, n in cells if c is not None},
-        "grid": {(int(f), int(e)): int(n) for f, e, n in grid},
-    }
+    return [(g, c, f, e, int(n)) for g, c, f, e, n in rows]
+
+
+def summary(found: Groups, query: ListQuery) -> dict[str, Any]:
+    """The counts of a view from its :func:`groups`: ``total`` (every filter), ``grades``
+    (leads per grade over every filter but the grade's: the grade boxes' counts),
+    ``cells`` and ``grid`` (per cell, and per (fit, engagement) tenth, over every filter
+    but the cell's: the quadrant, whose cells are links)."""
+    grades_ok = set(query.grades)
+    cells_ok = set(query.cells)
+    total, grades, cells, grid = 0, {}, {}, {}
+    for grade, cell, fit, eng, n in found:
+        in_grade = not grades_ok or grade in grades_ok
+        in_cell = not cells_ok or cell in cells_ok
+        if in_cell:
+            grades[grade] = grades.get(grade, 0) + n
+        if in_grade:
+            if cell is not None:
+                cells[cell] = cells.get(cell, 0) + n
+            if fit is not None and eng is not None:
+                grid[(int(fit), int(eng))] = grid.get((int(fit), int(eng)), 0) + n
+        if in_grade and in_cell:
+            total += n
+    return {"total": total, "grades": grades, "cells": cells, "grid": grid}
 
 
 def distinct(conn: Connection, batch_id: str, name: str) -> list[str]:

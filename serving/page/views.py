@@ -122,11 +122,13 @@ def add_page_routes(
             found = batch_facets(info)
             context.update({k: v for k, v in found.items() if k != "grades"})
             context["grades"] = sorted({*found["grades"], *query.grades})
-            context["grade_counts"] = cached(
+            found = cached(
                 info,
-                ("grades", query.filter_key(skip=("grade",))),
-                lambda conn: reads.grade_counts(conn, info.batch_id, query),
+                ("groups", query.filter_key(skip=("grade", "cell"))),
+                lambda conn: reads.groups(conn, info.batch_id, query),
             )
+            context["counts"] = reads.summary(found, query)
+            context["grade_counts"] = context["counts"]["grades"]
         return context
 
     add_login_routes(app, config, render, auth, api_auth, sessions)
@@ -142,13 +144,9 @@ def add_page_routes(
         total, changes, plot = 0, {}, ""
         if info is not None:
             b = info.batch_id
-            total = cached(info, ("total", query.filter_key()), lambda c: reads.count(c, b, query))
+            quad = context["counts"]
+            total = quad["total"]
             changes = cached(info, ("changes",), lambda c: reads.change_counts(c, b))
-            quad = cached(
-                info,
-                ("quadrant", query.filter_key(skip=("cell",))),
-                lambda c: reads.quadrant(c, b, query),
-            )
             with store.engine.connect() as conn:
                 raw = reads.list_page(conn, b, query)
             rows = [lead_view(r, info.as_of) for r in raw]

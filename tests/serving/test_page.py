@@ -221,3 +221,15 @@ def test_batch_cache_answers_once_per_batch_and_forgets_old_batches():
     assert cache.get("b1", "k1", answer("v")) == "v"
     assert cache.get("b2", "k3", answer("u")) == "u"  # a new batch: nothing is kept
     assert calls == ["x", "z", "w", "v", "u"]
+
+
+def test_counts_of_a_grade_and_cell_filter_each_ignore_their_own_filter(client):
+    page = get(client, "/ui?grade=A&grade=B&cell=call_now")
+    rows = current_rows()
+    both = [r for r in rows if r["grade"] in "AB" and r["cell"] == "call_now"]
+    assert len(leads(page)) == len(both) and f"of <strong>{len(both)}</strong>" in page
+    for grade in "ABCD":  # per grade among the call-now leads
+        n = sum(r["grade"] == grade and r["cell"] == "call_now" for r in rows)
+        assert f'id="count-{grade}"> {n:,}</span>' in page
+    n_nurture = sum(r["grade"] in "AB" and r["cell"] == "nurture" for r in rows)
+    assert f">nurture {n_nurture:,}</text>" in page  # per cell among grades A and B
