@@ -233,3 +233,26 @@ def test_counts_of_a_grade_and_cell_filter_each_ignore_their_own_filter(client):
         assert f'id="count-{grade}"> {n:,}</span>' in page
     n_nurture = sum(r["grade"] in "AB" and r["cell"] == "nurture" for r in rows)
     assert f">nurture {n_nurture:,}</text>" in page  # per cell among grades A and B
+
+
+def test_reasons_v2_draw_by_concept_with_their_share(tmp_path):
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/s.db"))
+    store.create()
+    row = page_data.lead(1)
+    row["reasons"] = json.dumps(
+        [
+            {"concept": "pricing", "text": "viewed the pricing page 3 times", "direction": "+",
+             "contribution": 0.9, "share": 0.6, "features": {"pricing_views_7d": 0.9}},
+            {"concept": "email", "text": "unsubscribed from email", "direction": "-",
+             "contribution": -0.6, "share": 0.4, "features": {"unsubscribed": -0.6}},
+        ]
+    )  # fmt: skip
+    store.publish(page_data.frame([row]), model_version="9", as_of=page_data.AS_OF)
+    client = TestClient(create_app(store.config, ApiConfig(tokens=["t"]), store=store))
+    page = get(client, "/ui/leads/L001")
+    assert 'data-feature="pricing"' in page and 'data-feature="email"' in page
+    assert "+0.90 log-odds, 60% of the weight" in page
+    assert "viewed the pricing page 3 times" in get(client, "/ui")
+    api = client.get("/v1/leads/L001", headers=AUTH).json()["current"]["reasons"]
+    assert [(r["feature"], r["direction"]) for r in api] == [("pricing", "+"), ("email", "-")]
+    store.close()
