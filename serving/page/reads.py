@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Integer, and_, case, cast, func, or_, select
 
-from leadscore.serving.page.filters import ROWS_PER_PAGE, ListQuery
+from leadscore.serving.page.filters import CHANGE_KINDS, ROWS_PER_PAGE, ListQuery
 from leadscore.serving.store import changes_table, scores_table
 
 S = scores_table
@@ -295,7 +295,11 @@ def change_page(
             )
         )
         .where(*terms)
-        .order_by(C.c.kind, new.c.rank.nulls_last(), C.c.lead_id)
+        .order_by(
+            case({kind: i for i, kind in enumerate(CHANGE_KINDS)}, value=C.c.kind, else_=9),
+            new.c.rank.nulls_last(),
+            C.c.lead_id,
+        )
         .limit(ROWS_PER_PAGE)
         .offset((page - 1) * ROWS_PER_PAGE)
     )

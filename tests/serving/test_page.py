@@ -134,7 +134,10 @@ def test_changes_since_the_last_batch(client):
     listing = get(client, "/ui")
     assert "5 grade up</a>" in listing and "10 new</a>" in listing and "1 left</a>" in listing
     page = get(client, "/ui/changes")
-    kinds = dict(re.findall(r'data-lead="([^"]+)" data-kind="([^"]+)"', page))
+    found = re.findall(r'data-lead="([^"]+)" data-kind="([^"]+)"', page)
+    kinds = dict(found)
+    order = [kind for _, kind in found]
+    assert order == sorted(order, key=["up", "down", "appeared", "left"].index)  # ups first
     assert {k for k, v in kinds.items() if v == "up"} == {f"L00{i}" for i in range(1, 6)}
     assert {k for k, v in kinds.items() if v == "down"} == {f"L{i}" for i in range(201, 206)}
     assert {k for k, v in kinds.items() if v == "appeared"} == {f"L{i}" for i in range(241, 251)}
