@@ -115,10 +115,12 @@ def quadrant_chart(
     links: Mapping[str, str] | None = None,
     point: tuple[int, int] | None = None,
     chart_id: str = "quadrant",
+    cuts: tuple[float, float] = (50, 50),
 ) -> str:
     """Potential x engagement: a 10 x 10 grid of lead counts (darker = more leads) keyed
     by (fit tenth, engagement tenth), the four cells' names and counts (linked to the
-    cell filter when ``links`` are given), or one lead's ``point`` (fit, engagement)."""
+    cell filter when ``links`` are given), or one lead's ``point`` (fit, engagement);
+    dashed lines at the cells' (fit, engagement) cut-offs."""
     biggest = max(grid.values(), default=0) or 1
     parts = [
         f'<svg id="{chart_id}" class="quadrant" viewBox="0 0 {_LEFT + _SIDE + 4} '
@@ -136,10 +138,13 @@ def quadrant_chart(
             f"</title></rect>"
         )
     mid = _SIDE // 2
+    fit_cut, eng_cut = cuts
+    x_cut, y_cut = _LEFT + eng_cut / 100 * _SIDE, _TOP + (1 - fit_cut / 100) * _SIDE
     parts.append(
-        f'<line x1="{_LEFT + mid}" y1="{_TOP}" x2="{_LEFT + mid}" y2="{_TOP + _SIDE}" '
-        f'stroke="#555" stroke-dasharray="4 3"/><line x1="{_LEFT}" y1="{_TOP + mid}" '
-        f'x2="{_LEFT + _SIDE}" y2="{_TOP + mid}" stroke="#555" stroke-dasharray="4 3"/>'
+        f'<line class="cut" x1="{x_cut:.1f}" y1="{_TOP}" x2="{x_cut:.1f}" y2="{_TOP + _SIDE}" '
+        f'stroke="#555" stroke-dasharray="4 3"/><line class="cut" x1="{_LEFT}" '
+        f'y1="{y_cut:.1f}" x2="{_LEFT + _SIDE}" y2="{y_cut:.1f}" stroke="#555" '
+        f'stroke-dasharray="4 3"/>'
     )
     for cell, (cx, cy) in _CORNERS.items():
         anchor = "start" if cx < mid else "end"

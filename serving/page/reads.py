@@ -176,6 +176,23 @@ def summary(found: Groups, query: ListQuery) -> dict[str, Any]:
     return {"total": total, "grades": grades, "cells": cells, "grid": grid}
 
 
+def cell_cuts(conn: Connection, batch_id: str) -> tuple[float, float]:
+    """The cells' cut-offs as the batch shows them (``scoring.cells`` is the model's
+    config, not the server's): the lowest fit of a high-fit cell (call now, nurture) and
+    the lowest engagement of a high-engagement cell (call now, educate); 50 if none."""
+    fit = conn.scalar(
+        select(func.min(S.c.fit_score)).where(
+            S.c.batch_id == batch_id, S.c.cell.in_(("call_now", "nurture"))
+        )
+    )
+    eng = conn.scalar(
+        select(func.min(S.c.engagement_score)).where(
+            S.c.batch_id == batch_id, S.c.cell.in_(("call_now", "educate"))
+        )
+    )
+    return (float(fit) if fit is not None else 50.0, float(eng) if eng is not None else 50.0)
+
+
 def distinct(conn: Connection, batch_id: str, name: str) -> list[str]:
     """Distinct non-null values of a text column in a batch, sorted (a filter's options)."""
     if not has(name):

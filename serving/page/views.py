@@ -101,6 +101,7 @@ def add_page_routes(
                 "owners": reads.distinct(conn, b, "owner"),
                 "segments": reads.distinct(conn, b, "segment"),
                 "attr_keys": reads.attribute_keys(conn, b),
+                "cuts": reads.cell_cuts(conn, b),
             },
         )
 
@@ -120,7 +121,7 @@ def add_page_routes(
         }
         if info is not None:
             found = batch_facets(info)
-            context.update({k: v for k, v in found.items() if k != "grades"})
+            context.update({k: v for k, v in found.items() if k not in ("grades", "cuts")})
             context["grades"] = sorted({*found["grades"], *query.grades})
             found = cached(
                 info,
@@ -152,7 +153,8 @@ def add_page_routes(
             rows = [lead_view(r, info.as_of) for r in raw]
             if quad["cells"]:
                 links = {c: query.url("/ui", cells=(c,)) for c in quad["cells"]}
-                plot = quadrant_chart(quad["grid"], quad["cells"], links)
+                cuts = batch_facets(info)["cuts"]
+                plot = quadrant_chart(quad["grid"], quad["cells"], links, cuts=cuts)
         return render(
             "list.html",
             rows=rows,
@@ -297,7 +299,9 @@ def add_page_routes(
                 rules_chart=rules_chart(cur["rule_reasons"]),
                 fit_meter=meter(cur["fit_score"], "Fit", "fit-score"),
                 engagement_meter=meter(cur["engagement_score"], "Engagement", "engagement-score"),
-                quadrant=quadrant_chart({}, {}, point=point, chart_id="lead-quadrant")
+                quadrant=quadrant_chart(
+                    {}, {}, point=point, chart_id="lead-quadrant", cuts=batch_facets(info)["cuts"]
+                )
                 if point
                 else "",
                 attributes=json_object(row.get("attributes")),

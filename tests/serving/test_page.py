@@ -173,6 +173,12 @@ def test_quadrant_counts_the_current_filter(client):
     for cell, label in (("call_now", "call now"), ("educate", "educate")):
         n = sum(r["cell"] == cell for r in rows)
         assert f">{label} {n:,}</text>" in page
+    # the dashed cut-offs where the batch's cells change: its lowest high fit / engagement
+    every = current_rows()
+    fit_cut = min(r["fit_score"] for r in every if r["cell"] in ("call_now", "nurture"))
+    eng_cut = min(r["engagement_score"] for r in every if r["cell"] in ("call_now", "educate"))
+    x_cut, y_cut = 30 + eng_cut / 100 * 260, 8 + (1 - fit_cut / 100) * 260
+    assert f'<line class="cut" x1="{x_cut:.1f}"' in page and f'y1="{y_cut:.1f}"' in page
     link = re.search(r'<a href="([^"]+)" id="cell-call_now">', page).group(1)
     assert "owner=cy" in link and "cell=call_now" in link
 
