@@ -5,13 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint format train score serve-mlflow clean help bench-api bench bench-real
+.PHONY: demo test lint format train score serve-mlflow clean help bench-api bench bench-real bench-page
 
 help:
 	@echo "make demo   - install, generate the synthetic CRM, train, score, show the top leads"
 	@echo "make test   - install dev extras, lint, run the whole test suite"
 	@echo "make lint   - ruff"
 	@echo "make bench-api - load the HTTP API on 127.0.0.1 (200 req/s, 30 s), print p50/p99"
+	@echo "make bench-page - the sales-ops page's render times on the demo store (median, p95)"
 	@echo "make bench  - CLI start time, then the nightly batch at scale: stages, wall time,"
 	@echo "              peak RSS (LEADS=1000000)"
 	@echo "make bench-real - the quality bar on real exports (bank + Kaggle files in"
@@ -76,6 +77,11 @@ bench-real: $(VENV)/.installed
 
 bench-api: $(VENV)/.installed-dev
 	$(BIN)/python bench/api_load.py --rate 200 --duration 30
+
+# The page's server-side render times (bench/page_render.py) on the demo's store: run
+# `make demo` first; the list of 100 leads must answer within 200 ms.
+bench-page: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.page_render
 
 serve-mlflow: $(VENV)/.installed
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000

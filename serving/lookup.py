@@ -21,7 +21,13 @@ def parse_reasons(raw: str | None) -> list[Reason]:
     """The stored JSON reasons as models; a malformed value gives no reasons (logged)."""
     items = reasons_codec.decode_lenient(raw)
     try:
-        return [Reason.model_validate(item) for item in items]
+        # reasons v2 name their concept; a reader of v1's ``feature`` gets the concept key
+        return [
+            Reason.model_validate(
+                {"feature": item.get("concept", ""), **item} if isinstance(item, dict) else item
+            )
+            for item in items
+        ]
     except (ValueError, TypeError):
         log.warning("unreadable reasons value %.80r", raw)
         return []
@@ -34,16 +40,28 @@ def score_item(row: dict[str, Any]) -> Any:
 
 def lead_detail(store: ScoreStore, lead_id: str, n_history: int) -> LeadDetail:
     """The lead's current row and history; HTTP 404 if no kept batch holds it."""
+    return detail_of(lead_id, *lead_rows(store, lead_id, n_history))
+
+
+def lead_rows(
+    store: ScoreStore, lead_id: str, n_history: int
+) -> tuple[list[dict[str, Any]], BatchInfo | None]:
+    """The lead's rows in its newest ``n_history`` kept batches (newest first) and the
+    current batch; HTTP 404 if no kept batch holds the lead."""
     rows = store.lead_history(lead_id, n_history)
     if not rows:
         raise HTTPException(404, f"lead {lead_id!r} is in no kept scoring batch")
-    current_batch = store.current_batch()
-    current_id = current_batch.batch_id if current_batch else None
-    current = next((r for r in rows if r["batch_id"] == current_id), None)
+    return rows, store.current_batch()
+
+
+def detail_of(lead_id: str, rows: list[dict[str, Any]], current: BatchInfo | None) -> LeadDetail:
+    """:class:`LeadDetail` from :func:`lead_rows`' answer."""
+    current_id = current.batch_id if current else None
+    row = next((r for r in rows if r["batch_id"] == current_id), None)
     return LeadDetail(
         lead_id=lead_id,
-        current=score_item(current) if current is not None else None,
-        batch_id=current_id if current is not None else None,
+        current=score_item(row) if row is not None else None,
+        batch_id=current_id if row is not None else None,
         history=[HistoryItem(**{k: r[k] for k in HistoryItem.model_fields}) for r in rows],
     )
 

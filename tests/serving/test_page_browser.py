@@ -3,15 +3,19 @@ via /usr/bin/chromedriver).
 
 The app runs under uvicorn on 127.0.0.1 in a thread; selenium drives Debian's chromium
 through its chromedriver (both installed by .ci/chromium.sh; selenium-manager is never
-asked to download anything). The test logs in with a page token, filters the list by
-grade and owner, and opens a lead whose reasons are drawn as SVG bars. The evaluation
-report is opened from disk, as a reader opens ``reports/latest.html``.
+asked to download anything). The tests log in with a page token, filter the list by
+grade and owner, search it, filter it by clicking a cell of the quadrant plot, and open a
+lead whose reasons are drawn as SVG bars, with its timeline, sub-scores and the rules'
+breakdown; screenshots at a phone's 390 px and a desktop's 1366 px are checked for size,
+content and no horizontal scrolling. The evaluation report is opened from disk, as a
+reader opens ``reports/latest.html``.
 
 Without the browser the test fails under CI=true and is skipped locally, with the reason.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -29,6 +33,18 @@ from tests.serving.test_store import AS_OF, _frame, in_ci
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PAGE_TOKEN = "page-only-token"
+LONG_REASON = (
+    "viewed the pricing page 3 times, last 1 day ago, and asked for a demo of the "
+    "enterprise plan twice"
+)
+# v4 columns of the five leads: name, company, fit_score, engagement_score, cell, rule_rank
+PEOPLE = {
+    "L-1": (None, None, 80, 90, "call_now", 5),
+    "L-2": ("Dana Kowalski", "Kowalski GmbH", 70, 20, "nurture", 4),
+    "L-3": ("Ann Lee", "Lee & Co", 30, 75, "educate", 3),
+    "L-4": ("Bo Chen", "Chen Ltd", 20, 10, "deprioritise", 2),
+    "L-5": ("Cy Park", "Park Inc", 60, 60, "call_now", 1),
+}
 
 
 def _require_browser() -> None:
@@ -47,7 +63,9 @@ def server(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("page")
     store = ScoreStore(StoreConfig(url=f"sqlite:///{folder}/s.db"))
     store.create()
-    store.publish(_frame([("L-1", 20, "B", "ann")]), model_version="6", as_of=AS_OF)
+    first = _frame([("L-1", 20, "B", "ann")])
+    _with_v4_columns(first)
+    store.publish(first, model_version="6", as_of=AS_OF)
     frame = _frame(
         [
             ("L-1", 55, "A", "ann"),
@@ -67,6 +85,7 @@ def server(tmp_path_factory) -> Iterator[str]:
              "contribution": -0.4},
         ]
     )  # fmt: skip
+    _with_v4_columns(frame)
     store.publish(frame, model_version="7", as_of=AS_OF)
     saved = {k: os.environ.pop(k, None) for k in (TOKENS_ENV, PAGE_TOKENS_ENV)}
     app = create_app(store.config, ApiConfig(tokens=["api-token"], page_tokens=[PAGE_TOKEN]))
@@ -76,6 +95,39 @@ def server(tmp_path_factory) -> Iterator[str]:
     for key, value in saved.items():
         if value is not None:
             os.environ[key] = value
+
+
+def _with_v4_columns(frame) -> None:
+    """Fill the score row v4's columns of the five leads."""
+    values = {
+        "name": lambda p: p[0],
+        "company": lambda p: p[1],
+        "email": lambda p: p[0] and p[0].split()[0].lower() + "@example.com",
+        "fit_score": lambda p: p[2],
+        "engagement_score": lambda p: p[3],
+        "cell": lambda p: p[4],
+        "rule_rank": lambda p: p[5],
+        "rule_reasons": lambda p: json.dumps(
+            [{"text": "industry is fintech", "points": 27.0},
+             {"text": "no reply for 30 days", "points": -10.0}]
+        ),
+        "last_activity": lambda p: "demo request",
+        "last_activity_at": lambda p: "2026-11-20T10:00:00+00:00",
+        "attributes": lambda p: json.dumps(
+            {"country": "US", "industry": "fintech"}, sort_keys=True, separators=(",", ":")
+        ),
+        "timeline": lambda p: json.dumps(
+            [{"type": "demo request", "at": "2026-11-20T10:00:00+00:00", "value": None},
+             {"type": "pricing-page view", "at": "2026-11-18T09:00:00+00:00", "value": 3},
+             {"type": "email open", "at": "2026-11-02T08:00:00+00:00", "value": None}]
+        ),
+    }  # fmt: skip
+    for column, value in values.items():
+        frame[column] = [value(PEOPLE[lead]) for lead in frame["lead_id"]]
+    reasons = json.loads(frame["reasons"].iloc[0])
+    if len(reasons) > 1:  # L-2's second reason: longer than any chart label
+        reasons[1]["text"] = LONG_REASON
+        frame.loc[frame["lead_id"] == "L-2", "reasons"] = json.dumps(reasons)
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +260,94 @@ def test_login_filter_and_lead_page_in_chromium(server: str, browser) -> None:
     # a page token does not open the API
     driver.get(f"{server}/v1/scores")
     assert "missing or invalid bearer token" in driver.page_source
+
+
+def _log_in(driver, server: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.delete_all_cookies()
+    driver.get(f"{server}/ui/login")
+    driver.find_element(By.ID, "token").send_keys(PAGE_TOKEN)
+    driver.find_element(By.ID, "login").click()
+    WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/ui"))
+
+
+def _screenshot(driver, width: int, height: int, path: Path):
+    """A screenshot of the viewport emulated at ``width`` x ``height`` CSS pixels (scale
+    1, a phone's touch and viewport rules below 500 px), saved at ``path``, as an image."""
+    from PIL import Image
+
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500},
+    )
+    driver.refresh()
+    png = driver.get_screenshot_as_png()
+    path.write_bytes(png)
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def _busy(image) -> bool:
+    """Not one colour: many distinct colours (text, bars, grades), some dark pixels."""
+    colours = image.getcolors(maxcolors=1 << 20) or []
+    darkest = min(sum(rgb) for _, rgb in colours) if colours else 765
+    return len(colours) > 50 and darkest < 200
+
+
+def test_search_quadrant_lead_timeline_and_screenshots(server: str, browser, tmp_path) -> None:
+    """Search, a cell of the quadrant, a lead's timeline and full reasons; the list and a
+    lead at 390 px (cards, nothing wider than the phone) and at 1366 px (a table)."""
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    _log_in(driver, server)
+    driver.find_element(By.ID, "q").send_keys("kowal")
+    driver.find_element(By.ID, "apply").click()
+    _wait_for(driver, "q=kowal")
+    assert _rows(driver) == [("L-2", "A")]
+    assert "of 1 matching" in driver.find_element(By.ID, "total").text
+
+    # the quadrant: four named cells with their counts; a click filters the list
+    driver.get(f"{server}/ui")
+    assert driver.find_element(By.ID, "quadrant").is_displayed()
+    assert driver.find_element(By.ID, "cell-call_now").text == "call now 2"
+    driver.find_element(By.CSS_SELECTOR, "#cell-call_now text").click()
+    _wait_for(driver, "cell=call_now")
+    assert _rows(driver) == [("L-1", "A"), ("L-5", "D")]
+
+    # a lead: the rules' breakdown next to the model's full reasons, sub-scores, timeline
+    driver.get(f"{server}/ui")
+    driver.find_element(By.LINK_TEXT, "Dana Kowalski").click()
+    _wait_for(driver, "/ui/leads/L-2")
+    reasons = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#reasons li")]
+    assert reasons[1] == "+ " + LONG_REASON  # never cut
+    rules = driver.find_elements(By.CSS_SELECTOR, "#rule-reasons rect.bar")
+    assert len(rules) == 2 and rules[0].rect["width"] > rules[1].rect["width"] > 0
+    assert driver.find_element(By.ID, "cell").text == "nurture"
+    assert "70/100" in driver.find_element(By.ID, "fit-score").text
+    assert driver.find_element(By.ID, "lead-point").is_displayed()
+    timeline = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#timeline li")]
+    assert timeline[1].startswith("pricing-page view (3) 2026-11-18") and len(timeline) == 3
+    assert _csp_violations(driver) == []
+
+    try:
+        for path, name in ((f"{server}/ui", "list"), (f"{server}/ui/leads/L-2", "lead")):
+            driver.get(path)
+            phone = _screenshot(driver, 390, 844, tmp_path / f"{name}-phone.png")
+            assert phone.size == (390, 844) and _busy(phone)
+            wide = driver.execute_script("return document.documentElement.scrollWidth")
+            assert wide <= 390  # no horizontal scrolling on a phone
+            if name == "list":  # cards: no table header, the reasons inside the screen
+                assert not driver.find_element(By.CSS_SELECTOR, "#leads thead").is_displayed()
+                why = driver.find_element(By.CSS_SELECTOR, "#leads td.why span")
+                assert why.is_displayed() and why.rect["x"] + why.rect["width"] <= 390
+            desktop = _screenshot(driver, 1366, 900, tmp_path / f"{name}-desktop.png")
+            assert desktop.size == (1366, 900) and _busy(desktop)
+            if name == "list":
+                assert driver.find_element(By.CSS_SELECTOR, "#leads thead").is_displayed()
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def test_the_evaluation_report_opens_in_chromium(tmp_path: Path) -> None:
