@@ -9,6 +9,7 @@ the glossary section lists beside the words so the two can be matched.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from leadscore.models.evaluate import REPORT_SHARES, share_key
@@ -131,3 +132,11 @@ def label(key: str) -> str:
 
 def family_label(family: str) -> str:
     return FAMILIES.get(family, family.replace("_", " "))
+
+
+def in_words(text: str) -> str:
+    """A sentence written elsewhere (the gate's reason) with every metric key in it
+    replaced by its words: "roc_auc 0.91 does not beat" -> "ROC-AUC 0.91 does not beat"."""
+    keys = sorted(METRICS, key=len, reverse=True)
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, keys)) + r")\b")
+    return pattern.sub(lambda m: METRICS[m.group(1)].name, text)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from leadscore.features.builder import AS_OF
 from leadscore.features.snapshots import Split
+from leadscore.models.report.glossary import in_words
 
 UI_ADDRESS = "http://127.0.0.1:5000"
 """Where ``mlflow ui`` listens by default."""
@@ -114,7 +115,7 @@ def header_rows(header: RunHeader | None) -> list[tuple[str, str]]:
     if header.model_name and header.model_version:
         model = f"{html.escape(header.model_name)} version {html.escape(header.model_version)}"
         if header.promotion:
-            model += f" ({html.escape(header.promotion)})"
+            model += f" ({html.escape(in_words(header.promotion))})"
     else:
         model = "not registered"
     rows.append(("model", model))

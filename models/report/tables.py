@@ -28,7 +28,7 @@ def cell(value: object, digits: int = 4) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
-    return html.escape(str(value))
+    return html.escape(str(value), quote=False)
 
 
 def table_html(
@@ -40,7 +40,7 @@ def table_html(
 ) -> str:
     """A table with one header row; the first cell of each row a ``<th>`` when
     ``row_headers`` (the row's label)."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    head = "".join(f"<th>{html.escape(h, quote=False)}</th>" for h in header)
     body = []
     for row in rows:
         cells = []
