@@ -255,7 +255,8 @@ def shap_figure(inputs: ReportInputs, importance: pd.DataFrame) -> str:
             alpha=0.6,
             plotnonfinite=True,
         )
-    swarm_ax.set_yticks(range(len(keys)), labels)
+    swarm_ax.set_yticks(range(len(keys)), [""] * len(keys))  # same rows as the bars beside it
+    swarm_ax.set_ylim(bar_ax.get_ylim())
     swarm_ax.axvline(0, color="grey", lw=0.8)
     swarm_ax.set(xlabel="push on the score per lead (log-odds)", title="Per lead (colour: value)")
     if scatter is not None:

@@ -143,12 +143,15 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ddd;margin-top:2em}
 p.headline{font-size:1.15em;background:#f3f7fb;padding:.8em;border-left:4px solid #1f77b4}
-table{border-collapse:collapse;margin:.5em 0} td,th{padding:.2em .7em;text-align:right}
+table{border-collapse:collapse;margin:.5em 0;display:block;overflow-x:auto;max-width:100%}
+td,th{padding:.2em .7em;text-align:right;vertical-align:top} td{white-space:nowrap}
 thead th{border-bottom:1px solid #bbb;vertical-align:bottom}
+tbody th{text-align:left;white-space:nowrap}
 tr:nth-child(even){background:#f6f6f6} img,svg.chart{max-width:100%;height:auto}
-.ctx td,.card td,.words td:last-child,.words th{text-align:left} p.note{color:#555}
+.ctx th{white-space:nowrap}
+.ctx td,.card td,.words td:last-child{text-align:left;white-space:normal}
+p.note{color:#555} code{background:#f2f2f2;padding:0 .2em;word-break:break-all}
 div.warn{background:#fff6e5;border-left:4px solid #e69500;padding:.2em .8em;margin:1em 0}
-code{background:#f2f2f2;padding:0 .2em;word-break:break-all}
 """
 
 
@@ -197,7 +200,7 @@ def _importance_html(importance: pd.DataFrame) -> str:
         for _, r in top.iterrows()
     ]
     header = ["concept", "family", "features", label("mean_abs_contribution"), label("share")]
-    return table_html(header, rows, classes="num words")
+    return table_html(header, rows)
 
 
 def _concept_members(inputs: ReportInputs) -> str:

@@ -59,7 +59,7 @@ def per_grade(inputs: ReportInputs) -> list[GradeCalibration]:
 def grades_html(inputs: ReportInputs, calibration: list[GradeCalibration]) -> str:
     """The per-grade table with its verdict in words, and how the intervals were drawn."""
     return (
-        frame_html(grade_frame(calibration), "grade")
+        frame_html(grade_frame(calibration), "grade", classes="num words")
         + f"<p class='note'>{interval_note(_lead_ids(inputs) is not None)} Overconfident: "
         "the grade states a higher probability than its leads convert at; underconfident: "
         "lower.</p>"
