@@ -149,9 +149,11 @@ thead th{border-bottom:1px solid #bbb;vertical-align:bottom}
 tbody th{text-align:left;white-space:nowrap}
 tr:nth-child(even){background:#f6f6f6} img,svg.chart{max-width:100%;height:auto}
 .ctx th{white-space:nowrap}
-.ctx td,.card td,.words td:last-child{text-align:left;white-space:normal}
+.ctx td,.card td,.words td:last-child,.words th:last-child{text-align:left;white-space:normal}
+.words td:last-child{min-width:16em}
 p.note{color:#555} code{background:#f2f2f2;padding:0 .2em;word-break:break-all}
 div.warn{background:#fff6e5;border-left:4px solid #e69500;padding:.2em .8em;margin:1em 0}
+@media (max-width:640px){.ctx tr,.ctx th,.ctx td{display:block;text-align:left}}
 """
 
 
