@@ -57,7 +57,7 @@ def report_concepts(
     groups: dict[str, list[str]] = {}
     for name in wanted:
         if name not in covered:
-            groups.setdefault(str(getattr(registry[name], "concept", name)), []).append(name)
+            groups.setdefault(str(getattr(registry[name], "concept", "") or name), []).append(name)
     for key, members in groups.items():
         first = registry[members[0]]
         label = first.description if len(members) == 1 else key.replace("_", " ")
