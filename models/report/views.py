@@ -80,7 +80,7 @@ def capacity_html(inputs: ReportInputs) -> str:
     curve, _ = capacity(*args, calls_per_week=curve_values(volume))
     unit = "calls" if span.days is None else "calls a week"
     length = (
-        "one period (the rows have no dates)"
+        "one list (the rows have no dates: N is calls in all, not a week)"
         if span.days is None
         else f"{span.count} periods of {span.days:g} days"
     )
