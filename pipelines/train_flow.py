@@ -138,7 +138,11 @@ def evaluation_report(
         experiment_id=run.experiment_id,
         model_name=settings.tracking.model_name,
         model_version=str(tracked["version"]),
-        promotion=("promoted to " if tracked["promoted"] else "not promoted: ")
+        promotion=(
+            f"promoted to {settings.tracking.champion_alias}: "
+            if tracked["promoted"]
+            else "not promoted: "
+        )
         + str(tracked["promotion"]),
         tracking_uri=settings.tracking.tracking_uri,
         dates=window_dates(

@@ -147,7 +147,7 @@ def capacity_sentence(table: pd.DataFrame, calls: int, span: Periods) -> str:
         else f"over the validation window's {span.weeks:.0f} weeks"
     )
     return (
-        f"{calls} {unit}, best leads first, reach {row['model']:.0f} conversions {over} "
+        f"{calls:,} {unit}, best leads first, reach {row['model']:.0f} conversions {over} "
         f"when the model orders the calls; the rules, {row['rules']:.0f}; calling at "
         f"random, {row['random']:.0f}."
     )

@@ -49,7 +49,7 @@ def _span(as_of: pd.Series, n: int) -> str:
     dated = pd.to_datetime(as_of, utc=True).dropna()
     if not len(dated):
         return f"{n:,} examples (no dates)"
-    return f"{_day(dated.min())} to {_day(dated.max())} ({n:,} examples)"
+    return f"leads as of {_day(dated.min())} to {_day(dated.max())} ({n:,} examples)"
 
 
 def window_dates(
@@ -61,8 +61,8 @@ def window_dates(
     valid = times.iloc[np.asarray(split.valid, dtype=np.int64)]
     dated = pd.to_datetime(times, utc=True).notna().any()
     return {
-        "training data": f"leads as of {_span(train, len(train))}",
-        "validation data": f"leads as of {_span(valid, len(valid))}"
+        "training data": _span(train, len(train)),
+        "validation data": _span(valid, len(valid))
         + (f", outcomes followed {horizon_days} days" if dated else ""),
         "data as of": _day(data_end) if pd.notna(pd.Timestamp(data_end)) else "no dates",
     }

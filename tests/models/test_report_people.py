@@ -265,7 +265,7 @@ def test_window_dates_in_words():
         "data as of": "2025-10-01",
     }
     undated = window_dates(rows.assign(as_of=pd.NaT), split, pd.NaT, 90)
-    assert undated["validation data"] == "leads as of 2 examples (no dates)"
+    assert undated["validation data"] == "2 examples (no dates)"
     assert undated["data as of"] == "no dates"
 
 
