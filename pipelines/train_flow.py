@@ -21,6 +21,8 @@ from leadscore.models import gate, quality, recipe, training
 from leadscore.models.base import LeadScorer
 from leadscore.models.evaluate import full_metrics
 from leadscore.models.report import ReportInputs, render_report, report_metrics
+from leadscore.models.report.groups import validation_entities
+from leadscore.models.report.header import RunHeader, window_dates
 from leadscore.models.rules import RuleScorer
 from leadscore.pipelines import tracking
 from leadscore.pipelines.settings import Settings, load_settings
@@ -120,8 +122,40 @@ def validation_window(
 
 
 @thin_task
-def evaluation_report(inputs: ReportInputs) -> str:
-    return render_report(inputs)
+def evaluation_report(
+    settings: Settings,
+    window: ReportInputs,
+    data: recipe.TrainingData,
+    crm: CRMData,
+    tracked: dict[str, Any],
+) -> str:
+    """The report, rendered once the run is logged and its model registered (its header
+    names both), written to ``output.report_dir`` and logged to the run as report.html."""
+    client = tracking.configure(settings.tracking)
+    run = client.get_run(tracked["run_id"]).info
+    header = RunHeader(
+        run_id=run.run_id,
+        experiment_id=run.experiment_id,
+        model_name=settings.tracking.model_name,
+        model_version=str(tracked["version"]),
+        promotion=(
+            f"promoted to {settings.tracking.champion_alias}: "
+            if tracked["promoted"]
+            else "not promoted: "
+        )
+        + str(tracked["promotion"]),
+        tracking_uri=settings.tracking.tracking_uri,
+        dates=window_dates(
+            data.snapshots.rows,
+            data.split,
+            data.snapshots.data_end,
+            settings.snapshots.horizon_days,
+        ),
+    )
+    entities = validation_entities(data.valid_entities, crm.leads)
+    report = render_report(replace(window, header=header, entities=entities))
+    client.log_text(run.run_id, report, "report.html")
+    return str(tracking.write_report(report, settings.output.report_dir, run.run_id))
 
 
 @thin_task
@@ -238,10 +272,10 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
         "leakage_suspects": len(suspects),
         **recipe.learner_params(settings.model),
     }
-    report = evaluation_report(window)
     decision = promotion(settings, window, X_valid, metrics)
     leaks = [s.as_dict() for s in suspects]
-    tracked = track(settings, model, decision, X_valid, metrics, params, crm, report, leaks)
+    tracked = track(settings, model, decision, X_valid, metrics, params, crm, "", leaks)
+    tracked["report"] = evaluation_report(settings, window, data, crm, tracked)
     logger.info("model version %s: %s", tracked["version"], tracked["promotion"])
     return {
         **metrics,

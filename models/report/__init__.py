@@ -1,19 +1,23 @@
-"""The evaluation report of a training run: one self-contained HTML page.
+"""The evaluation report of a training run: one self-contained HTML page for people.
 
 Pure: it takes the validation window's labels, the model's ranking and probability, the
-rules' points and probability, the model's grades and exact contributions with each
-feature's family, and returns one HTML string whose figures are inline base64 PNGs drawn
-with matplotlib's Agg canvas (no pyplot state, no display, safe in threads). Every number
-in it comes from ``models.evaluate`` so the page, the JSON line and MLflow agree.
+rules' points and probability, the model's grades and exact contributions grouped into
+concepts, who each row is (lead, as-of time, owner, segment) and the run's header, and
+returns one HTML string whose figures are inline base64 PNGs drawn with matplotlib's Agg
+canvas (no pyplot state, safe in threads) plus one inline SVG. Every number comes from
+``models.evaluate`` so the page, the JSON line and MLflow agree; every metric is named in
+words through ``report.glossary``.
 
-Sections: headline sentence, model vs rules table, ROC and precision-recall curves,
-cumulative gains and lift by decile, calibration (per score band and per grade), score
-distribution of converted vs lost, SHAP summary (global importance and beeswarm),
-importance by family (fit vs engagement), the rules card (every rule's points and how
-many leads of the window it applied to, and converted).
+Sections: headline sentence and header (run, model version, data window, MLflow address),
+model vs rules in words, conversions reached per calls a week (model, rules, random),
+per-segment and per-owner tables, calibration per grade said plainly (over- or
+underconfident with its interval), ROC and precision-recall, gains and lift by decile,
+score distribution, what drives the score by concept, importance by family (fit,
+engagement, lifecycle), the glossary, the rules card.
 """
 
 from leadscore.models.report.charts import gains_by_decile, grade_table
+from leadscore.models.report.header import RunHeader
 from leadscore.models.report.page import (
     SECTIONS,
     comparison_table,
@@ -26,6 +30,7 @@ from leadscore.models.report.window import ReportInputs, headline, report_metric
 __all__ = [
     "SECTIONS",
     "ReportInputs",
+    "RunHeader",
     "comparison_table",
     "gains_by_decile",
     "grade_table",

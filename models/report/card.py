@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from leadscore.models.report.tables import table_html
 from leadscore.models.rules import points_text
 
 CARD_NOTE = (
@@ -42,5 +43,7 @@ def rules_card_html(card: pd.DataFrame | None) -> str:
         return "<p>No rules card was given to this report.</p>"
     if card.empty:
         return "<p>The rules declare no points: every lead scores 0.</p>"
-    table = card_frame(card).to_html(index=False, border=0, classes="card", escape=True)
+    shown = card_frame(card)
+    rows = shown.astype(object).where(shown.notna(), None).to_numpy().tolist()
+    table = table_html(list(shown.columns), rows, classes="card", row_headers=False)
     return f"<p>{CARD_NOTE}</p>{table}"

@@ -18,13 +18,20 @@ from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from leadscore.models.evaluate import calibration_bins
+from leadscore.models.report.calibration import GradeCalibration
+from leadscore.models.report.concepts import (
+    concept_contributions,
+    concept_importance,
+    family_importance,
+)
+from leadscore.models.report.glossary import family_label
 from leadscore.models.report.window import ReportInputs
 
 DECILES = 10
 """Ranking buckets of the gains and lift charts."""
 
 TOP_FEATURES = 15
-"""Features shown in the SHAP summary (largest mean |contribution| first)."""
+"""Concepts shown in the importance chart (largest mean |contribution| first)."""
 
 BEESWARM_ROWS = 2000
 """Rows drawn in the beeswarm (a fixed random sample: enough to see the shape, fast)."""
@@ -134,16 +141,18 @@ def grade_table(
     return pd.DataFrame(rows).set_index("grade")
 
 
-def calibration_figure(inputs: ReportInputs) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    """Reliability curve per score band, with the grades on it (figure, bands, grades)."""
+def calibration_figure(
+    inputs: ReportInputs, per_grade: Sequence[GradeCalibration]
+) -> tuple[str, pd.DataFrame]:
+    """Reliability curve per score band, with each grade and its interval (figure, bands)."""
     bands = pd.DataFrame(calibration_bins(inputs.y, inputs.model_probability))
     bands.index = pd.Index(range(1, len(bands) + 1), name="score band (low to high)")
     bands["n"] = bands["n"].astype(int)
-    grades = grade_table(inputs.y, inputs.model_probability, inputs.grades, inputs.grade_order)
+    known = [g for g in per_grade if g.rows]
     fig, (ax,) = _figure()
     top = float(
         np.nanmax(
-            [*bands["mean_probability"], *bands["observed_rate"], *grades["mean_probability"], 0.01]
+            [*bands["mean_probability"], *bands["observed_rate"], *(g.high for g in known), 0.01]
         )
     )
     ax.plot([0, top], [0, top], ls=":", color="grey", label="perfect")
@@ -154,27 +163,27 @@ def calibration_figure(inputs: ReportInputs) -> tuple[str, pd.DataFrame, pd.Data
         color=_MODEL,
         label="model, per score band",
     )
-    known = grades.dropna()
-    ax.scatter(
-        known["mean_probability"],
-        known["conversion_rate"],
-        marker="s",
-        color="k",
-        zorder=3,
-        label="per grade",
-    )
-    for grade, row in known.iterrows():
-        ax.annotate(
-            str(grade),
-            (row["mean_probability"], row["conversion_rate"]),
-            textcoords="offset points",
-            xytext=(5, -10),
+    if known:
+        ax.errorbar(
+            [g.predicted for g in known],
+            [g.observed for g in known],
+            yerr=[
+                [max(g.observed - g.low, 0) for g in known],
+                [max(g.high - g.observed, 0) for g in known],
+            ],
+            fmt="s",
+            color="k",
+            capsize=3,
+            zorder=3,
+            label="per grade (95% interval)",
         )
+    for g in known:
+        ax.annotate(g.grade, (g.predicted, g.observed), textcoords="offset points", xytext=(5, -10))
     ax.set(
         xlabel="mean predicted probability", ylabel="observed conversion rate", title="Calibration"
     )
     ax.legend()
-    return _png(fig), bands, grades
+    return _png(fig), bands
 
 
 def distribution_figure(inputs: ReportInputs) -> str:
@@ -191,18 +200,8 @@ def distribution_figure(inputs: ReportInputs) -> str:
 
 
 def importance_table(inputs: ReportInputs) -> pd.DataFrame:
-    """Mean |SHAP| per feature with its family, largest first (global importance)."""
-    contributions = np.asarray(inputs.contributions, dtype=np.float64)
-    frame = pd.DataFrame(
-        {
-            "feature": list(inputs.features),
-            "family": [inputs.families.get(f, "other") for f in inputs.features],
-            "mean_abs_contribution": np.abs(contributions).mean(axis=0)
-            if len(contributions)
-            else np.zeros(len(inputs.features)),
-        }
-    )
-    return frame.sort_values("mean_abs_contribution", ascending=False, kind="stable")
+    """Mean |SHAP| per concept (its features' SHAP summed per lead), largest first."""
+    return concept_importance(inputs.contributions, inputs.features, inputs.concept_groups())
 
 
 def _colour_values(values: pd.Series) -> np.ndarray:
@@ -216,30 +215,37 @@ def _colour_values(values: pd.Series) -> np.ndarray:
     return ranks.to_numpy(dtype=np.float64)
 
 
+def _concept_colour(inputs: ReportInputs, features: Sequence[str], rows: np.ndarray) -> np.ndarray:
+    """A concept's colour per row: its feature's value when it has one feature, else grey."""
+    values = inputs.feature_values
+    if len(features) == 1 and values is not None and features[0] in values:
+        return _colour_values(values[features[0]].iloc[rows].reset_index(drop=True))
+    return np.full(len(rows), 0.5)
+
+
 def shap_figure(inputs: ReportInputs, importance: pd.DataFrame) -> str:
-    """Global importance bars and a beeswarm of the top features (own matplotlib, no pyplot)."""
+    """Importance bars and a beeswarm of the top concepts (own matplotlib, no pyplot)."""
     top = importance.head(TOP_FEATURES)
     fig, (bar_ax, swarm_ax) = _figure(2)
-    fig.set_size_inches(_FIGSIZE[0] * 2, max(_FIGSIZE[1], 0.35 * len(top) + 1))
-    names = top["feature"].tolist()[::-1]
-    bar_ax.barh(names, top["mean_abs_contribution"].to_numpy()[::-1], color=_MODEL)
-    bar_ax.set(xlabel="mean |SHAP| (log-odds)", title="Global importance")
-    contributions = np.asarray(inputs.contributions, dtype=np.float64)
+    fig.set_size_inches(_FIGSIZE[0] * 2.3, max(_FIGSIZE[1], 0.35 * len(top) + 1))
+    labels = [_short(text) for text in top["label"].tolist()[::-1]]
+    bar_ax.barh(labels, top["mean_abs_contribution"].to_numpy()[::-1], color=_MODEL)
+    bar_ax.set(xlabel="mean |SHAP| (log-odds)", title="What moves the score")
+    concepts = {c.key: c for c in inputs.concept_groups()}
+    keys = top["concept"].tolist()[::-1]
+    summed = concept_contributions(
+        inputs.contributions, inputs.features, [concepts[k] for k in keys]
+    )
     rng = np.random.default_rng(SEED)
-    rows = np.arange(len(contributions))
+    rows = np.arange(len(summed))
     if len(rows) > BEESWARM_ROWS:
         rows = np.sort(rng.choice(rows, BEESWARM_ROWS, replace=False))
-    index = {f: j for j, f in enumerate(inputs.features)}
     scatter = None
-    for position, name in enumerate(names):
-        values = contributions[rows, index[name]]
-        if inputs.feature_values is not None and name in inputs.feature_values:
-            colour = _colour_values(inputs.feature_values[name].iloc[rows].reset_index(drop=True))
-        else:
-            colour = np.full(len(rows), 0.5)
+    for position, key in enumerate(keys):
+        colour = _concept_colour(inputs, concepts[key].features, rows)
         jitter = rng.uniform(-0.3, 0.3, len(rows))
         scatter = swarm_ax.scatter(
-            values,
+            summed[rows, position],
             position + jitter,
             c=colour,
             cmap="coolwarm",
@@ -249,22 +255,29 @@ def shap_figure(inputs: ReportInputs, importance: pd.DataFrame) -> str:
             alpha=0.6,
             plotnonfinite=True,
         )
-    swarm_ax.set_yticks(range(len(names)), names)
+    swarm_ax.set_yticks(range(len(keys)), [""] * len(keys))  # same rows as the bars beside it
+    swarm_ax.set_ylim(bar_ax.get_ylim())
     swarm_ax.axvline(0, color="grey", lw=0.8)
-    swarm_ax.set(xlabel="SHAP value (log-odds)", title="Beeswarm (colour: feature value low-high)")
+    swarm_ax.set(xlabel="push on the score per lead (log-odds)", title="Per lead (colour: value)")
     if scatter is not None:
-        fig.colorbar(scatter, ax=swarm_ax, label="feature value (rank)")
+        fig.colorbar(scatter, ax=swarm_ax, label="value, low to high (grey: several features)")
     return _png(fig)
 
 
+def _short(text: str, limit: int = 48) -> str:
+    """A label short enough for a chart axis (the table beside it has it in full)."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def family_figure(importance: pd.DataFrame) -> tuple[str, pd.DataFrame]:
-    """Mean |SHAP| summed per family: how much of the model is fit vs engagement."""
-    families = importance.groupby("family")["mean_abs_contribution"].sum()
-    total = families.sum()
-    table = pd.DataFrame(
-        {"mean_abs_contribution": families, "share": families / total if total else families}
-    ).sort_values("mean_abs_contribution", ascending=False)
+    """Mean |SHAP| summed per family: how much of the model is fit, engagement, lifecycle."""
+    table = family_importance(importance)
     fig, (ax,) = _figure()
-    ax.bar(table.index.astype(str), table["share"], color=[_MODEL, _RULES, "grey"][: len(table)])
+    colours = {"fit": _MODEL, "engagement": _RULES, "lifecycle": "#2ca02c"}
+    ax.bar(
+        [family_label(f).split(" (")[0] for f in table.index],
+        table["share"],
+        color=[colours.get(f, "grey") for f in table.index],
+    )
     ax.set(ylabel="share of mean |SHAP|", title="Importance by family")
     return _png(fig), table

@@ -17,6 +17,8 @@ from leadscore.features.registry import FeatureRegistry
 from leadscore.models.base import LeadScorer
 from leadscore.models.evaluate import TOP_SHARE, full_metrics, share_key
 from leadscore.models.quality import TargetResult
+from leadscore.models.report.concepts import ReportConcept, plain_concepts, report_concepts
+from leadscore.models.report.header import RunHeader
 from leadscore.models.rules import RuleScorer, grade_of
 
 
@@ -43,6 +45,18 @@ class ReportInputs:
     """The rules' card on the window (``RuleScorer.card``): each rule, its points, its hits."""
     leakage: Sequence[str] = ()
     """One line per column suspected of leaking the outcome (``features.leakage``)."""
+    concepts: Sequence[ReportConcept] = ()
+    """The features grouped into concepts (``report.concepts``); empty: one per feature."""
+    entities: pd.DataFrame | None = None
+    """Who each row is: lead_id, as_of, and owner / segment where the export has them
+    (``report.groups.validation_entities``); the capacity, segment and owner views and
+    the per-grade intervals by lead read it. None: those views say they lack it."""
+    header: RunHeader | None = None
+    """The MLflow run, registered version and data window (``report.header``)."""
+
+    def concept_groups(self) -> tuple[ReportConcept, ...]:
+        """The concepts, or one per feature when the window was given none."""
+        return tuple(self.concepts) or plain_concepts(self.features, self.families)
 
 
 def window_inputs(
@@ -74,6 +88,7 @@ def window_inputs(
         contributions=contributions,
         features=model.features,
         families={f: registry[f].family for f in model.features},
+        concepts=report_concepts(registry, model.features),
         feature_values=X[model.features],
         oracle=oracle,
         context=dict(context or {}),

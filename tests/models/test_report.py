@@ -24,6 +24,7 @@ from leadscore.models.evaluate import (
     log_loss,
 )
 from leadscore.models.report import SECTIONS, ReportInputs, gains_by_decile, headline, render_report
+from leadscore.models.report.header import RunHeader
 
 N = 3000
 
@@ -46,6 +47,16 @@ def small_window() -> ReportInputs:
     contributions = np.column_stack([fit, 1.5 * engagement, 0.01 * rng.normal(size=N)])
     grades = np.where(p >= 0.4, "A", np.where(p >= 0.2, "B", np.where(p >= 0.08, "C", "D")))
     values = pd.DataFrame({"industry": rng.choice(["a", "b"], N), "visits": engagement})
+    # 1,000 leads seen at 3 fortnightly snapshots, 4 owners, 2 segments
+    entities = pd.DataFrame(
+        {
+            "lead_id": [f"L{i % 1000:04d}" for i in range(N)],
+            "as_of": pd.Timestamp("2026-01-01", tz="UTC")
+            + pd.to_timedelta(14 * (np.arange(N) // 1000), unit="D"),
+            "owner": [f"owner {i % 4}" for i in range(N)],
+            "segment": np.where(np.arange(N) % 1000 < 600, "smb", "enterprise"),
+        }
+    )
     return ReportInputs(
         y=y,
         model_ranking=logit,
@@ -59,7 +70,21 @@ def small_window() -> ReportInputs:
         families={"industry": "fit", "visits": "engagement", "noise": "fit"},
         feature_values=values,
         oracle={"roc_auc": 0.9},
-        context={"run_id": "abc"},
+        context={"split": "snapshots of the newest 42 days"},
+        entities=entities,
+        header=RunHeader(
+            run_id="0123456789abcdef",
+            experiment_id="1",
+            model_name="leadscore",
+            model_version="7",
+            promotion="promoted to champion",
+            tracking_uri="sqlite:////tmp/mlflow.db",
+            dates={
+                "training data": "leads as of 2025-01-01 to 2025-09-30 (9,000 examples)",
+                "validation data": "leads as of 2026-01-01 to 2026-01-29 (3,000 examples)",
+                "data as of": "2026-05-01",
+            },
+        ),
     )
 
 
@@ -75,7 +100,10 @@ def test_every_section_and_figure_is_inline(page: str):
     assert len(images) == 6  # curves, gains, calibration, distribution, shap, family
     for encoded in images:
         assert base64.b64decode(encoded)[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "http" not in page  # self-contained: nothing fetched
+    # self-contained: nothing fetched; the only addresses are the MLflow UI's, as text
+    assert re.findall(r'(?:src|href)="(?!data:)', page) == []
+    outside = re.sub(r"<code>http://127\.0\.0\.1:5000/#/[^<]+</code>", "", page)
+    assert "http" not in outside and page.count("<code>http://127.0.0.1:5000/#/") == 2
 
 
 def test_numbers_match_evaluate(window: ReportInputs, page: str):
