@@ -4,8 +4,8 @@ Pure: the train flow gives the run id, experiment id and registered version it g
 MLflow (``RunHeader``) and the snapshot rows and split the model learnt and was validated
 on (``window_dates``); this module words them and builds the MLflow UI address. A local
 store (sqlite, a folder, a database) is browsed with ``mlflow ui`` at its default address
-http://127.0.0.1:5000; a tracking server is linked directly. The address is printed as
-text, not a link, so the page fetches nothing and opens offline.
+http://127.0.0.1:5000; a tracking server is linked directly. The addresses are plain
+links (``<a href>``): the page fetches nothing itself and opens offline.
 """
 
 from __future__ import annotations
@@ -104,6 +104,11 @@ def _code(text: str) -> str:
     return f"<code>{html.escape(text)}</code>"
 
 
+def _link(url: str) -> str:
+    """A link to an MLflow page (opened by the reader; the report never fetches it)."""
+    return f'<a href="{html.escape(url)}" rel="noopener noreferrer">{html.escape(url)}</a>'
+
+
 def header_rows(header: RunHeader | None) -> list[tuple[str, str]]:
     """(label, HTML value) rows of the header table, most useful first."""
     header = header or RunHeader()
@@ -120,8 +125,8 @@ def header_rows(header: RunHeader | None) -> list[tuple[str, str]]:
         model = "not registered"
     rows.append(("model", model))
     rows.extend((k, html.escape(v)) for k, v in (header.dates or {}).items())
-    links = [f"run: {_code(url)}" for url in [run_url(header)] if url] + [
-        f"model version: {_code(url)}" for url in [model_url(header)] if url
+    links = [f"run: {_link(url)}" for url in [run_url(header)] if url] + [
+        f"model version: {_link(url)}" for url in [model_url(header)] if url
     ]
     command = ui_command(header.tracking_uri)
     if links:

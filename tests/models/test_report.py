@@ -100,10 +100,11 @@ def test_every_section_and_figure_is_inline(page: str):
     assert len(images) == 6  # curves, gains, calibration, distribution, shap, family
     for encoded in images:
         assert base64.b64decode(encoded)[:8] == b"\x89PNG\r\n\x1a\n"
-    # self-contained: nothing fetched; the only addresses are the MLflow UI's, as text
-    assert re.findall(r'(?:src|href)="(?!data:)', page) == []
-    outside = re.sub(r"<code>http://127\.0\.0\.1:5000/#/[^<]+</code>", "", page)
-    assert "http" not in outside and page.count("<code>http://127.0.0.1:5000/#/") == 2
+    # self-contained: nothing fetched; the only addresses are links to the MLflow UI
+    assert re.findall(r'src="(?!data:)', page) == [] and "<link" not in page
+    link = r'<a href="(http://127\.0\.0\.1:5000/#/[^"]+)" rel="noopener noreferrer">\1</a>'
+    outside = re.sub(link, "", page)
+    assert "http" not in outside and len(re.findall(link, page)) == 2
 
 
 def test_numbers_match_evaluate(window: ReportInputs, page: str):

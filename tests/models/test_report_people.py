@@ -236,8 +236,8 @@ def test_header_names_run_version_window_and_mlflow(page: str):
         "<th>training data</th><td>leads as of 2025-01-01 to 2025-09-30",
         "<th>data as of</th><td>2026-05-01</td>",
         "<code>mlflow ui --backend-store-uri sqlite:////tmp/mlflow.db</code>",
-        "<code>http://127.0.0.1:5000/#/experiments/1/runs/0123456789abcdef</code>",
-        "<code>http://127.0.0.1:5000/#/models/leadscore/versions/7</code>",
+        '<a href="http://127.0.0.1:5000/#/experiments/1/runs/0123456789abcdef" rel="noopener noreferrer">http://127.0.0.1:5000/#/experiments/1/runs/0123456789abcdef</a>',
+        '<a href="http://127.0.0.1:5000/#/models/leadscore/versions/7" rel="noopener noreferrer">http://127.0.0.1:5000/#/models/leadscore/versions/7</a>',
     ):
         assert fragment in page
     rows = dict(header_rows(None))
@@ -246,8 +246,8 @@ def test_header_names_run_version_window_and_mlflow(page: str):
         header_rows(RunHeader("r1", "4", "m", "2", "not promoted: roc_auc", "https://ml.example/"))
     )
     assert server["open in MLflow"] == (
-        "run: <code>https://ml.example/#/experiments/4/runs/r1</code><br>"
-        "model version: <code>https://ml.example/#/models/m/versions/2</code>"
+        'run: <a href="https://ml.example/#/experiments/4/runs/r1" rel="noopener noreferrer">https://ml.example/#/experiments/4/runs/r1</a><br>'
+        'model version: <a href="https://ml.example/#/models/m/versions/2" rel="noopener noreferrer">https://ml.example/#/models/m/versions/2</a>'
     )
     assert server["model"] == "m version 2 (not promoted: ROC-AUC)"
 

@@ -372,13 +372,18 @@ def test_the_evaluation_report_opens_in_chromium(tmp_path: Path) -> None:
         body = driver.find_element(By.TAG_NAME, "body").text
         assert body.startswith("leadscore evaluation report")
         assert "Calling the top 10% by the model would have reached" in body
-        assert "Model vs rules" in body and "roc_auc" in body
+        assert "Model vs rules" in body and "ROC-AUC" in body
         external = driver.execute_script(
-            "return Array.from(document.querySelectorAll('[src],[href]'))"
+            "return Array.from(document.querySelectorAll('[src],link[href]'))"
             ".map(e => e.getAttribute('src') || e.getAttribute('href'))"
             ".filter(u => !u.startsWith('data:') && !u.startsWith('#'))"
         )
         assert external == []  # nothing fetched: it opens offline, from an e-mail, anywhere
+        links = driver.execute_script(
+            "return Array.from(document.querySelectorAll('a[href]'))"
+            ".map(a => a.getAttribute('href')).filter(u => !u.startsWith('#'))"
+        )
+        assert links and all(u.startswith("http://127.0.0.1:5000/") for u in links), links
 
 
 def test_api_docs_render_with_no_internet(server: str, browser) -> None:
