@@ -84,6 +84,22 @@ class Concept:
         n = len(next(iter(facts.values()))) if facts else 0
         return np.zeros(n, dtype=bool)
 
+    def text_facts(self, facts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``facts`` reduced to what the text shows, so that equal texts have equal facts
+        (rendered once): counts and days are shown whole (rounded half to even, exactly as
+        ``round`` does), an account's activity only as "any or none"."""
+        if self.kind not in ("activity", "overall", "lifecycle", "account"):
+            return facts
+        out = {}
+        for name, values in facts.items():
+            numbers = np.asarray(values, dtype=np.float64)
+            out[name] = (
+                np.where(np.isnan(numbers), np.nan, (numbers > 0).astype(np.float64))
+                if name == "active"
+                else np.round(numbers)
+            )
+        return out
+
     def text(self, values: Mapping[str, Any], new_lead_days: float) -> str:
         """The sentence of one lead's facts (``values``: fact name -> Python scalar)."""
         if self.kind == "activity":
@@ -132,20 +148,11 @@ def _times(n: int) -> str:
 def _activity_text(c: Concept, values: Mapping[str, Any]) -> str:
     count, days = values[COUNT], values[DAYS]
     n = 0 if _missing(count) else round(float(count))
-    never = _missing(days) or float(days) >= c.never
+    never = _missing(days) or round(float(days)) >= c.never
+    what = c.template or c.noun
     if n > 0:
         last = ago(days)
-        if c.template:
-            return (
-                f"{c.template} {last}"
-                if n == 1
-                else f"{c.template} {n} times in {c.window} days, last {last}"
-            )
-        return (
-            f"{c.noun} {last}"
-            if n == 1
-            else f"{c.noun} {_times(n)} in {c.window} days, last {last}"
-        )
+        return f"{what} {last}" if n == 1 else f"{what} {_times(n)} in {c.window} days, last {last}"
     if never:
         return f"never {c.template}" if c.template else f"no {c.noun} yet"
     return f"no {c.noun} in the last {c.window} days"
@@ -157,7 +164,7 @@ def _overall_text(c: Concept, values: Mapping[str, Any]) -> str:
     if n > 0:
         noun = "activity" if n == 1 else "activities"
         return f"{n} {noun} in the last {c.window} days, last {ago(days)}"
-    if _missing(days) or float(days) >= c.never:
+    if _missing(days) or round(float(days)) >= c.never:
         return "no activity since the lead was created"
     d = round(float(days))
     return f"no activity for {d} day" if d == 1 else f"no activity for {d} days"

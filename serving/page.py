@@ -187,7 +187,7 @@ def contribution_chart(reasons: list[Any], width: int = 560) -> str:
         label = _esc(r.text if len(r.text) <= 46 else r.text[:45] + "…")
         parts.append(
             f'<text x="0" y="{y + 16}" font-size="12">{label}</text>'
-            f'<rect class="bar" data-feature="{_esc(r.feature)}" x="{x:.1f}" y="{y + 3}" '
+            f'<rect class="bar" data-feature="{_esc(r.concept)}" x="{x:.1f}" y="{y + 3}" '
             f'width="{max(length, 1):.1f}" height="{row - 8}" fill="{color}"/>'
             f'<text x="{axis + (length + 4 if r.contribution >= 0 else -length - 40):.1f}" '
             f'y="{y + 16}" font-size="11">{r.contribution:+.2f}</text>'

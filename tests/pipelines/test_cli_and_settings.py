@@ -103,6 +103,7 @@ PER_DEPLOYMENT: dict[tuple[str, ...], object] = {
     ("data", "validation", "ranges"): {},  # names its `employees` column
     ("features", "attributes"): {"categorical": [], "numeric": [], "engagement": [], "labels": {}},
     ("features", "activity_types"): {},  # its activity vocabulary
+    ("features", "concepts"): {},  # its attributes read together ("director in fintech")
     ("rules", "icp"): {},  # its ideal customer, by attribute values
     ("rules", "penalties"): [],  # ... and who is outside it
 }
