@@ -89,7 +89,8 @@ def test_shipped_monotone_rules_are_the_registry_directions(fitted):
     resolved = monotone_directions(settings.model.monotone.directions, numeric)
     declared = registry.directions()
     assert {n: d for n, d in resolved.items() if d} == {n: d for n, d in declared.items() if d}
-    assert set(resolved) == set(registry.names_of(kind="numeric", family="engagement"))
+    behaviour = registry.names_of(kind="numeric", family="engagement")
+    assert set(resolved) == {*behaviour, *registry.names_of(kind="numeric", family="lifecycle")}
     assert resolved["days_since_meeting_booked"] == -1 and resolved["n_unsubscribe_30d"] == -1
 
 
