@@ -141,6 +141,12 @@ def ago(days: float) -> str:
     return "today" if n == 0 else "1 day ago" if n == 1 else f"{n} days ago"
 
 
+def _last(days: float) -> str:
+    """ "last one today", "last 1 day ago"."""
+    when = ago(days)
+    return "last one today" if when == "today" else f"last {when}"
+
+
 def _times(n: int) -> str:
     return "once" if n == 1 else "twice" if n == 2 else f"{n} times"
 
@@ -152,7 +158,9 @@ def _activity_text(c: Concept, values: Mapping[str, Any]) -> str:
     what = c.template or c.noun
     if n > 0:
         last = ago(days)
-        return f"{what} {last}" if n == 1 else f"{what} {_times(n)} in {c.window} days, last {last}"
+        if n == 1:
+            return f"{what} {last}"
+        return f"{what} {_times(n)} in {c.window} days, {_last(days)}"
     if never:
         return f"never {c.template}" if c.template else f"no {c.noun} yet"
     return f"no {c.noun} in the last {c.window} days"
@@ -163,7 +171,7 @@ def _overall_text(c: Concept, values: Mapping[str, Any]) -> str:
     n = 0 if _missing(count) else round(float(count))
     if n > 0:
         noun = "activity" if n == 1 else "activities"
-        return f"{n} {noun} in the last {c.window} days, last {ago(days)}"
+        return f"{n} {noun} in the last {c.window} days, {_last(days)}"
     if _missing(days) or round(float(days)) >= c.never:
         return "no activity since the lead was created"
     d = round(float(days))

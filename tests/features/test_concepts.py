@@ -120,7 +120,7 @@ def test_activity_texts_state_the_leads_own_facts():
     )
     assert pricing.text({"count": 1.0, "days": 12.4}, 14) == "viewed the pricing page 12 days ago"
     assert pricing.text({"count": 2.0, "days": 0.3}, 14) == (
-        "viewed the pricing page twice in 90 days, last today"
+        "viewed the pricing page twice in 90 days, last one today"
     )
     assert pricing.text({"count": 0.0, "days": 120.0}, 14) == (
         "no pricing-page view in the last 90 days"

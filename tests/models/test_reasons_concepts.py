@@ -105,7 +105,7 @@ def test_the_share_threshold_is_declared():
     # share and the log-odds floor let them
     shown = _reasons(ScoringConfig(min_reason_share=0.0, min_abs_contribution=0.0))[0]
     assert shown[-1]["concept"] == "other" and shown[-1]["direction"] == "-"
-    assert shown[-1]["text"] == "other activity twice in 30 days, last today"
+    assert shown[-1]["text"] == "other activity twice in 30 days, last one today"
     assert shown[-1]["share"] == round(0.01 / 1.21, 3)
     strict = _reasons(ScoringConfig(min_reason_share=0.3))[0]
     assert [r["concept"] for r in strict] == ["pricing", "lead_age"]  # 41% and 33%
