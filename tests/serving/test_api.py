@@ -326,6 +326,14 @@ def test_on_demand_score_equals_the_batch_score(tmp_path, fitted_scorer, monkeyp
         assert got["rule_grade"] == expected["rule_grade"]
         assert got["fit"] == pytest.approx(expected["fit"])
         assert got["reasons"] == json.loads(expected["reasons"])
+        # every feature's exact SHAP value, which each reason's concept sums
+        shap = got["contributions"]
+        assert len(shap) > 50 and got["reasons"]
+        for reason in got["reasons"]:
+            assert reason["features"] == {f: round(shap[f], 4) for f in reason["features"]}
+            assert sum(shap[f] for f in reason["features"]) == pytest.approx(
+                reason["contribution"], abs=5e-5
+            )
         # the rule points in words ("industry software: +18.75") add up to the rule score
         said = [r for r in got["rule_reasons"] if not r.startswith("total ")]
         assert said and all(r.rsplit(": ", 1)[1][0] in "+-" for r in said)
