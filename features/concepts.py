@@ -14,6 +14,7 @@ is the one rule that keeps a reason's sign from contradicting its concept's dire
 
 from __future__ import annotations
 
+import functools
 import math
 import string
 from collections.abc import Mapping, Sequence
@@ -246,7 +247,26 @@ def _attribute_text(c: Concept, values: Mapping[str, Any]) -> str:
         name: _Unknown(label) if _missing(values[name]) else _shown(values[name])
         for (name, _), label in zip(c.facts, c.labels, strict=True)
     }
-    return _FACTS.format(c.template, **shown)
+    parts = _parsed(c.template)
+    if parts is None:  # conversions or nested fields: the plain formatter
+        return _FACTS.format(c.template, **shown)
+    return "".join(
+        literal if field is None else literal + _FACTS.format_field(shown[field], spec)
+        for literal, field, spec in parts
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(template: str) -> tuple[tuple[str, str | None, str], ...] | None:
+    """``template`` as (literal, field, spec) pieces, or None if it needs the full
+    formatter (a conversion, an attribute or index): a text is rendered per distinct fact,
+    up to a million times a batch, so it is parsed once."""
+    parts = []
+    for literal, field, spec, conversion in _FACTS.parse(template):
+        if field is not None and (conversion or not field.isidentifier() or "{" in (spec or "")):
+            return None
+        parts.append((literal, field, spec or ""))
+    return tuple(parts)
 
 
 def sign_of(points: float) -> Direction:

@@ -103,12 +103,12 @@ def fragments(
 
 def join_fragments(row: Iterable[str]) -> str:
     """A row's reasons JSON from its objects' fragments (empty fragments are skipped)."""
-    return "[" + ", ".join(f for f in row if f) + "]"
+    return "[" + ", ".join(filter(None, row)) + "]"
 
 
 def join_lines(row: Iterable[str]) -> str:
     """A row's one-line reasons from its reasons' lines (empty lines are skipped)."""
-    return LINE_SEPARATOR.join(t for t in row if t)
+    return LINE_SEPARATOR.join(filter(None, row))
 
 
 def encode(reasons: Iterable[Mapping[str, Any]]) -> str:
