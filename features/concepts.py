@@ -47,10 +47,10 @@ class Concept:
 
     ``facts`` are ``(name, columns)`` pairs: the fact is the column's value, or the sum of
     the columns' values (the overall activity count sums every type's count); ``labels``
-    word the attributes' facts, in order. ``template``
-    is the activity's verb phrase or the attributes' ``str.format`` text; ``noun`` the
-    activity's label; ``window`` the days the counts cover; ``spec`` (kind ``feature``)
-    the one feature spec whose own template words it.
+    word the attributes' facts, in order. ``template`` is the activity's verb phrase or
+    the attributes' ``str.format`` text; ``noun`` the activity's label (or the joined
+    table's name); ``window`` the days the counts cover; ``never`` the days-since value
+    of "never"; ``spec`` (kind ``feature``) the one feature spec whose template words it.
     """
 
     key: str

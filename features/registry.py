@@ -1,8 +1,12 @@
-"""Every model feature declared once: name, family, kind, description, reason wording.
+"""Every model feature declared once: name, family, kind, description, concept, wording.
 
 The registry is derived from the feature config, so adding an activity type or an
-attribute adds its features, their descriptions and their reason sentences in one place.
-Reason templates are ``str.format`` strings over the lead's own feature values
+attribute adds its features, their descriptions and their concept in one place. Reasons
+are about concepts (features/concepts.py: every pricing-page feature is one fact,
+"viewed the pricing page 3 times in 90 days, last 1 day ago"); each spec names its
+``concept``, and :meth:`FeatureRegistry.concepts` returns them. A spec's own template
+words a feature alone (a registry saved before concepts, a feature of no concept).
+Templates are ``str.format`` strings over the lead's own feature values
 (``{value}`` is the feature itself); ``template_absent`` is used when the lead never did
 the thing ("no webinar sign-up yet"): when the feature named by ``presence`` is zero (a
 recency-weighted sum), or when the value reaches ``never`` (a days-since value).
