@@ -33,12 +33,15 @@ def test_scores_are_complete_ordered_and_explained(fitted):
     assert scores["probability"].between(0, 1).all()
     assert (scores["score"] == np.rint(scores["probability"] * 100)).all()
     assert scores.loc[0, "percentile"] == 100 and scores["percentile"].iloc[-1] == 0
-    # sub-scores are the family sums of the contributions
+    # sub-scores are the family sums of the contributions; lead age (family lifecycle)
+    # is in neither
     contributions, _expected = model.contributions(
         X_open.set_index("lead_id").loc[scores["lead_id"]].reset_index()
     )
+    age = contributions[:, list(model.features).index("lead_age_days")]
+    assert np.abs(age).max() > 0.01
     np.testing.assert_allclose(
-        scores["fit"] + scores["engagement"], contributions.sum(axis=1), atol=1e-3
+        scores["fit"] + scores["engagement"] + age, contributions.sum(axis=1), atol=1e-3
     )
     for raw in scores["reasons"]:
         reasons = json.loads(raw)
