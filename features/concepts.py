@@ -309,6 +309,8 @@ def build_concepts(
             declared_group = config.concepts.get(key)
             labels = tuple(attrs.label(f) for f in names)
             text = declared_group.text if declared_group else None
+            if text is not None and set(declared_group.attributes) - set(names):  # type: ignore[union-attr]
+                text = None  # it names an attribute this export does not have
             if text is None:
                 text = ", ".join(
                     f"{label}: {{{f}{':num' if f in attrs.numeric else ''}}}"

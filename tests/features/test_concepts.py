@@ -102,7 +102,6 @@ def test_a_declared_group_is_one_concept_with_its_own_text():
 @pytest.mark.parametrize(
     ("concepts", "message"),
     [
-        ({"x": {"attributes": ["nope"]}}, "undeclared attributes"),
         ({"a": {"attributes": ["industry"]}, "b": {"attributes": ["industry"]}}, "more than one"),
         ({"x": {"attributes": ["industry"], "text": "{industry} {seniority}"}}, "not in its"),
     ],
@@ -110,6 +109,16 @@ def test_a_declared_group_is_one_concept_with_its_own_text():
 def test_bad_groups_are_refused(concepts, message):
     with pytest.raises(ValidationError, match=message):
         _config(concepts=concepts)
+
+
+def test_a_group_keeps_the_attributes_the_export_declares():
+    """One config serves an export with fewer columns: the group covers what is there,
+    worded 'label: value' when its text names a missing attribute."""
+    group = ConceptGroup(attributes=["industry", "company_size"], text="{industry}, {company_size}")
+    concepts = build_registry(_config(concepts={"company": group, "gone": {"attributes": ["x"]}}))
+    company = concepts.concepts()["company"]
+    assert company.features == ("industry",) and "gone" not in concepts.concepts()
+    assert company.text({"industry": "fintech"}, 14) == "industry: fintech"
 
 
 def test_activity_texts_state_the_leads_own_facts():
