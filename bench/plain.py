@@ -7,16 +7,15 @@ feature builder, the TreeSHAP tables and the vectorised reasons buy.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
 from leadscore.features.behaviour import NS_PER_DAY, type_codes
+from leadscore.features.concepts import sign_allowed
 from leadscore.features.config import FeatureConfig
 from leadscore.features.registry import FeatureRegistry, count_name, decay_name, recency_name
+from leadscore.models import reasons
 from leadscore.models.config import ScoringConfig
-from leadscore.models.explain import _top
 
 
 def pandas_behaviour(
@@ -52,23 +51,41 @@ def rowwise_reasons(
     registry: FeatureRegistry,
     config: ScoringConfig,
 ) -> list[str]:
-    """Reasons rendered one row at a time (``render`` + ``json.dumps`` per lead)."""
-    pos, pos_ok = _top(contributions, config.top_positive, 1, config.min_abs_contribution)
-    neg, neg_ok = _top(contributions, config.top_negative, -1, config.min_abs_contribution)
+    """Reasons worked out one row at a time: each concept's sum, share and sign rule,
+    a sort, ``Concept.text`` of the row's own values and ``reasons.encode`` per lead."""
+    position = {name: i for i, name in enumerate(features)}
+    concepts = [
+        (c, [position[f] for f in c.features if f in position])
+        for c in registry.concepts().values()
+    ]
+    concepts = [(c, cols) for c, cols in concepts if cols]
     out = []
     for row, values in enumerate(X.to_dict(orient="records")):
-        reasons = []
-        for idx, ok, direction in ((pos, pos_ok, "+"), (neg, neg_ok, "-")):
-            for col, keep in zip(idx[row], ok[row], strict=True):
-                if keep:
-                    name = features[col]
-                    reasons.append(
-                        {
-                            "feature": name,
-                            "text": registry[name].render(values),
-                            "direction": direction,
-                            "contribution": round(float(contributions[row, col]), 4),
-                        }
-                    )
-        out.append(json.dumps(reasons))
+        sums = [float(np.sum(contributions[row, cols])) for _, cols in concepts]
+        total = sum(abs(v) for v in sums)
+        candidates = []
+        for (concept, cols), value in zip(concepts, sums, strict=True):
+            share = abs(value) / total if total > 0 else 0.0
+            facts = concept.fact_values(lambda name: np.array([values[name]]))  # noqa: B023
+            allowed = sign_allowed(concept.direction, concept.absent(facts), np.array([value]))
+            if abs(value) < config.min_abs_contribution or share < config.min_reason_share:
+                continue
+            if allowed[0]:
+                shown = {name: v[0].item() if isinstance(v[0], np.generic) else v[0]
+                         for name, v in facts.items()}  # fmt: skip
+                candidates.append(
+                    {
+                        "concept": concept.key,
+                        "text": concept.text(shown, config.new_lead_days),
+                        "direction": "+" if value > 0 else "-",
+                        "contribution": value,
+                        "share": share,
+                        "features": {features[c]: contributions[row, c] for c in cols},
+                    }
+                )
+        positive = sorted((r for r in candidates if r["direction"] == "+"),
+                          key=lambda r: -r["contribution"])[: config.top_positive]  # fmt: skip
+        negative = sorted((r for r in candidates if r["direction"] == "-"),
+                          key=lambda r: r["contribution"])[: config.top_negative]  # fmt: skip
+        out.append(reasons.encode([*positive, *negative]))
     return out

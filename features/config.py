@@ -7,6 +7,7 @@ orchestration layer.
 
 from __future__ import annotations
 
+import string
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,6 +25,12 @@ class ActivityType(_Strict):
     points: float = Field(description="Rule-baseline points per occurrence (may be negative).")
     high_intent: bool = Field(
         default=False, description="Counts towards 'days since last high-intent activity'."
+    )
+    phrase: str | None = Field(
+        default=None,
+        description="What the lead did, as a verb phrase for reasons ('viewed the pricing "
+        "page' -> 'viewed the pricing page 3 times in 90 days, last 1 day ago', 'never "
+        "viewed the pricing page'); None: worded from the label.",
     )
 
 
@@ -56,6 +63,30 @@ class AttributeConfig(_Strict):
 
     def label(self, name: str) -> str:
         return self.labels.get(name, name.replace("_", " "))
+
+
+class ConceptGroup(_Strict):
+    """Attributes a person reads as one fact, e.g. role = seniority + department: their
+    contributions add up to one reason, worded by ``text`` ("director in fintech")."""
+
+    attributes: list[str] = Field(min_length=1, description="Declared attributes grouped.")
+    text: str | None = Field(
+        default=None,
+        description="str.format over the attributes' values, e.g. '{seniority} in "
+        "{department}' (a number may use a spec, or 'num'); None: 'label: value, ...'.",
+    )
+    label: str | None = Field(default=None, description="Name of the group; None: its key.")
+
+    @model_validator(mode="after")
+    def _fields_are_attributes(self) -> ConceptGroup:
+        if self.text is not None:
+            fields = {f for _, f, _, _ in string.Formatter().parse(self.text) if f is not None}
+            stray = fields - set(self.attributes)
+            if stray:
+                raise ValueError(
+                    f"concept text names fields not in its attributes: {sorted(stray)}"
+                )
+        return self
 
 
 class MarketConfig(_Strict):
@@ -102,6 +133,13 @@ class FeatureConfig(_Strict):
         "whatever the lead's age (a lead's newness is lead_age_days' alone).",
     )
     market: MarketConfig = Field(default_factory=MarketConfig)
+    concepts: dict[str, ConceptGroup] = Field(
+        default_factory=dict,
+        description="Attribute groups that read as one reason (features/concepts.py); an "
+        "attribute in no group is a concept of its own. Attributes not declared under "
+        "attributes are left out of a group (one config serves exports with fewer columns); "
+        "a group whose text names one of them reads 'label: value, ...'.",
+    )
 
     @field_validator("windows_days")
     @classmethod
@@ -114,6 +152,12 @@ class FeatureConfig(_Strict):
     def _other_not_declared(self) -> FeatureConfig:
         if self.other_type in self.activity_types:
             raise ValueError(f"other_type {self.other_type!r} is also a declared activity type")
+        seen: set[str] = set()
+        for group in self.concepts.values():
+            twice = seen & set(group.attributes)
+            if twice:
+                raise ValueError(f"attributes in more than one concept: {sorted(twice)}")
+            seen |= set(group.attributes)
         return self
 
     @property

@@ -1,8 +1,12 @@
-"""Every model feature declared once: name, family, kind, description, reason wording.
+"""Every model feature declared once: name, family, kind, description, concept, wording.
 
 The registry is derived from the feature config, so adding an activity type or an
-attribute adds its features, their descriptions and their reason sentences in one place.
-Reason templates are ``str.format`` strings over the lead's own feature values
+attribute adds its features, their descriptions and their concept in one place. Reasons
+are about concepts (features/concepts.py: every pricing-page feature is one fact,
+"viewed the pricing page 3 times in 90 days, last 1 day ago"); each spec names its
+``concept``, and :meth:`FeatureRegistry.concepts` returns them. A spec's own template
+words a feature alone (a registry saved before concepts, a feature of no concept).
+Templates are ``str.format`` strings over the lead's own feature values
 (``{value}`` is the feature itself); ``template_absent`` is used when the lead never did
 the thing ("no webinar sign-up yet"): when the feature named by ``presence`` is zero (a
 recency-weighted sum), or when the value reaches ``never`` (a days-since value).
@@ -21,19 +25,29 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from leadscore.features.concepts import Concept, build_concepts, sign_of
 from leadscore.features.config import FeatureConfig
 from leadscore.features.market import RECENT_CONVERSION_RATE
+from leadscore.features.names import (
+    ACTIVITY_CONCEPT,
+    DAYS_SINCE_ANY,
+    DAYS_SINCE_HIGH_INTENT,
+    DECAYED_TOTAL,
+    ENGAGEMENT,
+    ENGAGEMENT_POINTS,
+    FIT,
+    LEAD_AGE,
+    LEAD_AGE_CONCEPT,
+    LIFECYCLE,
+    MARKET,
+    Family,
+    count_name,
+    decay_name,
+    recency_name,
+)
 
-FIT, ENGAGEMENT, MARKET = "fit", "engagement", "market"
-Family = Literal["fit", "engagement", "market"]
 Kind = Literal["categorical", "numeric"]
 Direction = Literal[-1, 0, 1]
-
-LEAD_AGE = "lead_age_days"
-DAYS_SINCE_ANY = "days_since_last_activity"
-DAYS_SINCE_HIGH_INTENT = "days_since_last_high_intent"
-ENGAGEMENT_POINTS = "engagement_points"
-DECAYED_TOTAL = "decay_all_activity"
 
 
 class _ReasonFormatter(string.Formatter):
@@ -53,18 +67,6 @@ class _ReasonFormatter(string.Formatter):
 _FORMATTER = _ReasonFormatter()
 
 
-def count_name(activity_type: str, window_days: int) -> str:
-    return f"n_{activity_type}_{window_days}d"
-
-
-def decay_name(activity_type: str) -> str:
-    return f"decay_{activity_type}"
-
-
-def recency_name(activity_type: str) -> str:
-    return f"days_since_{activity_type}"
-
-
 @dataclass(frozen=True)
 class FeatureSpec:
     """One model feature and how to speak about it."""
@@ -78,6 +80,7 @@ class FeatureSpec:
     presence: str | None = None
     never: float | None = None  # a value this high means the lead never did it
     direction: Direction = 0
+    concept: str = ""  # the key of the concept it belongs to ("": its own name)
 
     def render(self, values: Mapping[str, object]) -> str:
         """The reason sentence for one lead, from its own feature values."""
@@ -97,11 +100,26 @@ class FeatureSpec:
 class FeatureRegistry:
     """An ordered, name-indexed set of feature specs (the model's feature set)."""
 
-    def __init__(self, specs: list[FeatureSpec]) -> None:
+    def __init__(self, specs: list[FeatureSpec], concepts: Sequence[Concept] = ()) -> None:
         names = [s.name for s in specs]
         if len(names) != len(set(names)):
             raise ValueError("feature names must be unique")
         self._specs = {s.name: s for s in specs}
+        covered = [f for c in concepts for f in c.features]
+        keys = [c.key for c in concepts]
+        if len(covered) != len(set(covered)) or len(keys) != len(set(keys)):
+            raise ValueError("concept keys must be unique and no feature in two concepts")
+        if set(covered) - set(names):
+            raise ValueError(f"concepts name unknown features: {sorted(set(covered) - set(names))}")
+        own = [_own_concept(s) for s in specs if s.name not in set(covered)]
+        self._concepts = {c.key: c for c in [*concepts, *own]}
+
+    def concepts(self) -> dict[str, Concept]:
+        """Every concept, each feature in exactly one (a feature no concept names is its
+        own, worded by its template; so is every feature of a registry saved before
+        concepts existed)."""
+        concepts = getattr(self, "_concepts", None)
+        return dict(concepts) if concepts is not None else {s.name: _own_concept(s) for s in self}
 
     def __iter__(self) -> Iterator[FeatureSpec]:
         return iter(self._specs.values())
@@ -128,11 +146,28 @@ class FeatureRegistry:
         ]
 
 
+def _own_concept(spec: FeatureSpec) -> Concept:
+    """A feature as a concept of its own, worded by its spec's template."""
+    fields = {
+        f
+        for template in (spec.template, spec.template_absent or "")
+        for _, f, _, _ in _FORMATTER.parse(template)
+        if f and f != "value"
+    }
+    columns = [spec.name, *([spec.presence] if spec.presence else []), *sorted(fields)]
+    facts = tuple((c, (c,)) for c in dict.fromkeys(columns))
+    return Concept(
+        spec.name, spec.description, 0, spec.family, (spec.name,), facts=facts, spec=spec
+    )
+
+
 def _attribute_specs(config: FeatureConfig) -> list[FeatureSpec]:
     attrs = config.attributes
 
     def family(name: str) -> Family:
         return ENGAGEMENT if name in attrs.engagement else FIT
+
+    group = {a: key for key, g in config.concepts.items() for a in g.attributes}
 
     specs = [
         FeatureSpec(
@@ -141,6 +176,7 @@ def _attribute_specs(config: FeatureConfig) -> list[FeatureSpec]:
             kind="categorical",
             description=f"lead's {attrs.label(a)}",
             template=f"{attrs.label(a)} is {{value}}",
+            concept=group.get(a, a),
         )
         for a in attrs.categorical
     ]
@@ -151,15 +187,11 @@ def _attribute_specs(config: FeatureConfig) -> list[FeatureSpec]:
             kind="numeric",
             description=f"lead's {attrs.label(a)}",
             template=f"{attrs.label(a)} is {{value:,.0f}}",
+            concept=group.get(a, a),
         )
         for a in attrs.numeric
     ]
     return specs
-
-
-def _sign(points: float) -> Direction:
-    """+1 for positive rule points, -1 for negative, 0 for none (undeclared types)."""
-    return 1 if points > 0 else -1 if points < 0 else 0
 
 
 def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
@@ -167,8 +199,8 @@ def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
     hl = config.half_life_days
     for t in config.type_names:
         label = config.type_label(t)
-        sign = _sign(config.type_points(t))
-        recency = _sign(-config.type_points(t))  # longer since a good thing: never better
+        sign = sign_of(config.type_points(t))
+        recency = sign_of(-config.type_points(t))  # longer since a good thing: never better
         for w in config.windows_days:
             specs.append(
                 FeatureSpec(
@@ -178,6 +210,7 @@ def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
                     description=f"number of {label}s in the last {w} days",
                     template=f"{{value:.0f}} x {label} in the last {w} days",
                     direction=sign,
+                    concept=t,
                 )
             )
         specs.append(
@@ -190,6 +223,7 @@ def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
                 template_absent=f"no {label} yet",
                 presence=decay_name(t),
                 direction=sign,
+                concept=t,
             )
         )
         specs.append(
@@ -202,6 +236,7 @@ def _activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
                 template_absent=f"no {label} yet",
                 never=config.never_days,
                 direction=recency,
+                concept=t,
             )
         )
     return specs
@@ -211,10 +246,11 @@ def _summary_specs(config: FeatureConfig) -> list[FeatureSpec]:
     return [
         FeatureSpec(
             LEAD_AGE,
-            ENGAGEMENT,
+            LIFECYCLE,
             "numeric",
             "days since the lead was created",
             "lead created {value:days} ago",
+            concept=LEAD_AGE_CONCEPT,
         ),
         FeatureSpec(
             DAYS_SINCE_ANY,
@@ -225,6 +261,7 @@ def _summary_specs(config: FeatureConfig) -> list[FeatureSpec]:
             template_absent="no activity since the lead was created",
             never=config.never_days,
             direction=-1,
+            concept=ACTIVITY_CONCEPT,
         ),
         FeatureSpec(
             DAYS_SINCE_HIGH_INTENT,
@@ -235,6 +272,7 @@ def _summary_specs(config: FeatureConfig) -> list[FeatureSpec]:
             template_absent="no high-intent activity yet",
             never=config.never_days,
             direction=-1,
+            concept=ACTIVITY_CONCEPT,
         ),
         FeatureSpec(
             DECAYED_TOTAL,
@@ -245,6 +283,7 @@ def _summary_specs(config: FeatureConfig) -> list[FeatureSpec]:
             template_absent="no activity yet",
             presence=DECAYED_TOTAL,
             direction=1,
+            concept=ACTIVITY_CONCEPT,
         ),
         FeatureSpec(
             ENGAGEMENT_POINTS,
@@ -253,6 +292,7 @@ def _summary_specs(config: FeatureConfig) -> list[FeatureSpec]:
             "rule points of activities weighted by recency",
             "engagement score {value:.0f} (rule points, recency-weighted)",
             direction=1,
+            concept=ACTIVITY_CONCEPT,
         ),
     ]
 
@@ -268,6 +308,7 @@ def _market_specs(config: FeatureConfig) -> list[FeatureSpec]:
             "numeric",
             f"share converted among the last {n} leads closed before this one",
             f"{{value:.0%}} of the last {n} closed leads converted",
+            concept=MARKET,
         )
     ]
 
@@ -284,6 +325,7 @@ def account_specs(groups: Sequence[str], *, behaviour: bool = True) -> list[Feat
                 "numeric",
                 f"other contacts at the lead's {g}, created before this moment",
                 f"other contacts at this {g}: {{value:.0f}}",
+                concept=g,
             )
         )
         if behaviour:
@@ -294,6 +336,7 @@ def account_specs(groups: Sequence[str], *, behaviour: bool = True) -> list[Feat
                     "numeric",
                     f"activities of the {g}'s other contacts, weighted by recency",
                     f"activity of other contacts at this {g}: {{value:.1f}} (recency-weighted)",
+                    concept=g,
                 )
             )
     return specs
@@ -311,13 +354,14 @@ def build_registry(
     market = _market_specs(config)
     accounts = account_specs(groups, behaviour=behaviour)
     if not behaviour:
-        return FeatureRegistry([*_attribute_specs(config), *market, *accounts])
-    return FeatureRegistry(
-        [
+        specs = [*_attribute_specs(config), *market, *accounts]
+    else:
+        specs = [
             *_attribute_specs(config),
             *market,
             *_activity_specs(config),
             *_summary_specs(config),
             *accounts,
         ]
-    )
+    members = [(spec.name, spec.family, spec.concept or spec.name) for spec in specs]
+    return FeatureRegistry(specs, build_concepts(config, members, groups))

@@ -303,6 +303,16 @@ class ScoringConfig(_Strict):
     min_abs_contribution: float = Field(
         default=0.01, ge=0, description="Contributions (log-odds) smaller than this give no reason."
     )
+    min_reason_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="A concept is a reason only if its |contribution| is at least this share "
+        "of the lead's total |contribution| over concepts.",
+    )
+    new_lead_days: int = Field(
+        default=14, ge=0, description="Younger leads read 'new lead (N days)' in reasons."
+    )
     partition_rows: int = Field(
         default=250_000,
         ge=1,

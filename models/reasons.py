@@ -1,9 +1,14 @@
 """The reasons codec: how a lead's reason codes are written as JSON and read back.
 
-A score row's ``reasons`` is a JSON array of objects
-``{"feature", "text", "direction": "+"|"-", "contribution"}``, strongest first, written by
-``models/explain.py`` (ASCII JSON, the standard library's separators, contributions
-rounded to 4 places) and read by the CSV export, the API, the page and the CLI. Its
+A score row's ``reasons`` (v2) is a JSON array of objects ``{"concept", "text",
+"direction": "+"|"-", "contribution", "share", "features": {feature: SHAP}}``: positives
+strongest first, then negatives, written by ``models/explain.py`` (ASCII JSON, the
+standard library's separators). ``contribution`` is the concept's log-odds (the sum of
+its features' exact SHAP values, written to 4 places), ``share`` its fraction of the
+lead's total |contribution| over concepts (3 places), ``features`` each feature's SHAP
+value (4 places). Readers need only ``text`` and ``direction`` (v1 rows, with
+``feature`` instead of ``concept``, still read). It is read by the CSV export, the API,
+the page and the CLI. Its
 one-line rendering for people, ``"text (+); text (-)"``, puts the direction marker last
 so that no spreadsheet cell starts with ``+``, ``-`` or ``=`` (read as a formula).
 Everything that writes or reads that format goes through this module.
@@ -17,16 +22,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
+import numpy as np
 import orjson
+import pandas as pd
 
 log = logging.getLogger(__name__)
 
-KEYS: tuple[str, ...] = ("feature", "text", "direction", "contribution")
+KEYS: tuple[str, ...] = ("concept", "text", "direction", "contribution", "share", "features")
 """Keys of one reason, in the order they are written."""
 POSITIVE, NEGATIVE = "+", "-"
 LINE_SEPARATOR = "; "
 DIGITS = 4
-"""Decimal places a contribution is written with."""
+"""Decimal places a contribution (and each feature's SHAP value) is written with."""
+SHARE_DIGITS = 3
 
 quote_text: Callable[[str], str] = encode_basestring_ascii
 """A reason's text as a JSON string (ASCII, quoted), as :func:`encode` writes it."""
@@ -37,36 +45,70 @@ def marker(direction: str) -> str:
     return f" ({direction})"
 
 
-def head(feature: str) -> str:
-    """The start of a reason's JSON object, up to its ``text`` value (shared per feature)."""
-    return '{"feature": ' + json.dumps(feature) + ', "text": '
+def number(value: float, digits: int = DIGITS) -> str:
+    """A number as the reasons JSON writes it: rounded to ``digits`` places (half to
+    even on the scaled value), no negative zero."""
+    scale = 10.0**digits
+    return repr(float(np.rint(value * scale)) / scale + 0.0)
+
+
+def numbers(values: np.ndarray, digits: int = DIGITS) -> np.ndarray:
+    """:func:`number` of every value (object array), formatted once per distinct number."""
+    scaled = np.rint(np.asarray(values, dtype=np.float64) * 10.0**digits)
+    codes, uniques = pd.factorize(scaled.ravel(), use_na_sentinel=False)
+    scale = 10.0**digits
+    text = np.array([repr(float(u) / scale + 0.0) for u in uniques], dtype=object)
+    return text[codes].reshape(scaled.shape)
+
+
+def quote_many(texts: np.ndarray) -> np.ndarray:
+    """:data:`quote_text` of every text (object array), once per distinct text."""
+    codes, uniques = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=False)
+    return np.array([quote_text(t) for t in uniques], dtype=object)[codes]
 
 
 def fragments(
-    feature: str, texts_json: Sequence[str], directions: Sequence[str], contributions: list[float]
+    concept: str,
+    texts_json: Sequence[str],
+    directions: Sequence[str],
+    contributions: np.ndarray,
+    shares: np.ndarray,
+    features: Sequence[str],
+    per_feature: np.ndarray,
 ) -> list[str]:
-    """The JSON objects of one feature's reasons, built as strings (the batch's hot path).
+    """The JSON objects of one concept's reasons, built as strings (the batch's hot path).
 
-    ``texts_json`` are the texts already JSON-encoded (ASCII, quoted). Equal to
-    :func:`encode` of the same reasons, without a JSON encoder call per reason.
+    ``texts_json`` are the texts already JSON-encoded (ASCII, quoted); ``per_feature``
+    holds, per reason, the SHAP value of each of ``features``. Equal to :func:`encode`
+    of the same reasons, without a JSON encoder call per reason.
     """
-    start = head(feature)
-    # repr(round(v, 4)) == json.dumps(round(v, 4)) for a finite v
-    numbers = [repr(round(v, DIGITS)) for v in contributions]
+    start = '{"concept": ' + json.dumps(concept) + ', "text": '
+    values = numbers(per_feature)
+    body = np.full(len(texts_json), "", dtype=object)
+    for j, name in enumerate(features):
+        body = body + ((", " if j else "") + json.dumps(name) + ": ") + values[:, j]
     return [
-        f'{start}{text}, "direction": "{sign}", "contribution": {number}}}'
-        for text, sign, number in zip(texts_json, directions, numbers, strict=True)
+        f'{start}{text}, "direction": "{sign}", "contribution": {c}, "share": {s}, '
+        f'"features": {{{b}}}}}'
+        for text, sign, c, s, b in zip(
+            texts_json,
+            directions,
+            numbers(contributions),
+            numbers(shares, SHARE_DIGITS),
+            body,
+            strict=True,
+        )
     ]
 
 
 def join_fragments(row: Iterable[str]) -> str:
     """A row's reasons JSON from its objects' fragments (empty fragments are skipped)."""
-    return "[" + ", ".join(f for f in row if f) + "]"
+    return "[" + ", ".join(filter(None, row)) + "]"
 
 
 def join_lines(row: Iterable[str]) -> str:
     """A row's one-line reasons from its reasons' lines (empty lines are skipped)."""
-    return LINE_SEPARATOR.join(t for t in row if t)
+    return LINE_SEPARATOR.join(filter(None, row))
 
 
 def encode(reasons: Iterable[Mapping[str, Any]]) -> str:
@@ -74,10 +116,12 @@ def encode(reasons: Iterable[Mapping[str, Any]]) -> str:
     return json.dumps(
         [
             {
-                "feature": r["feature"],
+                "concept": r["concept"],
                 "text": r["text"],
                 "direction": r["direction"],
-                "contribution": round(float(r["contribution"]), DIGITS),
+                "contribution": json.loads(number(float(r["contribution"]))),
+                "share": json.loads(number(float(r["share"]), SHARE_DIGITS)),
+                "features": {f: json.loads(number(float(v))) for f, v in r["features"].items()},
             }
             for r in reasons
         ]

@@ -37,6 +37,7 @@ TRUSTED_TYPES = [
     "leadscore.models.calibration.Isotonic",
     "leadscore.features.registry.FeatureRegistry",  # the registry the model was trained with
     "leadscore.features.registry.FeatureSpec",
+    "leadscore.features.concepts.Concept",  # its concepts (reasons)
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.basic.Booster",
     "collections.OrderedDict",

@@ -31,8 +31,8 @@ Map each onto a CRM custom field of the type given:
     the end so that no cell starts with ``+``, ``-`` or ``=`` and is read as a
     spreadsheet formula.
 ``reasons`` (long text, JSON)
-    The same reasons, machine-readable: a JSON array of objects
-    ``{"feature", "text", "direction": "+"|"-", "contribution"}``.
+    The same reasons, machine-readable: a JSON array of objects ``{"concept", "text",
+    "direction": "+"|"-", "contribution", "share", "features"}`` (models/reasons.py).
 ``owner`` (text)
     Lead owner as given in the source data; empty if none.
 ``segment`` (text)

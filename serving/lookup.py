@@ -21,13 +21,7 @@ def parse_reasons(raw: str | None) -> list[Reason]:
     """The stored JSON reasons as models; a malformed value gives no reasons (logged)."""
     items = reasons_codec.decode_lenient(raw)
     try:
-        # reasons v2 name their concept; a reader of v1's ``feature`` gets the concept key
-        return [
-            Reason.model_validate(
-                {"feature": item.get("concept", ""), **item} if isinstance(item, dict) else item
-            )
-            for item in items
-        ]
+        return [Reason.model_validate(item) for item in items]  # v1 rows read as v2
     except (ValueError, TypeError):
         log.warning("unreadable reasons value %.80r", raw)
         return []

@@ -2,6 +2,8 @@
 
 The posted lead goes through the same contract checks, feature code, rules and scoring as
 the nightly batch, so its score equals the one the batch would give it at the same instant.
+Its reasons are the batch's (reasons JSON v2: concepts, the lead's facts in words); every
+feature's exact SHAP value comes with them (``contributions``).
 """
 
 from __future__ import annotations
@@ -109,6 +111,7 @@ def score_request(
     rules = scoring_rules(scorer.rules, config)
     frame = score_frame(X, model, rules, registry_of(model), scorer.scoring, leads.rows)
     out = frame.iloc[0].to_dict()
+    shap, _ = model.contributions(X)  # every feature's exact SHAP value, for who wants them
     return ScoreResult(
         lead_id=lead.lead_id,
         probability=float(out["probability"]),
@@ -122,6 +125,7 @@ def score_request(
         rule_score=_finite_or_none(out.get("rule_score")),
         rule_grade=None if out.get("rule_grade") is None else str(out["rule_grade"]),
         reasons=parse_reasons(out.get("reasons")),
+        contributions={f: float(v) for f, v in zip(model.features, shap[0], strict=True)},
         rule_reasons=rules.explain(X)[0],
         model_version=version,
         as_of=as_of,

@@ -11,18 +11,31 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from leadscore.models.schema import JSON_COLUMNS, SCORE_FIELDS, ScoreField
 
 
 class Reason(BaseModel):
-    """One reason code: which feature, in words, and how much it moved the log-odds."""
+    """One reason (reasons JSON v2, models/reasons.py): the concept, the lead's facts in
+    words, how much it moved the log-odds, its share of the lead's total |contribution|
+    and each of its features' exact SHAP value. A v1 reason (one ``feature``) reads as a
+    concept of that one feature."""
 
-    feature: str
+    concept: str
     text: str
     direction: Literal["+", "-"]
     contribution: float
+    share: float | None = None
+    features: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _v1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "concept" not in data and "feature" in data:
+            feature = data["feature"]
+            return {**data, "concept": feature, "features": {feature: data.get("contribution")}}
+        return data
 
 
 class RuleReason(BaseModel):
@@ -241,6 +254,10 @@ class ScoreResult(BaseModel):
     rule_score: float | None
     rule_grade: str | None
     reasons: list[Reason]
+    contributions: dict[str, float] = Field(
+        default_factory=dict,
+        description="Every feature's exact SHAP value (log-odds above the average lead).",
+    )
     rule_reasons: list[str] = Field(default_factory=list)
     model_version: str
     as_of: datetime

@@ -36,7 +36,7 @@ def bar_list(
     items = []
     for reason, w in zip(reasons, weights, strict=True):
         sign = _value(reason, "direction") or ("+" if w >= 0 else "-")
-        key = _value(reason, "feature") or _value(reason, "concept") or ""
+        key = _value(reason, "concept") or _value(reason, "feature") or ""
         length = abs(w) / biggest * 98
         x = 100 if w >= 0 else 100 - length
         share = _value(reason, "share")

@@ -3,13 +3,16 @@
 ``models.treeshap`` replaces LightGBM's per-row TreeSHAP with precomputed tables; these
 tests pin that the numbers do not move (<= 1e-6, in practice ~1e-14) on the real model
 and on trees with every kind of split (categorical sets, NaN and zero missing types,
-default directions), through both kernels; and that the vectorised reason rendering
-gives, byte for byte, the JSON the plain per-row ``render`` + ``json.dumps`` would.
+default directions), through both kernels; that the vectorised reasons give, byte for
+byte, the JSON a plain per-row concept sum, sign rule and ``reasons.encode`` would; and
+that every open lead of the demo's CRM reads in the rep's words.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 
 import lightgbm as lgb
 import numpy as np
@@ -109,3 +112,58 @@ def test_vectorised_reasons_equal_the_per_row_rendering(fitted):
     assert fast == rowwise_reasons(contributions, sample, names, registry, settings.scoring)
     assert any('"direction": "-"' in r for r in fast)
     assert reason_codes(contributions[:0], sample.iloc[:0], names, registry, settings.scoring) == []
+
+
+def test_every_open_demo_lead_reads_in_the_reps_words(fitted):
+    """Over every open lead of the demo's synthetic CRM (its size and seed): no reason's
+    sign contradicts its concept's direction (the "did it" form of a good activity is never
+    a negative reason, its absence never a positive one; the reverse for unsubscribe), no
+    reason names a derived statistic, and lead age reads as lead age, never as engagement."""
+    from leadscore.features.builder import build_features, entities_at
+    from leadscore.models.explain import concept_contributions, family_sums, shares
+    from leadscore.synthetic import generate_crm
+
+    settings, registry, model, _ = fitted
+    crm = generate_crm(settings.synthetic.leads, seed=settings.synthetic.seed)
+    leads = crm.leads
+    end = leads["created_at"].max().floor("D") + pd.Timedelta(days=1)
+    open_leads = leads[leads["status"] == "open"]
+    assert len(open_leads) == 2955  # the demo's open leads
+    X = build_features(leads, crm.activities, entities_at(open_leads, end), settings.features)
+    contributions, _ = model.contributions(X)
+    names = model.features
+    rows = [
+        json.loads(r) for r in reason_codes(contributions, X, names, registry, settings.scoring)
+    ]
+    concepts = registry.concepts()
+    lead_age = re.compile(r"(new lead \(\d+ days?\)|lead open for \d+ (weeks?|months?))")
+    checked = 0
+    for reasons in rows:
+        for r in reasons:
+            concept = concepts[r["concept"]]
+            did = not r["text"].startswith(("no ", "never "))
+            if concept.direction:
+                agrees = (r["direction"] == "+") == (did == (concept.direction > 0))
+                assert agrees, r
+                checked += 1
+            assert not any(w in r["text"] for w in ("weighted", "rule points", "recency")), r
+            assert ("lead_age_days" in r["features"]) == (r["concept"] == "lead_age"), r
+            if r["concept"] == "lead_age":
+                assert lead_age.fullmatch(r["text"]), r
+    assert checked > 1000 and sum(map(len, rows)) > 2 * len(rows)
+    # the rule had work to do: some activity concepts' sums contradict their direction
+    found, sums = concept_contributions(contributions, names, registry)
+    big = shares(sums) >= settings.scoring.min_reason_share
+    contradicting = 0
+    for k, concept in enumerate(found):
+        if concept.direction:
+            facts = concept.fact_values(lambda name: X[name].to_numpy())
+            did = ~concept.absent(facts)
+            wrong = np.sign(sums[:, k]) == np.where(did, -1, 1) * concept.direction
+            contradicting += int((wrong & big[:, k]).sum())
+    assert contradicting > 0
+    # lead age is in no sub-score: fit + engagement + lifecycle (+ market) add up
+    families = family_sums(contributions, names, registry)
+    age = contributions[:, names.index("lead_age_days")]
+    assert np.allclose(families["lifecycle"], age)
+    assert np.allclose(sum(families.values()), contributions.sum(axis=1))

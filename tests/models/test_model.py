@@ -33,12 +33,15 @@ def test_scores_are_complete_ordered_and_explained(fitted):
     assert scores["probability"].between(0, 1).all()
     assert (scores["score"] == np.rint(scores["probability"] * 100)).all()
     assert scores.loc[0, "percentile"] == 100 and scores["percentile"].iloc[-1] == 0
-    # sub-scores are the family sums of the contributions
+    # sub-scores are the family sums of the contributions; lead age (family lifecycle)
+    # is in neither
     contributions, _expected = model.contributions(
         X_open.set_index("lead_id").loc[scores["lead_id"]].reset_index()
     )
+    age = contributions[:, list(model.features).index("lead_age_days")]
+    assert np.abs(age).max() > 0.01
     np.testing.assert_allclose(
-        scores["fit"] + scores["engagement"], contributions.sum(axis=1), atol=1e-3
+        scores["fit"] + scores["engagement"] + age, contributions.sum(axis=1), atol=1e-3
     )
     for raw in scores["reasons"]:
         reasons = json.loads(raw)
@@ -89,7 +92,8 @@ def test_shipped_monotone_rules_are_the_registry_directions(fitted):
     resolved = monotone_directions(settings.model.monotone.directions, numeric)
     declared = registry.directions()
     assert {n: d for n, d in resolved.items() if d} == {n: d for n, d in declared.items() if d}
-    assert set(resolved) == set(registry.names_of(kind="numeric", family="engagement"))
+    behaviour = registry.names_of(kind="numeric", family="engagement")
+    assert set(resolved) == {*behaviour, *registry.names_of(kind="numeric", family="lifecycle")}
     assert resolved["days_since_meeting_booked"] == -1 and resolved["n_unsubscribe_30d"] == -1
 
 

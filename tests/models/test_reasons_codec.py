@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import logging
 
+import numpy as np
 import pytest
 
 from leadscore.models import reasons
 
 REASONS = [
-    {"feature": "visits_30d", "text": 'Visited "pricing" 3 times, café', "direction": "+",
-     "contribution": 0.123456},
-    {"feature": "days_since_hi", "text": "No high-intent activity in 45 days", "direction": "-",
-     "contribution": -0.2},
+    {"concept": "pricing", "text": 'Visited "pricing" 3 times, café', "direction": "+",
+     "contribution": 0.123456, "share": 0.41234,
+     "features": {"n_pricing_90d": 0.1, "days_since_pricing": 0.023456}},
+    {"concept": "activity", "text": "No high-intent activity in 45 days", "direction": "-",
+     "contribution": -0.2, "share": 0.2, "features": {"days_since_hi": -0.2}},
 ]  # fmt: skip
 
 
@@ -23,17 +25,29 @@ def test_encode_decode_round_trip():
     back = reasons.decode(raw)
     assert [r["text"] for r in back] == [r["text"] for r in REASONS]
     assert [r["contribution"] for r in back] == [0.1235, -0.2]
+    assert [r["share"] for r in back] == [0.412, 0.2]
+    assert back[0]["features"] == {"n_pricing_90d": 0.1, "days_since_pricing": 0.0235}
     assert list(back[0]) == list(reasons.KEYS)
     assert reasons.encode(back) == raw
 
 
+def test_numbers_are_rounded_once_and_never_negative_zero():
+    values = np.array([0.123456, -0.00001, 2.5e-5, 1.0, -3.14159])
+    assert reasons.numbers(values).tolist() == ["0.1235", "0.0", "0.0", "1.0", "-3.1416"]
+    assert [reasons.number(v) for v in values] == reasons.numbers(values).tolist()
+    assert reasons.numbers(np.array([[0.5, 0.12345]]), 3).tolist() == [["0.5", "0.123"]]
+
+
 def test_hot_path_fragments_equal_the_encoder():
-    texts = [reasons.quote_text(r["text"]) for r in REASONS]
+    texts = reasons.quote_many(np.array([r["text"] for r in REASONS], dtype=object))
     parts = [
-        *reasons.fragments("visits_30d", texts[:1], ["+"], [0.123456]),
+        *reasons.fragments("pricing", texts[:1], ["+"], np.array([0.123456]),
+                           np.array([0.41234]), ["n_pricing_90d", "days_since_pricing"],
+                           np.array([[0.1, 0.023456]])),
         "",  # an empty slot (fewer reasons than slots) is skipped
-        *reasons.fragments("days_since_hi", texts[1:], ["-"], [-0.2]),
-    ]
+        *reasons.fragments("activity", texts[1:], ["-"], np.array([-0.2]), np.array([0.2]),
+                           ["days_since_hi"], np.array([[-0.2]])),
+    ]  # fmt: skip
     assert reasons.join_fragments(parts) == reasons.encode(REASONS)
     assert reasons.join_fragments(["", ""]) == "[]" == reasons.encode([])
 

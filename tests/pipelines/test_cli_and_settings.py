@@ -103,6 +103,7 @@ PER_DEPLOYMENT: dict[tuple[str, ...], object] = {
     ("data", "validation", "ranges"): {},  # names its `employees` column
     ("features", "attributes"): {"categorical": [], "numeric": [], "engagement": [], "labels": {}},
     ("features", "activity_types"): {},  # its activity vocabulary
+    ("features", "concepts"): {},  # its attributes read together ("director in fintech")
     ("rules", "icp"): {},  # its ideal customer, by attribute values
     ("rules", "penalties"): [],  # ... and who is outside it
     ("rules", "grades"): {"A": 60.0, "B": 40.0, "C": 20.0, "D": float("-inf")},  # tuned to its card

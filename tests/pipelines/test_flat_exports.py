@@ -258,7 +258,7 @@ def test_a_flat_export_is_trained_scored_and_explained_by_the_flows(
     batch = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path / 'data' / 'scores.db'}")).read_batch()
     assert set(batch["lead_id"]) == {f"A{i:05d}" for i in range(n - 150, n)}
     texts = " ".join(batch["reasons"])
-    assert "web visits is" in texts and "tier is" in texts
+    assert "web visits: " in texts and "tier: " in texts  # the lead's own facts
     assert (batch["fit"] != 0).any() and (batch["engagement"] != 0).any()
 
     # the next export has every lead closed: a clear error, and the last batch stays

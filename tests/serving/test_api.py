@@ -330,6 +330,14 @@ def test_on_demand_score_equals_the_batch_score(tmp_path, fitted_scorer, monkeyp
         assert got["fit_score"] == expected["fit_score"] and got["cell"] == expected["cell"]
         assert got["engagement_score"] == expected["engagement_score"]
         assert got["reasons"] == json.loads(expected["reasons"])
+        # every feature's exact SHAP value, which each reason's concept sums
+        shap = got["contributions"]
+        assert len(shap) > 50 and got["reasons"]
+        for reason in got["reasons"]:
+            assert reason["features"] == {f: round(shap[f], 4) for f in reason["features"]}
+            assert sum(shap[f] for f in reason["features"]) == pytest.approx(
+                reason["contribution"], abs=5e-5
+            )
         # the rule points in words ("industry software: +18.75") add up to the rule score
         said = got["rule_reasons"]
         assert said and all(r.rsplit(": ", 1)[1][0] in "+-" for r in said)
