@@ -114,6 +114,17 @@ def require_attributes(frame: pd.DataFrame, attributes: Sequence[str], source: s
         )
 
 
+def require_display(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
+    """A ``data.display`` column missing stops the run: the config names a column the
+    export does not have (a typo, or another export)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ContractError(
+            f"{source}: line 1: data.display column(s) {missing} missing; found "
+            f"{header_names(frame.columns)}"
+        )
+
+
 def cell_faults(values: pd.Series, column: str, max_chars: int) -> pd.Series:
     """Per row, why a text cell cannot be read (None = fine): over ``max_chars`` characters,
     or holding control characters (NUL and the like; tabs and line breaks are text)."""
