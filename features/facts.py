@@ -7,19 +7,22 @@ attribute values (the score row's columns of models/schema.py). Point in time li
 features: nothing at or after the scoring time is read.
 
 Pure and vectorised over a partition (the nightly batch runs it on every open lead): no
-Python loop per activity and at most one JSON encoding per distinct value; the JSON text
-is assembled with array string operations. Written compactly (``separators=(",", ":")``,
-keys sorted, UTF-8 as is) so it parses as ``json.dumps(obj, sort_keys=True,
-separators=(",", ":"), ensure_ascii=False)`` would write it.
+Python loop per activity or lead, and at most one JSON encoding per distinct text value;
+the JSON text is assembled by Arrow's string kernels (C++). Written compactly (keys
+sorted, ``separators=(",", ":")``, UTF-8 as is) so it parses as ``json.dumps(obj,
+sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` would write it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT, VALUE
@@ -41,12 +44,9 @@ def type_labels(config: FeatureConfig, types: Sequence[str]) -> list[str]:
     return [declared[t].label if t in declared else str(t).replace("_", " ") for t in types]
 
 
-def _encode(values: Sequence[object]) -> np.ndarray:
-    """Each value as JSON text (null for missing; whole numbers without ".0")."""
-    out = np.empty(len(values), dtype=object)
-    for i, value in enumerate(values):
-        out[i] = orjson.dumps(_plain(value)).decode()
-    return out
+TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+"""The frame's text dtype (pandas' default ``str``): Arrow strings, built without Python
+objects from the Arrow arrays below."""
 
 
 def _plain(value: object) -> object:
@@ -65,43 +65,59 @@ def _plain(value: object) -> object:
     return value
 
 
-def _json_of(values: pd.Series) -> np.ndarray:
-    """A column's values as JSON text, encoding each distinct value once."""
+def _json_numbers(values: np.ndarray) -> pa.Array:
+    """Numbers as JSON text ("18", "42.5"; null for missing or infinite), in Arrow."""
+    numbers = np.asarray(values, dtype=np.float64)
+    numbers = np.where(np.isfinite(numbers), numbers, np.nan)
+    return pc.fill_null(pc.cast(pa.array(numbers, from_pandas=True), pa.string()), "null")
+
+
+def _json_of(values: pd.Series) -> pa.Array:
+    """A column's values as JSON text in Arrow: numbers cast in C++, anything else
+    encoded once per distinct value (orjson) and taken by code."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return _json_numbers(values.to_numpy(dtype=np.float64, na_value=np.nan))
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    table = np.append(_encode(list(uniques)), "null")  # code -1 (missing) -> the last
-    return table[codes]
+    table = [orjson.dumps(_plain(u)).decode() for u in uniques]
+    codes = np.where(codes < 0, len(table), codes)  # missing -> the trailing null
+    return pa.array([*table, "null"], pa.string()).take(pa.array(codes))
 
 
-def attributes_json(leads: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+def _series(values: pa.Array) -> pd.Series:
+    return pd.Series(pd.array(values, dtype=TEXT))
+
+
+def attributes_json(leads: pd.DataFrame, names: Sequence[str]) -> pd.Series:
     """Per lead, ``{attribute: value}`` as compact JSON with sorted keys (missing: null).
 
     Every declared attribute is a key, so readers can filter on any of them."""
     n = len(leads)
-    if not names:
-        return np.full(n, "{}", dtype=object)
-    parts: list[np.ndarray] = []
+    parts: list[object] = []
     for i, name in enumerate(sorted(set(names))):
-        key = ("{" if i == 0 else ",") + orjson.dumps(name).decode() + ":"
-        values = _json_of(leads[name]) if name in leads.columns else np.full(n, "null", object)
-        parts.append(key + values)
-    out = parts[0]
-    for part in parts[1:]:
-        out = out + part
-    return out + "}"
+        parts.append(("{" if i == 0 else ",") + orjson.dumps(name).decode() + ":")
+        if name in leads.columns:
+            parts.append(_json_of(leads[name].reset_index(drop=True)))
+        else:
+            parts.append("null")
+    if not parts:
+        return _series(pa.array(["{}"] * n, pa.string()))
+    joined = pc.binary_join_element_wise(*parts, "}", "")
+    if not isinstance(joined, pa.Array):  # every part a scalar: no lead had a column
+        joined = pa.array([joined.as_py()] * n, pa.string())
+    return _series(joined)
 
 
-def display_columns(leads: pd.DataFrame, display: Mapping[str, str]) -> dict[str, np.ndarray]:
+def display_columns(leads: pd.DataFrame, display: Mapping[str, str]) -> dict[str, pd.Series]:
     """The score row's display columns from the export's (``display``: score column ->
-    lead column): text as written, cut to the column's declared length; None if unset."""
-    out: dict[str, np.ndarray] = {}
+    lead column): text as written, cut to the column's declared length; null if unset."""
+    out: dict[str, pd.Series] = {}
     for column, length in DISPLAY_LENGTHS.items():
         source = display.get(column)
         if source is None or source not in leads.columns:
-            out[column] = np.full(len(leads), None, dtype=object)
+            out[column] = pd.Series(np.nan, index=range(len(leads)), dtype=TEXT)
             continue
-        text = leads[source].astype("str").str.strip()
-        text = text.mask(text.isna() | (text == "")).str.slice(0, length)
-        out[column] = text.to_numpy(dtype=object, na_value=None)
+        text = leads[source].astype(TEXT).str.strip().reset_index(drop=True)
+        out[column] = text.mask(text == "").str.slice(0, length)
     return out
 
 
@@ -115,10 +131,34 @@ def _lead_codes(activities: pd.DataFrame, lead_ids: pd.Series) -> np.ndarray:
     return ids.get_indexer(column)
 
 
-def _iso(stamps: pd.Series) -> np.ndarray:
-    """UTC instants as ISO 8601 text to the second, ``Z`` suffixed."""
-    utc = pd.to_datetime(stamps, utc=True).dt.tz_localize(None).to_numpy("datetime64[s]")
-    return np.char.add(np.datetime_as_string(utc, unit="s"), "Z").astype(object)
+@functools.cache
+def _clock() -> pa.Array:
+    """The 86,400 times of a day as "HH:MM:SS", by second of the day."""
+    second = np.arange(86_400)
+    hms = np.char.zfill(np.stack([second // 3600, second // 60 % 60, second % 60]).astype(str), 2)
+    return pa.array(np.char.add(np.char.add(np.char.add(hms[0], ":"), hms[1]), ":" + hms[2]))
+
+
+def _iso(nanoseconds: np.ndarray) -> pa.Array:
+    """UTC instants (ns since the epoch) as ISO 8601 text to the second, ``Z`` suffixed:
+    each distinct day formatted once, the time of day taken from :func:`_clock`."""
+    day, second = np.divmod(nanoseconds // 1_000_000_000, 86_400)
+    days, day_code = np.unique(day, return_inverse=True)
+    dates = pa.array(np.datetime_as_string(days.astype("datetime64[D]")), pa.string())
+    clock = _clock().take(pa.array(second))
+    return pc.binary_join_element_wise(dates.take(pa.array(day_code)), "T", clock, "Z", "")
+
+
+def _newest_first(lead: np.ndarray, stamp: np.ndarray) -> np.ndarray:
+    """The order grouping activities by lead, newest first (to the second; ties keep
+    their input order): one stable sort of a key packing the lead and the age in
+    seconds, ~10x faster than a two-key lexsort on a million activities."""
+    second = stamp // 1_000_000_000
+    age = second.max() - second
+    age_bits = int(age.max()).bit_length()
+    if age_bits + int(lead.max()).bit_length() > 62:  # centuries of leads: two keys
+        return np.lexsort((-stamp, lead))
+    return np.argsort((lead.astype(np.int64) << age_bits) | age, kind="stable")
 
 
 def activity_facts(
@@ -127,50 +167,55 @@ def activity_facts(
     as_of: pd.Timestamp,
     config: FeatureConfig,
     limit: int = TIMELINE_LENGTH,
-) -> dict[str, np.ndarray]:
+) -> dict[str, pd.Series]:
     """``last_activity``, ``last_activity_at`` and ``timeline`` per lead of ``lead_ids``.
 
     Only activities strictly before ``as_of`` count. The timeline holds a lead's
     ``limit`` latest ones, newest first, as ``[{"type", "at", "value"}]``; a lead with
-    none has ``[]`` and no last activity.
+    none has ``[]`` and no last activity. The events' JSON is assembled by Arrow's
+    string kernels, and each lead's list joined by one (``binary_join``).
     """
     n = len(lead_ids)
-    out = {
-        "last_activity": np.full(n, None, dtype=object),
-        "last_activity_at": np.full(n, None, dtype=object),
-        "timeline": np.full(n, "[]", dtype=object),
-    }
+    none = pd.Series(np.nan, index=range(n), dtype=TEXT)
+    out = {"last_activity": none, "last_activity_at": none.copy(), "timeline": none.fillna("[]")}
     if activities is None or len(activities) == 0 or n == 0:
         return out
     lead = _lead_codes(activities, lead_ids)
-    when = pd.to_datetime(activities[OCCURRED_AT], utc=True)
-    keep = np.flatnonzero((lead >= 0) & (when < as_of).to_numpy(dtype=bool, na_value=False))
+    stamp = pd.to_datetime(activities[OCCURRED_AT], utc=True).to_numpy("datetime64[ns]")
+    stamp = stamp.view(np.int64)
+    known = stamp != np.iinfo(np.int64).min  # NaT
+    keep = np.flatnonzero((lead >= 0) & known & (stamp < as_of.value))
     if len(keep) == 0:
         return out
-    lead, stamp = lead[keep], when.to_numpy("datetime64[ns]")[keep]
-    order = np.lexsort((-stamp.view(np.int64), lead))  # by lead, newest first
-    lead, picked = lead[order], keep[order]
-    first = np.r_[True, lead[1:] != lead[:-1]]
-    starts = np.flatnonzero(first)
+    order = _newest_first(lead[keep], stamp[keep])
+    picked, lead = keep[order], lead[keep][order]
+    starts = np.flatnonzero(np.r_[True, lead[1:] != lead[:-1]])
     position = np.arange(len(lead)) - np.repeat(starts, np.diff(np.r_[starts, len(lead)]))
     top = position < limit
-    lead, picked, position = lead[top], picked[top], position[top]
-    rows = activities.iloc[picked]
-    type_codes, types = pd.factorize(rows[ACTIVITY_TYPE].astype("str"))
-    labels = np.array(type_labels(config, list(types)), dtype=object)
-    at = _iso(rows[OCCURRED_AT])
-    values = _json_of(rows[VALUE]) if VALUE in rows.columns else np.full(len(rows), "null")
-    label_json = _encode(list(labels))[type_codes]
-    events = '{"type":' + label_json + ',"at":"' + at + '","value":' + values + "}"
-    newest = position == 0
-    out["last_activity"][lead[newest]] = labels[type_codes[newest]]
-    out["last_activity_at"][lead[newest]] = at[newest]
-    grid = np.full((n, limit), "", dtype=object)
-    grid[lead, position] = np.where(position == 0, "", ",") + events
-    text = np.full(n, "[", dtype=object)
-    for k in range(limit):  # one array operation per timeline slot, not per activity
-        text = text + grid[:, k]
-    out["timeline"] = text + "]"
+    picked, lead, position = picked[top], lead[top], position[top]
+    type_codes, types = pd.factorize(activities[ACTIVITY_TYPE].iloc[picked].astype(TEXT))
+    labels = type_labels(config, [str(t) for t in types])
+    label_json = pa.array([orjson.dumps(x).decode() for x in labels], pa.string())
+    at = _iso(stamp[picked])
+    if VALUE in activities.columns:
+        raw = activities[VALUE].to_numpy(dtype=np.float64, na_value=np.nan)[picked]
+        value = _json_numbers(raw)
+    else:
+        value = pa.array(["null"] * len(picked), pa.string())
+    kind = label_json.take(pa.array(type_codes))
+    events = pc.binary_join_element_wise(
+        '{"type":', kind, ',"at":"', at, '","value":', value, "}", ""
+    )
+    offsets = np.r_[0, np.cumsum(np.bincount(lead, minlength=n))].astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), events)
+    out["timeline"] = _series(pc.binary_join_element_wise("[", pc.binary_join(lists, ","), "]", ""))
+    first = np.full(n, -1, dtype=np.int64)
+    first[lead[position == 0]] = np.flatnonzero(position == 0)
+    newest = pa.array(first, mask=first < 0)
+    out["last_activity"] = _series(
+        pa.array(labels, pa.string()).take(pa.array(type_codes)).take(newest)
+    )
+    out["last_activity_at"] = _series(at.take(newest))
     return out
 
 
@@ -191,7 +236,7 @@ def lead_facts(
     as_of = pd.Timestamp(as_of)
     as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
     ids = leads[LEAD_ID].reset_index(drop=True)
-    columns: dict[str, object] = {LEAD_ID: ids.to_numpy(dtype=object)}
+    columns: dict[str, object] = {LEAD_ID: ids}
     columns.update(display_columns(leads, display or {}))
     columns.update(activity_facts(activities, ids, as_of, config, limit))
     columns["attributes"] = attributes_json(leads, config.attributes.names)
