@@ -84,7 +84,8 @@ def with_facts(
     facts = lead_facts(part.leads, part.activities, as_of, features, display)
     if not np.array_equal(facts[LEAD_ID].to_numpy(), frame[LEAD_ID].to_numpy()):
         facts = facts.set_index(LEAD_ID).reindex(frame[LEAD_ID]).reset_index()
-    return frame.assign(**{c: facts[c].to_numpy() for c in FACT_FRAME_COLUMNS})
+    facts.index = frame.index  # the same leads in the same order: assign by position
+    return frame.assign(**{c: facts[c] for c in FACT_FRAME_COLUMNS})  # Arrow text kept
 
 
 def spill(frame: pd.DataFrame, folder: Path, index: int) -> Spilled:
