@@ -62,6 +62,7 @@ def test_a_row_serves_the_new_fields_with_json_parsed(client):
 
     lead = client.get("/v1/leads/00042", headers=AUTH).json()["current"]
     assert {k: lead[k] for k in first} == first  # the lead's page serves the same row
+    assert type(lead["attributes"]["size"]) is int  # 12 stays 12, not 12.0
 
 
 def test_scores_filter_by_cell(client):
