@@ -222,8 +222,9 @@ def prepare_leads(
     the table rules (``check_bad_share``, ``check_null_share``). ``lines`` maps a row
     position to the line an editor shows (errors name it); ``thousands`` and ``decimal``
     are the csv options numbers written as text are read with. ``display`` names the
-    columns shown beside a score (``data.display``): required, read as text and held to
-    the cell rules like the attributes, but never typed or checked as features.
+    columns shown beside a score (``data.display``): read as text and held to the cell
+    rules like the attributes, never typed or checked as features (one missing is shown
+    empty, with a warning).
     """
     attributes = attributes or AttributeConfig()
     validation = validation or ValidationConfig()
@@ -232,7 +233,7 @@ def prepare_leads(
     frame.index = pd.RangeIndex(len(frame)) if rows is None else pd.Index(rows)
     require_columns(frame, (LEAD_ID, STATUS) if flat else LEAD_REQUIRED, source)
     hygiene.require_attributes(frame, attributes.names, source)
-    hygiene.require_display(frame, display, source)
+    display = hygiene.present_display(frame, display, source)
     src = _Source(source, date_format, lines, thousands, decimal)
     out = frame.copy()
     faults = _ParseFaults(out.index)

@@ -4,6 +4,7 @@ score row beside the scores (whole-file load and the nightly partitions)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from leadscore.features.builder import build_features, entities_at
-from leadscore.features.validation import ContractError
+from leadscore.features.facts import lead_facts
 from leadscore.pipelines.batch import with_facts
 from leadscore.pipelines.partitioned import stream_crm
 from leadscore.pipelines.settings import Settings
@@ -87,9 +88,16 @@ def test_the_nightly_partitions_carry_them_into_the_score_row(tmp_path: Path):
     assert sorted(row.index) == [f"F{i}" for i in (0, 2, 3, 4, 5)]  # F1 quarantined
 
 
-def test_a_display_column_the_export_lacks_or_drops_is_an_error(tmp_path: Path):
+def test_a_display_column_the_export_lacks_is_empty_and_said(tmp_path: Path, caplog):
     csv = _export(tmp_path / "leads.csv")
-    with pytest.raises(ContractError, match=r"data.display column\(s\) \['Phone'\] missing"):
-        load_crm(_settings(csv, display={**DISPLAY, "email": "Phone"}))
+    settings = _settings(csv, display={**DISPLAY, "email": "Phone"})
+    with caplog.at_level(logging.WARNING):
+        crm = load_crm(settings)  # still scores: display columns are for people
+    assert "data.display column(s) ['Phone'] missing, shown empty" in caplog.text
+    facts = lead_facts(crm.leads, None, crm.end, settings.features, DISPLAY | {"email": "Phone"})
+    assert facts["email"].isna().all() and facts["name"].notna().all()
+
+
+def test_a_display_column_dropped_on_load_is_a_settings_error(tmp_path: Path):
     with pytest.raises(ValueError, match=r"data\.display names a column data\.exclude"):
-        _settings(csv, exclude=["Firm"])
+        _settings(_export(tmp_path / "leads.csv"), exclude=["Firm"])
