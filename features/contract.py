@@ -224,7 +224,7 @@ def prepare_leads(
     are the csv options numbers written as text are read with. ``display`` names the
     columns shown beside a score (``data.display``): read as text and held to the cell
     rules like the attributes, never typed or checked as features (one missing is shown
-    empty, with a warning).
+    empty, and logged).
     """
     attributes = attributes or AttributeConfig()
     validation = validation or ValidationConfig()

@@ -88,10 +88,10 @@ def test_the_nightly_partitions_carry_them_into_the_score_row(tmp_path: Path):
     assert sorted(row.index) == [f"F{i}" for i in (0, 2, 3, 4, 5)]  # F1 quarantined
 
 
-def test_a_display_column_the_export_lacks_is_empty_and_said(tmp_path: Path, caplog):
+def test_a_display_column_the_export_lacks_is_empty_and_logged(tmp_path: Path, caplog):
     csv = _export(tmp_path / "leads.csv")
     settings = _settings(csv, display={**DISPLAY, "email": "Phone"})
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         crm = load_crm(settings)  # still scores: display columns are for people
     assert "data.display column(s) ['Phone'] missing, shown empty" in caplog.text
     facts = lead_facts(crm.leads, None, crm.end, settings.features, DISPLAY | {"email": "Phone"})
