@@ -87,10 +87,16 @@ def open_crm(n_leads: int, out_dir: Path, seed: int = 1000) -> BenchData:
 
 
 def bench_settings(config: Path, leads: Path, activities: Path, out_dir: Path) -> Settings:
-    """The project settings with the data (and store) pointed at bench files."""
+    """The project settings with the data (and store) pointed at bench files; the columns
+    shown beside a score (data.display) as the config says."""
+    display = load_settings(config).data.display.model_dump()
     return load_settings(
         config,
-        data={"leads": {"path": str(leads)}, "activities": {"path": str(activities)}},
+        data={
+            "leads": {"path": str(leads)},
+            "activities": {"path": str(activities)},
+            "display": display,
+        },
         store={"url": f"sqlite:///{out_dir / 'scores.db'}", "keep_batches": 2},
     )
 

@@ -60,6 +60,7 @@ STAGES = (
     "explain",
     "reasons",
     "rules",
+    "facts",
     "spill",
     "publish",
     "export",

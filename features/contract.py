@@ -210,6 +210,7 @@ def prepare_leads(
     lines: hygiene.Lines = hygiene.editor_line,
     thousands: str | None = None,
     decimal: str = ".",
+    display: Sequence[str] = (),
 ) -> Checked:
     """Rename, type and check the leads table; quarantine rows that break the contract.
 
@@ -220,7 +221,10 @@ def prepare_leads(
     ``table_rules=False``; the result then carries the null counts the caller needs for
     the table rules (``check_bad_share``, ``check_null_share``). ``lines`` maps a row
     position to the line an editor shows (errors name it); ``thousands`` and ``decimal``
-    are the csv options numbers written as text are read with.
+    are the csv options numbers written as text are read with. ``display`` names the
+    columns shown beside a score (``data.display``): read as text and held to the cell
+    rules like the attributes, never typed or checked as features (one missing is shown
+    empty, and logged).
     """
     attributes = attributes or AttributeConfig()
     validation = validation or ValidationConfig()
@@ -229,11 +233,15 @@ def prepare_leads(
     frame.index = pd.RangeIndex(len(frame)) if rows is None else pd.Index(rows)
     require_columns(frame, (LEAD_ID, STATUS) if flat else LEAD_REQUIRED, source)
     hygiene.require_attributes(frame, attributes.names, source)
+    display = hygiene.present_display(frame, display, source)
     src = _Source(source, date_format, lines, thousands, decimal)
     out = frame.copy()
     faults = _ParseFaults(out.index)
     text_columns = (*LEAD_REQUIRED, OWNER, SEGMENT, *attributes.names)
-    faults.cells(frame, text_columns, validation.max_cell_chars)
+    shown = [c for c in dict.fromkeys(display) if c not in {*text_columns, CLOSED_AT}]
+    faults.cells(frame, (*text_columns, *shown), validation.max_cell_chars)
+    for column in shown:  # display columns typed by nothing else: text as written
+        out[column] = as_text(frame[column])
     out[LEAD_ID] = as_text(frame[LEAD_ID])
     out[STATUS] = as_text(frame[STATUS]).str.lower()
     for column in (CREATED_AT, CLOSED_AT):

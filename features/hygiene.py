@@ -13,6 +13,7 @@ travel with the checked frames as ``notes``), never silent.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -20,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.validation import ContractError
+
+log = logging.getLogger(__name__)
 
 EXCERPT_CHARS = 40
 """Longest excerpt of a value quoted in a message or a quarantine reason."""
@@ -112,6 +115,25 @@ def require_attributes(frame: pd.DataFrame, attributes: Sequence[str], source: s
             f"{source}: line 1: declared attribute column(s) {missing} missing; found "
             f"{header_names(frame.columns)}"
         )
+
+
+_WARNED: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def present_display(frame: pd.DataFrame, columns: Sequence[str], source: str) -> list[str]:
+    """The ``data.display`` columns the export has. One it lacks is shown empty and
+    logged (once per source and columns, at INFO: an expected failure's stderr stays one
+    line): display columns are for people, so an export without an e-mail still scores."""
+    missing = tuple(c for c in columns if c not in frame.columns)
+    if missing and (source, missing) not in _WARNED:
+        _WARNED.add((source, missing))
+        log.info(
+            "%s: data.display column(s) %s missing, shown empty; found %s",
+            source,
+            list(missing),
+            header_names(frame.columns),
+        )
+    return [c for c in columns if c in frame.columns]
 
 
 def cell_faults(values: pd.Series, column: str, max_chars: int) -> pd.Series:

@@ -115,8 +115,7 @@ def _name_unlisted(
 
 
 def conserved(source: str, n_in: int, n_clean: int, n_quarantined: int, n_dropped: int = 0) -> None:
-    """Every input row must end clean, quarantined or dropped as an exact duplicate (by
-    config, counted); anything else is a bug, loudly."""
+    """Every input row ends clean, quarantined or dropped as a duplicate; else a bug, loudly."""
     if n_clean + n_quarantined + n_dropped != n_in:
         raise RuntimeError(
             f"{source}: row conservation broken: {n_in} in != {n_clean} clean + "
@@ -173,6 +172,7 @@ class ContractReader:
     thousands: str | None = None
     decimal: str = "."
     duplicate_activities: str = "drop"
+    display: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, features: FeatureConfig, validation: ValidationConfig) -> ContractReader:
@@ -187,7 +187,7 @@ class ContractReader:
 
     def _leads_expected(self) -> list[str]:
         outcome = [self.outcome.column] if self.outcome is not None else []
-        contract = [*LEAD_REQUIRED, OWNER, SEGMENT, *self.attributes.names]
+        contract = [*LEAD_REQUIRED, OWNER, SEGMENT, *self.attributes.names, *self.display]
         mapped = set(self.column_mapping.values())  # those come from the mapping's columns
         return [*self.column_mapping, *outcome, *(c for c in contract if c not in mapped)]
 
@@ -248,6 +248,7 @@ class ContractReader:
             lines=self.leads_lines,
             thousands=self.thousands,
             decimal=self.decimal,
+            display=self.display,
         )
         if self.outcome is not None:
             checked = _name_unlisted(checked, frame, self.outcome, rows)

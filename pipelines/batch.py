@@ -2,11 +2,12 @@
 
 Ranks are global (rank 1 is the best open lead of the whole batch), but a partition's
 other scores need only its own rows. So each partition is scored once, completely
-(features, probability, exact reasons, rules), and its frame is *spilled* to an Arrow
-file; only its raw log-odds stay in memory (8 bytes a lead). Once every partition is
-scored, the ranks are computed in one go, and the spilled partitions are streamed,
-ranked, into one store batch and into the CSV export, which is sorted by rank, one rank
-range at a time. Memory is bounded by the partition size, not by the number of leads.
+(features, probability, exact reasons, rules, the leads' facts), and its frame is
+*spilled* to an Arrow file; only its raw log-odds stay in memory (8 bytes a lead). Once
+every partition is scored, the ranks are computed in one go, and the spilled partitions
+are streamed, ranked, into one store batch and into the CSV export, which is sorted by
+rank, one rank range at a time. Memory is bounded by the partition size, not by the
+number of leads.
 
 Used by the score flow's tasks and by ``make bench``, so the benchmark times this code.
 The spill folder must be visible to every worker (any local folder for threads or a
@@ -15,7 +16,7 @@ one-machine Dask cluster; a shared mount across machines).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from leadscore.features.config import FeatureConfig
+from leadscore.features.contract import LEAD_ID
+from leadscore.features.facts import FACT_FRAME_COLUMNS, lead_facts
 from leadscore.models.scoring import (
     RAW_SCORE,
     SCORE_COLUMNS,
+    Partition,
     StageTimes,
     rank_and_percentile,
     rule_ranks,
@@ -66,6 +71,23 @@ def read_arrow(path: Path, rows: np.ndarray | None = None) -> pd.DataFrame:
         if rows is not None:
             table = table.take(pa.array(rows, type=pa.int64()))
         return table.to_pandas()
+
+
+def with_facts(
+    frame: pd.DataFrame,
+    part: Partition,
+    as_of: pd.Timestamp,
+    features: FeatureConfig,
+    display: Mapping[str, str],
+) -> pd.DataFrame:
+    """A partition's scores (``score_partition``) with its leads' facts beside them: the
+    display columns, last activity, timeline and attributes (``features/facts.py``), as
+    of the scoring time, so they are spilled, ranked and published with the scores."""
+    facts = lead_facts(part.leads, part.activities, as_of, features, display)
+    if not np.array_equal(facts[LEAD_ID].to_numpy(), frame[LEAD_ID].to_numpy()):
+        facts = facts.set_index(LEAD_ID).reindex(frame[LEAD_ID]).reset_index()
+    facts.index = frame.index  # the same leads in the same order: assign by position
+    return frame.assign(**{c: facts[c] for c in FACT_FRAME_COLUMNS})  # Arrow text kept
 
 
 def spill(frame: pd.DataFrame, folder: Path, index: int) -> Spilled:

@@ -42,12 +42,13 @@ from leadscore.models.base import registry_of
 from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import Partition, StageTimes, partition_features, score_partition
 from leadscore.models.training import FittedModel
-from leadscore.pipelines.batch import Spilled, read_arrow, spill, stage, write_arrow
+from leadscore.pipelines.batch import Spilled, read_arrow, spill, stage, with_facts, write_arrow
 from leadscore.pipelines.runtime import release_free_memory
 from leadscore.pipelines.settings import Settings
 from leadscore.pipelines.sources import (
     account_keys,
     contract_reader,
+    display_sources,
     leads_reader,
     load_leads,
     read_chunks,
@@ -299,7 +300,8 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
     created, open_rows, latest, outcomes, members = [], [], [], [], []
     market = _market_columns(settings)
     tally = PartsTally(reader.leads_source)
-    for chunk in read_chunks(data.leads, reader.id_column, rows=data.chunk_rows):
+    text = display_sources(settings)
+    for chunk in read_chunks(data.leads, reader.id_column, data.chunk_rows, text):
         rows_in = tally.next_rows(len(chunk))
         checked = reader.leads(chunk, now, rows=rows_in, duplicated=duplicated, table_rules=False)
         tally.add(checked, len(chunk))
@@ -373,8 +375,8 @@ def score_and_spill(
     history: OutcomeHistory | None = None,
     accounts: AccountHistory | None = None,
 ) -> Spilled:
-    """One partition scored completely (features, probability, exact reasons, rules) and
-    spilled to ``folder``; its rank is added once every partition's raw score is known.
+    """One partition scored completely (features, probability, exact reasons, rules, the
+    leads' facts) and spilled to ``folder``; its rank comes once every raw score is known.
 
     The score flow's task body, and what ``make bench`` times stage by stage. ``history``
     is the leads table's outcomes (``StreamedCRM.history``) when features.market is on;
@@ -386,6 +388,9 @@ def score_and_spill(
         X = partition_features(loaded, as_of, settings.features, history, accounts)
     registry = registry_of(model)
     frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads, times)
+    with stage(times, "facts"):
+        facts = (settings.features, settings.data.display.columns())
+        frame = with_facts(frame, loaded, as_of, *facts)
     del X, loaded
     with stage(times, "spill"):
         spilled = spill(frame, folder, index)

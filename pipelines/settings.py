@@ -24,13 +24,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from leadscore.features.config import FeatureConfig, LeakageConfig, SnapshotConfig, ValidationConfig
-from leadscore.features.outcome_values import outcome_lookup
 from leadscore.models.config import (
     ModelConfig,
     PromotionGate,
     QualityTargets,
     RulesConfig,
     ScoringConfig,
+)
+from leadscore.pipelines.data_sections import (
+    CsvOptions,
+    DisplayConfig,
+    JoinSource,
+    OutcomeMapping,
+    OutcomesSource,
+    SourceConfig,
+    SqlQuery,
 )
 from leadscore.pipelines.sections import (
     OutputConfig,
@@ -41,108 +49,27 @@ from leadscore.pipelines.sections import (
 )
 from leadscore.serving.config import ApiConfig, StoreConfig
 
+__all__ = [  # the data sections live in pipelines/data_sections.py; importable here too
+    "CsvOptions",
+    "DataConfig",
+    "DisplayConfig",
+    "JoinSource",
+    "OutcomeMapping",
+    "OutcomesSource",
+    "Settings",
+    "SettingsError",
+    "SourceConfig",
+    "SqlQuery",
+    "config_path",
+    "load_settings",
+]
+
 DEFAULT_CONFIG = "leadscore.yaml"
 CONFIG_ENV = "LEADSCORE_CONFIG"
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CsvOptions(_Strict):
-    """How to read a CSV export."""
-
-    delimiter: str = ","
-    encoding: str = Field(default="utf-8", description="e.g. utf-8, latin-1, cp1252")
-    decimal: str = "."
-    thousands: str | None = None
-
-
-class SqlQuery(_Strict):
-    """A query through any SQLAlchemy URL (sqlite, postgresql, ...)."""
-
-    url: str
-    query: str
-
-
-class SourceConfig(_Strict):
-    """One input table: a file (CSV or Parquet) or a SQL query."""
-
-    path: Path | None = None
-    format: Literal["parquet", "csv", "sql", "auto"] = "auto"
-    csv: CsvOptions = Field(default_factory=CsvOptions)
-    sql: SqlQuery | None = None
-    date_format: str | None = Field(
-        default=None, description="strftime format of its timestamps; None = any ISO-like."
-    )
-
-    @model_validator(mode="after")
-    def _where(self) -> SourceConfig:
-        if self.resolved_format == "sql" and self.sql is None:
-            raise ValueError("a sql source needs `sql: {url, query}`")
-        if self.resolved_format != "sql" and self.path is None:
-            raise ValueError("a file source needs `path`")
-        return self
-
-    @property
-    def resolved_format(self) -> str:
-        if self.format != "auto":
-            return self.format
-        if self.sql is not None:
-            return "sql"
-        suffix = self.path.suffix.lower() if self.path else ""
-        return "csv" if suffix in {".csv", ".txt", ".tsv"} else "parquet"
-
-    @property
-    def label(self) -> str:
-        """How errors and the quarantine name this source."""
-        if self.resolved_format == "sql" and self.sql is not None:
-            return f"sql query on {self.sql.url.split('@')[-1]}"
-        return str(self.path)
-
-
-OutcomeValue = bool | int | float | str  # as YAML gives it: yes and no arrive as booleans
-
-
-class OutcomeMapping(_Strict):
-    """Turn a user's status or target column into open / converted / lost.
-
-    Values may be text, numbers or booleans, matched whatever the column's type
-    (``features.reader.map_outcome``): ``converted: [1]`` reads a 0/1 column of integers,
-    floats or booleans; text regardless of case; true/yes are 1, false/no 0. One value
-    under two lists is an error.
-    """
-
-    column: str = Field(description="The user's column (after column_mapping).")
-    converted: list[OutcomeValue] = Field(description="e.g. [Closed Won], [1], [yes].")
-    lost: list[OutcomeValue] = Field(description="e.g. [Closed Lost], [0], [no].")
-    open: list[OutcomeValue] = Field(
-        default_factory=list, description="Still open, e.g. [Working]."
-    )
-
-    @model_validator(mode="after")
-    def _distinct(self) -> OutcomeMapping:
-        outcome_lookup({"converted": self.converted, "lost": self.lost, "open": self.open})
-        return self
-
-
-class OutcomesSource(SourceConfig):
-    """A second table of outcomes (deals), found by lead id (``features.tables``): a
-    converted row makes its lead converted as of ``closed_at``, a lost row lost; no row: open."""
-
-    key: str  # its column holding the lead's id (matched to lead_id after column_mapping)
-    closed_at: str | None = None  # its column with the date the outcome happened
-    status: OutcomeMapping | None = None  # None: every row is a conversion (won deals)
-    duplicates: Literal["first", "refuse"] = "refuse"  # several rows for one lead
-
-
-class JoinSource(SourceConfig):
-    """An attribute table (accounts) many leads point at by ``key``; its columns arrive as
-    ``<name>_<column>`` (``features.joins``) and its account features as ``<name>_...``."""
-
-    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")  # prefixes its columns, names it
-    key: str  # the leads' column (after column_mapping) pointing at this table
-    table_key: str | None = None  # its own key column if named differently (default: key)
 
 
 class DataConfig(_Strict):
@@ -191,6 +118,7 @@ class DataConfig(_Strict):
     as_of: datetime | None = Field(
         default=None, description="Scoring time; None = the end of the data (the export day)."
     )
+    display: DisplayConfig = Field(default_factory=DisplayConfig)
 
     @model_validator(mode="after")
     def _tables(self) -> DataConfig:
@@ -210,6 +138,10 @@ class DataConfig(_Strict):
                 and self.activities is not None
             ),
             f"data.joins need distinct names: {names}": len(set(names)) < len(names),
+            "data.display names a column data.exclude or data.sensitive drops on load: "
+            f"{self.dropped_columns(self.display.columns().values())}": bool(
+                self.dropped_columns(self.display.columns().values())
+            ),
         }
         if any(problems.values()):
             raise ValueError("; ".join(p for p, found in problems.items() if found))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -61,18 +61,24 @@ class CRMData:
         return int((self.quarantine["source"] == source).sum())
 
 
-def read_table(source: SourceConfig, id_column: str = LEAD_ID) -> pd.DataFrame:
+def read_table(
+    source: SourceConfig, id_column: str = LEAD_ID, text_columns: Sequence[str] = ()
+) -> pd.DataFrame:
     """One source as a frame; a clear error naming the file when it cannot be read."""
-    return next(read_chunks(source, id_column))
+    return next(read_chunks(source, id_column, text_columns=text_columns))
 
 
 def read_chunks(
-    source: SourceConfig, id_column: str = LEAD_ID, rows: int | None = None
+    source: SourceConfig,
+    id_column: str = LEAD_ID,
+    rows: int | None = None,
+    text_columns: Sequence[str] = (),
 ) -> Iterator[pd.DataFrame]:
     """A source as consecutive frames of at most ``rows`` rows (None: one frame).
 
     The nightly batch reads the activity log this way, so memory holds one chunk of it
-    at a time. Errors name the file (or query) as :func:`read_table`'s do.
+    at a time. Errors name the file (or query) as :func:`read_table`'s do. A CSV's id
+    column and ``text_columns`` (``data.display``'s) are read as written ("00042").
     """
     kind = source.resolved_format
     if kind == "sql":
@@ -113,7 +119,7 @@ def read_chunks(
             encoding=options.encoding,
             decimal=options.decimal,
             thousands=options.thousands,
-            dtype={id_column: "string"},
+            dtype=dict.fromkeys([id_column, *text_columns], "string"),
             chunksize=rows,
         )
         yield from [read] if rows is None else read
@@ -230,7 +236,15 @@ def contract_reader(settings: Settings) -> ContractReader:
         thousands=data.leads.csv.thousands,
         decimal=data.leads.csv.decimal,
         duplicate_activities=data.duplicate_activities,
+        display=tuple(dict.fromkeys(data.display.columns().values())),
     )
+
+
+def display_sources(settings: Settings) -> list[str]:
+    """The export's names of the ``data.display`` columns (before column_mapping): a CSV
+    reads them as written ("00042" stays so)."""
+    inverse = {target: user for user, target in settings.data.column_mapping.items()}
+    return [inverse.get(c, c) for c in settings.data.display.columns().values()]
 
 
 def leads_reader(settings: Settings) -> ContractReader:
@@ -285,7 +299,7 @@ def load_leads(settings: Settings, now: pd.Timestamp | None = None) -> tuple[Che
     """Read, map and check the configured leads table (its second tables joined on);
     (checked leads, rows read). The quarantine holds the second tables' rows too."""
     reader = leads_reader(settings)
-    raw_leads = read_table(settings.data.leads, reader.id_column)
+    raw_leads = read_table(settings.data.leads, reader.id_column, display_sources(settings))
     checked = reader.whole_leads(raw_leads, now)
     ids = pd.concat([checked.rows[LEAD_ID], checked.quarantine[LEAD_ID]], ignore_index=True)
     more, notes = second_tables(reader, ids)

@@ -90,13 +90,27 @@ def v1_router(
         grade: Annotated[list[str] | None, Query(max_length=32)] = None,
         owner: Annotated[str | None, Query(max_length=255)] = None,
         min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
+        cell: Annotated[
+            list[Literal["call_now", "nurture", "educate", "deprioritise"]] | None,
+            Query(description="Fit x engagement cell; repeat for several (OR)."),
+        ] = None,
+        q: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=255,
+                description="Search: leads whose lead_id, name, company or email contains "
+                "this text, whatever the case.",
+            ),
+        ] = None,
         updated_since: Annotated[datetime | None, Query()] = None,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
         limit: Annotated[
             int | None, Query(ge=1, le=100_000, description="Page size (<= api.max_page_size).")
         ] = None,
     ) -> Response:
-        """The current batch, best first; filters combine with AND; follow next_cursor."""
+        """The current batch, best first; filters combine with AND (a repeated one with OR);
+        follow next_cursor, sending the same filters."""
         if limit is not None and limit > api_config.max_page_size:
             raise HTTPException(422, f"limit must be <= {api_config.max_page_size}")
         size = limit or api_config.page_size
@@ -116,6 +130,8 @@ def v1_router(
                 owner=owner,
                 min_score=min_score,
                 changed_since_batch=baseline,
+                cell=cell or (),
+                q=q,
             )
         except LookupError as exc:
             if pinned is not None:

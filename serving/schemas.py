@@ -57,7 +57,7 @@ _PYTHON_TYPES: dict[str, type] = {"text": str, "int": int, "float": float}
 
 _JSON_TYPES: dict[str, Any] = {
     "rule_reasons": list[RuleReason],
-    "attributes": dict[str, str | float | bool | None],
+    "attributes": dict[str, str | int | float | bool | None],
     "timeline": list[TimelineEvent],
 }
 """The API type of each JSON column (:data:`JSON_COLUMNS`): served parsed, not as text."""

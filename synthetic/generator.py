@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.synthetic import world
+from leadscore.synthetic.contacts import contact_columns
 from leadscore.synthetic.dynamics import activity_calendar, advance_bursts, exogenous_rate
 from leadscore.synthetic.frames import (
     SyntheticCRM,
@@ -101,8 +102,11 @@ def generate_crm(
     state, log = _simulate(rng, pop, start_s, end_s)
     _post_close_activities(rng, state, end_s, log)
     ids = lead_ids(n_leads)
+    leads = leads_frame(rng, pop, state, ids)
+    # who they are: a stream of its own, so the other columns stay as without them
+    contacts = contact_columns(seed, pop.codes["country"], pop.codes["industry"])
     return SyntheticCRM(
-        leads=leads_frame(rng, pop, state, ids),
+        leads=leads.assign(**contacts),
         activities=activities_frame(rng, log, ids),
         truth=truth_frame(pop, ids),
     )

@@ -24,6 +24,11 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
+def _lower(value: object) -> object:
+    """SQL ``lower()`` for SQLite, for every script (PostgreSQL's already is)."""
+    return value.lower() if isinstance(value, str) else value
+
+
 class StoreBase:
     """The engine of one scores store, its schema creation and the schema check readers
     and writers run first."""
@@ -32,7 +37,8 @@ class StoreBase:
         """Create the engine (no connection yet); for a SQLite file, create its folder.
 
         SQLite connections get ``foreign_keys=ON`` and, for files, the WAL journal, so
-        readers (API, exports) and the publishing writer do not block each other.
+        readers (API, exports) and the publishing writer do not block each other; and a
+        ``lower()`` that folds every script, so a search finds "Ångström" as "ångström".
         """
         self.config = config
         db_file = _sqlite_file(config.url)
@@ -54,6 +60,8 @@ class StoreBase:
                     cursor.execute("PRAGMA synchronous=NORMAL")
                     cursor.execute(f"PRAGMA wal_autocheckpoint={config.sqlite_checkpoint_pages}")
                 cursor.close()
+                # SQLite's lower() folds ASCII only: searches ("Ångström") fold like Python
+                dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
         self._schema_ok = False
         self._insert: tuple[str, bool] | None = None

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, exists, or_, select
 
 from leadscore.serving.store.base import StoreBase
 from leadscore.serving.store.schema import (
@@ -142,6 +142,8 @@ class StoreReader(StoreBase):
         owner: str | None = None,
         min_score: int | None = None,
         changed_since_batch: str | None = None,
+        cell: Sequence[str] = (),
+        q: str | None = None,
     ) -> tuple[BatchInfo, list[dict[str, Any]]]:
         """One priority-ordered page of a batch: rows with rank > ``after_rank``.
 
@@ -149,7 +151,9 @@ class StoreReader(StoreBase):
         can pin it (keyset pagination on the unique rank: later pages of a sync read the
         same batch even if a new one is published meanwhile). ``changed_since_batch``
         keeps only rows whose score or grade differ from that batch's (or are absent
-        from it). Raises LookupError if there is no such complete batch.
+        from it). ``cell`` keeps those cells; ``q`` the rows whose lead_id, name,
+        company or e-mail contains it, whatever the case. Raises LookupError if there is
+        no such complete batch.
         """
         self._require_schema()
         with self.engine.connect() as conn:
@@ -182,6 +186,11 @@ class StoreReader(StoreBase):
                 query = query.where(s.c.owner == owner)
             if min_score is not None:
                 query = query.where(s.c.score >= min_score)
+            if cell:
+                query = query.where(s.c.cell.in_(list(cell)))
+            if q:
+                columns = (s.c.lead_id, s.c.name, s.c.company, s.c.email)
+                query = query.where(or_(*(c.icontains(q, autoescape=True) for c in columns)))
             if changed_since_batch is not None:
                 o = scores_table.alias("o")
                 same = exists().where(

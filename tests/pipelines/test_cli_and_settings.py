@@ -101,6 +101,7 @@ PER_DEPLOYMENT: dict[tuple[str, ...], object] = {
     ("data", "activities"): None,  # the synthetic CRM's activity log (a flat export has none)
     ("data", "truth"): None,  # its hidden propensity (a real export has no oracle)
     ("data", "validation", "ranges"): {},  # names its `employees` column
+    ("data", "display"): {"name": None, "company": None, "email": None, "record_id": None},
     ("features", "attributes"): {"categorical": [], "numeric": [], "engagement": [], "labels": {}},
     ("features", "activity_types"): {},  # its activity vocabulary
     ("features", "concepts"): {},  # its attributes read together ("director in fintech")

@@ -87,6 +87,7 @@ def _writing_batch(store: ScoreStore, batch_id: str, host: str | None, pid: int 
             )
         )
     rows = _frame([(f"{batch_id}-a", 50, "A", None), (f"{batch_id}-b", 20, "C", None)])
+    rows = rows.astype(object).where(rows.notna(), None)  # schema 4's columns: NULL, not NaN
     for record in rows.to_dict(orient="records"):
         with store.engine.begin() as conn:
             conn.execute(insert(scores_table).values(batch_id=batch_id, **record))

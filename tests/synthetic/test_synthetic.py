@@ -33,11 +33,12 @@ ORACLE_PATHS = 16  # the oracle's estimate is smooth (Rao-Blackwellized): few pa
 LEAD_COLUMNS = [
     "lead_id", "created_at", "status", "closed_at", "owner", "segment",
     "industry", "country", "seniority", "department", "company_size", "lead_source",
-    "employees", "annual_revenue_musd",
+    "employees", "annual_revenue_musd", "contact_name", "company_name", "email",
 ]  # fmt: skip
 STRING_LEAD_COLUMNS = [
     "lead_id", "status", "owner", "segment",
     "industry", "country", "seniority", "department", "company_size", "lead_source",
+    "contact_name", "company_name", "email",
 ]  # fmt: skip
 ACTIVITY_COLUMNS = ["lead_id", "activity_type", "occurred_at", "value"]
 SIZE_SEGMENT = {
