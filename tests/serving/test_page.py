@@ -263,5 +263,6 @@ def test_reasons_v2_draw_by_concept_with_their_share(tmp_path):
     assert "+0.90 log-odds, 60% of the weight" in page
     assert "viewed the pricing page 3 times" in get(client, "/ui")
     api = client.get("/v1/leads/L001", headers=AUTH).json()["current"]["reasons"]
-    assert [(r["feature"], r["direction"]) for r in api] == [("pricing", "+"), ("email", "-")]
+    assert [(r["concept"], r["direction"]) for r in api] == [("pricing", "+"), ("email", "-")]
+    assert api[0]["share"] == 0.6 and api[1]["features"] == {"unsubscribed": -0.6}
     store.close()
