@@ -23,6 +23,7 @@ from leadscore.models.evaluate import full_metrics
 from leadscore.models.report import ReportInputs, render_report, report_metrics
 from leadscore.models.rules import RuleScorer
 from leadscore.pipelines import tracking
+from leadscore.pipelines.run_card import run_data
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import CRMData, load_crm
 from leadscore.pipelines.thin import thin_task
@@ -145,8 +146,10 @@ def track(
     crm: CRMData,
     report: str = "",
     leaks: list[dict[str, Any]] | None = None,
+    data: recipe.TrainingData | None = None,
 ) -> dict[str, Any]:
-    """Log the run, register the model, record the gate's decision, move the alias."""
+    """Log the run (named, described, its examples as dataset inputs), register the
+    model, record the gate's decision, move the alias."""
     return tracking.log_training_run(
         settings,
         model,
@@ -158,6 +161,7 @@ def track(
         crm.quarantine,
         report,
         suspects=leaks or (),
+        data=None if data is None else run_data(data, crm, settings.data.leads),
     )
 
 
@@ -241,7 +245,7 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
     report = evaluation_report(window)
     decision = promotion(settings, window, X_valid, metrics)
     leaks = [s.as_dict() for s in suspects]
-    tracked = track(settings, model, decision, X_valid, metrics, params, crm, report, leaks)
+    tracked = track(settings, model, decision, X_valid, metrics, params, crm, report, leaks, data)
     logger.info("model version %s: %s", tracked["version"], tracked["promotion"])
     return {
         **metrics,

@@ -8,6 +8,7 @@ own so nothing touches the working tree. The train result goes through the same
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -119,6 +120,30 @@ def test_run_and_registered_model_are_in_mlflow(project: Path, trained: dict):
     assert "(the horizon embargo)" in run.data.tags["model_selection"]
     champion = client.get_model_version_by_alias("leadscore", "champion")
     assert champion.run_id == trained["run_id"]
+    # a name saying what, when and on what data; a description with the headline figures
+    assert re.fullmatch(
+        rf"train 20\d\d-\d\d-\d\d \d\d:\d\d {chosen} on leads.parquet, 2k leads to 2026-1\d-\d\d",
+        run.info.run_name,
+    )
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith(f"Trained a **{chosen}** model on {trained['n_train']:,} examples")
+    roc = f"| {trained['model']['roc_auc']:.4f} | {trained['rules']['roc_auc']:.4f} |"
+    assert f"| ROC-AUC (ranking, 0.5 = chance) {roc}" in note
+    assert f"\n\nRegistered as version {champion.version}, promoted to champion: " in note
+    # the training and validation examples as dataset inputs: source, digest, row count
+    inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+    assert {i.tags[0].key for i in run.inputs.dataset_inputs} == {"mlflow.data.context"}
+    assert set(inputs) == {"training", "validation"}
+    for context, rows in (("training", trained["n_train"]), ("validation", trained["n_valid"])):
+        dataset = inputs[context]
+        assert dataset.name == f"leads-{context}" and len(dataset.digest) == 8
+        assert json.loads(dataset.source) == {
+            "uri": str(project / "data" / "synthetic" / "leads.parquet")
+        }
+        assert json.loads(dataset.profile)["num_rows"] == rows
+        schema = {c["name"] for c in json.loads(dataset.schema)["mlflow_colspec"]}
+        assert {"lead_id", "converted"} <= schema
+    assert inputs["training"].digest != inputs["validation"].digest
     # artifacts live beside the project, not in ./mlruns of the current directory
     assert (project / "mlartifacts").is_dir()
     logged = {a.path for a in client.list_artifacts(trained["run_id"], "validation")}
