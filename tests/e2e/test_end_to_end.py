@@ -7,7 +7,9 @@ own so nothing touches the working tree. The train result goes through the same
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -274,3 +276,62 @@ def test_a_column_filled_after_the_outcome_is_warned_about_and_nothing_else(
     assert (
         "<h3>Possible leaks</h3>" in page and "possible leak: column &#x27;deal_notes&#x27;" in page
     )
+
+
+def test_the_demo_ends_with_where_to_look(project: Path, scored: dict, monkeypatch):
+    """`leadscore demo`'s closing lines, through the CLI, on the project the flows above
+    trained and scored (the demo's steps themselves are not run again): the page with the
+    command that serves it and a token that opens it, the report, MLflow, the scores."""
+    import shlex
+
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from leadscore.pipelines import cli, runtime
+    from leadscore.serving.api import PAGE_TOKENS_ENV, TOKENS_ENV, ApiConfig, create_app
+    from leadscore.serving.store import StoreConfig
+
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(runtime, "prepare_environment", lambda settings: None)
+    monkeypatch.setenv("PREFECT_LOGGING_LEVEL", os.environ.get("PREFECT_LOGGING_LEVEL", "INFO"))
+    for step in ("generate", "train", "score"):  # done by the fixtures: not again
+        monkeypatch.setattr(cli, step, lambda **kwargs: None)
+    monkeypatch.setattr(cli, "flow_runs", contextlib.nullcontext)
+    done = CliRunner().invoke(cli.app, ["demo", "--config", "leadscore.yaml"])
+    assert done.exit_code == 0, done.output
+    lines = done.stderr.splitlines()
+    start = lines.index("Where to look:")
+    page, login, report, mlflow, scores, took = lines[start + 1 : start + 7]
+    assert page.startswith('  Page:   LEADSCORE_PAGE_TOKENS="$(cat data/demo-page-token)" ')
+    assert page.endswith(" serve --config leadscore.yaml")
+    token = (project / "data" / "demo-page-token").read_text().strip()
+    assert len(token) >= 32 and (project / "data" / "demo-page-token").stat().st_mode & 0o077 == 0
+    assert login == (
+        "          then open http://127.0.0.1:8000/ui and log in with the page token "
+        f"{token} (kept in data/demo-page-token)"
+    )
+    assert report == "  Report: reports/latest.html (open it in a browser)"
+    assert (project / "reports" / "latest.html").is_file()
+    assert mlflow.startswith("  MLflow: ") and mlflow.endswith(
+        " ui --backend-store-uri sqlite:///mlflow.db --port 5000, then open http://127.0.0.1:5000"
+    )
+    assert scores == (
+        "  Scores: data/scores/latest.csv (CRM import: docs/crm-import.md); "
+        "store sqlite:///data/scores.db"
+    )
+    assert re.fullmatch(r"Demo took \d+s", took)
+    # a second demo keeps the token (a page server started with it stays valid)
+    again = CliRunner().invoke(cli.app, ["demo", "--config", "leadscore.yaml"])
+    assert again.exit_code == 0 and f"page token {token} " in again.stderr
+
+    # the printed command's environment opens the page with that token
+    exported = shlex.split(page.split("Page:", 1)[1])[0]
+    assert exported == f"{PAGE_TOKENS_ENV}=$(cat data/demo-page-token)"
+    monkeypatch.delenv(TOKENS_ENV, raising=False)
+    monkeypatch.setenv(PAGE_TOKENS_ENV, token)
+    store = StoreConfig(url=f"sqlite:///{project / 'data' / 'scores.db'}")
+    client = TestClient(create_app(store, ApiConfig()))
+    ok = client.post("/ui/login", data={"token": token, "next": "/ui"}, follow_redirects=False)
+    assert ok.status_code == 303
+    listing = client.get("/ui")
+    assert listing.status_code == 200 and scored["top"][0]["lead_id"] in listing.text
