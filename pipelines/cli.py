@@ -355,9 +355,10 @@ def export(
 
     try:
         if out is not None:
-            console().print(export_current(settings.store, out, format))
+            bom = settings.output.csv_bom
+            console().print(export_current(settings.store, out, format, bom=bom))
             return
-        synced = sync_export(settings.store, settings.output.scores_csv)
+        synced = sync_export(settings.store, settings.output.scores_csv, settings.output.csv_bom)
     except LookupError as exc:
         raise fail(str(exc), ExitCode.NOTHING_TO_SCORE) from exc
     except StoreError as exc:
