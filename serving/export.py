@@ -87,9 +87,15 @@ def strongest_reasons(reasons: str | None, n: int = len(REASON_COLUMNS)) -> list
     padded with None (an empty cell) when the lead has fewer.
 
     Reasons are stored strongest first (models/reasons.py). Raises ValueError if the
-    value is not a JSON array of objects with a ``text`` key.
+    value is not a JSON array of objects with a ``text`` key. Read with the codec's fast
+    reader (orjson: the batch exports every open lead), and again with its strict one
+    only when that finds nothing or something malformed, to raise what is wrong.
     """
-    items = reasons_codec.decode(reasons)[:n]
+    blank = reasons is None or (isinstance(reasons, float) and reasons != reasons)
+    items = [] if blank else reasons_codec.decode_lenient(reasons)
+    if (not blank and not items) or not all(isinstance(r, dict) and "text" in r for r in items):
+        items = reasons_codec.decode(reasons)  # [] for a blank or empty value, else raises
+    items = items[:n]
     lines: list[str | None] = [
         f"{r['text']}{reasons_codec.marker(r.get('direction', reasons_codec.POSITIVE))}"
         for r in items

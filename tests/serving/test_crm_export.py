@@ -137,7 +137,8 @@ def test_strongest_reasons_read_through_the_codec():
         "viewed the pricing page 3 times, last 1 day ago (+)",
         "director in fintech, US (+)",
     ]
-    assert strongest_reasons(None) == [None, None, None]
+    assert strongest_reasons(None) == strongest_reasons(float("nan")) == [None, None, None]
+    assert strongest_reasons("") == strongest_reasons("[]") == [None, None, None]
     with pytest.raises(ValueError, match="JSON array of objects"):
         strongest_reasons('{"text": "not a list"}')
     bad = _scores().assign(reasons=['[{"no": "text"}]', "[]", "[]"])
