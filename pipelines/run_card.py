@@ -27,7 +27,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from leadscore.models.recipe import TrainingData
-    from leadscore.pipelines.settings import SourceConfig
+    from leadscore.pipelines.settings import DataConfig, SourceConfig
     from leadscore.pipelines.sources import CRMData
 
 TARGET = "converted"
@@ -50,21 +50,30 @@ class RunData:
     data_end: pd.Timestamp
     """The newest timestamp in the data: what "as of" the run learnt."""
     split: str = ""
-    """The split's kind (``out_of_time``...) and, if known, which rows validate."""
+    """The split's kind (``out_of_time``...)."""
+    activities: str | None = None
+    """The activity log's file or query, if the leads have one."""
 
 
-def run_data(data: TrainingData, crm: CRMData, leads: SourceConfig) -> RunData:
+def source_text(source: SourceConfig) -> str:
+    """A source as the run names it: its path, or ``sql: <query>`` (never the URL)."""
+    return f"sql: {source.sql.query}" if source.sql is not None else str(source.path)
+
+
+def run_data(data: TrainingData, crm: CRMData, sources: DataConfig) -> RunData:
     """The run's examples and their origin, from the train flow's data."""
-    source = f"sql: {leads.sql.query}" if leads.sql is not None else str(leads.path)
     return RunData(
         X_train=data.X_train,
         y_train=data.y_train,
         X_valid=data.X_valid,
         y_valid=data.y_valid,
-        source=source,
+        source=source_text(sources.leads),
         n_leads=len(crm.leads),
         data_end=crm.end,
         split=data.split.kind,
+        activities=None
+        if crm.flat or sources.activities is None
+        else source_text(sources.activities),
     )
 
 
@@ -110,7 +119,9 @@ def run_description(
     lines = [
         f"Trained a **{family}** model on {len(data.y_train):,} examples "
         f"({int(np.sum(data.y_train)):,} conversions) cut from {data.n_leads:,} leads of "
-        f"`{data.source}` (data to {data.data_end:%Y-%m-%d}); validated on "
+        f"`{data.source}`"
+        + (f" and their activity log `{data.activities}`" if data.activities else "")
+        + f" (data to {data.data_end:%Y-%m-%d}); validated on "
         f"{len(data.y_valid):,} examples ({int(np.sum(data.y_valid)):,} conversions)"
         + (f", {data.split} split." if data.split else "."),
         "",

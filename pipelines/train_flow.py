@@ -161,7 +161,7 @@ def track(
         crm.quarantine,
         report,
         suspects=leaks or (),
-        data=None if data is None else run_data(data, crm, settings.data.leads),
+        data=None if data is None else run_data(data, crm, settings.data),
     )
 
 

@@ -3,6 +3,8 @@ pure functions; the run in a real MLflow store is checked in tests/e2e/test_end_
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -72,6 +74,12 @@ def test_the_description_has_the_examples_the_figures_and_the_verdict():
     assert "| conversions reached calling the top 10% | 41% | 25% |" in note
     assert "| calibration error (ECE, lower is better) | 0.0213 | - |" in note
     assert note.endswith("Registered as version 7, promoted to champion: beats the champion")
+    logged = replace(_data(), activities="/crm/data/activities.parquet")
+    first = run_description("lightgbm", logged, metrics, "7", True, "ok").splitlines()[0]
+    assert (
+        "of `/crm/data/leads.parquet` and their activity log `/crm/data/activities.parquet`"
+        in first
+    )
     refused = run_description("lightgbm", _data(), metrics, "8", False, "does not beat")
     assert refused.endswith("version 8, not promoted: does not beat")
 
