@@ -51,7 +51,7 @@ class ExportField:
 
 _TEXT = ("Single-line text", "Text(255)")
 _READ = ("-", "-")  # context: the CRM has it already, or it is only for whoever reads
-_SCORE = ("Number (whole)", "Number(3, 0)")
+_SCORE = ("Number", "Number(3, 0)")
 
 EXPORT_FIELDS: tuple[ExportField, ...] = (
     ExportField(
@@ -123,28 +123,28 @@ EXPORT_FIELDS: tuple[ExportField, ...] = (
         "probability",
         "Calibrated probability of converting within the horizon (0-1, 4 decimals).",
         "property",
-        "Number (decimal)",
+        "Number",
         "Number(1, 4)",
     ),
     ExportField(
         "rank",
         "Position among this batch's open leads (1 = best).",
         "property",
-        "Number (whole)",
+        "Number",
         "Number(9, 0)",
     ),
     ExportField(
         "percentile",
         "Share of this batch's open leads scoring at or below this one (0-100).",
         "property",
-        "Number (decimal)",
+        "Number",
         "Number(3, 2)",
     ),
     ExportField(
         "rule_score",
         "The rule-based baseline's points (ranks leads; not bounded to 0-100).",
         "property",
-        "Number (decimal)",
+        "Number",
         "Number(6, 2)",
     ),
     ExportField(
@@ -158,7 +158,7 @@ EXPORT_FIELDS: tuple[ExportField, ...] = (
         "rule_rank",
         "Position by rule score (1 = best).",
         "property",
-        "Number (whole)",
+        "Number",
         "Number(9, 0)",
     ),
     ExportField(
