@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from leadscore.serving.store import ScoreStore, StoreConfig  # noqa: E402
+from leadscore.serving.store.migrate import V4_COLUMNS  # noqa: E402
 
 TOKEN = "bench-token"
 GRADES = ("A", "B", "C", "D")
@@ -72,6 +73,7 @@ def synthetic_batch(n: int, seed: int) -> pd.DataFrame:
             "rule_score": rng.uniform(0, 100, n).round(2),
             "rule_grade": "B",
             "reasons": reasons,
+            **dict.fromkeys(V4_COLUMNS),
         }
     )
 

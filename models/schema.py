@@ -44,44 +44,67 @@ SCORE_FIELDS: tuple[ScoreField, ...] = (
     ScoreField("rule_score", "float", True, "The rule-based baseline's points."),
     ScoreField("rule_grade", "text", True, "The rule-based baseline's grade.", 32),
     ScoreField("reasons", "text", True, "Reason codes as JSON (models/reasons.py)."),
+    # schema 4 (issue #16): who the lead is, what it did, where it sits; all nullable,
+    # since rows published before version 4 have none of them
+    ScoreField("name", "text", True, "Contact name from the export (data.display.name).", 255),
+    ScoreField(
+        "company", "text", True, "Company name from the export (data.display.company).", 255
+    ),
+    ScoreField("email", "text", True, "Contact e-mail from the export (data.display.email).", 320),
+    ScoreField(
+        "record_id",
+        "text",
+        True,
+        "The CRM's own record id from the export, for matching (data.display.record_id).",
+        255,
+    ),
+    ScoreField(
+        "fit_score",
+        "int",
+        True,
+        "Fit as 0-100: share of training leads with a lower fit sum, in percent.",
+    ),
+    ScoreField(
+        "engagement_score",
+        "int",
+        True,
+        "Engagement as 0-100: share of training leads with a lower engagement sum, in percent.",
+    ),
+    ScoreField(
+        "cell", "text", True, "Fit x engagement cell: call_now, nurture, educate, deprioritise.", 32
+    ),
+    ScoreField("rule_rank", "int", True, "Position by rule score among the batch (1 = best)."),
+    ScoreField(
+        "rule_reasons",
+        "text",
+        True,
+        'The rules\' points as a JSON array [{"text", "points"}], largest |points| first.',
+    ),
+    ScoreField(
+        "last_activity",
+        "text",
+        True,
+        "Label of the lead's latest activity type before scoring.",
+        255,
+    ),
+    ScoreField(
+        "last_activity_at", "text", True, "When that activity happened (ISO 8601, UTC).", 40
+    ),
+    ScoreField(
+        "attributes",
+        "text",
+        True,
+        "The lead's attribute values at scoring, as a JSON object with sorted keys.",
+    ),
+    ScoreField(
+        "timeline",
+        "text",
+        True,
+        'Latest activities before scoring as a JSON array [{"type", "at", "value"}], newest '
+        "first, at most 20.",
+    ),
 )
 """The score row's columns, in the order scoring, the store and the API use."""
-
-SCORE_COLUMNS: tuple[str, ...] = tuple(f.name for f in SCORE_FIELDS)
-TEXT_COLUMNS: tuple[str, ...] = tuple(f.name for f in SCORE_FIELDS if f.kind == "text")
-INT_COLUMNS: tuple[str, ...] = tuple(f.name for f in SCORE_FIELDS if f.kind == "int")
-FLOAT_COLUMNS: tuple[str, ...] = tuple(f.name for f in SCORE_FIELDS if f.kind == "float")
-
-REASONS_TEXT = "reasons_text"
-"""The reasons as one line for people and CSV exports (``text (+); text (-)``)."""
-
-BATCH_COLUMNS: tuple[str, ...] = ("batch_id", "model_version", "scored_at")
-"""Columns a row read from the store carries after :data:`SCORE_COLUMNS`: its batch."""
-
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "lead_id",
-    "score",
-    "grade",
-    "probability",
-    "rank",
-    "percentile",
-    "fit",
-    "engagement",
-    "rule_score",
-    "rule_grade",
-    REASONS_TEXT,
-    "reasons",
-    "owner",
-    "segment",
-    "model_version",
-    "batch_id",
-    "scored_at",
-)
-"""Columns of the CSV export, in file order: the score row's (sort keys first), the
-reasons as a line, then the batch's."""
-
-if sorted(EXPORT_COLUMNS) != sorted((*SCORE_COLUMNS, REASONS_TEXT, *BATCH_COLUMNS)):
-    raise RuntimeError("EXPORT_COLUMNS must hold every score, batch and reasons_text column")
 
 
 def field(name: str) -> ScoreField:
@@ -90,3 +113,35 @@ def field(name: str) -> ScoreField:
         if item.name == name:
             return item
     raise KeyError(name)
+
+
+SCORE_COLUMNS: tuple[str, ...] = tuple(f.name for f in SCORE_FIELDS)
+TEXT_COLUMNS: tuple[str, ...] = tuple(f.name for f in SCORE_FIELDS if f.kind == "text")
+INT_COLUMNS: tuple[str, ...] = tuple(f.name for f in SCORE_FIELDS if f.kind == "int")
+FLOAT_COLUMNS: tuple[str, ...] = tuple(f.name for f in SCORE_FIELDS if f.kind == "float")
+NULLABLE_INT_COLUMNS: tuple[str, ...] = tuple(c for c in INT_COLUMNS if field(c).nullable)
+"""Whole-number columns that may be null: pandas' nullable ``Int64`` in frames."""
+
+DISPLAY_COLUMNS: tuple[str, ...] = ("name", "company", "email", "record_id")
+"""Columns passed through from the export as they are (``data.display``): for people and
+for matching the CRM's records, never model features."""
+
+FACT_COLUMNS: tuple[str, ...] = ("last_activity", "last_activity_at", "attributes", "timeline")
+"""The lead's own facts at scoring (``features/facts.py``): what it did last, its
+attribute values, its latest activities."""
+
+JSON_COLUMNS: tuple[str, ...] = ("rule_reasons", "attributes", "timeline")
+"""Text columns holding JSON (besides ``reasons``): the API serves them parsed."""
+
+CELLS: tuple[str, ...] = ("call_now", "nurture", "educate", "deprioritise")
+"""The values of ``cell``: fit high and engagement high, fit high only, engagement high
+only, neither (cut-offs in ``scoring.cells``)."""
+
+TIMELINE_LENGTH = 20
+"""At most this many activities in ``timeline``."""
+
+REASONS_TEXT = "reasons_text"
+"""The reasons as one line for people and CSV exports (``text (+); text (-)``)."""
+
+BATCH_COLUMNS: tuple[str, ...] = ("batch_id", "model_version", "scored_at")
+"""Columns a row read from the store carries after :data:`SCORE_COLUMNS`: its batch."""

@@ -26,7 +26,12 @@ from leadscore.models.base import LeadScorer
 from leadscore.models.config import ScoringConfig
 from leadscore.models.explain import family_sums, reasons_json_and_text
 from leadscore.models.rules import RuleScorer, grade_of
-from leadscore.models.schema import REASONS_TEXT, SCORE_COLUMNS
+from leadscore.models.schema import (
+    DISPLAY_COLUMNS,
+    FACT_COLUMNS,
+    REASONS_TEXT,
+    SCORE_COLUMNS,
+)
 
 
 def rank_and_percentile(ranking: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,8 +114,24 @@ def score_partition(
             "reasons": reasons,
             REASONS_TEXT: lines,
             RAW_SCORE: raw,
+            **_v4_placeholders(len(raw)),
         }
     )
+
+
+def _v4_placeholders(n: int) -> dict[str, object]:
+    """Score-row v4 columns not computed here yet, as nulls: sub-scores, cell, rule rank
+    and rule reasons (models), display columns and lead facts (features/facts.py)."""
+    nulls = np.full(n, None, dtype=object)
+    out: dict[str, object] = {c: nulls for c in (*DISPLAY_COLUMNS, *FACT_COLUMNS)}
+    out.update(
+        fit_score=pd.array([None] * n, dtype="Int64"),
+        engagement_score=pd.array([None] * n, dtype="Int64"),
+        cell=nulls,
+        rule_rank=pd.array([None] * n, dtype="Int64"),
+        rule_reasons=nulls,
+    )
+    return out
 
 
 def with_rank(frame: pd.DataFrame, rank: np.ndarray, percentile: np.ndarray) -> pd.DataFrame:

@@ -204,9 +204,6 @@ EXPORT_COLUMNS: list[str] = [f.name for f in EXPORT_FIELDS]
 
 REASON_COLUMNS: list[str] = [f"reason_{i}" for i in range(1, REASONS + 1)]
 
-DISPLAY_COLUMNS: tuple[str, ...] = ("record_id", "email", "name", "company")
-"""Columns passed through from the export when ``data.display`` maps them."""
-
 _USE_WORDS = {"key": "match on it", "property": "import", "context": "read only"}
 
 

@@ -30,6 +30,7 @@ from leadscore.serving.schemas import (
     ScoreRequest,
     ScoreResult,
     ScoresPage,
+    parse_json_columns,
     utc,
 )
 from leadscore.serving.store import ScoreStore
@@ -125,6 +126,7 @@ def v1_router(
         next_cursor = encode_cursor(info.batch_id, rows[-1]["rank"], baseline) if more else None
         for row in rows:
             row["reasons"] = reasons_codec.decode_lenient(row["reasons"])
+            parse_json_columns(row)
         return _json_response(
             {
                 "batch_id": info.batch_id,

@@ -10,9 +10,10 @@ import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from leadscore.models.schema import SCORE_FIELDS, ScoreField
+from leadscore.models.schema import JSON_COLUMNS, SCORE_FIELDS, ScoreField
 
 
 class Reason(BaseModel):
@@ -24,24 +25,72 @@ class Reason(BaseModel):
     contribution: float
 
 
+class RuleReason(BaseModel):
+    """One line of the rules' own breakdown: what gave points, and how many."""
+
+    text: str
+    points: float
+
+
+class TimelineEvent(BaseModel):
+    """One activity of the lead before scoring: its type's label, when, its value."""
+
+    type: str
+    at: str = Field(description="ISO 8601, UTC.")
+    value: float | None
+
+
 _PYTHON_TYPES: dict[str, type] = {"text": str, "int": int, "float": float}
+
+_JSON_TYPES: dict[str, Any] = {
+    "rule_reasons": list[RuleReason],
+    "attributes": dict[str, str | float | bool | None],
+    "timeline": list[TimelineEvent],
+}
+"""The API type of each JSON column (:data:`JSON_COLUMNS`): served parsed, not as text."""
 
 
 def _annotation(field: ScoreField) -> Any:
-    """The field's Python type: ``str``, ``int`` or ``float``, or ``X | None`` if nullable."""
-    python = _PYTHON_TYPES[field.kind]
+    """The field's Python type: ``str``, ``int`` or ``float`` (a JSON column's parsed type),
+    or ``X | None`` if nullable."""
+    python = _JSON_TYPES.get(field.name, _PYTHON_TYPES[field.kind])
     return python | None if field.nullable else python
+
+
+def parse_json_column(value: Any) -> Any:
+    """A stored JSON column's value parsed (None stays None; parsed values pass through);
+    unreadable text gives None, so one bad row never fails a page."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def parse_json_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """A store row with its JSON columns (:data:`JSON_COLUMNS`) parsed, in place."""
+    for name in JSON_COLUMNS:
+        if name in row:
+            row[name] = parse_json_column(row[name])
+    return row
 
 
 ScoreItem: type[BaseModel] = create_model(
     "ScoreItem",
-    __doc__="One lead's row of a batch (see serving/export.py for each field's meaning).",
+    __doc__="One lead's row of a batch (see models/schema.py for each field's meaning).",
+    __validators__={
+        "_json": field_validator(*JSON_COLUMNS, mode="before")(
+            lambda cls, value: parse_json_column(value)
+        )
+    },
     **{
         f.name: (list[Reason], ...) if f.name == "reasons" else (_annotation(f), ...)
         for f in SCORE_FIELDS
     },
 )
-"""One lead's row of a batch: the score row's columns, ``reasons`` parsed into a list."""
+"""One lead's row of a batch: the score row's columns, ``reasons``, ``rule_reasons``,
+``attributes`` and ``timeline`` parsed from their stored JSON."""
 
 
 class ScoresPage(BaseModel):

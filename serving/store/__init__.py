@@ -18,7 +18,9 @@ Tables (SQLAlchemy Core, works on SQLite and PostgreSQL):
     for history) or ``failed`` (an attempt that raised; its rows are deleted).
 ``scores``
     one row per (batch, lead) with every score column; index on (batch_id, rank) so a
-    priority-ordered page of one batch is an index range scan.
+    priority-ordered page of one batch is an index range scan. Schema version 4 added
+    the display, sub-score, cell, rule-rank and lead-fact columns (models/schema.py),
+    null in rows published before it.
 ``current_batch``
     the pointer: one row (id=1) whose ``batch_id`` is the current batch (NULL before the
     first publish).

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from leadscore.models.schema import CELLS
 from leadscore.serving.store.schema import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
+    NULLABLE_INT_COLUMNS,
     SCORE_COLUMNS,
     TEXT_DTYPE,
 )
@@ -32,7 +34,8 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
 
     Raises ValueError naming the column and up to five offending lead_ids, so a bad
     scoring run fails before anything is written. The copy holds only
-    :data:`SCORE_COLUMNS` with canonical dtypes (int64, float64, text); the input frame
+    :data:`SCORE_COLUMNS` with canonical dtypes (int64, nullable Int64, float64, text); the
+    input frame
     is not modified.
     """
     missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
@@ -82,9 +85,21 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     percentile = numeric["percentile"]
     fail("percentile", ~percentile.between(0.0, 100.0), "must be within [0, 100] and not null")
     fail("grade", frame["grade"].isna(), "has null values")
+    for column in ("fit_score", "engagement_score"):
+        value = numeric[column]
+        fail(column, value.notna() & ~value.between(0, 100), "must be within [0, 100]")
+    for column in NULLABLE_INT_COLUMNS:
+        value = numeric[column]
+        fail(column, value.notna() & (value != value.round()), "must hold whole numbers")
+    rule_rank = numeric["rule_rank"]
+    fail("rule_rank", rule_rank.notna() & ~(rule_rank >= 1), "must be >= 1")
+    cell = frame["cell"]
+    fail("cell", cell.notna() & ~cell.isin(CELLS), f"must be one of {list(CELLS)}")
 
     for column in SCORE_COLUMNS:
-        if column in INT_COLUMNS:
+        if column in NULLABLE_INT_COLUMNS:
+            out[column] = numeric[column].astype("Int64")
+        elif column in INT_COLUMNS:
             out[column] = numeric[column].astype("int64")
         elif column in FLOAT_COLUMNS:
             out[column] = numeric[column]

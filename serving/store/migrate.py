@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, insert, inspect, select, text, update
 
+from leadscore.models.schema import SCORE_FIELDS
 from leadscore.serving.store.schema import (
     SCHEMA_VERSION,
     batches_table,
@@ -16,6 +17,7 @@ from leadscore.serving.store.schema import (
     metadata,
     schema_version_table,
     scores_table,
+    sql_type,
 )
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,45 @@ def _migrate_2_to_3(conn: Connection) -> None:
     conn.execute(text(f"ALTER TABLE {table} ADD COLUMN writer_pid INTEGER"))
 
 
+V4_COLUMNS: tuple[str, ...] = (
+    "name",
+    "company",
+    "email",
+    "record_id",
+    "fit_score",
+    "engagement_score",
+    "cell",
+    "rule_rank",
+    "rule_reasons",
+    "last_activity",
+    "last_activity_at",
+    "attributes",
+    "timeline",
+)
+"""The score-row columns schema version 4 added (issue #16), in table order."""
+
+
+def _migrate_3_to_4(conn: Connection) -> None:
+    """Version 4 adds the score row's display, sub-score, cell, rule-rank and lead-fact
+    columns to ``scores`` (all nullable: rows published before it have none of them).
+
+    Each column's type is the one a fresh table gets (``sql_type``, compiled for this
+    database), so a migrated table and a new one hold the same columns.
+    """
+    table = conn.dialect.identifier_preparer.quote(scores_table.name)
+    fields = {f.name: f for f in SCORE_FIELDS}
+    for name in V4_COLUMNS:
+        column = conn.dialect.identifier_preparer.quote(name)
+        kind = sql_type(fields[name]).compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+
+
 # Upgrades from an older schema: MIGRATIONS[v] moves a store from version v to v + 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _migrate_1_to_2,
+    2: _migrate_2_to_3,
+    3: _migrate_3_to_4,
+}
 
 
 def stored_version(conn: Connection) -> int | None:

@@ -14,6 +14,7 @@ from leadscore.serving.store.schema import (
     BATCH_COLUMNS,
     FLOAT_COLUMNS,
     INT_COLUMNS,
+    NULLABLE_INT_COLUMNS,
     PUBLISHED,
     SCORE_COLUMNS,
     SUPERSEDED,
@@ -33,7 +34,9 @@ def _frame_from_rows(rows: list[Any]) -> pd.DataFrame:
     values: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     data: dict[str, pd.Series] = {}
     for name, column in zip(names, values, strict=True):
-        if name in INT_COLUMNS:
+        if name in NULLABLE_INT_COLUMNS:
+            data[name] = pd.Series(column, dtype="Int64")
+        elif name in INT_COLUMNS:
             data[name] = pd.Series(column, dtype="int64")
         elif name in FLOAT_COLUMNS:
             data[name] = pd.Series(column, dtype="float64")

@@ -32,6 +32,7 @@ from leadscore.models.schema import (
     BATCH_COLUMNS,
     FLOAT_COLUMNS,
     INT_COLUMNS,
+    NULLABLE_INT_COLUMNS,
     SCORE_COLUMNS,
     SCORE_FIELDS,
     TEXT_COLUMNS,
@@ -47,6 +48,7 @@ __all__ = [
     "FLOAT_COLUMNS",
     "INT_COLUMNS",
     "LEFT",
+    "NULLABLE_INT_COLUMNS",
     "PUBLISHED",
     "SCHEMA_VERSION",
     "SCORE_COLUMNS",
@@ -65,9 +67,10 @@ __all__ = [
     "metadata",
     "schema_version_table",
     "scores_table",
+    "sql_type",
 ]
 
-SCHEMA_VERSION: int = 3
+SCHEMA_VERSION: int = 4
 """Version of the table layout below; bump it (and add a migration) when it changes."""
 
 # Batch statuses.
@@ -150,7 +153,7 @@ def batch_info(row: Any) -> BatchInfo:
     )
 
 
-def _sql_type(field: ScoreField) -> TypeEngine[Any]:
+def sql_type(field: ScoreField) -> TypeEngine[Any]:
     """The column type of a score field: bounded text, unbounded text, integer, double."""
     if field.kind == "int":
         return Integer()
@@ -205,7 +208,8 @@ scores_table = Table(
     "scores",
     metadata,
     _owned_by_batch(),
-    *(Column(f.name, _sql_type(f), nullable=f.nullable) for f in SCORE_FIELDS),
+    # schema 4 appended the columns after ``reasons`` (migrated tables add them last too)
+    *(Column(f.name, sql_type(f), nullable=f.nullable) for f in SCORE_FIELDS),
     PrimaryKeyConstraint("batch_id", "lead_id", name="pk_scores"),
     Index("ix_scores_batch_rank", "batch_id", "rank"),
     Index("ix_scores_lead", "lead_id"),  # schema 2: a lead's history across batches

@@ -20,6 +20,7 @@ from leadscore.serving.store.owner import this_host, writer_dead
 from leadscore.serving.store.schema import (
     FAILED,
     INT_COLUMNS,
+    NULLABLE_INT_COLUMNS,
     PUBLISHED,
     SCORE_COLUMNS,
     SUPERSEDED,
@@ -43,7 +44,7 @@ def _records(frame: pd.DataFrame, batch_id: str) -> list[tuple[Any, ...]]:
     columns: list[list[Any]] = [[batch_id] * len(frame)]
     for name in SCORE_COLUMNS:
         series = frame[name]
-        if name in INT_COLUMNS:
+        if name in INT_COLUMNS and name not in NULLABLE_INT_COLUMNS:
             columns.append(series.tolist())
         else:
             columns.append(series.astype(object).where(series.notna(), None).tolist())

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from leadscore.models.schema import SCORE_COLUMNS
 from leadscore.serving.api import (
     PAGE_TOKENS_ENV,
     TOKENS_ENV,
@@ -97,7 +98,7 @@ def test_only_healthz_answers_without_a_token(api):
     client, _, (_, second) = api
     health = client.get("/healthz")
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "current_batch": second.batch_id, "schema_version": 3}
+    assert health.json() == {"status": "ok", "current_batch": second.batch_id, "schema_version": 4}
     for path in ("/v1/scores", "/v1/leads/a", "/v1/changes", "/openapi.json", "/docs"):
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic xx"}):
             response = client.get(path, headers=headers)
@@ -133,6 +134,7 @@ def test_scores_paginate_by_cursor_over_one_pinned_batch(api, tmp_path):
         "lead_id": "a", "owner": "ann", "segment": None, "probability": 0.45, "score": 45,
         "grade": "A", "rank": 2, "percentile": 50.0, "fit": 0.0, "engagement": 0.0,
         "rule_score": 10.0, "rule_grade": "C", "reasons": None,
+        **dict.fromkeys(SCORE_COLUMNS[13:]),  # schema 4's columns, null in _frame's rows
     }  # fmt: skip
 
     # a new batch lands mid-sync: the cursor keeps reading the batch the sync started on

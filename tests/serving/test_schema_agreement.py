@@ -30,9 +30,26 @@ def test_the_declared_row():
         "rule_score",
         "rule_grade",
         "reasons",
+        "name",
+        "company",
+        "email",
+        "record_id",
+        "fit_score",
+        "engagement_score",
+        "cell",
+        "rule_rank",
+        "rule_reasons",
+        "last_activity",
+        "last_activity_at",
+        "attributes",
+        "timeline",
     )
     assert {LEAD_ID, OWNER, SEGMENT, FIT, ENGAGEMENT} <= set(schema.SCORE_COLUMNS)
-    assert schema.INT_COLUMNS == ("score", "rank")
+    assert schema.INT_COLUMNS == ("score", "rank", "fit_score", "engagement_score", "rule_rank")
+    assert schema.NULLABLE_INT_COLUMNS == ("fit_score", "engagement_score", "rule_rank")
+    assert set(schema.DISPLAY_COLUMNS + schema.FACT_COLUMNS + schema.JSON_COLUMNS) <= set(
+        schema.SCORE_COLUMNS
+    )
     assert all(f.meaning.endswith(".") and f.meaning for f in schema.SCORE_FIELDS)
     assert schema.field("grade").length == 32
     assert SCORE_COLUMNS == scoring.SCORE_COLUMNS == schema.SCORE_COLUMNS
@@ -49,7 +66,7 @@ def test_store_table_columns_follow_the_schema():
             if field.length is not None:
                 assert column.type.length == field.length, column.name
         assert type(column.type) is expected, column.name
-    # the table itself is unchanged from schema version 2 (no migration needed)
+    # the table of schema version 4 (serving/store/migrate.py upgrades older ones)
     assert [(c.name, str(c.type), c.nullable) for c in stored] == [
         ("lead_id", "VARCHAR(255)", False),
         ("owner", "VARCHAR(255)", True),
@@ -64,6 +81,19 @@ def test_store_table_columns_follow_the_schema():
         ("rule_score", "DOUBLE", True),
         ("rule_grade", "VARCHAR(32)", True),
         ("reasons", "TEXT", True),
+        ("name", "VARCHAR(255)", True),
+        ("company", "VARCHAR(255)", True),
+        ("email", "VARCHAR(320)", True),
+        ("record_id", "VARCHAR(255)", True),
+        ("fit_score", "INTEGER", True),
+        ("engagement_score", "INTEGER", True),
+        ("cell", "VARCHAR(32)", True),
+        ("rule_rank", "INTEGER", True),
+        ("rule_reasons", "TEXT", True),
+        ("last_activity", "VARCHAR(255)", True),
+        ("last_activity_at", "VARCHAR(40)", True),
+        ("attributes", "TEXT", True),
+        ("timeline", "TEXT", True),
     ]
 
 
@@ -110,8 +140,26 @@ def test_api_score_item_fields_are_the_schema():
         rule_score=None,
         rule_grade=None,
         reasons=[],
+        **{name: None for name in schema.SCORE_COLUMNS[13:]},
     )
     assert item.model_dump()["score"] == 50
+    # the JSON columns are parsed from their stored text
+    parsed = ScoreItem(
+        **{
+            **item.model_dump(),
+            "cell": "nurture",
+            "fit_score": 81,
+            "rule_reasons": '[{"text":"industry is fintech","points":27.0}]',
+            "attributes": '{"industry":"fintech","size":12}',
+            "timeline": '[{"type":"pricing-page view","at":"2026-11-20T10:00:00Z","value":null}]',
+        }
+    ).model_dump()
+    assert parsed["rule_reasons"] == [{"text": "industry is fintech", "points": 27.0}]
+    assert parsed["attributes"] == {"industry": "fintech", "size": 12}
+    assert parsed["timeline"] == [
+        {"type": "pricing-page view", "at": "2026-11-20T10:00:00Z", "value": None}
+    ]
+    assert (parsed["cell"], parsed["fit_score"]) == ("nurture", 81)
 
 
 def test_scoring_output_has_the_schema_columns_and_kinds(fitted_scorer):  # noqa: F811

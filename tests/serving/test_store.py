@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from leadscore.models.schema import CELLS, NULLABLE_INT_COLUMNS
 from leadscore.serving.export import EXPORT_COLUMNS, export_frame, write_scores_csv
 from leadscore.serving.store import (
     SCHEMA_VERSION,
@@ -40,6 +41,7 @@ from leadscore.serving.store import (
     schema_version_table,
     scores_table,
 )
+from leadscore.serving.store.migrate import V4_COLUMNS
 
 AS_OF = datetime(2026, 11, 22, 3, 15, tzinfo=UTC)
 
@@ -48,6 +50,26 @@ def _reasons(*items: tuple[str, str, str, float]) -> str:
     return json.dumps(
         [{"feature": f, "text": t, "direction": d, "contribution": c} for f, t, d, c in items]
     )
+
+
+def _v4_values(i: int, n: int) -> dict[str, object]:
+    """The schema-4 columns of make_scores' row ``i``: real values, some null."""
+    timeline = [{"type": "pricing-page view", "at": "2026-11-20T10:00:00Z", "value": None}]
+    return {
+        "name": None if i == 1 else f"Zoë Ångström {i}",
+        "company": "Ümlaut GmbH" if i % 2 else "Acme, Inc.",
+        "email": None if i == 1 else f"zoe{i}@example.com",
+        "record_id": f"00Q{i:05d}",
+        "fit_score": None if i == 2 else (97 - 13 * i) % 101,
+        "engagement_score": 100 - i,
+        "cell": CELLS[i % len(CELLS)],
+        "rule_rank": n - i,
+        "rule_reasons": json.dumps([{"text": "industry is fintech", "points": 27.0}]),
+        "last_activity": None if i == 2 else "pricing-page view",
+        "last_activity_at": None if i == 2 else "2026-11-20T10:00:00Z",
+        "attributes": json.dumps({"industry": "fintech", "size": 12}, separators=(",", ":")),
+        "timeline": None if i == 2 else json.dumps(timeline),
+    }
 
 
 def make_scores(n: int = 7, *, seed: int = 0) -> pd.DataFrame:
@@ -76,9 +98,11 @@ def make_scores(n: int = 7, *, seed: int = 0) -> pd.DataFrame:
                     ("visits_30d", f'Visited the pricing page {n - i} times, "recently"', "+", 0.4),
                     ("days_since_hi", "No high-intent activity in 45 days", "-", -0.2),
                 ),
+                **_v4_values(i, n),
             }
         )
     frame = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+    frame = frame.astype({c: "Int64" for c in NULLABLE_INT_COLUMNS})
     return frame.iloc[::-1].reset_index(drop=True)  # publish must not rely on input order
 
 
@@ -422,18 +446,24 @@ def test_write_scores_csv_round_trips(store, tmp_path):
     back = pd.read_csv(target, dtype={"lead_id": str}, encoding="utf-8")
     assert list(back.columns) == EXPORT_COLUMNS
     expected = export_frame(batch)
-    for column in ("lead_id", "score", "rank", "probability", "percentile", "fit", "owner"):
+    columns = ("lead_id", "score", "rank", "probability", "percentile", "fit_score", "owner")
+    for column in (*columns, "engagement_score", "rule_rank", "cell", "email", "record_id"):
         pd.testing.assert_series_equal(
             back[column], expected[column], check_dtype=False, obj=column
         )
     assert back["lead_id"].iloc[0] == "00042"
     assert back["segment"].tolist() == batch["segment"].tolist()  # non-ASCII intact
-    assert back["reasons"].tolist() == batch["reasons"].tolist()  # JSON with quotes intact
+    assert back["name"].tolist() == batch["name"].tolist()  # non-ASCII intact
+    assert back["company"].tolist() == batch["company"].tolist()  # a comma stays in its cell
     assert (pd.to_datetime(back["scored_at"], utc=True) == pd.Timestamp(AS_OF)).all()
     assert back["scored_at"].iloc[0] == "2026-11-22T03:15:00Z"
-    assert back["reasons_text"].iloc[0] == (
-        'Visited the pricing page 7 times, "recently" (+); No high-intent activity in 45 days (-)'
-    )
+    assert back["last_activity_at"].iloc[0] == "2026-11-20T10:00:00Z"
+    # the reasons as short text columns, quotes intact; no JSON in the file
+    assert back["reason_1"].iloc[0] == 'Visited the pricing page 7 times, "recently" (+)'
+    assert back["reason_2"].iloc[0] == "No high-intent activity in 45 days (-)"
+    assert back["reason_3"].isna().all()
+    assert "[{" not in target.read_text(encoding="utf-8")
+    assert back["probability"].tolist() == batch["probability"].round(4).tolist()
 
 
 def test_failed_export_keeps_old_file_and_leaves_no_temp(store, tmp_path, monkeypatch):
@@ -606,13 +636,15 @@ def test_a_version_1_store_is_migrated(store):
         conn.execute(text("DROP INDEX ix_scores_lead"))
         conn.execute(text("ALTER TABLE batches DROP COLUMN writer_host"))
         conn.execute(text("ALTER TABLE batches DROP COLUMN writer_pid"))
+        for column in V4_COLUMNS:
+            conn.execute(text(f"ALTER TABLE scores DROP COLUMN {column}"))
         conn.execute(update(schema_version_table).values(version=1))
     old = ScoreStore(store.config)
     with pytest.raises(SchemaVersionError, match="older"):
         old.current_batch()
     old.create()
     with old.engine.connect() as conn:
-        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 3
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 4
         indexes = {i["name"] for i in inspect(conn).get_indexes("scores")}
         assert "ix_scores_lead" in indexes
     assert old.current_batch() == first

@@ -41,6 +41,7 @@ import pytest
 from sqlalchemy import func, select
 
 from leadscore.serving.store import ScoreStore, StoreConfig, scores_table
+from leadscore.serving.store.migrate import V4_COLUMNS
 from tests.serving.test_store import AS_OF, BACKENDS, backend_url
 
 TRIALS = 22
@@ -69,6 +70,7 @@ def frame_for(trial: int) -> pd.DataFrame:
             "rule_score": 30.0,
             "rule_grade": "B",
             "reasons": '[{"feature": "f", "text": "t", "direction": "+", "contribution": 0.1}]',
+            **dict.fromkeys(V4_COLUMNS),  # schema 4's columns, null (all nullable)
         }
     )
 

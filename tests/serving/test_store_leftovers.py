@@ -4,7 +4,7 @@ up never becomes current (SQLite and PostgreSQL).
 * A batch left ``writing`` by a writer that died on this host (its row records host and
   pid, schema 3) is reaped by the next publish, whatever its age; one of a live writer or
   of another host is left alone (``stale_writing_hours`` is the fallback there).
-* A store of schema 2 is migrated to 3 (writer columns added, batches kept).
+* A store of schema 2 is migrated to the current one (writer columns added, batches kept).
 * The lead conservation check runs before the flip: a mismatch leaves the previous
   batch current and the new one failed, without rows.
 * Spill folders of dead runs on this host are removed by the next run.
@@ -34,6 +34,7 @@ from leadscore.serving.store import (
     schema_version_table,
     scores_table,
 )
+from leadscore.serving.store.migrate import V4_COLUMNS
 from leadscore.serving.store.owner import pid_alive, this_host, writer_dead
 from tests.serving.test_store import AS_OF, BACKENDS, _frame, backend_url, rows_of
 
@@ -135,12 +136,13 @@ def upgraded_from(store: ScoreStore, version: int, *downgrade: str) -> ScoreStor
     return old
 
 
-def test_a_version_2_store_is_migrated_to_3(store):
+def test_a_version_2_store_is_migrated(store):
     first = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
     drops = [f"ALTER TABLE batches DROP COLUMN {c}" for c in ("writer_host", "writer_pid")]
+    drops += [f"ALTER TABLE scores DROP COLUMN {c}" for c in V4_COLUMNS]
     old = upgraded_from(store, 2, *drops)
     with old.engine.connect() as conn:
-        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 3
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 4
         columns = {c["name"] for c in inspect(conn).get_columns("batches")}
         assert {"writer_host", "writer_pid"} <= columns
         writer = select(batches_table.c.writer_pid).where(
