@@ -93,11 +93,17 @@ def source_label(source: str) -> str:
     return "sql" if source.startswith("sql:") else Path(source).name
 
 
+def data_end_words(data: RunData, prefix: str) -> str:
+    """``<prefix><data end as a date>``, or nothing for data without dates (a flat export
+    in file order has no data end)."""
+    return "" if pd.isna(data.data_end) else f"{prefix}{data.data_end:%Y-%m-%d}"
+
+
 def run_name(family: str, data: RunData, when: pd.Timestamp) -> str:
     """``train <when> <model family> on <source>, <N> leads to <data end>``."""
     return (
         f"train {when:%Y-%m-%d %H:%M} {family} on {source_label(data.source)}, "
-        f"{count_words(data.n_leads)} leads to {data.data_end:%Y-%m-%d}"
+        f"{count_words(data.n_leads)} leads{data_end_words(data, ' to ')}"
     )
 
 
@@ -116,12 +122,12 @@ def run_description(
 ) -> str:
     """The run's description (Markdown, MLflow's ``mlflow.note.content``): what it did,
     on which examples, its headline figures against the rules, and the gate's verdict."""
+    log = f" and their activity log `{data.activities}`" if data.activities else ""
+    dated = data_end_words(data, " (data to ")
     lines = [
         f"Trained a **{family}** model on {len(data.y_train):,} examples "
         f"({int(np.sum(data.y_train)):,} conversions) cut from {data.n_leads:,} leads of "
-        f"`{data.source}`"
-        + (f" and their activity log `{data.activities}`" if data.activities else "")
-        + f" (data to {data.data_end:%Y-%m-%d}); validated on "
+        f"`{data.source}`{log}{dated}{')' if dated else ''}; validated on "
         f"{len(data.y_valid):,} examples ({int(np.sum(data.y_valid)):,} conversions)"
         + (f", {data.split} split." if data.split else "."),
         "",

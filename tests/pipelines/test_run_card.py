@@ -55,6 +55,10 @@ def test_the_run_name_says_what_when_and_on_what_data():
     assert run_name("lightgbm_regularised", _data(), when) == (
         "train 2026-12-06 10:15 lightgbm_regularised on leads.parquet, 20k leads to 2026-11-30"
     )
+    undated = replace(_data(), data_end=pd.NaT)  # a flat export without dates
+    assert run_name("logistic", undated, when).endswith("logistic on leads.parquet, 20k leads")
+    note = run_description("logistic", undated, {}, None, False, "first")
+    assert "of `/crm/data/leads.parquet`; validated on 1 examples" in note
     query = _data("sql: SELECT * FROM leads")
     assert run_name("logistic", query, when).endswith("logistic on sql, 20k leads to 2026-11-30")
 
