@@ -145,28 +145,3 @@ REASONS_TEXT = "reasons_text"
 
 BATCH_COLUMNS: tuple[str, ...] = ("batch_id", "model_version", "scored_at")
 """Columns a row read from the store carries after :data:`SCORE_COLUMNS`: its batch."""
-
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "lead_id",
-    "score",
-    "grade",
-    "probability",
-    "rank",
-    "percentile",
-    "fit",
-    "engagement",
-    "rule_score",
-    "rule_grade",
-    REASONS_TEXT,
-    "reasons",
-    "owner",
-    "segment",
-    "model_version",
-    "batch_id",
-    "scored_at",
-)
-"""Columns of the CSV export, in file order: the score row's (sort keys first), the
-reasons as a line, then the batch's."""
-
-if not set(EXPORT_COLUMNS) <= {*SCORE_COLUMNS, REASONS_TEXT, *BATCH_COLUMNS}:
-    raise RuntimeError("EXPORT_COLUMNS may hold only score, batch and reasons_text columns")

@@ -180,6 +180,7 @@ def publish_spilled(
     top: int,
     times: StageTimes | None = None,
     check: Callable[[int], None] | None = None,
+    bom: bool = False,
 ) -> Published:
     """Rank the spilled partitions, stream them into one store batch, then the CSV.
 
@@ -187,7 +188,8 @@ def publish_spilled(
     failure leaves the previous batch current); the CSV, sorted by rank, is written
     after it, atomically, from the same files. ``top`` best leads are returned.
     ``check`` gets the number of rows written before the batch becomes current (see
-    ``ScoreStore.publish_stream``): the score flow's lead conservation.
+    ``ScoreStore.publish_stream``): the score flow's lead conservation. ``bom`` starts
+    the CSV with a UTF-8 byte-order mark (``output.csv_bom``).
     """
     ranking = Ranking.of(parts)
     with stage(times, "publish"):
@@ -208,7 +210,7 @@ def publish_spilled(
             yield export_frame(chunk.assign(**stamp))
 
     with stage(times, "export"):
-        csv = write_csv_chunks_atomic(export_chunks(), csv_path)
+        csv = write_csv_chunks_atomic(export_chunks(), csv_path, bom=bom)
     head = best[0] if best else pd.DataFrame(columns=list(SCORE_COLUMNS))
     return Published(batch, csv, head[list(SCORE_COLUMNS)].reset_index(drop=True))
 

@@ -25,7 +25,14 @@ from leadscore.pipelines.errors import (
     quiet_expected_failures,
 )
 from leadscore.pipelines.init_command import init_command
-from leadscore.pipelines.summary import leak_lines, print_top, target_lines, train_summary
+from leadscore.pipelines.summary import (
+    demo_lines,
+    leak_lines,
+    page_token,
+    print_top,
+    target_lines,
+    train_summary,
+)
 
 if TYPE_CHECKING:  # imported where used: `leadscore --help` loads neither (bench/cli_start.py)
     from rich.console import Console
@@ -279,21 +286,18 @@ def demo(
     leads: Annotated[int | None, typer.Option(help="Number of synthetic leads.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Generate the synthetic CRM, train, score, and show the 10 highest open leads."""
+    """Generate the synthetic CRM, train, score, and show the 10 highest open leads; end
+    with where to look: the page (a page token is kept in `output.demo_page_token`), the
+    report, MLflow and the scores."""
     settings = _settings(config)
     start = time.perf_counter()
     generate(leads=leads, seed=None, out=None, config=config)
     with flow_runs():  # one temporary server for both flows
         train(config=config, force=False)
         score(config=config)
-    console().print(
-        f"\nMLflow runs: {settings.tracking.tracking_uri} (artifacts: "
-        f"{settings.tracking.artifact_location}); browse with "
-        f"`mlflow ui --backend-store-uri {settings.tracking.tracking_uri}`\n"
-        f"Scores: {settings.store.url} and {settings.output.scores_csv}\n"
-        f"Evaluation report: {settings.output.report_dir / 'latest.html'}\n"
-        f"Demo took {time.perf_counter() - start:.0f}s"
-    )
+    token = page_token(settings.output.demo_page_token)
+    for line in demo_lines(settings, config, token, time.perf_counter() - start):
+        console().print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -351,9 +355,10 @@ def export(
 
     try:
         if out is not None:
-            console().print(export_current(settings.store, out, format))
+            bom = settings.output.csv_bom
+            console().print(export_current(settings.store, out, format, bom=bom))
             return
-        synced = sync_export(settings.store, settings.output.scores_csv)
+        synced = sync_export(settings.store, settings.output.scores_csv, settings.output.csv_bom)
     except LookupError as exc:
         raise fail(str(exc), ExitCode.NOTHING_TO_SCORE) from exc
     except StoreError as exc:

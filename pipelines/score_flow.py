@@ -131,6 +131,7 @@ def score_batch(
             chunk_rows=settings.scoring.partition_rows,
             top=TOP_LEADS,
             check=check,
+            bom=settings.output.csv_bom,
         )
     return {
         "batch_id": out.batch.batch_id,
@@ -200,7 +201,8 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
     """
     logger = get_run_logger()
     settings = load_settings(config_path)
-    synced = sync_export(settings.store, settings.output.scores_csv)  # a killed run's CSV
+    # a killed run's CSV: rewritten from the store first
+    synced = sync_export(settings.store, settings.output.scores_csv, settings.output.csv_bom)
     if synced.rewritten:
         logger.warning(synced.describe())
     with spill_folder(settings.runner.spill_dir) as folder:

@@ -40,6 +40,16 @@ class OutputConfig(_Strict):
         default=Path("reports"),
         description="Evaluation reports of training runs: <run_id>.html and latest.html.",
     )
+    csv_bom: bool = Field(
+        default=False,
+        description="Start scores_csv with a UTF-8 byte-order mark, so that Excel opens "
+        "its accents right (HubSpot and Salesforce import either).",
+    )
+    demo_page_token: Path = Field(
+        default=Path("data/demo-page-token"),
+        description="`leadscore demo` keeps a page token here (made once; data/ is not "
+        "committed) and ends by printing how to serve the page and log in with it.",
+    )
 
 
 class PrefectConfig(_Strict):

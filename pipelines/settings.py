@@ -282,10 +282,13 @@ def _resolved(settings: Settings, base: Path) -> Settings:
                     "artifact_location": _resolve_path(base, settings.tracking.artifact_location),
                 }
             ),
-            "output": OutputConfig(
-                scores_csv=_resolve_path(base, output.scores_csv),
-                quarantine_csv=_resolve_path(base, output.quarantine_csv),
-                report_dir=_resolve_path(base, output.report_dir),
+            "output": output.model_copy(
+                update={
+                    "scores_csv": _resolve_path(base, output.scores_csv),
+                    "quarantine_csv": _resolve_path(base, output.quarantine_csv),
+                    "report_dir": _resolve_path(base, output.report_dir),
+                    "demo_page_token": _resolve_path(base, output.demo_page_token),
+                }
             ),
             "prefect": PrefectConfig(home=_resolve_path(base, settings.prefect.home)),
             "runner": settings.runner.model_copy(

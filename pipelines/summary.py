@@ -1,4 +1,5 @@
-"""What `leadscore train` and `leadscore score` show: the summary line, the targets, the top.
+"""What `leadscore train`, `leadscore score` and `leadscore demo` show: the summary line,
+the targets, the top, and where to look once the demo is done.
 
 Kept apart from ``pipelines.cli`` (the commands) so each stays small; the JSON summary of
 a training run is also what the end-to-end tests read.
@@ -6,7 +7,15 @@ a training run is also what the end-to-end tests read.
 
 from __future__ import annotations
 
-from typing import Any
+import secrets
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from leadscore.serving.config import PAGE_TOKENS_ENV
+
+if TYPE_CHECKING:
+    from leadscore.pipelines.settings import Settings
 
 
 def target_lines(targets: list[dict[str, Any]]) -> list[str]:
@@ -72,3 +81,66 @@ def print_top(rows: list[dict[str, Any]]) -> None:
             reasons,
         )
     Console().print(table)
+
+
+# --------------------------------------------------------------- where the demo ends
+
+
+def shown(path: Path | str) -> str:
+    """A path as a person types it here: relative to the current folder when inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def shown_url(url: str) -> str:
+    """A ``sqlite:///`` URL with its file :func:`shown`; any other URL as it is."""
+    prefix = "sqlite:///"
+    return prefix + shown(url[len(prefix) :]) if url.startswith(prefix) else url
+
+
+def page_token(path: Path) -> str:
+    """The demo's page token kept in ``path``: read, or made once (random, 0600).
+
+    Kept, not remade per demo, so a page server started with it stays valid across runs.
+    """
+    if path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+def command(name: str) -> str:
+    """How to run ``name`` (leadscore, mlflow) from here: the script beside this Python
+    (``.venv/bin/leadscore``) when there is one, else the bare name."""
+    script = Path(sys.executable).with_name(name)
+    return shown(script) if script.is_file() else name
+
+
+def demo_lines(settings: Settings, config: Path | None, token: str, seconds: float) -> list[str]:
+    """How ``leadscore demo`` ends: where to look (the page, with the command that serves
+    it and the token that opens it; the report; MLflow; the scores) and how long it took."""
+    token_file = shown(settings.output.demo_page_token)
+    with_config = f" --config {shown(config)}" if config else ""
+    host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::") else settings.api.host
+    tracking = shown_url(settings.tracking.tracking_uri)
+    report = settings.output.report_dir / "latest.html"
+    return [
+        "",
+        "Where to look:",
+        f'  Page:   {PAGE_TOKENS_ENV}="$(cat {token_file})" {command("leadscore")} serve'
+        f"{with_config}",
+        f"          then open http://{host}:{settings.api.port}/ui and log in with the "
+        f"page token {token} (kept in {token_file})",
+        f"  Report: {shown(report)} (open it in a browser)",
+        f"  MLflow: {command('mlflow')} ui --backend-store-uri {tracking} --port 5000, "
+        "then open http://127.0.0.1:5000",
+        f"  Scores: {shown(settings.output.scores_csv)} (CRM import: docs/crm-import.md); "
+        f"store {shown_url(settings.store.url)}",
+        f"Demo took {seconds:.0f}s",
+    ]

@@ -25,6 +25,7 @@ from leadscore.features.validation import Validation, data_docs_html
 from leadscore.models.base import LeadScorer
 from leadscore.models.gate import Champion, Promotion
 from leadscore.pipelines.errors import RegistryError
+from leadscore.pipelines.run_card import RunData, log_datasets, run_description, run_name
 from leadscore.pipelines.settings import Settings, TrackingConfig
 
 # The fitted estimator holds a LightGBM booster and project classes (a segmented model
@@ -256,14 +257,22 @@ def log_training_run(
     quarantine: pd.DataFrame,
     report: str = "",
     suspects: Sequence[Mapping[str, Any]] = (),
+    data: RunData | None = None,
 ) -> dict[str, Any]:
     """One MLflow run of a training: params, metrics, targets, settings, the data's
     validation docs and quarantine, the evaluation report, the leakage suspects
     (``leakage.json``, tag ``leakage_suspects``) and the model (registered); then
     the gate's decision is tagged and the `champion` alias moved if it passed. The report
-    is also written to ``output.report_dir``."""
+    is also written to ``output.report_dir``. With ``data``, the run is named by what it
+    did and on what data, described with its headline figures (``pipelines.run_card``),
+    and its training and validation examples are logged as its dataset inputs."""
     client = configure(settings.tracking)
-    with mlflow.start_run() as run:
+    selection = getattr(model, "selection_", None)
+    family = (selection["chosen"] or "lightgbm") if selection else settings.model.kind
+    name = None if data is None else run_name(family, data, pd.Timestamp.now(tz="UTC"))
+    with mlflow.start_run(run_name=name) as run:
+        if data is not None:
+            log_datasets(data)
         mlflow.log_params(params)
         for side in ("model", "rules", "oracle"):
             for key, value in (metrics.get(side) or {}).items():
@@ -274,7 +283,6 @@ def log_training_run(
         log_json(metrics, "metrics.json")
         if getattr(model, "summary_", None):  # a model per segment: which, and why
             log_json(model.summary_, "segments.json")
-        selection = getattr(model, "selection_", None)
         if selection:  # model.kind auto: the family chosen, and the evidence it was chosen on
             log_selection(selection)
         for suite, html in data_docs_html([r for v in validations for r in v.results]).items():
@@ -289,6 +297,11 @@ def log_training_run(
             mlflow.set_tag("leakage_suspects", columns[:1000])
         version = log_model(model, X_valid[model.features], settings.tracking.model_name)
         mlflow.set_tags({"promoted": decision.promoted, "promotion": decision.reason})
+        if data is not None:  # MLflow shows this tag as the run's description
+            note = run_description(
+                family, data, metrics, version, decision.promoted, decision.reason
+            )
+            mlflow.set_tag("mlflow.note.content", note)
     promote(client, settings.tracking, version, decision)
     report_path = (
         write_report(report, settings.output.report_dir, run.info.run_id) if report else None
@@ -296,7 +309,7 @@ def log_training_run(
     return {
         "report": None if report_path is None else str(report_path),
         "run_id": run.info.run_id,
-        "model_family": (selection["chosen"] or "lightgbm") if selection else settings.model.kind,
+        "model_family": family,
         "version": version,
         "promoted": decision.promoted,
         "promotion": decision.reason,

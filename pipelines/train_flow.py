@@ -25,6 +25,7 @@ from leadscore.models.report.groups import validation_entities
 from leadscore.models.report.header import RunHeader, window_dates
 from leadscore.models.rules import RuleScorer
 from leadscore.pipelines import tracking
+from leadscore.pipelines.run_card import run_data
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import CRMData, load_crm
 from leadscore.pipelines.thin import thin_task
@@ -179,8 +180,10 @@ def track(
     crm: CRMData,
     report: str = "",
     leaks: list[dict[str, Any]] | None = None,
+    data: recipe.TrainingData | None = None,
 ) -> dict[str, Any]:
-    """Log the run, register the model, record the gate's decision, move the alias."""
+    """Log the run (named, described, its examples as dataset inputs), register the
+    model, record the gate's decision, move the alias."""
     return tracking.log_training_run(
         settings,
         model,
@@ -192,6 +195,7 @@ def track(
         crm.quarantine,
         report,
         suspects=leaks or (),
+        data=None if data is None else run_data(data, crm, settings.data),
     )
 
 
@@ -274,7 +278,7 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
     }
     decision = promotion(settings, window, X_valid, metrics)
     leaks = [s.as_dict() for s in suspects]
-    tracked = track(settings, model, decision, X_valid, metrics, params, crm, "", leaks)
+    tracked = track(settings, model, decision, X_valid, metrics, params, crm, "", leaks, data)
     tracked["report"] = evaluation_report(settings, window, data, crm, tracked)
     logger.info("model version %s: %s", tracked["version"], tracked["promotion"])
     return {

@@ -1,48 +1,15 @@
 """CSV export of a scoring batch, for CRM imports and spreadsheets.
 
-The file is UTF-8 (no byte-order mark), comma-separated, one header row, one row per
-lead, sorted by rank, with the columns below in this order (:data:`EXPORT_COLUMNS`).
-Map each onto a CRM custom field of the type given:
-
-``lead_id`` (text, key)
-    The lead's id in the source CRM; match imports on it. Read it as text: ids such as
-    ``00042`` would lose their zeros as numbers (``pd.read_csv(..., dtype={"lead_id": str})``).
-``score`` (number, 0-100)
-    Calibrated probability scaled to 0-100 and rounded; the field to sort and filter on.
-``grade`` (picklist: A, B, C, D)
-    Band of ``score`` from the configured cutoffs; A is best.
-``probability`` (number, 0-1, full precision)
-    Calibrated probability that the lead converts within the model's horizon.
-``rank`` (number, 1 = best)
-    Position among the open leads of this batch.
-``percentile`` (number, 0-100, 100 = best)
-    Share of open leads in this batch scoring at or below this lead.
-``fit`` (number)
-    Model sub-score from profile / ICP attributes (sum of their contributions).
-``engagement`` (number)
-    Model sub-score from behaviour (sum of activity contributions).
-``rule_score`` (number)
-    The rule-based baseline's score, kept side by side with the model's.
-``rule_grade`` (picklist)
-    The rule-based baseline's grade.
-``reasons_text`` (long text)
-    Human-readable reasons, strongest first, separated by ``"; "``; each ends in
-    ``(+)`` if it raised the score or ``(-)`` if it lowered it. The markers are at
-    the end so that no cell starts with ``+``, ``-`` or ``=`` and is read as a
-    spreadsheet formula.
-``reasons`` (long text, JSON)
-    The same reasons, machine-readable: a JSON array of objects ``{"concept", "text",
-    "direction": "+"|"-", "contribution", "share", "features"}`` (models/reasons.py).
-``owner`` (text)
-    Lead owner as given in the source data; empty if none.
-``segment`` (text)
-    Lead segment as given in the source data; empty if none.
-``model_version`` (text)
-    Version of the model that produced the scores (for audits and rollbacks).
-``batch_id`` (text)
-    Scoring batch the row belongs to, e.g. ``20261122T031500Z-a1b2c3``.
-``scored_at`` (date-time, ISO 8601 UTC, e.g. ``2026-11-22T03:15:00Z``)
-    The point in time the features were computed as of.
+The file is UTF-8 (with a byte-order mark only if ``output.csv_bom`` asks: Excel then
+reads accents right), comma-separated, one header row, one row per lead, sorted by rank,
+with the columns of :data:`EXPORT_COLUMNS` in their order. The columns, what each holds
+and the HubSpot / Salesforce property types to create for them are declared once in
+``serving/export_fields.py`` and listed in docs/crm-import.md with the import steps.
+In short: the CRM's own ``record_id`` and ``email`` to match on (when ``data.display``
+maps them), the score, grade, quadrant ``cell``, fit and engagement on 0-100, the three
+strongest reasons as text (``reason_1``..``reason_3``, ``"text (+)"``), the probability
+rounded to 4 places, and no JSON: the API and ``leadscore export --format jsonl`` carry
+every reason in full.
 
 The file is written atomically (temporary file in the same folder, then
 ``os.replace``), so a CRM job picking it up never reads a half-written export.
@@ -57,7 +24,7 @@ gets a single quote ``'`` in front: ``=cmd|' /C calc'!A0`` is written
 ``,``, ``;``, tab or line break *inside* a value, where a spreadsheet that splits on
 another separator (Excel splits on ``;`` in many locales) would start a cell:
 ``a;=1+1`` is written ``a;'=1+1``. Number columns are written as numbers and never
-touched (a negative ``fit`` stays ``-0.42``), and so is a text cell that is a plain
+touched (a negative ``rule_score`` stays ``-4.5``), and so is a text cell that is a plain
 number (``-42``, which a spreadsheet reads as a number, not a formula). The JSON outputs
 (``leadscore export --format jsonl``, the API) carry the values exactly.
 
@@ -82,17 +49,22 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from leadscore.models import reasons as reasons_codec
-from leadscore.models.schema import EXPORT_COLUMNS as _EXPORT_COLUMNS
-from leadscore.models.schema import REASONS_TEXT
 from leadscore.serving.config import StoreConfig
+from leadscore.serving.export_fields import EXPORT_COLUMNS, REASON_COLUMNS
 from leadscore.serving.files import atomic_writer, remove_orphans
 from leadscore.serving.store import SchemaVersionError, ScoreStore, StoreError
 
-EXPORT_COLUMNS: list[str] = list(_EXPORT_COLUMNS)
-"""Columns of the CSV export, in file order (declared in models/schema.py, documented in
-this module's docstring)."""
+PROBABILITY_DIGITS = 4
+"""Decimal places of ``probability`` in the export (the store keeps it exact)."""
 
-_DERIVED = {REASONS_TEXT}
+WHOLE_NUMBERS = ("score", "rank", "fit_score", "engagement_score", "rule_rank")
+"""Columns written as whole numbers (empty where null, never ``57.0``)."""
+
+TIMESTAMPS = ("scored_at", "last_activity_at")
+"""Columns written as ISO 8601 UTC, ``2026-11-22T03:15:00Z`` (empty where null)."""
+
+BOM = b"\xef\xbb\xbf"
+"""UTF-8 byte-order mark: what tells Excel a CSV is UTF-8 (``output.csv_bom``)."""
 
 FORMULA_START = r"^(?:[\t\r\n\x00]|\s*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
 """A text cell a spreadsheet may run as a formula (RE2, as Arrow's compute functions take
@@ -110,70 +82,96 @@ QUOTE_PREFIX = "'"
 """What neutralises a formula cell: spreadsheets read a cell that starts with it as text."""
 
 
-def reasons_text(reasons: str | None) -> str:
-    """Render a ``reasons`` JSON array as one line: ``"text (+); text (-)"``.
+def strongest_reasons(reasons: str | None, n: int = len(REASON_COLUMNS)) -> list[str | None]:
+    """The ``n`` strongest reasons of a ``reasons`` JSON value as ``"text (+)"`` lines,
+    padded with None (an empty cell) when the lead has fewer.
 
-    Raises ValueError if the value is not a JSON array of objects with a ``text`` key.
+    Reasons are stored strongest first (models/reasons.py). Raises ValueError if the
+    value is not a JSON array of objects with a ``text`` key. Read with the codec's fast
+    reader (orjson: the batch exports every open lead), and again with its strict one
+    only when that finds nothing or something malformed, to raise what is wrong.
     """
-    return reasons_codec.as_text(reasons)
+    blank = reasons is None or (isinstance(reasons, float) and reasons != reasons)
+    items = [] if blank else reasons_codec.decode_lenient(reasons)
+    if (not blank and not items) or not all(isinstance(r, dict) and "text" in r for r in items):
+        items = reasons_codec.decode(reasons)  # [] for a blank or empty value, else raises
+    items = items[:n]
+    lines: list[str | None] = [
+        f"{r['text']}{reasons_codec.marker(r.get('direction', reasons_codec.POSITIVE))}"
+        for r in items
+    ]
+    return lines + [None] * (n - len(lines))
 
 
-def export_frame(scores: pd.DataFrame) -> pd.DataFrame:
+def export_frame(scores: pd.DataFrame, keep_reasons: bool = False) -> pd.DataFrame:
     """Return the frame exactly as it is written: :data:`EXPORT_COLUMNS`, sorted by rank.
 
     ``scores`` is a frame from ``ScoreStore.read_batch`` (score columns plus
-    ``batch_id``, ``model_version``, ``scored_at``). The input is not modified.
+    ``batch_id``, ``model_version``, ``scored_at``). The reason columns are made from its
+    ``reasons``, which ``keep_reasons`` keeps (JSON text) after the export's columns.
+    The input is not modified.
     """
-    missing = [c for c in EXPORT_COLUMNS if c not in scores.columns and c not in _DERIVED]
+    needed = [c for c in EXPORT_COLUMNS if c not in REASON_COLUMNS] + ["reasons"]
+    missing = [c for c in needed if c not in scores.columns]
     if missing:
         raise ValueError(f"cannot export scores: missing column(s) {missing}")
     frame = scores.sort_values(["rank", "lead_id"], kind="stable").reset_index(drop=True)
-    if "reasons_text" in frame.columns:  # rendered when scored (the nightly batch)
-        return _stamped(frame)
-    rendered: list[str] = []
+    rendered: list[list[str | None]] = []
     for lead_id, raw in zip(frame["lead_id"], frame["reasons"], strict=True):
         try:
-            rendered.append(reasons_text(raw))
+            rendered.append(strongest_reasons(raw))
         except (ValueError, TypeError) as exc:
             raise ValueError(
                 f"column 'reasons' is not a JSON array of reasons for lead_id {lead_id!r}: {exc}"
             ) from exc
-    frame["reasons_text"] = rendered
-    return _stamped(frame)
+    columns = list(zip(*rendered, strict=True)) if rendered else [()] * len(REASON_COLUMNS)
+    reasons = {
+        name: pd.Series(column, dtype=object)
+        for name, column in zip(REASON_COLUMNS, columns, strict=True)
+    }
+    frame = frame.assign(**reasons, probability=frame["probability"].round(PROBABILITY_DIGITS))
+    frame = frame.assign(**{c: frame[c].astype("Int64") for c in WHOLE_NUMBERS})
+    stamped = frame.assign(**{c: _iso_utc(frame[c]) for c in TIMESTAMPS})
+    return stamped.loc[:, [*EXPORT_COLUMNS, *(["reasons"] if keep_reasons else [])]]
 
 
-def _stamped(frame: pd.DataFrame) -> pd.DataFrame:
-    """The export columns, ``scored_at`` written as ISO 8601 UTC."""
-    frame = frame.loc[:, EXPORT_COLUMNS]
-    scored_at = pd.to_datetime(frame["scored_at"], utc=True)
-    return frame.assign(scored_at=scored_at.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+def _iso_utc(values: pd.Series) -> pd.Series:
+    """Timestamps (or ISO text) as ``2026-11-22T03:15:00Z``; null stays null."""
+    stamps = pd.to_datetime(values, utc=True, format="ISO8601")
+    return stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(stamps.notna(), None)
 
 
-def write_scores_csv(scores: pd.DataFrame, path: Path) -> Path:
-    """Write ``scores`` as the documented CSV at ``path``, atomically; return ``path``."""
-    return write_csv_atomic(export_frame(scores), path)
+def write_scores_csv(scores: pd.DataFrame, path: Path, bom: bool = False) -> Path:
+    """Write ``scores`` as the documented CSV at ``path``, atomically; return ``path``.
+    ``bom`` starts the file with a UTF-8 byte-order mark (for Excel)."""
+    return write_csv_atomic(export_frame(scores), path, bom=bom)
 
 
 def write_scores_jsonl(scores: pd.DataFrame, path: Path) -> Path:
-    """The export's columns, one JSON object per lead, ``reasons`` as a JSON array; the
-    file is replaced atomically."""
+    """The export's columns, one JSON object per lead, plus ``reasons``: every reason in
+    full as a JSON array; the file is replaced atomically."""
     with atomic_writer(path, text=True) as handle:
-        for row in export_frame(scores).to_dict(orient="records"):
+        for row in export_frame(scores, keep_reasons=True).to_dict(orient="records"):
             row["reasons"] = reasons_codec.decode(row["reasons"])
-            clean = {k: (None if v != v else v) for k, v in row.items()}  # NaN -> null
+            clean = {k: (None if _missing(v) else v) for k, v in row.items()}
             handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
     return path
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
+def _missing(value: object) -> bool:
+    """NaN, None or pandas' NA (written as JSON null)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: Path, bom: bool = False) -> Path:
     """Write ``frame`` as CSV at ``path`` so readers see the old file or the new, never half.
 
     See :func:`write_csv_chunks_atomic`.
     """
-    return write_csv_chunks_atomic([frame], path)
+    return write_csv_chunks_atomic([frame], path, bom=bom)
 
 
-def write_csv_chunks_atomic(chunks: Iterable[pd.DataFrame], path: Path) -> Path:
+def write_csv_chunks_atomic(chunks: Iterable[pd.DataFrame], path: Path, bom: bool = False) -> Path:
     """Write consecutive frames (same columns) as one CSV at ``path``, atomically.
 
     Text cells that a spreadsheet would run as formulas are neutralised
@@ -183,8 +181,11 @@ def write_csv_chunks_atomic(chunks: Iterable[pd.DataFrame], path: Path) -> Path:
     iterator) leaves no temporary file behind and the old file in place. The writer is
     Arrow's (~4x pandas' ``to_csv``): text is always quoted, numbers never; an empty
     input writes nothing but a header of no columns, so callers pass at least one frame.
+    ``bom`` starts the file with the UTF-8 byte-order mark (:data:`BOM`).
     """
     with atomic_writer(path) as handle:
+        if bom:
+            handle.write(BOM)
         writer: pa_csv.CSVWriter | None = None
         schema: pa.Schema | None = None
         for frame in chunks:
@@ -260,7 +261,7 @@ def csv_batch_id(path: Path) -> str | None:
     """The batch an export at ``path`` holds (its first row's ``batch_id``); None if there
     is no file, no ``batch_id`` column or no row, or the file cannot be read as CSV."""
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
+        with open(path, encoding="utf-8-sig", newline="") as handle:  # with a BOM or not
             rows = csv.reader(handle)
             header = next(rows, None)
             first = next(rows, None)
@@ -292,7 +293,7 @@ class ExportSync:
         return f"{self.path} held {held}; rewritten with the current batch {self.current}"
 
 
-def sync_export(config: StoreConfig, path: Path) -> ExportSync:
+def sync_export(config: StoreConfig, path: Path, bom: bool = False) -> ExportSync:
     """Make the CSV export at ``path`` hold the store's current batch.
 
     A run killed after its batch became current but before its CSV replaced the old one
@@ -301,6 +302,7 @@ def sync_export(config: StoreConfig, path: Path) -> ExportSync:
     A store that does not exist yet or has no batch is left alone, and so is the file;
     an older store is upgraded first (as publishing would). Temporary files that a killed
     writer of ``path`` left beside it are deleted (:func:`serving.files.remove_orphans`).
+    ``bom``: as :func:`write_scores_csv`.
     """
     remove_orphans(path)
     store = ScoreStore(config)
@@ -315,14 +317,15 @@ def sync_export(config: StoreConfig, path: Path) -> ExportSync:
         found = csv_batch_id(path)
         if info is None or found == info.batch_id:
             return ExportSync(Path(path), info.batch_id if info else None, found, False)
-        write_scores_csv(store.read_batch(info.batch_id), path)
+        write_scores_csv(store.read_batch(info.batch_id), path, bom=bom)
         return ExportSync(Path(path), info.batch_id, found, True)
     finally:
         store.close()
 
 
-def export_current(config: StoreConfig, path: Path, fmt: str = "csv") -> str:
-    """Write the store's current batch at ``path`` as ``csv`` or ``jsonl``; say what.
+def export_current(config: StoreConfig, path: Path, fmt: str = "csv", bom: bool = False) -> str:
+    """Write the store's current batch at ``path`` as ``csv`` (``bom``: as
+    :func:`write_scores_csv`) or ``jsonl``; say what.
 
     Raises LookupError if no batch was published, StoreError if the store is unusable.
     """
@@ -332,5 +335,8 @@ def export_current(config: StoreConfig, path: Path, fmt: str = "csv") -> str:
         batch = store.read_batch()
     finally:
         store.close()
-    (write_scores_csv if fmt == "csv" else write_scores_jsonl)(batch, path)
+    if fmt == "csv":
+        write_scores_csv(batch, path, bom=bom)
+    else:
+        write_scores_jsonl(batch, path)
     return f"{len(batch):,} leads of batch {batch['batch_id'].iloc[0]} -> {path}"

@@ -7,7 +7,10 @@ own so nothing touches the working tree. The train result goes through the same
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -119,6 +122,30 @@ def test_run_and_registered_model_are_in_mlflow(project: Path, trained: dict):
     assert "(the horizon embargo)" in run.data.tags["model_selection"]
     champion = client.get_model_version_by_alias("leadscore", "champion")
     assert champion.run_id == trained["run_id"]
+    # a name saying what, when and on what data; a description with the headline figures
+    assert re.fullmatch(
+        rf"train 20\d\d-\d\d-\d\d \d\d:\d\d {chosen} on leads.parquet, 2k leads to 2026-1\d-\d\d",
+        run.info.run_name,
+    )
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith(f"Trained a **{chosen}** model on {trained['n_train']:,} examples")
+    roc = f"| {trained['model']['roc_auc']:.4f} | {trained['rules']['roc_auc']:.4f} |"
+    assert f"| ROC-AUC (ranking, 0.5 = chance) {roc}" in note
+    assert f"\n\nRegistered as version {champion.version}, promoted to champion: " in note
+    # the training and validation examples as dataset inputs: source, digest, row count
+    inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+    assert {i.tags[0].key for i in run.inputs.dataset_inputs} == {"mlflow.data.context"}
+    assert set(inputs) == {"training", "validation"}
+    for context, rows in (("training", trained["n_train"]), ("validation", trained["n_valid"])):
+        dataset = inputs[context]
+        assert dataset.name == f"leads-{context}" and len(dataset.digest) == 8
+        assert json.loads(dataset.source) == {
+            "uri": str(project / "data" / "synthetic" / "leads.parquet")
+        }
+        assert json.loads(dataset.profile)["num_rows"] == rows
+        schema = {c["name"] for c in json.loads(dataset.schema)["mlflow_colspec"]}
+        assert {"lead_id", "converted"} <= schema
+    assert inputs["training"].digest != inputs["validation"].digest
     # artifacts live beside the project, not in ./mlruns of the current directory
     assert (project / "mlartifacts").is_dir()
     logged = {a.path for a in client.list_artifacts(trained["run_id"], "validation")}
@@ -255,3 +282,62 @@ def test_a_column_filled_after_the_outcome_is_warned_about_and_nothing_else(
     assert (
         "<h3>Possible leaks</h3>" in page and "possible leak: column &#x27;deal_notes&#x27;" in page
     )
+
+
+def test_the_demo_ends_with_where_to_look(project: Path, scored: dict, monkeypatch):
+    """`leadscore demo`'s closing lines, through the CLI, on the project the flows above
+    trained and scored (the demo's steps themselves are not run again): the page with the
+    command that serves it and a token that opens it, the report, MLflow, the scores."""
+    import shlex
+
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from leadscore.pipelines import cli, runtime
+    from leadscore.serving.api import PAGE_TOKENS_ENV, TOKENS_ENV, ApiConfig, create_app
+    from leadscore.serving.store import StoreConfig
+
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(runtime, "prepare_environment", lambda settings: None)
+    monkeypatch.setenv("PREFECT_LOGGING_LEVEL", os.environ.get("PREFECT_LOGGING_LEVEL", "INFO"))
+    for step in ("generate", "train", "score"):  # done by the fixtures: not again
+        monkeypatch.setattr(cli, step, lambda **kwargs: None)
+    monkeypatch.setattr(cli, "flow_runs", contextlib.nullcontext)
+    done = CliRunner().invoke(cli.app, ["demo", "--config", "leadscore.yaml"])
+    assert done.exit_code == 0, done.output
+    lines = done.stderr.splitlines()
+    start = lines.index("Where to look:")
+    page, login, report, mlflow, scores, took = lines[start + 1 : start + 7]
+    assert page.startswith('  Page:   LEADSCORE_PAGE_TOKENS="$(cat data/demo-page-token)" ')
+    assert page.endswith(" serve --config leadscore.yaml")
+    token = (project / "data" / "demo-page-token").read_text().strip()
+    assert len(token) >= 32 and (project / "data" / "demo-page-token").stat().st_mode & 0o077 == 0
+    assert login == (
+        "          then open http://127.0.0.1:8000/ui and log in with the page token "
+        f"{token} (kept in data/demo-page-token)"
+    )
+    assert report == "  Report: reports/latest.html (open it in a browser)"
+    assert (project / "reports" / "latest.html").is_file()
+    assert mlflow.startswith("  MLflow: ") and mlflow.endswith(
+        " ui --backend-store-uri sqlite:///mlflow.db --port 5000, then open http://127.0.0.1:5000"
+    )
+    assert scores == (
+        "  Scores: data/scores/latest.csv (CRM import: docs/crm-import.md); "
+        "store sqlite:///data/scores.db"
+    )
+    assert re.fullmatch(r"Demo took \d+s", took)
+    # a second demo keeps the token (a page server started with it stays valid)
+    again = CliRunner().invoke(cli.app, ["demo", "--config", "leadscore.yaml"])
+    assert again.exit_code == 0 and f"page token {token} " in again.stderr
+
+    # the printed command's environment opens the page with that token
+    exported = shlex.split(page.split("Page:", 1)[1])[0]
+    assert exported == f"{PAGE_TOKENS_ENV}=$(cat data/demo-page-token)"
+    monkeypatch.delenv(TOKENS_ENV, raising=False)
+    monkeypatch.setenv(PAGE_TOKENS_ENV, token)
+    store = StoreConfig(url=f"sqlite:///{project / 'data' / 'scores.db'}")
+    client = TestClient(create_app(store, ApiConfig()))
+    ok = client.post("/ui/login", data={"token": token, "next": "/ui"}, follow_redirects=False)
+    assert ok.status_code == 303
+    listing = client.get("/ui")
+    assert listing.status_code == 200 and scored["top"][0]["lead_id"] in listing.text

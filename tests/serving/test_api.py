@@ -535,7 +535,7 @@ def test_cli_export_and_serve_refusal(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["lead_id"] for r in lines] == ["b", "a", "e", "d"]
-    assert list(lines[0]) == EXPORT_COLUMNS
+    assert list(lines[0]) == [*EXPORT_COLUMNS, "reasons"]  # every reason in full
     assert lines[0]["reasons"] == [] and lines[0]["batch_id"] == second.batch_id
     assert lines[3]["owner"] is None  # missing values are JSON null, not NaN
 

@@ -51,6 +51,18 @@ HOSTILE = {
 }
 FIT = [-0.25, 0.5, -1.75, 0.0, -0.125, 2.5, -3.0, 1.0]
 ENGAGEMENT = [-0.5, -0.05, 0.3, -2.0, 0.0, 0.75, -1.25, 0.2]
+RULE_SCORE = [40.5, -3.25, 12.0, -0.5, 0.0, 7.75, -18.0, 3.0]  # unclipped points
+# name, company, email of each row (the CRM's own, passed through data.display)
+CONTACTS = [
+    ('=HYPERLINK("http://evil.example","click")', "+1 555 0100", "-x@example.com"),
+    ("Ada", "@SUM(1+1)", "ada@example.com"),
+    ("  =1+1", "Acme, Inc.", "=1+1@example.com"),
+    (None, None, None),
+    ('Zoë "Z" Ng', "Ünïcode GmbH", "zoe@example.com"),
+    ("Bo", "a;=1+1", "bo@example.com"),
+    ("\t=1", "Corp", "x@example.com"),
+    ("Max", "-42", "+max@example.com"),
+]
 
 
 def hostile_scores() -> pd.DataFrame:
@@ -61,15 +73,28 @@ def hostile_scores() -> pd.DataFrame:
             "lead_id": lead,
             "owner": owner,
             "segment": segment,
-            "probability": round(0.9 - 0.1 * i, 6),
+            "probability": 0.912345678 - 0.1 * i,
             "score": round(90 - 10 * i),
             "grade": "ABCD"[min(3, i // 2)],
             "rank": i + 1,
             "percentile": round(100.0 * (n - i) / n, 4),
             "fit": FIT[i],
             "engagement": ENGAGEMENT[i],
-            "rule_score": float(40 - 3 * i),
+            "rule_score": RULE_SCORE[i],
             "rule_grade": "B",
+            "rule_rank": n - i,
+            "name": CONTACTS[i][0],
+            "company": CONTACTS[i][1],
+            "email": CONTACTS[i][2],
+            "record_id": f"00Q{i:012d}",
+            "fit_score": 10 * i,
+            "engagement_score": 90 - 10 * i,
+            "cell": ("call_now", "nurture", "educate", "deprioritise")[i % 4],
+            "last_activity": "pricing-page view",
+            "last_activity_at": "2026-11-21T16:02:00Z",
+            "rule_reasons": "[]",
+            "attributes": "{}",
+            "timeline": "[]",
             "reasons": json.dumps(
                 [
                     {
@@ -77,7 +102,13 @@ def hostile_scores() -> pd.DataFrame:
                         "text": f"Owner {owner}",
                         "direction": "+",
                         "contribution": 0.1,
-                    }
+                    },
+                    {
+                        "feature": "segment",
+                        "text": f"{segment}",
+                        "direction": "-",
+                        "contribution": -0.05,
+                    },
                 ]
             ),
         }
@@ -195,15 +226,45 @@ def test_hostile_cells_open_as_text_and_numbers_stay_numbers(store, tmp_path):
     assert rows[5][col["segment"]] == 'c\n\'=HYPERLINK("http://x")'
     assert rows[6][col["owner"]] == "'\uff1d1+1" and rows[6][col["segment"]] == "'  =1+1"
     assert [r[col["lead_id"]] for r in rows][-1] == -42  # a plain number, not a formula
-    assert [r[col["fit"]] for r in rows] == FIT  # negative numbers are numbers, unmangled
-    assert [r[col["engagement"]] for r in rows] == ENGAGEMENT
+    # negative numbers are numbers, unmangled
+    assert [r[col["rule_score"]] for r in rows] == RULE_SCORE
     assert [r[col["score"]] for r in rows] == [90, 80, 70, 60, 50, 40, 30, 20]
-    assert [r[col["probability"]] for r in rows] == pytest.approx(batch["probability"].tolist())
+    assert [r[col["fit_score"]] for r in rows] == [10 * i for i in range(len(HOSTILE))]
+    # the probability rounded to 4 places, exactly as a spreadsheet reads it
+    expected = [round(p, 4) for p in batch["probability"]]
+    assert [r[col["probability"]] for r in rows] == expected and expected[0] == 0.9123
+    # the CRM's own names, companies and emails: hostile ones open as text too
+    for row, given_row in zip(rows, CONTACTS, strict=True):
+        for name, given in zip(("name", "company", "email"), given_row, strict=True):
+            if given is None or given == "-42":
+                assert row[col[name]] == (None if given is None else -42), (name, given)
+                continue
+            assert row[col[name]] == neutralise_cell(given), (name, given, row[col[name]])
+    assert rows[0][col["name"]] == "'" + CONTACTS[0][0]
+    assert rows[0][col["company"]] == "'+1 555 0100"
+    # the reasons as short text columns, strongest first, the marker at the end
+    assert rows[0][col["reason_1"]] == f"Owner {CALC} (+)"
+    assert rows[0][col["reason_2"]] == "Mid-Market (-)" and rows[0][col["reason_3"]] is None
+    assert rows[4][col["reason_2"]] == "a;'=1+1 (-)"  # guarded inside the cell too
     quarantine_rows = [[c.value for c in row] for row in quarantine_sheet.iter_rows(min_row=2)]
     assert quarantine_rows == [
         ["leads", 3, "'" + CALC, "'-employees '=1+1' is not a number"],
         ["leads", 9, "'@SUM(1)", "'+owner too long"],
     ]
+
+
+def test_the_excel_byte_order_mark_is_read_as_one(store, tmp_path):
+    """``output.csv_bom``: the file starts with the UTF-8 mark only when asked; a
+    spreadsheet reads the mark as the encoding, not as part of the first header."""
+    batch = store.read_batch()
+    plain = write_scores_csv(batch, tmp_path / "plain.csv")
+    marked = write_scores_csv(batch, tmp_path / "excel.csv", bom=True)
+    assert plain.read_bytes()[:1] == b'"' and marked.read_bytes()[:4] == b'\xef\xbb\xbf"'
+    plain_sheet, marked_sheet = open_in_calc([plain, marked], tmp_path)
+    assert [c.value for c in marked_sheet[1]] == EXPORT_COLUMNS
+    values = [[c.value for c in row] for row in marked_sheet.iter_rows()]
+    assert values == [[c.value for c in row] for row in plain_sheet.iter_rows()]
+    assert values[5][EXPORT_COLUMNS.index("name")] == 'Zoë "Z" Ng'  # accents and quotes kept
 
 
 @pytest.mark.parametrize("separator", [";", "\t"])

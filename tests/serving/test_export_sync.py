@@ -96,7 +96,7 @@ def test_a_kill_after_the_flip_leaves_the_csv_behind_until_the_next_sync(tmp_pat
     frame["raw_score"] = frame["probability"]
     parts = [spill(frame, tmp_path, 0)]
 
-    def killed(chunks, path):
+    def killed(chunks, path, bom=False):
         next(iter(chunks))  # the write has begun...
         raise KeyboardInterrupt("killed")  # ...and the process dies
 
@@ -179,3 +179,55 @@ def test_cli_export_with_no_out_checks_latest_csv_and_healthz_agrees(tmp_path, m
     empty = _config_with_store(tmp_path / "x", f"sqlite:///{tmp_path}/empty.db")
     none = runner.invoke(cli, ["export", "-c", str(empty)])
     assert none.exit_code == 4 and "no batch published yet" in none.output  # nothing to score
+
+
+def test_output_csv_bom_reaches_every_csv_the_score_run_and_export_write(tmp_path, monkeypatch):
+    """``output.csv_bom: true``: the nightly batch's CSV, the sync's rewrite and `leadscore
+    export` all start with the UTF-8 mark; the batch check reads through it, so a file
+    that holds the current batch is left alone; JSONL never has one."""
+    import yaml
+
+    from leadscore.serving.export import BOM
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    store = ScoreStore(StoreConfig(url=url))
+    store.create()
+    frame = make_scores(7).drop(columns=["rank", "percentile"]).assign(raw_score=0.0)
+    frame["raw_score"] = frame["probability"]
+    latest = tmp_path / "data" / "scores" / "latest.csv"  # output.scores_csv, by default
+    published = publish_spilled(
+        [spill(frame, tmp_path, 0)],
+        store,
+        model_version="7",
+        as_of=pd.Timestamp(AS_OF),
+        grade_order=list("ABCD"),
+        csv_path=latest,
+        chunk_rows=3,
+        top=2,
+        bom=True,
+    )
+    assert latest.read_bytes().startswith(BOM + b'"lead_id",')
+    assert csv_batch_id(latest) == published.batch.batch_id
+    assert len(pd.read_csv(latest, encoding="utf-8-sig")) == 7
+    old = published.batch.batch_id
+    newer = store.publish(make_scores(5, seed=1), model_version="8", as_of=AS_OF)
+    store.close()
+
+    path = _config_with_store(tmp_path, url)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["output"]["csv_bom"] = True
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    runner = CliRunner()
+    stale = runner.invoke(cli, ["export", "-c", str(path)])
+    assert stale.exit_code == 0 and f"held batch {old}" in stale.output
+    assert latest.read_bytes().startswith(BOM) and csv_batch_id(latest) == newer.batch_id
+    before = latest.stat().st_mtime_ns
+    fresh = runner.invoke(cli, ["export", "-c", str(path)])
+    assert fresh.exit_code == 0 and "the current one" in fresh.output
+    assert latest.stat().st_mtime_ns == before  # read through the mark: left alone
+    out = tmp_path / "crm.csv"
+    assert runner.invoke(cli, ["export", "--out", str(out), "-c", str(path)]).exit_code == 0
+    assert out.read_bytes()[:3] == BOM
+    jsonl = tmp_path / "crm.jsonl"
+    done = runner.invoke(cli, ["export", "--format", "jsonl", "--out", str(jsonl), "-c", str(path)])
+    assert done.exit_code == 0 and jsonl.read_bytes()[:1] == b"{"

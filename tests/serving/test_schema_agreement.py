@@ -98,10 +98,22 @@ def test_store_table_columns_follow_the_schema():
 
 
 def test_export_columns_follow_the_schema():
-    assert list(schema.EXPORT_COLUMNS) == export.EXPORT_COLUMNS
-    known = {*schema.SCORE_COLUMNS, schema.REASONS_TEXT, *schema.BATCH_COLUMNS}
-    assert set(export.EXPORT_COLUMNS) <= known
+    """The CRM file holds score and batch columns plus its reason columns; what it leaves
+    out is exactly the JSON and the raw log-odds (the API serves those)."""
+    from leadscore.serving.export_fields import REASON_COLUMNS
+
+    kept = [c for c in export.EXPORT_COLUMNS if c not in REASON_COLUMNS]
+    assert set(kept) <= {*schema.SCORE_COLUMNS, *schema.BATCH_COLUMNS}
     assert len(set(export.EXPORT_COLUMNS)) == len(export.EXPORT_COLUMNS)
+    assert set(schema.SCORE_COLUMNS) - set(kept) == {
+        "fit",
+        "engagement",
+        "reasons",
+        "rule_reasons",
+        "attributes",
+        "timeline",
+    }
+    assert set(schema.BATCH_COLUMNS) <= set(kept)
 
 
 def test_api_score_item_fields_are_the_schema():

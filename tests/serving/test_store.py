@@ -446,18 +446,24 @@ def test_write_scores_csv_round_trips(store, tmp_path):
     back = pd.read_csv(target, dtype={"lead_id": str}, encoding="utf-8")
     assert list(back.columns) == EXPORT_COLUMNS
     expected = export_frame(batch)
-    for column in ("lead_id", "score", "rank", "probability", "percentile", "fit", "owner"):
+    columns = ("lead_id", "score", "rank", "probability", "percentile", "fit_score", "owner")
+    for column in (*columns, "engagement_score", "rule_rank", "cell", "email", "record_id"):
         pd.testing.assert_series_equal(
             back[column], expected[column], check_dtype=False, obj=column
         )
     assert back["lead_id"].iloc[0] == "00042"
     assert back["segment"].tolist() == batch["segment"].tolist()  # non-ASCII intact
-    assert back["reasons"].tolist() == batch["reasons"].tolist()  # JSON with quotes intact
+    assert back["name"].tolist() == batch["name"].tolist()  # non-ASCII intact
+    assert back["company"].tolist() == batch["company"].tolist()  # a comma stays in its cell
     assert (pd.to_datetime(back["scored_at"], utc=True) == pd.Timestamp(AS_OF)).all()
     assert back["scored_at"].iloc[0] == "2026-11-22T03:15:00Z"
-    assert back["reasons_text"].iloc[0] == (
-        'Visited the pricing page 7 times, "recently" (+); No high-intent activity in 45 days (-)'
-    )
+    assert back["last_activity_at"].iloc[0] == "2026-11-20T10:00:00Z"
+    # the reasons as short text columns, quotes intact; no JSON in the file
+    assert back["reason_1"].iloc[0] == 'Visited the pricing page 7 times, "recently" (+)'
+    assert back["reason_2"].iloc[0] == "No high-intent activity in 45 days (-)"
+    assert back["reason_3"].isna().all()
+    assert "[{" not in target.read_text(encoding="utf-8")
+    assert back["probability"].tolist() == batch["probability"].round(4).tolist()
 
 
 def test_failed_export_keeps_old_file_and_leaves_no_temp(store, tmp_path, monkeypatch):
