@@ -147,8 +147,25 @@ def decode(raw: str | None) -> list[dict[str, Any]]:
     return items
 
 
+def upgraded(item: Any) -> Any:
+    """A v1 reason (one ``feature``, batches published before concepts) as v2: the
+    feature is its concept and its one feature; its share is unknown (None). Any other
+    value is returned as it is."""
+    if not isinstance(item, dict) or "concept" in item or "feature" not in item:
+        return item
+    feature = item["feature"]
+    rest = {k: v for k, v in item.items() if k != "feature"}
+    return {
+        "concept": feature,
+        **rest,
+        "share": None,
+        "features": {feature: rest.get("contribution")},
+    }
+
+
 def decode_lenient(raw: str | None) -> list[Any]:
-    """The stored reasons as plain JSON values; a malformed value gives [] (logged).
+    """The stored reasons as plain JSON values (v1 reasons :func:`upgraded` to v2); a
+    malformed value gives [] (logged).
 
     For serving, where one bad row must not fail a whole page: nothing is validated
     beyond "a JSON array" (the API's hot path builds no per-reason objects).
@@ -160,7 +177,9 @@ def decode_lenient(raw: str | None) -> list[Any]:
     except orjson.JSONDecodeError:
         log.warning("unreadable reasons value %.80r", raw)
         return []
-    return items if isinstance(items, list) else []
+    if not isinstance(items, list):
+        return []
+    return [upgraded(i) for i in items] if items and "concept" not in items[0] else items
 
 
 def as_text(reasons: str | None) -> str:

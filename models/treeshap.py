@@ -46,6 +46,11 @@ fallback threading layer (workqueue) must not be entered from two threads at onc
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 
 
+def _is_leaf(node: dict[str, Any]) -> bool:
+    """A leaf of LightGBM's tree dump (a one-leaf tree's root has ``leaf_value`` only)."""
+    return "split_index" not in node
+
+
 @dataclass(frozen=True)
 class TreeTables:
     """Flat arrays describing every tree of a booster, ready for the numba kernel.
@@ -133,7 +138,7 @@ class _Builder:
     def add_tree(self, root: dict[str, Any]) -> None:
         base = len(self.node["feature"])
         self._tree_feats = []
-        if "leaf_index" in root:  # a stump: constant, adds only to the expected value
+        if _is_leaf(root):  # a stump: constant, adds only to the expected value
             self.expected += float(root["leaf_value"])
             self._close_tree(base)
             return
@@ -141,7 +146,7 @@ class _Builder:
         self._close_tree(base + self._n_internal(root))
 
     def _n_internal(self, node: dict[str, Any]) -> int:
-        if "leaf_index" in node:
+        if _is_leaf(node):
             return 0
         return 1 + self._n_internal(node["left_child"]) + self._n_internal(node["right_child"])
 
@@ -175,7 +180,7 @@ class _Builder:
         path: list[tuple[int, int, int, float]],
     ) -> None:
         """Depth-first: ``path`` holds (node id, went left, feature, cover ratio) steps."""
-        if "leaf_index" in node:
+        if _is_leaf(node):
             self._add_leaf(float(node["leaf_value"]), path)
             return
         gid = base + int(node["split_index"])
@@ -184,7 +189,7 @@ class _Builder:
         feature = int(node["split_feature"])
         for child, left in ((node["left_child"], 1), (node["right_child"], 0)):
             child_count = float(
-                child["leaf_count"] if "leaf_index" in child else child["internal_count"]
+                child["leaf_count"] if _is_leaf(child) else child["internal_count"]
             )
             self._walk(child, base, [*path, (gid, left, feature, child_count / count)])
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from leadscore.models import reasons as reasons_codec
 from leadscore.models.schema import JSON_COLUMNS, SCORE_FIELDS, ScoreField
 
 
@@ -32,10 +33,7 @@ class Reason(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _v1(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "concept" not in data and "feature" in data:
-            feature = data["feature"]
-            return {**data, "concept": feature, "features": {feature: data.get("contribution")}}
-        return data
+        return reasons_codec.upgraded(data)
 
 
 class RuleReason(BaseModel):

@@ -167,3 +167,18 @@ def test_every_open_demo_lead_reads_in_the_reps_words(fitted):
     age = contributions[:, names.index("lead_age_days")]
     assert np.allclose(families["lifecycle"], age)
     assert np.allclose(sum(families.values()), contributions.sum(axis=1))
+
+
+def test_a_model_of_one_leaf_trees_explains_as_its_constant():
+    """Features that never split (a flat export whose attributes say nothing) give trees
+    of one leaf, dumped as ``{"leaf_value": ...}`` alone: every contribution is 0 and the
+    expected value is LightGBM's own prediction."""
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": np.ones(200), "b": np.zeros(200)})
+    y = rng.integers(0, 2, size=200)
+    booster = lgb.LGBMClassifier(n_estimators=5, verbosity=-1).fit(X, y).booster_
+    assert all("split_index" not in t["tree_structure"] for t in booster.dump_model()["tree_info"])
+    explainer = FastTreeShap(booster.dump_model())
+    reference = booster.predict(X, pred_contrib=True)
+    assert np.array_equal(explainer.shap_values(X.to_numpy()), np.zeros((200, 2)))
+    assert abs(explainer.expected_value - reference[0, -1]) <= TOLERANCE

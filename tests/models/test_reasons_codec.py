@@ -86,3 +86,34 @@ def test_lenient_decode_for_serving(caplog):
     with caplog.at_level(logging.WARNING, logger="leadscore.models.reasons"):
         assert reasons.decode_lenient("not json") == []
     assert "unreadable reasons value 'not json'" in caplog.text
+
+
+def test_v1_reasons_read_as_v2_wherever_served():
+    """A batch published before concepts keeps its one-feature reasons: serving reads them
+    as v2 (the feature is the concept and its one feature, share unknown)."""
+    raw = json.dumps(
+        [{"feature": "n_demo_90d", "text": "demo", "direction": "+", "contribution": 0.5}]
+    )
+    assert reasons.decode_lenient(raw) == [
+        {
+            "concept": "n_demo_90d",
+            "text": "demo",
+            "direction": "+",
+            "contribution": 0.5,
+            "share": None,
+            "features": {"n_demo_90d": 0.5},
+        }
+    ]
+    v2 = reasons.encode(
+        [
+            {
+                "concept": "c",
+                "text": "t",
+                "direction": "-",
+                "contribution": -1,
+                "share": 1,
+                "features": {"f": -1},
+            }
+        ]
+    )
+    assert reasons.decode_lenient(v2) == json.loads(v2)
