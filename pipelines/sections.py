@@ -29,6 +29,9 @@ class TrackingConfig(_Strict):
     experiment: str = "leadscore"
     model_name: str = "leadscore"
     champion_alias: str = "champion"
+    monitor_experiment: str = Field(
+        default="leadscore-monitoring", description="MLflow experiment of the monitor's runs."
+    )
 
 
 class OutputConfig(_Strict):

@@ -31,6 +31,7 @@ from leadscore.models.config import (
     RulesConfig,
     ScoringConfig,
 )
+from leadscore.models.monitor.config import MonitorConfig
 from leadscore.pipelines.data_sections import (
     CsvOptions,
     DisplayConfig,
@@ -176,6 +177,7 @@ class Settings(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     prefect: PrefectConfig = Field(default_factory=PrefectConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -291,6 +293,9 @@ def _resolved(settings: Settings, base: Path) -> Settings:
                 }
             ),
             "prefect": PrefectConfig(home=_resolve_path(base, settings.prefect.home)),
+            "monitor": settings.monitor.model_copy(
+                update={"archive_dir": _resolve_path(base, settings.monitor.archive_dir)}
+            ),
             "runner": settings.runner.model_copy(
                 update={
                     "spill_dir": settings.runner.spill_dir
