@@ -8,7 +8,7 @@ keeps its tables, and the report, the API and the page read them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -74,7 +74,9 @@ class ArchivedBatch:
     as_of: pd.Timestamp  # UTC
     model_version: str
     scores: pd.DataFrame  # ARCHIVE_COLUMNS
-    counts: dict[str, list[int]] | None  # per feature and "prediction": bin counts (profile.py)
+    # profile.BatchCounts.to_dict(): per feature and "prediction", the bins, the reference's
+    # shares and tonight's counts (self-contained: drift needs no model); None: no reference
+    profile: dict[str, Any] | None
     quarantine: dict[str, int] = field(default_factory=dict)  # reason -> rows quarantined
     rows_in: int = 0  # lead rows read for the batch (quarantine share's denominator)
 
