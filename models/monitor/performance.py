@@ -24,7 +24,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from leadscore.models.evaluate import expected_calibration_error, lift_and_capture
 from leadscore.models.monitor.outcomes import Labels
-from leadscore.models.monitor.result import GRADE_COLUMNS
+from leadscore.models.monitor.result import GRADE_COLUMNS, METRIC_NAMES
 from leadscore.models.report.calibration import wilson
 
 
@@ -35,8 +35,6 @@ def capture_key(percent: float, rules: bool = False) -> str:
 
 def metric_keys(top_percent: Sequence[float]) -> list[str]:
     """Every metric a batch reports, in order: METRIC_NAMES then the captures."""
-    from leadscore.models.monitor.result import METRIC_NAMES
-
     captures = [capture_key(k, rules) for k in top_percent for rules in (False, True)]
     return [*METRIC_NAMES, *captures]
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -207,8 +207,8 @@ def numeric_bins(name: str, values: Any, bins: int, kind: Kind = "numeric") -> F
     labels = _numeric_labels(edges)
     if kind != PREDICTION:
         labels.append(MISSING)
-    shell = FeatureBins(name, kind, tuple(labels), tuple(0.0 for _ in labels), edges=edges)
-    return FeatureBins(name, kind, shell.labels, _shares(shell.count(x)), edges=edges)
+    shell = FeatureBins(name, kind, tuple(labels), (), edges=edges)
+    return replace(shell, shares=_shares(shell.count(x)))
 
 
 def categorical_bins(name: str, values: Any, max_categories: int = MAX_CATEGORIES) -> FeatureBins:
@@ -220,25 +220,9 @@ def categorical_bins(name: str, values: Any, max_categories: int = MAX_CATEGORIE
     rest = [uniques[i] for i in order[max_categories:]]
     complete = len(rest) <= MAX_TAIL
     labels = (*kept, OTHER, UNSEEN, MISSING)
-    shell = FeatureBins(
-        name,
-        "categorical",
-        labels,
-        tuple(0.0 for _ in labels),
-        categories=kept,
-        tail=frozenset(rest if complete else ()),
-        tail_complete=complete,
-    )
-    counts = shell.count(values)
-    return FeatureBins(
-        name,
-        "categorical",
-        labels,
-        _shares(counts),
-        categories=kept,
-        tail=shell.tail,
-        tail_complete=complete,
-    )
+    tail = frozenset(rest if complete else ())
+    shell = FeatureBins(name, "categorical", labels, (), (), kept, tail, complete)
+    return replace(shell, shares=_shares(shell.count(values)))
 
 
 @dataclass(frozen=True, eq=False)
