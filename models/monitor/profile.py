@@ -276,6 +276,8 @@ def reference_from_examples(
     if len(proba) != len(X):
         raise ValueError(f"{len(proba)} probabilities for {len(X)} rows")
     start = end = None
+    if as_of is not None and len(as_of) != len(X):
+        raise ValueError(f"{len(as_of)} as_of stamps for {len(X)} rows")
     if as_of is not None and len(X):
         stamps = pd.to_datetime(pd.Series(as_of).reset_index(drop=True), utc=True)
         end = stamps.max()

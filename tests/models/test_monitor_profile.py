@@ -155,3 +155,5 @@ def test_probabilities_must_match_the_rows() -> None:
     X, proba = _examples()
     with pytest.raises(ValueError, match="probabilities"):
         reference_from_examples(X, proba[:-1], as_of=None, days=90, bins=5)
+    with pytest.raises(ValueError, match="as_of"):
+        reference_from_examples(X, proba, as_of=pd.Series([pd.Timestamp(0)]), days=9, bins=5)
