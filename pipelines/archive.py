@@ -71,13 +71,18 @@ def partition_counts(
 ) -> BatchCounts | None:
     """A scored partition's drift counts against the model's reference (its
     ``monitor_reference_``, a ``ReferenceProfile`` or its ``to_dict()`` as the champion
-    carries it), or None when the model carries none (trained before the monitor)."""
+    carries it), or None when the model carries none (trained before the monitor) or one
+    this version cannot read (a warning line: the batch is scored and published anyway)."""
     reference = getattr(model, REFERENCE_ATTRIBUTE, None)
     if reference is None:
         return None
     with stage(times, "monitor"):
         if not isinstance(reference, ReferenceProfile):
-            reference = ReferenceProfile.from_dict(reference)
+            try:
+                reference = ReferenceProfile.from_dict(reference)
+            except (KeyError, TypeError, ValueError) as error:
+                log.warning("monitor: champion's reference unreadable (%r): no counts", error)
+                return None
         return batch_counts(X, frame["probability"].to_numpy(dtype=np.float64), reference)
 
 
