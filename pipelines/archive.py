@@ -21,7 +21,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
@@ -63,7 +63,6 @@ SCHEMA = pa.schema(
     ]
 )
 """The archived score columns and their types (``ARCHIVE_COLUMNS``, in order)."""
-assert tuple(SCHEMA.names) == ARCHIVE_COLUMNS
 
 
 def partition_counts(
@@ -159,7 +158,7 @@ def _cast(column: pa.ChunkedArray, to: pa.DataType) -> pa.ChunkedArray:
 
 def write_batch(
     folder: Path,
-    arrow_files: Any,
+    arrow_files: Iterable[Path],
     *,
     batch_id: str,
     as_of: pd.Timestamp,
@@ -188,7 +187,6 @@ def write_batch(
                     table = _score_table(pa.ipc.open_file(source).read_all())
                     n_rows += table.num_rows
                     writer.write_table(table)
-                del table
         meta = {
             "batch_id": batch_id,
             "as_of": _utc(as_of).isoformat(),

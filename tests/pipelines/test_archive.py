@@ -36,6 +36,7 @@ from leadscore.models.monitor.profile import (
 from leadscore.models.monitor.result import ARCHIVE_COLUMNS
 from leadscore.pipelines.archive import (
     PARTIAL,
+    SCHEMA,
     ArchiveRun,
     archive_published,
     merged_counts,
@@ -111,7 +112,7 @@ def test_a_batch_written_is_read_back_exactly(tmp_path: Path):
     assert batch.profile == profile
     assert batch.quarantine == reasons
     assert batch.rows_in == 68
-    assert tuple(batch.scores.columns) == ARCHIVE_COLUMNS
+    assert tuple(batch.scores.columns) == ARCHIVE_COLUMNS == tuple(SCHEMA.names)
     assert batch.scores["probability"].dtype == np.float32
     assert len(batch.scores) == 65
     expected = frame[list(ARCHIVE_COLUMNS)]
