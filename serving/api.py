@@ -67,6 +67,7 @@ from leadscore.serving.config import (
 )
 from leadscore.serving.errors import NoStackTraces, validation_error
 from leadscore.serving.guard import AccessGate, BodyLimit, SecurityHeaders, docs_allowed
+from leadscore.serving.monitor import monitor_router
 from leadscore.serving.on_demand import ModelLoader, OnDemandScorer
 from leadscore.serving.routes import decode_cursor, encode_cursor, v1_router
 from leadscore.serving.schemas import Health
@@ -188,6 +189,7 @@ def create_app(
         )
 
     app.include_router(v1_router(store, api_config, scorer, require_token))
+    app.include_router(monitor_router(store, require_token))
 
     from leadscore.serving.page import add_page_routes
 
