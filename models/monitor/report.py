@@ -53,6 +53,11 @@ def _day(stamp: object) -> str:
     return "?" if pd.isna(value) else value.strftime("%Y-%m-%d")
 
 
+def _sentence(text: str) -> str:
+    """A glossary meaning as a sentence: first letter up (never lowering "ROC-AUC")."""
+    return text[:1].upper() + text[1:] + "."
+
+
 def _batch_name(b: BatchResult) -> str:
     return f"{_day(b.as_of)} ({b.batch_id})"
 
@@ -167,7 +172,7 @@ def batches_html(result: MonitorResult) -> str:
                 f"{b.n_known:,}",
                 f"{b.conversions:,}",
                 f"{b.observed_days} of {result.horizon_days}",
-                words.maturity(b.mature, b.observed_days, result.horizon_days),
+                "mature" if b.mature else "still maturing",
                 _num(m),
                 _num(r),
                 "-" if m is None or r is None else f"{m - r:+.3f}",
@@ -222,7 +227,7 @@ def estimates_html(result: MonitorResult) -> str:
     ]
     header = ["batch (scored on)", words.label("observed_days"), "estimated ROC-AUC", "live so far"]
     return (
-        f"<p>{html.escape(words.TERMS['estimated_roc_auc'].meaning.capitalize())}.</p>"
+        f"<p>{html.escape(_sentence(words.TERMS['estimated_roc_auc'].meaning))}</p>"
         + table_html(header, rows)
     )
 
@@ -371,7 +376,7 @@ def drift_html(result: MonitorResult) -> str:
     return (
         f"<p>Batch scored {html.escape(_batch_name(b))}, against the training leads of its "
         f"model (version {html.escape(b.model_version)}). Worst first. "
-        f"{html.escape(words.TERMS['psi'].meaning.capitalize())}.</p>"
+        f"{html.escape(_sentence(words.TERMS['psi'].meaning))}</p>"
         + table_html(header, drift_rows(b.drift), classes="num words")
     )
 
