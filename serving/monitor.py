@@ -33,7 +33,10 @@ BATCH_FIELDS = (
     "observed_days",
     "mature",
 )
-"""The columns of ``monitor_batches()`` that are not metrics (the rest are, plus run_id)."""
+"""The columns of ``monitor_batches()`` the API passes on as they are; besides them it
+reads ``quarantine`` (reason -> rows) and ``run_id``, and every other column is a metric."""
+
+_NOT_METRICS = (*BATCH_FIELDS, "quarantine", "run_id")
 
 NEVER_RAN = "the monitor has not run yet: run `leadscore monitor` after a batch is published"
 
@@ -65,6 +68,7 @@ class MonitorBatch(BaseModel):
     mature: bool = Field(description="Watched for the whole horizon: final figures.")
     status: str = Field(description='"mature" or "still maturing (12 of 30 days)".')
     metrics: dict[str, float | None]
+    quarantine: dict[str, int] = Field(description="Rows set aside by the data checks, by reason.")
 
 
 class DriftRow(BaseModel):
@@ -133,12 +137,14 @@ def latest_run(store: ScoreStore) -> dict[str, Any] | None:
 def batch_rows(frame: pd.DataFrame, horizon_days: int | None) -> list[dict[str, Any]]:
     """``monitor_batches()`` as JSON objects: the facts, the status in words, the metrics."""
     rows = []
-    metric_columns = [c for c in frame.columns if c not in (*BATCH_FIELDS, "run_id")]
+    metric_columns = [c for c in frame.columns if c not in _NOT_METRICS]
     for record in frame.to_dict(orient="records"):
         row = {k: _value(record.get(k)) for k in BATCH_FIELDS}
         row["mature"] = bool(row["mature"])
         row["status"] = maturity(row["mature"], int(row["observed_days"]), horizon_days or 0)
         row["metrics"] = {c: _value(record[c]) for c in metric_columns}
+        quarantine = record.get("quarantine")
+        row["quarantine"] = dict(quarantine) if isinstance(quarantine, dict) else {}
         rows.append(row)
     return rows
 

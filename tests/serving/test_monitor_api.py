@@ -48,7 +48,7 @@ def test_before_the_first_run_the_answer_says_so(client):
 
 
 def test_the_latest_run_its_batches_and_the_newest_drift(client, store):
-    store.save_monitor(sample_result("none"), mlflow_run_id=None)
+    store.save_monitor(sample_result("none", ran="2026-03-19 03:00"), mlflow_run_id=None)
     store.save_monitor(sample_result("retrain"), mlflow_run_id="mlflow-run-1")
     body = client.get("/v1/monitor", headers=AUTH).json()
     assert body["ran"] is True and body["message"] is None
@@ -75,6 +75,8 @@ def test_the_latest_run_its_batches_and_the_newest_drift(client, store):
     assert newest["metrics"]["roc_auc"] is None
     assert newest["metrics"]["estimated_roc_auc"] == pytest.approx(0.787)
     assert newest["metrics"]["max_feature_psi"] == pytest.approx(0.31)
+    assert newest["quarantine"] == {"bad email": 20, "missing lead_id": 11}
+    assert "quarantine" not in newest["metrics"] and "run_id" not in newest["metrics"]
 
     drift = body["drift"]
     assert drift["batch_id"] == "b4" and drift["as_of"].startswith("2026-03-08")

@@ -97,7 +97,7 @@ def test_each_month_read_from_its_first_batch_model_beside_rules(client, store):
 
 
 def test_the_latest_decision_and_a_link_to_the_newest_drift(client, store):
-    store.save_monitor(sample_result("none"), mlflow_run_id=None)
+    store.save_monitor(sample_result("none", ran="2026-03-19 03:00"), mlflow_run_id=None)
     assert "No action needed." in page(client)
     store.save_monitor(sample_result("retrain"), mlflow_run_id=None)
     html = page(client)
