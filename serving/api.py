@@ -27,6 +27,9 @@ no data, at ``/docs-assets`` without one, so the docs need no CDN):
 ``POST /v1/score``
     Score one lead posted with its attributes and activities, through the same feature
     code (``features.builder.build_features``) and the champion model.
+``GET /v1/monitor``
+    The latest monitor run (decision, reasons), every judged batch's metrics, the newest
+    batch's drift (serving/monitor.py); ``ran: false`` before the first run.
 ``GET /healthz``
     Liveness plus the current batch id; no token.
 ``/ui``
