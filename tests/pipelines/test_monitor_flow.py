@@ -10,6 +10,7 @@ costly part. The CLI's lines and a flat export without dates are checked without
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -142,7 +143,7 @@ def test_a_monitor_run_judges_the_batch_records_the_decision_and_retrains(world)
     assert "monitoring.html" in artifacts
     report = Path(summary["report"])
     assert report == settings.output.report_dir / "monitoring.html"
-    assert summary["decision_text"] in report.read_text()
+    assert html.escape(summary["decision_text"], quote=False) in report.read_text()
 
     # the retrain ran: a second version trained on the whole CRM, the gate's word recorded
     retrain = summary["retrain"]
