@@ -27,9 +27,9 @@ import pandas as pd
 import yaml
 
 from leadscore.models.monitor.result import MonitorResult
-from leadscore.pipelines.settings import Settings, config_path
+from leadscore.pipelines.settings import Settings, SettingsError, config_path
 from leadscore.synthetic import DEFAULT_END, generate_crm, write_crm
-from leadscore.synthetic.drift import Change, parse_change
+from leadscore.synthetic.drift import Change, describe, parse_change
 from leadscore.synthetic.export import export_as_of
 
 NIGHT_CONFIG = ".leadscore-night.yaml"
@@ -144,3 +144,125 @@ def drifting_world(
 def write_night(crm: Any, night: pd.Timestamp, settings: Settings) -> None:
     """The export as it read on ``night``, where the config's data section reads it."""
     write_crm(export_as_of(crm, night), settings.synthetic.out_dir)
+
+
+@dataclass
+class Clock:
+    """What the nights remember between nights: when the champion was trained and retrained."""
+
+    trained_at: pd.Timestamp | None = None
+    last_retrain_at: pd.Timestamp | None = None
+
+
+def _champion(settings: Settings) -> str | None:
+    from leadscore.pipelines import tracking
+
+    return tracking.champion_version(tracking.configure(settings.tracking), settings.tracking)
+
+
+def first_champion(path: str, night: pd.Timestamp, settings: Settings) -> str:
+    """Train on the first night's export and make that model the champion, past the gate
+    (a champion left by an earlier demo was trained on the whole world: the future)."""
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.train_flow import train_flow
+
+    version = str(train_flow(path, force=False)["version"])
+    client = tracking.configure(settings.tracking)
+    if tracking.champion_version(client, settings.tracking) != version:
+        reason = f"nights: the first night's model (export as of {night:%Y-%m-%d})"
+        tracking.promote_version(client, settings.tracking, version, reason)
+    return version
+
+
+def monitor_adapter(path: str, night: pd.Timestamp, clock: Clock) -> tuple[MonitorResult, bool]:
+    """The pure monitor over the archive and the night's outcomes, without the monitor
+    flow (no store, no MLflow run); retrains through the train flow when it decides so."""
+    from leadscore.models.monitor.run import monitor
+    from leadscore.pipelines.archive import read_archive
+    from leadscore.pipelines.settings import load_settings
+    from leadscore.pipelines.train_flow import train_flow
+
+    settings = load_settings(path)
+    outcomes = pd.read_parquet(settings.data.leads.path, columns=["lead_id", "status", "closed_at"])
+    result = monitor(
+        read_archive(settings.monitor.archive_dir),
+        outcomes,
+        now=night,
+        horizon_days=settings.snapshots.horizon_days,
+        config=settings.monitor,
+        grade_order=list(settings.scoring.grades),
+        champion_version=_champion(settings),
+        validation_roc_auc=None,
+        trained_at=clock.trained_at,
+        last_retrain_at=clock.last_retrain_at,
+    )
+    retrain = result.decision.action == "retrain" and settings.monitor.retrain
+    if retrain:
+        train_flow(path, force=False)
+    return result, retrain
+
+
+def monitor_night(path: str, night: pd.Timestamp, clock: Clock) -> tuple[MonitorResult, bool]:
+    """The monitor flow (which starts the retrain it decides), else the adapter."""
+    try:
+        from leadscore.pipelines.monitor_flow import monitor_flow
+    except ImportError:
+        return monitor_adapter(path, night, clock)
+    out = monitor_flow(path)
+    result = out if isinstance(out, MonitorResult) else out["result"]
+    retrain = result.decision.action == "retrain"
+    return result, retrain
+
+
+def run_nights(
+    settings: Settings,
+    config: Path | None,
+    *,
+    nights: int,
+    every: int,
+    change: str | None,
+    change_at: str | None,
+    leads: int | None,
+    echo: Callable[[str], None],
+) -> list[NightLine]:
+    """Generate the drifting world once, then run the nights (flows on a Prefect server the
+    caller provides); one line per night through ``echo``."""
+    from leadscore.pipelines.score_flow import score_flow
+
+    try:
+        dates = night_dates(DEFAULT_END, nights, every)
+        changes = change_of(change, dates, change_at)
+    except ValueError as exc:  # a bad option: one line, exit code 2
+        raise SettingsError(f"demo --nights: {exc}") from exc
+    crm = drifting_world(settings, leads, dates, changes)
+    echo(
+        f"{len(crm.leads):,} leads to {dates[-1]:%Y-%m-%d}; {nights} nights every {every} days "
+        f"from {dates[0]:%Y-%m-%d}; "
+        + (describe(changes[0]) if changes else "no change injected (a stable world)")
+    )
+    clock, lines = Clock(), []
+    with night_config(config) as at:
+        for night in dates:
+            path = at(night)
+            write_night(crm, night, settings)
+            if clock.trained_at is None:
+                first_champion(path, night, settings)
+                clock.trained_at = night
+            before = _champion(settings)
+            score_flow(path)
+            result, retrained = monitor_night(path, night, clock)
+            after = _champion(settings)
+            note = None
+            if retrained:
+                clock.last_retrain_at = night
+                note = (
+                    f"retrained: champion {before} -> {after}"
+                    if after != before
+                    else (f"retrained: the gate kept {before}")
+                )
+                if after != before:
+                    clock.trained_at = night
+            line = night_line(night, result, note)
+            echo(line.text())
+            lines.append(line)
+    return lines

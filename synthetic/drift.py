@@ -84,12 +84,12 @@ class MixShift:
     attribute: str = "company_size"
     shares: Mapping[str, float] = field(
         default_factory=lambda: {
-            "1-10": 0.50,
-            "11-50": 0.30,
-            "51-200": 0.08,
-            "201-1000": 0.06,
-            "1001-5000": 0.03,
-            "5000+": 0.03,
+            "1-10": 0.70,
+            "11-50": 0.20,
+            "51-200": 0.04,
+            "201-1000": 0.03,
+            "1001-5000": 0.02,
+            "5000+": 0.01,
         }
     )
 
@@ -130,6 +130,25 @@ def parse_change(text: str, at: object) -> Change:
     change = cls(at=_utc(at), **values)
     validate(change)
     return change
+
+
+def describe(change: Change) -> str:
+    """The change in words, for a log line."""
+    when = f"from {change.at:%Y-%m-%d}"
+    if isinstance(change, NewSource):
+        return (
+            f"new lead source {change.name} ({change.share:.0%} of new leads, conversion "
+            f"hazard x{change.hazard_factor:g}) {when}"
+        )
+    if isinstance(change, Campaign):
+        return (
+            f"campaign: +{change.rate:g} {change.activity_type} a day per open lead for "
+            f"{change.days} days {when}"
+        )
+    if isinstance(change, MixShift):
+        top = max(change.shares, key=lambda value: change.shares[value])
+        return f"{change.attribute} mix shifted (new leads: {top} {change.shares[top]:.0%}) {when}"
+    return f"broken tracking pixel: {change.activity_type} no longer recorded {when}"
 
 
 def validate(change: Change) -> None:

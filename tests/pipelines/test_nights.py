@@ -1,0 +1,106 @@
+"""Simulated nights (`leadscore demo --nights`): dates, the night's clock, the night's line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from leadscore.models.monitor.result import BatchResult, Decision, MonitorResult
+from leadscore.pipelines.nights import (
+    NIGHT_CONFIG,
+    change_of,
+    night_config,
+    night_dates,
+    night_line,
+)
+from leadscore.pipelines.settings import load_settings
+from leadscore.synthetic.drift import Campaign, NewSource
+
+ROOT = Path(__file__).resolve().parents[2]
+END = pd.Timestamp("2026-11-01", tz="UTC")
+
+
+def test_nights_end_at_the_export_day_every_n_days() -> None:
+    dates = night_dates(END, 4, 7)
+    assert dates == [END - pd.Timedelta(days=d) for d in (21, 14, 7, 0)]
+    with pytest.raises(ValueError):
+        night_dates(END, 0, 7)
+
+
+def test_the_change_starts_at_the_middle_night_unless_told() -> None:
+    dates = night_dates(END, 5, 7)
+    assert change_of(None, dates, None) == change_of("none", dates, None) == []
+    assert change_of("new_source", dates, None) == [NewSource(dates[2])]
+    (campaign,) = change_of("campaign:days=3", dates, "2026-10-20")
+    assert campaign == Campaign(pd.Timestamp("2026-10-20", tz="UTC"), days=3)
+
+
+def test_night_config_sets_as_of_beside_the_config_and_is_removed(tmp_path: Path) -> None:
+    config = tmp_path / "leadscore.yaml"
+    config.write_text((ROOT / "leadscore.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    night = pd.Timestamp("2026-10-04", tz="UTC")
+    with night_config(config) as at:
+        path = Path(at(night))
+        assert path == tmp_path / NIGHT_CONFIG
+        settings = load_settings(path)
+        assert pd.Timestamp(settings.data.as_of) == night
+        # the same relative paths as the original: resolved against the same folder
+        assert settings.data.leads.path == load_settings(config).data.leads.path
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert raw["data"]["as_of"] == "2026-10-04T00:00:00+00:00"
+    assert not path.exists()
+
+
+def _batch(batch_id: str, as_of: str, *, mature: bool, roc: float | None) -> BatchResult:
+    drift = pd.DataFrame(
+        {
+            "batch_id": batch_id,
+            "as_of": pd.Timestamp(as_of, tz="UTC"),
+            "feature": ["lead_source", "employees", "prediction"],
+            "kind": ["categorical", "numeric", "prediction"],
+            "psi": [0.31, 0.05, 0.9],
+            "missing_ref": 0.0,
+            "missing_now": 0.0,
+            "unseen_now": [0.25, float("nan"), float("nan")],
+            "top_shift": ["lead_source=(unseen) 0.0% -> 25.0%", "", ""],
+        }
+    )
+    return BatchResult(
+        batch_id=batch_id,
+        as_of=pd.Timestamp(as_of, tz="UTC"),
+        model_version="3",
+        n_leads=100,
+        n_known=100,
+        conversions=10,
+        observed_days=90 if mature else 7,
+        mature=mature,
+        metrics={"roc_auc": roc, "estimated_roc_auc": 0.8123},
+        grades=pd.DataFrame(),
+        drift=drift,
+        quarantine={},
+    )
+
+
+def test_night_line_reads_the_newest_batch_and_the_newest_mature_one() -> None:
+    result = MonitorResult(
+        created_at=END,
+        now=END,
+        champion_version="3",
+        horizon_days=90,
+        batches=(
+            _batch("b1", "2026-07-01", mature=True, roc=0.8411),
+            _batch("b2", "2026-07-08", mature=True, roc=None),  # too few conversions
+            _batch("b3", "2026-10-25", mature=False, roc=None),
+        ),
+        decision=Decision("retrain", ("PSI of lead_source 0.31 > 0.2",), "retrain: PSI ..."),
+    )
+    line = night_line(END, result, "retrained: champion 3 -> 4")
+    assert (line.batch_id, line.live_roc_auc, line.max_psi_feature) == ("b3", 0.8411, "lead_source")
+    assert line.max_psi == 0.31  # the prediction's PSI is not a feature's
+    assert line.text() == (
+        "2026-11-01  batch b3  live ROC-AUC 0.841 (batch of 2026-07-01)  estimated 0.812  "
+        "max PSI 0.310 lead_source  retrain: PSI ...; retrained: champion 3 -> 4"
+    )
