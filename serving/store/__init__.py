@@ -30,14 +30,19 @@ Tables (SQLAlchemy Core, works on SQLite and PostgreSQL):
     that ``left`` it. Rows are computed in the same transaction that flips the pointer,
     so a batch is never current without its changes, nor its changes without the batch.
     The first batch of a store has no changes (there is nothing to compare it with).
+``monitor_runs``, ``monitor_batches``, ``monitor_grades``, ``monitor_drift`` (schema 5)
+    the closed loop (issue #17): each monitor run's decision, and per judged batch its
+    latest figures (metrics, realised conversion per grade, per-feature drift), replaced
+    by every run that judges the batch again; not owned by ``batches`` (they outlive it).
 
 Timestamps are stored as UTC (``DateTime(timezone=True)``) and always come back as
 timezone-aware UTC datetimes, also on SQLite, which has no time-zone type.
 
 Modules: ``schema`` (tables, statuses, :class:`BatchInfo`), ``migrate`` (creation,
 version check, upgrades), ``checks`` (a scores frame before publishing), ``changes``
-(the change feed's SQL), ``writer`` (publish, clean-up, pruning) and ``reader`` (batches,
-pages, history, changes). :class:`ScoreStore` joins the writer and the reader.
+(the change feed's SQL), ``writer`` (publish, clean-up, pruning), ``reader`` (batches,
+pages, history, changes) and ``monitor`` (monitor runs and their per-batch figures).
+:class:`ScoreStore` joins the writer, the reader and the monitor half.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from __future__ import annotations
 from leadscore.serving.config import StoreConfig
 from leadscore.serving.store.checks import new_batch_id, validate_scores
 from leadscore.serving.store.migrate import MIGRATIONS, SchemaVersionError, StoreError
+from leadscore.serving.store.monitor import StoreMonitor
 from leadscore.serving.store.reader import StoreReader
 from leadscore.serving.store.schema import (
     APPEARED,
@@ -55,6 +61,7 @@ from leadscore.serving.store.schema import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
     LEFT,
+    MONITOR_TABLES,
     PUBLISHED,
     SCHEMA_VERSION,
     SCORE_COLUMNS,
@@ -69,6 +76,10 @@ from leadscore.serving.store.schema import (
     changes_table,
     current_batch_table,
     metadata,
+    monitor_batches_table,
+    monitor_drift_table,
+    monitor_grades_table,
+    monitor_runs_table,
     schema_version_table,
     scores_table,
 )
@@ -85,6 +96,7 @@ __all__ = [
     "INT_COLUMNS",
     "LEFT",
     "MIGRATIONS",
+    "MONITOR_TABLES",
     "PUBLISHED",
     "SCHEMA_VERSION",
     "SCORE_COLUMNS",
@@ -103,6 +115,10 @@ __all__ = [
     "changes_table",
     "current_batch_table",
     "metadata",
+    "monitor_batches_table",
+    "monitor_drift_table",
+    "monitor_grades_table",
+    "monitor_runs_table",
     "new_batch_id",
     "schema_version_table",
     "scores_table",
@@ -110,5 +126,6 @@ __all__ = [
 ]
 
 
-class ScoreStore(StoreWriter, StoreReader):
-    """Scoring batches in a SQL database, published atomically through a pointer row."""
+class ScoreStore(StoreWriter, StoreReader, StoreMonitor):
+    """Scoring batches in a SQL database, published atomically through a pointer row;
+    and the monitor's runs and per-batch figures (schema 5)."""

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, func, insert, inspect, select, text, update
 
 from leadscore.models.schema import SCORE_FIELDS
 from leadscore.serving.store.schema import (
+    MONITOR_TABLES,
     SCHEMA_VERSION,
     batches_table,
     changes_table,
@@ -81,11 +82,19 @@ def _migrate_3_to_4(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
 
 
+def _migrate_4_to_5(conn: Connection) -> None:
+    """Version 5 adds the monitor's tables (``monitor_runs``, ``monitor_batches``,
+    ``monitor_grades``, ``monitor_drift``; issue #17), empty: nothing else changes."""
+    for table in MONITOR_TABLES:
+        table.create(conn, checkfirst=True)
+
+
 # Upgrades from an older schema: MIGRATIONS[v] moves a store from version v to v + 1.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1_to_2,
     2: _migrate_2_to_3,
     3: _migrate_3_to_4,
+    4: _migrate_4_to_5,
 }
 
 

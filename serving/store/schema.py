@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -48,6 +49,7 @@ __all__ = [
     "FLOAT_COLUMNS",
     "INT_COLUMNS",
     "LEFT",
+    "MONITOR_TABLES",
     "NULLABLE_INT_COLUMNS",
     "PUBLISHED",
     "SCHEMA_VERSION",
@@ -65,12 +67,16 @@ __all__ = [
     "changes_table",
     "current_batch_table",
     "metadata",
+    "monitor_batches_table",
+    "monitor_drift_table",
+    "monitor_grades_table",
+    "monitor_runs_table",
     "schema_version_table",
     "scores_table",
     "sql_type",
 ]
 
-SCHEMA_VERSION: int = 4
+SCHEMA_VERSION: int = 5
 """Version of the table layout below; bump it (and add a migration) when it changes."""
 
 # Batch statuses.
@@ -241,3 +247,94 @@ changes_table = Table(
         name="ck_changes_kind",
     ),
 )
+
+
+# Schema 5 (issue #17): the closed loop's monitor runs and what they found per batch.
+# Keyed by batch_id but NOT owned by ``batches``: a batch's monitoring outlives the
+# batch's scores (pruned after ``keep_batches``); the archive keeps the scores it judges.
+
+monitor_runs_table = Table(
+    "monitor_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("now", UTCDateTime, nullable=False),  # outcomes known up to here
+    Column("champion_version", String(255), nullable=True),
+    Column("horizon_days", Integer, nullable=False),
+    Column("action", String(16), nullable=False),  # "retrain" | "none"
+    Column("text", Text, nullable=False),  # "retrain: PSI of lead_source 0.31 > 0.2"
+    Column("reasons", Text, nullable=False),  # JSON list of the thresholds crossed
+    Column("mlflow_run_id", String(64), nullable=True),
+    Index("ix_monitor_runs_created", "created_at"),
+)
+
+monitor_batches_table = Table(
+    "monitor_batches",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("model_version", String(255), nullable=False),
+    Column("n_leads", Integer, nullable=False),
+    Column("n_known", Integer, nullable=False),
+    Column("conversions", Integer, nullable=False),
+    Column("observed_days", Integer, nullable=False),
+    Column("mature", Boolean, nullable=False),
+    Column("metrics", Text, nullable=False),  # JSON: METRIC_NAMES + capture_top_<k>[_rules]
+    Column("quarantine", Text, nullable=False),  # JSON: reason -> rows quarantined
+    Column("run_id", String(64), ForeignKey("monitor_runs.run_id"), nullable=False),
+    Index("ix_monitor_batches_as_of", "as_of"),
+)
+
+
+def _judged_batch() -> Column[str]:
+    """The ``batch_id`` of a row that belongs to a judged batch (replaced with it)."""
+    return Column(
+        "batch_id",
+        String(64),
+        ForeignKey("monitor_batches.batch_id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+monitor_grades_table = Table(
+    "monitor_grades",
+    metadata,
+    _judged_batch(),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("ranking", String(16), nullable=False),  # "model" | "rules"
+    Column("grade", String(32), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("conversions", Integer, nullable=False),
+    Column("predicted", Double, nullable=True),
+    Column("realised", Double, nullable=True),
+    Column("low", Double, nullable=True),
+    Column("high", Double, nullable=True),
+    Column("observed_days", Integer, nullable=False),
+    Column("mature", Boolean, nullable=False),
+    Column("position", Integer, nullable=False),  # the row's place in the result (grade order)
+    PrimaryKeyConstraint("batch_id", "ranking", "grade", name="pk_monitor_grades"),
+)
+
+monitor_drift_table = Table(
+    "monitor_drift",
+    metadata,
+    _judged_batch(),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("feature", String(255), nullable=False),  # a model feature, or "prediction"
+    Column("kind", String(16), nullable=False),
+    Column("psi", Double, nullable=True),
+    Column("missing_ref", Double, nullable=True),
+    Column("missing_now", Double, nullable=True),
+    Column("unseen_now", Double, nullable=True),
+    Column("top_shift", Text, nullable=True),
+    Column("position", Integer, nullable=False),  # the row's place in the result
+    PrimaryKeyConstraint("batch_id", "feature", name="pk_monitor_drift"),
+)
+
+MONITOR_TABLES: tuple[Table, ...] = (
+    monitor_runs_table,
+    monitor_batches_table,
+    monitor_grades_table,
+    monitor_drift_table,
+)
+"""Schema 5's tables, in creation order (parents first)."""

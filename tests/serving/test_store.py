@@ -644,7 +644,7 @@ def test_a_version_1_store_is_migrated(store):
         old.current_batch()
     old.create()
     with old.engine.connect() as conn:
-        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 4
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 5
         indexes = {i["name"] for i in inspect(conn).get_indexes("scores")}
         assert "ix_scores_lead" in indexes
     assert old.current_batch() == first

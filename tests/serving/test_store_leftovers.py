@@ -143,7 +143,7 @@ def test_a_version_2_store_is_migrated(store):
     drops += [f"ALTER TABLE scores DROP COLUMN {c}" for c in V4_COLUMNS]
     old = upgraded_from(store, 2, *drops)
     with old.engine.connect() as conn:
-        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 4
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 5
         columns = {c["name"] for c in inspect(conn).get_columns("batches")}
         assert {"writer_host", "writer_pid"} <= columns
         writer = select(batches_table.c.writer_pid).where(

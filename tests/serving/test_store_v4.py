@@ -45,7 +45,7 @@ def test_a_version_3_store_is_migrated_to_4(store):
     drops = [f"ALTER TABLE scores DROP COLUMN {c}" for c in V4_COLUMNS]
     old = upgraded_from(store, 3, *drops)
     with old.engine.connect() as conn:
-        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 4
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 5
     assert _columns(old) == fresh  # same names, types and nullability as a new table
     # the batch published before the upgrade reads back with its new columns null
     before = old.read_batch(first.batch_id)
