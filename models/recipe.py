@@ -22,13 +22,15 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.accounts import AccountHistory
-from leadscore.features.builder import build_features
+from leadscore.features.builder import AS_OF, build_features
 from leadscore.features.config import FeatureConfig, SnapshotConfig
 from leadscore.features.registry import FeatureRegistry, build_registry
 from leadscore.features.snapshots import LABEL, Snapshots, Split, training_examples
 from leadscore.models import training
 from leadscore.models.config import ModelConfig, RulesConfig
 from leadscore.models.factory import CANDIDATE_LABELS
+from leadscore.models.monitor.config import MonitorConfig
+from leadscore.models.monitor.profile import REFERENCE_ATTRIBUTE, reference_from_examples
 from leadscore.models.report import ReportInputs, window_inputs
 from leadscore.models.rules import RuleScorer
 from leadscore.models.selection import METRIC_NAMES, SliceSpec
@@ -138,6 +140,28 @@ def fit_model(data: TrainingData, config: ModelConfig, metric: str = "roc_auc") 
         metric=metric,
         order=inner_order(data.split),
     )
+
+
+def attach_reference(model: FittedModel, data: TrainingData, monitor: MonitorConfig) -> FittedModel:
+    """``model`` carrying the monitor's reference (``monitor_reference_``): the features'
+    and the probability's distributions over its training and validation examples, the
+    newest ``monitor.reference_days`` days of them, against which each nightly batch's
+    drift is counted (``models.monitor.profile``). Attached before the model is logged,
+    so the champion carries it, as it carries ``subscore_quantiles_``; kept as its JSON-able
+    ``to_dict()``, which the model's skops file stores without a type to trust, and which
+    a later version of the profile still reads."""
+    X = data.X.iloc[np.sort(np.concatenate([data.split.train, data.split.valid]))]
+    as_of = X[AS_OF] if AS_OF in X.columns and bool(X[AS_OF].notna().all()) else None
+    if as_of is not None and len(X):  # only the newest days are profiled: predict those
+        newest = as_of >= as_of.max() - pd.Timedelta(days=monitor.reference_days)
+        X, as_of = X[newest.to_numpy()], as_of[newest.to_numpy()]
+    probability = model.calibrated(model.raw_score(X))
+    columns = getattr(model, "input_columns_", None) or list(model.features)
+    reference = reference_from_examples(
+        X[columns], probability, as_of=as_of, days=monitor.reference_days, bins=monitor.bins
+    )
+    setattr(model, REFERENCE_ATTRIBUTE, reference.to_dict())
+    return model
 
 
 def fit_rules(data: TrainingData, rules: RulesConfig, features: FeatureConfig) -> RuleScorer:

@@ -28,6 +28,7 @@ import pyarrow as pa
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import LEAD_ID
 from leadscore.features.facts import FACT_FRAME_COLUMNS, lead_facts
+from leadscore.models.monitor.profile import BatchCounts
 from leadscore.models.scoring import (
     RAW_SCORE,
     SCORE_COLUMNS,
@@ -48,6 +49,7 @@ class Spilled:
     path: Path
     raw: np.ndarray
     rule: np.ndarray  # its rule points: the rule rank is global too
+    counts: BatchCounts | None = None  # its drift counts (monitor), None: no reference
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -90,13 +92,17 @@ def with_facts(
     return frame.assign(**{c: facts[c] for c in FACT_FRAME_COLUMNS})  # Arrow text kept
 
 
-def spill(frame: pd.DataFrame, folder: Path, index: int) -> Spilled:
-    """Write a scored partition (from ``score_partition``) to ``folder``; keep its raw scores."""
+def spill(
+    frame: pd.DataFrame, folder: Path, index: int, counts: BatchCounts | None = None
+) -> Spilled:
+    """Write a scored partition (from ``score_partition``) to ``folder``; keep its raw
+    scores (and ``counts``, its drift counts, for the archive)."""
     path = write_arrow(frame.drop(columns=[RAW_SCORE]), Path(folder) / f"part-{index:06d}.arrow")
     return Spilled(
         path,
         frame[RAW_SCORE].to_numpy(dtype=np.float64),
         frame["rule_score"].to_numpy(dtype=np.float64),
+        counts,
     )
 
 

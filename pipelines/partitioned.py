@@ -42,6 +42,7 @@ from leadscore.models.base import registry_of
 from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import Partition, StageTimes, partition_features, score_partition
 from leadscore.models.training import FittedModel
+from leadscore.pipelines.archive import partition_counts
 from leadscore.pipelines.batch import Spilled, read_arrow, spill, stage, with_facts, write_arrow
 from leadscore.pipelines.runtime import release_free_memory
 from leadscore.pipelines.settings import Settings
@@ -376,24 +377,23 @@ def score_and_spill(
     accounts: AccountHistory | None = None,
 ) -> Spilled:
     """One partition scored completely (features, probability, exact reasons, rules, the
-    leads' facts) and spilled to ``folder``; its rank comes once every raw score is known.
-
+    leads' facts, drift counts) and spilled to ``folder``; ranked once every raw score is.
     The score flow's task body, and what ``make bench`` times stage by stage. ``history``
     is the leads table's outcomes (``StreamedCRM.history``) when features.market is on;
-    ``accounts`` the joined tables' accounts (``StreamedCRM.accounts``, data.joins).
-    """
+    ``accounts`` the joined tables' accounts (``StreamedCRM.accounts``, data.joins)."""
     with stage(times, "partition"):
         loaded = part.load() if isinstance(part, PartFile) else part
     with stage(times, "features"):
         X = partition_features(loaded, as_of, settings.features, history, accounts)
     registry = registry_of(model)
     frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads, times)
+    counts = partition_counts(X, frame, model, times)  # vs the model's reference (monitor)
     with stage(times, "facts"):
         facts = (settings.features, settings.data.display.columns())
         frame = with_facts(frame, loaded, as_of, *facts)
     del X, loaded
     with stage(times, "spill"):
-        spilled = spill(frame, folder, index)
+        spilled = spill(frame, folder, index, counts)
     del frame
     release_free_memory()
     return spilled

@@ -25,6 +25,7 @@ from leadscore.models.scoring import (
     Partition,
 )
 from leadscore.pipelines import tracking
+from leadscore.pipelines.archive import ArchiveRun, archive_published, quarantine_by_reason
 from leadscore.pipelines.batch import Spilled, publish_spilled
 from leadscore.pipelines.errors import ConservationError, NothingToScoreError
 from leadscore.pipelines.partitioned import PartFile, StreamedCRM, score_and_spill, stream_crm
@@ -94,6 +95,7 @@ def score_batch(
     history: OutcomeHistory | None = None,
     check: Callable[[int], None] | None = None,
     accounts: AccountHistory | None = None,
+    archive: ArchiveRun | None = None,
 ) -> dict[str, Any]:
     """Score the open leads partition by partition; publish them as one batch and a CSV.
 
@@ -106,6 +108,8 @@ def score_batch(
     leads table's outcomes, which the recent conversion rate reads (features.market);
     ``check`` sees the number of rows written before the batch becomes current;
     ``accounts`` the joined tables' accounts (``data.joins``), for the account features.
+    Once published, the batch is archived for the monitor (``pipelines.archive``) when
+    ``archive`` says where, from the same spilled files.
     """
     rules = recipe.scoring_rules(settings.rules, settings.features)
     store = ScoreStore(settings.store)
@@ -133,12 +137,17 @@ def score_batch(
             check=check,
             bom=settings.output.csv_bom,
         )
+        archived = None
+        if archive is not None:
+            stamp = {"batch_id": out.batch.batch_id, "as_of": as_of, "model_version": version}
+            archived = archive_published(spilled, archive, **stamp)
     return {
         "batch_id": out.batch.batch_id,
         "n_rows": out.batch.n_rows,
         "partitions": len(parts),
         "csv": str(out.csv),
         "top": out.top.to_dict(orient="records"),
+        "archive": None if archived is None else str(archived),
     }
 
 
@@ -218,8 +227,14 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         model, version = load_champion(settings)
         as_of = scoring_time(settings.data.as_of, crm.end)
         check = conservation(crm.n_leads_in, n_closed, n_quarantined)
+        archive = ArchiveRun(
+            settings.monitor.archive_dir,
+            settings.monitor.archive_days,
+            quarantine_by_reason(crm.quarantine, settings.data.leads.label),
+            crm.n_leads_in,
+        )
         batch = score_batch(
-            crm.parts, model, version, as_of, settings, crm.history, check, crm.accounts
+            crm.parts, model, version, as_of, settings, crm.history, check, crm.accounts, archive
         )
     logger.info(
         "batch %s: %d open leads scored as of %s in %d partitions",
@@ -246,4 +261,5 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         "store": settings.store.url,
         "input_notes": {k: v for k, v in crm.notes.items() if v},
         "top": batch["top"],
+        "archive": batch["archive"],
     }

@@ -72,6 +72,15 @@ def fit_model(data: recipe.TrainingData, settings: Settings) -> LeadScorer:
 
 
 @thin_task
+def monitor_reference(
+    model: LeadScorer, data: recipe.TrainingData, settings: Settings
+) -> LeadScorer:
+    """The model carrying the monitor's reference, set before it is logged
+    (``recipe.attach_reference``): the champion carries it to the score flow."""
+    return recipe.attach_reference(model, data, settings.monitor)
+
+
+@thin_task
 def fit_rules(data: recipe.TrainingData, settings: Settings) -> RuleScorer:
     return recipe.fit_rules(data, settings.rules, settings.features)
 
@@ -234,7 +243,7 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
     suspects = leak_suspects(crm, data, settings)
     for line in leakage.warning_lines(suspects):
         logger.info(line)
-    model = fit_model(data, settings)
+    model = monitor_reference(fit_model(data, settings), data, settings)
     rules = fit_rules(data, settings)
     oracle_p = oracle_probabilities(crm, data.valid_entities, settings)
     oracle = None if oracle_p is None else full_metrics(y_valid, oracle_p, oracle_p)
