@@ -1,5 +1,5 @@
-"""`leadscore` command line: generate | train | score | demo | serve | export | promote |
-rollback | backtest | init.
+"""`leadscore` command line: generate | train | score | monitor | demo | serve | export |
+promote | rollback | backtest | init.
 
 Heavy imports (prefect, mlflow, lightgbm, shap) happen inside the commands, after the
 environment is prepared, so `leadscore --help` answers at once.
@@ -28,6 +28,7 @@ from leadscore.pipelines.init_command import init_command
 from leadscore.pipelines.summary import (
     demo_lines,
     leak_lines,
+    monitor_line,
     page_token,
     print_top,
     target_lines,
@@ -279,6 +280,18 @@ def score(config: ConfigOption = None) -> None:
         result = score_flow(_config_arg(settings, config))
     print_top(result["top"])
     typer.echo(json.dumps({k: v for k, v in result.items() if k != "top"}))
+
+
+@app.command()
+def monitor(config: ConfigOption = None) -> None:
+    """Judge past batches against the outcomes since, watch drift, retrain when it pays."""
+    settings = _settings(config)
+    with flow_runs():
+        from leadscore.pipelines.monitor_flow import monitor_flow
+
+        result = monitor_flow(_config_arg(settings, config))
+    console().print(monitor_line(result), highlight=False, soft_wrap=True, markup=False)
+    typer.echo(json.dumps(result))
 
 
 @app.command()

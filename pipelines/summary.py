@@ -1,5 +1,5 @@
-"""What `leadscore train`, `leadscore score` and `leadscore demo` show: the summary line,
-the targets, the top, and where to look once the demo is done.
+"""What `leadscore train`, `score`, `monitor` and `demo` show: the summary line, the
+targets, the top, the monitor's decision, and where to look once the demo is done.
 
 Kept apart from ``pipelines.cli`` (the commands) so each stays small; the JSON summary of
 a training run is also what the end-to-end tests read.
@@ -59,6 +59,32 @@ def train_summary(result: dict[str, Any]) -> dict[str, Any]:
     if result.get("report"):
         summary["report"] = result["report"]
     return summary
+
+
+def monitor_line(summary: dict[str, Any]) -> str:
+    """``leadscore monitor``'s line for people: batches judged, the newest one's figures,
+    the decision in words and, when one ran, what the retrain did."""
+    if not summary.get("decision"):
+        return str(summary["decision_text"])
+    newest = summary.get("newest")
+    parts = [f"{summary['batches']} batches judged ({summary['mature']} mature)"]
+    if newest:
+        auc = newest["roc_auc"] if newest["roc_auc"] is not None else newest["estimated_roc_auc"]
+        kind = "live" if newest["roc_auc"] is not None else "estimated"
+        figure = "n/a" if auc is None else f"{auc:.3f}"
+        parts.append(
+            f"newest {newest['batch_id']} ({newest['observed_days']} days watched): "
+            f"{kind} ROC-AUC {figure}"
+        )
+    parts.append(str(summary["decision_text"]))
+    retrain = summary.get("retrain")
+    if retrain:
+        done = retrain.get("error") or (
+            f"version {retrain['version']} "
+            + ("promoted" if retrain["promoted"] else f"not promoted ({retrain['promotion']})")
+        )
+        parts.append(f"retrained: {done}")
+    return "; ".join(parts)
 
 
 def print_top(rows: list[dict[str, Any]]) -> None:

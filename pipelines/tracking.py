@@ -273,6 +273,8 @@ def log_training_run(
     with mlflow.start_run(run_name=name) as run:
         if data is not None:
             log_datasets(data)
+            # the training's as-of: the monitor counts days since training from it
+            mlflow.log_param("data_end", str(data.data_end))
         mlflow.log_params(params)
         for side in ("model", "rules", "oracle"):
             for key, value in (metrics.get(side) or {}).items():

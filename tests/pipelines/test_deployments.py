@@ -18,11 +18,13 @@ def _deployments() -> dict[str, dict]:
 
 def test_nightly_scoring_and_weekly_retraining_are_declared():
     deployments = _deployments()
-    assert set(deployments) == {"nightly-scoring", "weekly-retraining"}
+    assert set(deployments) == {"nightly-scoring", "weekly-retraining", "nightly-monitoring"}
     nightly = CronSchedule(**deployments["nightly-scoring"]["schedules"][0])
     weekly = CronSchedule(**deployments["weekly-retraining"]["schedules"][0])
+    monitoring = CronSchedule(**deployments["nightly-monitoring"]["schedules"][0])
     assert nightly.cron == "0 2 * * *"
     assert weekly.cron.endswith("* * 0")
+    assert monitoring.cron == "0 3 * * *"  # an hour after scoring: tonight's batch is in
 
 
 def test_entrypoints_are_prefect_flows():
