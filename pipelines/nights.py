@@ -17,6 +17,7 @@ than now + tolerance are refused) never fires on a simulated night in the past.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,9 +27,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from leadscore.models.monitor.result import MonitorResult
+from leadscore.models.monitor.drift import max_feature_psi
 from leadscore.pipelines.settings import Settings, SettingsError, config_path
-from leadscore.synthetic import DEFAULT_END, generate_crm, write_crm
+from leadscore.synthetic import DEFAULT_END, SyntheticCRM, generate_crm, write_crm
 from leadscore.synthetic.drift import Change, describe, parse_change
 from leadscore.synthetic.export import export_as_of
 
@@ -52,9 +53,12 @@ def change_of(text: str | None, nights: Sequence[pd.Timestamp], at: str | None) 
 
 
 @contextmanager
-def night_config(config: Path | None) -> Iterator[Callable[[pd.Timestamp], str]]:
-    """A function that writes the config with ``data.as_of`` = a night and returns its
-    path; the file is removed on exit."""
+def night_config(
+    config: Path | None, archive: Path | None = None
+) -> Iterator[Callable[[pd.Timestamp], str]]:
+    """A function that writes the config with ``data.as_of`` = a night (and
+    ``monitor.archive_dir`` = ``archive`` if given) and returns its path; the file is
+    removed on exit."""
     source = config_path(config)
     raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
     target = source.parent / NIGHT_CONFIG
@@ -62,7 +66,10 @@ def night_config(config: Path | None) -> Iterator[Callable[[pd.Timestamp], str]]
     def at(night: pd.Timestamp) -> str:
         data = dict(raw.get("data") or {})
         data["as_of"] = night.isoformat()
-        target.write_text(yaml.safe_dump({**raw, "data": data}, sort_keys=False), "utf-8")
+        night_raw = {**raw, "data": data}
+        if archive is not None:
+            night_raw["monitor"] = {**(raw.get("monitor") or {}), "archive_dir": str(archive)}
+        target.write_text(yaml.safe_dump(night_raw, sort_keys=False), "utf-8")
         return str(target)
 
     try:
@@ -104,34 +111,46 @@ def _number(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def night_line(night: pd.Timestamp, result: MonitorResult, retrained: str | None) -> NightLine:
-    """The night's line from the monitor's result: tonight's batch (the newest), the
+def night_line(
+    night: pd.Timestamp,
+    batches: pd.DataFrame,
+    drift: pd.DataFrame,
+    decision: str,
+    retrained: str | None = None,
+) -> NightLine:
+    """The night's line from the monitor's tables (the store's ``monitor_batches`` of this
+    run's batches, oldest first, and ``monitor_drift`` of the newest): tonight's batch, the
     newest mature batch's live ROC-AUC, tonight's largest feature PSI."""
-    newest = result.batches[-1] if result.batches else None
-    mature = [b for b in result.batches if b.mature and b.metrics.get("roc_auc") is not None]
-    live = mature[-1] if mature else None
-    feature, psi = None, None
-    if newest is not None and len(newest.drift):
-        features = newest.drift[newest.drift["feature"] != "prediction"].dropna(subset=["psi"])
-        if len(features):
-            top = features.loc[features["psi"].idxmax()]
-            feature, psi = str(top["feature"]), float(top["psi"])
+    newest = batches.iloc[-1] if len(batches) else None
+    mature = batches[batches["mature"].astype(bool) & batches["roc_auc"].notna()]
+    live = mature.iloc[-1] if len(mature) else None
+    top = max_feature_psi(drift) if len(drift) else None
     return NightLine(
         night=night,
-        batch_id=newest.batch_id if newest is not None else "-",
-        live_roc_auc=_number(live.metrics.get("roc_auc")) if live else None,
-        live_as_of=live.as_of if live else None,
-        estimated_roc_auc=_number(newest.metrics.get("estimated_roc_auc")) if newest else None,
-        max_psi=psi,
-        max_psi_feature=feature,
-        decision=result.decision.text,
+        batch_id=str(newest["batch_id"]) if newest is not None else "-",
+        live_roc_auc=_number(live["roc_auc"]) if live is not None else None,
+        live_as_of=pd.Timestamp(live["as_of"]) if live is not None else None,
+        estimated_roc_auc=_number(newest["estimated_roc_auc"]) if newest is not None else None,
+        max_psi=top[1] if top else None,
+        max_psi_feature=top[0] if top else None,
+        decision=decision,
         retrained=retrained,
     )
 
 
+def retrain_note(retrain: dict[str, Any] | None) -> str | None:
+    """The retrain the monitor started, in words (None: none started)."""
+    if not retrain:
+        return None
+    if retrain.get("error"):
+        return f"retrain failed: {retrain['error']}"
+    verdict = "promoted" if retrain.get("promoted") else "not promoted (the gate kept the champion)"
+    return f"retrained: version {retrain.get('version')} {verdict}"
+
+
 def drifting_world(
     settings: Settings, leads: int | None, nights: Sequence[pd.Timestamp], changes: list[Change]
-) -> Any:
+) -> SyntheticCRM:
     """The synthetic CRM up to the last night, with the changes injected."""
     return generate_crm(
         leads or settings.synthetic.leads,
@@ -141,23 +160,9 @@ def drifting_world(
     )
 
 
-def write_night(crm: Any, night: pd.Timestamp, settings: Settings) -> None:
+def write_night(crm: SyntheticCRM, night: pd.Timestamp, settings: Settings) -> None:
     """The export as it read on ``night``, where the config's data section reads it."""
     write_crm(export_as_of(crm, night), settings.synthetic.out_dir)
-
-
-@dataclass
-class Clock:
-    """What the nights remember between nights: when the champion was trained and retrained."""
-
-    trained_at: pd.Timestamp | None = None
-    last_retrain_at: pd.Timestamp | None = None
-
-
-def _champion(settings: Settings) -> str | None:
-    from leadscore.pipelines import tracking
-
-    return tracking.champion_version(tracking.configure(settings.tracking), settings.tracking)
 
 
 def first_champion(path: str, night: pd.Timestamp, settings: Settings) -> str:
@@ -166,7 +171,7 @@ def first_champion(path: str, night: pd.Timestamp, settings: Settings) -> str:
     from leadscore.pipelines import tracking
     from leadscore.pipelines.train_flow import train_flow
 
-    version = str(train_flow(path, force=False)["version"])
+    version = str(train_flow(path)["version"])
     client = tracking.configure(settings.tracking)
     if tracking.champion_version(client, settings.tracking) != version:
         reason = f"nights: the first night's model (export as of {night:%Y-%m-%d})"
@@ -174,44 +179,23 @@ def first_champion(path: str, night: pd.Timestamp, settings: Settings) -> str:
     return version
 
 
-def monitor_adapter(path: str, night: pd.Timestamp, clock: Clock) -> tuple[MonitorResult, bool]:
-    """The pure monitor over the archive and the night's outcomes, without the monitor
-    flow (no store, no MLflow run); retrains through the train flow when it decides so."""
-    from leadscore.models.monitor.run import monitor
-    from leadscore.pipelines.archive import read_archive
+def monitor_night(path: str, archive: Path) -> NightLine:
+    """The monitor flow on the night (it starts the retrain it decides), read back from
+    the store: this run's batches (those in ``archive``) and the newest one's drift."""
+    from leadscore.pipelines.monitor_flow import monitor_flow
     from leadscore.pipelines.settings import load_settings
-    from leadscore.pipelines.train_flow import train_flow
+    from leadscore.serving.store import ScoreStore
 
-    settings = load_settings(path)
-    outcomes = pd.read_parquet(settings.data.leads.path, columns=["lead_id", "status", "closed_at"])
-    result = monitor(
-        read_archive(settings.monitor.archive_dir),
-        outcomes,
-        now=night,
-        horizon_days=settings.snapshots.horizon_days,
-        config=settings.monitor,
-        grade_order=list(settings.scoring.grades),
-        champion_version=_champion(settings),
-        validation_roc_auc=None,
-        trained_at=clock.trained_at,
-        last_retrain_at=clock.last_retrain_at,
-    )
-    retrain = result.decision.action == "retrain" and settings.monitor.retrain
-    if retrain:
-        train_flow(path, force=False)
-    return result, retrain
-
-
-def monitor_night(path: str, night: pd.Timestamp, clock: Clock) -> tuple[MonitorResult, bool]:
-    """The monitor flow (which starts the retrain it decides), else the adapter."""
-    try:
-        from leadscore.pipelines.monitor_flow import monitor_flow
-    except ImportError:
-        return monitor_adapter(path, night, clock)
     out = monitor_flow(path)
-    result = out if isinstance(out, MonitorResult) else out["result"]
-    retrain = result.decision.action == "retrain"
-    return result, retrain
+    settings = load_settings(path)
+    store = ScoreStore(settings.store)
+    ours = {p.name for p in archive.iterdir()} if archive.is_dir() else set()
+    batches = store.monitor_batches()
+    batches = batches[batches["batch_id"].isin(ours)]
+    newest = batches["batch_id"].iloc[-1] if len(batches) else None
+    drift = store.monitor_drift(newest) if newest else pd.DataFrame()
+    night = pd.Timestamp(settings.data.as_of)
+    return night_line(night, batches, drift, out["decision_text"], retrain_note(out["retrain"]))
 
 
 def run_nights(
@@ -226,7 +210,12 @@ def run_nights(
     echo: Callable[[str], None],
 ) -> list[NightLine]:
     """Generate the drifting world once, then run the nights (flows on a Prefect server the
-    caller provides); one line per night through ``echo``."""
+    caller provides); one line per night through ``echo``.
+
+    The nights archive their batches in a folder of their own (``monitor.archive_dir``
+    + ``-nights``, emptied first), so that batches of an earlier demo, scored as of the
+    world's end, are not judged beside them.
+    """
     from leadscore.pipelines.score_flow import score_flow
 
     try:
@@ -240,29 +229,17 @@ def run_nights(
         f"from {dates[0]:%Y-%m-%d}; "
         + (describe(changes[0]) if changes else "no change injected (a stable world)")
     )
-    clock, lines = Clock(), []
-    with night_config(config) as at:
-        for night in dates:
+    archive = Path(f"{settings.monitor.archive_dir}-nights")
+    shutil.rmtree(archive, ignore_errors=True)
+    lines = []
+    with night_config(config, archive) as at:
+        for i, night in enumerate(dates):
             path = at(night)
             write_night(crm, night, settings)
-            if clock.trained_at is None:
+            if i == 0:
                 first_champion(path, night, settings)
-                clock.trained_at = night
-            before = _champion(settings)
             score_flow(path)
-            result, retrained = monitor_night(path, night, clock)
-            after = _champion(settings)
-            note = None
-            if retrained:
-                clock.last_retrain_at = night
-                note = (
-                    f"retrained: champion {before} -> {after}"
-                    if after != before
-                    else (f"retrained: the gate kept {before}")
-                )
-                if after != before:
-                    clock.trained_at = night
-            line = night_line(night, result, note)
+            line = monitor_night(path, archive)
             echo(line.text())
             lines.append(line)
     return lines

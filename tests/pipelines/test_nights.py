@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from leadscore.models.monitor.result import BatchResult, Decision, MonitorResult
 from leadscore.pipelines.nights import (
     NIGHT_CONFIG,
     change_of,
     night_config,
     night_dates,
     night_line,
+    retrain_note,
 )
 from leadscore.pipelines.settings import load_settings
 from leadscore.synthetic.drift import Campaign, NewSource
@@ -54,53 +54,35 @@ def test_night_config_sets_as_of_beside_the_config_and_is_removed(tmp_path: Path
     assert not path.exists()
 
 
-def _batch(batch_id: str, as_of: str, *, mature: bool, roc: float | None) -> BatchResult:
+def test_night_line_reads_the_newest_batch_and_the_newest_mature_one() -> None:
+    batches = pd.DataFrame(
+        {
+            "batch_id": ["b1", "b2", "b3"],
+            "as_of": pd.to_datetime(["2026-07-01", "2026-07-08", "2026-10-25"], utc=True),
+            "mature": [True, True, False],
+            "roc_auc": [0.8411, None, None],  # b2: too few conversions
+            "estimated_roc_auc": [0.83, 0.82, 0.8123],
+        }
+    )
     drift = pd.DataFrame(
         {
-            "batch_id": batch_id,
-            "as_of": pd.Timestamp(as_of, tz="UTC"),
+            "batch_id": "b3",
             "feature": ["lead_source", "employees", "prediction"],
             "kind": ["categorical", "numeric", "prediction"],
             "psi": [0.31, 0.05, 0.9],
-            "missing_ref": 0.0,
-            "missing_now": 0.0,
-            "unseen_now": [0.25, float("nan"), float("nan")],
-            "top_shift": ["lead_source=(unseen) 0.0% -> 25.0%", "", ""],
         }
     )
-    return BatchResult(
-        batch_id=batch_id,
-        as_of=pd.Timestamp(as_of, tz="UTC"),
-        model_version="3",
-        n_leads=100,
-        n_known=100,
-        conversions=10,
-        observed_days=90 if mature else 7,
-        mature=mature,
-        metrics={"roc_auc": roc, "estimated_roc_auc": 0.8123},
-        grades=pd.DataFrame(),
-        drift=drift,
-        quarantine={},
-    )
-
-
-def test_night_line_reads_the_newest_batch_and_the_newest_mature_one() -> None:
-    result = MonitorResult(
-        created_at=END,
-        now=END,
-        champion_version="3",
-        horizon_days=90,
-        batches=(
-            _batch("b1", "2026-07-01", mature=True, roc=0.8411),
-            _batch("b2", "2026-07-08", mature=True, roc=None),  # too few conversions
-            _batch("b3", "2026-10-25", mature=False, roc=None),
-        ),
-        decision=Decision("retrain", ("PSI of lead_source 0.31 > 0.2",), "retrain: PSI ..."),
-    )
-    line = night_line(END, result, "retrained: champion 3 -> 4")
+    retrain = {"version": "4", "promoted": True, "promotion": "promoted", "run_id": "r"}
+    line = night_line(END, batches, drift, "retrain: PSI ...", retrain_note(retrain))
     assert (line.batch_id, line.live_roc_auc, line.max_psi_feature) == ("b3", 0.8411, "lead_source")
     assert line.max_psi == 0.31  # the prediction's PSI is not a feature's
     assert line.text() == (
         "2026-11-01  batch b3  live ROC-AUC 0.841 (batch of 2026-07-01)  estimated 0.812  "
-        "max PSI 0.310 lead_source  retrain: PSI ...; retrained: champion 3 -> 4"
+        "max PSI 0.310 lead_source  retrain: PSI ...; retrained: version 4 promoted"
     )
+    quiet = night_line(END, batches.iloc[2:], drift.iloc[:0], "no action: all within bounds")
+    assert quiet.text() == (
+        "2026-11-01  batch b3  live ROC-AUC -  estimated 0.812  max PSI -  "
+        "no action: all within bounds"
+    )
+    assert retrain_note({"version": "5", "promoted": False}).endswith("kept the champion)")
