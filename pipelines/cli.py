@@ -298,16 +298,12 @@ def monitor(config: ConfigOption = None) -> None:
 def demo(
     leads: Annotated[int | None, typer.Option(help="Number of synthetic leads.")] = None,
     config: ConfigOption = None,
-    nights: Annotated[
-        int, typer.Option(help="Simulate N nights of a drifting world instead (0: no).")
-    ] = 0,
-    every: Annotated[int, typer.Option(help="Days between two simulated nights.")] = 7,
+    nights: Annotated[int, typer.Option(help="Simulated nights of a drifting world.")] = 0,
+    every: Annotated[int, typer.Option(help="Days between two nights.")] = 7,
     change: Annotated[
-        str, typer.Option(help="Injected: new_source|campaign|mix_shift|broken_pixel|none.")
+        str, typer.Option(help="new_source|campaign|mix_shift|broken_pixel|none")
     ] = "new_source",
-    change_at: Annotated[
-        str | None, typer.Option(help="When the change starts (default: the middle night).")
-    ] = None,
+    change_at: Annotated[str | None, typer.Option(help="Its start (default: mid-nights).")] = None,
 ) -> None:
     """Generate the synthetic CRM, train, score, and show the 10 highest open leads; end
     with where to look: the page (a page token is kept in `output.demo_page_token`), the
@@ -318,8 +314,7 @@ def demo(
         from leadscore.pipelines.nights import run_nights
 
         with flow_runs():
-            run_nights(settings, config, nights=nights, every=every, change=change,
-                       change_at=change_at, leads=leads, echo=typer.echo)  # fmt: skip
+            run_nights(settings, config, nights, every, change, change_at, leads, typer.echo)
         return
     start = time.perf_counter()
     generate(leads=leads, seed=None, out=None, config=config)

@@ -201,7 +201,6 @@ def monitor_night(path: str, archive: Path) -> NightLine:
 def run_nights(
     settings: Settings,
     config: Path | None,
-    *,
     nights: int,
     every: int,
     change: str | None,

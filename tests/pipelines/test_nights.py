@@ -86,3 +86,50 @@ def test_night_line_reads_the_newest_batch_and_the_newest_mature_one() -> None:
         "no action: all within bounds"
     )
     assert retrain_note({"version": "5", "promoted": False}).endswith("kept the champion)")
+
+
+@pytest.mark.slow
+def test_two_nights_score_monitor_and_catch_a_campaign(tmp_path: Path, prefect_harness) -> None:
+    """One real run of the nights (train, score, monitor flows; MLflow, SQLite store): the
+    first night is quiet, a campaign started four days before the second one is caught."""
+    from leadscore.pipelines.nights import run_nights
+    from leadscore.serving.store import ScoreStore
+
+    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text(encoding="utf-8"))
+    raw["snapshots"].update(min_leads=500, min_conversions=50)  # a small CRM on purpose
+    raw["promotion"]["max_calibration_error"] = None  # as tests/e2e: small CRM, wide ECE
+    raw["monitor"]["retrain"] = False  # the decision is recorded; no second training here
+    config = tmp_path / "leadscore.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    settings = load_settings(config)
+    printed: list[str] = []
+    lines = run_nights(
+        settings,
+        config,
+        nights=2,
+        every=7,
+        change="campaign",
+        change_at="2026-10-28",
+        leads=3_000,
+        echo=printed.append,
+    )
+    assert printed[0].startswith("3,000 leads to 2026-11-01; 2 nights every 7 days from 2026-10-25")
+    assert "campaign: +0.5 webinar_signup" in printed[0]
+    assert printed[1:] == [line.text() for line in lines]
+    first, second = lines
+    assert first.night == pd.Timestamp("2026-10-25", tz="UTC")
+    assert first.decision == "no action: all within bounds"
+    assert first.max_psi is not None and first.max_psi < 0.2
+    assert second.decision.startswith("retrain: PSI of ")
+    assert "webinar_signup" in (second.max_psi_feature or "")
+    assert second.max_psi is not None and second.max_psi > 0.2
+    # the flows ran as of each night: the store's batches are the nights'
+    store = ScoreStore(settings.store)
+    judged = store.monitor_batches()
+    assert list(judged["batch_id"]) == [first.batch_id, second.batch_id]
+    assert [pd.Timestamp(t) for t in judged["as_of"]] == [first.night, second.night]
+    archive = Path(f"{settings.monitor.archive_dir}-nights")
+    assert sorted(p.name for p in archive.iterdir()) == sorted([first.batch_id, second.batch_id])
+    assert not (tmp_path / NIGHT_CONFIG).exists()
+    leads = pd.read_parquet(settings.data.leads.path)
+    assert leads["created_at"].max() < second.night
