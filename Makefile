@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint format train score serve-mlflow clean help bench-api bench bench-real bench-page
+.PHONY: demo test lint format train score serve-mlflow clean help bench-api bench bench-real bench-page bench-monitor
 
 help:
 	@echo "make demo   - install, generate the synthetic CRM, train, score, show the top leads"
@@ -17,6 +17,8 @@ help:
 	@echo "              peak RSS (LEADS=1000000)"
 	@echo "make bench-real - the quality bar on real exports (bank + Kaggle files in"
 	@echo "              REAL_DATA=data/real): model vs plain LightGBM / logistic, ECE"
+	@echo "make bench-monitor - monitoring one 1M-lead batch against its training rows: stages,"
+	@echo "              wall time, peak RSS (target < 30 s, < 2 GB)"
 	@echo "make clean  - remove outputs (data, mlflow.db, mlartifacts, .prefect)"
 
 $(BIN)/python:
@@ -74,6 +76,13 @@ bench: $(VENV)/.installed
 REAL_DATA ?= data/real
 bench-real: $(VENV)/.installed
 	$(BIN)/python -m bench.real_exports --data $(REAL_DATA)
+
+# Issue #17 item 6 (bench/monitor.py): count a batch of MONITOR_LEADS leads in the reference
+# bins of the demo config's training rows, then drift, labels with censoring, live metrics and
+# the expected ROC-AUC (monitor()); prints the stages, the verdict and one JSON line.
+MONITOR_LEADS ?= 1000000
+bench-monitor: $(VENV)/.installed
+	$(BIN)/python -m bench.monitor --leads $(MONITOR_LEADS)
 
 bench-api: $(VENV)/.installed-dev
 	$(BIN)/python bench/api_load.py --rate 200 --duration 30

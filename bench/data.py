@@ -10,7 +10,8 @@ as Parquet row groups, so generation memory stays bounded whatever N is.
 
 Training: the model is fitted exactly as ``train_flow`` does (the training recipe,
 ``models.recipe``: snapshots, out-of-time split, fitted model) on its own CRM of
-``train_leads`` leads, and pickled under the cache folder with the validation AUC.
+``train_leads`` leads, with the monitor's reference attached (so the batch counts its
+drift, as the nightly run does), and pickled under the cache folder with its validation AUC.
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ def trained_model(
     settings = load_settings(config)
     lgbm = {**settings.model.lightgbm.model_dump(), **lgbm_overrides}
     model_settings = {**settings.model.model_dump(mode="json"), "lightgbm": lgbm}
+    model_settings["monitor_reference"] = True  # models since #17 carry one (key changed)
     key = hashlib.sha1(json.dumps(model_settings, sort_keys=True).encode()).hexdigest()[:8]
     path = out_dir / f"model-{train_leads}-s{seed}-{key}.pkl"
     if path.is_file():
@@ -138,7 +140,7 @@ def trained_model(
     model_config = settings.model.model_copy(
         update={"lightgbm": LightGBMParams.model_validate(lgbm)}
     )
-    model = recipe.fit_model(data, model_config)
+    model = recipe.attach_reference(recipe.fit_model(data, model_config), data, settings.monitor)
     valid = data.X_valid
     auc = evaluate(data.y_valid, model.raw_score(valid), model.predict_proba(valid)[:, 1])
     result = (model, float(auc["roc_auc"]))

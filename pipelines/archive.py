@@ -21,7 +21,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
@@ -63,7 +63,6 @@ SCHEMA = pa.schema(
     ]
 )
 """The archived score columns and their types (``ARCHIVE_COLUMNS``, in order)."""
-assert tuple(SCHEMA.names) == ARCHIVE_COLUMNS
 
 
 def partition_counts(
@@ -71,13 +70,18 @@ def partition_counts(
 ) -> BatchCounts | None:
     """A scored partition's drift counts against the model's reference (its
     ``monitor_reference_``, a ``ReferenceProfile`` or its ``to_dict()`` as the champion
-    carries it), or None when the model carries none (trained before the monitor)."""
+    carries it), or None when the model carries none (trained before the monitor) or one
+    this version cannot read (a warning line: the batch is scored and published anyway)."""
     reference = getattr(model, REFERENCE_ATTRIBUTE, None)
     if reference is None:
         return None
     with stage(times, "monitor"):
         if not isinstance(reference, ReferenceProfile):
-            reference = ReferenceProfile.from_dict(reference)
+            try:
+                reference = ReferenceProfile.from_dict(reference)
+            except (KeyError, TypeError, ValueError) as error:
+                log.warning("monitor: champion's reference unreadable (%r): no counts", error)
+                return None
         return batch_counts(X, frame["probability"].to_numpy(dtype=np.float64), reference)
 
 
@@ -154,7 +158,7 @@ def _cast(column: pa.ChunkedArray, to: pa.DataType) -> pa.ChunkedArray:
 
 def write_batch(
     folder: Path,
-    arrow_files: Any,
+    arrow_files: Iterable[Path],
     *,
     batch_id: str,
     as_of: pd.Timestamp,
@@ -183,7 +187,6 @@ def write_batch(
                     table = _score_table(pa.ipc.open_file(source).read_all())
                     n_rows += table.num_rows
                     writer.write_table(table)
-                del table
         meta = {
             "batch_id": batch_id,
             "as_of": _utc(as_of).isoformat(),

@@ -27,6 +27,9 @@ no data, at ``/docs-assets`` without one, so the docs need no CDN):
 ``POST /v1/score``
     Score one lead posted with its attributes and activities, through the same feature
     code (``features.builder.build_features``) and the champion model.
+``GET /v1/monitor``
+    The latest monitor run (decision, reasons), every judged batch's metrics, the newest
+    batch's drift (serving/monitor.py); ``ran: false`` before the first run.
 ``GET /healthz``
     Liveness plus the current batch id; no token.
 ``/ui``
@@ -67,6 +70,7 @@ from leadscore.serving.config import (
 )
 from leadscore.serving.errors import NoStackTraces, validation_error
 from leadscore.serving.guard import AccessGate, BodyLimit, SecurityHeaders, docs_allowed
+from leadscore.serving.monitor import monitor_router
 from leadscore.serving.on_demand import ModelLoader, OnDemandScorer
 from leadscore.serving.routes import decode_cursor, encode_cursor, v1_router
 from leadscore.serving.schemas import Health
@@ -188,6 +192,7 @@ def create_app(
         )
 
     app.include_router(v1_router(store, api_config, scorer, require_token))
+    app.include_router(monitor_router(store, require_token))
 
     from leadscore.serving.page import add_page_routes
 

@@ -28,6 +28,10 @@ FLOOR = 1e-4
 """Shares below this count as this in PSI (an empty bin would make it infinite)."""
 
 
+SHIFT_SHOWN = 0.0005
+"""A top shift smaller than this (0.05 percentage points) is not worded: nothing moved."""
+
+
 def psi(reference: Any, current: Any, floor: float = FLOOR) -> float:
     """PSI between two share vectors (each summing to 1), both floored at ``floor``.
 
@@ -50,11 +54,15 @@ def _percent(share: float) -> str:
 
 
 def top_shift(feature: FeatureCounts, now: np.ndarray) -> str:
-    """The bin whose share moved most, in words: ``lead_source=partner 2.0% -> 21.3%``."""
+    """The bin adding most to the PSI, in words: ``lead_source=partner 2.0% -> 21.3%``
+    (the first such bin on a tie; empty when no share moved by 0.05 points)."""
     reference = np.asarray(feature.reference, dtype=np.float64)
     if now.sum() == 0:
         return ""
-    i = int(np.argmax(np.abs(now - reference)))
+    if np.abs(now - reference).max() < SHIFT_SHOWN:
+        return ""
+    p, q = np.maximum(reference, FLOOR), np.maximum(now, FLOOR)
+    i = int(np.argmax((q - p) * np.log(q / p)))  # the largest term of the PSI
     label = feature.labels[i]
     if feature.kind == "categorical" and label not in (MISSING,):
         where = f"{feature.name}={label}"

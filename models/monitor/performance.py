@@ -24,7 +24,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from leadscore.models.evaluate import expected_calibration_error, lift_and_capture
 from leadscore.models.monitor.outcomes import Labels
-from leadscore.models.monitor.result import GRADE_COLUMNS
+from leadscore.models.monitor.result import GRADE_COLUMNS, METRIC_NAMES
 from leadscore.models.report.calibration import wilson
 
 
@@ -35,8 +35,6 @@ def capture_key(percent: float, rules: bool = False) -> str:
 
 def metric_keys(top_percent: Sequence[float]) -> list[str]:
     """Every metric a batch reports, in order: METRIC_NAMES then the captures."""
-    from leadscore.models.monitor.result import METRIC_NAMES
-
     captures = [capture_key(k, rules) for k in top_percent for rules in (False, True)]
     return [*METRIC_NAMES, *captures]
 
@@ -71,11 +69,6 @@ def ranking_metrics(
     return out
 
 
-def _order(grades: np.ndarray, grade_order: Sequence[str]) -> list[str]:
-    seen = {str(g) for g in pd.unique(grades) if g is not None and g == g}
-    return [*grade_order, *sorted(seen - set(grade_order))]
-
-
 def grade_rows(
     y: np.ndarray,
     probability: np.ndarray,
@@ -83,25 +76,33 @@ def grade_rows(
     grade_order: Sequence[str],
     ranking: str,
 ) -> list[dict[str, object]]:
-    """Per grade (``grade_order`` first): known leads, conversions, mean predicted
-    probability, realised rate and its Wilson 95% interval."""
-    y = np.asarray(y, dtype=np.int64)
-    p = np.asarray(probability, dtype=np.float64)
-    grades = np.asarray(grades, dtype=object).astype(str)
+    """Per grade (``grade_order`` first, then any other grade met, sorted): known leads,
+    conversions, mean predicted probability, realised rate and its Wilson 95% interval.
+    Grades are grouped once (``pd.factorize``), not compared row by row per grade."""
+    codes, uniques = pd.factorize(np.asarray(grades, dtype=object))
+    names = [str(u) for u in uniques]
+    valid = codes >= 0
+    size = len(names)
+    n = np.bincount(codes[valid], minlength=size)
+    hits = np.bincount(codes[valid], weights=np.asarray(y, np.float64)[valid], minlength=size)
+    stated = np.bincount(
+        codes[valid], weights=np.asarray(probability, np.float64)[valid], minlength=size
+    )
+    where = {name: i for i, name in enumerate(names)}
     rows = []
-    for grade in _order(grades, grade_order):
-        mask = grades == grade
-        n = int(mask.sum())
-        hits = int(y[mask].sum())
-        low, high = wilson(float(hits), n)
+    for grade in [*grade_order, *sorted(set(names) - set(grade_order))]:
+        i = where.get(grade)
+        count = int(n[i]) if i is not None else 0
+        converted = int(np.rint(hits[i])) if i is not None else 0
+        low, high = wilson(float(converted), count)
         rows.append(
             {
                 "ranking": ranking,
                 "grade": grade,
-                "n": n,
-                "conversions": hits,
-                "predicted": float(p[mask].mean()) if n else float("nan"),
-                "realised": hits / n if n else float("nan"),
+                "n": count,
+                "conversions": converted,
+                "predicted": float(stated[i] / count) if count else float("nan"),
+                "realised": converted / count if count else float("nan"),
                 "low": low,
                 "high": high,
             }

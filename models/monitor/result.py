@@ -104,7 +104,7 @@ class Decision:
     """Retrain or not, with every reason in words ("PSI of lead_source 0.31 > 0.2")."""
 
     action: Literal["retrain", "none"]
-    reasons: tuple[str, ...]  # each threshold crossed; empty for "none"
+    reasons: tuple[str, ...]  # each threshold crossed; empty for "none" unless the cooldown held it
     text: str  # "retrain: PSI of lead_source 0.31 > 0.2" | "no action: all within bounds"
 
 

@@ -113,8 +113,8 @@ def line_chart(
             ]
         ly = _T + 14 + 18 * k
         parts.append(
-            f'<line x1="{_W - _R + 36}" y1="{ly}" x2="{_W - _R + 58}" y2="{ly}" '
-            f'stroke="{s.colour}" stroke-width="2"{dash}/><text x="{_W - _R + 62}" '
+            f'<line x1="{_W - _R + 10}" y1="{ly}" x2="{_W - _R + 32}" y2="{ly}" '
+            f'stroke="{s.colour}" stroke-width="2"{dash}/><text x="{_W - _R + 36}" '
             f'y="{ly + 4}" font-size="12">{html.escape(s.name)}</text>'
         )
     parts.append("</svg>")

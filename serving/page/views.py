@@ -31,6 +31,7 @@ from leadscore.serving.page.charts import (
 )
 from leadscore.serving.page.download import csv_stream, file_name
 from leadscore.serving.page.filters import CHANGE_KINDS, ROWS_PER_PAGE, ListQuery
+from leadscore.serving.page.monitor import add_monitor_routes
 from leadscore.serving.page.render import (
     ago,
     compile_templates,
@@ -133,6 +134,7 @@ def add_page_routes(
         return context
 
     add_login_routes(app, config, render, auth, api_auth, sessions)
+    add_monitor_routes(app, store, authed, login_redirect)
 
     @app.get("/ui", include_in_schema=False)
     def leads_page(request: Request) -> Response:

@@ -207,6 +207,18 @@ def test_every_open_lead_has_exactly_one_score_with_reasons(project: Path, score
     assert len(csv) == len(open_ids)
 
 
+def test_the_published_batch_is_archived_with_its_drift_counts(project: Path, scored: dict):
+    """The train flow attached the reference before logging the model, so the champion
+    read back from MLflow carries it, and the score flow archived the batch's counts."""
+    from leadscore.models.monitor.profile import BatchCounts
+    from leadscore.pipelines.archive import read_archive
+
+    batches = {b.batch_id: b for b in read_archive(project / "data" / "archive")}
+    batch = batches[scored["batch_id"]]
+    assert batch.profile is not None and len(batch.scores) == scored["scored"]
+    assert BatchCounts.from_dict(batch.profile).rows == scored["scored"]
+
+
 def test_a_worse_model_does_not_take_the_champion_alias(project: Path, scored: dict):
     from mlflow import MlflowClient
 

@@ -117,8 +117,9 @@ def batch(batch_id: str) -> BatchResult:
     )
 
 
-def sample_result(action: str = "retrain") -> MonitorResult:
-    """The four batches and a decision (``"retrain"`` on lead_source, or ``"none"``)."""
+def sample_result(action: str = "retrain", ran: str = "2026-03-20 03:00") -> MonitorResult:
+    """The four batches and a decision (``"retrain"`` on lead_source, or ``"none"``),
+    the monitor run made at ``ran`` (UTC)."""
     if action == "retrain":
         decision = Decision(
             "retrain", ("PSI of lead_source 0.31 > 0.2",), "retrain: PSI of lead_source 0.31 > 0.2"
@@ -126,7 +127,7 @@ def sample_result(action: str = "retrain") -> MonitorResult:
     else:
         decision = Decision("none", (), "no action: all within bounds")
     return MonitorResult(
-        created_at=pd.Timestamp("2026-03-20 03:00", tz="UTC"),
+        created_at=pd.Timestamp(ran, tz="UTC"),
         now=NOW,
         champion_version="3",
         horizon_days=HORIZON,

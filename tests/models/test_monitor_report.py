@@ -42,7 +42,7 @@ def test_live_roc_auc_of_model_and_rules_per_batch_with_days_watched():
     ) in text
     row = "2026-01-05 (b1) 3 1,000 980 60 30 of 30 mature 0.812 0.731 +0.081"
     assert row in text
-    assert "2026-03-08 (b4) 3 1,020 1,000 16 12 of 30 still maturing (12 of 30 days) - -" in text
+    assert "2026-03-08 (b4) 3 1,020 1,000 16 12 of 30 still maturing - -" in text
     # the estimate for the young batch, next to its live figure so far
     assert "2026-03-08 (b4) 12 of 30 0.787 -" in text
 

@@ -15,7 +15,9 @@ import json
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -23,13 +25,22 @@ import pandas as pd
 import pytest
 import yaml
 
-from leadscore.models.monitor.profile import REFERENCE_ATTRIBUTE, BatchCounts, ReferenceProfile
+from leadscore.models.monitor.profile import (
+    PREDICTION,
+    REFERENCE_ATTRIBUTE,
+    BatchCounts,
+    ReferenceProfile,
+    batch_counts,
+    reference_from_examples,
+)
 from leadscore.models.monitor.result import ARCHIVE_COLUMNS
 from leadscore.pipelines.archive import (
     PARTIAL,
+    SCHEMA,
     ArchiveRun,
     archive_published,
     merged_counts,
+    partition_counts,
     prune,
     quarantine_by_reason,
     read_archive,
@@ -101,7 +112,7 @@ def test_a_batch_written_is_read_back_exactly(tmp_path: Path):
     assert batch.profile == profile
     assert batch.quarantine == reasons
     assert batch.rows_in == 68
-    assert tuple(batch.scores.columns) == ARCHIVE_COLUMNS
+    assert tuple(batch.scores.columns) == ARCHIVE_COLUMNS == tuple(SCHEMA.names)
     assert batch.scores["probability"].dtype == np.float32
     assert len(batch.scores) == 65
     expected = frame[list(ARCHIVE_COLUMNS)]
@@ -214,3 +225,163 @@ def test_quarantine_by_reason_counts_the_leads_rows_only():
         "lead_id is empty": 1,
     }
     assert quarantine_by_reason(quarantine.iloc[:0], "leads") == {}
+
+
+def test_partition_counts_merge_to_the_whole_batch():
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(
+        {
+            "lead_id": [f"L{i}" for i in range(400)],
+            "employees": rng.lognormal(3, 1, 400),
+            "industry": rng.choice(["retail", "tech", "health"], 400),
+        }
+    )
+    proba = rng.uniform(0, 1, 400)
+    reference = reference_from_examples(
+        X[["employees", "industry"]], proba, as_of=None, days=90, bins=5
+    )
+    model = SimpleNamespace(**{REFERENCE_ATTRIBUTE: reference.to_dict()})
+    halves = [
+        partition_counts(X.iloc[s], pd.DataFrame({"probability": proba[s]}), model)
+        for s in (slice(0, 150), slice(150, 400))
+    ]
+    whole = batch_counts(X, proba, reference)
+    parts = [Spilled(Path(f"p{i}"), np.zeros(1), np.zeros(1), c) for i, c in enumerate(halves)]
+    merged = merged_counts(parts)
+    assert merged is not None and merged.to_dict() == whole.to_dict()
+    assert merged.rows == 400
+    # a partition without counts (a champion trained without a reference): no profile
+    assert merged_counts([*parts, Spilled(Path("p2"), np.zeros(1), np.zeros(1))]) is None
+    no_reference = SimpleNamespace()
+    assert partition_counts(X, pd.DataFrame({"probability": proba}), no_reference) is None
+
+
+# --- the score flow on a small synthetic CRM ----------------------------------------------
+
+BAD_STATUS = {3: None, 17: None, 40: "pending", 41: "pending", 42: "pending"}
+"""Leads rows the contract refuses (position -> status): two empty, three unknown."""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> tuple[Path, Any, Any]:
+    """A project folder with a small CRM on disk (five leads refused by the contract) and a
+    champion trained by the recipe with its reference attached, as the train flow does."""
+    from leadscore.models import recipe
+    from leadscore.pipelines.settings import load_settings
+    from leadscore.pipelines.sources import load_crm
+    from leadscore.synthetic import generate_crm, write_crm
+
+    folder = tmp_path_factory.mktemp("archive-flow")
+    crm = generate_crm(1200, seed=21)
+    status = crm.leads["status"].astype(object).copy()
+    for position, value in BAD_STATUS.items():
+        status.iloc[position] = value
+    write_crm(replace(crm, leads=crm.leads.assign(status=status)), folder / "data" / "synthetic")
+    raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
+    raw["scoring"]["partition_rows"] = 40  # several partitions: their counts are merged
+    raw["model"]["kind"] = "lightgbm"  # the configured family, unjudged: a third of the time
+    raw["monitor"]["archive_dir"] = "archive"
+    (folder / "leadscore.yaml").write_text(yaml.safe_dump(raw))
+    settings = load_settings(folder / "leadscore.yaml")
+    loaded = load_crm(settings)
+    trained = recipe.train(loaded.leads, loaded.activities, loaded.end, settings)
+    model = recipe.attach_reference(trained.model, trained.data, settings.monitor)
+    return folder, settings, model
+
+
+def _run_score_flow(folder: Path, model: Any, **patches: Any) -> dict[str, Any]:
+    """``score_flow`` with ``model`` as the champion (version 4): no MLflow needed here."""
+    from leadscore.pipelines import score_flow as module
+    from leadscore.pipelines import tracking
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tracking, "configure", lambda _: None)
+        patch.setattr(tracking, "load_champion", lambda _: (model, "4"))
+        for name, value in patches.items():
+            patch.setattr(module, name, value)
+        return module.score_flow(str(folder / "leadscore.yaml"))
+
+
+@pytest.fixture(scope="module")
+def scored(project, prefect_harness) -> dict[str, Any]:
+    folder, _, model = project
+    return _run_score_flow(folder, model)
+
+
+@pytest.mark.slow
+def test_the_score_flow_archives_the_batch_it_published(project, scored):
+    from leadscore.serving.store import ScoreStore
+
+    folder, settings, model = project
+    (batch,) = read_archive(folder / "archive")
+    assert scored["archive"] == str(folder / "archive" / scored["batch_id"])
+    assert batch.batch_id == scored["batch_id"]
+    assert batch.as_of == pd.Timestamp(scored["as_of"])
+    assert batch.model_version == "4"
+    assert batch.rows_in == scored["leads_in"] == 1200
+
+    store = ScoreStore(settings.store)
+    published = store.read_batch(scored["batch_id"]).sort_values("lead_id", ignore_index=True)
+    store.close()
+    archived = batch.scores.sort_values("lead_id", ignore_index=True)
+    assert len(archived) == len(published) == scored["scored"] > 3 * 40
+    assert archived["lead_id"].tolist() == published["lead_id"].tolist()
+    np.testing.assert_array_equal(
+        archived["probability"], published["probability"].to_numpy(np.float32)
+    )
+    for column in ("grade", "rule_grade", "cell"):
+        assert archived[column].tolist() == published[column].tolist()
+    np.testing.assert_allclose(archived["rule_score"], published["rule_score"])
+
+    # the quarantine by reason is the quarantine file's, leads rows only
+    quarantine = pd.read_csv(settings.output.quarantine_csv)
+    leads_rows = quarantine[quarantine["source"] == settings.data.leads.label]
+    assert batch.quarantine == leads_rows["reason"].value_counts().to_dict()
+    assert sum(batch.quarantine.values()) == scored["quarantined"] == len(BAD_STATUS)
+
+    # the partitions' counts, merged, count every scored lead once per feature; the
+    # prediction's are those of the published probabilities in the reference's bins
+    counts = BatchCounts.from_dict(batch.profile)
+    reference = ReferenceProfile.from_dict(getattr(model, REFERENCE_ATTRIBUTE))
+    assert counts.rows == scored["scored"]
+    assert list(counts.features) == [*model.input_columns_, PREDICTION]
+    assert all(f.rows == scored["scored"] for f in counts.features.values())
+    np.testing.assert_array_equal(
+        counts.features[PREDICTION].counts,
+        reference.prediction.count(published["probability"].to_numpy()),
+    )
+
+
+@pytest.mark.slow
+def test_a_failed_score_run_archives_nothing(project, scored):
+    from leadscore.pipelines.errors import ConservationError
+
+    folder, _, model = project
+
+    def broken(*_: Any) -> Any:
+        def check(scored: int) -> None:
+            raise ConservationError(f"lead conservation broken: {scored} scored")
+
+        return check
+
+    with pytest.raises(ConservationError):
+        _run_score_flow(folder, model, conservation=broken)
+    # still only the first run's batch, and no partial folder
+    assert [p.name for p in (folder / "archive").iterdir()] == [scored["batch_id"]]
+
+
+def test_the_reference_travels_in_the_champions_skops_file(project):
+    import skops.io as sio
+
+    from leadscore.pipelines.tracking import TRUSTED_TYPES
+
+    _, settings, model = project
+    kept = getattr(model, REFERENCE_ATTRIBUTE)
+    assert isinstance(kept, dict)  # JSON-able: skops stores it with no type to trust
+    loaded = sio.loads(sio.dumps(model), trusted=TRUSTED_TYPES)
+    assert getattr(loaded, REFERENCE_ATTRIBUTE) == kept
+    reference = ReferenceProfile.from_dict(kept)
+    assert list(reference.features) == model.input_columns_
+    assert reference.start is not None and reference.end is not None
+    assert reference.end - reference.start <= pd.Timedelta(days=settings.monitor.reference_days)
+    assert sum(reference.prediction.shares) == pytest.approx(1.0)

@@ -10,6 +10,7 @@ costly part. The CLI's lines and a flat export without dates are checked without
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -58,6 +59,7 @@ def world(tmp_path_factory, prefect_harness) -> dict:
     raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
     raw["snapshots"].update(min_leads=500, min_conversions=50)  # a small CRM on purpose
     raw["promotion"]["max_calibration_error"] = None  # as tests/e2e: 2k leads, wide ECE
+    raw["model"]["kind"] = "logistic"  # the fastest family: the flows are under test here
     raw["monitor"]["min_conversions"] = 5
     # only the days since training can ask for a retrain, and it does (a cheap, sure trigger)
     raw["monitor"]["thresholds"] = {
@@ -142,7 +144,7 @@ def test_a_monitor_run_judges_the_batch_records_the_decision_and_retrains(world)
     assert "monitoring.html" in artifacts
     report = Path(summary["report"])
     assert report == settings.output.report_dir / "monitoring.html"
-    assert summary["decision_text"] in report.read_text()
+    assert html.escape(summary["decision_text"], quote=False) in report.read_text()
 
     # the retrain ran: a second version trained on the whole CRM, the gate's word recorded
     retrain = summary["retrain"]
@@ -152,7 +154,7 @@ def test_a_monitor_run_judges_the_batch_records_the_decision_and_retrains(world)
     again = client.get_run(retrain["run_id"])
     assert pd.Timestamp(again.data.params["data_end"]) > trained_at + pd.Timedelta(days=90)
     versions = client.search_model_versions(f"name = '{settings.tracking.model_name}'")
-    assert sorted(v.version for v in versions) == ["1", "2"]
+    assert sorted(str(v.version) for v in versions) == ["1", "2"]
 
 
 def test_the_monitor_command_prints_a_json_line_and_the_decision(tmp_path, monkeypatch):
@@ -214,3 +216,31 @@ def test_a_flat_export_without_dates_is_not_monitored(tmp_path):
     outcomes = read_outcomes.fn(Settings.model_validate(raw))
     assert outcomes.frame.empty and pd.isna(outcomes.end)
     assert re.search(r"no closed_at .* nothing is monitored", outcomes.undated)
+
+
+def test_the_last_retrain_is_the_newest_run_that_asked_for_one():
+    from leadscore.pipelines.monitor_tracking import last_retrain_at
+
+    runs = [  # newest first, as ScoreStore.monitor_runs returns them
+        {"action": "none", "now": pd.Timestamp("2026-03-09", tz="UTC")},
+        {"action": "retrain", "now": pd.Timestamp("2026-03-05 03:00", tz="UTC")},
+        {"action": "retrain", "now": pd.Timestamp("2026-02-01", tz="UTC")},
+    ]
+    assert last_retrain_at(runs) == pd.Timestamp("2026-03-05 03:00", tz="UTC")
+    assert last_retrain_at(runs[:1]) is None and last_retrain_at([]) is None
+
+
+def test_now_is_never_before_the_newest_batch_unless_configured():
+    from leadscore.models.monitor.result import ArchivedBatch
+    from leadscore.pipelines.monitor_flow import outcome_time
+    from leadscore.pipelines.settings import load_settings
+
+    settings = load_settings(ROOT / "leadscore.yaml")
+    end = pd.Timestamp("2026-03-01", tz="UTC")  # the leads' end; the batch saw activities later
+    batch = ArchivedBatch("b", pd.Timestamp("2026-03-02", tz="UTC"), "1", pd.DataFrame(), None)
+    assert outcome_time(settings, end, []) == end
+    assert outcome_time(settings, end, [batch]) == pd.Timestamp("2026-03-02", tz="UTC")
+    pinned = settings.model_copy(
+        update={"data": settings.data.model_copy(update={"as_of": "2026-02-20"})}
+    )
+    assert outcome_time(pinned, end, [batch]) == pd.Timestamp("2026-02-20", tz="UTC")

@@ -25,7 +25,7 @@ from leadscore.serving.api import (
     decode_cursor,
     encode_cursor,
 )
-from leadscore.serving.store import ScoreStore, StoreConfig
+from leadscore.serving.store import SCHEMA_VERSION, ScoreStore, StoreConfig
 from tests.serving.test_store import AS_OF, _frame
 
 TOKEN = "s3cret-token"
@@ -98,7 +98,7 @@ def test_only_healthz_answers_without_a_token(api):
     client, _, (_, second) = api
     health = client.get("/healthz")
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "current_batch": second.batch_id, "schema_version": 4}
+    assert health.json() == {"status": "ok", "current_batch": second.batch_id, "schema_version": SCHEMA_VERSION}
     for path in ("/v1/scores", "/v1/leads/a", "/v1/changes", "/openapi.json", "/docs"):
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic xx"}):
             response = client.get(path, headers=headers)

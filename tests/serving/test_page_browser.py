@@ -27,6 +27,7 @@ import pytest
 
 from leadscore.serving.api import PAGE_TOKENS_ENV, TOKENS_ENV, ApiConfig, create_app
 from leadscore.serving.store import ScoreStore, StoreConfig
+from tests.models.monitor_sample import sample_result
 from tests.serving.live import uvicorn_serving
 from tests.serving.test_store import AS_OF, _frame, in_ci
 
@@ -87,6 +88,7 @@ def server(tmp_path_factory) -> Iterator[str]:
     )  # fmt: skip
     _with_v4_columns(frame)
     store.publish(frame, model_version="7", as_of=AS_OF)
+    store.save_monitor(sample_result(), mlflow_run_id=None)  # the "past grades" tab
     saved = {k: os.environ.pop(k, None) for k in (TOKENS_ENV, PAGE_TOKENS_ENV)}
     app = create_app(store.config, ApiConfig(tokens=["api-token"], page_tokens=[PAGE_TOKEN]))
     with uvicorn_serving(app) as port:
@@ -348,6 +350,36 @@ def test_search_quadrant_lead_timeline_and_screenshots(server: str, browser, tmp
                 assert driver.find_element(By.CSS_SELECTOR, "#leads thead").is_displayed()
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_past_grades_tab_from_the_nav_fits_a_phone(server: str, browser, tmp_path) -> None:
+    """The nav's "How did past grades do" opens the month table (cards at 390 px, nothing
+    wider than the phone) and its link jumps to the newest batch's drift."""
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    _log_in(driver, server)
+    driver.find_element(By.ID, "nav-monitor").click()
+    _wait_for(driver, "/ui/monitor")
+    months = driver.find_elements(By.CSS_SELECTOR, "#months tr.month")
+    assert [m.get_attribute("id") for m in months] == [
+        "month-2026-03",
+        "month-2026-02",
+        "month-2026-01",
+    ]
+    assert "still maturing (12 of 30 days)" in months[0].text
+    try:
+        phone = _screenshot(driver, 390, 844, tmp_path / "monitor-phone.png")
+        assert phone.size == (390, 844) and _busy(phone)
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+        assert not driver.find_element(By.CSS_SELECTOR, "#months thead").is_displayed()
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    driver.find_element(By.ID, "drift-link").click()
+    _wait_for(driver, "#drift")
+    first = driver.find_element(By.CSS_SELECTOR, "#drift-table tr.drift-row")
+    assert first.get_attribute("data-feature") == "lead_source"
+    assert _csp_violations(driver) == []
 
 
 def test_the_evaluation_report_opens_in_chromium(tmp_path: Path) -> None:
