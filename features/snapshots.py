@@ -91,6 +91,33 @@ def make_snapshots(
     return Snapshots(rows=rows, n_censored=int(censored.sum()), data_end=data_end)
 
 
+def recent_open(
+    leads: pd.DataFrame, data_end: pd.Timestamp, *, days: int, cadence_days: int
+) -> pd.DataFrame:
+    """(lead_id, as_of) of every lead open at ``data_end`` and at each ``cadence_days`` step
+    back within ``days``: the nightly batches as they looked when the model was trained.
+
+    No label is needed, so these rows reach the data's end; labelled snapshots stop a
+    horizon earlier, and a drift reference built from them lags a horizon behind the world
+    (a change months old still read as drift after every retrain). Open at g means created
+    at or before g and not closed by g, as the data read at its end says.
+    """
+    end = data_end.tz_convert("UTC").tz_localize(None).to_datetime64().astype("datetime64[ns]")
+    step = np.timedelta64(int(cadence_days), "D").astype("timedelta64[ns]")
+    grid = end - np.arange(int(days) // int(cadence_days) + 1) * step
+    created = leads[CREATED_AT].to_numpy(dtype="datetime64[ns]")
+    closed = leads[CLOSED_AT].to_numpy(dtype="datetime64[ns]")
+    open_until = np.where(np.isnat(closed), end + step, closed)
+    is_open = (created[None, :] <= grid[:, None]) & (grid[:, None] < open_until[None, :])
+    when, pos = np.nonzero(is_open)
+    return pd.DataFrame(
+        {
+            LEAD_ID: leads[LEAD_ID].to_numpy()[pos],
+            AS_OF: pd.to_datetime(grid[when]).tz_localize("UTC"),
+        }
+    )
+
+
 def out_of_time_split(snapshots: Snapshots, config: SnapshotConfig) -> Split:
     """Newest window validates; training ends H days before it (the embargo).
 

@@ -25,7 +25,13 @@ from leadscore.features.accounts import AccountHistory
 from leadscore.features.builder import AS_OF, build_features
 from leadscore.features.config import FeatureConfig, SnapshotConfig
 from leadscore.features.registry import FeatureRegistry, build_registry
-from leadscore.features.snapshots import LABEL, Snapshots, Split, training_examples
+from leadscore.features.snapshots import (
+    LABEL,
+    Snapshots,
+    Split,
+    recent_open,
+    training_examples,
+)
 from leadscore.models import training
 from leadscore.models.config import ModelConfig, RulesConfig
 from leadscore.models.factory import CANDIDATE_LABELS
@@ -142,15 +148,47 @@ def fit_model(data: TrainingData, config: ModelConfig, metric: str = "roc_auc") 
     )
 
 
-def attach_reference(model: FittedModel, data: TrainingData, monitor: MonitorConfig) -> FittedModel:
+def reference_rows(
+    leads: pd.DataFrame,
+    activities: pd.DataFrame | None,
+    data_end: pd.Timestamp,
+    settings: RecipeSettings,
+    monitor: MonitorConfig,
+    accounts: AccountHistory | None = None,
+) -> pd.DataFrame | None:
+    """The features of the leads open over the newest ``monitor.reference_days`` (at the
+    data's end and every snapshot cadence back, ``features.snapshots.recent_open``), built
+    as the examples are: what a nightly batch looked like when the model was trained. None
+    for a flat export (no activity log, no grid): its reference is its examples."""
+    if activities is None:
+        return None
+    rows = recent_open(
+        leads,
+        data_end,
+        days=monitor.reference_days,
+        cadence_days=settings.snapshots.cadence_days,
+    )
+    return build_features(leads, activities, rows, settings.features, accounts=accounts)
+
+
+def attach_reference(
+    model: FittedModel,
+    data: TrainingData,
+    monitor: MonitorConfig,
+    recent: pd.DataFrame | None = None,
+) -> FittedModel:
     """``model`` carrying the monitor's reference (``monitor_reference_``): the features'
-    and the probability's distributions over its training and validation examples, the
-    newest ``monitor.reference_days`` days of them, against which each nightly batch's
-    drift is counted (``models.monitor.profile``). Attached before the model is logged,
-    so the champion carries it, as it carries ``subscore_quantiles_``; kept as its JSON-able
-    ``to_dict()``, which the model's skops file stores without a type to trust, and which
-    a later version of the profile still reads."""
-    X = data.X.iloc[np.sort(np.concatenate([data.split.train, data.split.valid]))]
+    and the probability's distributions over ``recent`` (``reference_rows``: the open leads
+    of the newest ``monitor.reference_days``), else over the newest days of the training
+    and validation examples, against which each nightly batch's drift is counted
+    (``models.monitor.profile``). Attached before the model is logged, so the champion
+    carries it, as it carries ``subscore_quantiles_``; kept as its JSON-able ``to_dict()``,
+    which the model's skops file stores without a type to trust, and which a later version
+    of the profile still reads."""
+    if recent is not None and len(recent):
+        X = recent
+    else:
+        X = data.X.iloc[np.sort(np.concatenate([data.split.train, data.split.valid]))]
     as_of = X[AS_OF] if AS_OF in X.columns and bool(X[AS_OF].notna().all()) else None
     if as_of is not None and len(X):  # only the newest days are profiled: predict those
         newest = as_of >= as_of.max() - pd.Timedelta(days=monitor.reference_days)

@@ -73,11 +73,15 @@ def fit_model(data: recipe.TrainingData, settings: Settings) -> LeadScorer:
 
 @thin_task
 def monitor_reference(
-    model: LeadScorer, data: recipe.TrainingData, settings: Settings
+    model: LeadScorer, data: recipe.TrainingData, crm: CRMData, settings: Settings
 ) -> LeadScorer:
     """The model carrying the monitor's reference, set before it is logged
-    (``recipe.attach_reference``): the champion carries it to the score flow."""
-    return recipe.attach_reference(model, data, settings.monitor)
+    (``recipe.attach_reference`` over ``recipe.reference_rows``, the open leads of the
+    newest days): the champion carries it to the score flow."""
+    recent = recipe.reference_rows(
+        crm.leads, crm.activities, crm.end, settings, settings.monitor, crm.accounts
+    )
+    return recipe.attach_reference(model, data, settings.monitor, recent)
 
 
 @thin_task
@@ -243,7 +247,7 @@ def train_flow(config_path: str | None = None, force: bool = False) -> dict[str,
     suspects = leak_suspects(crm, data, settings)
     for line in leakage.warning_lines(suspects):
         logger.info(line)
-    model = monitor_reference(fit_model(data, settings), data, settings)
+    model = monitor_reference(fit_model(data, settings), data, crm, settings)
     rules = fit_rules(data, settings)
     oracle_p = oracle_probabilities(crm, data.valid_entities, settings)
     oracle = None if oracle_p is None else full_metrics(y_valid, oracle_p, oracle_p)

@@ -45,7 +45,7 @@ class MonitorConfig(_Strict):
     reference_days: int = Field(
         default=90,
         gt=0,
-        description="Reference rows: the newest N days of the champion's training snapshots.",
+        description="Reference rows: the leads open over the training data's newest N days.",
     )
     top_percent: list[float] = Field(
         default_factory=lambda: [5.0, 10.0, 20.0],

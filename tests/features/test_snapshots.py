@@ -11,6 +11,7 @@ from leadscore.features.snapshots import (
     make_snapshots,
     ordered_split,
     out_of_time_split,
+    recent_open,
     training_examples,
 )
 from tests.conftest import ts
@@ -41,6 +42,27 @@ def test_grid_labels_and_censoring_by_hand():
     # converted Feb 10: within 28 days of Jan 18 and Feb 1, not of Jan 4 (Feb 1 < Feb 10)
     assert rows["label"].tolist() == [0, 1, 1]
     assert snaps.n_censored == 1
+
+
+def test_recent_open_reaches_the_data_end_where_labelled_snapshots_stop_a_horizon_earlier():
+    # grid within 28 days of the end: Mar 1 (the end itself), Feb 15, Feb 1
+    leads = _leads(
+        [
+            ("A", "2026-01-01", "converted", "2026-02-10"),  # open at Feb 1 only
+            ("B", "2026-02-10", "open", None),  # open at Feb 15 and Mar 1
+            ("C", "2026-02-20", "lost", "2026-03-01"),  # closed on the end: not open there
+            ("D", "2026-03-02", "open", None),  # created after the end: never
+        ]
+    )
+    rows = recent_open(leads, END, days=28, cadence_days=14)
+    got = sorted(zip(rows["lead_id"], rows["as_of"], strict=True))
+    assert got == [
+        ("A", ts("2026-02-01")),
+        ("B", ts("2026-02-15")),
+        ("B", ts("2026-03-01")),
+    ]
+    # the labelled snapshots of the same leads end a horizon (28 days) before Mar 1
+    assert make_snapshots(leads, END, CONFIG).rows["as_of"].max() == ts("2026-02-01")
 
 
 def test_a_lead_closed_on_a_grid_day_is_not_open_that_day():
