@@ -283,13 +283,23 @@ def score(config: ConfigOption = None) -> None:
 
 
 @app.command()
-def monitor(config: ConfigOption = None) -> None:
+def monitor(
+    config: ConfigOption = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Judge every archived batch again, also those mature when last judged "
+            "(e.g. after outcomes were corrected in the CRM).",
+        ),
+    ] = False,
+) -> None:
     """Judge past batches against the outcomes since, watch drift, retrain when it pays."""
     settings = _settings(config)
     with flow_runs():
         from leadscore.pipelines.monitor_flow import monitor_flow
 
-        result = monitor_flow(_config_arg(settings, config))
+        result = monitor_flow(_config_arg(settings, config), full=full)
     console().print(monitor_line(result), highlight=False, soft_wrap=True, markup=False)
     typer.echo(json.dumps(result))
 
