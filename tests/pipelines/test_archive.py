@@ -35,11 +35,11 @@ from leadscore.models.monitor.profile import (
 )
 from leadscore.models.monitor.result import ARCHIVE_COLUMNS
 from leadscore.pipelines.archive import (
-    archived,
     PARTIAL,
     SCHEMA,
     ArchiveRun,
     archive_published,
+    archived,
     merged_counts,
     partition_counts,
     prune,
