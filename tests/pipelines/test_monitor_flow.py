@@ -156,6 +156,16 @@ def test_a_monitor_run_judges_the_batch_records_the_decision_and_retrains(world)
     versions = client.search_model_versions(f"name = '{settings.tracking.model_name}'")
     assert sorted(str(v.version) for v in versions) == ["1", "2"]
 
+    # the next run: the batch was mature, so its stored figures stand (not read, not judged)
+    from leadscore.pipelines.monitor_flow import monitor_flow
+
+    again = monitor_flow(str(folder / "leadscore.yaml"))
+    assert (again["batches"], again["judged"], again["reused"]) == (1, 0, 1)
+    assert again["retrain"] is None  # the retrain above is too recent to ask again
+    [kept] = store.monitor_batches().to_dict("records")
+    assert kept["run_id"] == run["run_id"] and kept["roc_auc"] == batch["roc_auc"]
+    assert [r["run_id"] for r in store.monitor_runs()][1] == run["run_id"]
+
 
 def test_the_monitor_command_prints_a_json_line_and_the_decision(tmp_path, monkeypatch):
     from typer.testing import CliRunner
