@@ -308,11 +308,24 @@ def monitor(
 def demo(
     leads: Annotated[int | None, typer.Option(help="Number of synthetic leads.")] = None,
     config: ConfigOption = None,
+    nights: Annotated[int, typer.Option(help="Simulated nights of a drifting world.")] = 0,
+    every: Annotated[int, typer.Option(help="Days between two nights.")] = 7,
+    change: Annotated[
+        str, typer.Option(help="new_source|campaign|mix_shift|broken_pixel|none")
+    ] = "new_source",
+    change_at: Annotated[str | None, typer.Option(help="Its start (default: mid-nights).")] = None,
 ) -> None:
     """Generate the synthetic CRM, train, score, and show the 10 highest open leads; end
     with where to look: the page (a page token is kept in `output.demo_page_token`), the
-    report, MLflow and the scores."""
+    report, MLflow and the scores. With --nights: score, monitor and retrain night after
+    night (docs/drift-simulation.md)."""
     settings = _settings(config)
+    if nights:
+        from leadscore.pipelines.nights import run_nights
+
+        with flow_runs():
+            run_nights(settings, config, nights, every, change, change_at, leads, typer.echo)
+        return
     start = time.perf_counter()
     generate(leads=leads, seed=None, out=None, config=config)
     with flow_runs():  # one temporary server for both flows

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from leadscore.synthetic import world
 from leadscore.synthetic.contacts import contact_columns
+from leadscore.synthetic.drift import Change, Drift, plan, relabel, unrecorded
 from leadscore.synthetic.dynamics import activity_calendar, advance_bursts, exogenous_rate
 from leadscore.synthetic.frames import (
     SyntheticCRM,
@@ -21,13 +25,16 @@ from leadscore.synthetic.vocabulary import DEFAULT_END, SECONDS_PER_DAY, TYPE_CO
 
 
 def _simulate(
-    rng: np.random.Generator, pop: Population, start: int, end: int
+    rng: np.random.Generator, pop: Population, start: int, end: int, drift: Drift | None = None
 ) -> tuple[State, ActivityLog]:
     """Run the world day by day over ``[start, end)`` (epoch seconds), vectorized over the
-    leads open on each day."""
+    leads open on each day; ``drift`` adds injected changes (:mod:`~leadscore.synthetic.drift`)."""
     n = len(pop.created)
     keys = rng.integers(0, 2**64, n, dtype=np.uint64)
     units = Units.of(pop.created, pop.fit, pop.log_interest, keys)
+    if drift is not None and drift.hazard_shift is not None:  # a new source's own hazard
+        units = replace(units, hazard_offset=units.hazard_offset + drift.hazard_shift)
+    after_day = drift.after_day if drift is not None else None
     state = State.fresh(np.zeros(n), pop.created, np.zeros(n, dtype=bool))
     burst_left = np.zeros(n, dtype=np.int64)
     log = ActivityLog([], [], [])
@@ -51,6 +58,8 @@ def _simulate(
         )
         until = min((day + 1) * SECONDS_PER_DAY, end)
         active, _, _ = simulate_day(units, state, active, day, exogenous, until=until, log=log)
+        if after_day is not None:
+            after_day(int(day), active, state, log, end)
         burst_left[active] = advance_bursts(burst_left[active], pop.burst_key[active], day)
     return state, log
 
@@ -86,12 +95,18 @@ def _as_utc(ts: pd.Timestamp) -> pd.Timestamp:
 
 
 def generate_crm(
-    n_leads: int, seed: int, *, end: pd.Timestamp = DEFAULT_END, days: int = 730
+    n_leads: int,
+    seed: int,
+    *,
+    end: pd.Timestamp = DEFAULT_END,
+    days: int = 730,
+    changes: Sequence[Change] = (),
 ) -> SyntheticCRM:
     """Generate ``n_leads`` leads created over ``days`` days before ``end`` (exclusive).
 
     Deterministic per ``seed``. Leads still open at ``end`` stay open: they are the ones a
-    nightly run scores. A naive ``end`` is taken as UTC.
+    nightly run scores. A naive ``end`` is taken as UTC. ``changes`` inject drift at their
+    dates (:mod:`~leadscore.synthetic.drift`); without any, the CRM is exactly as before.
     """
     if n_leads <= 0 or days <= 0:
         raise ValueError("n_leads and days must be positive")
@@ -99,14 +114,19 @@ def generate_crm(
     start_s = end_s - days * SECONDS_PER_DAY
     rng = np.random.default_rng(seed)
     pop = draw_population(rng, n_leads, start_s, end_s)
-    state, log = _simulate(rng, pop, start_s, end_s)
+    drift = plan(pop, changes, seed) if changes else None
+    pop = drift.population if drift is not None else pop
+    state, log = _simulate(rng, pop, start_s, end_s, drift)
     _post_close_activities(rng, state, end_s, log)
     ids = lead_ids(n_leads)
     leads = leads_frame(rng, pop, state, ids)
     # who they are: a stream of its own, so the other columns stay as without them
     contacts = contact_columns(seed, pop.codes["country"], pop.codes["industry"])
+    activities = activities_frame(rng, log, ids)
+    if drift is not None:
+        leads, activities = relabel(leads, drift), unrecorded(activities, drift)
     return SyntheticCRM(
         leads=leads.assign(**contacts),
-        activities=activities_frame(rng, log, ids),
+        activities=activities,
         truth=truth_frame(pop, ids),
     )

@@ -98,7 +98,11 @@ def test_only_healthz_answers_without_a_token(api):
     client, _, (_, second) = api
     health = client.get("/healthz")
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "current_batch": second.batch_id, "schema_version": SCHEMA_VERSION}
+    assert health.json() == {
+        "status": "ok",
+        "current_batch": second.batch_id,
+        "schema_version": SCHEMA_VERSION,
+    }
     for path in ("/v1/scores", "/v1/leads/a", "/v1/changes", "/openapi.json", "/docs"):
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic xx"}):
             response = client.get(path, headers=headers)
