@@ -81,6 +81,7 @@ ConfigOption = Annotated[
         "--config", "-c", help="Settings file (default: $LEADSCORE_CONFIG or ./leadscore.yaml)."
     ),
 ]
+FullFlag = Annotated[bool, typer.Option("--full", help="Judge mature batches again (CRM fixes).")]
 
 
 def _settings(config: Path | None) -> Settings:
@@ -283,17 +284,7 @@ def score(config: ConfigOption = None) -> None:
 
 
 @app.command()
-def monitor(
-    config: ConfigOption = None,
-    full: Annotated[
-        bool,
-        typer.Option(
-            "--full",
-            help="Judge every archived batch again, also those mature when last judged "
-            "(e.g. after outcomes were corrected in the CRM).",
-        ),
-    ] = False,
-) -> None:
+def monitor(config: ConfigOption = None, full: FullFlag = False) -> None:
     """Judge past batches against the outcomes since, watch drift, retrain when it pays."""
     settings = _settings(config)
     with flow_runs():
