@@ -19,6 +19,14 @@ otherwise lost or still open; 2% of the leads are gone from the source.
 
 Prints a stage table, the verdict, and on its LAST line one JSON object:
 ``{"leads", "features", "stages", "total_s", "peak_rss_mb", "rss_before_mb", "verdict"}``.
+
+``--archive N`` (with ``--leads`` per batch, ``--young Y``) times instead what a nightly
+run costs over an archive: N batches written to a real archive folder, all but the Y
+newest mature, judged by the flow's own read step (``monitor_flow.read_batches``), then
+``monitor()`` and ``save_monitor`` into a SQLite store, twice: the first run reads and
+judges every batch, the second only the Y young ones (the mature ones' stored results
+decide alongside them). Its JSON line: ``{"batches", "young", "leads", "first", "second",
+"same_decision"}``, each run's read / judge / save / total seconds.
 """
 
 from __future__ import annotations
@@ -203,13 +211,133 @@ def run(leads: int, train_leads: int, out: Path, seed: int) -> dict[str, Any]:
     }
 
 
+def archive_runs(
+    batches: int, young: int, leads: int, train_leads: int, out: Path, seed: int
+) -> dict[str, Any]:
+    """Two monitor runs over an archive of ``batches`` batches of ``leads`` leads, all but
+    the ``young`` newest mature: the first judges all, the second only the young."""
+    import shutil
+
+    from leadscore.pipelines.archive import archived, write_batch
+    from leadscore.pipelines.batch import write_arrow
+    from leadscore.pipelines.monitor_flow import read_batches
+    from leadscore.serving.store import ScoreStore, StoreConfig
+
+    settings, data = training_examples(ROOT / "leadscore.yaml", train_leads, out, seed)
+    features = [c for c in data.X.columns if c not in KEYS]
+    X = data.X[features]
+    proba = stand_in_probability(X, np.random.default_rng(seed))
+    config = MonitorConfig()
+    horizon = settings.snapshots.horizon_days
+    now = (data.X[AS_OF].max() + pd.Timedelta(days=horizon + 60)).floor("D")
+    day = pd.Timedelta(days=1)
+    as_ofs = [now - (horizon + batches - young - i) * day for i in range(batches - young)]
+    as_ofs += [now - (young - i) * day for i in range(young)]
+    # the same open leads scored every night (their outcomes one row each): per-batch
+    # work is the same as for distinct draws; closes spread from the first as-of to now
+    batch, scores, outcomes = batch_frames(X, proba, leads, as_ofs[0], seed)
+    span = (now - as_ofs[0]) / day
+    closed = as_ofs[0] + pd.to_timedelta(
+        np.random.default_rng(seed).uniform(0, span, len(outcomes)), unit="D"
+    )
+    outcomes["closed_at"] = pd.Series(closed).where(outcomes["status"] != "open")
+    reference = reference_from_examples(
+        X, proba, as_of=data.X[AS_OF], days=config.reference_days, bins=config.bins
+    )
+    counts = batch_counts(batch, scores["probability"].to_numpy(np.float64), reference).to_dict()
+    folder = out / "monitor-archive"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    spilled = write_arrow(scores, folder / "scores.arrow")
+    for i, as_of in enumerate(as_ofs):
+        write_batch(
+            folder / "archive",
+            [spilled],
+            batch_id=f"b{i:04d}",
+            as_of=as_of,
+            model_version="1",
+            profile=counts,
+            quarantine={"bad date": 10},
+            rows_in=leads + 10,
+        )
+    settings = settings.model_copy(
+        update={"monitor": settings.monitor.model_copy(update={"archive_dir": folder / "archive"})}
+    )
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{folder / 'scores.db'}"))
+    store.create()
+    print(
+        f"[bench-monitor] archive of {batches} batches x {leads:,} leads ({young} young), "
+        f"{len(features)} features",
+        file=sys.stderr,
+    )
+
+    def night() -> tuple[dict[str, Any], Any]:
+        stages: dict[str, float] = {}
+        listed = archived(folder / "archive")
+        read = timed(stages, "read", lambda: read_batches.fn(settings, store, list(listed), now))
+        result = timed(
+            stages,
+            "judge",
+            lambda: monitor(
+                read.fresh,
+                outcomes,
+                now=now,
+                horizon_days=horizon,
+                config=config,
+                grade_order=list(GRADES),
+                champion_version="1",
+                validation_roc_auc=0.8,
+                trained_at=as_ofs[0] - 14 * day,
+                last_retrain_at=None,
+                previous=read.stored,
+            ),
+        )
+        timed(stages, "save", lambda: store.save_monitor(result, mlflow_run_id=None))
+        line = {k: round(v, 2) for k, v in stages.items()}
+        line.update(
+            total=round(sum(stages.values()), 2), judged=len(read.fresh), reused=len(result.reused)
+        )
+        return line, result
+
+    first, first_result = night()
+    second, second_result = night()
+    store.close()
+    return {
+        "batches": batches,
+        "young": young,
+        "leads": leads,
+        "features": len(features),
+        "first": first,
+        "second": second,
+        "same_decision": first_result.decision == second_result.decision,
+        "decision": second_result.decision.text,
+        "peak_rss_mb": round(peak_rss_mb()),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--train-leads", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--archive", type=int, default=0, help="N batches: time two runs")
+    parser.add_argument("--young", type=int, default=3, help="of them, not yet mature")
     args = parser.parse_args(argv)
+    if args.archive:
+        runs = archive_runs(
+            args.archive, args.young, args.leads, args.train_leads, args.out, args.seed
+        )
+        for name in ("first", "second"):
+            line = runs[name]
+            print(
+                f"{name} run: {line['total']:.1f} s ({line['judged']} judged, "
+                f"{line['reused']} as stored; read {line['read']:.1f} s, judge "
+                f"{line['judge']:.1f} s, save {line['save']:.1f} s)"
+            )
+        print(f"same decision: {runs['same_decision']} ({runs['decision']})")
+        print(json.dumps(runs))
+        return
     result = run(args.leads, args.train_leads, args.out, args.seed)
     for name, seconds in result["stages"].items():
         print(f"{name:<14}{seconds:>9.2f} s")

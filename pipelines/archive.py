@@ -21,7 +21,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
@@ -262,37 +262,60 @@ def prune(folder: Path, before: pd.Timestamp) -> list[str]:
     return removed
 
 
-def read_archive(folder: Path, *, since: pd.Timestamp | None = None) -> list[ArchivedBatch]:
-    """Every complete archived batch under ``folder`` (as-of at or after ``since``),
-    oldest first. An incomplete or unreadable folder is skipped with a warning line."""
+def _listed(
+    folder: Path, since: pd.Timestamp | None
+) -> Iterator[tuple[Path, dict[str, Any], pd.Timestamp]]:
+    """Each batch folder with a readable meta (as-of at or after ``since``): its path,
+    meta and as-of, by folder name. An unreadable meta is skipped with a warning line."""
     folder = Path(folder)
     if not folder.is_dir():
-        return []
+        return
     since = None if since is None else _utc(since)
-    batches = []
     for batch in sorted(folder.iterdir()):
         if not batch.is_dir() or batch.name.startswith("."):
             continue
         try:
             meta = _read_meta(batch)
             as_of = _utc(pd.Timestamp(meta["as_of"]))
-            if since is not None and as_of < since:
-                continue
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("archive: %s skipped, incomplete or unreadable (%s)", batch, error)
+            continue
+        if since is None or as_of >= since:
+            yield batch, meta, as_of
+
+
+def archived(folder: Path, *, since: pd.Timestamp | None = None) -> dict[str, pd.Timestamp]:
+    """The archived batches' ids and as-ofs (as-of at or after ``since``), from their
+    meta alone (no scores read): which stored monitor results still have their batch."""
+    return {str(meta["batch_id"]): as_of for _, meta, as_of in _listed(folder, since)}
+
+
+def read_archive(
+    folder: Path, *, since: pd.Timestamp | None = None, skip: Collection[str] = ()
+) -> list[ArchivedBatch]:
+    """Every complete archived batch under ``folder`` (as-of at or after ``since``; none
+    whose id is in ``skip``, whose scores are then not read), oldest first. An incomplete
+    or unreadable folder is skipped with a warning line."""
+    skip = frozenset(skip)
+    batches = []
+    for batch, meta, as_of in _listed(folder, since):
+        if str(meta["batch_id"]) in skip:
+            continue
+        try:
             scores = pd.read_parquet(batch / SCORES)
             if len(scores) != meta["n_rows"] or tuple(scores.columns) != ARCHIVE_COLUMNS:
                 raise ValueError(f"{SCORES} has {len(scores)} rows, {META} says {meta['n_rows']}")
+            batches.append(
+                ArchivedBatch(
+                    batch_id=str(meta["batch_id"]),
+                    as_of=as_of,
+                    model_version=str(meta["model_version"]),
+                    scores=scores,
+                    profile=meta.get("profile"),
+                    quarantine={str(k): int(v) for k, v in (meta.get("quarantine") or {}).items()},
+                    rows_in=int(meta.get("rows_in", 0)),
+                )
+            )
         except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as error:
             log.warning("archive: %s skipped, incomplete or unreadable (%s)", batch, error)
-            continue
-        batches.append(
-            ArchivedBatch(
-                batch_id=str(meta["batch_id"]),
-                as_of=as_of,
-                model_version=str(meta["model_version"]),
-                scores=scores,
-                profile=meta.get("profile"),
-                quarantine={str(k): int(v) for k, v in (meta.get("quarantine") or {}).items()},
-                rows_in=int(meta.get("rows_in", 0)),
-            )
-        )
     return sorted(batches, key=lambda b: (b.as_of, b.batch_id))

@@ -81,6 +81,7 @@ ConfigOption = Annotated[
         "--config", "-c", help="Settings file (default: $LEADSCORE_CONFIG or ./leadscore.yaml)."
     ),
 ]
+FullFlag = Annotated[bool, typer.Option("--full", help="Judge mature batches again (CRM fixes).")]
 
 
 def _settings(config: Path | None) -> Settings:
@@ -283,13 +284,13 @@ def score(config: ConfigOption = None) -> None:
 
 
 @app.command()
-def monitor(config: ConfigOption = None) -> None:
+def monitor(config: ConfigOption = None, full: FullFlag = False) -> None:
     """Judge past batches against the outcomes since, watch drift, retrain when it pays."""
     settings = _settings(config)
     with flow_runs():
         from leadscore.pipelines.monitor_flow import monitor_flow
 
-        result = monitor_flow(_config_arg(settings, config))
+        result = monitor_flow(_config_arg(settings, config), full=full)
     console().print(monitor_line(result), highlight=False, soft_wrap=True, markup=False)
     typer.echo(json.dumps(result))
 

@@ -12,6 +12,7 @@ and ``monitor.retrain`` is on, the train flow (whose gate still decides promotio
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,10 @@ from prefect import flow, get_run_logger
 
 from leadscore.features.contract import CLOSED_AT, CONVERTED, LEAD_ID, STATUS, data_end
 from leadscore.models.monitor.report import render_monitor_report
-from leadscore.models.monitor.result import ArchivedBatch, MonitorResult
-from leadscore.models.monitor.run import monitor
+from leadscore.models.monitor.result import ArchivedBatch, BatchResult, MonitorResult
+from leadscore.models.monitor.run import monitor, reusable
 from leadscore.pipelines import monitor_tracking
-from leadscore.pipelines.archive import read_archive
+from leadscore.pipelines.archive import archived, read_archive
 from leadscore.pipelines.errors import exit_code
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import load_leads, scoring_time
@@ -67,22 +68,53 @@ def read_outcomes(settings: Settings) -> Outcomes:
     return Outcomes(frame, data_end(leads, None), None)
 
 
+@dataclass(frozen=True)
+class Batches:
+    """Tonight's batches: those to judge (scores read) and those taken as stored."""
+
+    fresh: list[ArchivedBatch]  # oldest first
+    stored: list[BatchResult]  # mature when last judged: final, not judged again
+
+
 @thin_task
-def read_batches(settings: Settings) -> list[ArchivedBatch]:
-    """Every archived published batch, oldest first (``monitor.archive_dir``)."""
-    return read_archive(settings.monitor.archive_dir)
+def read_batches(
+    settings: Settings,
+    store: ScoreStore,
+    listed: Collection[str],
+    now: pd.Timestamp,
+    full: bool = False,
+) -> Batches:
+    """The archived batches ``listed`` (``monitor.archive_dir``): the stored result of
+    each one mature when last judged and final for tonight (``reusable``: its horizon is
+    closed, its outcomes final) taken as it is, its scores not read; the others read to be
+    judged. ``full``: every one read and judged again."""
+    stored = (
+        []
+        if full
+        else reusable(
+            store.monitor_results(list(listed)),
+            now=now,
+            horizon_days=settings.snapshots.horizon_days,
+            config=settings.monitor,
+        )
+    )
+    skip, ids = {r.batch_id for r in stored}, set(listed)
+    fresh = read_archive(settings.monitor.archive_dir, skip=skip)
+    return Batches(fresh=[b for b in fresh if b.batch_id in ids], stored=stored)
 
 
 def outcome_time(
-    settings: Settings, end: pd.Timestamp, batches: list[ArchivedBatch]
+    settings: Settings, end: pd.Timestamp, as_ofs: Iterable[pd.Timestamp]
 ) -> pd.Timestamp:
     """``now``: the configured as_of, else the leads source's end. Without a configured
-    as_of, never before the newest batch: that batch was scored from an export at least
-    as new (its end may count activities, which the leads alone do not show)."""
+    as_of, never before the newest batch's ``as_ofs``: that batch was scored from an
+    export at least as new (its end may count activities, which the leads alone do not
+    show)."""
     now = scoring_time(settings.data.as_of, end)
-    if settings.data.as_of or not batches:
+    stamps = [pd.Timestamp(a) for a in as_ofs]
+    if settings.data.as_of or not stamps:
         return now
-    newest = max(pd.Timestamp(b.as_of) for b in batches)
+    newest = max(stamps)
     newest = newest.tz_localize("UTC") if newest.tzinfo is None else newest.tz_convert("UTC")
     return max(now, newest)
 
@@ -96,15 +128,16 @@ def champion(settings: Settings) -> monitor_tracking.ChampionFacts:
 @thin_task
 def judge(
     settings: Settings,
-    batches: list[ArchivedBatch],
+    batches: Batches,
     outcomes: pd.DataFrame,
     now: pd.Timestamp,
     facts: monitor_tracking.ChampionFacts,
     last_retrain: pd.Timestamp | None,
 ) -> MonitorResult:
-    """``models.monitor.run.monitor`` on tonight's inputs."""
+    """``models.monitor.run.monitor`` on tonight's inputs: the fresh batches judged, the
+    stored final results decided on alongside them."""
     return monitor(
-        batches,
+        batches.fresh,
         outcomes,
         now=now,
         horizon_days=settings.snapshots.horizon_days,
@@ -114,6 +147,7 @@ def judge(
         validation_roc_auc=facts.validation_roc_auc,
         trained_at=facts.trained_at,
         last_retrain_at=last_retrain,
+        previous=batches.stored,
     )
 
 
@@ -167,22 +201,26 @@ def batch_line(result: MonitorResult) -> dict[str, Any] | None:
 
 
 @flow(name="leadscore-monitor", log_prints=True)
-def monitor_flow(config_path: str | None = None) -> dict[str, Any]:
-    """Judge every archived batch against the outcomes read tonight; record the decision
+def monitor_flow(config_path: str | None = None, full: bool = False) -> dict[str, Any]:
+    """Judge the archived batches against the outcomes read tonight; record the decision
     (store, MLflow, report) and retrain when it is asked for and ``monitor.retrain`` is on.
 
-    Returns the summary ``leadscore monitor`` prints (one JSON line)."""
+    A batch mature when last judged is not judged again (nor its scores read): its stored
+    result is final and enters the decision as it is. ``full``: judge every batch again
+    (e.g. after outcomes were corrected in the CRM). Returns the summary ``leadscore
+    monitor`` prints (one JSON line)."""
     logger = get_run_logger()
     settings = load_settings(config_path)
     outcomes = read_outcomes(settings)
     if outcomes.undated is not None:
         logger.warning(outcomes.undated)
         return {"batches": 0, "decision": None, "decision_text": outcomes.undated}
-    batches = read_batches(settings)
-    now = outcome_time(settings, outcomes.end, batches)
-    facts = champion(settings)
+    listed = archived(settings.monitor.archive_dir)
+    now = outcome_time(settings, outcomes.end, listed.values())
     store = ScoreStore(settings.store)
     store.create()
+    batches = read_batches(settings, store, list(listed), now, full)
+    facts = champion(settings)
     last = monitor_tracking.last_retrain_at(store.monitor_runs(limit=RUNS_SEARCHED))
     result = judge(settings, batches, outcomes.frame, now, facts, last)
     params = {
@@ -196,10 +234,19 @@ def monitor_flow(config_path: str | None = None) -> dict[str, Any]:
         "archive_dir": str(settings.monitor.archive_dir),
         "leads_known": len(outcomes.frame),
         "retrain_enabled": settings.monitor.retrain,
+        "full": full,
+        "batches_judged": len(batches.fresh),
+        "batches_reused": len(result.reused),
         **{f"threshold_{k}": v for k, v in settings.monitor.thresholds.model_dump().items()},
     }
     recorded = record(settings, result, store, params)
-    logger.info("monitor: %d batches judged as of %s; %s", len(batches), now, result.decision.text)
+    logger.info(
+        "monitor: %d batches judged, %d mature ones as stored, as of %s; %s",
+        len(batches.fresh),
+        len(result.reused),
+        now,
+        result.decision.text,
+    )
     started = None
     if result.decision.action == "retrain" and settings.monitor.retrain:
         started = retrain(config_path, settings, recorded["mlflow_run_id"])
@@ -210,6 +257,8 @@ def monitor_flow(config_path: str | None = None) -> dict[str, Any]:
         "now": now.isoformat(),
         "champion_version": facts.version,
         "batches": len(result.batches),
+        "judged": len(batches.fresh),
+        "reused": len(result.reused),
         "mature": sum(b.mature for b in result.batches),
         "newest": batch_line(result),
         "decision": result.decision.action,

@@ -68,6 +68,11 @@ def monitor_line(summary: dict[str, Any]) -> str:
         return str(summary["decision_text"])
     newest = summary.get("newest")
     parts = [f"{summary['batches']} batches judged ({summary['mature']} mature)"]
+    if summary.get("reused"):
+        parts = [
+            f"{summary['batches']} batches ({summary['mature']} mature): "
+            f"{summary['judged']} judged, {summary['reused']} mature as stored"
+        ]
     if newest:
         auc = newest["roc_auc"] if newest["roc_auc"] is not None else newest["estimated_roc_auc"]
         kind = "live" if newest["roc_auc"] is not None else "estimated"

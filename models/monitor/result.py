@@ -118,3 +118,6 @@ class MonitorResult:
     horizon_days: int
     batches: tuple[BatchResult, ...]  # oldest first
     decision: Decision
+    # ids of the batches taken as stored (mature when last judged: their figures are final)
+    # rather than judged again by this run; the store keeps their rows as they are
+    reused: tuple[str, ...] = ()

@@ -1,5 +1,10 @@
 """The monitor in one call: every archived batch judged, then the decision.
 
+A batch that was mature when last judged cannot change (its horizon is closed: the
+outcomes of its window are final), so the flow passes its stored result as ``previous``
+instead of the archived batch, and :func:`monitor` decides on both, as if it had judged
+everything (:func:`reusable` says which stored results qualify).
+
 :func:`monitor` is pure: the flow (``pipelines/monitor_flow.py``) reads the archive, the
 outcomes and the champion's facts, and records what comes back (store, MLflow, report).
 Per batch: labels with censoring (``outcomes``), live metrics and realised conversion per
@@ -81,6 +86,29 @@ def judge_batch(
     )
 
 
+def reusable(
+    previous: Sequence[BatchResult],
+    *,
+    now: pd.Timestamp,
+    horizon_days: int,
+    config: MonitorConfig,
+) -> list[BatchResult]:
+    """The stored results whose figures are final for tonight's settings: mature for the
+    same horizon (and so at ``now``: its horizon closed before it), with every metric
+    tonight's ``monitor.top_percent`` asks for. Any other (young, another horizon, other
+    capture levels, a ``now`` moved back before its horizon) must be judged again."""
+    keys = set(metric_keys(config.top_percent))
+    closed = _utc(now) - pd.Timedelta(days=horizon_days)
+    return [
+        r
+        for r in previous
+        if r.mature
+        and r.observed_days == horizon_days
+        and _utc(r.as_of) <= closed
+        and keys <= set(r.metrics)
+    ]
+
+
 def monitor(
     batches: Sequence[ArchivedBatch],
     outcomes: pd.DataFrame,
@@ -93,27 +121,34 @@ def monitor(
     validation_roc_auc: float | None,
     trained_at: pd.Timestamp | None,
     last_retrain_at: pd.Timestamp | None,
+    previous: Sequence[BatchResult] = (),
 ) -> MonitorResult:
     """Every batch judged against the outcomes known at ``now``, oldest first, and the
     decision (``decide``). ``outcomes``: lead_id, status (open / converted / lost),
-    closed_at (UTC or NaT), one row per lead of the source tonight."""
+    closed_at (UTC or NaT), one row per lead of the source tonight.
+
+    ``previous``: stored results of batches mature when last judged, taken as they are
+    (the archived batch of the same id, if also given, is judged and wins); each must be
+    :func:`reusable`, else ValueError (a young batch's stored figures are stale)."""
     now = _utc(now)
-    judged = tuple(
-        sorted(
-            (
-                judge_batch(
-                    b,
-                    outcomes,
-                    now=now,
-                    horizon_days=horizon_days,
-                    config=config,
-                    grade_order=grade_order,
-                )
-                for b in batches
-            ),
-            key=lambda r: (r.as_of, r.batch_id),
+    final = {id(r) for r in reusable(previous, now=now, horizon_days=horizon_days, config=config)}
+    stale = [r.batch_id for r in previous if id(r) not in final]
+    if stale:
+        raise ValueError(f"stored results not final, judge them again: {stale}")
+    fresh = [
+        judge_batch(
+            b,
+            outcomes,
+            now=now,
+            horizon_days=horizon_days,
+            config=config,
+            grade_order=grade_order,
         )
-    )
+        for b in batches
+    ]
+    ids = {r.batch_id for r in fresh}
+    kept = [r for r in previous if r.batch_id not in ids]
+    judged = tuple(sorted([*fresh, *kept], key=lambda r: (r.as_of, r.batch_id)))
     decision = decide(
         judged,
         config=config,
@@ -130,4 +165,5 @@ def monitor(
         horizon_days=horizon_days,
         batches=judged,
         decision=decision,
+        reused=tuple(r.batch_id for r in kept),
     )

@@ -1,11 +1,13 @@
 """The store's monitor half (schema 5, issue #17): what each monitor run found, kept.
 
-One monitor run judges every archived batch again (outcomes keep arriving until a batch
-is mature), so :meth:`StoreMonitor.save_monitor` records the run and *replaces* the rows
+A monitor run judges again every archived batch not yet mature (outcomes keep arriving
+until then), so :meth:`StoreMonitor.save_monitor` records the run and *replaces* the rows
 of each batch it judged, in one transaction: readers see either the previous figures of
 a batch or the new ones, never a mix. Batches the run did not judge (gone from the
-archive) keep their last figures. The report, ``GET /v1/monitor`` and the page's
-"How did past grades do" tab read these tables through the methods below.
+archive, or mature when last judged and taken as stored: ``MonitorResult.reused``, read
+back whole by :meth:`StoreMonitor.monitor_results`) keep their rows and their run id.
+The report, ``GET /v1/monitor`` and the page's "How did past grades do" tab read these
+tables through the methods below.
 """
 
 from __future__ import annotations
@@ -99,6 +101,10 @@ def _rows(frame: pd.DataFrame, columns: Sequence[str], batch: BatchResult) -> li
     return rows
 
 
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series([], dtype=object) for name in columns})
+
+
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """Canonical dtypes of a frame read back: UTC stamps, int64, float64, bool, text."""
     for name in frame.columns:
@@ -122,11 +128,14 @@ class StoreMonitor(StoreBase):
         """Record one monitor run and replace the rows of every batch it judged; its id.
 
         One transaction: the run row, then per judged batch its ``monitor_batches`` row,
-        grades and drift (the previous rows of those batches deleted first).
+        grades and drift (the previous rows of those batches deleted first). The batches
+        the run reused as stored (``result.reused``) are left as they are.
         """
         self._require_schema()
         run_id = new_batch_id(_stamp(result.created_at))
-        judged = [b.batch_id for b in result.batches]
+        reused = set(result.reused)
+        fresh = [b for b in result.batches if b.batch_id not in reused]
+        judged = [b.batch_id for b in fresh]
         with self.engine.begin() as conn:
             conn.execute(
                 insert(monitor_runs_table).values(
@@ -145,7 +154,7 @@ class StoreMonitor(StoreBase):
                 for start in range(0, len(judged), 500):
                     chunk = judged[start : start + 500]
                     conn.execute(delete(table).where(table.c.batch_id.in_(chunk)))
-            for batch in result.batches:
+            for batch in fresh:
                 self._insert_batch(conn, batch, run_id)
         return run_id
 
@@ -209,6 +218,60 @@ class StoreMonitor(StoreBase):
         frame = pd.DataFrame(data, columns=[*BATCH_FIELDS, *names])
         frame["quarantine"] = frame["quarantine"].astype(object)
         return _typed(frame)
+
+    def monitor_results(self, batch_ids: Sequence[str] | None = None) -> list[BatchResult]:
+        """The stored figures of the given batches (None: every judged batch) rebuilt as
+        the monitor returned them, oldest first: what a run reuses for a batch that was
+        mature when last judged instead of judging it again. Ids not stored are absent."""
+        self._require_schema()
+        table = monitor_batches_table
+        query = select(table).order_by(table.c.as_of, table.c.batch_id)
+        wanted = None if batch_ids is None else list(dict.fromkeys(batch_ids))
+        rows: list[Any] = []
+        with self.engine.connect() as conn:
+            if wanted is None:
+                rows = list(conn.execute(query).mappings().all())
+            for start in range(0, len(wanted or ()), 500):
+                chunk = (wanted or [])[start : start + 500]
+                found = conn.execute(query.where(table.c.batch_id.in_(chunk)))
+                rows += found.mappings().all()
+        rows.sort(key=lambda r: (_stamp(r["as_of"]), r["batch_id"]))
+        ids = [r["batch_id"] for r in rows]
+        grades = self._per_batch(monitor_grades_table, GRADE_COLUMNS, ids)
+        drift = self._per_batch(monitor_drift_table, DRIFT_COLUMNS, ids)
+        return [
+            BatchResult(
+                batch_id=str(row["batch_id"]),
+                as_of=pd.Timestamp(_stamp(row["as_of"])),
+                model_version=str(row["model_version"]),
+                n_leads=int(row["n_leads"]),
+                n_known=int(row["n_known"]),
+                conversions=int(row["conversions"]),
+                observed_days=int(row["observed_days"]),
+                mature=bool(row["mature"]),
+                metrics=json.loads(row["metrics"]),
+                grades=grades.get(row["batch_id"], _typed(_empty(GRADE_COLUMNS))),
+                drift=drift.get(row["batch_id"], _typed(_empty(DRIFT_COLUMNS))),
+                quarantine={str(k): int(v) for k, v in json.loads(row["quarantine"]).items()},
+            )
+            for row in rows
+        ]
+
+    def _per_batch(
+        self, table: Table, columns: Sequence[str], ids: Sequence[str]
+    ) -> dict[str, pd.DataFrame]:
+        """A per-batch table's rows of ``ids``, one frame per batch (index from 0)."""
+        frames = [
+            self._read_rows(table, columns, table.c.batch_id.in_(list(ids[i : i + 500])))
+            for i in range(0, len(ids), 500)
+        ]
+        if not frames:
+            return {}
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        return {
+            str(batch_id): part.reset_index(drop=True)
+            for batch_id, part in frame.groupby("batch_id", sort=False)
+        }
 
     def monitor_grades(self, batch_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """Realised conversion per grade (GRADE_COLUMNS) of the given batches (None:

@@ -151,3 +151,75 @@ def test_monitor_survives_an_empty_batch_a_batch_without_reference_and_no_outcom
     assert bare_result.metrics["quarantine_share"] is None
     assert bare_result.grades["n"].sum() == 0
     assert result.decision.text == "no action: all within bounds"
+
+
+def judged_world() -> tuple[list[ArchivedBatch], pd.DataFrame, dict]:
+    """Three archived batches, the two older mature and the newest 10 days old with a
+    shifted lead source, their outcomes, and monitor()'s keyword arguments (the decision
+    reads the newest mature batch's live ROC-AUC against a high validation ROC-AUC)."""
+    rng, X, p, reference, scores = _world(3)
+    batches, outcomes = [], []
+    for name, days, frame in (
+        ("old", 150, X),
+        ("mid", 100, X),
+        ("new", 10, X.assign(lead_source="tiktok")),
+    ):
+        as_of = NOW - days * DAY
+        mine = scores.assign(lead_id=[f"{name}{i}" for i in range(N)])
+        counts = batch_counts(frame, p, reference).to_dict()
+        batches.append(ArchivedBatch(name, as_of, "3", mine, counts, {"bad date": days}, N + days))
+        outcomes.append(_outcomes(rng, mine, p, as_of))
+    kwargs = {
+        "now": NOW,
+        "horizon_days": 90,
+        "config": MonitorConfig(min_conversions=10),
+        "grade_order": ["A", "B", "C", "D"],
+        "champion_version": "3",
+        "validation_roc_auc": 0.99,
+        "trained_at": NOW - 20 * DAY,
+        "last_retrain_at": None,
+    }
+    return batches, pd.concat(outcomes, ignore_index=True), kwargs
+
+
+def test_stored_mature_results_give_the_decision_of_judging_everything() -> None:
+    batches, outcomes, kwargs = judged_world()
+    everything = monitor(batches, outcomes, **kwargs)
+    mature = [r for r in everything.batches if r.mature]
+    assert [r.batch_id for r in mature] == ["old", "mid"] and everything.reused == ()
+
+    # tonight: only the young batch read and judged, the mature ones taken as stored
+    tonight = monitor(batches[2:], outcomes, previous=mature, **kwargs)
+    assert tonight.decision == everything.decision
+    assert tonight.decision.action == "retrain"
+    reasons = tonight.decision.reasons
+    assert reasons[0].startswith("PSI of lead_source ")  # the young batch, judged tonight
+    assert any(r.startswith("live ROC-AUC") and "(batch mid)" in r for r in reasons)  # stored
+    assert [r.batch_id for r in tonight.batches] == ["old", "mid", "new"]
+    assert tonight.reused == ("old", "mid")
+    for stored, again in zip(tonight.batches, everything.batches, strict=True):
+        assert stored.metrics == again.metrics and stored.conversions == again.conversions
+    # a batch both stored and given is judged again (the archive wins): not reused
+    both = monitor(batches[1:], outcomes, previous=mature, **kwargs)
+    assert both.reused == ("old",) and both.decision == everything.decision
+
+
+def test_only_final_stored_results_are_reused() -> None:
+    from dataclasses import replace
+
+    from leadscore.models.monitor.run import reusable
+
+    batches, outcomes, kwargs = judged_world()
+    old, mid, new = monitor(batches, outcomes, **kwargs).batches
+    config = kwargs["config"]
+    assert reusable([old, mid, new], now=NOW, horizon_days=90, config=config) == [old, mid]
+    # another horizon, a now moved back before mid's horizon closed, other capture levels
+    assert reusable([old, mid], now=NOW, horizon_days=60, config=config) == []
+    assert reusable([old, mid], now=NOW - 20 * DAY, horizon_days=90, config=config) == [old]
+    other = MonitorConfig(min_conversions=10, top_percent=[5, 10, 25])
+    assert reusable([old, mid], now=NOW, horizon_days=90, config=other) == []
+    # a young stored result is stale: monitor() refuses it rather than decide on it
+    with pytest.raises(ValueError, match=r"not final.*'new'"):
+        monitor(batches[:2], outcomes, previous=[new], **kwargs)
+    with pytest.raises(ValueError, match="not final"):
+        monitor([], outcomes, previous=[replace(old, observed_days=60)], **kwargs)

@@ -39,6 +39,7 @@ from leadscore.pipelines.archive import (
     SCHEMA,
     ArchiveRun,
     archive_published,
+    archived,
     merged_counts,
     partition_counts,
     prune,
@@ -385,3 +386,14 @@ def test_the_reference_travels_in_the_champions_skops_file(project):
     assert reference.start is not None and reference.end is not None
     assert reference.end - reference.start <= pd.Timedelta(days=settings.monitor.reference_days)
     assert sum(reference.prediction.shares) == pytest.approx(1.0)
+
+
+def test_the_archive_lists_its_batches_and_skips_the_ones_asked(tmp_path: Path):
+    files, _ = _parts(tmp_path / "spill", (5,))
+    archive = tmp_path / "archive"
+    _write(archive, "b-old", "2026-11-20", files)
+    _write(archive, "b-new", "2026-12-01", files)
+    assert archived(archive) == {"b-old": ts("2026-11-20"), "b-new": ts("2026-12-01")}
+    assert archived(archive, since=ts("2026-11-25")) == {"b-new": ts("2026-12-01")}
+    assert [b.batch_id for b in read_archive(archive, skip={"b-old"})] == ["b-new"]
+    assert archived(tmp_path / "nowhere") == {}

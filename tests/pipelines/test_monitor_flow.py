@@ -156,6 +156,16 @@ def test_a_monitor_run_judges_the_batch_records_the_decision_and_retrains(world)
     versions = client.search_model_versions(f"name = '{settings.tracking.model_name}'")
     assert sorted(str(v.version) for v in versions) == ["1", "2"]
 
+    # the next run: the batch was mature, so its stored figures stand (not read, not judged)
+    from leadscore.pipelines.monitor_flow import monitor_flow
+
+    again = monitor_flow(str(folder / "leadscore.yaml"))
+    assert (again["batches"], again["judged"], again["reused"]) == (1, 0, 1)
+    assert again["retrain"] is None  # the retrain above is too recent to ask again
+    [kept] = store.monitor_batches().to_dict("records")
+    assert kept["run_id"] == run["run_id"] and kept["roc_auc"] == batch["roc_auc"]
+    assert [r["run_id"] for r in store.monitor_runs()][1] == run["run_id"]
+
 
 def test_the_monitor_command_prints_a_json_line_and_the_decision(tmp_path, monkeypatch):
     from typer.testing import CliRunner
@@ -177,7 +187,10 @@ def test_the_monitor_command_prints_a_json_line_and_the_decision(tmp_path, monke
         "report": "reports/monitoring.html",
         "retrain": {"version": "4", "promoted": False, "promotion": "ROC-AUC below champion"},
     }
-    monkeypatch.setattr(monitor_flow, "monitor_flow", lambda config: summary)
+    calls: list[bool] = []
+    monkeypatch.setattr(
+        monitor_flow, "monitor_flow", lambda config, full=False: calls.append(full) or summary
+    )
     monkeypatch.setattr(cli, "flow_runs", nullcontext)
     for key, value in (("PREFECT_LOGGING_LEVEL", "WARNING"), ("GX_ANALYTICS_ENABLED", "false")):
         monkeypatch.setenv(key, value)  # restored after the test (the CLI sets defaults)
@@ -193,6 +206,11 @@ def test_the_monitor_command_prints_a_json_line_and_the_decision(tmp_path, monke
         "retrain: PSI of lead_source 0.31 > 0.2; "
         "retrained: version 4 not promoted (ROC-AUC below champion)"
     )
+    again = CliRunner().invoke(
+        cli.app, ["monitor", "--full", "--config", str(tmp_path / "leadscore.yaml")]
+    )
+    assert again.exit_code == 0, again.output
+    assert calls == [False, True]  # --full: every archived batch judged again
 
 
 def test_a_flat_export_without_dates_is_not_monitored(tmp_path):
@@ -239,8 +257,70 @@ def test_now_is_never_before_the_newest_batch_unless_configured():
     end = pd.Timestamp("2026-03-01", tz="UTC")  # the leads' end; the batch saw activities later
     batch = ArchivedBatch("b", pd.Timestamp("2026-03-02", tz="UTC"), "1", pd.DataFrame(), None)
     assert outcome_time(settings, end, []) == end
-    assert outcome_time(settings, end, [batch]) == pd.Timestamp("2026-03-02", tz="UTC")
+    older = pd.Timestamp("2026-02-01", tz="UTC")  # the archive's as-ofs, any order
+    assert outcome_time(settings, end, [batch.as_of, older]) == batch.as_of
     pinned = settings.model_copy(
         update={"data": settings.data.model_copy(update={"as_of": "2026-02-20"})}
     )
-    assert outcome_time(pinned, end, [batch]) == pd.Timestamp("2026-02-20", tz="UTC")
+    assert outcome_time(pinned, end, [batch.as_of]) == pd.Timestamp("2026-02-20", tz="UTC")
+
+
+def test_a_second_run_reads_and_judges_only_the_batches_not_yet_mature(tmp_path, monkeypatch):
+    """The flow's read step on a real archive and a real SQLite store: the first night
+    reads every batch, the next reads only the young one (the mature ones' stored results
+    decide alongside it, as if judged again), ``full`` reads them all again."""
+    from leadscore.models.monitor.run import monitor
+    from leadscore.pipelines.archive import archived, write_batch
+    from leadscore.pipelines.batch import write_arrow
+    from leadscore.pipelines.monitor_flow import read_batches
+    from leadscore.pipelines.settings import load_settings
+    from leadscore.serving.store import ScoreStore
+    from tests.models.test_monitor_run import NOW, judged_world
+
+    world, outcomes, kwargs = judged_world()
+    folder = tmp_path / "archive"
+    (tmp_path / "spill").mkdir()
+    for b in world:
+        part = write_arrow(b.scores, tmp_path / "spill" / f"{b.batch_id}.arrow")
+        write_batch(
+            folder,
+            [part],
+            batch_id=b.batch_id,
+            as_of=b.as_of,
+            model_version=b.model_version,
+            profile=b.profile,
+            quarantine=b.quarantine,
+            rows_in=b.rows_in,
+        )
+    settings = load_settings(ROOT / "leadscore.yaml")
+    settings = settings.model_copy(
+        update={
+            "monitor": settings.monitor.model_copy(update={"archive_dir": folder}),
+            "store": settings.store.model_copy(update={"url": f"sqlite:///{tmp_path}/s.db"}),
+        }
+    )
+    store = ScoreStore(settings.store)
+    store.create()
+    read: list[str] = []
+    real = pd.read_parquet
+    monkeypatch.setattr(
+        pd, "read_parquet", lambda path, **kw: read.append(path.parent.name) or real(path, **kw)
+    )
+
+    def night(full: bool = False):
+        read.clear()
+        batches = read_batches.fn(settings, store, list(archived(folder)), NOW, full)
+        result = monitor(batches.fresh, outcomes, previous=batches.stored, **kwargs)
+        store.save_monitor(result, mlflow_run_id=None)
+        return batches, result
+
+    first_batches, first = night()
+    assert sorted(read) == ["mid", "new", "old"] and first_batches.stored == []
+    second_batches, second = night()
+    assert read == ["new"]  # the mature batches' scores are not read again
+    assert [r.batch_id for r in second_batches.stored] == ["old", "mid"]
+    assert second.reused == ("old", "mid") and second.decision == first.decision
+    assert [b.batch_id for b in second.batches] == ["old", "mid", "new"]
+    full_batches, full = night(full=True)
+    assert sorted(read) == ["mid", "new", "old"] and full_batches.stored == []
+    assert full.reused == () and full.decision == first.decision

@@ -202,3 +202,55 @@ def test_a_version_4_store_is_migrated_to_5(store):
     old.create()  # idempotent
     assert len(old.monitor_runs()) == 1
     old.close()
+
+
+def test_monitor_results_rebuild_the_batch_results_as_saved(store):
+    old = _batch("b-old", T0, observed=30, roc=0.74)
+    young = _batch("b-young", T0 + 20 * DAY, observed=12, roc=None)
+    store.save_monitor(_result(T0 + 32 * DAY, young, old), mlflow_run_id=None)
+
+    read = store.monitor_results(["b-young", "missing", "b-old"])
+    assert [r.batch_id for r in read] == ["b-old", "b-young"]  # oldest first, unknown absent
+    assert [r.batch_id for r in store.monitor_results()] == ["b-old", "b-young"]
+    assert store.monitor_results([]) == []
+    for got, saved in zip(read, (old, young), strict=True):
+        assert got.as_of == saved.as_of and got.as_of.tzinfo is not None
+        scalars = ("model_version", "n_leads", "n_known", "conversions", "observed_days")
+        assert [getattr(got, k) for k in scalars] == [getattr(saved, k) for k in scalars]
+        assert got.mature is saved.mature and got.quarantine == {"bad_email": 3}
+        # NaN is kept as None (not computable), every other figure exactly
+        assert got.metrics == {k: None if v != v else v for k, v in saved.metrics.items()}
+        pd.testing.assert_frame_equal(
+            got.grades, saved.grades.astype({"predicted": "float64"}), check_dtype=False
+        )
+        pd.testing.assert_frame_equal(
+            got.drift, saved.drift.astype({"psi": "float64"}), check_dtype=False
+        )
+
+
+def test_the_decision_on_stored_mature_results_equals_judging_everything(store):
+    from leadscore.models.monitor.run import monitor
+    from tests.models.test_monitor_run import judged_world
+
+    batches, outcomes, kwargs = judged_world()
+    everything = monitor(batches, outcomes, **kwargs)
+    first = store.save_monitor(everything, mlflow_run_id=None)
+
+    # the next night: the mature batches read back from the store, only the young judged
+    stored = store.monitor_results(["old", "mid", "new"])
+    mature = [r for r in stored if r.mature]
+    assert [r.batch_id for r in mature] == ["old", "mid"]
+    tonight = monitor(batches[2:], outcomes, previous=mature, **kwargs)
+    assert tonight.decision == everything.decision and tonight.decision.action == "retrain"
+    assert tonight.reused == ("old", "mid")
+    for got, judged in zip(tonight.batches, everything.batches, strict=True):
+        assert got.metrics == judged.metrics and got.conversions == judged.conversions
+        pd.testing.assert_frame_equal(got.grades, judged.grades, check_dtype=False)
+        pd.testing.assert_frame_equal(got.drift, judged.drift, check_dtype=False)
+
+    # saving it replaces the young batch's rows only: the reused keep theirs and their run
+    second = store.save_monitor(tonight, mlflow_run_id=None)
+    runs = store.monitor_batches().set_index("batch_id")["run_id"].to_dict()
+    assert runs == {"old": first, "mid": first, "new": second}
+    assert len(store.monitor_grades(["old"])) == len(everything.batches[0].grades)
+    assert len(store.monitor_drift("mid")) == len(everything.batches[1].drift)
