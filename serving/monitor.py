@@ -22,21 +22,14 @@ from pydantic import BaseModel, Field
 
 from leadscore.models.monitor.words import maturity
 from leadscore.serving.store import ScoreStore
+from leadscore.serving.store.monitor import BATCH_FIELDS as MONITOR_BATCH_FIELDS
 
-BATCH_FIELDS = (
-    "batch_id",
-    "as_of",
-    "model_version",
-    "n_leads",
-    "n_known",
-    "conversions",
-    "observed_days",
-    "mature",
-)
-"""The columns of ``monitor_batches()`` the API passes on as they are; besides them it
-reads ``quarantine`` (reason -> rows) and ``run_id``, and every other column is a metric."""
+_NOT_METRICS = MONITOR_BATCH_FIELDS
+"""The columns of ``monitor_batches()`` before its expanded metrics (every other column is
+a metric); the API passes them on as they are, but ``quarantine`` (reason -> rows) and
+``run_id``, which it reads apart."""
+BATCH_FIELDS = tuple(c for c in MONITOR_BATCH_FIELDS if c not in ("quarantine", "run_id"))
 
-_NOT_METRICS = (*BATCH_FIELDS, "quarantine", "run_id")
 
 NEVER_RAN = "the monitor has not run yet: run `leadscore monitor` after a batch is published"
 
