@@ -173,5 +173,8 @@ def demo_lines(settings: Settings, config: Path | None, token: str, seconds: flo
         "then open http://127.0.0.1:5000",
         f"  Scores: {shown(settings.output.scores_csv)} (CRM import: docs/crm-import.md); "
         f"store {shown_url(settings.store.url)}",
+        f"  Loop:   {command('leadscore')} monitor{with_config} once outcomes arrive; a drifting "
+        f"world night by night: {command('leadscore')} demo --nights 8 --every 14 "
+        "(docs/drift-simulation.md)",
         f"Demo took {seconds:.0f}s",
     ]

@@ -319,7 +319,7 @@ def test_the_demo_ends_with_where_to_look(project: Path, scored: dict, monkeypat
     assert done.exit_code == 0, done.output
     lines = done.stderr.splitlines()
     start = lines.index("Where to look:")
-    page, login, report, mlflow, scores, took = lines[start + 1 : start + 7]
+    page, login, report, mlflow, scores, loop, took = lines[start + 1 : start + 8]
     assert page.startswith('  Page:   LEADSCORE_PAGE_TOKENS="$(cat data/demo-page-token)" ')
     assert page.endswith(" serve --config leadscore.yaml")
     token = (project / "data" / "demo-page-token").read_text().strip()
@@ -337,6 +337,8 @@ def test_the_demo_ends_with_where_to_look(project: Path, scored: dict, monkeypat
         "  Scores: data/scores/latest.csv (CRM import: docs/crm-import.md); "
         "store sqlite:///data/scores.db"
     )
+    assert loop.startswith("  Loop:   ") and " monitor --config leadscore.yaml once " in loop
+    assert loop.endswith(" demo --nights 8 --every 14 (docs/drift-simulation.md)")
     assert re.fullmatch(r"Demo took \d+s", took)
     # a second demo keeps the token (a page server started with it stays valid)
     again = CliRunner().invoke(cli.app, ["demo", "--config", "leadscore.yaml"])
