@@ -55,11 +55,17 @@ lint: $(VENV)/.installed-dev
 # start what the serving tests need: headless Chromium + ChromeDriver, LibreOffice Calc (the
 # CSV exports are opened in it), and a local PostgreSQL whose URL is handed to pytest
 # (tests needing one of them fail under CI=true without it).
+# The suite runs on TEST_WORKERS pytest-xdist workers (2: the CI machine's cores), a whole
+# test file per worker (--dist loadfile: a module's shared fixture is built once); every
+# test writes under its own tmp_path, PostgreSQL schema and port, and each worker has its
+# own Prefect home (tests/conftest.py). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	bash .ci/chromium.sh
 	bash .ci/libreoffice.sh
-	pg_url="$$(bash .ci/postgres.sh)" && LEADSCORE_TEST_PG_URL="$$pg_url" $(BIN)/python -m pytest
+	pg_url="$$(bash .ci/postgres.sh)" && LEADSCORE_TEST_PG_URL="$$pg_url" \
+		$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # First the CLI start time (bench/cli_start.py: `leadscore --help` and the settings import,
 # target 0.5 s), then nightly scoring at scale (bench/run.py): LEADS open leads (cached in

@@ -13,7 +13,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
-os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect-test"))
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+"""The pytest-xdist worker running this process ("gw0", ...; "" without xdist)."""
+
+# one Prefect home per worker: the temporary server of every `leadscore` a test starts
+# keeps its SQLite database there, which two servers must not migrate or write at once
+os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect-test" / WORKER))
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

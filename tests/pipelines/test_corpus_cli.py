@@ -41,8 +41,14 @@ SUBPROCESS_CASES = ["mixed_date_order", "mixed_encoding"]
 per process); every case runs through the typer app below, with one server for all."""
 
 
-def _config(name: str, tmp: Path) -> tuple[Path, dict, Path]:
-    """A config file over the case's files writing only into ``tmp``; (path, spec, quarantine)."""
+def _config(name: str, tmp: Path, tracking: Path | None = None) -> tuple[Path, dict, Path]:
+    """A config file over the case's files writing only into ``tmp``; (path, spec, quarantine).
+
+    ``tracking``: the folder of the MLflow store (default ``tmp``). The cases of one
+    process share one: it never gets a champion, and a new MLflow SQLite store costs 2-3 s
+    of schema migrations, which is what the typer-app cases spent most of their time on.
+    """
+    tracking = tracking or tmp
     folder = CORPUS / name
     spec = yaml.safe_load((folder / "case.yaml").read_text(encoding="utf-8"))
     raw = case_config(folder, spec)
@@ -55,8 +61,8 @@ def _config(name: str, tmp: Path) -> tuple[Path, dict, Path]:
     }
     raw["store"]["url"] = f"sqlite:///{tmp}/scores.db"
     raw["tracking"] |= {
-        "tracking_uri": f"sqlite:///{tmp}/mlflow.db",
-        "artifact_location": str(tmp / "mlartifacts"),
+        "tracking_uri": f"sqlite:///{tracking}/mlflow.db",
+        "artifact_location": str(tracking / "mlartifacts"),
     }
     raw["runner"]["spill_dir"] = str(tmp / "spill")
     path = tmp / "leadscore.yaml"
@@ -133,7 +139,7 @@ def corpus_run(tmp_path_factory) -> dict[str, tuple[dict, int, str, Path]]:
     for name in LOAD_CASES:
         folder = root / name
         folder.mkdir()
-        config, spec, quarantine = _config(name, folder)
+        config, spec, quarantine = _config(name, folder, tracking=root)
         log = folder / "output.txt"
         plans[name] = (spec, log, quarantine)
         args += [str(config), str(log)]
