@@ -54,8 +54,9 @@ def line_chart(
     values = [float(v) for s in series for v in s.values if _known(v)]
     values += list((marks or {}).values())
     low, high = y_range or (min(values, default=0.0), max(values, default=1.0))
-    if high <= low:
-        high = low + 1.0
+    if high <= low:  # one value (or all equal): a band around it, not below zero unless it is
+        pad = max(abs(low) * 0.05, 0.05)
+        low, high = (max(low - pad, 0.0) if low >= 0 else low - pad), high + pad
     plot_w, plot_h = _W - _L - _R, _H - _T - _B
     n = max(len(x_labels), 1)
 

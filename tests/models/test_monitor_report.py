@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from leadscore.models.monitor.report import SECTIONS, drift_rows, render_monitor_report
+from leadscore.models.monitor.svg import Series, line_chart
 from leadscore.models.monitor.words import capture_key, in_words, label, maturity, psi_words
 from tests.models.monitor_sample import drift_frame, sample_result
 
@@ -130,3 +131,13 @@ def test_an_empty_run_renders():
     assert "No batch has been watched for the full 30 days yet" in text
     assert "No batch archived yet." in text and "champion model version unknown" in text
     assert all(s in text for s in SECTIONS)
+
+
+def test_a_chart_of_one_value_spans_a_band_around_it_not_beyond_a_roc_auc_of_one():
+    chart = line_chart(
+        "ROC-AUC per batch", ["2026-11-01"], [Series("model", [0.91], "#000")], "ROC-AUC"
+    )
+    ticks = [float(t) for t in re.findall(r">(\d+\.\d+)</text>", chart)]
+    assert ticks and min(ticks) >= 0.86 and max(ticks) <= 0.96
+    zero = line_chart("share", ["2026-11-01"], [Series("quarantined", [0.0], "#000")], "share")
+    assert min(float(t) for t in re.findall(r">(-?\d+\.\d+)</text>", zero)) == 0.0
