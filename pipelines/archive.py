@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from leadscore.models.base import LeadScorer
+from leadscore.models.monitor.outcomes import as_utc
 from leadscore.models.monitor.profile import (
     REFERENCE_ATTRIBUTE,
     BatchCounts,
@@ -189,7 +190,7 @@ def write_batch(
                     writer.write_table(table)
         meta = {
             "batch_id": batch_id,
-            "as_of": _utc(as_of).isoformat(),
+            "as_of": as_utc(as_of).isoformat(),
             "model_version": str(model_version),
             "n_rows": n_rows,
             "rows_in": int(rows_in),
@@ -223,11 +224,6 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _utc(stamp: pd.Timestamp) -> pd.Timestamp:
-    stamp = pd.Timestamp(stamp)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
 def _read_meta(batch: Path) -> dict[str, Any]:
     meta = json.loads((batch / META).read_text(encoding="utf-8"))
     for key in ("batch_id", "as_of", "model_version", "n_rows"):
@@ -242,7 +238,7 @@ def prune(folder: Path, before: pd.Timestamp) -> list[str]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    before, removed = _utc(before), []
+    before, removed = as_utc(before), []
     for batch in sorted(folder.iterdir()):
         if not batch.is_dir():
             continue
@@ -251,7 +247,7 @@ def prune(folder: Path, before: pd.Timestamp) -> list[str]:
                 shutil.rmtree(batch, ignore_errors=True)
             continue
         try:
-            as_of = _utc(pd.Timestamp(_read_meta(batch)["as_of"]))
+            as_of = as_utc(pd.Timestamp(_read_meta(batch)["as_of"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue  # unreadable: left for a person to look at, never guessed old
         if as_of < before:
@@ -270,13 +266,13 @@ def _listed(
     folder = Path(folder)
     if not folder.is_dir():
         return
-    since = None if since is None else _utc(since)
+    since = None if since is None else as_utc(since)
     for batch in sorted(folder.iterdir()):
         if not batch.is_dir() or batch.name.startswith("."):
             continue
         try:
             meta = _read_meta(batch)
-            as_of = _utc(pd.Timestamp(meta["as_of"]))
+            as_of = as_utc(pd.Timestamp(meta["as_of"]))
         except (OSError, ValueError, KeyError, TypeError) as error:
             log.warning("archive: %s skipped, incomplete or unreadable (%s)", batch, error)
             continue

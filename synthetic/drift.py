@@ -46,13 +46,14 @@ from leadscore.synthetic.vocabulary import SECONDS_PER_DAY, TYPE_CODE, VOCABULAR
 DRIFT_SALT = 0x6472696674  # "drift": the streams' salt beside the seed and change index
 
 
-def _utc(ts: object) -> pd.Timestamp:
+def utc(ts: object) -> pd.Timestamp:
+    """``ts`` in UTC; a naive one is taken as UTC."""
     stamp = pd.Timestamp(ts)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _seconds(ts: pd.Timestamp) -> int:
-    return int(_utc(ts).value // 1_000_000_000)
+    return int(utc(ts).value // 1_000_000_000)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def parse_change(text: str, at: object) -> Change:
             raise ValueError(f"{kind}: unknown option {key!r}")
         cast = {"float": float, "int": int}.get(str(types[key]), str)
         values[key] = cast(value)
-    change = cls(at=_utc(at), **values)
+    change = cls(at=utc(at), **values)
     validate(change)
     return change
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from leadscore.synthetic import world
 from leadscore.synthetic.contacts import contact_columns
-from leadscore.synthetic.drift import Change, Drift, plan, relabel, unrecorded
+from leadscore.synthetic.drift import Change, Drift, plan, relabel, unrecorded, utc
 from leadscore.synthetic.dynamics import activity_calendar, advance_bursts, exogenous_rate
 from leadscore.synthetic.frames import (
     SyntheticCRM,
@@ -89,11 +89,6 @@ def _post_close_activities(
     log.add(lead, kind, when)
 
 
-def _as_utc(ts: pd.Timestamp) -> pd.Timestamp:
-    ts = pd.Timestamp(ts)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
 def generate_crm(
     n_leads: int,
     seed: int,
@@ -110,7 +105,7 @@ def generate_crm(
     """
     if n_leads <= 0 or days <= 0:
         raise ValueError("n_leads and days must be positive")
-    end_s = _as_utc(end).value // 1_000_000_000
+    end_s = utc(end).value // 1_000_000_000
     start_s = end_s - days * SECONDS_PER_DAY
     rng = np.random.default_rng(seed)
     pop = draw_population(rng, n_leads, start_s, end_s)

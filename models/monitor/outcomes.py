@@ -46,14 +46,15 @@ class Labels:
         return int(self.y[self.known].sum())
 
 
-def _utc(stamp: pd.Timestamp) -> pd.Timestamp:
+def as_utc(stamp: pd.Timestamp) -> pd.Timestamp:
+    """``stamp`` in UTC; a naive one is taken as UTC (the monitor's one clock)."""
     stamp = pd.Timestamp(stamp)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def observed_days(as_of: pd.Timestamp, now: pd.Timestamp, horizon_days: int) -> int:
     """Whole days of outcomes seen since ``as_of``, at most the horizon, at least 0."""
-    days = (_utc(now) - _utc(as_of)) / pd.Timedelta(days=1)
+    days = (as_utc(now) - as_utc(as_of)) / pd.Timedelta(days=1)
     return int(min(horizon_days, max(0, math.floor(days))))
 
 
@@ -80,7 +81,7 @@ def label_batch(
     closed_at = np.full(len(position), np.datetime64("NaT"), dtype="datetime64[ns]")
     converted[found] = status[position[found]] == CONVERTED
     closed_at[found] = closed[position[found]]
-    start = _utc(as_of).tz_localize(None).to_datetime64().astype("datetime64[ns]")
+    start = as_utc(as_of).tz_localize(None).to_datetime64().astype("datetime64[ns]")
     end = start + np.timedelta64(days * NS_PER_DAY, "ns")
     dated = ~np.isnat(closed_at)
     after = np.zeros(len(position), dtype=bool)

@@ -23,14 +23,9 @@ from leadscore.models.monitor.config import MonitorConfig
 from leadscore.models.monitor.decide import decide
 from leadscore.models.monitor.drift import drift_table, max_feature_psi, prediction_psi
 from leadscore.models.monitor.estimate import expected_roc_auc
-from leadscore.models.monitor.outcomes import label_batch
+from leadscore.models.monitor.outcomes import as_utc, label_batch
 from leadscore.models.monitor.performance import grade_table, metric_keys, ranking_metrics
 from leadscore.models.monitor.result import ArchivedBatch, BatchResult, MonitorResult
-
-
-def _utc(stamp: pd.Timestamp) -> pd.Timestamp:
-    stamp = pd.Timestamp(stamp)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def judge_batch(
@@ -44,7 +39,7 @@ def judge_batch(
 ) -> BatchResult:
     """One archived batch: labels so far, live and estimated metrics, grades, drift."""
     scores = batch.scores
-    as_of = _utc(batch.as_of)
+    as_of = as_utc(batch.as_of)
     labels = label_batch(
         scores["lead_id"], outcomes, as_of=as_of, now=now, horizon_days=horizon_days
     )
@@ -98,13 +93,13 @@ def reusable(
     tonight's ``monitor.top_percent`` asks for. Any other (young, another horizon, other
     capture levels, a ``now`` moved back before its horizon) must be judged again."""
     keys = set(metric_keys(config.top_percent))
-    closed = _utc(now) - pd.Timedelta(days=horizon_days)
+    closed = as_utc(now) - pd.Timedelta(days=horizon_days)
     return [
         r
         for r in previous
         if r.mature
         and r.observed_days == horizon_days
-        and _utc(r.as_of) <= closed
+        and as_utc(r.as_of) <= closed
         and keys <= set(r.metrics)
     ]
 
@@ -130,7 +125,7 @@ def monitor(
     ``previous``: stored results of batches mature when last judged, taken as they are
     (the archived batch of the same id, if also given, is judged and wins); each must be
     :func:`reusable`, else ValueError (a young batch's stored figures are stale)."""
-    now = _utc(now)
+    now = as_utc(now)
     final = {id(r) for r in reusable(previous, now=now, horizon_days=horizon_days, config=config)}
     stale = [r.batch_id for r in previous if id(r) not in final]
     if stale:
@@ -155,8 +150,8 @@ def monitor(
         now=now,
         champion_version=champion_version,
         validation_roc_auc=validation_roc_auc,
-        trained_at=None if trained_at is None else _utc(trained_at),
-        last_retrain_at=None if last_retrain_at is None else _utc(last_retrain_at),
+        trained_at=None if trained_at is None else as_utc(trained_at),
+        last_retrain_at=None if last_retrain_at is None else as_utc(last_retrain_at),
     )
     return MonitorResult(
         created_at=pd.Timestamp.now(tz="UTC"),
