@@ -103,6 +103,21 @@ SCORE_FIELDS: tuple[ScoreField, ...] = (
         'Latest activities before scoring as a JSON array [{"type", "at", "value"}], newest '
         "first, at most 20.",
     ),
+    # schema 6 (issue #18): the nurture list's next step; null outside nurture.cells
+    ScoreField(
+        "next_step",
+        "text",
+        True,
+        "Nurture / educate leads: the activity type (nurture.activities) that one more of, "
+        "now, raises the probability most (models/nurture/).",
+        255,
+    ),
+    ScoreField(
+        "next_step_gain",
+        "float",
+        True,
+        "How much that step raises the probability (0-1), under the model.",
+    ),
 )
 """The score row's columns, in the order scoring, the store and the API use."""
 
@@ -129,6 +144,9 @@ for matching the CRM's records, never model features."""
 FACT_COLUMNS: tuple[str, ...] = ("last_activity", "last_activity_at", "attributes", "timeline")
 """The lead's own facts at scoring (``features/facts.py``): what it did last, its
 attribute values, its latest activities."""
+
+NURTURE_COLUMNS: tuple[str, ...] = ("next_step", "next_step_gain")
+"""The nurture list's columns (``models/nurture/``): null outside ``nurture.cells``."""
 
 JSON_COLUMNS: tuple[str, ...] = ("rule_reasons", "attributes", "timeline")
 """Text columns holding JSON (besides ``reasons``): the API serves them parsed."""

@@ -33,6 +33,7 @@ from leadscore.models.rules import RuleScorer, grade_of
 from leadscore.models.schema import (
     DISPLAY_COLUMNS,
     FACT_COLUMNS,
+    NURTURE_COLUMNS,
     REASONS_TEXT,
     SCORE_COLUMNS,
 )
@@ -149,10 +150,12 @@ def score_partition(
 
 
 def _v4_placeholders(n: int) -> dict[str, object]:
-    """Score-row v4 columns not computed here yet, as nulls: display columns and lead
-    facts (features/facts.py)."""
+    """Score-row columns not computed here yet, as nulls: display columns and lead
+    facts (features/facts.py), the nurture list's next step (models/nurture/)."""
     nulls = np.full(n, None, dtype=object)
-    return {c: nulls for c in (*DISPLAY_COLUMNS, *FACT_COLUMNS)}
+    out: dict[str, object] = {c: nulls for c in (*DISPLAY_COLUMNS, *FACT_COLUMNS, *NURTURE_COLUMNS)}
+    out["next_step_gain"] = np.full(n, np.nan)
+    return out
 
 
 def with_rank(

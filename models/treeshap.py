@@ -188,9 +188,7 @@ class _Builder:
         count = float(node["internal_count"])
         feature = int(node["split_feature"])
         for child, left in ((node["left_child"], 1), (node["right_child"], 0)):
-            child_count = float(
-                child["leaf_count"] if _is_leaf(child) else child["internal_count"]
-            )
+            child_count = float(child["leaf_count"] if _is_leaf(child) else child["internal_count"])
             self._walk(child, base, [*path, (gid, left, feature, child_count / count)])
 
     def _add_leaf(self, value: float, path: list[tuple[int, int, int, float]]) -> None:

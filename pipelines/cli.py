@@ -10,19 +10,25 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from leadscore.pipelines.cli_backtest import backtest, run_backtest
+from leadscore.pipelines.cli_common import (
+    ConfigOption,
+    FullFlag,
+    _config_arg,
+    _settings,
+    console,
+    flow_runs,
+)
 from leadscore.pipelines.errors import (
     CommandGroup,
     ExitCode,
     codes_help,
     fail,
-    quiet_expected_failures,
 )
 from leadscore.pipelines.init_command import init_command
 from leadscore.pipelines.summary import (
@@ -36,9 +42,7 @@ from leadscore.pipelines.summary import (
 )
 
 if TYPE_CHECKING:  # imported where used: `leadscore --help` loads neither (bench/cli_start.py)
-    from rich.console import Console
-
-    from leadscore.pipelines.settings import Settings
+    pass
 
 app = typer.Typer(
     cls=CommandGroup,
@@ -66,49 +70,6 @@ def main(
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
     else:  # the run's own logs only on request: a failure then stays one line
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
-
-def console() -> Console:
-    """A console on the current stderr (made per call: the stream may have been swapped)."""
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="Settings file (default: $LEADSCORE_CONFIG or ./leadscore.yaml)."
-    ),
-]
-FullFlag = Annotated[bool, typer.Option("--full", help="Judge mature batches again (CRM fixes).")]
-
-
-def _settings(config: Path | None) -> Settings:
-    from leadscore.pipelines.settings import load_settings
-
-    settings = load_settings(config)  # a SettingsError exits 2 (pipelines.errors)
-    from leadscore.pipelines.runtime import prepare_environment
-
-    prepare_environment(settings)
-    return settings
-
-
-def _config_arg(settings: Settings, config: Path | None) -> str | None:
-    return str(config.resolve()) if config else None
-
-
-@contextmanager
-def flow_runs() -> Iterator[None]:
-    """Run Prefect flows on a temporary server that dies with this process (even on
-    kill -9), with Prefect's own report of an expected failure silenced."""
-    from leadscore.pipelines.prefect_server import temporary_server
-
-    with temporary_server():
-        import prefect  # noqa: F401  (configures its loggers, which the filter joins)
-
-        quiet_expected_failures()
-        yield
 
 
 @app.command()
@@ -207,68 +168,7 @@ def rollback(reason: ReasonOption = "manual rollback", config: ConfigOption = No
     typer.echo(json.dumps({"champion": target, "rolled_back": current, "history": history}))
 
 
-def run_backtest(settings: Settings, windows: int) -> tuple[Any, dict[str, float]]:
-    """The rolling-origin backtest of the configured data (a table and its stability)."""
-    from leadscore.models import recipe
-    from leadscore.models.backtest import run, stability
-    from leadscore.pipelines.sources import load_crm
-
-    crm = load_crm(settings)
-    data = recipe.examples(crm.leads, crm.activities, crm.end, settings)
-    table = run(data, settings, windows, flat=crm.flat)
-    return table, stability(table)
-
-
-@app.command()
-def backtest(
-    windows: Annotated[
-        int, typer.Option(min=1, help="Cut-offs: the data end and windows-1 earlier ones.")
-    ] = 4,
-    config: ConfigOption = None,
-) -> None:
-    """Re-train at past cut-offs (rolling origin, one validation window apart) and show
-    each window's metrics for the model and the rules, to see how stable they are.
-
-    Prints a table, then one JSON line: {"windows": [...], "stability": {...}}.
-    """
-    settings = _settings(config)
-    from rich.console import Console
-    from rich.table import Table
-
-    from leadscore.models.backtest import SUMMARY_METRICS
-
-    try:
-        table, summary = run_backtest(settings, windows)
-    except ValueError as exc:
-        if type(exc) is not ValueError:  # a ContractError and kin: their own exit code
-            raise
-        raise fail(str(exc), ExitCode.CONFIG) from exc
-    view = Table(title="Backtest: model vs rules per validation window")
-    view.add_column("valid window")
-    view.add_column("n valid")
-    for metric in SUMMARY_METRICS:
-        view.add_column(f"{metric} model / rules")
-    share = f"{settings.quality.confidence:.0%}"
-    view.add_column(f"roc_auc margin [{share} over leads]")
-    for row in table.to_dict(orient="records"):
-        cells = [
-            f"{str(row['valid_start'])[:10]} .. {str(row['valid_end'])[:10]}",
-            str(row["n_valid"]),
-        ]
-        for metric in SUMMARY_METRICS:
-            m, r = row.get(f"model_{metric}"), row.get(f"rules_{metric}")
-            cells.append("-" if m is None or m != m else f"{m:.3f} / {r:.3f}")
-        margin = row.get("margin_roc_auc")
-        cells.append(
-            "-"
-            if margin is None or margin != margin
-            else f"{margin:+.3f} [{row['margin_roc_auc_low']:+.3f}, "
-            f"{row['margin_roc_auc_high']:+.3f}]"
-        )
-        view.add_row(*cells)
-    Console().print(view)
-    records = json.loads(table.to_json(orient="records"))
-    typer.echo(json.dumps({"windows": records, "stability": summary}))
+app.command("backtest")(backtest)
 
 
 @app.command()

@@ -48,6 +48,15 @@ class OutputConfig(_Strict):
         description="Start scores_csv with a UTF-8 byte-order mark, so that Excel opens "
         "its accents right (HubSpot and Salesforce import either).",
     )
+    calls_csv: Path = Field(
+        default=Path("data/scores/calls.csv"),
+        description="Today's call list of every rep, and the leads no rep could take.",
+    )
+    nurture_csv: Path = Field(
+        default=Path("data/scores/nurture.csv"),
+        description="The nurture list with each lead's next step, for a marketing-automation "
+        "import.",
+    )
     demo_page_token: Path = Field(
         default=Path("data/demo-page-token"),
         description="`leadscore demo` keeps a page token here (made once; data/ is not "

@@ -32,6 +32,8 @@ from leadscore.models.config import (
     ScoringConfig,
 )
 from leadscore.models.monitor.config import MonitorConfig
+from leadscore.models.nurture.config import NurtureConfig
+from leadscore.models.routing.config import RoutingConfig
 from leadscore.pipelines.data_sections import (
     CsvOptions,
     DisplayConfig,
@@ -49,6 +51,7 @@ from leadscore.pipelines.sections import (
     TrackingConfig,
 )
 from leadscore.serving.config import ApiConfig, StoreConfig
+from leadscore.serving.webhooks.config import WebhooksConfig
 
 __all__ = [  # the data sections live in pipelines/data_sections.py; importable here too
     "CsvOptions",
@@ -178,6 +181,9 @@ class Settings(_Strict):
     prefect: PrefectConfig = Field(default_factory=PrefectConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    nurture: NurtureConfig = Field(default_factory=NurtureConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -209,7 +215,35 @@ class Settings(_Strict):
                 f"rules.numeric names attributes that are not declared under "
                 f"features.attributes.numeric: {not_numeric}"
             )
+        self._distribution_names_declared()
         return self
+
+    def _distribution_names_declared(self) -> None:
+        """Routing and nurture name grades, columns and activity types: refuse unknown ones."""
+        routing, grades = self.routing, list(self.scoring.grades)
+        categorical = [*self.features.attributes.categorical, "segment", "owner"]
+        columns = {"territory": routing.territory, "skill": routing.skill}
+        columns["language"] = routing.language
+        wanted = self.nurture.activities or []
+        found = {
+            f"routing.pool_grades / min_seniority name grades not in scoring.grades {grades}": [
+                g for g in [*routing.pool_grades, *routing.min_seniority] if g not in grades
+            ],
+            "routing columns must be categorical attributes (or segment, owner)": [
+                f"{key}: {name}"
+                for key, name in columns.items()
+                if name is not None and name not in categorical
+            ],
+            "routing.value must be a numeric attribute": [
+                v for v in [routing.value] if v and v not in self.features.attributes.numeric
+            ],
+            "nurture.activities must be declared under features.activity_types": [
+                a for a in wanted if a not in self.features.activity_types
+            ],
+        }
+        problems = [f"{key}: {names}" for key, names in found.items() if names]
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def _sensitive_never_modelled(self) -> None:
         """Refuse every way a sensitive column could reach a model, naming the key."""
@@ -288,6 +322,8 @@ def _resolved(settings: Settings, base: Path) -> Settings:
                 update={
                     "scores_csv": _resolve_path(base, output.scores_csv),
                     "quarantine_csv": _resolve_path(base, output.quarantine_csv),
+                    "calls_csv": _resolve_path(base, output.calls_csv),
+                    "nurture_csv": _resolve_path(base, output.nurture_csv),
                     "report_dir": _resolve_path(base, output.report_dir),
                     "demo_page_token": _resolve_path(base, output.demo_page_token),
                 }

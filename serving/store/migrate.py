@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, func, insert, inspect, select, text, update
 
 from leadscore.models.schema import SCORE_FIELDS
+from leadscore.serving.store.outbound_schema import OUTBOUND_TABLES
 from leadscore.serving.store.schema import (
     MONITOR_TABLES,
     SCHEMA_VERSION,
@@ -67,6 +68,16 @@ V4_COLUMNS: tuple[str, ...] = (
 """The score-row columns schema version 4 added (issue #16), in table order."""
 
 
+def _add_score_columns(conn: Connection, names: tuple[str, ...]) -> None:
+    """ALTER TABLE scores ADD each column, typed as a fresh table's (``sql_type``)."""
+    table = conn.dialect.identifier_preparer.quote(scores_table.name)
+    fields = {f.name: f for f in SCORE_FIELDS}
+    for name in names:
+        column = conn.dialect.identifier_preparer.quote(name)
+        kind = sql_type(fields[name]).compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+
+
 def _migrate_3_to_4(conn: Connection) -> None:
     """Version 4 adds the score row's display, sub-score, cell, rule-rank and lead-fact
     columns to ``scores`` (all nullable: rows published before it have none of them).
@@ -74,12 +85,7 @@ def _migrate_3_to_4(conn: Connection) -> None:
     Each column's type is the one a fresh table gets (``sql_type``, compiled for this
     database), so a migrated table and a new one hold the same columns.
     """
-    table = conn.dialect.identifier_preparer.quote(scores_table.name)
-    fields = {f.name: f for f in SCORE_FIELDS}
-    for name in V4_COLUMNS:
-        column = conn.dialect.identifier_preparer.quote(name)
-        kind = sql_type(fields[name]).compile(dialect=conn.dialect)
-        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+    _add_score_columns(conn, V4_COLUMNS)
 
 
 def _migrate_4_to_5(conn: Connection) -> None:
@@ -89,12 +95,26 @@ def _migrate_4_to_5(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+V6_COLUMNS: tuple[str, ...] = ("next_step", "next_step_gain")
+"""The score-row columns schema version 6 added (issue #18: the nurture list's next step)."""
+
+
+def _migrate_5_to_6(conn: Connection) -> None:
+    """Version 6 (issue #18) adds the next-step columns to ``scores`` (null in rows
+    published before it) and the ``calls``, ``webhook_deliveries`` and ``webhook_attempts``
+    tables, empty."""
+    _add_score_columns(conn, V6_COLUMNS)
+    for table in OUTBOUND_TABLES:
+        table.create(conn, checkfirst=True)
+
+
 # Upgrades from an older schema: MIGRATIONS[v] moves a store from version v to v + 1.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1_to_2,
     2: _migrate_2_to_3,
     3: _migrate_3_to_4,
     4: _migrate_4_to_5,
+    5: _migrate_5_to_6,
 }
 
 

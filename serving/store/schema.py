@@ -76,7 +76,7 @@ __all__ = [
     "sql_type",
 ]
 
-SCHEMA_VERSION: int = 5
+SCHEMA_VERSION: int = 6
 """Version of the table layout below; bump it (and add a migration) when it changes."""
 
 # Batch statuses.

@@ -108,6 +108,11 @@ PER_DEPLOYMENT: dict[tuple[str, ...], object] = {
     ("rules", "icp"): {},  # its ideal customer, by attribute values
     ("rules", "penalties"): [],  # ... and who is outside it
     ("rules", "grades"): {"A": 60.0, "B": 40.0, "C": 20.0, "D": float("-inf")},  # tuned to its card
+    ("routing", "reps"): [],  # its sales team
+    ("routing", "territory"): None,  # its columns that route a lead
+    ("routing", "skill"): None,
+    ("routing", "min_seniority"): {},
+    ("nurture", "activities"): None,  # its activity types marketing can invite to
 }
 
 
@@ -134,10 +139,12 @@ def test_the_code_defaults_are_the_shipped_settings(tmp_path: Path):
 
 def test_a_config_of_data_features_and_rules_trains_the_shipped_model(tmp_path: Path):
     """The user's case of issue #13: the shipped file cut to `data`, `features` and
-    `rules` gives the very same settings (trees, learning rate, targets, gate...)."""
+    `rules` gives the very same settings (trees, learning rate, targets, gate...); the
+    sales team (`routing`) and what marketing can invite to (`nurture`) describe the
+    deployment too (issue #18), so a file with a team keeps those sections."""
     raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
     (tmp_path / "leadscore.yaml").write_text(yaml.safe_dump(raw))
-    cut = {section: raw[section] for section in ("data", "features", "rules")}
+    cut = {s: raw[s] for s in ("data", "features", "rules", "routing", "nurture")}
     (tmp_path / "cut.yaml").write_text(yaml.safe_dump(cut))
     assert load_settings(tmp_path / "cut.yaml") == load_settings(tmp_path / "leadscore.yaml")
 

@@ -43,6 +43,8 @@ def test_the_declared_row():
         "last_activity_at",
         "attributes",
         "timeline",
+        "next_step",
+        "next_step_gain",
     )
     assert {LEAD_ID, OWNER, SEGMENT, FIT, ENGAGEMENT} <= set(schema.SCORE_COLUMNS)
     assert schema.INT_COLUMNS == ("score", "rank", "fit_score", "engagement_score", "rule_rank")
@@ -66,7 +68,7 @@ def test_store_table_columns_follow_the_schema():
             if field.length is not None:
                 assert column.type.length == field.length, column.name
         assert type(column.type) is expected, column.name
-    # the table of schema version 4 (serving/store/migrate.py upgrades older ones)
+    # the table of schema version 6 (serving/store/migrate.py upgrades older ones)
     assert [(c.name, str(c.type), c.nullable) for c in stored] == [
         ("lead_id", "VARCHAR(255)", False),
         ("owner", "VARCHAR(255)", True),
@@ -94,6 +96,8 @@ def test_store_table_columns_follow_the_schema():
         ("last_activity_at", "VARCHAR(40)", True),
         ("attributes", "TEXT", True),
         ("timeline", "TEXT", True),
+        ("next_step", "VARCHAR(255)", True),
+        ("next_step_gain", "DOUBLE", True),
     ]
 
 
@@ -112,6 +116,8 @@ def test_export_columns_follow_the_schema():
         "rule_reasons",
         "attributes",
         "timeline",
+        "next_step",  # the nurture list's own file (output.nurture_csv) carries these
+        "next_step_gain",
     }
     assert set(schema.BATCH_COLUMNS) <= set(kept)
 

@@ -41,9 +41,17 @@ from leadscore.serving.store import (
     schema_version_table,
     scores_table,
 )
-from leadscore.serving.store.migrate import V4_COLUMNS
+from leadscore.serving.store.migrate import V4_COLUMNS, V6_COLUMNS
+from leadscore.serving.store.outbound_schema import OUTBOUND_TABLES
 
 AS_OF = datetime(2026, 11, 22, 3, 15, tzinfo=UTC)
+
+
+UNDO_V6: tuple[str, ...] = (
+    *(f"DROP TABLE {t.name}" for t in reversed(OUTBOUND_TABLES)),
+    *(f"ALTER TABLE scores DROP COLUMN {c}" for c in V6_COLUMNS),
+)
+"""SQL that takes a schema-6 store back to schema 5 (issue #18's columns and tables)."""
 
 
 def _reasons(*items: tuple[str, str, str, float]) -> str:
@@ -99,6 +107,8 @@ def make_scores(n: int = 7, *, seed: int = 0) -> pd.DataFrame:
                     ("days_since_hi", "No high-intent activity in 45 days", "-", -0.2),
                 ),
                 **_v4_values(i, n),
+                "next_step": "webinar attended" if i % 2 else None,  # schema 6 (issue #18)
+                "next_step_gain": round(0.01 * i, 4) if i % 2 else None,
             }
         )
     frame = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
@@ -632,6 +642,8 @@ def test_pruning_drops_the_changes_of_pruned_batches(url):
 def test_a_version_1_store_is_migrated(store):
     first = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
     with store.engine.begin() as conn:  # make it look like a store written by schema 1
+        for statement in UNDO_V6:
+            conn.execute(text(statement))
         changes_table.drop(conn)
         conn.execute(text("DROP INDEX ix_scores_lead"))
         conn.execute(text("ALTER TABLE batches DROP COLUMN writer_host"))
@@ -644,7 +656,7 @@ def test_a_version_1_store_is_migrated(store):
         old.current_batch()
     old.create()
     with old.engine.connect() as conn:
-        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 5
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION
         indexes = {i["name"] for i in inspect(conn).get_indexes("scores")}
         assert "ix_scores_lead" in indexes
     assert old.current_batch() == first

@@ -41,7 +41,7 @@ import pytest
 from sqlalchemy import func, select
 
 from leadscore.serving.store import ScoreStore, StoreConfig, scores_table
-from leadscore.serving.store.migrate import V4_COLUMNS
+from leadscore.serving.store.migrate import V4_COLUMNS, V6_COLUMNS
 from tests.serving.test_store import AS_OF, BACKENDS, backend_url
 
 TRIALS = 22
@@ -71,6 +71,7 @@ def frame_for(trial: int) -> pd.DataFrame:
             "rule_grade": "B",
             "reasons": '[{"feature": "f", "text": "t", "direction": "+", "contribution": 0.1}]',
             **dict.fromkeys(V4_COLUMNS),  # schema 4's columns, null (all nullable)
+            **dict.fromkeys(V6_COLUMNS),  # schema 6's (issue #18), null too
         }
     )
 
