@@ -218,28 +218,31 @@ def monitor_flow(config_path: str | None = None, full: bool = False) -> dict[str
     listed = archived(settings.monitor.archive_dir)
     now = outcome_time(settings, outcomes.end, listed.values())
     store = ScoreStore(settings.store)
-    store.create()
-    batches = read_batches(settings, store, list(listed), now, full)
-    facts = champion(settings)
-    last = monitor_tracking.last_retrain_at(store.monitor_runs(limit=RUNS_SEARCHED))
-    result = judge(settings, batches, outcomes.frame, now, facts, last)
-    params = {
-        "now": now.isoformat(),
-        "champion_version": facts.version,
-        "champion_run_id": facts.run_id,
-        "validation_roc_auc": facts.validation_roc_auc,
-        "trained_at": None if facts.trained_at is None else facts.trained_at.isoformat(),
-        "last_retrain_at": None if last is None else last.isoformat(),
-        "horizon_days": settings.snapshots.horizon_days,
-        "archive_dir": str(settings.monitor.archive_dir),
-        "leads_known": len(outcomes.frame),
-        "retrain_enabled": settings.monitor.retrain,
-        "full": full,
-        "batches_judged": len(batches.fresh),
-        "batches_reused": len(result.reused),
-        **{f"threshold_{k}": v for k, v in settings.monitor.thresholds.model_dump().items()},
-    }
-    recorded = record(settings, result, store, params)
+    try:  # the store's connections are closed whatever happens
+        store.create()
+        batches = read_batches(settings, store, list(listed), now, full)
+        facts = champion(settings)
+        last = monitor_tracking.last_retrain_at(store.monitor_runs(limit=RUNS_SEARCHED))
+        result = judge(settings, batches, outcomes.frame, now, facts, last)
+        params = {
+            "now": now.isoformat(),
+            "champion_version": facts.version,
+            "champion_run_id": facts.run_id,
+            "validation_roc_auc": facts.validation_roc_auc,
+            "trained_at": None if facts.trained_at is None else facts.trained_at.isoformat(),
+            "last_retrain_at": None if last is None else last.isoformat(),
+            "horizon_days": settings.snapshots.horizon_days,
+            "archive_dir": str(settings.monitor.archive_dir),
+            "leads_known": len(outcomes.frame),
+            "retrain_enabled": settings.monitor.retrain,
+            "full": full,
+            "batches_judged": len(batches.fresh),
+            "batches_reused": len(result.reused),
+            **{f"threshold_{k}": v for k, v in settings.monitor.thresholds.model_dump().items()},
+        }
+        recorded = record(settings, result, store, params)
+    finally:
+        store.close()
     logger.info(
         "monitor: %d batches judged, %d mature ones as stored, as of %s; %s",
         len(batches.fresh),

@@ -54,6 +54,7 @@ def case_config(folder: Path, spec: dict) -> dict:
         spec.get("data", {}),
     )
     raw["features"]["attributes"] = {"categorical": ["industry"], "numeric": ["employees"]}
+    raw.pop("routing")  # the demo team routes by country and segment
     raw["rules"]["icp"] = {"industry": {"weight": 1, "values": {"software": 10}}}
     raw["rules"]["penalties"] = []
     return raw

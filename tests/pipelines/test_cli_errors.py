@@ -56,6 +56,7 @@ def config_for(folder: Path, out: Path, **data: object) -> Path:
     raw["data"]["validation"] = {"ranges": {"employees": [0, 1e7]}}
     raw["data"].update(data)
     raw["features"]["attributes"] = {"categorical": ["industry"], "numeric": ["employees"]}
+    raw.pop("routing")  # the demo team routes by country and segment
     raw["rules"]["icp"] = {"industry": {"weight": 1, "values": {"software": 10}}}
     raw["rules"]["penalties"] = []
     raw["output"] = {

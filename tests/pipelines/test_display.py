@@ -51,6 +51,7 @@ def _settings(csv: Path, **data: object) -> Settings:
         **data,
     }
     raw["features"]["attributes"] = {"categorical": ["industry"], "numeric": ["employees"]}
+    raw.pop("routing")  # the demo team routes by country and segment
     raw["rules"]["icp"] = {"industry": {"weight": 1, "values": {"software": 10}}}
     raw["rules"]["penalties"] = []
     return Settings.model_validate(raw)

@@ -45,6 +45,7 @@ def _settings(csv: Path, **data: object) -> Settings:
     raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
     raw["data"] = {"leads": {"path": str(csv)}, "activities": None, "order": "none", **data}
     raw["features"]["attributes"] = {"categorical": ["industry"], "numeric": ["employees"]}
+    raw.pop("routing")  # the demo team routes by country and segment
     raw["rules"]["icp"] = {"industry": {"weight": 1, "values": {"software": 10}}}
     raw["rules"]["penalties"] = []
     return Settings.model_validate(raw)
@@ -245,6 +246,7 @@ def test_a_flat_export_is_trained_scored_and_explained_by_the_flows(
         "engagement": ["web_visits"],
         "labels": {"web_visits": "web visits"},
     }
+    raw.pop("routing")  # the demo team routes by country and segment
     raw["rules"].update(
         icp={"tier": {"weight": 1, "values": {"gold": 10, "silver": 5}}}, penalties=[]
     )

@@ -229,6 +229,7 @@ def test_a_flat_export_without_dates_is_not_monitored(tmp_path):
     raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
     raw["data"] = {"leads": {"path": str(csv)}, "activities": None, "order": "none"}
     raw["features"]["attributes"] = {"categorical": ["industry"], "numeric": []}
+    raw.pop("routing")  # the demo team routes by country and segment
     raw["rules"]["icp"] = {"industry": {"weight": 1, "values": {"software": 10}}}
     raw["rules"]["penalties"] = []
     outcomes = read_outcomes.fn(Settings.model_validate(raw))

@@ -70,6 +70,7 @@ def _settings(tmp_path: Path) -> Settings:
         "chunk_rows": 2,
     }
     raw["features"]["attributes"] = {"categorical": ["industry"], "numeric": ["employees"]}
+    raw.pop("routing")  # the demo team routes by country and segment
     raw["rules"]["icp"] = {"industry": {"weight": 1, "values": {"software": 10}}}
     raw["rules"]["penalties"] = []
     return Settings.model_validate(raw)

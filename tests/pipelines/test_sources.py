@@ -19,6 +19,7 @@ def _raw(data: dict, attributes: dict | None = None) -> Settings:
     raw["data"] = data
     if attributes is not None:  # an export with only these columns: a missing one stops
         raw["features"]["attributes"] = attributes
+        raw.pop("routing")  # the demo team routes by country and segment
         raw["rules"]["icp"] = {"industry": {"weight": 1, "values": {"software": 10}}}
         raw["rules"]["penalties"] = []
     return Settings.model_validate(raw)
