@@ -128,8 +128,9 @@ class Tally:
 
 def _try_one(
     store: ScoreStore, config: WebhooksConfig, endpoint: Endpoint, secret: str, row: Any, send: Send
-) -> str | None:
-    """Claim, POST and record one delivery; its outcome (None: not ours to send)."""
+) -> tuple[str, datetime | None] | None:
+    """Claim, POST and record one delivery; its outcome and, when the host did not answer,
+    until when to leave the endpoint alone (None: the row was not ours to send)."""
     now = datetime.now(UTC)
     lease = now + timedelta(seconds=config.timeout_seconds + LEASE_MARGIN_SECONDS)
     if not store.claim_webhook(endpoint.name, row.event_id, now, lease):
@@ -140,12 +141,11 @@ def _try_one(
     )
     result = verdict(answer)
     tries = row.attempts + 1
-    retry_at = None
+    wait = datetime.now(UTC) + timedelta(seconds=backoff(config, tries))
     if result == DELIVERED:
         outcome = DELIVERED
     elif result == "retry" and tries < config.max_attempts:
         outcome = PENDING
-        retry_at = datetime.now(UTC) + timedelta(seconds=backoff(config, tries))
     else:
         outcome = DEAD
     error = answer.error
@@ -159,24 +159,26 @@ def _try_one(
         error=error,
         seconds=answer.seconds,
         outcome=outcome,
-        next_attempt_at=retry_at,
+        next_attempt_at=wait if outcome == PENDING else None,
     )
-    return outcome if answer.status is not None or outcome == DEAD else "no answer"
+    return outcome, (wait if answer.status is None else None)
 
 
 def _endpoint_round(
     store: ScoreStore, config: WebhooksConfig, endpoint: Endpoint, secret: str, send: Send
-) -> list[str]:
-    """One round for one endpoint: its due deliveries in order; stop at a silent host."""
+) -> tuple[list[str], datetime | None]:
+    """One round for one endpoint: its due deliveries in order, the outcome of each try;
+    a host that does not answer ends the round and pauses the endpoint until the time
+    returned (its next events are not charged a try for it)."""
     outcomes: list[str] = []
     for row in store.due_webhooks(endpoint.name, datetime.now(UTC)):
-        outcome = _try_one(store, config, endpoint, secret, row, send)
-        if outcome is None:
+        tried = _try_one(store, config, endpoint, secret, row, send)
+        if tried is None:
             continue
-        outcomes.append(PENDING if outcome == "no answer" else outcome)
-        if outcome == "no answer":
-            break
-    return outcomes
+        outcomes.append(tried[0])
+        if tried[1] is not None:
+            return outcomes, tried[1]
+    return outcomes, None
 
 
 def deliver(
@@ -198,17 +200,22 @@ def deliver(
     """
     active = [e for e in config.endpoints if e.name in store.pending_webhooks()]
     secrets = {e.name: endpoint_secret(e.secret_env, e.name) for e in active}
+    paused: dict[str, datetime] = {}
     tally = Tally()
     limit = rounds or config.max_attempts
     for number in range(limit):
-        with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(active)))) as pool:
-            futures = [
-                pool.submit(_endpoint_round, store, config, e, secrets[e.name], send)
-                for e in active
-            ]
-            results = [f.result() for f in futures]
+        now = datetime.now(UTC)
+        ready = [e for e in active if paused.get(e.name, now) <= now]
+        with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(ready)))) as pool:
+            futures = {
+                e.name: pool.submit(_endpoint_round, store, config, e, secrets[e.name], send)
+                for e in ready
+            }
+            results = {name: future.result() for name, future in futures.items()}
         tally.rounds = number + 1
-        for outcomes in results:
+        for name, (outcomes, pause) in results.items():
+            if pause is not None:
+                paused[name] = pause
             tally.tries += len(outcomes)
             tally.delivered += outcomes.count(DELIVERED)
             tally.retried += outcomes.count(PENDING)
@@ -217,7 +224,7 @@ def deliver(
         if not left or number + 1 == limit:
             break
         now = datetime.now(UTC)
-        due = min(when or now for _, when in left.values())
-        sleep(max(0.0, (due - now).total_seconds()))
+        wake = min(max(when or now, paused.get(k, now)) for k, (_, when) in left.items())
+        sleep(max(0.0, (wake - now).total_seconds()))
     tally.waiting = sum(n for k, (n, _) in store.pending_webhooks().items() if k in secrets)
     return tally.as_dict()
