@@ -43,6 +43,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.script: list[tuple[int, float]] = []  # (status, seconds to sleep first)
+        self.scripts: dict[str, list[tuple[int, float]]] = {}  # for one path or event id
         self.lock = threading.Lock()
         receiver = self
 
@@ -51,7 +52,10 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.lock:
                     receiver.requests.append(Received(self.path, dict(self.headers), body))
-                    status, delay = receiver.script.pop(0) if receiver.script else (200, 0.0)
+                    key = self.headers.get("Idempotency-Key", "")
+                    scripts = receiver.scripts
+                    script = scripts.get(self.path) or scripts.get(key) or receiver.script
+                    status, delay = script.pop(0) if script else (200, 0.0)
                 time.sleep(delay)
                 try:
                     self.send_response(status)
@@ -73,9 +77,10 @@ class Receiver:
         )
         self.thread.start()
 
-    def answer(self, *steps: tuple[int, float]) -> None:
+    def answer(self, *steps: tuple[int, float], only: str | None = None) -> None:
+        """Answer the next requests (only those to path or of event id ``only``, if given)."""
         with self.lock:
-            self.script.extend(steps)
+            (self.script if only is None else self.scripts.setdefault(only, [])).extend(steps)
 
     def close(self) -> None:
         self.server.shutdown()
