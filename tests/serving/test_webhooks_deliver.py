@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -45,6 +45,8 @@ class Receiver:
         self.script: list[tuple[int, float]] = []  # (status, seconds to sleep first)
         self.scripts: dict[str, list[tuple[int, float]]] = {}  # for one path or event id
         self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most_in_flight = 0  # requests being answered at once, at most
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,7 +58,11 @@ class Receiver:
                     scripts = receiver.scripts
                     script = scripts.get(self.path) or scripts.get(key) or receiver.script
                     status, delay = script.pop(0) if script else (200, 0.0)
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
                 time.sleep(delay)
+                with receiver.lock:
+                    receiver.in_flight -= 1
                 try:
                     self.send_response(status)
                     self.send_header("Content-Length", "2")
@@ -120,7 +126,10 @@ def store(tmp_path: Path) -> Iterator[ScoreStore]:
     store.close()
 
 
-def queue(store: ScoreStore, *event_ids: str, endpoint: str = "crm") -> int:
+def queue(
+    store: ScoreStore, *event_ids: str, endpoint: str = "crm", lead: str | None = None
+) -> int:
+    """Queue events (of lead ``lead``, else one lead each), one microsecond apart."""
     now = datetime.now(UTC)
     rows = [
         {
@@ -128,11 +137,11 @@ def queue(store: ScoreStore, *event_ids: str, endpoint: str = "crm") -> int:
             "event_id": event_id,
             "event": "grade_up",
             "batch_id": "b1",
-            "lead_id": f"L-{i}",
+            "lead_id": lead or f"L-{i}",
             "body": json.dumps(
                 {"id": event_id, "type": "grade_up", "lead_id": f"L-{i}", "n": "Zoë"}
             ),
-            "created_at": now,
+            "created_at": now + timedelta(microseconds=i),
         }
         for i, event_id in enumerate(event_ids)
     ]
@@ -252,7 +261,7 @@ def test_dead_after_max_attempts_then_replayed_and_delivered(store, receiver, se
 
 
 def test_a_4xx_is_dead_at_once(store, receiver, secret):
-    queue(store, "e1", "e2")
+    queue(store, "e1", "e2", lead="L-0")
     receiver.answer((400, 0.0))
     run = deliver(store, hook_config(receiver.url))
 
@@ -263,7 +272,7 @@ def test_a_4xx_is_dead_at_once(store, receiver, secret):
 
 
 def test_never_delivered_twice_for_the_same_key(store, receiver, secret):
-    assert queue(store, "e1", "e2") == 2
+    assert queue(store, "e1", "e2", lead="L-0") == 2
     assert queue(store, "e1", "e2") == 0  # enqueueing again is a no-op
     config = hook_config(receiver.url)
     deliver(store, config)
@@ -275,11 +284,11 @@ def test_never_delivered_twice_for_the_same_key(store, receiver, secret):
 
     keys = [r.headers["Idempotency-Key"] for r in receiver.requests]
     assert sorted(keys) == ["e1", "e2"]
-    assert keys == ["e1", "e2"]  # in the order enqueued
+    assert keys == ["e1", "e2"]  # one lead's events: in the order enqueued
 
 
 def test_connection_refused_is_retried_and_ends_dead(store, secret):
-    queue(store, "e1", "e2")
+    queue(store, "e1", "e2", lead="L-0")  # one lead: one lane
     closed = Receiver()
     url = closed.url
     closed.close()  # nobody listens on that port any more
@@ -293,6 +302,22 @@ def test_connection_refused_is_retried_and_ends_dead(store, secret):
     assert status_of(store, "e2")["status"] == "pending"
     assert status_of(store, "e2")["attempts"] == 0
     assert run["waiting"] == 1
+
+
+def test_leads_are_served_in_parallel_lanes_each_in_order(store, receiver, secret):
+    ids = [f"e{i:02d}" for i in range(12)]
+    for i, event_id in enumerate(ids):
+        queue(store, event_id, lead=f"L-{i % 3}")
+    receiver.answer(*[(200, 0.05)] * 12)  # a slow receiver: 50 ms a request
+    run = deliver(store, hook_config(receiver.url))
+
+    assert run["delivered"] == 12
+    assert receiver.most_in_flight >= 2  # not one by one
+    got = [r.headers["Idempotency-Key"] for r in receiver.requests]
+    assert sorted(got) == ids
+    for lead in range(3):  # each lead's events in the order queued
+        mine = [k for k in got if int(k[1:]) % 3 == lead]
+        assert mine == sorted(mine)
 
 
 def test_missing_secret_is_one_clear_error_and_nothing_is_sent(store, receiver, monkeypatch):
