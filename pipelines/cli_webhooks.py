@@ -102,7 +102,7 @@ def log_command(
     settings = _settings(config)
     store = _store(settings)
     try:
-        rows = store.webhook_deliveries(status, batch_id=batch)[-limit:]
+        rows = store.webhook_deliveries(status, batch_id=batch, newest=limit)
     finally:
         store.close()
     typer.echo("\t".join([*LOG_FIELDS, "event_id", "last_error"]))

@@ -154,11 +154,13 @@ class StoreWebhooks(StoreBase):
         *,
         batch_id: str | None = None,
         event_ids: Sequence[str] | None = None,
-        limit: int | None = None,
+        newest: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Deliveries (the log; ``status="dead"`` is the dead-letter list), oldest first."""
+        """Deliveries (the log; ``status="dead"`` is the dead-letter list), oldest first;
+        only the ``newest`` ones when given."""
         self._require_schema()
-        query = select(_D).order_by(_D.c.created_at, _D.c.batch_id, _D.c.event_id, _D.c.endpoint)
+        order = (_D.c.created_at, _D.c.batch_id, _D.c.event_id, _D.c.endpoint)
+        query = select(_D).order_by(*(c.desc() for c in order))
         if status is not None:
             query = query.where(_D.c.status == status)
         if batch_id is not None:
@@ -166,7 +168,8 @@ class StoreWebhooks(StoreBase):
         if event_ids is not None:
             query = query.where(_D.c.event_id.in_(list(event_ids)))
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query.limit(limit)).all()]
+            rows = conn.execute(query.limit(newest)).all()
+        return [dict(r._mapping) for r in reversed(rows)]
 
     def webhook_attempts(self, endpoint: str, event_id: str) -> list[dict[str, Any]]:
         """Every try of one delivery, first first (replays included)."""

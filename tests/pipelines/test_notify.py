@@ -179,6 +179,8 @@ def test_cli_log_replay_and_deliver(tmp_path, settings, store, receiver, monkeyp
     assert cells[7] == dead["event_id"] and cells[8].startswith("gave up after 2 tries")
     everything = invoke("log", "--config", config)
     assert len(everything.stdout.strip().splitlines()) == 11
+    last = invoke("log", "--limit", "3", "--config", config).stdout.strip().splitlines()
+    assert [line.split("\t")[3] for line in last[1:]] == ["L2", "L3", "L6"]  # ops' assigned
 
     assert invoke("deliver", "--config", config).stdout.strip().startswith('{"tries": 0')
     replayed = invoke("replay", "--event-id", dead["event_id"], "--config", config)

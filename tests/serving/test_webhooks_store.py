@@ -47,6 +47,7 @@ def test_enqueue_is_idempotent_per_endpoint_and_keeps_the_first_body(store):
         ("crm", "e2"),
         ("crm", "e3"),
     ]
+    assert [r["event_id"] for r in store.webhook_deliveries(newest=2)] == ["e2", "e3"]
     first = next(r for r in rows if r["event_id"] == "e1" and r["endpoint"] == "crm")
     assert first["body"] == '{"id":"e1","name":"Zoë Ångström"}'
     assert first["status"] == "pending" and first["attempts"] == 0
