@@ -69,3 +69,18 @@ def test_secret_comes_from_the_named_environment_variable(monkeypatch):
     monkeypatch.delenv("HOOK_SECRET_X")
     with pytest.raises(MissingSecretError, match="HOOK_SECRET_X"):
         endpoint_secret("HOOK_SECRET_X")
+
+
+def test_the_receiver_snippet_in_the_docs_agrees_with_sign():
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(code, namespace)  # the documented receiver-side verify()
+    header = sign(BODY, SECRET)
+    assert namespace["verify"](BODY, header, SECRET) == int(header[2:].split(",")[0])
+    with pytest.raises(ValueError, match="bad signature"):
+        namespace["verify"](BODY + b" ", header, SECRET)
+    with pytest.raises(ValueError, match="stale"):
+        namespace["verify"](BODY, sign(BODY, SECRET, T), SECRET)
