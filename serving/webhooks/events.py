@@ -74,6 +74,7 @@ def _number(value: Any) -> float | int | None:
 
 def published_batch(store: ScoreStore, batch_id: str) -> BatchInfo:
     """The batch if it was published (current or since superseded); else refuse."""
+    store._require_schema()
     info = store._get_batch(batch_id)
     if info is None:
         raise NotPublishedError(f"batch {batch_id!r} is not in the store: no webhook is sent")
@@ -164,7 +165,6 @@ def build_events(
     "top" grade of ``new_top_lead``. Raises :class:`NotPublishedError` for a batch that
     was not published.
     """
-    store._require_schema()
     info = published_batch(store, batch_id)
     created = _iso(now or datetime.now(UTC))
     top = grade_order[0] if grade_order else None
