@@ -34,7 +34,7 @@ import urllib.request
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -124,14 +124,7 @@ class Tally:
     waiting: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            "tries": self.tries,
-            "delivered": self.delivered,
-            "retried": self.retried,
-            "dead": self.dead,
-            "rounds": self.rounds,
-            "waiting": self.waiting,
-        }
+        return asdict(self)
 
 
 def _try_one(
