@@ -24,6 +24,7 @@ from leadscore.pipelines.cli_common import (
     console,
     flow_runs,
 )
+from leadscore.pipelines.cli_webhooks import webhooks_app
 from leadscore.pipelines.errors import (
     CommandGroup,
     ExitCode,
@@ -169,6 +170,7 @@ def rollback(reason: ReasonOption = "manual rollback", config: ConfigOption = No
 
 
 app.command("backtest")(backtest)
+app.add_typer(webhooks_app, name="webhooks")
 
 
 @app.command()

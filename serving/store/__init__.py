@@ -83,6 +83,7 @@ from leadscore.serving.store.schema import (
     schema_version_table,
     scores_table,
 )
+from leadscore.serving.store.webhooks import StoreWebhooks
 from leadscore.serving.store.writer import INSERT_COLUMNS, StoreWriter
 
 __all__ = [
@@ -126,6 +127,6 @@ __all__ = [
 ]
 
 
-class ScoreStore(StoreWriter, StoreReader, StoreMonitor):
+class ScoreStore(StoreWriter, StoreReader, StoreMonitor, StoreWebhooks):
     """Scoring batches in a SQL database, published atomically through a pointer row;
-    and the monitor's runs and per-batch figures (schema 5)."""
+    the monitor's runs and per-batch figures (schema 5); the webhook outbox (schema 6)."""
