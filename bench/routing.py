@@ -1,4 +1,4 @@
-"""`make bench-routing`: the score-aware assignment against the baselines, and at scale (#18 item 5).
+"""`make bench-routing`: score-aware routing against the baselines, and at scale (#18 item 5).
 
 (a) **Demo CRM**: the pool of the demo's published batch (``data/scores.db``, grades in
 ``routing.pool_grades``: probability, grade, owner, segment, country from ``attributes``;

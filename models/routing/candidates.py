@@ -80,27 +80,33 @@ def candidates(
 
 def most_calls(v: np.ndarray, cg: np.ndarray, reps: list, left: np.ndarray) -> tuple[int, float]:
     """(most leads the reps can take at once, most expected value without the band):
-    two small flow LPs over the candidates and (group, rep) counts; a transportation
-    problem has integral optima, so both are exact."""
+    two flow LPs (transportation problems, whose optima are integral, so both exact):
+    counts per (group, rep) under the groups' sizes and the reps' places; then the same
+    with each group's value curve, one variable per candidate (``y``, in rank order)."""
     n, n_groups = len(v), len(reps)
     g_of = np.concatenate([np.full(len(r), g) for g, r in enumerate(reps)])
     r_of = np.concatenate(reps)
     z = len(g_of)
+    room = sparse.csr_array((np.ones(z), (r_of, np.arange(z))), shape=(len(left), z))
+    per_group = sparse.csr_array((np.ones(z), (g_of, np.arange(z))), shape=(n_groups, z))
+    counts = linprog(
+        -np.ones(z),
+        A_ub=sparse.vstack([room, per_group]),
+        b_ub=np.r_[left.astype(float), np.bincount(cg, minlength=n_groups).astype(float)],
+        bounds=(0, None),
+        method="highs",
+    )
     link = sparse.csr_array(
         (np.r_[np.ones(n), -np.ones(z)], (np.r_[cg, g_of], np.r_[np.arange(n), n + np.arange(z)])),
         shape=(n_groups, n + z),
     )
-    room = sparse.csr_array((np.ones(z), (r_of, n + np.arange(z))), shape=(len(left), n + z))
-    out = []
-    for weight in (np.ones(n), v):
-        result = linprog(
-            -np.r_[weight, np.zeros(z)],
-            A_ub=room,
-            b_ub=left.astype(float),
-            A_eq=link,
-            b_eq=np.zeros(n_groups),
-            bounds=[(0, 1)] * n + [(0, None)] * z,
-            method="highs",
-        )
-        out.append(-float(result.fun))
-    return int(round(out[0])), out[1]
+    value = linprog(
+        -np.r_[v, np.zeros(z)],
+        A_ub=sparse.hstack([sparse.csr_array((len(left), n)), room]),
+        b_ub=left.astype(float),
+        A_eq=link,
+        b_eq=np.zeros(n_groups),
+        bounds=np.c_[np.zeros(n + z), np.r_[np.ones(n), np.full(z, np.inf)]],
+        method="highs-ipm",
+    )
+    return round(-float(counts.fun)), -float(value.fun)

@@ -17,17 +17,13 @@ import numpy as np
 import pandas as pd
 
 
-def arrival_order(created_at: pd.Series, lead_ids: pd.Series) -> np.ndarray:
-    """Positions of the leads newest first (missing dates last), ties by lead_id."""
+def arrival_order(created_at: pd.Series) -> np.ndarray:
+    """Positions of the leads newest first (missing dates last), ties by position (the
+    pool is in lead_id order)."""
     when = pd.to_datetime(created_at, errors="coerce", utc=True)
-    frame = pd.DataFrame(
-        {"missing": when.isna().to_numpy(), "when": when.to_numpy(), "id": lead_ids.to_numpy()}
-    )
-    frame["pos"] = np.arange(len(frame))
-    ordered = frame.sort_values(
-        ["missing", "when", "id"], ascending=[True, False, True], kind="stable"
-    )
-    return ordered["pos"].to_numpy()
+    ns = when.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    missing = when.isna().to_numpy()
+    return np.lexsort((np.arange(len(ns)), -np.where(missing, 0, ns), missing))
 
 
 def round_robin(order: np.ndarray, n_leads: int, capacity: np.ndarray) -> np.ndarray:

@@ -97,7 +97,9 @@ def route(pool: pd.DataFrame, config: RoutingConfig) -> Routing:
     reps = config.reps
     capacity = np.array([r.capacity for r in reps], dtype=int)
     rep = np.full(len(pool), -1, dtype=int)
-    reason = np.full(len(pool), "", dtype=object)
+    # reasons as indexes into a short list of texts (a million leads share a few hundred)
+    texts = ["owner", *[f"owner {r.label}'s capacity ({r.capacity}) used" for r in reps]]
+    reason = np.zeros(len(pool), dtype=int)
 
     owner = (
         rules.owner_index(pool["owner"], reps)
@@ -106,12 +108,9 @@ def route(pool: pd.DataFrame, config: RoutingConfig) -> Routing:
     )
     kept, over = keep_owned(owner, ev, capacity)
     rep[kept] = owner[kept]
-    reason[kept] = "owner"
-    reason[over] = [
-        f"owner {reps[o].label}'s capacity ({reps[o].capacity}) used" for o in owner[over]
-    ]
+    reason[over] = 1 + owner[over]
     left = capacity - np.bincount(owner[kept], minlength=len(reps)).astype(int)
-    fixed = np.bincount(owner[kept], weights=ev[kept], minlength=len(reps))
+    fixed = np.bincount(owner[kept], weights=ev[kept], minlength=len(reps)).astype(float)
 
     rest = np.flatnonzero(owner < 0)
     sub = pool.iloc[rest]
@@ -122,10 +121,10 @@ def route(pool: pd.DataFrame, config: RoutingConfig) -> Routing:
         else rules.eligibility(keys, config, RULES_OF[method])
     )
     solver_line, notes = None, ()
-    order = greedy.arrival_order(sub["created_at"], sub["_id"])
     if method == "round_robin":
-        got = greedy.round_robin(order, len(rest), left)
+        got = greedy.round_robin(greedy.arrival_order(sub["created_at"]), len(rest), left)
     elif method in ("territory", "skill"):
+        order = greedy.arrival_order(sub["created_at"])
         got = greedy.least_loaded(order, keys.key, allowed, left)
     else:
         target, _, _ = band_of(config)
@@ -147,42 +146,33 @@ def route(pool: pd.DataFrame, config: RoutingConfig) -> Routing:
     rep[rest] = got
     left_after = left - np.bincount(got[got >= 0], minlength=len(reps))
 
-    placed_text = np.array(
-        [_placed_reason(config, row, method) for _, row in keys.table.iterrows()] + [""],
-        dtype=object,
-    )
-    left_text = np.array(
-        [
-            _left_reason(config, row, method, allowed[k], left_after)
-            for k, row in keys.table.iterrows()
-        ]
-        + [""],
-        dtype=object,
-    )
-    reason[rest] = np.where(got >= 0, placed_text[keys.key], left_text[keys.key])
+    placed_text = [_placed_reason(config, row, method) for _, row in keys.table.iterrows()]
+    left_text = [
+        _left_reason(config, row, method, allowed[k], left_after)
+        for k, row in keys.table.iterrows()
+    ]
+    base = len(texts)
+    texts += placed_text + left_text
+    reason[rest] = base + np.where(got >= 0, keys.key, len(placed_text) + keys.key)
     rep_ids = np.array([r.id for r in reps] + [None], dtype=object)  # -1 -> None
 
     calls = pd.DataFrame(
         {
-            "lead_id": pool["lead_id"].to_numpy(),
+            "lead_id": pool["lead_id"].array,
             "rep_id": rep_ids[rep],
             "position": pd.array(np.where(rep >= 0, positions(rep, ev), 0), dtype="Int64"),
             "expected": ev,
             "method": method,
-            "reason": reason,
+            "reason": pd.array(texts, dtype="str").take(reason),
         },
         columns=list(CALL_COLUMNS),
     )
     calls.loc[rep < 0, "position"] = pd.NA
     summary = rep_frame(config, rep, ev)
     if method == "score_aware" and not summary["within_band"].all():
-        best = np.array(
-            [
-                best_reachable(ev[rest], allowed[keys.key, i], int(left[i]), fixed[i])
-                if len(rest)
-                else fixed[i]
-                for i in range(len(reps))
-            ]
-        )
+        outside = np.flatnonzero(~summary["within_band"].to_numpy())
+        best = fixed.copy()
+        best[outside] = best_reachable(ev[rest], keys.key, allowed[:, outside], left[outside])
+        best[outside] += fixed[outside]
         notes = band_notes(config, summary, fixed, best)
     return Routing(calls, summary, method, solver_line, notes)

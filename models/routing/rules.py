@@ -24,13 +24,22 @@ RULE_COLUMNS: tuple[str, ...] = ("territory", "skill", "language")
 """The pool's routing columns, in the order reasons name them."""
 
 
+def folded_codes(values: pd.Series) -> tuple[np.ndarray, list[str | None]]:
+    """(code per row, the folded value of each code): text trimmed and case-folded,
+    None where missing or blank; folded once per distinct value, not per row."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    names = [str(u).strip().casefold() or None for u in uniques]
+    distinct = sorted({n for n in names if n is not None})
+    index = {n: i for i, n in enumerate(distinct)}
+    remap = np.array([index[n] if n is not None else -1 for n in names] + [-1], dtype=int)
+    return remap[codes], [*distinct]
+
+
 def folded(values: pd.Series) -> pd.Series:
     """Trimmed, case-folded text; None where missing or blank."""
-    text = values.astype("string").str.strip().str.casefold()
-    missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
-    out = text.astype(object)
-    out[missing] = None
-    return out
+    codes, names = folded_codes(values)
+    out = np.array([*names, None], dtype=object)[codes]
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _fold(value: str) -> str:
@@ -51,20 +60,40 @@ class Keys:
 
 
 def lead_keys(pool: pd.DataFrame, config: RoutingConfig) -> Keys:
-    """Group the pool's leads by what decides who may take them."""
-    frame = pd.DataFrame(index=pool.index)
-    for column in RULE_COLUMNS:
-        configured = getattr(config, column) is not None
-        frame[column] = folded(pool[column]) if configured else None
-        frame[f"shown_{column}"] = pool[column].astype(object) if configured else None
-    grade = pool["grade"].astype(object).where(pool["grade"].notna(), "")
+    """Group the pool's leads by what decides who may take them (integer codes per
+    column, so a million leads cost a few factorizes and one ``np.unique``)."""
+    n = len(pool)
     levels = {g: SENIORITY_ORDER.index(s) for g, s in config.min_seniority.items()}
-    frame["level"] = grade.map(lambda g: levels.get(str(g), 0)).astype(int)
-    frame["grade"] = np.where(frame["level"] > 0, grade.astype(str), "")
-    by = [*RULE_COLUMNS, "level", "grade"]
-    key = frame.groupby(by, dropna=False, sort=True).ngroup().to_numpy()
-    firsts = frame.assign(_key=key).drop_duplicates("_key").set_index("_key").sort_index()
-    return Keys(key=key, table=firsts.reset_index(drop=True))
+    grade_codes, grades = pd.factorize(pool["grade"].astype(object), use_na_sentinel=True)
+    grade_level = np.array([levels.get(str(g), 0) for g in grades] + [0], dtype=int)
+    level = grade_level[grade_codes]
+    # the grade only matters (for the reason) where it asks for seniority
+    grade_code = np.where(level > 0, grade_codes, -1)
+    parts, names = [], {}
+    for column in RULE_COLUMNS:
+        if getattr(config, column) is None:
+            parts.append(np.full(n, -1))
+            names[column] = []
+            continue
+        codes, names[column] = folded_codes(pool[column])
+        parts.append(codes)
+    stacked = np.column_stack([*parts, level, grade_code]) if n else np.zeros((0, 5), dtype=int)
+    radix = stacked.max(axis=0, initial=0) + 2  # codes from -1: shift by one, mix the radices
+    packed = np.zeros(n, dtype=np.int64)
+    for j in range(stacked.shape[1]):
+        packed = packed * int(radix[j]) + (stacked[:, j] + 1)
+    _, first, key = np.unique(packed, return_index=True, return_inverse=True)
+    unique = stacked[first]
+    table = pd.DataFrame(index=range(len(unique)))
+    for j, column in enumerate(RULE_COLUMNS):
+        lookup = np.array([*names[column], None], dtype=object)
+        table[column] = pd.Series(lookup[unique[:, j]], dtype=object)
+        shown = pool[column].to_numpy(dtype=object)[first] if n else np.zeros(0, dtype=object)
+        table[f"shown_{column}"] = pd.Series(shown, dtype=object)
+    table["level"] = unique[:, 3].astype(int) if len(unique) else pd.Series(dtype=int)
+    grade_names = np.array([str(g) for g in grades] + [""], dtype=object)
+    table["grade"] = pd.Series(grade_names[unique[:, 4]] if len(unique) else [], dtype=object)
+    return Keys(key=np.asarray(key).reshape(-1).astype(int), table=table)
 
 
 def _covers(allowed: list[str], value: object) -> bool:
@@ -73,9 +102,7 @@ def _covers(allowed: list[str], value: object) -> bool:
     return value is not None and value in {_fold(a) for a in allowed}
 
 
-def rep_matches(
-    rep: Rep, row: pd.Series, config: RoutingConfig, rules: tuple[str, ...]
-) -> bool:
+def rep_matches(rep: Rep, row: pd.Series, config: RoutingConfig, rules: tuple[str, ...]) -> bool:
     """Whether ``rep`` may take the leads of key ``row`` under ``rules`` (columns plus
     ``"seniority"``); a column not configured is no rule."""
     lists = {"territory": rep.territories, "skill": rep.skills, "language": rep.languages}

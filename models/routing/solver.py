@@ -38,7 +38,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from leadscore.models.routing.aggregate import EXACT_PAIRS, solve_counts
+from leadscore.models.routing import aggregate
 from leadscore.models.routing.candidates import (
     PENALTY,
     Solved,
@@ -59,7 +59,7 @@ def solve(
     time_limit: float,
     prune: bool = True,
     penalty: float = PENALTY,
-    exact_pairs: int = EXACT_PAIRS,
+    exact_pairs: int | None = None,
 ) -> Solved:
     """Solve the program above for leads with expected values ``ev`` (in lead_id order),
     eligibility keys ``key`` and ``allowed`` (keys x reps), reps' places ``left``, owned
@@ -77,8 +77,8 @@ def solve(
     pair_cand = np.repeat(np.arange(n), sizes)
     pair_rep = np.concatenate([reps[g] for g in cg])
     p = len(pair_cand)
-    if p > exact_pairs:
-        return solve_counts(
+    if p > (aggregate.EXACT_PAIRS if exact_pairs is None else exact_pairs):
+        return aggregate.solve_counts(
             ev, cand, cg, reps, left, fixed, target, band, time_limit, penalty, start
         )
     v = ev[cand]

@@ -88,12 +88,18 @@ def band_notes(
 
 
 def best_reachable(
-    ev: np.ndarray, allowed_leads: np.ndarray, places: int, fixed: float
-) -> float:
-    """Owned expected value plus the best ``places`` leads a rep may take."""
-    values = ev[allowed_leads]
-    if places <= 0 or len(values) == 0:
-        return fixed
-    if len(values) > places:
-        values = np.partition(values, len(values) - places)[-places:]
-    return fixed + float(values.sum())
+    ev: np.ndarray, key: np.ndarray, allowed: np.ndarray, places: np.ndarray
+) -> np.ndarray:
+    """Per rep (a column of ``allowed``, keys x reps): the expected value of the best
+    ``places`` leads it may take (each key's leads sorted once, the rep's keys merged)."""
+    deepest = int(places.max()) if len(places) else 0
+    order = np.lexsort((-ev, key))
+    k_sorted = key[order]
+    starts = np.searchsorted(k_sorted, np.arange(allowed.shape[0]))
+    ends = np.searchsorted(k_sorted, np.arange(allowed.shape[0]), side="right")
+    tops = [ev[order[a : min(b, a + deepest)]] for a, b in zip(starts, ends, strict=True)]
+    out = np.zeros(allowed.shape[1])
+    for j in range(allowed.shape[1]):
+        pooled = np.concatenate([tops[k] for k in np.flatnonzero(allowed[:, j])] + [np.zeros(0)])
+        out[j] = float(np.sort(pooled)[::-1][: int(places[j])].sum())
+    return out
