@@ -37,9 +37,10 @@ class Solved:
     def describe(self) -> str:
         """One line for ``Routing.solver``."""
         gap = "" if self.gap is None else f", gap {self.gap:.2%}"
+        unit = "candidate pairs" if "MILP" in self.engine else "group-rep counts"
         return (
-            f"{self.engine}: {self.status}{gap}, {self.pairs:,} candidate pairs "
-            f"({self.candidates:,} leads), {self.seconds:.2f} s"
+            f"{self.engine}: {self.status}{gap}, {self.pairs:,} {unit} "
+            f"({self.candidates:,} candidate leads), {self.seconds:.2f} s"
         )
 
 

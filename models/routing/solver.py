@@ -152,8 +152,10 @@ def solve(
     seconds = time.perf_counter() - start
     status = {0: "optimal", 1: "time or iteration limit", 2: "infeasible", 3: "unbounded"}
     text = status.get(result.status, str(result.message))
-    if result.x is None:
-        return Solved(out, 0.0, 0.0, f"{text}, no solution", None, n, p, seconds, False)
+    if result.x is None:  # nothing found in time: the counts model, which always is fast
+        return aggregate.solve_counts(
+            ev, cand, cg, reps, left, fixed, target, band, time_limit, penalty, start
+        )
     chosen = result.x[:p] > 0.5
     out[cand[pair_cand[chosen]]] = pair_rep[chosen]
     gap = getattr(result, "mip_gap", None)
