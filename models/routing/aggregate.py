@@ -1,8 +1,9 @@
 """The score-aware program at scale: counts per (group, rep) instead of one variable a pair.
 
 Used when the exact program (solver.py) would have more than ``EXACT_PAIRS`` candidate
-(lead, rep) pairs (a big team over a big pool: 60 reps make ~30k pairs, 200 reps ~1M), or when the exact
-program finds no solution within the time limit.
+(lead, rep) pairs (a big team over a big pool: 60 reps make ~30k pairs, 200 reps ~1M),
+or when the exact program finds no solution within the time limit.
+
 Leads of a group may be taken by exactly the same reps, and by "no skipping" a group calls
 its top ``n_g`` leads, worth ``f_g(n_g)`` (the prefix sum of its sorted expected values, a
 concave function). The program decides how many of a group's leads go to each of its reps
@@ -16,14 +17,18 @@ concave function). The program decides how many of a group's leads go to each of
                    best lead, per lead)
                the fairness rows of solver.py on E_r = fixed_r + sum_g w[g, r]
 
-What is exact: capacity, eligibility, "no skipping" (each group's top ``n_g`` leads are
-called), "as many calls as possible", and integer counts per rep; ``f_g`` is exact for
-groups of up to ``BREAKPOINTS`` candidates (every tangent) and an upper envelope above it
-(a relaxation: the solver's bound stays a bound) for bigger ones. What is relaxed: the
-split ``w`` of a group's value between its reps. After the solve each group's top ``n_g``
-leads are dealt to its reps, ``z[g, r]`` each, best lead first to the rep that still needs
-the highest value per place, which lands close to ``w``; the band is then checked on the
-dealt lists (``Routing.reps.within_band``), not assumed.
+Its LP relaxation is solved (HiGHS interior point), the counts are rounded down, the
+places rounding left are topped up best candidate first (each group in rank order), and
+each group's called leads are dealt to its reps, ``z[g, r]`` each, best lead first to the
+rep that still needs the highest value per place, which lands close to ``w``.
+
+What holds exactly: capacity, eligibility, "no skipping" (each group calls its top leads).
+What does not: the rounding and the top-up (greedy, so the number of calls may fall short
+of ``most`` on adversarial teams) and the dealing; ``f_g`` is exact for groups of up to
+``BREAKPOINTS`` candidates and an upper envelope (a relaxation) beyond. So the result is
+not presented as optimal: the solver line gives its expected value and the value outside
+the bands next to the LP's, and the band is checked on the dealt lists
+(``Routing.reps.within_band``), not assumed.
 """
 
 from __future__ import annotations
