@@ -36,7 +36,7 @@ def test_pruning_is_exact_against_the_program_on_every_pair(seed):
     args = (ev, key, allowed, left, fixed, target, 0.2, 10.0)
     pruned, full = solve(*args), solve(*args, prune=False)
     assert full.status == pruned.status == "optimal"
-    assert pruned.candidates <= full.candidates
+    assert pruned.candidates < full.candidates  # the pruning does drop leads here
     assert objective(pruned) == pytest.approx(objective(full), abs=1e-6)
 
 
