@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint format train score serve-mlflow clean help bench-api bench bench-real bench-page bench-monitor
+.PHONY: demo test lint format train score serve-mlflow clean help bench-api bench bench-real bench-page bench-monitor bench-routing
 
 help:
 	@echo "make demo   - install, generate the synthetic CRM, train, score, show the top leads"
@@ -19,6 +19,8 @@ help:
 	@echo "              REAL_DATA=data/real): model vs plain LightGBM / logistic, ECE"
 	@echo "make bench-monitor - monitoring one 1M-lead batch against its training rows: stages,"
 	@echo "              wall time, peak RSS (target < 30 s, < 2 GB)"
+	@echo "make bench-routing - call lists: score-aware vs round robin / territory / skill on the"
+	@echo "              demo CRM (after make demo), then 1M leads to 200 reps (target < 30 s)"
 	@echo "make clean  - remove outputs (data, mlflow.db, mlartifacts, .prefect)"
 
 $(BIN)/python:
@@ -89,6 +91,15 @@ bench-real: $(VENV)/.installed
 MONITOR_LEADS ?= 1000000
 bench-monitor: $(VENV)/.installed
 	$(BIN)/python -m bench.monitor --leads $(MONITOR_LEADS)
+
+# Issue #18 item 5 (bench/routing.py): the demo's published pool routed to the shipped
+# 12-rep team by every method (expected conversions, rule breaks, fairness spread; run
+# `make demo` first, else this part is skipped), then ROUTING_LEADS synthetic leads routed
+# to ROUTING_REPS reps with the solver; prints both tables and one JSON line.
+ROUTING_LEADS ?= 1000000
+ROUTING_REPS ?= 200
+bench-routing: $(VENV)/.installed
+	$(BIN)/python -m bench.routing --leads $(ROUTING_LEADS) --reps $(ROUTING_REPS)
 
 bench-api: $(VENV)/.installed-dev
 	$(BIN)/python bench/api_load.py --rate 200 --duration 30

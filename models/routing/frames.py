@@ -50,12 +50,14 @@ team's expected value, the share its capacity calls for, and whether the share i
 @dataclass(frozen=True)
 class Routing:
     """The day's call lists: every pool lead placed or not (``calls``), per-rep totals
-    (``reps``), the method used and, for ``score_aware``, the solver and its status."""
+    (``reps``), the method used and, for ``score_aware``, the solver and its status;
+    ``notes``: for each rep outside the fairness band, why, in words."""
 
     calls: pd.DataFrame
     reps: pd.DataFrame
     method: str
     solver: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 def empty_pool() -> pd.DataFrame:

@@ -1,0 +1,165 @@
+"""The score-aware assignment: a mixed-integer program solved by HiGHS (scipy.optimize.milp).
+
+The program (docs/routing.md): choose ``x[i, r]`` in {0, 1} (lead i on rep r's list) to
+
+    maximise   sum_i ev_i * y_i  -  PENALTY * sum_r (over_r + under_r)
+    subject to y_i = sum_r x[i, r] <= 1                     (a lead on one list at most)
+               sum_i x[i, r] <= places_r                    (capacity left)
+               x[i, r] = 0 unless rep r may take lead i      (eligibility)
+               sum_i y_i = most                              (as many calls as possible)
+               E_r = fixed_r + sum_i ev_i x[i, r],  T = sum_r E_r
+               E_r <= (1 + band) * target_r * T + over_r    (fairness band, soft)
+               E_r >= (1 - band) * target_r * T* - under_r
+               y_i >= y_j  when i and j may be taken by exactly the same reps and
+                           i ranks before j (higher ev, then lead_id)   ("no skipping")
+
+``target_r`` is the rep's share of the team's capacity, ``fixed_r`` the expected value of
+the leads it keeps as owner; ``most`` (the most leads the reps can take at once) and
+``T*`` (the team's best total without the band) come first from two exact flow LPs, so
+that calling fewer or worse leads can never make the band look held. The slack variables
+keep the program feasible: a band that cannot hold costs PENALTY per unit of expected
+value outside it, so the solver leaves a band only where it must. "No skipping" is a rule
+of the method: fairness is met by *who* calls which lead, never by calling a worse lead
+instead of a better one the same reps could take.
+
+**Exact pruning.** Leads are grouped by the set of reps (with places left) that may take
+them. In a group whose reps have C places in all at most C leads can be assigned, and by
+"no skipping" the assigned ones are a prefix of the group in rank order: only the group's
+top C leads can ever be assigned, so the rest are dropped before the solve without
+changing the optimum (tests/models/test_routing_solver.py checks it against the program
+on every pair). The solver's result is optimal up to HiGHS' reported MIP gap.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from leadscore.models.routing import aggregate
+from leadscore.models.routing.candidates import (
+    PENALTY,
+    Solved,
+    candidates,
+    groups_of,
+    most_calls,
+)
+
+
+def solve(
+    ev: np.ndarray,
+    key: np.ndarray,
+    allowed: np.ndarray,
+    left: np.ndarray,
+    fixed: np.ndarray,
+    target: np.ndarray,
+    band: float,
+    time_limit: float,
+    prune: bool = True,
+    penalty: float = PENALTY,
+    exact_pairs: int | None = None,
+) -> Solved:
+    """Solve the program above for leads with expected values ``ev`` (in lead_id order),
+    eligibility keys ``key`` and ``allowed`` (keys x reps), reps' places ``left``, owned
+    expected value ``fixed`` and capacity shares ``target``."""
+    start = time.perf_counter()
+    n_reps = len(left)
+    group, reps = groups_of(key, allowed, left)
+    cand = candidates(ev, group, reps, left, prune)
+    n = len(cand)
+    out = np.full(len(ev), -1, dtype=int)
+    if n == 0 or n_reps == 0:
+        return Solved(out, 0.0, 0.0, "nothing to assign", 0.0, 0, 0, 0.0, True)
+    cg = group[cand]
+    sizes = np.array([len(reps[g]) for g in cg])
+    pair_cand = np.repeat(np.arange(n), sizes)
+    pair_rep = np.concatenate([reps[g] for g in cg])
+    p = len(pair_cand)
+    if p > (aggregate.EXACT_PAIRS if exact_pairs is None else exact_pairs):
+        return aggregate.solve_counts(
+            ev, cand, cg, reps, left, fixed, target, band, time_limit, penalty, start
+        )
+    v = ev[cand]
+    most, best = most_calls(v, cg, reps, left)
+    # columns: x (p) | y (n) | E (reps) | T | over (reps) | under (reps)
+    y0, e0 = p, p + n
+    t0 = e0 + n_reps
+    o0, u0 = t0 + 1, t0 + 1 + n_reps
+    n_vars = u0 + n_reps
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    lo: list[np.ndarray] = []
+    hi: list[np.ndarray] = []
+    at = 0
+
+    def add(r: np.ndarray, c: np.ndarray, x: np.ndarray | float) -> None:
+        rows.append(at + np.asarray(r))
+        cols.append(np.asarray(c))
+        vals.append(np.broadcast_to(np.asarray(x, dtype=float), np.shape(c)))
+
+    def bounds(low: np.ndarray | float, high: np.ndarray | float, count: int) -> int:
+        lo.append(np.broadcast_to(np.asarray(low, dtype=float), (count,)))
+        hi.append(np.broadcast_to(np.asarray(high, dtype=float), (count,)))
+        return at + count
+
+    ar_n, ar_r = np.arange(n), np.arange(n_reps)
+    add(pair_cand, np.arange(p), 1.0)  # link: sum_r x[i, r] - y_i = 0
+    add(ar_n, y0 + ar_n, -1.0)
+    at = bounds(0.0, 0.0, n)
+    same = np.flatnonzero(cg[1:] == cg[:-1])  # no skipping: y_j - y_(j+1) >= 0
+    add(np.arange(len(same)), y0 + same, 1.0)
+    add(np.arange(len(same)), y0 + same + 1, -1.0)
+    at = bounds(0.0, np.inf, len(same))
+    add(pair_rep, np.arange(p), 1.0)  # capacity left
+    at = bounds(-np.inf, left, n_reps)
+    add(np.zeros(n, dtype=int), y0 + ar_n, 1.0)  # as many calls as possible
+    at = bounds(float(most), float(most), 1)
+    add(pair_rep, np.arange(p), -v[pair_cand])  # E_r - sum ev x = fixed_r
+    add(ar_r, e0 + ar_r, 1.0)
+    at = bounds(fixed, fixed, n_reps)
+    add(np.zeros(n_reps + 1, dtype=int), np.r_[t0, e0 + ar_r], np.r_[1.0, -np.ones(n_reps)])
+    at = bounds(0.0, 0.0, 1)  # T = sum E
+    add(ar_r, e0 + ar_r, 1.0)  # E_r - (1 + band) target_r T - over_r <= 0
+    add(ar_r, np.full(n_reps, t0), -(1 + band) * target)
+    add(ar_r, o0 + ar_r, -1.0)
+    at = bounds(-np.inf, 0.0, n_reps)
+    add(ar_r, e0 + ar_r, 1.0)  # E_r + under_r >= (1 - band) target_r T*
+    add(ar_r, u0 + ar_r, 1.0)
+    at = bounds((1 - band) * target * (best + float(fixed.sum())), np.inf, n_reps)
+    matrix = sparse.csr_array(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(at, n_vars),
+    )
+    cost = np.zeros(n_vars)
+    cost[y0 : y0 + n] = -v
+    cost[o0:] = penalty
+    integrality = np.zeros(n_vars)
+    integrality[:p] = 1
+    upper = np.full(n_vars, np.inf)
+    upper[: p + n] = 1.0
+    lower = np.zeros(n_vars)
+    lower[e0 : t0 + 1] = -np.inf
+    result = milp(
+        cost,
+        constraints=LinearConstraint(matrix, np.concatenate(lo), np.concatenate(hi)),
+        integrality=integrality,
+        bounds=Bounds(lower, upper),
+        options={"disp": False, "time_limit": float(time_limit), "presolve": True},
+    )
+    seconds = time.perf_counter() - start
+    status = {0: "optimal", 1: "time or iteration limit", 2: "infeasible", 3: "unbounded"}
+    text = status.get(result.status, str(result.message))
+    if result.x is None:  # nothing found in time: the counts model, which always is fast
+        return aggregate.solve_counts(
+            ev, cand, cg, reps, left, fixed, target, band, time_limit, penalty, start
+        )
+    chosen = result.x[:p] > 0.5
+    out[cand[pair_cand[chosen]]] = pair_rep[chosen]
+    gap = getattr(result, "mip_gap", None)
+    slack = float(result.x[o0:].sum())
+    expected = float(v[pair_cand[chosen]].sum())
+    gap_value = None if gap is None else max(0.0, float(gap))
+    return Solved(out, expected, slack, text, gap_value, n, p, seconds, True)
