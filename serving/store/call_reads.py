@@ -85,6 +85,16 @@ def _joined() -> Any:
     )
 
 
+def rep_query(batch_id: str, rep_id: str) -> Any:
+    """A rep's calls in one batch, in call order: a range of ``ix_calls_rep``."""
+    c = calls_table
+    return (
+        _joined()
+        .where(c.c.batch_id == batch_id, c.c.rep_id == rep_id)
+        .order_by(c.c.position, c.c.lead_id)
+    )
+
+
 def _rows(conn: Connection, query: Any) -> list[dict[str, Any]]:
     # plain str keys (SQLAlchemy's are a str subclass, which fast JSON encoders refuse)
     names = [*LEAD_FIELDS, *CALL_FIELDS]
@@ -108,13 +118,7 @@ class StoreCallReads(StoreBase):
             info = _pinned(conn, batch_id)
             if info is None:
                 return None, []
-            c = calls_table
-            query = (
-                _joined()
-                .where(c.c.batch_id == info.batch_id, c.c.rep_id == rep_id)
-                .order_by(c.c.position, c.c.lead_id)
-            )
-            return info, _rows(conn, query)
+            return info, _rows(conn, rep_query(info.batch_id, rep_id))
 
     def unassigned_calls(
         self, batch_id: str | None = None, *, after_rank: int = 0, limit: int = 100
