@@ -19,6 +19,7 @@ page's Calls tab (serving/page/calls.py) shapes its views with the helpers here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
@@ -33,7 +34,7 @@ from leadscore.serving.store import BatchInfo, ScoreStore
 RepId = Annotated[str, Path(min_length=1, max_length=255)]
 
 
-def rep_summary(rep: Rep, counts: dict[str | None, tuple[int, float]]) -> dict[str, Any]:
+def rep_summary(rep: Rep, counts: dict[str, tuple[int, float]]) -> dict[str, Any]:
     """A rep's config and their counts in the batch (0 without a call)."""
     assigned, expected = counts.get(rep.id, (0, 0.0))
     return {
@@ -49,12 +50,61 @@ def rep_summary(rep: Rep, counts: dict[str | None, tuple[int, float]]) -> dict[s
     }
 
 
+Counts = tuple[BatchInfo | None, dict[str, tuple[int, float]], int]
+
+
+class CallCounts:
+    """The current batch's call counts (:meth:`ScoreStore.call_counts`), kept until
+    another batch is current: a published batch's calls never change, and counting a
+    million unassigned leads takes ~0.1 s, too long to repeat for every request."""
+
+    def __init__(self, store: ScoreStore) -> None:
+        self.store = store
+        self._kept: Counts | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> Counts:
+        """The current batch, per rep id (calls, expected value), the unassigned count."""
+        info = self.store.current_batch()
+        if info is None:
+            return None, {}, 0
+        with self._lock:
+            kept = self._kept
+        if kept is not None and kept[0] is not None and kept[0].batch_id == info.batch_id:
+            return kept
+        try:
+            found = self.store.call_counts(info.batch_id)
+        except LookupError:  # replaced and pruned since: read whatever is current now
+            found = self.store.call_counts()
+        with self._lock:
+            self._kept = found
+        return found
+
+
 def team_overview(
-    store: ScoreStore, team: Sequence[Rep]
+    counts: CallCounts, team: Sequence[Rep]
 ) -> tuple[BatchInfo | None, list[dict[str, Any]], int]:
     """The current batch, every rep's summary (team order) and the unassigned count."""
-    info, counts = store.call_counts()
-    return info, [rep_summary(rep, counts) for rep in team], counts.get(None, (0, 0.0))[0]
+    info, by_rep, unassigned = counts.current()
+    return info, [rep_summary(rep, by_rep) for rep in team], unassigned
+
+
+def unassigned_page(
+    counts: CallCounts, after_rank: int, limit: int
+) -> tuple[BatchInfo | None, list[dict[str, Any]], int]:
+    """The current batch, its unassigned calls ranked after ``after_rank`` (at most
+    ``limit``) and how many there are in all (kept with the counts)."""
+    info, _, total = counts.current()
+    if info is None:
+        return None, [], 0
+    try:
+        _, rows, _ = counts.store.unassigned_calls(
+            info.batch_id, after_rank=after_rank, limit=limit, count=False
+        )
+    except LookupError:  # replaced and pruned since: count afresh on the current batch
+        info, rows, fresh = counts.store.unassigned_calls(after_rank=after_rank, limit=limit)
+        total = fresh or 0
+    return info, rows, total
 
 
 def find_rep(team: Sequence[Rep], rep_id: str) -> Rep:
@@ -79,11 +129,12 @@ def calls_router(
     """The call-list routes over ``store`` and ``team``, each behind ``require_token``."""
     router = APIRouter()
     secured = [Depends(require_token)]
+    counts = CallCounts(store)
 
     @router.get("/v1/reps", response_model=Team, dependencies=secured, tags=["calls"])
     def get_reps() -> dict[str, Any]:
         """The team with each rep's calls and expected value in the current batch."""
-        info, reps, unassigned = team_overview(store, team)
+        info, reps, unassigned = team_overview(counts, team)
         return {
             "batch_id": info.batch_id if info else None,
             "as_of": info.as_of if info else None,
@@ -127,7 +178,7 @@ def calls_router(
         if limit is not None and limit > api_config.max_page_size:
             raise HTTPException(422, f"limit must be <= {api_config.max_page_size}")
         size = limit or api_config.page_size
-        info, rows, total = store.unassigned_calls(after_rank=after, limit=size + 1)
+        info, rows, total = unassigned_page(counts, after, size + 1)
         more = len(rows) > size
         rows = rows[:size]
         return {

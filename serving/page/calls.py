@@ -25,7 +25,7 @@ from fastapi.responses import Response
 
 from leadscore.models import reasons as reasons_codec
 from leadscore.models.routing.config import Rep
-from leadscore.serving.calls import team_overview
+from leadscore.serving.calls import CallCounts, team_overview, unassigned_page
 from leadscore.serving.export import neutralised
 from leadscore.serving.lookup import batch_label
 from leadscore.serving.page.filters import ROWS_PER_PAGE
@@ -95,6 +95,8 @@ def add_calls_routes(
 ) -> None:
     """Mount the Calls tab (behind the page's session, like every view)."""
 
+    counts = CallCounts(store)
+
     def missing(message: str) -> Response:
         return render("missing.html", 404, authed=True, message=message)
 
@@ -102,7 +104,7 @@ def add_calls_routes(
     def calls_page(request: Request) -> Response:
         if not authed(request):
             return login_redirect(request)
-        info, reps, unassigned = team_overview(store, team)
+        info, reps, unassigned = team_overview(counts, team)
         return render(
             "calls.html",
             authed=True,
@@ -113,12 +115,12 @@ def add_calls_routes(
         )
 
     @app.get("/ui/calls/unassigned", include_in_schema=False)
-    def unassigned_page(
+    def unassigned_view(
         request: Request, after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0
     ) -> Response:
         if not authed(request):
             return login_redirect(request)
-        info, rows, total = store.unassigned_calls(after_rank=after, limit=ROWS_PER_PAGE + 1)
+        info, rows, total = unassigned_page(counts, after, ROWS_PER_PAGE + 1)
         more = len(rows) > ROWS_PER_PAGE
         rows = rows[:ROWS_PER_PAGE]
         return render(

@@ -212,6 +212,9 @@ def test_unassigned_leads_are_paged_best_first_with_their_reason(store, monkeypa
 
 def test_only_the_current_batch_is_read_after_a_second_publish(store, monkeypatch):
     publish_with_calls(store)
+    client = client_for(store, monkeypatch)
+    before = client.get("/v1/reps", headers=AUTH).json()  # counts kept for this batch ...
+    assert [r["assigned"] for r in before["reps"]] == [3, 2, 0] and before["unassigned"] == 2
     frame = make_scores(7, seed=1)  # new lead ids: L-01-0001 ...; 00042 stays
     second = publish_with_calls(
         store,
@@ -223,17 +226,18 @@ def test_only_the_current_batch_is_read_after_a_second_publish(store, monkeypatc
         frame=frame,
         days=1,
     )
-    client = client_for(store, monkeypatch)
     alice = client.get("/v1/reps/alice/calls", headers=AUTH).json()
     assert alice["batch_id"] == second.batch_id
     assert [c["lead_id"] for c in alice["calls"]] == ["L-01-0002"]
     bashir = client.get("/v1/reps/bashir/calls", headers=AUTH).json()
     assert [(c["lead_id"], c["score"]) for c in bashir["calls"]] == [("00042", 93)]
     assert bashir["calls"][0]["reason"] == "rebalanced"
-    reps = client.get("/v1/reps", headers=AUTH).json()
+    reps = client.get("/v1/reps", headers=AUTH).json()  # ... and dropped for the next one
+    assert reps["batch_id"] == second.batch_id
     assert [r["assigned"] for r in reps["reps"]] == [1, 1, 0] and reps["unassigned"] == 1
     unassigned = client.get("/v1/calls/unassigned", headers=AUTH).json()
     assert [c["lead_id"] for c in unassigned["calls"]] == ["L-01-0004"]
+    assert unassigned["total"] == 1 and unassigned["batch_id"] == second.batch_id
 
 
 def test_a_batch_without_calls_leaves_every_list_empty(store, monkeypatch):
