@@ -4,10 +4,13 @@ rep could take, and per-rep counts.
 Every read pins one complete batch first (the current one through the ``current_batch``
 pointer by default, or a named published/superseded batch) and reads only that batch's
 ``calls`` rows, joined with their ``scores`` row for the lead's facts, so a list never
-mixes two batches. Costs on a 1M-lead batch: a rep's list is a range of the index
-``ix_calls_rep`` (batch, rep, position) plus one primary-key probe of ``scores`` per
-call; the counts are one ``GROUP BY rep_id`` over that index; a page of unassigned
-leads walks ``scores`` by rank (``ix_scores_batch_rank``) with a key probe of ``calls``.
+mixes two batches. Costs on a 1M-lead batch (SQLite, this machine): a rep's list is a
+range of the index ``ix_calls_rep`` (batch, rep, position) plus one primary-key probe of
+``scores`` per call (~1 ms); a page of unassigned leads walks ``scores`` by rank
+(``ix_scores_batch_rank``) probing ``calls`` by key (~10 ms); the per-rep sums read the
+assigned rows only (at most the team's capacity) and the unassigned are counted on the
+index (~0.1 s for a million, which is why the API and the page keep a batch's counts:
+``serving/calls.py`` ``CallCounts``).
 """
 
 from __future__ import annotations
@@ -153,7 +156,7 @@ class StoreCallReads(StoreBase):
             if info is None:
                 return None, [], 0
             c, s = calls_table, scores_table
-            total = _unassigned_count(conn, info.batch_id)
+            total = _unassigned_count(conn, info.batch_id) if count else None
             query = (
                 _joined()
                 .where(
