@@ -41,6 +41,7 @@ def test_unassigned_pages_by_rank_and_counts_per_rep(store):
     _, rest, _ = store.unassigned_calls(after_rank=5, limit=10)
     assert [(r["lead_id"], r["reason"]) for r in rest] == [("L-00-0006", "all capacity used")]
     assert store.unassigned_calls(after_rank=7)[1] == []
+    assert store.unassigned_calls(limit=1, count=False)[1:] == (page, None)
     read, counts, unassigned = store.call_counts()
     assert read == info and set(counts) == {"alice", "bashir"} and unassigned == 2
     assert counts["alice"][0] == 3 and counts["alice"][1] == pytest.approx(2.24)
