@@ -258,7 +258,7 @@ def serve(
     scorer = OnDemandScorer(
         settings.features, settings.rules, settings.scoring, load_champion, settings.data.validation
     )
-    server = create_app(settings.store, settings.api, scorer)
+    server = create_app(settings.store, settings.api, scorer, team=settings.routing.reps)
     where = {"host": host or settings.api.host, "port": port or settings.api.port}
     uvicorn.run(server, **where, proxy_headers=False)  # the app reads api.trusted_proxies
 

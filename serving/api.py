@@ -30,6 +30,9 @@ no data, at ``/docs-assets`` without one, so the docs need no CDN):
 ``GET /v1/monitor``
     The latest monitor run (decision, reasons), every judged batch's metrics, the newest
     batch's drift (serving/monitor.py); ``ran: false`` before the first run.
+``GET /v1/reps``, ``GET /v1/reps/{rep_id}/calls``, ``GET /v1/calls/unassigned``
+    The team with today's counts, a rep's call list, the leads no rep could take
+    (serving/calls.py).
 ``GET /healthz``
     Liveness plus the current batch id; no token.
 ``/ui``
@@ -54,13 +57,16 @@ import gc
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from leadscore.models.routing.config import Rep
 from leadscore.serving.auth import TokenAuth, bearer_dependency
+from leadscore.serving.calls import calls_router
 from leadscore.serving.config import (
     PAGE_TOKENS_ENV,
     TOKENS_ENV,
@@ -101,8 +107,10 @@ def create_app(
     api_config: ApiConfig | None = None,
     scorer: OnDemandScorer | None = None,
     store: ScoreStore | None = None,
+    team: Sequence[Rep] = (),
 ) -> FastAPI:
-    """The FastAPI app over the store at ``store_config`` (created if needed)."""
+    """The FastAPI app over the store at ``store_config`` (created if needed); ``team``
+    is ``routing.reps``, whose call lists ``/v1/reps`` and the page's Calls tab show."""
     api_config = api_config or ApiConfig()
     tokens, page_tokens = api_tokens(api_config)
     api_auth = TokenAuth(tokens)
@@ -193,10 +201,11 @@ def create_app(
 
     app.include_router(v1_router(store, api_config, scorer, require_token))
     app.include_router(monitor_router(store, require_token))
+    app.include_router(calls_router(store, api_config, team, require_token))
 
     from leadscore.serving.page import add_page_routes
 
-    add_page_routes(app, store, api_config, page_auth, api_auth, sessions)
+    add_page_routes(app, store, api_config, page_auth, api_auth, sessions, team)
     # Everything built so far (routes, templates, pools, imported libraries) lives as long
     # as the server: move it out of the garbage collector's view. Without this, gen-2
     # collections walking that heap stalled requests by 50-140 ms (p99 of GET /v1/scores

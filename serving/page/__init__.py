@@ -28,7 +28,9 @@ Routes (``views``): ``GET /ui`` (the list: ``q`` search; ``grade``, ``cell``, ``
 activity, ``order=asc``; ``page``), ``GET /ui/compare`` (model vs rules, same filters,
 ``side`` model|rules), ``GET /ui/changes`` (``kind``, ``owner``, ``page``),
 ``GET /ui/download.csv`` (the list's filters), ``GET /ui/leads/{lead_id}``,
-``GET /ui/monitor`` ("How did past grades do", ``monitor``),
+``GET /ui/monitor`` ("How did past grades do", ``monitor``), ``GET /ui/calls``,
+``/ui/calls/unassigned``, ``/ui/calls/{rep_id}`` and ``/ui/calls/{rep_id}.csv`` (the
+call lists, ``calls``),
 ``GET|POST /ui/login``, ``POST /ui/logout``.
 
 Modules: ``filters`` (the query of a list view and its links), ``reads`` (the SQL),

@@ -1,5 +1,6 @@
 """The page's routes: ``/ui`` (the list), ``/ui/compare`` (model vs rules),
-``/ui/changes`` (since the last batch), ``/ui/download.csv`` and ``/ui/leads/{id}``.
+``/ui/changes`` (since the last batch), ``/ui/download.csv`` and ``/ui/leads/{id}``; the
+tabs ``/ui/monitor`` (page/monitor.py) and ``/ui/calls`` (page/calls.py) are mounted here.
 
 Every route checks the session (or a bearer token) first and sends a stranger to the
 log-in form; every read pins the current batch once, so the list, its counts and its
@@ -8,7 +9,7 @@ plot describe the same batch even while a new one is published.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,12 +17,14 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Connection
 
+from leadscore.models.routing.config import Rep
 from leadscore.serving.auth import SESSION_COOKIE, TokenAuth, bearer_of
 from leadscore.serving.config import ApiConfig
 from leadscore.serving.login import add_login_routes
 from leadscore.serving.lookup import batch_label, detail_of, lead_rows
 from leadscore.serving.page import reads
 from leadscore.serving.page.cache import BatchCache
+from leadscore.serving.page.calls import add_calls_routes
 from leadscore.serving.page.charts import (
     contribution_chart,
     history_chart,
@@ -53,9 +56,11 @@ def add_page_routes(
     auth: TokenAuth,
     api_auth: TokenAuth,
     sessions: SessionStore,
+    team: Sequence[Rep] = (),
 ) -> None:
     """Mount the sales-ops page on ``app``: ``auth`` holds every token that opens the page,
-    ``api_auth`` the API tokens among them (their sessions may read ``/docs`` too)."""
+    ``api_auth`` the API tokens among them (their sessions may read ``/docs`` too);
+    ``team`` (``routing.reps``) is whose call lists the Calls tab shows."""
     cache = BatchCache()
     compile_templates()
 
@@ -135,6 +140,7 @@ def add_page_routes(
 
     add_login_routes(app, config, render, auth, api_auth, sessions)
     add_monitor_routes(app, store, authed, login_redirect)
+    add_calls_routes(app, store, team, authed, login_redirect)
 
     @app.get("/ui", include_in_schema=False)
     def leads_page(request: Request) -> Response:

@@ -41,13 +41,15 @@ timezone-aware UTC datetimes, also on SQLite, which has no time-zone type.
 Modules: ``schema`` (tables, statuses, :class:`BatchInfo`), ``migrate`` (creation,
 version check, upgrades), ``checks`` (a scores frame before publishing), ``changes``
 (the change feed's SQL), ``writer`` (publish, clean-up, pruning), ``reader`` (batches,
-pages, history, changes) and ``monitor`` (monitor runs and their per-batch figures).
+pages, history, changes), ``monitor`` (monitor runs and their per-batch figures) and
+``call_reads`` (a rep's call list, the unassigned leads, per-rep counts).
 :class:`ScoreStore` joins the writer, the reader and the monitor half.
 """
 
 from __future__ import annotations
 
 from leadscore.serving.config import StoreConfig
+from leadscore.serving.store.call_reads import StoreCallReads
 from leadscore.serving.store.checks import new_batch_id, validate_scores
 from leadscore.serving.store.migrate import MIGRATIONS, SchemaVersionError, StoreError
 from leadscore.serving.store.monitor import StoreMonitor
@@ -127,6 +129,7 @@ __all__ = [
 ]
 
 
-class ScoreStore(StoreWriter, StoreReader, StoreMonitor, StoreWebhooks):
+class ScoreStore(StoreWriter, StoreReader, StoreMonitor, StoreCallReads, StoreWebhooks):
     """Scoring batches in a SQL database, published atomically through a pointer row;
-    the monitor's runs and per-batch figures (schema 5); the webhook outbox (schema 6)."""
+    the monitor's runs and per-batch figures (schema 5); the call lists and the webhook
+    outbox (schema 6)."""

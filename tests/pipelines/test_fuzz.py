@@ -1,35 +1,49 @@
 """Schemathesis against the app's own OpenAPI schema: no input may cause a server error.
 
 Every documented operation (scores, lead, changes, on-demand score with a real fitted
-model, healthz) gets generated valid and invalid inputs through the ASGI app in process;
-each response must be below 500, carry no traceback and the security headers
-(serving/guard.py), and the same case with a wrong token must be refused (401: the gate
-runs before the body is read) but on /healthz; a body over the limit (set to 8 KiB here)
-is answered 413. Bounded: a few dozen examples per operation, no deadline,
-so the run stays within ~30 s.
+model, monitor, call lists, healthz) gets generated valid and invalid inputs through the
+ASGI app in process; each response must be below 500, carry no traceback and the
+security headers (serving/guard.py), and the same case with a wrong token must be
+refused (401: the gate runs before the body is read) but on /healthz; a body over the
+limit (set to 8 KiB here) is answered 413. Bounded: a few dozen examples per operation,
+no deadline, so the run stays within ~30 s.
 """
 
 from __future__ import annotations
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from sqlalchemy import insert
 
 from leadscore.serving.api import ApiConfig, create_app
+from leadscore.serving.store.outbound_schema import calls_table
 from tests.serving.test_api import AUTH, TOKEN, fitted_scorer, two_batches
+from tests.serving.test_calls_api import TEAM as CALLS_TEAM
 
 __all__ = ["fitted_scorer"]  # the session fixture, shared with test_api (fitted once)
 
 import pytest
 
 MAX_EXAMPLES = 30
+CALL_KEYS = ("batch_id", "lead_id", "rep_id", "position", "expected", "reason", "method")
 
 
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory, fitted_scorer):
     scorer = fitted_scorer[0]
     folder = tmp_path_factory.mktemp("fuzz")
-    store, _ = two_batches(f"sqlite:///{folder}/s.db")
-    app = create_app(store.config, ApiConfig(tokens=[TOKEN], max_body_bytes=8192), scorer)
+    store, (_, second) = two_batches(f"sqlite:///{folder}/s.db")
+    calls = [("a", "alice", 1, 0.45, "territory US"), ("d", None, None, 0.05, "all capacity used")]
+    with store.engine.begin() as conn:  # call lists of the current batch (schema 6)
+        conn.execute(
+            insert(calls_table),
+            [
+                dict(zip(CALL_KEYS, (second.batch_id, *call, "score_aware"), strict=True))
+                for call in calls
+            ],
+        )
+    config = ApiConfig(tokens=[TOKEN], max_body_bytes=8192)
+    app = create_app(store.config, config, scorer, team=CALLS_TEAM)
     return schemathesis.openapi.from_asgi("/openapi.json", app, headers=AUTH)
 
 
@@ -86,6 +100,10 @@ def test_no_input_causes_a_server_error(api_schema):
         "GET /v1/changes",
         "GET /v1/monitor",
         "POST /v1/score",
+        "GET /v1/reps",
+        "GET /v1/reps/{rep_id}/calls",
+        "GET /v1/calls/unassigned",
     }
     assert counts.pop("GET /healthz") >= 1  # no parameters: one case is all there is
+    assert counts.pop("GET /v1/reps") >= 1  # no parameters either
     assert all(n >= MAX_EXAMPLES // 2 for n in counts.values()), counts
