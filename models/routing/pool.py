@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
+from pandas.api.types import is_string_dtype, union_categoricals
 
 from leadscore.models.routing.config import RoutingConfig
 from leadscore.models.routing.frames import CALL_COLUMNS, POOL_COLUMNS, Routing, empty_pool
@@ -69,7 +69,7 @@ def partition_pool(
         "probability": scored["probability"].to_numpy(dtype=np.float64)[keep],
         "grade": _category(scored["grade"], keep),
         "owner": _category(scored["owner"], keep),
-        "created_at": leads["created_at"].to_numpy()[at],
+        "created_at": leads["created_at"].take(at).array,
     }
     for name, column in routing_columns(config).items():
         pool[name] = _routing_values(name, column, scored, leads, keep, at)
@@ -101,15 +101,17 @@ def _routing_values(
 
 
 def _category(source: pd.Series, rows: np.ndarray) -> pd.Categorical:
-    """``source``'s ``rows`` as a categorical of text (a categorical source stays one)."""
-    if isinstance(source.dtype, pd.CategoricalDtype):
-        taken = source.iloc[rows]
-        if taken.cat.categories.dtype == object:
-            return pd.Categorical(taken).remove_unused_categories()
-    values = source.iloc[rows].to_numpy(dtype=object)
-    present = pd.notna(values)
-    text = np.where(present, values.astype(str), None) if len(values) else values
-    return pd.Categorical(text)
+    """``source``'s ``rows`` as a categorical of text (text or categorical text is taken
+    as it is; other values, e.g. numeric region codes, are written as text first)."""
+    taken = source.take(rows)
+    kind = taken.dtype
+    if isinstance(kind, pd.CategoricalDtype):
+        if not is_string_dtype(kind.categories.dtype):
+            taken = taken.cat.rename_categories([str(c) for c in kind.categories])
+        return pd.Categorical(taken).remove_unused_categories()
+    if not is_string_dtype(kind):
+        taken = taken.astype(object).where(taken.isna(), taken.astype(str))
+    return pd.Categorical(taken)
 
 
 def batch_pool(pieces: Sequence[pd.DataFrame | None]) -> pd.DataFrame | None:
