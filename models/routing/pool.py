@@ -16,6 +16,7 @@ Pure: pandas only, no store, no flow.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,6 +26,10 @@ from pandas.api.types import is_string_dtype, union_categoricals
 from leadscore.models.routing.config import RoutingConfig
 from leadscore.models.routing.frames import CALL_COLUMNS, POOL_COLUMNS, Routing, empty_pool
 from leadscore.models.routing.route import route
+
+log = logging.getLogger(__name__)
+
+_WARNED: set[tuple[str, str]] = set()  # missing routing columns already warned about
 
 CATEGORICAL: tuple[str, ...] = ("owner", "grade", "territory", "skill", "language")
 """Pool columns of a few distinct values each, kept categorical."""
@@ -49,7 +54,8 @@ def partition_pool(
     ``scored`` is ``models.scoring.score_partition``'s frame (lead_id, probability, grade,
     owner); ``leads`` the partition's lead rows (created_at and the routing columns),
     in any order. A routing column the leads do not have is read from ``scored`` (e.g.
-    ``owner`` or ``segment``); one that neither has raises ValueError naming it.
+    ``owner`` or ``segment``); one that neither has is null (with a warning, once): a
+    nightly run is not stopped by a call-list setting.
     """
     if not config.reps:
         return None
@@ -92,8 +98,11 @@ def _routing_values(
         source, rows = leads[column], at
     elif column in scored.columns:
         source, rows = scored[column], keep
-    else:
-        raise ValueError(f"routing.{name} names the column {column!r}, which the leads lack")
+    else:  # routing then sees no value there (e.g. no territory match); said once
+        if (name, column) not in _WARNED:
+            _WARNED.add((name, column))
+            log.warning("routing.%s names the column %r, which the leads lack", name, column)
+        return np.full(n, np.nan) if name == "value" else pd.Categorical([None] * n)
     if name == "value":
         values = pd.to_numeric(source.iloc[rows], errors="coerce")
         return values.to_numpy(dtype=np.float64)
