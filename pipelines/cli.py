@@ -172,7 +172,7 @@ app.command("backtest")(backtest)
 
 
 @app.command()
-def score(config: ConfigOption = None) -> None:
+def score(config: ConfigOption = None) -> dict[str, Any]:
     """Score every open lead with the champion model and publish the batch."""
     settings = _settings(config)
     with flow_runs():
@@ -181,6 +181,7 @@ def score(config: ConfigOption = None) -> None:
         result = score_flow(_config_arg(settings, config))
     print_top(result["top"])
     typer.echo(json.dumps({k: v for k, v in result.items() if k != "top"}))
+    return result
 
 
 @app.command()
@@ -221,9 +222,10 @@ def demo(
     generate(leads=leads, seed=None, out=None, config=config)
     with flow_runs():  # one temporary server for both flows
         train(config=config, force=False)
-        score(config=config)
+        scored = score(config=config)
     token = page_token(settings.output.demo_page_token)
-    for line in demo_lines(settings, config, token, time.perf_counter() - start):
+    seconds = time.perf_counter() - start
+    for line in demo_lines(settings, config, token, seconds, scored.get("routing")):
         console().print(line, highlight=False, soft_wrap=True, markup=False)
 
 

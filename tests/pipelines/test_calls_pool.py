@@ -173,3 +173,32 @@ def test_publish_spilled_writes_the_call_lists_with_the_batch(tmp_path: Path):
             assert {r["call_rep"] for r in csv.DictReader(handle)} == {""}
     finally:
         store.close()
+
+
+def test_the_demo_says_the_call_lists_in_one_line():
+    from leadscore.pipelines.settings import load_settings
+    from leadscore.pipelines.summary import calls_line, demo_lines
+    from tests.conftest import ROOT
+
+    routing = {
+        "method": "score_aware",
+        "solver": "scipy",
+        "assigned": 207,
+        "unassigned": 1031,
+        "unassigned_by_reason": {"all capacity used": 1000, "no territory match": 31},
+        "reps": 12,
+        "reps_with_calls": 12,
+    }
+    assert calls_line(routing) == (
+        "Calls: 207 leads on 12 reps' lists today (score_aware); 1,031 unassigned: "
+        "1,000 all capacity used, 31 no territory match"
+    )
+    assert calls_line({**routing, "unassigned": 0, "unassigned_by_reason": {}}) == (
+        "Calls: 207 leads on 12 reps' lists today (score_aware)"
+    )
+    assert calls_line(None) is None
+    settings = load_settings(ROOT / "leadscore.yaml")
+    with_calls = demo_lines(settings, None, "t", 1.0, routing)
+    without = demo_lines(settings, None, "t", 1.0)
+    added = [line for line in with_calls if line not in without]
+    assert len(with_calls) == len(without) + 1 and added[0].startswith("  Calls: 207 leads")
