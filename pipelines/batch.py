@@ -7,7 +7,9 @@ other scores need only its own rows. So each partition is scored once, completel
 every partition is scored, the ranks are computed in one go, and the spilled partitions
 are streamed, ranked, into one store batch and into the CSV export, which is sorted by
 rank, one rank range at a time. Memory is bounded by the partition size, not by the
-number of leads.
+number of leads. Each partition also keeps its routing pool (its leads graded for a call
+today, a few columns: ``models/routing/pool.py``); the pools are routed once, and the call
+lists go into the same store batch (current with it) and into the CSV.
 
 Used by the score flow's tasks and by ``make bench``, so the benchmark times this code.
 The spill folder must be visible to every worker (any local folder for threads or a

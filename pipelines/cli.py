@@ -274,7 +274,8 @@ def export(
     """Write the current batch for a CRM: columns as documented in serving/export.py.
 
     jsonl has the same fields per line, with `reasons` as a JSON array. With no --out,
-    `output.scores_csv` is checked: rewritten if it does not hold the current batch.
+    `output.scores_csv` is checked: rewritten if it does not hold the current batch (and
+    `output.calls_csv`, the call lists, when `routing.reps` lists a team).
     """
     if format not in ("csv", "jsonl") or (out is None and format != "csv"):
         raise fail(f"--format must be csv or jsonl (with --out), not {format!r}", ExitCode.CONFIG)
@@ -295,6 +296,14 @@ def export(
     if synced.current is None:
         raise fail(synced.describe(), ExitCode.NOTHING_TO_SCORE)
     console().print(synced.describe())
+    if settings.routing.reps:  # today's call lists too (output.calls_csv)
+        from leadscore.serving.calls_export import sync_calls_csv
+
+        output = settings.output
+        calls = sync_calls_csv(
+            settings.store, settings.routing.reps, output.calls_csv, output.csv_bom
+        )
+        console().print(calls.describe())
 
 
 if __name__ == "__main__":
