@@ -7,7 +7,9 @@ other scores need only its own rows. So each partition is scored once, completel
 every partition is scored, the ranks are computed in one go, and the spilled partitions
 are streamed, ranked, into one store batch and into the CSV export, which is sorted by
 rank, one rank range at a time. Memory is bounded by the partition size, not by the
-number of leads.
+number of leads. Each partition also keeps its routing pool (its leads graded for a call
+today, a few columns: ``models/routing/pool.py``); the pools are routed once, and the call
+lists go into the same store batch (current with it) and into the CSV.
 
 Used by the score flow's tasks and by ``make bench``, so the benchmark times this code.
 The spill folder must be visible to every worker (any local folder for threads or a
@@ -29,6 +31,9 @@ from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import LEAD_ID
 from leadscore.features.facts import FACT_FRAME_COLUMNS, lead_facts
 from leadscore.models.monitor.profile import BatchCounts
+from leadscore.models.routing.config import RoutingConfig
+from leadscore.models.routing.frames import Routing
+from leadscore.models.routing.pool import batch_pool, route_pool
 from leadscore.models.scoring import (
     RAW_SCORE,
     SCORE_COLUMNS,
@@ -38,7 +43,7 @@ from leadscore.models.scoring import (
     rule_ranks,
     with_rank,
 )
-from leadscore.serving.export import export_frame, write_csv_chunks_atomic
+from leadscore.serving.export import export_frame, with_calls, write_csv_chunks_atomic
 from leadscore.serving.store import BatchInfo, ScoreStore
 
 
@@ -50,6 +55,7 @@ class Spilled:
     raw: np.ndarray
     rule: np.ndarray  # its rule points: the rule rank is global too
     counts: BatchCounts | None = None  # its drift counts (monitor), None: no reference
+    pool: pd.DataFrame | None = None  # its leads to route (models/routing/pool.py), None: off
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -93,16 +99,22 @@ def with_facts(
 
 
 def spill(
-    frame: pd.DataFrame, folder: Path, index: int, counts: BatchCounts | None = None
+    frame: pd.DataFrame,
+    folder: Path,
+    index: int,
+    counts: BatchCounts | None = None,
+    pool: pd.DataFrame | None = None,
 ) -> Spilled:
     """Write a scored partition (from ``score_partition``) to ``folder``; keep its raw
-    scores (and ``counts``, its drift counts, for the archive)."""
+    scores (and ``counts``, its drift counts, for the archive; ``pool``, its leads to
+    route, for the call lists)."""
     path = write_arrow(frame.drop(columns=[RAW_SCORE]), Path(folder) / f"part-{index:06d}.arrow")
     return Spilled(
         path,
         frame[RAW_SCORE].to_numpy(dtype=np.float64),
         frame["rule_score"].to_numpy(dtype=np.float64),
         counts,
+        pool,
     )
 
 
@@ -172,6 +184,7 @@ class Published:
     batch: BatchInfo
     csv: Path
     top: pd.DataFrame
+    routing: Routing | None = None  # the day's call lists, None: no rep configured
 
 
 def publish_spilled(
@@ -187,17 +200,26 @@ def publish_spilled(
     times: StageTimes | None = None,
     check: Callable[[int], None] | None = None,
     bom: bool = False,
+    routing: RoutingConfig | None = None,
 ) -> Published:
-    """Rank the spilled partitions, stream them into one store batch, then the CSV.
+    """Rank the spilled partitions, route their pool, stream them and the call lists
+    into one store batch, then the CSV.
 
     The store batch becomes current in one transaction at the end of the stream (a
     failure leaves the previous batch current); the CSV, sorted by rank, is written
     after it, atomically, from the same files. ``top`` best leads are returned.
     ``check`` gets the number of rows written before the batch becomes current (see
     ``ScoreStore.publish_stream``): the score flow's lead conservation. ``bom`` starts
-    the CSV with a UTF-8 byte-order mark (``output.csv_bom``).
+    the CSV with a UTF-8 byte-order mark (``output.csv_bom``). ``routing`` (its reps):
+    the partitions' pools (``Spilled.pool``) are dealt out to call lists once, written
+    with the batch (visible with it, gone if it fails) and named in the CSV
+    (``call_rep``, ``call_position``); no rep or no pool: no call lists.
     """
     ranking = Ranking.of(parts)
+    with stage(times, "route"):
+        pool = batch_pool([p.pool for p in parts]) if routing is not None else None
+        routed = route_pool(pool, routing) if pool is not None and routing else None
+    calls = routed.calls if routed is not None else None
     with stage(times, "publish"):
         batch = store.publish_stream(
             ranked_partitions(parts, ranking),
@@ -205,6 +227,7 @@ def publish_spilled(
             as_of=as_of.to_pydatetime(),
             grade_order=list(grade_order),
             check=check,
+            calls=calls,
         )
     stamp = {"model_version": model_version, "batch_id": batch.batch_id, "scored_at": as_of}
     best: list[pd.DataFrame] = []
@@ -213,12 +236,12 @@ def publish_spilled(
         for chunk in by_rank(parts, ranking, chunk_rows):
             if not best:
                 best.append(chunk.head(top))
-            yield export_frame(chunk.assign(**stamp))
+            yield export_frame(with_calls(chunk.assign(**stamp), calls))
 
     with stage(times, "export"):
         csv = write_csv_chunks_atomic(export_chunks(), csv_path, bom=bom)
     head = best[0] if best else pd.DataFrame(columns=list(SCORE_COLUMNS))
-    return Published(batch, csv, head[list(SCORE_COLUMNS)].reset_index(drop=True))
+    return Published(batch, csv, head[list(SCORE_COLUMNS)].reset_index(drop=True), routed)
 
 
 def stage(times: StageTimes | None, name: str) -> AbstractContextManager[None]:

@@ -174,7 +174,7 @@ app.add_typer(webhooks_app, name="webhooks")
 
 
 @app.command()
-def score(config: ConfigOption = None) -> None:
+def score(config: ConfigOption = None) -> dict[str, Any]:
     """Score every open lead with the champion model and publish the batch."""
     settings = _settings(config)
     with flow_runs():
@@ -183,6 +183,7 @@ def score(config: ConfigOption = None) -> None:
         result = score_flow(_config_arg(settings, config))
     print_top(result["top"])
     typer.echo(json.dumps({k: v for k, v in result.items() if k != "top"}))
+    return result
 
 
 @app.command()
@@ -223,9 +224,10 @@ def demo(
     generate(leads=leads, seed=None, out=None, config=config)
     with flow_runs():  # one temporary server for both flows
         train(config=config, force=False)
-        score(config=config)
+        scored = score(config=config)
     token = page_token(settings.output.demo_page_token)
-    for line in demo_lines(settings, config, token, time.perf_counter() - start):
+    seconds = time.perf_counter() - start
+    for line in demo_lines(settings, config, token, seconds, scored.get("routing")):
         console().print(line, highlight=False, soft_wrap=True, markup=False)
 
 
@@ -274,7 +276,8 @@ def export(
     """Write the current batch for a CRM: columns as documented in serving/export.py.
 
     jsonl has the same fields per line, with `reasons` as a JSON array. With no --out,
-    `output.scores_csv` is checked: rewritten if it does not hold the current batch.
+    `output.scores_csv` is checked: rewritten if it does not hold the current batch (and
+    `output.calls_csv`, the call lists, when `routing.reps` lists a team).
     """
     if format not in ("csv", "jsonl") or (out is None and format != "csv"):
         raise fail(f"--format must be csv or jsonl (with --out), not {format!r}", ExitCode.CONFIG)
@@ -295,6 +298,14 @@ def export(
     if synced.current is None:
         raise fail(synced.describe(), ExitCode.NOTHING_TO_SCORE)
     console().print(synced.describe())
+    if settings.routing.reps:  # today's call lists too (output.calls_csv)
+        from leadscore.serving.calls_export import sync_calls_csv
+
+        output = settings.output
+        calls = sync_calls_csv(
+            settings.store, settings.routing.reps, output.calls_csv, output.csv_bom
+        )
+        console().print(calls.describe())
 
 
 if __name__ == "__main__":

@@ -25,23 +25,23 @@ import pyarrow as pa
 
 from leadscore.features.accounts import AccountHistory
 from leadscore.features.contract import (
-    ACTIVITY_TYPE,
     CLOSED_AT,
     CREATED_AT,
     LEAD_ID,
     OCCURRED_AT,
     OPEN,
     STATUS,
-    VALUE,
     created_by_lead,
     data_end,
 )
 from leadscore.features.market import OutcomeHistory
 from leadscore.features.reader import PartsTally, add_notes
 from leadscore.models.base import registry_of
+from leadscore.models.routing.pool import partition_pool
 from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import Partition, StageTimes, partition_features, score_partition
 from leadscore.models.training import FittedModel
+from leadscore.pipelines.activity_parts import ACTIVITY_SCHEMA, append_activities, drop_repeats
 from leadscore.pipelines.archive import partition_counts
 from leadscore.pipelines.batch import Spilled, read_arrow, spill, stage, with_facts, write_arrow
 from leadscore.pipelines.runtime import release_free_memory
@@ -55,16 +55,6 @@ from leadscore.pipelines.sources import (
     read_chunks,
     second_tables,
 )
-
-ACTIVITY_SCHEMA = pa.schema(
-    [
-        (LEAD_ID, pa.dictionary(pa.int32(), pa.large_string())),
-        (ACTIVITY_TYPE, pa.large_string()),
-        (OCCURRED_AT, pa.timestamp("ns", tz="UTC")),
-        (VALUE, pa.float64()),
-    ]
-)
-"""Columns and types of a clean activity frame (``prepare_activities``), as spilled."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +183,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
             if len(checked.rows):
                 newest = checked.rows[OCCURRED_AT].max()
                 latest = newest if pd.isna(latest) else max(latest, newest)
-            _append(checked.rows, open_ids, rows, writers, dictionaries)
+            append_activities(checked.rows, open_ids, rows, writers, dictionaries)
             if members is not None:
                 act_lead.append(members.get_indexer(checked.rows[LEAD_ID]))
                 stamps = checked.rows[OCCURRED_AT].to_numpy(dtype="datetime64[ns]")
@@ -205,7 +195,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
             writer.close()
     if n_chunks > 1 and data.duplicate_activities == "drop":
         # a chunk drops its own repeats; a partition holds all of its leads' rows
-        repeats = sum(_drop_repeats(p) for p in paths)
+        repeats = sum(drop_repeats(p) for p in paths)
         tally.n_clean -= repeats
         tally.n_dropped += repeats
         key = "duplicate_activities_dropped"
@@ -234,22 +224,6 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
         history=leads.history,
         notes=add_notes(dict(leads.notes), tally.notes),
     )
-
-
-def _drop_repeats(path: Path) -> int:
-    """Rewrite a partition's activity file without rows repeating an earlier one exactly
-    (repeats in different chunks of the log); how many were dropped."""
-    with pa.memory_map(str(path)) as source:
-        table = pa.ipc.open_file(source).read_all()
-    if table.num_rows < 2:
-        return 0
-    repeated = table.to_pandas().duplicated(keep="first").to_numpy()
-    if not repeated.any():
-        return 0
-    kept = table.filter(pa.array(~repeated))
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, kept.schema) as writer:
-        writer.write_table(kept)
-    return int(repeated.sum())
 
 
 def _cut(open_leads: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
@@ -334,36 +308,6 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
     )
 
 
-def _append(
-    clean: pd.DataFrame,
-    open_ids: pd.Index,
-    rows: int,
-    writers: list[pa.ipc.RecordBatchFileWriter],
-    dictionaries: list[pa.Array],
-) -> None:
-    """Append a chunk's clean activities of open leads to their partitions' files.
-
-    ``lead_id`` is written dictionary-encoded against the partition's own lead ids (the
-    position found here), so loading a partition gives a categorical column that the
-    features factorise for free instead of hashing millions of strings again.
-    """
-    position = open_ids.get_indexer(clean[LEAD_ID])
-    mine = np.flatnonzero(position >= 0)
-    part = position[mine] // rows
-    order = np.argsort(part, kind="stable")
-    taken = clean.iloc[mine[order]]
-    local = (position[mine[order]] - part[order] * rows).astype(np.int32)
-    columns = {n: taken[n] for n in ACTIVITY_SCHEMA.names if n != LEAD_ID}
-    body = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
-    bounds = np.searchsorted(part[order], np.arange(len(writers) + 1))
-    for i, writer in enumerate(writers):
-        a, b = bounds[i], bounds[i + 1]
-        if b > a:
-            ids = pa.DictionaryArray.from_arrays(pa.array(local[a:b]), dictionaries[i])
-            piece = body.slice(a, b - a).add_column(0, LEAD_ID, ids)
-            writer.write_table(piece.cast(ACTIVITY_SCHEMA))
-
-
 def score_and_spill(
     part: Partition | PartFile,
     index: int,
@@ -377,8 +321,8 @@ def score_and_spill(
     accounts: AccountHistory | None = None,
 ) -> Spilled:
     """One partition scored completely (features, probability, exact reasons, rules, the
-    leads' facts, drift counts) and spilled to ``folder``; ranked once every raw score is.
-    The score flow's task body, and what ``make bench`` times stage by stage. ``history``
+    leads' facts, drift counts, routing pool) and spilled to ``folder``; ranked once every
+    raw score is. The score flow's task body, and what ``make bench`` times by stage. ``history``
     is the leads table's outcomes (``StreamedCRM.history``) when features.market is on;
     ``accounts`` the joined tables' accounts (``StreamedCRM.accounts``, data.joins)."""
     with stage(times, "partition"):
@@ -388,12 +332,14 @@ def score_and_spill(
     registry = registry_of(model)
     frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads, times)
     counts = partition_counts(X, frame, model, times)  # vs the model's reference (monitor)
+    with stage(times, "pool"):  # its leads to route to call lists (None: no reps)
+        pool = partition_pool(frame, loaded.leads, settings.routing)
     with stage(times, "facts"):
         facts = (settings.features, settings.data.display.columns())
         frame = with_facts(frame, loaded, as_of, *facts)
     del X, loaded
     with stage(times, "spill"):
-        spilled = spill(frame, folder, index, counts)
+        spilled = spill(frame, folder, index, counts, pool)
     del frame
     release_free_memory()
     return spilled

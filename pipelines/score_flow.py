@@ -20,6 +20,7 @@ from leadscore.features.accounts import AccountHistory
 from leadscore.features.market import OutcomeHistory
 from leadscore.models import recipe
 from leadscore.models.base import LeadScorer
+from leadscore.models.routing.pool import routing_summary
 from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import (
     Partition,
@@ -33,6 +34,7 @@ from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import scoring_time
 from leadscore.pipelines.spill import spill_folder
 from leadscore.pipelines.thin import thin_task
+from leadscore.serving.calls_export import sync_calls_csv, write_calls_csv
 from leadscore.serving.export import sync_export, write_csv_atomic
 from leadscore.serving.store import ScoreStore
 
@@ -103,9 +105,11 @@ def score_batch(
     ``pipelines.partitioned``) on the configured task runner (threads here, or a Dask
     cluster), at most ``runner.max_in_flight`` at a time; each spills its scored frame
     (``pipelines.batch``). The global ranks are then computed once, the ranked
-    partitions stream into one store batch that is made current at the end, and the CSV
-    export is written, sorted by rank, from the same spilled files. ``history`` is the
-    leads table's outcomes, which the recent conversion rate reads (features.market);
+    partitions stream into one store batch that is made current at the end, with the
+    call lists of ``routing.reps`` (when any), and the CSV export is written, sorted by
+    rank, from the same spilled files; then the calls file (``output.calls_csv``).
+    ``history`` is the leads table's outcomes, which the recent conversion rate reads
+    (features.market);
     ``check`` sees the number of rows written before the batch becomes current;
     ``accounts`` the joined tables' accounts (``data.joins``), for the account features.
     Once published, the batch is archived for the monitor (``pipelines.archive``) when
@@ -136,7 +140,11 @@ def score_batch(
             top=TOP_LEADS,
             check=check,
             bom=settings.output.csv_bom,
+            routing=settings.routing if settings.routing.reps else None,
         )
+        if out.routing is not None:  # the day's call lists, from the store, once current
+            reps, path = settings.routing.reps, settings.output.calls_csv
+            write_calls_csv(store, out.batch.batch_id, reps, path, settings.output.csv_bom)
         archived = None
         if archive is not None:
             stamp = {"batch_id": out.batch.batch_id, "as_of": as_of, "model_version": version}
@@ -148,6 +156,7 @@ def score_batch(
         "csv": str(out.csv),
         "top": out.top.to_dict(orient="records"),
         "archive": None if archived is None else str(archived),
+        "routing": None if out.routing is None else routing_summary(out.routing),
     }
 
 
@@ -214,6 +223,13 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
     synced = sync_export(settings.store, settings.output.scores_csv, settings.output.csv_bom)
     if synced.rewritten:
         logger.warning(synced.describe())
+    if settings.routing.reps:
+        output = settings.output
+        calls = sync_calls_csv(
+            settings.store, settings.routing.reps, output.calls_csv, output.csv_bom
+        )
+        if calls.rewritten and calls.found is not None:
+            logger.warning(calls.describe())
     with spill_folder(settings.runner.spill_dir) as folder:
         crm = load_partitions(settings, folder)
         write_csv_atomic(crm.quarantine, settings.output.quarantine_csv)
@@ -262,4 +278,6 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         "input_notes": {k: v for k, v in crm.notes.items() if v},
         "top": batch["top"],
         "archive": batch["archive"],
+        "routing": batch["routing"],
+        "calls_csv": str(settings.output.calls_csv) if batch["routing"] else None,
     }

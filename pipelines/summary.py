@@ -92,6 +92,22 @@ def monitor_line(summary: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def calls_line(routing: dict[str, Any] | None) -> str | None:
+    """The day's call lists in one line (the score flow's ``routing`` summary), e.g.
+    ``Calls: 207 leads on 12 reps' lists today (score_aware); 31 unassigned: all capacity
+    used``; None when no rep is configured."""
+    if not routing:
+        return None
+    line = (
+        f"Calls: {routing['assigned']:,} leads on {routing['reps_with_calls']} reps' lists "
+        f"today ({routing['method']})"
+    )
+    if routing["unassigned"]:
+        why = ", ".join(f"{n:,} {reason}" for reason, n in routing["unassigned_by_reason"].items())
+        line += f"; {routing['unassigned']:,} unassigned: {why}"
+    return line
+
+
 def print_top(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -153,9 +169,16 @@ def command(name: str) -> str:
     return shown(script) if script.is_file() else name
 
 
-def demo_lines(settings: Settings, config: Path | None, token: str, seconds: float) -> list[str]:
+def demo_lines(
+    settings: Settings,
+    config: Path | None,
+    token: str,
+    seconds: float,
+    routing: dict[str, Any] | None = None,
+) -> list[str]:
     """How ``leadscore demo`` ends: where to look (the page, with the command that serves
-    it and the token that opens it; the report; MLflow; the scores) and how long it took."""
+    it and the token that opens it; the report; MLflow; the scores, and the call lists
+    in one line from the score flow's ``routing`` summary) and how long it took."""
     token_file = shown(settings.output.demo_page_token)
     with_config = f" --config {shown(config)}" if config else ""
     host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::") else settings.api.host
@@ -173,6 +196,11 @@ def demo_lines(settings: Settings, config: Path | None, token: str, seconds: flo
         "then open http://127.0.0.1:5000",
         f"  Scores: {shown(settings.output.scores_csv)} (CRM import: docs/crm-import.md); "
         f"store {shown_url(settings.store.url)}",
+        *(
+            [f"  {calls}, in {shown(settings.output.calls_csv)}"]
+            if (calls := calls_line(routing))
+            else []
+        ),
         f"  Loop:   {command('leadscore')} monitor{with_config} once outcomes arrive; a drifting "
         f"world night by night: {command('leadscore')} demo --nights 8 --every 14 "
         "(docs/drift-simulation.md)",

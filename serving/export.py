@@ -43,6 +43,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,11 +54,15 @@ from leadscore.serving.config import StoreConfig
 from leadscore.serving.export_fields import EXPORT_COLUMNS, REASON_COLUMNS
 from leadscore.serving.files import atomic_writer, remove_orphans
 from leadscore.serving.store import SchemaVersionError, ScoreStore, StoreError
+from leadscore.serving.store.call_writes import batch_calls
+
+CALL_EXPORT = ("call_rep", "call_position")
+"""The export's call-list columns (the lead's rep today and its place on their list)."""
 
 PROBABILITY_DIGITS = 4
 """Decimal places of ``probability`` in the export (the store keeps it exact)."""
 
-WHOLE_NUMBERS = ("score", "rank", "fit_score", "engagement_score", "rule_rank")
+WHOLE_NUMBERS = ("score", "rank", "fit_score", "engagement_score", "rule_rank", "call_position")
 """Columns written as whole numbers (empty where null, never ``57.0``)."""
 
 TIMESTAMPS = ("scored_at", "last_activity_at")
@@ -109,8 +114,10 @@ def export_frame(scores: pd.DataFrame, keep_reasons: bool = False) -> pd.DataFra
     ``scores`` is a frame from ``ScoreStore.read_batch`` (score columns plus
     ``batch_id``, ``model_version``, ``scored_at``). The reason columns are made from its
     ``reasons``, which ``keep_reasons`` keeps (JSON text) after the export's columns.
+    ``call_rep`` / ``call_position`` (:func:`with_calls`) are empty when absent.
     The input is not modified.
     """
+    scores = scores if CALL_EXPORT[0] in scores.columns else with_calls(scores, None)
     needed = [c for c in EXPORT_COLUMNS if c not in REASON_COLUMNS] + ["reasons"]
     missing = [c for c in needed if c not in scores.columns]
     if missing:
@@ -133,6 +140,21 @@ def export_frame(scores: pd.DataFrame, keep_reasons: bool = False) -> pd.DataFra
     frame = frame.assign(**{c: frame[c].astype("Int64") for c in WHOLE_NUMBERS})
     stamped = frame.assign(**{c: _iso_utc(frame[c]) for c in TIMESTAMPS})
     return stamped.loc[:, [*EXPORT_COLUMNS, *(["reasons"] if keep_reasons else [])]]
+
+
+def with_calls(scores: pd.DataFrame, calls: pd.DataFrame | None) -> pd.DataFrame:
+    """``scores`` with each lead's call list: ``call_rep`` (the rep's id) and
+    ``call_position`` from ``calls`` (``Routing.calls`` or the store's; None: no call
+    lists), null for a lead on no list."""
+    n = len(scores)
+    rep, position = np.full(n, None, dtype=object), pd.array([None] * n, dtype="Int64")
+    if calls is not None and len(calls):
+        placed = calls[calls["rep_id"].notna()]
+        at = pd.Index(placed["lead_id"].astype(str)).get_indexer(scores["lead_id"].astype(str))
+        found = at >= 0
+        rep[found] = placed["rep_id"].to_numpy(dtype=object)[at[found]]
+        position[found] = placed["position"].astype("Int64").to_numpy()[at[found]]
+    return scores.assign(**{CALL_EXPORT[0]: rep, CALL_EXPORT[1]: position})
 
 
 def _iso_utc(values: pd.Series) -> pd.Series:
@@ -317,10 +339,18 @@ def sync_export(config: StoreConfig, path: Path, bom: bool = False) -> ExportSyn
         found = csv_batch_id(path)
         if info is None or found == info.batch_id:
             return ExportSync(Path(path), info.batch_id if info else None, found, False)
-        write_scores_csv(store.read_batch(info.batch_id), path, bom=bom)
+        write_scores_csv(_read_with_calls(store, info.batch_id), path, bom=bom)
         return ExportSync(Path(path), info.batch_id, found, True)
     finally:
         store.close()
+
+
+def _read_with_calls(store: ScoreStore, batch_id: str | None) -> pd.DataFrame:
+    """A batch (None: the current one) as ``read_batch`` gives it, with its call lists."""
+    batch = store.read_batch(batch_id)
+    if not len(batch):
+        return with_calls(batch, None)
+    return with_calls(batch, batch_calls(store.engine, str(batch["batch_id"].iloc[0])))
 
 
 def export_current(config: StoreConfig, path: Path, fmt: str = "csv", bom: bool = False) -> str:
@@ -332,7 +362,7 @@ def export_current(config: StoreConfig, path: Path, fmt: str = "csv", bom: bool 
     store = ScoreStore(config)
     try:
         store.create()  # idempotent; upgrades a store written by an older version
-        batch = store.read_batch()
+        batch = _read_with_calls(store, None)
     finally:
         store.close()
     if fmt == "csv":

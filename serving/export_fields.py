@@ -12,7 +12,8 @@ engagement sub-scores on 0-100 (the raw log-odds sums stay in the API); the quad
 ``"text (+)"``: the marker at the end, so no cell starts with ``+`` or ``-``), and no
 JSON (the API and ``leadscore export --format jsonl`` carry every reason in full); the
 CRM's own ``record_id``, ``email``, ``name`` and ``company`` when ``data.display`` maps
-them (empty otherwise), to match the import on.
+them (empty otherwise), to match the import on; the rep whose call list has the lead
+today and its place there (``call_rep``, ``call_position``; issue #18), empty otherwise.
 """
 
 from __future__ import annotations
@@ -118,6 +119,20 @@ EXPORT_FIELDS: tuple[ExportField, ...] = (
             *_TEXT,
         )
         for i, ordinal in enumerate(("strongest", "second strongest", "third strongest"), 1)
+    ),
+    ExportField(
+        "call_rep",
+        "Id of the rep whose call list has the lead today (`routing.reps`), to set the "
+        "owner or a call task; empty when it is on no list.",
+        "property",
+        *_TEXT,
+    ),
+    ExportField(
+        "call_position",
+        "Its place on that rep's list (1 = call first); empty when on no list.",
+        "property",
+        "Number",
+        "Number(5, 0)",
     ),
     ExportField(
         "probability",

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from leadscore.serving.store.base import StoreBase
+from leadscore.serving.store.call_writes import delete_batch_rows, validate_calls, write_calls
 from leadscore.serving.store.changes import change_inserts
 from leadscore.serving.store.checks import new_batch_id, validate_scores
 from leadscore.serving.store.migrate import StoreError
@@ -64,12 +65,15 @@ class StoreWriter(StoreBase):
         as_of: datetime,
         batch_id: str | None = None,
         grade_order: Sequence[str] | None = None,
+        calls: pd.DataFrame | None = None,
     ) -> BatchInfo:
         """Write ``scores`` as a new batch and make it current; return the published batch.
 
         ``grade_order`` lists the grades best first (e.g. the keys of
         ``scoring.grades``) and decides whether a grade change is ``up`` or ``down`` in
-        the change feed; by default grades compare alphabetically (A best).
+        the change feed; by default grades compare alphabetically (A best). ``calls``
+        (``Routing.calls``) are the batch's call lists, written after its rows
+        (``store/call_writes.py``): current with it, deleted with it.
 
         Steps: validate; insert the batch row as ``writing``; insert the rows in chunks
         (one transaction each, so memory and lock times stay small); check the row count;
@@ -81,10 +85,12 @@ class StoreWriter(StoreBase):
         """
         self._require_schema()
         frame = validate_scores(scores)
+        call_rows = None if calls is None else validate_calls(calls)
         batch_id = self._open_batch(model_version, as_of, batch_id, len(frame))
         try:
             for chunk in self._chunks(frame):
                 self._insert_chunk(_records(chunk, batch_id))
+            write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
             with self.engine.connect() as conn:
                 self._check_written(conn, batch_id, len(frame))
             self._flip(batch_id, grade_order)
@@ -102,6 +108,7 @@ class StoreWriter(StoreBase):
         batch_id: str | None = None,
         grade_order: Sequence[str] | None = None,
         check: Callable[[int], None] | None = None,
+        calls: pd.DataFrame | None = None,
     ) -> BatchInfo:
         """Write a stream of score partitions as ONE batch, then make it current once.
 
@@ -114,13 +121,15 @@ class StoreWriter(StoreBase):
         deletes its rows and re-raises: the previous batch stays current. An empty
         stream is refused before anything is written. ``check`` is called with the number
         of rows written, before the flip: if it raises (e.g. the caller's count of leads
-        in does not add up), the batch is abandoned the same way.
+        in does not add up), the batch is abandoned the same way. ``calls``: as
+        :meth:`publish` (each call's lead must be in the stream).
         """
         self._require_schema()
         stream = iter(partitions)
         first = next(stream, None)
         if first is None:
             raise ValueError("no score partitions: refusing to publish an empty batch")
+        call_rows = None if calls is None else validate_calls(calls)
         batch_id = self._open_batch(model_version, as_of, batch_id, 0)
         try:
             total = 0
@@ -129,6 +138,7 @@ class StoreWriter(StoreBase):
                 for chunk in self._chunks(frame):
                     self._insert_chunk(_records(chunk, batch_id))
                 total += len(frame)
+            write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
             if check is not None:
                 check(total)
             with self.engine.begin() as conn:
@@ -275,7 +285,8 @@ class StoreWriter(StoreBase):
                 raise StoreError(f"batch {batch_id} is no longer 'writing'; not publishing it")
 
     def _abandon(self, batch_id: str) -> None:
-        """Best effort after a failed publish: mark the batch failed, then drop its rows.
+        """Best effort after a failed publish: mark the batch failed, then drop its rows
+        (scores and calls).
 
         Only a batch still ``writing`` is touched, so a batch that did get published
         (e.g. the commit went through but the connection dropped) keeps its rows.
@@ -291,17 +302,9 @@ class StoreWriter(StoreBase):
             log.exception("could not mark batch %s as failed", batch_id)
         try:
             with self.engine.begin() as conn:
-                conn.execute(self._delete_rows_if(batch_id, (FAILED,)))
+                delete_batch_rows(conn, batch_id, (FAILED,))
         except Exception:
             log.exception("could not delete the rows of failed batch %s", batch_id)
-
-    @staticmethod
-    def _delete_rows_if(batch_id: str, statuses: tuple[str, ...]) -> Any:
-        """DELETE of a batch's score rows, guarded by the batch's status (never the current)."""
-        guard = exists().where(
-            batches_table.c.batch_id == batch_id, batches_table.c.status.in_(statuses)
-        )
-        return delete(scores_table).where(scores_table.c.batch_id == batch_id, guard)
 
     def _prune(self) -> None:
         """Keep the newest ``keep_batches`` complete batches; delete the older ones.
@@ -335,7 +338,7 @@ class StoreWriter(StoreBase):
                 ).all()
         for old in doomed:
             with self.engine.begin() as conn:
-                conn.execute(self._delete_rows_if(old, (SUPERSEDED, FAILED)))
+                delete_batch_rows(conn, old, (SUPERSEDED, FAILED))
                 conn.execute(delete(changes_table).where(changes_table.c.batch_id == old))
                 conn.execute(
                     delete(batches_table).where(
@@ -389,7 +392,7 @@ class StoreWriter(StoreBase):
                     .values(status=FAILED)
                 ).rowcount
                 if marked:
-                    conn.execute(self._delete_rows_if(batch_id, (FAILED,)))
+                    delete_batch_rows(conn, batch_id, (FAILED,))
                     reaped.append(batch_id)
             if marked:
                 log.warning("batch %s was left 'writing' by a dead run: marked failed", batch_id)

@@ -215,7 +215,10 @@ def test_dask_cluster_publishes_exactly_the_local_scores(world):
                 "features": settings.features.model_copy(update={"market": market}),
                 "store": settings.store.model_copy(update={"url": store}),
                 "output": settings.output.model_copy(
-                    update={"scores_csv": folder / f"{runner['kind']}.csv"}
+                    update={
+                        "scores_csv": folder / f"{runner['kind']}.csv",
+                        "calls_csv": folder / f"{runner['kind']}-calls.csv",
+                    }
                 ),
             }
         )

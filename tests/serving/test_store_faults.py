@@ -13,6 +13,9 @@ the current batch in a loop. After every kill:
   back complete (every row of the frame that was published as that batch);
 * the reader never saw a batch that was not complete.
 
+The batch is published with its call lists (issue #18): the current batch always has
+all of its calls, and no call of a killed batch survives the clean-up.
+
 Batches killed mid-write stay ``writing`` (invisible to readers) until the next publish,
 which reaps them at once (their writer, recorded on the batch row, is dead): after every
 trial, no ``writing`` batch older than the previous trial's remains. The test ends by
@@ -42,6 +45,7 @@ from sqlalchemy import func, select
 
 from leadscore.serving.store import ScoreStore, StoreConfig, scores_table
 from leadscore.serving.store.migrate import V4_COLUMNS, V6_COLUMNS
+from leadscore.serving.store.outbound_schema import calls_table
 from tests.serving.test_store import AS_OF, BACKENDS, backend_url
 
 TRIALS = 22
@@ -76,6 +80,35 @@ def frame_for(trial: int) -> pd.DataFrame:
     )
 
 
+def calls_for(trial: int) -> pd.DataFrame:
+    """The call lists trial ``trial`` publishes with its batch: every 4th lead, three reps'
+    lists and the last ten on nobody's."""
+    ids = frame_for(trial)["lead_id"].iloc[::4].tolist()
+    k = np.arange(len(ids))
+    placed = k < len(ids) - 10
+    return pd.DataFrame(
+        {
+            "lead_id": ids,
+            "rep_id": [f"r{x % 3}" if p else None for x, p in zip(k, placed, strict=True)],
+            "position": pd.array(
+                [x // 3 + 1 if p else None for x, p in zip(k, placed, strict=True)], dtype="Int64"
+            ),
+            "expected": 0.5,
+            "method": "round_robin",
+            "reason": ["next rep in turn" if p else "all capacity used" for p in placed],
+        }
+    )
+
+
+def calls_in(store: ScoreStore, batch_id: str | None = None) -> int:
+    """Calls rows of ``batch_id`` (None: of every batch)."""
+    query = select(func.count()).select_from(calls_table)
+    if batch_id is not None:
+        query = query.where(calls_table.c.batch_id == batch_id)
+    with store.engine.connect() as conn:
+        return conn.scalar(query)
+
+
 def _publish_child(url: str, trial: int, ready: Connection) -> None:
     """Child body: build the frame, say go, publish (the parent kills us somewhere)."""
     frame = frame_for(trial)
@@ -88,7 +121,7 @@ def _publish_child(url: str, trial: int, ready: Connection) -> None:
 
     store._insert_chunk = reporting_insert  # type: ignore[method-assign]
     ready.send("go")
-    store.publish(frame, model_version=f"trial-{trial}", as_of=AS_OF)
+    store.publish(frame, model_version=f"trial-{trial}", as_of=AS_OF, calls=calls_for(trial))
     ready.send("done")
     store.close()
 
@@ -205,6 +238,8 @@ def test_sigkill_during_publish_never_exposes_a_partial_batch(backend, tmp_path,
                     outcomes["new batch published"] += 1
                 _check_complete(store.read_batch())
                 assert store.current_batch() == current
+                version = int(current.model_version.split("-")[1])  # its calls, all of them
+                assert calls_in(store, current.batch_id) == len(calls_for(version))
                 expected_current = current
                 # a dead run's 'writing' batch lives only until the next run opens its own
                 batches = store.batches()
@@ -229,6 +264,8 @@ def test_sigkill_during_publish_never_exposes_a_partial_batch(backend, tmp_path,
                 .where(scores_table.c.batch_id.not_in(current_ids))
             )
         assert leftover == 0  # no row of a killed batch remains
+        kept_calls = sum(calls_in(store, b) for b in current_ids)
+        assert calls_in(store) == kept_calls  # nor any of its calls (issue #18)
         # the store still works after all that
         store.publish(frame_for(99), model_version="trial-99", as_of=AS_OF)
         _check_complete(store.read_batch())
