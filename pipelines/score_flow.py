@@ -29,6 +29,7 @@ from leadscore.pipelines import tracking
 from leadscore.pipelines.archive import ArchiveRun, archive_published, quarantine_by_reason
 from leadscore.pipelines.batch import Spilled, publish_spilled
 from leadscore.pipelines.errors import ConservationError, NothingToScoreError
+from leadscore.pipelines.notify import notify
 from leadscore.pipelines.partitioned import PartFile, StreamedCRM, score_and_spill, stream_crm
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import scoring_time
@@ -37,6 +38,7 @@ from leadscore.pipelines.thin import thin_task
 from leadscore.serving.calls_export import sync_calls_csv, write_calls_csv
 from leadscore.serving.export import sync_export, write_csv_atomic
 from leadscore.serving.store import ScoreStore
+from leadscore.serving.webhooks.signing import MissingSecretError
 
 TOP_LEADS = 10
 """Best leads the score flow returns (and the CLI prints) as a preview."""
@@ -208,6 +210,36 @@ def load_partitions(settings: Settings, folder: Path) -> StreamedCRM:
     return stream_crm(settings, folder)
 
 
+@thin_task
+def send_alerts(settings: Settings, batch_id: str) -> dict[str, Any]:
+    """The published batch's webhook events, queued and delivered (``pipelines.notify``)."""
+    return notify(settings, batch_id)
+
+
+def alerts_after_publish(settings: Settings, batch_id: str, logger: Any) -> dict[str, Any] | None:
+    """Webhooks for the batch just made current, when endpoints are configured.
+
+    The batch is published whatever happens here: a missing secret or a receiver that
+    keeps failing leaves the deliveries queued (``leadscore webhooks deliver``, dead
+    letters: ``leadscore webhooks replay``) and is logged, not raised.
+    """
+    if not settings.webhooks.endpoints:
+        return None
+    try:
+        sent = send_alerts(settings, batch_id)
+    except MissingSecretError as exc:
+        logger.warning("webhooks not sent (queued for `leadscore webhooks deliver`): %s", exc)
+        return {"batch_id": batch_id, "error": str(exc)}
+    if sent.get("pending") or sent.get("dead"):
+        logger.warning(
+            "webhooks: %s delivered, %s pending, %s dead (see `leadscore webhooks log`)",
+            sent.get("delivered"),
+            sent.get("pending"),
+            sent.get("dead"),
+        )
+    return sent
+
+
 @flow(name="leadscore-score", log_prints=True)
 def score_flow(config_path: str | None = None) -> dict[str, Any]:
     """Score every open lead as of now, explain it, put the rules beside it, publish.
@@ -259,6 +291,7 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         as_of,
         batch["partitions"],
     )
+    alerts = alerts_after_publish(settings, batch["batch_id"], logger)
     return {
         "batch_id": batch["batch_id"],
         "n_rows": batch["n_rows"],
@@ -280,4 +313,5 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         "archive": batch["archive"],
         "routing": batch["routing"],
         "calls_csv": str(settings.output.calls_csv) if batch["routing"] else None,
+        "alerts": alerts,
     }

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.serving.test_webhooks_deliver import SECRET, SECRET_ENV, Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -25,9 +27,21 @@ N_LEADS = 2000
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, prefect_harness) -> Path:
+def hooks() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 for the whole module, and its signing secret."""
+    server = Receiver()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SECRET_ENV, SECRET)
+        yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, prefect_harness, hooks: Receiver) -> Path:
     folder = tmp_path_factory.mktemp("project")
     raw = yaml.safe_load((ROOT / "leadscore.yaml").read_text())
+    # the shipped demo team routes the leads; alerts go to the test's receiver
+    raw["webhooks"]["endpoints"] = [{"name": "crm", "url": hooks.url, "secret_env": SECRET_ENV}]
     raw["snapshots"].update(min_leads=500, min_conversions=50)  # a small CRM on purpose
     # 2k leads give a ~1.7k-row validation window whose ECE is ~0.06 (the 20k demo: ~0.02);
     # the calibration gate itself is tested in test_promotion.py
@@ -355,3 +369,65 @@ def test_the_demo_ends_with_where_to_look(project: Path, scored: dict, monkeypat
     assert ok.status_code == 303
     listing = client.get("/ui")
     assert listing.status_code == 200 and scored["top"][0]["lead_id"] in listing.text
+
+
+def test_a_reps_call_list_is_in_the_api_and_on_the_page(project: Path, scored: dict):
+    """After the score run (the demo's), each rep of the shipped team has today's call
+    list: within capacity, best first, in the API (token) and on the page (page token)."""
+    from fastapi.testclient import TestClient
+
+    from leadscore.pipelines.settings import load_settings
+    from leadscore.serving.api import create_app
+    from leadscore.serving.config import ApiConfig
+
+    settings = load_settings(project / "leadscore.yaml")
+    routing = scored["routing"]
+    assert routing["assigned"] > 0 and routing["method"] == "score_aware"
+    api = ApiConfig(tokens=["e2e-token"], page_tokens=["e2e-page"])
+    app = create_app(settings.store, api, team=settings.routing.reps)
+    client = TestClient(app)
+    auth = {"Authorization": "Bearer e2e-token"}
+    team = client.get("/v1/reps", headers=auth).json()
+    busiest = max(team["reps"], key=lambda r: r["assigned"])
+    capacity = {r.id: r.capacity for r in settings.routing.reps}
+    assert all(r["assigned"] <= capacity[r["id"]] for r in team["reps"])
+    assert sum(r["assigned"] for r in team["reps"]) == routing["assigned"]
+    calls = client.get(f"/v1/reps/{busiest['id']}/calls", headers=auth).json()
+    assert calls["batch_id"] == scored["batch_id"]
+    positions = [c["position"] for c in calls["calls"]]
+    assert positions == list(range(1, busiest["assigned"] + 1))
+    expected = [c["expected"] for c in calls["calls"]]
+    assert expected == sorted(expected, reverse=True)
+    assert client.get("/v1/reps", headers={"Authorization": "Bearer e2e-page"}).status_code == 401
+    login = {"token": "e2e-page", "next": "/ui"}
+    assert client.post("/ui/login", data=login, follow_redirects=False).status_code == 303
+    page = client.get(f"/ui/calls/{busiest['id']}")
+    assert page.status_code == 200
+    for call in calls["calls"]:
+        assert f"/ui/leads/{call['lead_id']}" in page.text
+
+
+def test_a_second_batch_pushes_signed_grade_changes(project: Path, scored: dict, hooks):
+    """The next night's batch (three weeks later: behaviour decays) changes grades; the
+    receiver gets each change once, signed with the endpoint's secret."""
+    from leadscore.pipelines.score_flow import score_flow
+    from leadscore.serving.webhooks.signing import verify
+
+    assert scored["alerts"]["dead"] == 0
+    first = len(hooks.requests)
+    assert first == scored["alerts"]["delivered"] > 0  # the first night: leads assigned
+    raw = yaml.safe_load((project / "leadscore.yaml").read_text())
+    raw["data"]["as_of"] = (pd.Timestamp(scored["as_of"]) + pd.Timedelta(days=21)).isoformat()
+    later = project / "later.yaml"
+    later.write_text(yaml.safe_dump(raw))
+    night = score_flow(str(later))
+    assert night["alerts"]["delivered"] > 0 and night["alerts"]["dead"] == 0
+    bodies = [json.loads(r.body) for r in hooks.requests[first:]]
+    changes = [b for b in bodies if b["type"] in ("grade_up", "grade_down")]
+    assert changes and all(b["batch_id"] == night["batch_id"] for b in bodies)
+    for request in hooks.requests[first:]:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        assert verify(request.body, headers["leadscore-signature"], SECRET) > 0
+        assert headers["idempotency-key"] == json.loads(request.body)["id"]
+    ids = [b["id"] for b in bodies]
+    assert len(ids) == len(set(ids))

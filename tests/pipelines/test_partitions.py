@@ -31,7 +31,7 @@ from leadscore.models.scoring import (
 from leadscore.pipelines.batch import Ranking, by_rank, ranked_partitions, spill
 from leadscore.pipelines.settings import load_settings
 from leadscore.serving.store import ScoreStore, StoreConfig
-from leadscore.serving.store.migrate import V4_COLUMNS
+from leadscore.serving.store.migrate import V4_COLUMNS, V6_COLUMNS
 from leadscore.synthetic import generate_crm, write_crm
 from tests.conftest import ROOT
 from tests.serving.test_store import BACKENDS, backend_url
@@ -154,6 +154,7 @@ def _scores(n: int, offset: int = 0) -> pd.DataFrame:
             "rule_grade": "C",
             "reasons": "[]",
             **dict.fromkeys(V4_COLUMNS),
+            **dict.fromkeys(V6_COLUMNS),
         }
     )
 
