@@ -326,8 +326,9 @@ def test_the_demo_ends_with_where_to_look(project: Path, scored: dict, monkeypat
     monkeypatch.chdir(project)
     monkeypatch.setattr(runtime, "prepare_environment", lambda settings: None)
     monkeypatch.setenv("PREFECT_LOGGING_LEVEL", os.environ.get("PREFECT_LOGGING_LEVEL", "INFO"))
-    for step in ("generate", "train", "score"):  # done by the fixtures: not again
+    for step in ("generate", "train"):  # done by the fixtures: not again
         monkeypatch.setattr(cli, step, lambda **kwargs: None)
+    monkeypatch.setattr(cli, "score", lambda **kwargs: scored)  # the fixture's run
     monkeypatch.setattr(cli, "flow_runs", contextlib.nullcontext)
     done = CliRunner().invoke(cli.app, ["demo", "--config", "leadscore.yaml"])
     assert done.exit_code == 0, done.output
