@@ -39,6 +39,7 @@ from leadscore.features.contract import (
 from leadscore.features.market import OutcomeHistory
 from leadscore.features.reader import PartsTally, add_notes
 from leadscore.models.base import registry_of
+from leadscore.models.nurture.next_step import with_next_steps
 from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import Partition, StageTimes, partition_features, score_partition
 from leadscore.models.training import FittedModel
@@ -388,6 +389,7 @@ def score_and_spill(
     registry = registry_of(model)
     frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads, times)
     counts = partition_counts(X, frame, model, times)  # vs the model's reference (monitor)
+    frame = with_next_steps(frame, X, loaded, as_of, model, settings, history, accounts, times)
     with stage(times, "facts"):
         facts = (settings.features, settings.data.display.columns())
         frame = with_facts(frame, loaded, as_of, *facts)
