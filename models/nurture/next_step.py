@@ -101,6 +101,7 @@ def what_if(
     out = np.empty((len(part.leads), len(types)))
     if not len(types) or not len(part.leads):
         return out
+    part = Partition(_plain_text(part.leads), part.activities)
     before = _past_activities(part, as_of, types)
     if baseline is None and accounts is not None and accounts.has_log:
         baseline = partition_features(
@@ -109,7 +110,7 @@ def what_if(
     kept = _account_engagement(baseline, accounts)
     stamp = synthetic_time(as_of)
     for j, kind in enumerate(types):
-        extra = _one_more(part.leads[LEAD_ID], before, kind, stamp)
+        extra = _one_more(before, kind, stamp)
         log = pd.concat([before, extra], ignore_index=True)
         X = partition_features(Partition(part.leads, log), as_of, config, history, accounts)
         if kept:
@@ -119,40 +120,57 @@ def what_if(
 
 
 def _past_activities(part: Partition, as_of: pd.Timestamp, types: Sequence[str]) -> pd.DataFrame:
-    """The leads' activities strictly before ``as_of``, the columns the builder reads, with
-    the type as a categorical that knows ``types`` (so adding a row per type and factorising
-    cost nothing per type) and the lead id a categorical if it was one."""
+    """The leads' activities strictly before ``as_of``, in the columns the builder reads,
+    typed so that appending a row per lead and factorising cost little per type: the lead
+    id a categorical of exactly ``part.leads``' ids (in their order), the type a
+    categorical that knows ``types``."""
     acts = part.activities
     assert acts is not None
-    mine = acts[LEAD_ID].isin(part.leads[LEAD_ID]).to_numpy()
-    past = (acts[OCCURRED_AT] < synthetic_time(as_of) + SYNTHETIC_LAG).to_numpy()
-    frame = acts.loc[mine & past, [LEAD_ID, ACTIVITY_TYPE, OCCURRED_AT]].reset_index(drop=True)
-    kinds = frame[ACTIVITY_TYPE].to_numpy(dtype=object)
-    seen = pd.unique(kinds[pd.notna(kinds)])
-    categories = pd.Index([*seen, *(t for t in types if t not in set(seen))], dtype=object)
-    ids = frame[LEAD_ID]
-    if isinstance(ids.dtype, pd.CategoricalDtype):
-        missing = pd.Index(part.leads[LEAD_ID]).difference(ids.cat.categories)
-        ids = ids.cat.add_categories(missing) if len(missing) else ids
+    leads = pd.Index(part.leads[LEAD_ID].to_numpy(dtype=object))
+    column = acts[LEAD_ID]
+    if isinstance(column.dtype, pd.CategoricalDtype):  # a spilled partition: map categories
+        where = leads.get_indexer(column.cat.categories)
+        codes = column.cat.codes.to_numpy()
+        position = np.where(codes >= 0, where[np.maximum(codes, 0)], -1)
     else:
-        ids = ids.astype(object)
-    return frame.assign(
-        **{LEAD_ID: ids, ACTIVITY_TYPE: pd.Categorical(kinds, categories=categories)}
+        position = leads.get_indexer(column)
+    past = (acts[OCCURRED_AT] < synthetic_time(as_of) + SYNTHETIC_LAG).to_numpy()
+    keep = np.flatnonzero((position >= 0) & past)
+    kinds, seen = pd.factorize(acts[ACTIVITY_TYPE].take(keep))  # a missing type: code -1
+    seen = [str(t) for t in seen]
+    categories = pd.Index([*seen, *(t for t in types if t not in set(seen))], dtype=object)
+    return pd.DataFrame(
+        {
+            LEAD_ID: pd.Categorical.from_codes(position[keep], categories=leads),
+            ACTIVITY_TYPE: pd.Categorical.from_codes(kinds, categories=categories),
+            OCCURRED_AT: acts[OCCURRED_AT].take(keep).reset_index(drop=True),
+        }
     )
 
 
-def _one_more(ids: pd.Series, before: pd.DataFrame, kind: str, stamp: pd.Timestamp) -> pd.DataFrame:
-    """One activity of type ``kind`` at ``stamp`` for every lead of ``ids``, typed as
-    ``before`` so that appending it keeps its categoricals."""
-    lead_dtype = before[LEAD_ID].dtype
-    lead_ids = ids.to_numpy(dtype=object)
-    kinds = before[ACTIVITY_TYPE].dtype
+def _one_more(before: pd.DataFrame, kind: str, stamp: pd.Timestamp) -> pd.DataFrame:
+    """One activity of type ``kind`` at ``stamp`` for every lead (``before``'s lead
+    categories, in order), typed as ``before`` so that appending it keeps its categoricals."""
+    leads = before[LEAD_ID].cat.categories
+    kinds = before[ACTIVITY_TYPE].cat.categories
+    n = len(leads)
     return pd.DataFrame(
         {
-            LEAD_ID: pd.Series(lead_ids, dtype=lead_dtype),
-            ACTIVITY_TYPE: pd.Categorical([kind] * len(ids), dtype=kinds),
-            OCCURRED_AT: pd.DatetimeIndex(np.full(len(ids), stamp.value), tz="UTC").as_unit("ns"),
+            LEAD_ID: pd.Categorical.from_codes(np.arange(n), categories=leads),
+            ACTIVITY_TYPE: pd.Categorical.from_codes(
+                np.full(n, kinds.get_loc(kind)), categories=kinds
+            ),
+            OCCURRED_AT: pd.DatetimeIndex(np.full(n, stamp.value), tz="UTC").as_unit("ns"),
         }
+    )
+
+
+def _plain_text(leads: pd.DataFrame) -> pd.DataFrame:
+    """``leads`` with its Arrow-backed text columns as plain objects, converted once as the
+    builder converts them (``to_numpy(dtype=object)``), not once per activity type."""
+    arrow = [c for c in leads.columns if isinstance(leads[c].dtype, pd.StringDtype | pd.ArrowDtype)]
+    return leads.assign(
+        **{c: pd.Series(leads[c].to_numpy(dtype=object), leads.index, object) for c in arrow}
     )
 
 
@@ -221,7 +239,7 @@ def with_next_steps(
                 types,
                 history,
                 accounts,
-                baseline=X.iloc[chosen].reset_index(drop=True),
+                baseline=None if accounts is None else X.iloc[chosen].reset_index(drop=True),
             )
             labels = [settings.features.type_label(t) for t in types]
             current = frame["probability"].to_numpy(dtype=np.float64)[chosen]

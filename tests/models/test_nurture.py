@@ -188,3 +188,20 @@ def test_a_flat_export_has_no_next_step(scored):
     assert out["next_step"].isna().all() and out["next_step_gain"].isna().all()
     with pytest.raises(ValueError, match="activity log"):
         what_if(flat, m.end, m.model, m.settings.features, ["page_view"])
+
+
+@pytest.mark.slow
+def test_a_spilled_partition_gives_the_same_steps(scored):
+    """As ``PartFile.load`` gives a partition: Arrow-backed text, the activities' lead id
+    a categorical of the partition's ids (other leads' rows read as missing)."""
+    m, part, X, frame = scored
+    plain = with_next_steps(frame, X, part, m.end, m.model, m.settings)
+    text = [c for c in part.leads.columns if part.leads[c].dtype == object]
+    leads = part.leads.astype({c: "string[pyarrow]" for c in text})
+    codes = pd.Index(part.leads[LEAD_ID]).get_indexer(part.activities[LEAD_ID])
+    ids = pd.Categorical.from_codes(codes, categories=part.leads[LEAD_ID].astype(str))
+    acts = part.activities.assign(
+        **{LEAD_ID: ids, ACTIVITY_TYPE: part.activities[ACTIVITY_TYPE].astype("string[pyarrow]")}
+    )
+    spilled = with_next_steps(frame, X, Partition(leads, acts), m.end, m.model, m.settings)
+    pd.testing.assert_frame_equal(plain, spilled)
