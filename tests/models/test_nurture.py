@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from leadscore.features.accounts import AccountHistory
 from leadscore.features.builder import build_features, entities_at
 from leadscore.features.contract import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT
+from leadscore.features.names import DECAYED_TOTAL
 from leadscore.models.nurture.next_step import (
     GAIN_DECIMALS,
     best_steps,
@@ -58,6 +60,48 @@ def test_synthetic_activity_is_one_second_before_the_scoring_time():
     assert synthetic_time(pd.Timestamp("2026-11-22 03:15")) == pd.Timestamp(
         "2026-11-22 03:14:59", tz="UTC"
     )
+
+
+class _Reads:
+    """A stand-in model: its log-odds is one feature column, its calibration the identity."""
+
+    def __init__(self, column: str) -> None:
+        self.features = [column]
+
+    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
+        return X[self.features[0]].to_numpy(dtype=np.float64)
+
+    def calibrated(self, raw: np.ndarray) -> np.ndarray:
+        return raw
+
+
+def test_the_lead_s_step_leaves_its_account_s_other_contacts_as_they_were(small_config):
+    """An account's engagement is the other contacts' (features/accounts.py): one more
+    activity of the lead itself raises its own decayed total, not the others'."""
+    day, d0 = pd.Timedelta(days=1), pd.Timestamp("2026-01-01", tz="UTC")
+    leads = pd.DataFrame(
+        {
+            LEAD_ID: ["L1", "L2"],
+            "created_at": pd.Series([d0, d0], dtype="datetime64[ns, UTC]"),
+            "account_id": ["A", "A"],
+        }
+    )
+    acts = pd.DataFrame(
+        {
+            LEAD_ID: ["L1", "L2"],
+            ACTIVITY_TYPE: ["email_open", "meeting_booked"],
+            OCCURRED_AT: pd.Series([d0 + day, d0 + 12 * day], dtype="datetime64[ns, UTC]"),
+        }
+    )
+    accounts = AccountHistory.of(leads, acts, {"account": "account_id"}, 10)
+    as_of, types = d0 + 20 * day, ["email_open", "meeting_booked"]
+    part = Partition(leads, acts)
+    X = partition_features(part, as_of, small_config, accounts=accounts)
+    for column, step in (("account_engagement", 0.0), (DECAYED_TOTAL, 2 ** (-1 / 86_400 / 10))):
+        got = what_if(part, as_of, _Reads(column), small_config, types, accounts=accounts)
+        expected = X[column].to_numpy() + step
+        np.testing.assert_allclose(got, np.column_stack([expected, expected]), rtol=1e-12)
+    assert X["account_engagement"].to_numpy() == pytest.approx([2**-0.8, 2**-1.9])
 
 
 @pytest.fixture(scope="module")
