@@ -66,6 +66,7 @@ STAGES = (
     "rules",
     "facts",
     "monitor",
+    "nurture",
     "spill",
     "publish",
     "export",

@@ -271,6 +271,9 @@ def export(
     format: Annotated[
         str, typer.Option(help="csv (CRM import) or jsonl (one JSON object per lead).")
     ] = "csv",
+    list_: Annotated[
+        str, typer.Option("--list", help="scores (every open lead) or nurture (docs/nurture.md).")
+    ] = "scores",
     config: ConfigOption = None,
 ) -> None:
     """Write the current batch for a CRM: columns as documented in serving/export.py.
@@ -278,14 +281,22 @@ def export(
     jsonl has the same fields per line, with `reasons` as a JSON array. With no --out,
     `output.scores_csv` is checked: rewritten if it does not hold the current batch (and
     `output.calls_csv`, the call lists, when `routing.reps` lists a team).
+    `--list nurture` writes the nurture list (csv) to --out or `output.nurture_csv`.
     """
     if format not in ("csv", "jsonl") or (out is None and format != "csv"):
         raise fail(f"--format must be csv or jsonl (with --out), not {format!r}", ExitCode.CONFIG)
+    if list_ not in ("scores", "nurture") or (list_ == "nurture" and format != "csv"):
+        raise fail(f"--list must be scores or nurture (csv), not {list_!r}", ExitCode.CONFIG)
     settings = _settings(config)
     from leadscore.serving.export import export_current, sync_export
+    from leadscore.serving.nurture_export import nurture_current
     from leadscore.serving.store import StoreError
 
     try:
+        if list_ == "nurture":
+            path, cells = out or settings.output.nurture_csv, settings.nurture.cells
+            console().print(nurture_current(settings.store, path, cells, settings.output.csv_bom))
+            return
         if out is not None:
             bom = settings.output.csv_bom
             console().print(export_current(settings.store, out, format, bom=bom))

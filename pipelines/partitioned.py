@@ -37,6 +37,7 @@ from leadscore.features.contract import (
 from leadscore.features.market import OutcomeHistory
 from leadscore.features.reader import PartsTally, add_notes
 from leadscore.models.base import registry_of
+from leadscore.models.nurture.next_step import with_next_steps
 from leadscore.models.routing.pool import partition_pool
 from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import Partition, StageTimes, partition_features, score_partition
@@ -332,6 +333,7 @@ def score_and_spill(
     registry = registry_of(model)
     frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads, times)
     counts = partition_counts(X, frame, model, times)  # vs the model's reference (monitor)
+    frame = with_next_steps(frame, X, loaded, as_of, model, settings, history, accounts, times)
     with stage(times, "pool"):  # its leads to route to call lists (None: no reps)
         pool = partition_pool(frame, loaded.leads, settings.routing)
     with stage(times, "facts"):
