@@ -227,7 +227,7 @@ def demo(
         scored = score(config=config)
     token = page_token(settings.output.demo_page_token)
     seconds = time.perf_counter() - start
-    for line in demo_lines(settings, config, token, seconds, scored.get("routing")):
+    for line in demo_lines(settings, config, token, seconds, scored):
         console().print(line, highlight=False, soft_wrap=True, markup=False)
 
 

@@ -37,6 +37,7 @@ from leadscore.pipelines.spill import spill_folder
 from leadscore.pipelines.thin import thin_task
 from leadscore.serving.calls_export import sync_calls_csv, write_calls_csv
 from leadscore.serving.export import sync_export, write_csv_atomic
+from leadscore.serving.nurture_export import export_nurture
 from leadscore.serving.store import ScoreStore
 from leadscore.serving.webhooks.signing import MissingSecretError
 
@@ -109,7 +110,8 @@ def score_batch(
     (``pipelines.batch``). The global ranks are then computed once, the ranked
     partitions stream into one store batch that is made current at the end, with the
     call lists of ``routing.reps`` (when any), and the CSV export is written, sorted by
-    rank, from the same spilled files; then the calls file (``output.calls_csv``).
+    rank, from the same spilled files; then the calls file (``output.calls_csv``) and the
+    nurture list (``output.nurture_csv``).
     ``history`` is the leads table's outcomes, which the recent conversion rate reads
     (features.market);
     ``check`` sees the number of rows written before the batch becomes current;
@@ -147,6 +149,9 @@ def score_batch(
         if out.routing is not None:  # the day's call lists, from the store, once current
             reps, path = settings.routing.reps, settings.output.calls_csv
             write_calls_csv(store, out.batch.batch_id, reps, path, settings.output.csv_bom)
+        nurture = export_nurture(  # the nurture list, for marketing automation
+            store, settings.output.nurture_csv, settings.nurture.cells, settings.output.csv_bom
+        )
         archived = None
         if archive is not None:
             stamp = {"batch_id": out.batch.batch_id, "as_of": as_of, "model_version": version}
@@ -159,6 +164,11 @@ def score_batch(
         "top": out.top.to_dict(orient="records"),
         "archive": None if archived is None else str(archived),
         "routing": None if out.routing is None else routing_summary(out.routing),
+        "nurture": {
+            "csv": str(nurture.path),
+            "leads": nurture.n_leads,
+            "with_step": nurture.n_with_step,
+        },
     }
 
 
@@ -313,5 +323,6 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
         "archive": batch["archive"],
         "routing": batch["routing"],
         "calls_csv": str(settings.output.calls_csv) if batch["routing"] else None,
+        "nurture": batch["nurture"],
         "alerts": alerts,
     }

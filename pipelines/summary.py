@@ -174,11 +174,14 @@ def demo_lines(
     config: Path | None,
     token: str,
     seconds: float,
-    routing: dict[str, Any] | None = None,
+    scored: dict[str, Any] | None = None,
 ) -> list[str]:
     """How ``leadscore demo`` ends: where to look (the page, with the command that serves
-    it and the token that opens it; the report; MLflow; the scores, and the call lists
-    in one line from the score flow's ``routing`` summary) and how long it took."""
+    it and the token that opens it; the report; MLflow; the scores; from the score
+    flow's result ``scored``, the call lists and the nurture list in a line each) and
+    how long it took."""
+    scored = scored or {}
+    nurture = scored.get("nurture")
     token_file = shown(settings.output.demo_page_token)
     with_config = f" --config {shown(config)}" if config else ""
     host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::") else settings.api.host
@@ -198,7 +201,15 @@ def demo_lines(
         f"store {shown_url(settings.store.url)}",
         *(
             [f"  {calls}, in {shown(settings.output.calls_csv)}"]
-            if (calls := calls_line(routing))
+            if (calls := calls_line(scored.get("routing")))
+            else []
+        ),
+        *(
+            [
+                f"  Nurture: {nurture['leads']:,} leads, {nurture['with_step']:,} with a next "
+                f"step, in {shown(settings.output.nurture_csv)} (docs/nurture.md)"
+            ]
+            if nurture
             else []
         ),
         f"  Loop:   {command('leadscore')} monitor{with_config} once outcomes arrive; a drifting "

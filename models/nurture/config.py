@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from leadscore.models.config import _Strict
@@ -10,7 +12,7 @@ from leadscore.models.config import _Strict
 class NurtureConfig(_Strict):
     """Leads in the quadrant's nurture and educate cells, with their best next step."""
 
-    cells: list[str] = Field(
+    cells: list[Literal["call_now", "nurture", "educate", "deprioritise"]] = Field(
         default_factory=lambda: ["nurture", "educate"],
         description="Quadrant cells (models/subscores.py) that make the nurture list.",
     )

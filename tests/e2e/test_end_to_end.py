@@ -334,7 +334,7 @@ def test_the_demo_ends_with_where_to_look(project: Path, scored: dict, monkeypat
     assert done.exit_code == 0, done.output
     lines = done.stderr.splitlines()
     start = lines.index("Where to look:")
-    page, login, report, mlflow, scores, loop, took = lines[start + 1 : start + 8]
+    page, login, report, mlflow, scores, calls, nurture, loop, took = lines[start + 1 : start + 10]
     assert page.startswith('  Page:   LEADSCORE_PAGE_TOKENS="$(cat data/demo-page-token)" ')
     assert page.endswith(" serve --config leadscore.yaml")
     token = (project / "data" / "demo-page-token").read_text().strip()
@@ -351,6 +351,13 @@ def test_the_demo_ends_with_where_to_look(project: Path, scored: dict, monkeypat
     assert scores == (
         "  Scores: data/scores/latest.csv (CRM import: docs/crm-import.md); "
         "store sqlite:///data/scores.db"
+    )
+    assigned = f"{scored['routing']['assigned']:,}"
+    assert calls.startswith(f"  Calls: {assigned} leads on ") and "(score_aware)" in calls
+    assert calls.endswith(", in data/scores/calls.csv")
+    listed = f"{scored['nurture']['leads']:,}"
+    assert (
+        nurture.startswith(f"  Nurture: {listed} leads, ") and "data/scores/nurture.csv" in nurture
     )
     assert loop.startswith("  Loop:   ") and " monitor --config leadscore.yaml once " in loop
     assert loop.endswith(" demo --nights 8 --every 14 (docs/drift-simulation.md)")

@@ -198,7 +198,7 @@ def test_the_demo_says_the_call_lists_in_one_line():
     )
     assert calls_line(None) is None
     settings = load_settings(ROOT / "leadscore.yaml")
-    with_calls = demo_lines(settings, None, "t", 1.0, routing)
+    with_calls = demo_lines(settings, None, "t", 1.0, {"routing": routing})
     without = demo_lines(settings, None, "t", 1.0)
     added = [line for line in with_calls if line not in without]
     assert len(with_calls) == len(without) + 1 and added[0].startswith("  Calls: 207 leads")
