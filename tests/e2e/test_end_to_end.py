@@ -221,6 +221,43 @@ def test_every_open_lead_has_exactly_one_score_with_reasons(project: Path, score
     assert len(csv) == len(open_ids)
 
 
+def test_a_reps_call_list_is_in_the_api_and_on_the_page(project: Path, scored: dict):
+    """After the score run (the demo's), each rep of the shipped team has today's call
+    list: within capacity, best first, in the API (token) and on the page (page token).
+    (Runs before the tests below publish other batches.)"""
+    from fastapi.testclient import TestClient
+
+    from leadscore.pipelines.settings import load_settings
+    from leadscore.serving.api import create_app
+    from leadscore.serving.config import ApiConfig
+
+    settings = load_settings(project / "leadscore.yaml")
+    routing = scored["routing"]
+    assert routing["assigned"] > 0 and routing["method"] == "score_aware"
+    api = ApiConfig(tokens=["e2e-token"], page_tokens=["e2e-page"])
+    app = create_app(settings.store, api, team=settings.routing.reps)
+    client = TestClient(app)
+    auth = {"Authorization": "Bearer e2e-token"}
+    team = client.get("/v1/reps", headers=auth).json()
+    busiest = max(team["reps"], key=lambda r: r["assigned"])
+    capacity = {r.id: r.capacity for r in settings.routing.reps}
+    assert all(r["assigned"] <= capacity[r["id"]] for r in team["reps"])
+    assert sum(r["assigned"] for r in team["reps"]) == routing["assigned"]
+    calls = client.get(f"/v1/reps/{busiest['id']}/calls", headers=auth).json()
+    assert calls["batch_id"] == scored["batch_id"]
+    positions = [c["position"] for c in calls["calls"]]
+    assert positions == list(range(1, busiest["assigned"] + 1))
+    expected = [c["expected"] for c in calls["calls"]]
+    assert expected == sorted(expected, reverse=True)
+    assert client.get("/v1/reps", headers={"Authorization": "Bearer e2e-page"}).status_code == 401
+    login = {"token": "e2e-page", "next": "/ui"}
+    assert client.post("/ui/login", data=login, follow_redirects=False).status_code == 303
+    page = client.get(f"/ui/calls/{busiest['id']}")
+    assert page.status_code == 200
+    for call in calls["calls"]:
+        assert f"/ui/leads/{call['lead_id']}" in page.text
+
+
 def test_the_published_batch_is_archived_with_its_drift_counts(project: Path, scored: dict):
     """The train flow attached the reference before logging the model, so the champion
     read back from MLflow carries it, and the score flow archived the batch's counts."""
@@ -377,42 +414,6 @@ def test_the_demo_ends_with_where_to_look(project: Path, scored: dict, monkeypat
     assert ok.status_code == 303
     listing = client.get("/ui")
     assert listing.status_code == 200 and scored["top"][0]["lead_id"] in listing.text
-
-
-def test_a_reps_call_list_is_in_the_api_and_on_the_page(project: Path, scored: dict):
-    """After the score run (the demo's), each rep of the shipped team has today's call
-    list: within capacity, best first, in the API (token) and on the page (page token)."""
-    from fastapi.testclient import TestClient
-
-    from leadscore.pipelines.settings import load_settings
-    from leadscore.serving.api import create_app
-    from leadscore.serving.config import ApiConfig
-
-    settings = load_settings(project / "leadscore.yaml")
-    routing = scored["routing"]
-    assert routing["assigned"] > 0 and routing["method"] == "score_aware"
-    api = ApiConfig(tokens=["e2e-token"], page_tokens=["e2e-page"])
-    app = create_app(settings.store, api, team=settings.routing.reps)
-    client = TestClient(app)
-    auth = {"Authorization": "Bearer e2e-token"}
-    team = client.get("/v1/reps", headers=auth).json()
-    busiest = max(team["reps"], key=lambda r: r["assigned"])
-    capacity = {r.id: r.capacity for r in settings.routing.reps}
-    assert all(r["assigned"] <= capacity[r["id"]] for r in team["reps"])
-    assert sum(r["assigned"] for r in team["reps"]) == routing["assigned"]
-    calls = client.get(f"/v1/reps/{busiest['id']}/calls", headers=auth).json()
-    assert calls["batch_id"] == scored["batch_id"]
-    positions = [c["position"] for c in calls["calls"]]
-    assert positions == list(range(1, busiest["assigned"] + 1))
-    expected = [c["expected"] for c in calls["calls"]]
-    assert expected == sorted(expected, reverse=True)
-    assert client.get("/v1/reps", headers={"Authorization": "Bearer e2e-page"}).status_code == 401
-    login = {"token": "e2e-page", "next": "/ui"}
-    assert client.post("/ui/login", data=login, follow_redirects=False).status_code == 303
-    page = client.get(f"/ui/calls/{busiest['id']}")
-    assert page.status_code == 200
-    for call in calls["calls"]:
-        assert f"/ui/leads/{call['lead_id']}" in page.text
 
 
 def test_a_second_batch_pushes_signed_grade_changes(project: Path, scored: dict, hooks):
