@@ -92,6 +92,11 @@ def monitor_line(summary: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+SHOWN_REASONS = 2
+"""Reasons for unassigned leads the demo's Calls line names (the most frequent); the rest
+are in calls.csv."""
+
+
 def calls_line(routing: dict[str, Any] | None) -> str | None:
     """The day's call lists in one line (the score flow's ``routing`` summary), e.g.
     ``Calls: 207 leads on 12 reps' lists today (score_aware); 31 unassigned: all capacity
@@ -103,8 +108,11 @@ def calls_line(routing: dict[str, Any] | None) -> str | None:
         f"today ({routing['method']})"
     )
     if routing["unassigned"]:
-        why = ", ".join(f"{n:,} {reason}" for reason, n in routing["unassigned_by_reason"].items())
-        line += f"; {routing['unassigned']:,} unassigned: {why}"
+        reasons = sorted(routing["unassigned_by_reason"].items(), key=lambda kv: -kv[1])
+        why = ", ".join(f"{n:,} {reason}" for reason, n in reasons[:SHOWN_REASONS])
+        more = len(reasons) - SHOWN_REASONS
+        why += f" and {more} more reason{'s' * (more > 1)}" if more > 0 else ""
+        line += f"; {routing['unassigned']:,} unassigned ({why})"
     return line
 
 

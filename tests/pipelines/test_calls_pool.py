@@ -185,13 +185,13 @@ def test_the_demo_says_the_call_lists_in_one_line():
         "solver": "scipy",
         "assigned": 207,
         "unassigned": 1031,
-        "unassigned_by_reason": {"all capacity used": 1000, "no territory match": 31},
+        "unassigned_by_reason": {"no territory match": 30, "all capacity used": 1000, "x": 1},
         "reps": 12,
         "reps_with_calls": 12,
     }
     assert calls_line(routing) == (
-        "Calls: 207 leads on 12 reps' lists today (score_aware); 1,031 unassigned: "
-        "1,000 all capacity used, 31 no territory match"
+        "Calls: 207 leads on 12 reps' lists today (score_aware); 1,031 unassigned "
+        "(1,000 all capacity used, 30 no territory match and 1 more reason)"
     )
     assert calls_line({**routing, "unassigned": 0, "unassigned_by_reason": {}}) == (
         "Calls: 207 leads on 12 reps' lists today (score_aware)"

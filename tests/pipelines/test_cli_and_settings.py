@@ -112,6 +112,7 @@ PER_DEPLOYMENT: dict[tuple[str, ...], object] = {
     ("routing", "territory"): None,  # its columns that route a lead
     ("routing", "skill"): None,
     ("routing", "min_seniority"): {},
+    ("routing", "rebalance"): False,  # its owners were drawn at random: dealt afresh
     ("nurture", "activities"): None,  # its activity types marketing can invite to
 }
 
