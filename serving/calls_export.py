@@ -26,13 +26,12 @@ from leadscore.serving.config import StoreConfig
 from leadscore.serving.export import (
     PROBABILITY_DIGITS,
     ExportSync,
-    csv_batch_id,
     strongest_reasons,
+    sync_file,
     write_csv_atomic,
 )
 from leadscore.serving.export_fields import REASON_COLUMNS
-from leadscore.serving.files import remove_orphans
-from leadscore.serving.store import SchemaVersionError, ScoreStore, StoreError, scores_table
+from leadscore.serving.store import ScoreStore, scores_table
 from leadscore.serving.store.outbound_schema import calls_table
 
 CALLS_CSV_COLUMNS: tuple[str, ...] = (
@@ -113,20 +112,8 @@ def sync_calls_csv(
     rewriting it when it names another batch (or none: an empty list is rewritten, it
     costs nothing); as ``serving.export.sync_export``, a store with no batch is left
     alone."""
-    remove_orphans(path)
-    store = ScoreStore(config)
-    try:
-        try:
-            info = store.current_batch()
-        except SchemaVersionError:
-            store.create()
-            info = store.current_batch()
-        except StoreError:
-            return ExportSync(Path(path), None, csv_batch_id(path), False)
-        found = csv_batch_id(path)
-        if info is None or found == info.batch_id:
-            return ExportSync(Path(path), info.batch_id if info else None, found, False)
-        write_calls_csv(store, info.batch_id, reps, path, bom=bom)
-        return ExportSync(Path(path), info.batch_id, found, True)
-    finally:
-        store.close()
+
+    def rewrite(store: ScoreStore, batch_id: str) -> None:
+        write_calls_csv(store, batch_id, reps, path, bom=bom)
+
+    return sync_file(config, path, rewrite)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -326,6 +326,21 @@ def sync_export(config: StoreConfig, path: Path, bom: bool = False) -> ExportSyn
     writer of ``path`` left beside it are deleted (:func:`serving.files.remove_orphans`).
     ``bom``: as :func:`write_scores_csv`.
     """
+
+    def rewrite(store: ScoreStore, batch_id: str) -> None:
+        write_scores_csv(_read_with_calls(store, batch_id), path, bom=bom)
+
+    return sync_file(config, path, rewrite)
+
+
+def sync_file(
+    config: StoreConfig, path: Path, rewrite: Callable[[ScoreStore, str], object]
+) -> ExportSync:
+    """Make the file at ``path`` (its first row names a ``batch_id``) hold the store's
+    current batch: ``rewrite(store, batch_id)`` writes it when it names another batch or
+    none. A store that does not exist yet or has no batch is left alone, and so is the
+    file; an older store is upgraded first (as publishing would); temporary files a
+    killed writer of ``path`` left beside it are deleted first."""
     remove_orphans(path)
     store = ScoreStore(config)
     try:
@@ -339,7 +354,7 @@ def sync_export(config: StoreConfig, path: Path, bom: bool = False) -> ExportSyn
         found = csv_batch_id(path)
         if info is None or found == info.batch_id:
             return ExportSync(Path(path), info.batch_id if info else None, found, False)
-        write_scores_csv(_read_with_calls(store, info.batch_id), path, bom=bom)
+        rewrite(store, info.batch_id)
         return ExportSync(Path(path), info.batch_id, found, True)
     finally:
         store.close()

@@ -40,6 +40,7 @@ from scipy import sparse
 from scipy.optimize import OptimizeResult, linprog
 
 from leadscore.models.routing.candidates import Solved, most_calls
+from leadscore.models.routing.rows import ConstraintRows
 
 DISP = False  # HiGHS' log, for debugging
 EXACT_PAIRS = 10_000
@@ -191,56 +192,39 @@ def solve_counts(
     o0, u0 = t0 + 1, t0 + 1 + n_reps
     n_vars = u0 + n_reps
     ar_z, ar_r, ar_g = np.arange(nz), np.arange(n_reps), np.arange(n_groups)
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    lo: list[np.ndarray] = []
-    hi: list[np.ndarray] = []
-    at = 0
+    m = ConstraintRows()
 
-    def add(r: np.ndarray, c: np.ndarray, x: np.ndarray | float) -> None:
-        rows.append(at + np.asarray(r))
-        cols.append(np.asarray(c))
-        vals.append(np.broadcast_to(np.asarray(x, dtype=float), np.shape(c)))
-
-    def bounds(low_: np.ndarray | float, high_: np.ndarray | float, count: int) -> int:
-        lo.append(np.broadcast_to(np.asarray(low_, dtype=float), (count,)))
-        hi.append(np.broadcast_to(np.asarray(high_, dtype=float), (count,)))
-        return at + count
-
-    add(ar_g, s0 + ar_g, 1.0)  # S_g - sum_r w = 0
-    add(g_of, w0 + ar_z, -1.0)
-    at = bounds(0.0, 0.0, n_groups)
-    add(ar_g, c0 + ar_g, 1.0)  # n_g - sum_r z = 0
-    add(g_of, ar_z, -1.0)
-    at = bounds(0.0, 0.0, n_groups)
+    m.add(ar_g, s0 + ar_g, 1.0)  # S_g - sum_r w = 0
+    m.add(g_of, w0 + ar_z, -1.0)
+    m.close(0.0, 0.0, n_groups)
+    m.add(ar_g, c0 + ar_g, 1.0)  # n_g - sum_r z = 0
+    m.add(g_of, ar_z, -1.0)
+    m.close(0.0, 0.0, n_groups)
     t = np.arange(len(tg))  # S_g - slope_k n_g <= f(k) - slope_k k
-    add(t, s0 + tg, 1.0)
-    add(t, c0 + tg, -ts)
-    at = bounds(-np.inf, tf - ts * tk, len(tg))
-    add(r_of, ar_z, 1.0)  # capacity left
-    at = bounds(-np.inf, left, n_reps)
-    add(np.zeros(nz, dtype=int), ar_z, 1.0)  # as many calls as possible
-    at = bounds(float(most), float(most), 1)
+    m.add(t, s0 + tg, 1.0)
+    m.add(t, c0 + tg, -ts)
+    m.close(-np.inf, tf - ts * tk, len(tg))
+    m.add(r_of, ar_z, 1.0)  # capacity left
+    m.close(-np.inf, left, n_reps)
+    m.add(np.zeros(nz, dtype=int), ar_z, 1.0)  # as many calls as possible
+    m.close(float(most), float(most), 1)
     for bound, sign in ((high, 1.0), (low, -1.0)):  # low z <= w <= high z
-        add(ar_z, w0 + ar_z, sign)
-        add(ar_z, ar_z, -sign * bound[g_of])
-        at = bounds(-np.inf, 0.0, nz)
-    add(r_of, w0 + ar_z, -1.0)  # E_r - sum_g w = fixed_r
-    add(ar_r, e0 + ar_r, 1.0)
-    at = bounds(fixed, fixed, n_reps)
-    add(np.zeros(n_reps + 1, dtype=int), np.r_[t0, e0 + ar_r], np.r_[1.0, -np.ones(n_reps)])
-    at = bounds(0.0, 0.0, 1)  # T = sum E
-    add(ar_r, e0 + ar_r, 1.0)  # E_r - (1 + band) target_r T - over_r <= 0
-    add(ar_r, np.full(n_reps, t0), -(1 + band) * target)
-    add(ar_r, o0 + ar_r, -1.0)
-    at = bounds(-np.inf, 0.0, n_reps)
-    add(ar_r, e0 + ar_r, 1.0)  # E_r + under_r >= (1 - band) target_r T*
-    add(ar_r, u0 + ar_r, 1.0)
-    at = bounds((1 - band) * target * (best + float(fixed.sum())), np.inf, n_reps)
-    matrix = sparse.csr_array(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(at, n_vars)
-    )
+        m.add(ar_z, w0 + ar_z, sign)
+        m.add(ar_z, ar_z, -sign * bound[g_of])
+        m.close(-np.inf, 0.0, nz)
+    m.add(r_of, w0 + ar_z, -1.0)  # E_r - sum_g w = fixed_r
+    m.add(ar_r, e0 + ar_r, 1.0)
+    m.close(fixed, fixed, n_reps)
+    m.add(np.zeros(n_reps + 1, dtype=int), np.r_[t0, e0 + ar_r], np.r_[1.0, -np.ones(n_reps)])
+    m.close(0.0, 0.0, 1)  # T = sum E
+    m.add(ar_r, e0 + ar_r, 1.0)  # E_r - (1 + band) target_r T - over_r <= 0
+    m.add(ar_r, np.full(n_reps, t0), -(1 + band) * target)
+    m.add(ar_r, o0 + ar_r, -1.0)
+    m.close(-np.inf, 0.0, n_reps)
+    m.add(ar_r, e0 + ar_r, 1.0)  # E_r + under_r >= (1 - band) target_r T*
+    m.add(ar_r, u0 + ar_r, 1.0)
+    m.close((1 - band) * target * (best + float(fixed.sum())), np.inf, n_reps)
+    matrix = m.matrix(n_vars)
     cost = np.zeros(n_vars)
     cost[s0:c0] = -1.0
     cost[o0:] = penalty
@@ -249,9 +233,7 @@ def solve_counts(
     upper = np.full(n_vars, np.inf)
     upper[c0:e0] = np.bincount(cg, minlength=n_groups)  # a group calls at most its candidates
     remaining = max(1.0, time_limit - (time.perf_counter() - start))
-    result = interior_point(
-        cost, matrix, np.concatenate(lo), np.concatenate(hi), lower, upper, remaining
-    )
+    result = interior_point(cost, matrix, m.low, m.high, lower, upper, remaining)
     out = np.full(len(ev), -1, dtype=int)
     if result.x is None:
         seconds = time.perf_counter() - start

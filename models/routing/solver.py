@@ -35,7 +35,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from leadscore.models.routing import aggregate
@@ -46,6 +45,7 @@ from leadscore.models.routing.candidates import (
     groups_of,
     most_calls,
 )
+from leadscore.models.routing.rows import ConstraintRows
 
 
 def solve(
@@ -88,51 +88,33 @@ def solve(
     t0 = e0 + n_reps
     o0, u0 = t0 + 1, t0 + 1 + n_reps
     n_vars = u0 + n_reps
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    lo: list[np.ndarray] = []
-    hi: list[np.ndarray] = []
-    at = 0
-
-    def add(r: np.ndarray, c: np.ndarray, x: np.ndarray | float) -> None:
-        rows.append(at + np.asarray(r))
-        cols.append(np.asarray(c))
-        vals.append(np.broadcast_to(np.asarray(x, dtype=float), np.shape(c)))
-
-    def bounds(low: np.ndarray | float, high: np.ndarray | float, count: int) -> int:
-        lo.append(np.broadcast_to(np.asarray(low, dtype=float), (count,)))
-        hi.append(np.broadcast_to(np.asarray(high, dtype=float), (count,)))
-        return at + count
+    m = ConstraintRows()
 
     ar_n, ar_r = np.arange(n), np.arange(n_reps)
-    add(pair_cand, np.arange(p), 1.0)  # link: sum_r x[i, r] - y_i = 0
-    add(ar_n, y0 + ar_n, -1.0)
-    at = bounds(0.0, 0.0, n)
+    m.add(pair_cand, np.arange(p), 1.0)  # link: sum_r x[i, r] - y_i = 0
+    m.add(ar_n, y0 + ar_n, -1.0)
+    m.close(0.0, 0.0, n)
     same = np.flatnonzero(cg[1:] == cg[:-1])  # no skipping: y_j - y_(j+1) >= 0
-    add(np.arange(len(same)), y0 + same, 1.0)
-    add(np.arange(len(same)), y0 + same + 1, -1.0)
-    at = bounds(0.0, np.inf, len(same))
-    add(pair_rep, np.arange(p), 1.0)  # capacity left
-    at = bounds(-np.inf, left, n_reps)
-    add(np.zeros(n, dtype=int), y0 + ar_n, 1.0)  # as many calls as possible
-    at = bounds(float(most), float(most), 1)
-    add(pair_rep, np.arange(p), -v[pair_cand])  # E_r - sum ev x = fixed_r
-    add(ar_r, e0 + ar_r, 1.0)
-    at = bounds(fixed, fixed, n_reps)
-    add(np.zeros(n_reps + 1, dtype=int), np.r_[t0, e0 + ar_r], np.r_[1.0, -np.ones(n_reps)])
-    at = bounds(0.0, 0.0, 1)  # T = sum E
-    add(ar_r, e0 + ar_r, 1.0)  # E_r - (1 + band) target_r T - over_r <= 0
-    add(ar_r, np.full(n_reps, t0), -(1 + band) * target)
-    add(ar_r, o0 + ar_r, -1.0)
-    at = bounds(-np.inf, 0.0, n_reps)
-    add(ar_r, e0 + ar_r, 1.0)  # E_r + under_r >= (1 - band) target_r T*
-    add(ar_r, u0 + ar_r, 1.0)
-    at = bounds((1 - band) * target * (best + float(fixed.sum())), np.inf, n_reps)
-    matrix = sparse.csr_array(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(at, n_vars),
-    )
+    m.add(np.arange(len(same)), y0 + same, 1.0)
+    m.add(np.arange(len(same)), y0 + same + 1, -1.0)
+    m.close(0.0, np.inf, len(same))
+    m.add(pair_rep, np.arange(p), 1.0)  # capacity left
+    m.close(-np.inf, left, n_reps)
+    m.add(np.zeros(n, dtype=int), y0 + ar_n, 1.0)  # as many calls as possible
+    m.close(float(most), float(most), 1)
+    m.add(pair_rep, np.arange(p), -v[pair_cand])  # E_r - sum ev x = fixed_r
+    m.add(ar_r, e0 + ar_r, 1.0)
+    m.close(fixed, fixed, n_reps)
+    m.add(np.zeros(n_reps + 1, dtype=int), np.r_[t0, e0 + ar_r], np.r_[1.0, -np.ones(n_reps)])
+    m.close(0.0, 0.0, 1)  # T = sum E
+    m.add(ar_r, e0 + ar_r, 1.0)  # E_r - (1 + band) target_r T - over_r <= 0
+    m.add(ar_r, np.full(n_reps, t0), -(1 + band) * target)
+    m.add(ar_r, o0 + ar_r, -1.0)
+    m.close(-np.inf, 0.0, n_reps)
+    m.add(ar_r, e0 + ar_r, 1.0)  # E_r + under_r >= (1 - band) target_r T*
+    m.add(ar_r, u0 + ar_r, 1.0)
+    m.close((1 - band) * target * (best + float(fixed.sum())), np.inf, n_reps)
+    matrix = m.matrix(n_vars)
     cost = np.zeros(n_vars)
     cost[y0 : y0 + n] = -v
     cost[o0:] = penalty
@@ -144,7 +126,7 @@ def solve(
     lower[e0 : t0 + 1] = -np.inf
     result = milp(
         cost,
-        constraints=LinearConstraint(matrix, np.concatenate(lo), np.concatenate(hi)),
+        constraints=LinearConstraint(matrix, m.low, m.high),
         integrality=integrality,
         bounds=Bounds(lower, upper),
         options={"disp": False, "time_limit": float(time_limit), "presolve": True},
