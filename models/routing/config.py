@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from leadscore.models.config import _Strict
 
 Seniority = Literal["junior", "mid", "senior"]
 SENIORITY_ORDER: tuple[Seniority, ...] = ("junior", "mid", "senior")
 """Seniority levels, least experienced first (``routing.min_seniority`` compares them)."""
+
+RESERVED_IDS: frozenset[str] = frozenset({"unassigned"})
+"""Rep ids the page's own paths use (``/ui/calls/unassigned``)."""
 
 Method = Literal["round_robin", "territory", "skill", "score_aware"]
 
@@ -35,6 +38,16 @@ class Rep(_Strict):
         default_factory=list, description="Values of routing.language this rep speaks."
     )
     seniority: Seniority = Field(default="mid", description="junior | mid | senior.")
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.strip().casefold() in RESERVED_IDS or "/" in value or value != value.strip():
+            raise ValueError(
+                f"rep id {value!r}: not {sorted(RESERVED_IDS)}, no '/' and no surrounding "
+                "blanks (it names the rep's page /ui/calls/<id> and /v1/reps/<id>/calls)"
+            )
+        return value
 
     @property
     def label(self) -> str:

@@ -151,3 +151,12 @@ def test_an_empty_pool_and_an_empty_team_give_well_formed_results():
     assert nobody.calls["rep_id"].isna().all()
     assert set(nobody.calls["reason"]) == {"no reps in routing.reps"}
     assert np.isnan(nobody.calls["position"].astype(float)).all()
+
+
+@pytest.mark.parametrize("bad", ["unassigned", "Unassigned", "emea/ana", " ana"])
+def test_a_rep_id_that_would_clash_with_a_page_path_is_refused(bad):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="names the rep's page"):
+        Rep(id=bad, capacity=5)
+    assert Rep(id="ana.silva-2", capacity=5).id == "ana.silva-2"
