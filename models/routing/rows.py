@@ -36,6 +36,34 @@ class ConstraintRows:
         self.highs.append(np.broadcast_to(np.asarray(high, dtype=float), (count,)))
         self.at += count
 
+    def fairness(
+        self,
+        e0: int,
+        t0: int,
+        o0: int,
+        u0: int,
+        band: float,
+        target: np.ndarray,
+        best_total: float,
+    ) -> None:
+        """The fairness rows both programs share, over each rep's expected value ``E_r``
+        (columns from ``e0``), the team's ``T`` (column ``t0``) and the slacks ``over_r`` /
+        ``under_r`` (from ``o0`` / ``u0``): ``T = sum E``; ``E_r - (1 + band) target_r T -
+        over_r <= 0``; ``E_r + under_r >= (1 - band) target_r best_total``."""
+        n_reps = len(target)
+        ar_r = np.arange(n_reps)
+        self.add(
+            np.zeros(n_reps + 1, dtype=int), np.r_[t0, e0 + ar_r], np.r_[1.0, -np.ones(n_reps)]
+        )
+        self.close(0.0, 0.0, 1)
+        self.add(ar_r, e0 + ar_r, 1.0)
+        self.add(ar_r, np.full(n_reps, t0), -(1 + band) * target)
+        self.add(ar_r, o0 + ar_r, -1.0)
+        self.close(-np.inf, 0.0, n_reps)
+        self.add(ar_r, e0 + ar_r, 1.0)
+        self.add(ar_r, u0 + ar_r, 1.0)
+        self.close((1 - band) * target * best_total, np.inf, n_reps)
+
     def matrix(self, n_vars: int) -> sparse.csr_array:
         """``A``: one row per closed row, ``n_vars`` columns."""
         data = (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols)))

@@ -105,15 +105,7 @@ def solve(
     m.add(pair_rep, np.arange(p), -v[pair_cand])  # E_r - sum ev x = fixed_r
     m.add(ar_r, e0 + ar_r, 1.0)
     m.close(fixed, fixed, n_reps)
-    m.add(np.zeros(n_reps + 1, dtype=int), np.r_[t0, e0 + ar_r], np.r_[1.0, -np.ones(n_reps)])
-    m.close(0.0, 0.0, 1)  # T = sum E
-    m.add(ar_r, e0 + ar_r, 1.0)  # E_r - (1 + band) target_r T - over_r <= 0
-    m.add(ar_r, np.full(n_reps, t0), -(1 + band) * target)
-    m.add(ar_r, o0 + ar_r, -1.0)
-    m.close(-np.inf, 0.0, n_reps)
-    m.add(ar_r, e0 + ar_r, 1.0)  # E_r + under_r >= (1 - band) target_r T*
-    m.add(ar_r, u0 + ar_r, 1.0)
-    m.close((1 - band) * target * (best + float(fixed.sum())), np.inf, n_reps)
+    m.fairness(e0, t0, o0, u0, band, target, best + float(fixed.sum()))
     matrix = m.matrix(n_vars)
     cost = np.zeros(n_vars)
     cost[y0 : y0 + n] = -v
