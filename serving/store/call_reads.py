@@ -21,13 +21,9 @@ from sqlalchemy import Connection, and_, func, select
 
 from leadscore.serving.store.base import StoreBase
 from leadscore.serving.store.outbound_schema import calls_table
+from leadscore.serving.store.reader import pinned_batch
 from leadscore.serving.store.schema import (
-    PUBLISHED,
-    SUPERSEDED,
     BatchInfo,
-    batch_info,
-    batches_table,
-    current_batch_table,
     scores_table,
 )
 
@@ -55,29 +51,6 @@ LEAD_FIELDS: tuple[str, ...] = (
     "next_step_gain",
 )
 """The ``scores`` columns joined to each call: who the lead is, its score and reasons."""
-
-
-def _pinned(conn: Connection, batch_id: str | None) -> BatchInfo | None:
-    """The current batch (``batch_id`` None) or the named complete batch; None if none.
-
-    Raises LookupError for a named batch that is not complete (never written, failed,
-    pruned)."""
-    if batch_id is None:
-        row = conn.execute(
-            select(batches_table).join(
-                current_batch_table, current_batch_table.c.batch_id == batches_table.c.batch_id
-            )
-        ).first()
-        return batch_info(row) if row is not None else None
-    row = conn.execute(
-        select(batches_table).where(
-            batches_table.c.batch_id == batch_id,
-            batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
-        )
-    ).first()
-    if row is None:
-        raise LookupError(f"no complete scoring batch {batch_id!r} (pruned?)")
-    return batch_info(row)
 
 
 def _joined() -> Any:
@@ -131,7 +104,7 @@ class StoreCallReads(StoreBase):
         list when the rep has no call in the batch."""
         self._require_schema()
         with self.engine.connect() as conn:
-            info = _pinned(conn, batch_id)
+            info = pinned_batch(conn, batch_id)
             if info is None:
                 return None, []
             return info, _rows(conn, rep_query(info.batch_id, rep_id))
@@ -152,7 +125,7 @@ class StoreCallReads(StoreBase):
         the lead."""
         self._require_schema()
         with self.engine.connect() as conn:
-            info = _pinned(conn, batch_id)
+            info = pinned_batch(conn, batch_id)
             if info is None:
                 return None, [], 0
             c, s = calls_table, scores_table
@@ -179,7 +152,7 @@ class StoreCallReads(StoreBase):
         unassigned are counted on the index alone."""
         self._require_schema()
         with self.engine.connect() as conn:
-            info = _pinned(conn, batch_id)
+            info = pinned_batch(conn, batch_id)
             if info is None:
                 return None, {}, 0
             c = calls_table

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import Connection, Select, exists, or_, select
 
 from leadscore.serving.store.base import StoreBase
 from leadscore.serving.store.schema import (
@@ -46,6 +46,29 @@ def _frame_from_rows(rows: list[Any]) -> pd.DataFrame:
         else:
             data[name] = pd.Series(column, dtype=TEXT_DTYPE)
     return pd.DataFrame(data, columns=names)
+
+
+def pinned_batch(conn: Connection, batch_id: str | None) -> BatchInfo | None:
+    """The current batch (``batch_id`` None) or the named complete batch; None if none.
+
+    Raises LookupError for a named batch that is not complete (never written, failed,
+    pruned)."""
+    if batch_id is None:
+        row = conn.execute(
+            select(batches_table).join(
+                current_batch_table, current_batch_table.c.batch_id == batches_table.c.batch_id
+            )
+        ).first()
+        return batch_info(row) if row is not None else None
+    row = conn.execute(
+        select(batches_table).where(
+            batches_table.c.batch_id == batch_id,
+            batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
+        )
+    ).first()
+    if row is None:
+        raise LookupError(f"no complete scoring batch {batch_id!r} (pruned?)")
+    return batch_info(row)
 
 
 class StoreReader(StoreBase):
@@ -157,25 +180,9 @@ class StoreReader(StoreBase):
         """
         self._require_schema()
         with self.engine.connect() as conn:
-            if batch_id is None:
-                row = conn.execute(
-                    select(batches_table).join(
-                        current_batch_table,
-                        current_batch_table.c.batch_id == batches_table.c.batch_id,
-                    )
-                ).first()
-                if row is None:
-                    raise LookupError("no scoring batch has been published yet")
-            else:
-                row = conn.execute(
-                    select(batches_table).where(
-                        batches_table.c.batch_id == batch_id,
-                        batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
-                    )
-                ).first()
-                if row is None:
-                    raise LookupError(f"no complete scoring batch {batch_id!r} (pruned?)")
-            info = batch_info(row)
+            info = pinned_batch(conn, batch_id)
+            if info is None:
+                raise LookupError("no scoring batch has been published yet")
             s = scores_table
             query = select(*(s.c[name] for name in SCORE_COLUMNS)).where(
                 s.c.batch_id == info.batch_id, s.c.rank > after_rank
