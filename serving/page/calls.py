@@ -133,14 +133,21 @@ def add_calls_routes(
             next_url=f"/ui/calls/unassigned?after={rows[-1]['rank']}" if more else None,
         )
 
-    # before /ui/calls/{rep_id}, which would take "alice.csv" for a rep id
-    @app.get("/ui/calls/{rep_id}.csv", include_in_schema=False)
-    def rep_calls_csv(request: Request, rep_id: RepId) -> Response:
+    def rep_or_answer(request: Request, rep_id: str) -> Rep | Response:
+        """The team's rep ``rep_id``, or the answer instead: log in first, or 404."""
         if not authed(request):
             return login_redirect(request)
         rep = _rep(team, rep_id)
         if rep is None:
             return missing(f"No rep {rep_id!r} in the team (routing.reps).")
+        return rep
+
+    # before /ui/calls/{rep_id}, which would take "alice.csv" for a rep id
+    @app.get("/ui/calls/{rep_id}.csv", include_in_schema=False)
+    def rep_calls_csv(request: Request, rep_id: RepId) -> Response:
+        rep = rep_or_answer(request, rep_id)
+        if isinstance(rep, Response):
+            return rep
         info, rows = store.call_list(rep.id)
         name = f"calls-{rep.id}-{info.batch_id if info else 'none'}.csv"
         return Response(
@@ -154,11 +161,9 @@ def add_calls_routes(
 
     @app.get("/ui/calls/{rep_id}", include_in_schema=False)
     def rep_calls_page(request: Request, rep_id: RepId) -> Response:
-        if not authed(request):
-            return login_redirect(request)
-        rep = _rep(team, rep_id)
-        if rep is None:
-            return missing(f"No rep {rep_id!r} in the team (routing.reps).")
+        rep = rep_or_answer(request, rep_id)
+        if isinstance(rep, Response):
+            return rep
         info, rows = store.call_list(rep.id)
         return render(
             "rep_calls.html",
