@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.run import STAGES, main
+from bench.run import FLOOR, STAGES, main
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +39,10 @@ def test_bench_prints_one_json_line_with_every_stage(tmp_path, capsys):
     assert set(result["stages"]) == set(STAGES)
     assert all(v >= 0 for v in result["stages"].values())
     assert result["total_s"] > 0 and result["peak_rss_mb"] > 0
+    floor = sum(result["stages"][k] for k in FLOOR)
+    assert result["floor_s"] == pytest.approx(floor, abs=0.02)
+    assert result["total_over_floor"] == pytest.approx(result["total_s"] / floor, rel=0.02)
+    assert result["total_over_floor"] > 1  # the floor is part of the total
     ratios = result["ratios"]
     assert ratios["explain_max_abs_diff"] <= 1e-6
     assert ratios["reasons_identical"] is True and ratios["features_agree"] is True
