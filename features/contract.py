@@ -20,6 +20,7 @@ import pandas as pd
 
 from leadscore.features import hygiene
 from leadscore.features.config import AttributeConfig, ValidationConfig
+from leadscore.features.lead_index import LeadIndex
 from leadscore.features.validation import (
     ContractError,
     Validation,
@@ -64,6 +65,8 @@ class Checked:
     """What reading normalised or dropped, counted (types respelled, duplicates dropped)."""
     dropped: int = 0
     """Input rows neither clean nor quarantined: exact duplicates dropped by config."""
+    lead_positions: np.ndarray | None = None
+    """Activities checked against a ``LeadIndex``: each clean row's lead's position in it."""
 
 
 def require_columns(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
@@ -128,7 +131,10 @@ class _ParseFaults:
         self.columns = pd.Series(None, index=index, dtype=object)
 
     def add(self, failed: pd.Series, column: str, reason: str | pd.Series) -> None:
-        new = self.reasons.isna() & failed.fillna(False).astype(bool)
+        failed = failed.fillna(False).astype(bool)
+        if not failed.any():  # the usual case: no mask over a million reasons
+            return
+        new = self.reasons.isna() & failed
         self.reasons = self.reasons.mask(new, reason)
         self.columns = self.columns.mask(new, column)
 
@@ -211,6 +217,7 @@ def prepare_leads(
     thousands: str | None = None,
     decimal: str = ".",
     display: Sequence[str] = (),
+    engine: str = "gx",
 ) -> Checked:
     """Rename, type and check the leads table; quarantine rows that break the contract.
 
@@ -263,7 +270,7 @@ def prepare_leads(
     faults.add(keys.isin(duplicated), LEAD_ID, "lead_id is duplicated")
     dates = [c for c in (CREATED_AT, CLOSED_AT) if c in frame] if flat else []
     rules = lead_rules(attributes, validation, now, flat, dates)
-    checked = validate(out, "leads", source, rules, faults.reasons, faults.columns)
+    checked = validate(out, "leads", source, rules, faults.reasons, faults.columns, engine)
     nulls = None
     if table_rules:
         check_table(out, checked, source, validation, attributes.names, lines)
@@ -274,19 +281,19 @@ def prepare_leads(
     return Checked(clean, quarantine, checked, null_counts=nulls)
 
 
-def created_by_lead(known_leads: pd.DataFrame | pd.Series) -> pd.Series:
+def created_by_lead(known_leads: pd.DataFrame | pd.Series | LeadIndex) -> pd.Series | LeadIndex:
     """``created_at`` by lead id: the lookup that ties activities to clean leads.
 
     A caller checking a log in chunks builds it once and passes it as ``known_leads``.
     """
-    if isinstance(known_leads, pd.Series):
+    if isinstance(known_leads, pd.Series | LeadIndex):
         return known_leads
     return known_leads.set_index(LEAD_ID)[CREATED_AT]
 
 
 def prepare_activities(
     raw: pd.DataFrame,
-    known_leads: pd.DataFrame | pd.Series,
+    known_leads: pd.DataFrame | pd.Series | LeadIndex,
     *,
     source: str = "activities",
     column_mapping: Mapping[str, str] | None = None,
@@ -300,6 +307,7 @@ def prepare_activities(
     thousands: str | None = None,
     decimal: str = ".",
     duplicates: str = "drop",
+    engine: str = "gx",
 ) -> Checked:
     """Rename, type and check the activity log against the clean leads (their frame, or
     :func:`created_by_lead` of it).
@@ -332,14 +340,20 @@ def prepare_activities(
         },
         index=frame.index,
     )
-    created = out[LEAD_ID].map(created_by_lead(known_leads))
+    where = None
+    if isinstance(known_leads, LeadIndex):  # the nightly pass: compact, no string index
+        where = known_leads.positions(out[LEAD_ID])
+        created = known_leads.created_at(where).set_axis(out.index)
+    else:
+        created = out[LEAD_ID].map(created_by_lead(known_leads))
     suite_frame = out.assign(lead_created_at=created.astype("datetime64[ns, UTC]"))
     rules = activity_rules(validation, now)
-    checked = validate(suite_frame, "activities", source, rules, faults.reasons, faults.columns)
+    reasons, columns = faults.reasons, faults.columns
+    checked = validate(suite_frame, "activities", source, rules, reasons, columns, engine)
     if len(out) and table_rules:
         check_table(out, checked, source, validation, lines=lines)
     bad = checked.reasons.notna()
-    repeated = hygiene.duplicate_rows(out, ~bad, OCCURRED_AT)
+    repeated = hygiene.duplicate_rows(out, ~bad, OCCURRED_AT, where)
     keep = ~bad.to_numpy() & ~(repeated if duplicates == "drop" else False)
     clean = out if keep.all() else out[keep]  # input order: the features sort what they need
     unknown = int((~clean[ACTIVITY_TYPE].isin(list(known_types))).sum()) if known_types else 0
@@ -351,7 +365,10 @@ def prepare_activities(
     }
     dropped = int(repeated.sum()) if duplicates == "drop" else 0
     quarantine = _quarantine(source, out, checked.reasons)
-    return Checked(clean, quarantine, checked, unknown, notes=notes, dropped=dropped)
+    positions = None if where is None else where[keep]
+    return Checked(
+        clean, quarantine, checked, unknown, notes=notes, dropped=dropped, lead_positions=positions
+    )
 
 
 def data_end(

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from leadscore.features.validation import ContractError
 
@@ -142,6 +143,8 @@ def cell_faults(values: pd.Series, column: str, max_chars: int) -> pd.Series:
     reasons = pd.Series(None, index=values.index, dtype=object)
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return reasons
+    if _clean_text(values, max_chars):
+        return reasons
     text = values.astype("str").where(values.notna())
     lengths = text.str.len()
     long = (lengths > max_chars).fillna(False).astype(bool)
@@ -155,6 +158,37 @@ def cell_faults(values: pd.Series, column: str, max_chars: int) -> pd.Series:
         shown = excerpt(text[label])
         reasons[label] = f"{column} holds a control character (NUL or similar): {shown}"
     return reasons
+
+
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]] = True
+
+
+def _clean_text(values: pd.Series, max_chars: int) -> bool:
+    """True when no cell of an Arrow-backed text column can be at fault: its UTF-8 bytes
+    hold no control character and no value has more bytes than ``max_chars`` (a character
+    is at least one byte). One pass over the column's buffers instead of a regex per cell;
+    False (check cell by cell) for any other column or any doubt."""
+    try:
+        chunks = pa.chunked_array(pa.array(values.array)).chunks  # zero-copy for Arrow text
+    except (TypeError, ValueError, pa.ArrowException):
+        return False
+    for chunk in chunks:
+        if not pa.types.is_string(chunk.type) and not pa.types.is_large_string(chunk.type):
+            return False
+        if len(chunk) == 0:
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        buffers = chunk.buffers()
+        start = chunk.offset
+        offsets = np.frombuffer(buffers[1], dtype=width)[start : start + len(chunk) + 1]
+        if (np.diff(offsets) > max_chars).any():
+            return False
+        if buffers[2] is not None:
+            data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+            if _CONTROL_BYTES[data].any():
+                return False
+    return True
 
 
 def out_of_range(parsed: pd.Series) -> pd.Series:
@@ -270,11 +304,35 @@ def id_keys(ids: pd.Series) -> pd.Series:
     return stripped.where(~digits | (stripped != ""), "0")
 
 
-def duplicate_rows(frame: pd.DataFrame, usable: pd.Series, prefilter: str) -> np.ndarray:
+def repeated_keys(*keys: np.ndarray) -> np.ndarray:
+    """Which rows share their combined integer key with another row (a superset of the
+    rows that repeat one another exactly, when the keys are columns of those rows)."""
+    combined = np.zeros(len(keys[0]), dtype=np.uint64)
+    for key in keys:  # wrapping arithmetic: a collision only adds a candidate
+        combined = combined * np.uint64(0x9E3779B97F4A7C15) + key.astype(np.int64).view(np.uint64)
+    order = np.argsort(combined)
+    ordered = combined[order]
+    same = ordered[1:] == ordered[:-1]
+    flagged = np.zeros(len(combined), dtype=bool)
+    flagged[1:] |= same
+    flagged[:-1] |= same
+    out = np.empty(len(combined), dtype=bool)
+    out[order] = flagged
+    return out
+
+
+def duplicate_rows(
+    frame: pd.DataFrame, usable: pd.Series, prefilter: str, lead: np.ndarray | None = None
+) -> np.ndarray:
     """Which usable rows repeat an earlier usable row exactly (every column equal);
-    ``prefilter`` names a column cheap to compare (a timestamp) that is checked first."""
+    ``prefilter`` names a timestamp column, cheap to compare, checked first (with each
+    row's lead position, ``lead``, when the caller knows it)."""
     repeated = np.zeros(len(frame), dtype=bool)
-    rows = usable.to_numpy() & frame[prefilter].duplicated(keep=False).to_numpy()
+    if len(frame) < 2:
+        return repeated
+    stamps = frame[prefilter].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    keys = (stamps,) if lead is None else (stamps, lead)
+    rows = usable.to_numpy() & repeated_keys(*keys)
     if rows.any():  # only rows sharing the cheap column can repeat one another
         repeated[np.flatnonzero(rows)] = frame[rows].duplicated(keep="first")
     return repeated
