@@ -164,30 +164,76 @@ _CONTROL_BYTES = np.zeros(256, dtype=bool)
 _CONTROL_BYTES[[*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]] = True
 
 
+def clean_cells(values: pd.Series, max_chars: int) -> bool:
+    """True when :func:`cell_faults` would find nothing, known without a look at each cell:
+    a column that is not text, or text whose bytes say so (:func:`_clean_text`)."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return True
+    return _clean_text(values, max_chars)
+
+
+def _text_chunks(values: pd.Series) -> list[pa.Array] | None:
+    """An Arrow-backed text column's chunks (zero-copy); None for any other column."""
+    if not isinstance(values.dtype, pd.StringDtype) or values.dtype.storage != "pyarrow":
+        return None
+    chunks = pa.chunked_array(pa.array(values.array)).chunks
+    if all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) for c in chunks):
+        return chunks
+    return None
+
+
+def _bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A text chunk's offsets (from 0) and its UTF-8 bytes."""
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    buffers = chunk.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
+    data = (
+        np.frombuffer(buffers[2], dtype=np.uint8)
+        if buffers[2] is not None
+        else np.zeros(0, np.uint8)
+    )
+    return (offsets - offsets[0]).astype(np.int64), data[offsets[0] : offsets[-1]]
+
+
+def trimmed(values: pd.Series) -> bool:
+    """True when an Arrow-backed text column has no empty value and none that starts or
+    ends with a blank (or any byte that is not printable ASCII: Unicode blanks are left to
+    ``str.strip``), so stripping it and blanking empty values would change nothing."""
+    chunks = _text_chunks(values)
+    if chunks is None:
+        return False
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        offsets, data = _bytes(chunk)
+        lengths = np.diff(offsets)
+        valid = ~np.asarray(chunk.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        if (valid & (lengths == 0)).any():
+            return False
+        starts, ends = offsets[:-1][valid], offsets[1:][valid] - 1
+        for edge in (data[starts], data[ends]):
+            if ((edge <= 0x20) | (edge >= 0x7F)).any():
+                return False
+    return True
+
+
 def _clean_text(values: pd.Series, max_chars: int) -> bool:
     """True when no cell of an Arrow-backed text column can be at fault: its UTF-8 bytes
     hold no control character and no value has more bytes than ``max_chars`` (a character
     is at least one byte). One pass over the column's buffers instead of a regex per cell;
     False (check cell by cell) for any other column or any doubt."""
-    try:
-        chunks = pa.chunked_array(pa.array(values.array)).chunks  # zero-copy for Arrow text
-    except (TypeError, ValueError, pa.ArrowException):
+    chunks = _text_chunks(values)
+    if chunks is None:
         return False
     for chunk in chunks:
-        if not pa.types.is_string(chunk.type) and not pa.types.is_large_string(chunk.type):
-            return False
         if len(chunk) == 0:
             continue
-        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        buffers = chunk.buffers()
-        start = chunk.offset
-        offsets = np.frombuffer(buffers[1], dtype=width)[start : start + len(chunk) + 1]
-        if (np.diff(offsets) > max_chars).any():
+        offsets, data = _bytes(chunk)
+        if np.diff(offsets).max() > max_chars:
             return False
-        if buffers[2] is not None:
-            data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-            if _CONTROL_BYTES[data].any():
-                return False
+        low = data < 0x20
+        if (data == 0x7F).any() or (low.any() and _CONTROL_BYTES[data[low]].any()):
+            return False
     return True
 
 
@@ -305,20 +351,27 @@ def id_keys(ids: pd.Series) -> pd.Series:
 
 
 def repeated_keys(*keys: np.ndarray) -> np.ndarray:
-    """Which rows share their combined integer key with another row (a superset of the
-    rows that repeat one another exactly, when the keys are columns of those rows)."""
+    """Which rows share their integer keys with another row (a superset of the rows that
+    repeat one another exactly, when the keys are columns of those rows). Rows already in
+    key order (a log grouped by lead, in time order) are compared with their neighbour;
+    otherwise the keys are combined into one hash and looked up."""
+    if len(keys[0]) < 2:
+        return np.zeros(len(keys[0]), dtype=bool)
+    ordered = np.ones(len(keys[0]) - 1, dtype=bool)  # row i <= row i + 1, so far
+    equal = np.ones(len(keys[0]) - 1, dtype=bool)  # row i == row i + 1, so far
+    for key in keys:
+        step = np.diff(key.astype(np.int64))
+        ordered &= ~equal | (step >= 0)
+        equal &= step == 0
+    if ordered.all():
+        out = np.zeros(len(keys[0]), dtype=bool)
+        out[1:] |= equal
+        out[:-1] |= equal
+        return out
     combined = np.zeros(len(keys[0]), dtype=np.uint64)
     for key in keys:  # wrapping arithmetic: a collision only adds a candidate
         combined = combined * np.uint64(0x9E3779B97F4A7C15) + key.astype(np.int64).view(np.uint64)
-    order = np.argsort(combined)
-    ordered = combined[order]
-    same = ordered[1:] == ordered[:-1]
-    flagged = np.zeros(len(combined), dtype=bool)
-    flagged[1:] |= same
-    flagged[:-1] |= same
-    out = np.empty(len(combined), dtype=bool)
-    out[order] = flagged
-    return out
+    return pd.Series(combined, copy=False).duplicated(keep=False).to_numpy()
 
 
 def duplicate_rows(
@@ -331,7 +384,7 @@ def duplicate_rows(
     if len(frame) < 2:
         return repeated
     stamps = frame[prefilter].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    keys = (stamps,) if lead is None else (stamps, lead)
+    keys = (stamps,) if lead is None else (lead, stamps)
     rows = usable.to_numpy() & repeated_keys(*keys)
     if rows.any():  # only rows sharing the cheap column can repeat one another
         repeated[np.flatnonzero(rows)] = frame[rows].duplicated(keep="first")

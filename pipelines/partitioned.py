@@ -197,7 +197,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
                 stamps = checked.rows[OCCURRED_AT].to_numpy(dtype="datetime64[ns]")
                 act_time.append(stamps.view(np.int64))
             del checked, chunk
-            release_free_memory()
+            release_free_memory(collect=False)
     finally:
         for writer in writers:
             writer.close()
@@ -310,7 +310,7 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
             outcomes.append(clean[[c for c in market if c in clean]])  # absent: named below
         members.append(_members(clean, settings))
         del checked, chunk, clean
-        release_free_memory()
+        release_free_memory(collect=False)
     everything = tally.close(data.validation, lines=reader.leads_lines)
     more, more_notes = second_tables(reader, every_id)
     if len(more):
