@@ -357,7 +357,9 @@ def prepare_activities(
         check_table(out, checked, source, validation, lines=lines)
     bad = checked.reasons.notna()
     repeated = hygiene.duplicate_rows(out, ~bad, OCCURRED_AT, where)
-    keep = ~bad.to_numpy() & ~(repeated if duplicates == "drop" else False)
+    keep = ~bad.to_numpy()
+    if duplicates == "drop":
+        keep &= ~repeated
     clean = out if keep.all() else out[keep]  # input order: the features sort what they need
     unknown = int((~clean[ACTIVITY_TYPE].isin(list(known_types))).sum()) if known_types else 0
     notes = {

@@ -53,7 +53,10 @@ def drop_repeats(path: Path, split: np.ndarray) -> int:
     repeated[rows] = table.take(pa.array(rows)).to_pandas().duplicated(keep="first").to_numpy()
     if not repeated.any():
         return 0
-    kept = table.filter(pa.array(~repeated))
+    # read again into memory: the mapped table's buffers (the lead id dictionary, shared
+    # by the filtered table) would be overwritten while the file is rewritten
+    with pa.OSFile(str(path)) as source:
+        kept = pa.ipc.open_file(source).read_all().filter(pa.array(~repeated))
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, kept.schema) as writer:
         writer.write_table(kept)
     return int(repeated.sum())
