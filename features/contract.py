@@ -234,7 +234,8 @@ def prepare_leads(
     are the csv options numbers written as text are read with. ``display`` names the
     columns shown beside a score (``data.display``): read as text and held to the cell
     rules like the attributes, never typed or checked as features (one missing is shown
-    empty, and logged).
+    empty, and logged). ``engine`` runs the suite through GX or as column masks
+    (``features.validation.validate``).
     """
     attributes = attributes or AttributeConfig()
     validation = validation or ValidationConfig()
@@ -323,7 +324,8 @@ def prepare_activities(
 
     Types spelled another way than a declared one read as it; exact duplicate rows are
     dropped (``duplicates="drop"``; a part sees its own rows only) or kept; both counted
-    in ``notes``.
+    in ``notes``. ``known_leads`` may be a ``LeadIndex`` (the nightly pass): the clean rows'
+    leads' positions in it then come back as ``lead_positions``.
     """
     validation = validation or ValidationConfig()
     now = now if now is not None else pd.Timestamp.now(tz="UTC")

@@ -9,6 +9,13 @@ in ``lead_id`` order, ``scoring.partition_rows`` to a partition. The bad-row sha
 about the whole log, is checked once every chunk is, and every row read must end clean
 or quarantined. Scoring then loads one partition file at a time.
 
+The pass checks with the same contract in one vectorised step per chunk: the GX suites'
+rules as column masks (``features.validation``, ``engine="numpy"``), the clean leads as a
+compact lookup (``features.lead_index.LeadIndex``: ~45 bytes a lead, not a pandas index of
+strings), which gives each activity's lead, its created_at and its partition at once.
+Repeats across chunks are looked for only among the leads whose rows came in more than one
+chunk (``activity_parts.drop_repeats``).
+
 The files live in a folder the caller owns (the score flow's temporary folder), which
 every worker must see (see ``runner.spill_dir``).
 """
