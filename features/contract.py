@@ -362,7 +362,9 @@ def prepare_activities(
     keep = ~bad.to_numpy()
     if duplicates == "drop":
         keep &= ~repeated
-    clean = out if keep.all() else out[keep]  # input order: the features sort what they need
+    clean = out  # input order: the features sort what they need
+    if not keep.all():  # column by column: out[keep] is ten times slower on Arrow text
+        clean = pd.DataFrame({c: out[c].array[keep] for c in out.columns}, index=out.index[keep])
     unknown = int((~clean[ACTIVITY_TYPE].isin(list(known_types))).sum()) if known_types else 0
     notes = {
         "activity_types_normalised": respelled,
