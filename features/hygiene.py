@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from leadscore.features.validation import ContractError
 
@@ -142,6 +143,8 @@ def cell_faults(values: pd.Series, column: str, max_chars: int) -> pd.Series:
     reasons = pd.Series(None, index=values.index, dtype=object)
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return reasons
+    if _clean_text(values, max_chars):
+        return reasons
     text = values.astype("str").where(values.notna())
     lengths = text.str.len()
     long = (lengths > max_chars).fillna(False).astype(bool)
@@ -155,6 +158,83 @@ def cell_faults(values: pd.Series, column: str, max_chars: int) -> pd.Series:
         shown = excerpt(text[label])
         reasons[label] = f"{column} holds a control character (NUL or similar): {shown}"
     return reasons
+
+
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]] = True
+
+
+def clean_cells(values: pd.Series, max_chars: int) -> bool:
+    """True when :func:`cell_faults` would find nothing, known without a look at each cell:
+    a column that is not text, or text whose bytes say so (:func:`_clean_text`)."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return True
+    return _clean_text(values, max_chars)
+
+
+def _text_chunks(values: pd.Series) -> list[pa.Array] | None:
+    """An Arrow-backed text column's chunks (zero-copy); None for any other column."""
+    if not isinstance(values.dtype, pd.StringDtype) or values.dtype.storage != "pyarrow":
+        return None
+    chunks = pa.chunked_array(pa.array(values.array)).chunks
+    if all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) for c in chunks):
+        return chunks
+    return None
+
+
+def _bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A text chunk's offsets (from 0) and its UTF-8 bytes."""
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    buffers = chunk.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
+    data = (
+        np.frombuffer(buffers[2], dtype=np.uint8)
+        if buffers[2] is not None
+        else np.zeros(0, np.uint8)
+    )
+    return (offsets - offsets[0]).astype(np.int64), data[offsets[0] : offsets[-1]]
+
+
+def trimmed(values: pd.Series) -> bool:
+    """True when an Arrow-backed text column has no empty value and none that starts or
+    ends with a blank (or any byte that is not printable ASCII: Unicode blanks are left to
+    ``str.strip``), so stripping it and blanking empty values would change nothing."""
+    chunks = _text_chunks(values)
+    if chunks is None:
+        return False
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        offsets, data = _bytes(chunk)
+        lengths = np.diff(offsets)
+        valid = ~np.asarray(chunk.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        if (valid & (lengths == 0)).any():
+            return False
+        starts, ends = offsets[:-1][valid], offsets[1:][valid] - 1
+        for edge in (data[starts], data[ends]):
+            if ((edge <= 0x20) | (edge >= 0x7F)).any():
+                return False
+    return True
+
+
+def _clean_text(values: pd.Series, max_chars: int) -> bool:
+    """True when no cell of an Arrow-backed text column can be at fault: its UTF-8 bytes
+    hold no control character and no value has more bytes than ``max_chars`` (a character
+    is at least one byte). One pass over the column's buffers instead of a regex per cell;
+    False (check cell by cell) for any other column or any doubt."""
+    chunks = _text_chunks(values)
+    if chunks is None:
+        return False
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        offsets, data = _bytes(chunk)
+        if np.diff(offsets).max() > max_chars:
+            return False
+        low = data < 0x20
+        if (data == 0x7F).any() or (low.any() and _CONTROL_BYTES[data[low]].any()):
+            return False
+    return True
 
 
 def out_of_range(parsed: pd.Series) -> pd.Series:
@@ -270,11 +350,42 @@ def id_keys(ids: pd.Series) -> pd.Series:
     return stripped.where(~digits | (stripped != ""), "0")
 
 
-def duplicate_rows(frame: pd.DataFrame, usable: pd.Series, prefilter: str) -> np.ndarray:
+def repeated_keys(*keys: np.ndarray) -> np.ndarray:
+    """Which rows share their integer keys with another row (a superset of the rows that
+    repeat one another exactly, when the keys are columns of those rows). Rows already in
+    key order (a log grouped by lead, in time order) are compared with their neighbour;
+    otherwise the keys are combined into one hash and looked up."""
+    if len(keys[0]) < 2:
+        return np.zeros(len(keys[0]), dtype=bool)
+    ordered = np.ones(len(keys[0]) - 1, dtype=bool)  # row i <= row i + 1, so far
+    equal = np.ones(len(keys[0]) - 1, dtype=bool)  # row i == row i + 1, so far
+    for key in keys:
+        step = np.diff(key.astype(np.int64))
+        ordered &= ~equal | (step >= 0)
+        equal &= step == 0
+    if ordered.all():
+        out = np.zeros(len(keys[0]), dtype=bool)
+        out[1:] |= equal
+        out[:-1] |= equal
+        return out
+    combined = np.zeros(len(keys[0]), dtype=np.uint64)
+    for key in keys:  # wrapping arithmetic: a collision only adds a candidate
+        combined = combined * np.uint64(0x9E3779B97F4A7C15) + key.astype(np.int64).view(np.uint64)
+    return pd.Series(combined, copy=False).duplicated(keep=False).to_numpy()
+
+
+def duplicate_rows(
+    frame: pd.DataFrame, usable: pd.Series, prefilter: str, lead: np.ndarray | None = None
+) -> np.ndarray:
     """Which usable rows repeat an earlier usable row exactly (every column equal);
-    ``prefilter`` names a column cheap to compare (a timestamp) that is checked first."""
+    ``prefilter`` names a timestamp column, cheap to compare, checked first (with each
+    row's lead position, ``lead``, when the caller knows it)."""
     repeated = np.zeros(len(frame), dtype=bool)
-    rows = usable.to_numpy() & frame[prefilter].duplicated(keep=False).to_numpy()
+    if len(frame) < 2:
+        return repeated
+    stamps = frame[prefilter].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    keys = (stamps,) if lead is None else (lead, stamps)
+    rows = usable.to_numpy() & repeated_keys(*keys)
     if rows.any():  # only rows sharing the cheap column can repeat one another
         repeated[np.flatnonzero(rows)] = frame[rows].duplicated(keep="first")
     return repeated

@@ -31,7 +31,6 @@ from leadscore.features.contract import (
     LEAD_ID,
     LEAD_REQUIRED,
     OWNER,
-    QUARANTINE_COLUMNS,
     SEGMENT,
     STATUS,
     STATUSES,
@@ -42,8 +41,10 @@ from leadscore.features.contract import (
     prepare_leads,
     require_columns,
 )
+from leadscore.features.lead_index import LeadIndex
 from leadscore.features.outcome_values import outcome_key, outcome_lookup
-from leadscore.features.validation import ContractError, check_bad_share, check_null_share
+from leadscore.features.tally import PartsTally, add_notes, conserved
+from leadscore.features.validation import ContractError
 
 __all__ = [
     "ContractReader",
@@ -114,35 +115,6 @@ def _name_unlisted(
     return replace(checked, quarantine=quarantine.assign(reason=reasons))
 
 
-def conserved(source: str, n_in: int, n_clean: int, n_quarantined: int, n_dropped: int = 0) -> None:
-    """Every input row ends clean, quarantined or dropped as a duplicate; else a bug, loudly."""
-    if n_clean + n_quarantined + n_dropped != n_in:
-        raise RuntimeError(
-            f"{source}: row conservation broken: {n_in} in != {n_clean} clean + "
-            f"{n_quarantined} quarantined + {n_dropped} duplicates dropped"
-        )
-
-
-PER_FILE_NOTES = ("header_names_normalised", "empty_columns_dropped")
-"""Counts about a file's header: every part of the file repeats them, so not summed."""
-
-
-def add_notes(total: dict[str, int], more: Mapping[str, int] | None) -> dict[str, int]:
-    """Counts of what reading normalised, summed key by key (``total`` is updated)."""
-    for key, count in (more or {}).items():
-        total[key] = total.get(key, 0) + int(count)
-    return total
-
-
-def _add_part_notes(total: dict[str, int], more: Mapping[str, int] | None) -> None:
-    """A part's counts: row counts add up, a header's are the file's (the largest)."""
-    for key, count in (more or {}).items():
-        if key in PER_FILE_NOTES:
-            total[key] = max(total.get(key, 0), int(count))
-        else:
-            total[key] = total.get(key, 0) + int(count)
-
-
 def _noted(checked: Checked, notes: Mapping[str, int]) -> Checked:
     return replace(checked, notes=add_notes(dict(notes), checked.notes))
 
@@ -173,6 +145,9 @@ class ContractReader:
     decimal: str = "."
     duplicate_activities: str = "drop"
     display: tuple[str, ...] = ()
+    engine: str = "gx"
+    """How the GX suites run (``features.validation.validate``): "gx", or "numpy" (the
+    nightly pass: the same rules as column masks)."""
 
     @classmethod
     def of(cls, features: FeatureConfig, validation: ValidationConfig) -> ContractReader:
@@ -249,6 +224,7 @@ class ContractReader:
             thousands=self.thousands,
             decimal=self.decimal,
             display=self.display,
+            engine=self.engine,
         )
         if self.outcome is not None:
             checked = _name_unlisted(checked, frame, self.outcome, rows)
@@ -257,7 +233,7 @@ class ContractReader:
     def activities(
         self,
         raw: pd.DataFrame,
-        known_leads: pd.DataFrame | pd.Series,
+        known_leads: pd.DataFrame | pd.Series | LeadIndex,
         now: pd.Timestamp | None = None,
         *,
         rows: np.ndarray | None = None,
@@ -283,6 +259,7 @@ class ContractReader:
             thousands=self.thousands,
             decimal=self.decimal,
             duplicates=self.duplicate_activities,
+            engine=self.engine,
         )
         return _noted(checked, notes)
 
@@ -341,60 +318,3 @@ class ContractReader:
             first = acts.quarantine.iloc[0]
             raise RefusedError(f"activity {int(first['row'])} refused: {first['reason']}")
         return leads, acts
-
-
-@dataclass
-class PartsTally:
-    """A source checked part by part: the counts, null counts and quarantine its table
-    rules need, which no part can check on its own."""
-
-    source: str
-    n_in: int = 0
-    n_clean: int = 0
-    n_quarantined: int = 0
-    n_dropped: int = 0
-    unknown_types: int = 0
-    quarantine: list[pd.DataFrame] = field(default_factory=list)
-    nulls: dict[str, int] = field(default_factory=dict)
-    notes: dict[str, int] = field(default_factory=dict)
-
-    def next_rows(self, n: int) -> np.ndarray:
-        """The positions in the source of the next part's ``n`` rows."""
-        return np.arange(self.n_in, self.n_in + n)
-
-    def add(self, checked: Checked, n_rows: int) -> None:
-        """Count a checked part of ``n_rows`` input rows."""
-        self.n_in += n_rows
-        self.n_clean += len(checked.rows)
-        self.n_quarantined += len(checked.quarantine)
-        self.n_dropped += checked.dropped
-        self.unknown_types += checked.unknown_types
-        _add_part_notes(self.notes, checked.notes)
-        self.quarantine.append(checked.quarantine)
-        for column, count in (checked.null_counts or {}).items():
-            self.nulls[column] = self.nulls.get(column, 0) + count
-
-    def close(
-        self,
-        validation: ValidationConfig,
-        *,
-        before: Sequence[pd.DataFrame] = (),
-        empty_ok: bool = False,
-        lines: hygiene.Lines = hygiene.editor_line,
-    ) -> pd.DataFrame:
-        """The table rules on the totals; the quarantine, after ``before``'s rows.
-
-        Raises ``ContractError`` for a source with no rows (unless ``empty_ok``), too many
-        bad rows or a nearly-null attribute, ``RuntimeError`` if a row went missing.
-        """
-        if self.n_in == 0 and not empty_ok:
-            raise ContractError(f"{self.source}: no rows (the file is empty or has only a header)")
-        frames = [*before, *self.quarantine]
-        if frames:
-            everything = pd.concat(frames, ignore_index=True)
-        else:
-            everything = pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
-        conserved(self.source, self.n_in, self.n_clean, self.n_quarantined, self.n_dropped)
-        check_bad_share(self.n_in, everything, self.source, validation, lines)
-        check_null_share(self.n_in, self.nulls, self.source, validation)
-        return everything

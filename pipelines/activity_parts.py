@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from leadscore.features.contract import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT, VALUE
+from leadscore.features.hygiene import repeated_keys
 
 ACTIVITY_SCHEMA = pa.schema(
     [
@@ -24,17 +25,38 @@ ACTIVITY_SCHEMA = pa.schema(
 """Columns and types of a clean activity frame (``prepare_activities``), as spilled."""
 
 
-def drop_repeats(path: Path) -> int:
+def drop_repeats(path: Path, split: np.ndarray) -> int:
     """Rewrite a partition's activity file without rows repeating an earlier one exactly
-    (repeats in different chunks of the log); how many were dropped."""
+    (repeats in different chunks of the log); how many were dropped.
+
+    ``split`` marks, by the partition's own lead numbering (the ``lead_id`` dictionary's
+    positions), the leads whose clean activities came from more than one chunk: each chunk
+    already dropped its own repeats, so only those leads' rows can repeat one another. A
+    log grouped by lead has a lead or so split per chunk; a log in time order, all of them.
+    """
+    if not split.any():
+        return 0
     with pa.memory_map(str(path)) as source:
         table = pa.ipc.open_file(source).read_all()
     if table.num_rows < 2:
         return 0
-    repeated = table.to_pandas().duplicated(keep="first").to_numpy()
+    leads = table.column(LEAD_ID)
+    local = np.concatenate([c.indices.to_numpy() for c in leads.chunks]) if leads.num_chunks else []
+    rows = np.flatnonzero(split[np.asarray(local, dtype=np.int64)])
+    if len(rows) < 2:
+        return 0
+    stamps = table.column(OCCURRED_AT).take(pa.array(rows)).cast(pa.int64()).to_numpy()
+    rows = rows[repeated_keys(stamps, np.asarray(local)[rows])]  # same lead and instant
+    if len(rows) < 2:
+        return 0
+    repeated = np.zeros(table.num_rows, dtype=bool)
+    repeated[rows] = table.take(pa.array(rows)).to_pandas().duplicated(keep="first").to_numpy()
     if not repeated.any():
         return 0
-    kept = table.filter(pa.array(~repeated))
+    # read again into memory: the mapped table's buffers (the lead id dictionary, shared
+    # by the filtered table) would be overwritten while the file is rewritten
+    with pa.OSFile(str(path)) as source:
+        kept = pa.ipc.open_file(source).read_all().filter(pa.array(~repeated))
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, kept.schema) as writer:
         writer.write_table(kept)
     return int(repeated.sum())
@@ -42,23 +64,24 @@ def drop_repeats(path: Path) -> int:
 
 def append_activities(
     clean: pd.DataFrame,
-    open_ids: pd.Index,
+    opened: np.ndarray,
     rows: int,
     writers: list[pa.ipc.RecordBatchFileWriter],
     dictionaries: list[pa.Array],
 ) -> None:
     """Append a chunk's clean activities of open leads to their partitions' files.
 
-    ``lead_id`` is written dictionary-encoded against the partition's own lead ids (the
-    position found here), so loading a partition gives a categorical column that the
-    features factorise for free instead of hashing millions of strings again.
+    ``opened`` is each row's lead's place among the open leads in partition order (-1:
+    not open; ``LeadIndex.open_position``). ``lead_id`` is written dictionary-encoded against
+    the partition's own lead ids (that place, less the partition's start), so loading a
+    partition gives a categorical column that the features factorise for free instead of
+    hashing millions of strings again.
     """
-    position = open_ids.get_indexer(clean[LEAD_ID])
-    mine = np.flatnonzero(position >= 0)
-    part = position[mine] // rows
+    mine = np.flatnonzero(opened >= 0)
+    part = opened[mine] // rows
     order = np.argsort(part, kind="stable")
     taken = clean.iloc[mine[order]]
-    local = (position[mine[order]] - part[order] * rows).astype(np.int32)
+    local = (opened[mine[order]] - part[order] * rows).astype(np.int32)
     columns = {n: taken[n] for n in ACTIVITY_SCHEMA.names if n != LEAD_ID}
     body = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
     bounds = np.searchsorted(part[order], np.arange(len(writers) + 1))

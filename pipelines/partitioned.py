@@ -9,6 +9,13 @@ in ``lead_id`` order, ``scoring.partition_rows`` to a partition. The bad-row sha
 about the whole log, is checked once every chunk is, and every row read must end clean
 or quarantined. Scoring then loads one partition file at a time.
 
+The pass checks with the same contract in one vectorised step per chunk: the GX suites'
+rules as column masks (``features.validation``, ``engine="numpy"``), the clean leads as a
+compact lookup (``features.lead_index.LeadIndex``: ~45 bytes a lead, not a pandas index of
+strings), which gives each activity's lead, its created_at and its partition at once.
+Repeats across chunks are looked for only among the leads whose rows came in more than one
+chunk (``activity_parts.drop_repeats``).
+
 The files live in a folder the caller owns (the score flow's temporary folder), which
 every worker must see (see ``runner.spill_dir``).
 """
@@ -31,9 +38,9 @@ from leadscore.features.contract import (
     OCCURRED_AT,
     OPEN,
     STATUS,
-    created_by_lead,
     data_end,
 )
+from leadscore.features.lead_index import LeadIndex
 from leadscore.features.market import OutcomeHistory
 from leadscore.features.reader import PartsTally, add_notes
 from leadscore.models.base import registry_of
@@ -108,7 +115,7 @@ class _Leads:
     """What the activity pass needs of the checked leads."""
 
     slices: list[pd.DataFrame]  # clean open leads per partition, in id order
-    created: pd.Series  # created_at by clean lead id
+    created: LeadIndex  # clean leads (table order): created_at, place among the open ones
     quarantine: pd.DataFrame
     n_in: int
     n_clean: int
@@ -161,42 +168,51 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
             notes=leads.notes,
         )
     rows = settings.scoring.partition_rows
-    reader = contract_reader(settings)
+    reader = replace(contract_reader(settings), engine="numpy")
+    index = leads.created
     paths = [Path(folder) / f"activities-{i:06d}.arrow" for i in range(n_parts)]
     dictionaries = [
         pa.array(s[LEAD_ID].to_numpy(dtype=object), pa.large_string()) for s in leads.slices
     ]
     writers = [pa.ipc.new_file(str(p), ACTIVITY_SCHEMA) for p in paths]
-    open_ids = pd.Index(pd.concat([s[LEAD_ID] for s in leads.slices]))
     leads = replace(leads, slices=[])
     tally = PartsTally(reader.activities_source)
     latest = pd.NaT
     n_chunks = 0
-    members = pd.Index(leads.members[LEAD_ID]) if leads.members is not None else None
+    n_open = int((index.open_position >= 0).sum())
+    seen, split = np.zeros(n_open, dtype=bool), np.zeros(n_open, dtype=bool)
     act_lead: list[np.ndarray] = []  # each clean activity's lead, for the account features
     act_time: list[np.ndarray] = []
     try:
         for chunk in read_chunks(data.activities, rows=data.chunk_rows):
             n_chunks += 1
             rows_in = tally.next_rows(len(chunk))
-            checked = reader.activities(chunk, leads.created, now, rows=rows_in, table_rules=False)
+            checked = reader.activities(chunk, index, now, rows=rows_in, table_rules=False)
             tally.add(checked, len(chunk))
             if len(checked.rows):
                 newest = checked.rows[OCCURRED_AT].max()
                 latest = newest if pd.isna(latest) else max(latest, newest)
-            append_activities(checked.rows, open_ids, rows, writers, dictionaries)
-            if members is not None:
-                act_lead.append(members.get_indexer(checked.rows[LEAD_ID]))
+            assert checked.lead_positions is not None
+            opened = index.open_position[checked.lead_positions]
+            append_activities(checked.rows, opened, rows, writers, dictionaries)
+            here = np.zeros(n_open, dtype=bool)
+            here[opened[opened >= 0]] = True
+            split |= here & seen  # leads whose rows came in more than one chunk
+            seen |= here
+            if leads.members is not None:  # members: the clean leads in the index's order
+                act_lead.append(checked.lead_positions)
                 stamps = checked.rows[OCCURRED_AT].to_numpy(dtype="datetime64[ns]")
                 act_time.append(stamps.view(np.int64))
             del checked, chunk
-            release_free_memory()
+            release_free_memory(collect=False)
     finally:
         for writer in writers:
             writer.close()
     if n_chunks > 1 and data.duplicate_activities == "drop":
         # a chunk drops its own repeats; a partition holds all of its leads' rows
-        repeats = sum(drop_repeats(p) for p in paths)
+        repeats = sum(
+            drop_repeats(p, split[i * rows : (i + 1) * rows]) for i, p in enumerate(paths)
+        )
         tally.n_clean -= repeats
         tally.n_dropped += repeats
         key = "duplicate_activities_dropped"
@@ -234,6 +250,16 @@ def _cut(open_leads: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
     return [ordered.iloc[i * rows : (i + 1) * rows] for i in range(n_parts)]
 
 
+def _joined(parts: list[pd.Series]) -> pd.Series:
+    return pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype="str")
+
+
+def _index(ids: pd.Series, created: pd.Series, slices: list[pd.DataFrame]) -> LeadIndex:
+    """The clean leads as a compact lookup, the open ones numbered in partition order."""
+    index = LeadIndex.of(ids, created)
+    return index.with_open(_joined([s[LEAD_ID] for s in slices]))
+
+
 def _latest(leads: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({c: [leads[c].max()] for c in (CREATED_AT, CLOSED_AT)})
 
@@ -242,9 +268,10 @@ def _leads_whole(settings: Settings, now: pd.Timestamp | None) -> _Leads:
     """The leads table read and checked in one piece (flat exports, row-number ids)."""
     checked, n_in = load_leads(settings, now)
     leads = checked.rows
+    slices = _cut(leads[leads[STATUS] == OPEN], settings.scoring.partition_rows)
     return _Leads(
-        slices=_cut(leads[leads[STATUS] == OPEN], settings.scoring.partition_rows),
-        created=created_by_lead(leads),
+        slices=slices,
+        created=_index(leads[LEAD_ID], leads[CREATED_AT], slices),
         quarantine=checked.quarantine,
         n_in=n_in,
         n_clean=len(leads),
@@ -265,7 +292,7 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
     table rules (bad-row share, nearly-null attributes) are checked on the totals.
     """
     data = settings.data
-    reader = leads_reader(settings)
+    reader = replace(leads_reader(settings), engine="numpy")
     ids = [
         reader.lead_ids(chunk)
         for chunk in read_chunks(data.leads, reader.id_column, rows=data.chunk_rows)
@@ -273,7 +300,7 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
     every_id = pd.concat(ids, ignore_index=True) if ids else pd.Series([], dtype="str")
     duplicated = pd.Index(every_id[every_id.duplicated(keep=False)].dropna().unique())
     del ids
-    created, open_rows, latest, outcomes, members = [], [], [], [], []
+    clean_ids, created, open_rows, latest, outcomes, members = [], [], [], [], [], []
     market = _market_columns(settings)
     tally = PartsTally(reader.leads_source)
     text = display_sources(settings)
@@ -282,26 +309,29 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         checked = reader.leads(chunk, now, rows=rows_in, duplicated=duplicated, table_rules=False)
         tally.add(checked, len(chunk))
         clean = checked.rows
-        created.append(created_by_lead(clean))
+        clean_ids.append(clean[LEAD_ID])
+        created.append(clean[CREATED_AT])
         open_rows.append(clean[clean[STATUS] == OPEN])
         latest.append(_latest(clean))
         if market:  # in table order: periods run across chunks
             outcomes.append(clean[[c for c in market if c in clean]])  # absent: named below
         members.append(_members(clean, settings))
         del checked, chunk, clean
-        release_free_memory()
+        release_free_memory(collect=False)
     everything = tally.close(data.validation, lines=reader.leads_lines)
     more, more_notes = second_tables(reader, every_id)
     if len(more):
         everything = pd.concat([everything, more], ignore_index=True)
     add_notes(tally.notes, more_notes)
-    by_lead = pd.concat(created)
+    slices = _cut(pd.concat(open_rows, ignore_index=True), settings.scoring.partition_rows)
+    index = _index(_joined(clean_ids), _joined(created), slices)
+    del clean_ids, created
     return _Leads(
-        slices=_cut(pd.concat(open_rows, ignore_index=True), settings.scoring.partition_rows),
-        created=by_lead,
+        slices=slices,
+        created=index,
         quarantine=everything,
         n_in=tally.n_in,
-        n_clean=len(by_lead),
+        n_clean=len(index),
         latest=_latest(pd.concat(latest, ignore_index=True)),
         history=_history(pd.concat(outcomes, ignore_index=True), settings) if market else None,
         notes=tally.notes,

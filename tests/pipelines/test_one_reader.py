@@ -171,3 +171,54 @@ def test_the_score_route_refuses_the_same_rows_with_the_same_words(tmp_path: Pat
     assert status == 422 and detail[0]["loc"] == ["body", "lead", "created_at"]
     status, detail = post(LEADS[0], [ACTIVITIES[2]])
     assert status == 422 and detail[0]["loc"][:2] == ["body", "activities"]
+
+
+def test_every_rule_quarantines_alike_in_the_chunked_vectorised_pass(tmp_path: Path):
+    """A dirtier pair of files, with a fault for every rule of both suites (the nightly
+    pass evaluates them as column masks, ``features.expectations``), cell faults, ids
+    duplicated and activities repeated across chunks: the chunked pass quarantines the same
+    rows, for the same reasons, keeps the same activities and counts the same notes."""
+    leads = [
+        ["L1", "2026-01-05T10:00:00Z", "open", "", "ann", "software", "50"],
+        ["L2", "2026-01-05T10:00:00Z", "lost", "", "ann", "software", "50"],  # no closed_at
+        ["L3", "2026-01-05T10:00:00Z", "open", "2026-02-01T00:00:00Z", "bob", "retail", "5"],
+        ["L4", "2027-01-05T10:00:00Z", "open", "", "bob", "retail", "20"],  # future
+        ["L5", "2026-01-06T10:00:00Z", "maybe", "", "bob", "retail", "7"],
+        ["L6", "2026-01-07T10:00:00Z", "converted", "2026-01-01T00:00:00Z", "ann", "x", "70"],
+        ["L7", "2026-01-07T10:00:00Z", "", "", "ann", "software", "70"],  # status empty
+        ["0042", "2026-01-07T10:00:00Z", "open", "", "ann", "soft\x00ware", "70"],
+        ["L9", "2026-01-08T10:00:00Z", "open", "", "ann", "software", "70"],
+        ["42", "2026-01-08T10:00:00Z", "open", "", "ann", "software", "70"],  # '0042' again
+        ["L1", "2026-01-09T10:00:00Z", "open", "", "ann", "software", "70"],  # L1 again
+        ["L12", "2026-01-09T10:00:00Z", "converted", "2026-03-01T00:00:00Z", "ann", "x", "1"],
+    ]
+    acts = [
+        ["L9", "page_view", "2026-02-01T00:00:00Z", None],
+        ["L9", "page_view", "2026-02-01T00:00:00Z", None],  # a repeat in its chunk
+        ["", "page_view", "2026-02-01T00:00:00Z", None],
+        ["L9", "", "2026-02-01T00:00:00Z", None],
+        ["L9", "page_view", "2027-02-01T00:00:00Z", None],
+        ["L9", "page_view", "2025-02-01T00:00:00Z", None],
+        ["L12", "email_open", "2026-02-02T00:00:00Z", "1.5"],
+        ["L9", "page_view", "2026-02-01T00:00:00Z", None],  # a repeat chunks apart
+        ["L2", "page_view", "2026-02-01T00:00:00Z", None],  # a quarantined lead
+        ["L12", "email_open", "2026-02-03T00:00:00Z", "inf"],
+    ]
+    settings = _settings(tmp_path)
+    pd.DataFrame(leads, columns=LEAD_COLUMNS).to_csv(tmp_path / "leads.csv", index=False)
+    pd.DataFrame(acts, columns=ACTIVITY_COLUMNS).to_csv(tmp_path / "activities.csv", index=False)
+    whole = load_crm(settings, now=NOW)
+    streamed = stream_crm(settings, tmp_path, now=NOW)
+    columns = ["source", "row", "lead_id", "reason"]
+    expected = whole.quarantine[columns].astype(str).to_numpy().tolist()
+    assert streamed.quarantine[columns].astype(str).to_numpy().tolist() == expected
+    reasons = set(whole.quarantine["reason"])
+    assert len(reasons) >= 14 and "lead_id is duplicated" in reasons
+    assert streamed.notes == whole.notes and whole.notes["duplicate_activities_dropped"] == 2
+    assert streamed.n_clean_leads == len(whole.leads)
+    spilled = pd.concat([p.load().activities for p in streamed.parts]).astype({"lead_id": str})
+    open_ids = whole.leads.loc[whole.leads["status"] == "open", "lead_id"]
+    kept = whole.activities[whole.activities["lead_id"].isin(open_ids)]
+    assert (
+        spilled.reset_index(drop=True).astype(str).equals(kept.reset_index(drop=True).astype(str))
+    )

@@ -1,0 +1,97 @@
+"""The clean leads as a compact lookup: lead id -> position, created_at, open position.
+
+The nightly pass checks tens of millions of activities against the clean leads. A pandas
+Index of Python strings costs ~0.5 GB per million leads and hashes every activity's id
+again; here the ids are held once as one Arrow string array (their bytes and offsets),
+beside sorted 64-bit hashes of them and int64 / int32 arrays: ~45 bytes a lead. A lookup
+factorises the chunk's ids (a chunk of the log holds a few ids many times), hashes only the
+distinct ones, finds them by binary search and confirms each match by comparing the id
+itself, so a hash collision can never tie an activity to another lead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_MISSING = np.iinfo(np.int64).min  # NaT's int64
+
+
+def _hashes(ids: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
+    return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+
+
+@dataclass(frozen=True)
+class LeadIndex:
+    """Clean leads by id: ``created`` (ns since the epoch, UTC) and ``open_position``
+    (the lead's place among the open leads in id order; -1: not open)."""
+
+    ids: pa.Array  # large_string, one per clean lead, table order
+    created: np.ndarray  # int64 ns
+    keys: np.ndarray  # uint64 hashes of the ids, sorted
+    order: np.ndarray  # int64: keys[i] is the hash of ids[order[i]]
+    open_position: np.ndarray  # int32 per clean lead
+
+    @classmethod
+    def of(cls, ids: pd.Series, created: pd.Series) -> LeadIndex:
+        """The clean leads' ids (unique, no nulls) and created_at; none open yet."""
+        keys = _hashes(ids)
+        order = np.argsort(keys, kind="stable")
+        stamps = created.to_numpy(dtype="datetime64[ns]").view(np.int64)
+        return cls(
+            ids=pa.array(np.asarray(ids, dtype=object), pa.large_string()),
+            created=stamps,
+            keys=keys[order],
+            order=order.astype(np.int64),
+            open_position=np.full(len(keys), -1, dtype=np.int32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.created)
+
+    def with_open(self, open_ids: pd.Series) -> LeadIndex:
+        """The same leads, ``open_ids`` (clean, in partition order) numbered 0, 1, ..."""
+        where = self.positions(open_ids)
+        if (where < 0).any():
+            raise RuntimeError("an open lead is missing from the clean leads")
+        opened = np.full(len(self), -1, dtype=np.int32)
+        opened[where] = np.arange(len(where), dtype=np.int32)
+        return LeadIndex(self.ids, self.created, self.keys, self.order, opened)
+
+    def positions(self, ids: pd.Series) -> np.ndarray:
+        """Each id's position among the clean leads (-1: not one of them; null: -1)."""
+        codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+        if len(uniques) == 0:
+            return np.full(len(codes), -1, dtype=np.int64)
+        found = self._find(np.asarray(uniques, dtype=object))
+        return np.append(found, -1)[codes]  # code -1 (null) -> the last
+
+    def _find(self, values: np.ndarray) -> np.ndarray:
+        keys = _hashes(values)
+        at = np.searchsorted(self.keys, keys)
+        hit = at < len(self.keys)
+        hit[hit] = self.keys[at[hit]] == keys[hit]
+        out = np.full(len(values), -1, dtype=np.int64)
+        out[hit] = self.order[at[hit]]
+        candidates = np.flatnonzero(hit)
+        same = pc.equal(self.ids.take(pa.array(out[candidates])), pa.array(values[candidates]))
+        wrong = candidates[~np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)]
+        for i in wrong:  # a 64-bit collision (or several leads on one hash): search them
+            out[i] = self._scan(values[i], keys[i], int(at[i]))
+        return out
+
+    def _scan(self, value: str, key: np.uint64, start: int) -> int:
+        stop = int(np.searchsorted(self.keys, key, side="right"))
+        for i in range(start, stop):
+            if self.ids[int(self.order[i])].as_py() == value:
+                return int(self.order[i])
+        return -1
+
+    def created_at(self, where: np.ndarray) -> pd.Series:
+        """created_at (UTC) of the leads at ``where`` (-1: NaT)."""
+        stamps = np.where(where >= 0, self.created[np.maximum(where, 0)], _MISSING)
+        return pd.Series(stamps.view("datetime64[ns]")).dt.tz_localize("UTC")
