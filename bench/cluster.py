@@ -56,6 +56,13 @@ def timed_partition(
         "seconds": round(wall, 3),
         "stages": {k: round(v, 3) for k, v in times.seconds.items()},
         "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # what the partition leaves behind until publishing: its spilled file on disk; in
+        # memory its raw scores and rule points (16 bytes a lead) and its routing pool
+        "spilled_bytes": spilled.path.stat().st_size,
+        "pool_bytes": 0
+        if spilled.pool is None
+        else int(spilled.pool.memory_usage(deep=True).sum()),
+        "pool_rows": 0 if spilled.pool is None else len(spilled.pool),
     }
 
 
