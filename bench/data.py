@@ -16,9 +16,11 @@ drift, as the nightly run does), and pickled under the cache folder with its val
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,41 +52,116 @@ class BenchData:
     n_activities: int
 
 
+def _chunk_tables(chunk: int, size: int, seed: int) -> tuple[pa.Table, pa.Table]:
+    """Chunk ``chunk`` of every open-leads set with this seed: ``size`` leads and their
+    activities, drawn with seed ``seed + chunk`` and ids prefixed ``B<chunk>-``."""
+    crm = generate_crm(size, seed=seed + chunk)
+    prefix = f"B{chunk:03d}-"
+    leads = crm.leads.assign(
+        lead_id=prefix + crm.leads["lead_id"].astype(str),
+        status="open",
+        closed_at=pd.Series(pd.NaT, index=crm.leads.index, dtype=crm.leads["closed_at"].dtype),
+    )
+    acts = crm.activities.assign(lead_id=prefix + crm.activities["lead_id"].astype(str))
+    return (
+        pa.Table.from_pandas(leads, preserve_index=False),
+        pa.Table.from_pandas(acts, preserve_index=False),
+    )
+
+
+def chunk_files(out_dir: Path, chunk: int, size: int, seed: int) -> tuple[Path, Path]:
+    """Chunk ``chunk``'s two Parquet files, generated once and shared by every set size
+    (written under a temporary name, then renamed, leads last: a killed run leaves no
+    half chunk, and the next run resumes at the first missing one)."""
+    folder = out_dir / f"chunks-s{seed}"
+    leads, acts = (
+        folder / f"leads-{chunk:04d}-{size}.parquet",
+        folder / f"acts-{chunk:04d}-{size}.parquet",
+    )
+    if leads.is_file() and acts.is_file():
+        return leads, acts
+    folder.mkdir(parents=True, exist_ok=True)
+    lt, at = _chunk_tables(chunk, size, seed)
+    for table, path in ((at, acts), (lt, leads)):
+        pq.write_table(table, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").rename(path)
+    return leads, acts
+
+
+def _complete_prefix(out_dir: Path, n_leads: int, seed: int) -> tuple[Path | None, int]:
+    """The largest complete cached set of whole chunks below ``n_leads`` (same seed): its
+    folder and its number of chunks, which a larger set starts with (chunk i is the same
+    in every size)."""
+    best: tuple[Path | None, int] = (None, 0)
+    for meta in out_dir.glob(f"open-*-s{seed}/meta.json"):
+        size = int(meta.parent.name.split("-")[1])
+        if size < n_leads and size % CHUNK_LEADS == 0 and size // CHUNK_LEADS > best[1]:
+            best = (meta.parent, size // CHUNK_LEADS)
+    return best
+
+
+def _row_groups(path: Path) -> Iterator[pa.Table]:
+    """A Parquet file's row groups, one at a time."""
+    file = pq.ParquetFile(path)
+    for i in range(file.num_row_groups):
+        yield file.read_row_group(i)
+
+
 def open_crm(n_leads: int, out_dir: Path, seed: int = 1000) -> BenchData:
-    """Write (or reuse) ``n_leads`` open leads and their activities under ``out_dir``."""
+    """Write (or reuse) ``n_leads`` open leads and their activities under ``out_dir``.
+
+    Chunk i of every size is the same draw, so a set starts with the largest complete
+    smaller set (copied) and generates only its other chunks, each cached on its own
+    (``chunk_files``: resumable, and ``python -m bench.data --chunks A:B`` makes a range
+    ahead, e.g. in a second process); the set is then one Parquet file per table.
+    """
     folder = out_dir / f"open-{n_leads}-s{seed}"
     meta_file = folder / "meta.json"
     leads_path, acts_path = folder / "leads.parquet", folder / "activities.parquet"
     if meta_file.is_file():
         meta = json.loads(meta_file.read_text())
         return BenchData(leads_path, acts_path, meta["leads"], meta["activities"])
+    prefix, first = _complete_prefix(out_dir, n_leads, seed)
+    chunks = [
+        chunk_files(out_dir, c, min(CHUNK_LEADS, n_leads - start), seed)
+        for c, start in enumerate(range(0, n_leads, CHUNK_LEADS))
+        if c >= first
+    ]
     folder.mkdir(parents=True, exist_ok=True)
-    lead_writer: pq.ParquetWriter | None = None
-    act_writer: pq.ParquetWriter | None = None
+    sources = [(prefix / "leads.parquet", prefix / "activities.parquet")] if prefix else []
+    writers: dict[Path, pq.ParquetWriter] = {}
     n_acts = 0
-    for chunk, start in enumerate(range(0, n_leads, CHUNK_LEADS)):
-        size = min(CHUNK_LEADS, n_leads - start)
-        crm = generate_crm(size, seed=seed + chunk)
-        prefix = f"B{chunk:03d}-"
-        leads = crm.leads.assign(
-            lead_id=prefix + crm.leads["lead_id"].astype(str),
-            status="open",
-            closed_at=pd.Series(pd.NaT, index=crm.leads.index, dtype=crm.leads["closed_at"].dtype),
-        )
-        acts = crm.activities.assign(lead_id=prefix + crm.activities["lead_id"].astype(str))
-        lt = pa.Table.from_pandas(leads, preserve_index=False)
-        at = pa.Table.from_pandas(acts, preserve_index=False)
-        lead_writer = lead_writer or pq.ParquetWriter(leads_path, lt.schema)
-        act_writer = act_writer or pq.ParquetWriter(acts_path, at.schema)
-        lead_writer.write_table(lt)
-        act_writer.write_table(at)
-        n_acts += len(acts)
-        del crm, leads, acts, lt, at
-    assert lead_writer is not None and act_writer is not None
-    lead_writer.close()
-    act_writer.close()
+    try:
+        for leads, acts in [*sources, *chunks]:
+            for source, target in ((leads, leads_path), (acts, acts_path)):
+                for table in _row_groups(source):
+                    if target not in writers:
+                        writers[target] = pq.ParquetWriter(target, table.schema)
+                    writers[target].write_table(table)
+                    n_acts += table.num_rows if target == acts_path else 0
+    finally:
+        for writer in writers.values():
+            writer.close()
     meta_file.write_text(json.dumps({"leads": n_leads, "activities": n_acts}))
     return BenchData(leads_path, acts_path, n_leads, n_acts)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.data --leads N [--chunks A:B]``: make the set of N open leads, or
+    only its chunks A to B-1 (to generate a large set in several processes, or ahead)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--leads", type=int, required=True)
+    parser.add_argument("--chunks", default=None, help="A:B, only these chunks' files")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
+    parser.add_argument("--seed", type=int, default=1000)
+    args = parser.parse_args(argv)
+    if args.chunks is None:
+        print(open_crm(args.leads, args.out.resolve(), args.seed))
+        return
+    low, high = (int(x) for x in args.chunks.split(":"))
+    for chunk in range(low, min(high, -(-args.leads // CHUNK_LEADS))):
+        size = min(CHUNK_LEADS, args.leads - chunk * CHUNK_LEADS)
+        print(chunk_files(args.out.resolve(), chunk, size, args.seed)[0], flush=True)
 
 
 def bench_settings(config: Path, leads: Path, activities: Path, out_dir: Path) -> Settings:
@@ -147,3 +224,7 @@ def trained_model(
     out_dir.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(result))
     return result
+
+
+if __name__ == "__main__":
+    main()

@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MPLCONFIGDIR", str(ROOT / ".mplconfig"))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+from bench.cluster import local_reference, per_worker, score_on_dask, timed_partition  # noqa: E402
 from bench.data import bench_settings, open_crm, trained_model  # noqa: E402
 from leadscore.features.builder import build_features, entities_at  # noqa: E402
 from leadscore.features.registry import build_registry  # noqa: E402
@@ -51,7 +52,7 @@ from leadscore.models.scoring import (  # noqa: E402
 )
 from leadscore.pipelines.archive import ArchiveRun, archive_published  # noqa: E402
 from leadscore.pipelines.batch import publish_spilled  # noqa: E402
-from leadscore.pipelines.partitioned import score_and_spill, stream_crm  # noqa: E402
+from leadscore.pipelines.partitioned import stream_crm  # noqa: E402
 from leadscore.pipelines.sources import read_chunks  # noqa: E402
 from leadscore.serving.store import ScoreStore  # noqa: E402
 
@@ -108,6 +109,12 @@ def _train_in_child(config: Path, train_leads: int, out: Path) -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
+def _add_stages(times: StageTimes, seconds: dict[str, float]) -> None:
+    """Add one partition's stage seconds (``timed_partition``) to the run's."""
+    for name, value in seconds.items():
+        times.seconds[name] = times.seconds.get(name, 0.0) + value
+
+
 def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     """Time the real scoring path on the cached bench data; return the measurements."""
     out = args.out.resolve()
@@ -159,16 +166,26 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(out / "archive", ignore_errors=True)  # and a fresh archive
     store = ScoreStore(settings.store)
     store.create()
+    cluster_s = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-", dir=out) as folder:
-        spilled = []
-        for i, part in enumerate(parts):  # the score flow's task body, timed by stage
-            spilled.append(
-                score_and_spill(
-                    part, i, as_of, model, rules, settings, Path(folder), times, crm.history
-                )
-            )
-            now[f"partition_{i + 1}_scored"] = rss_now_mb()
-            _progress(f"partition {i + 1}/{len(parts)} scored", times)
+        scoring = (as_of, model, rules, settings, Path(folder), crm.history)
+        score_start = time.perf_counter()
+        if args.runner == "dask":  # the score flow's task body, on a local Dask cluster
+            spilled, costs, cluster_s = score_on_dask(parts, *scoring, args.workers)
+        else:
+            spilled, costs = [], []
+            for i, part in enumerate(parts):  # the score flow's task body, timed by stage
+                done, cost = timed_partition(part, i, *scoring)
+                spilled.append(done)
+                costs.append(cost)
+                now[f"partition_{i + 1}_scored"] = rss_now_mb()
+                _add_stages(times, cost["stages"])
+                _progress(f"partition {i + 1}/{len(parts)} scored", times)
+        if args.runner == "dask":
+            for cost in costs:  # summed over workers: CPU-side seconds, not wall
+                _add_stages(times, cost["stages"])
+            _progress(f"{len(parts)} partitions scored on {args.workers} Dask workers", times)
+        score_wall = time.perf_counter() - score_start - cluster_s
         rss["pass1"] = peak_rss_mb()
         published = publish_spilled(
             spilled,
@@ -186,10 +203,14 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
             run = ArchiveRun(out / "archive", settings.monitor.archive_days)
             stamp = {"batch_id": published.batch.batch_id, "model_version": "bench"}
             assert archive_published(spilled, run, as_of=as_of, **stamp) is not None
-    batch = published.batch
+        batch = published.batch
+        rss["publish+export"] = peak_rss_mb()
+        total = time.perf_counter() - wall - cluster_s
+        peak = peak_rss_mb()  # this run's, before the reference run of a Dask bench
+        checked = {}
+        if args.runner == "dask":  # the same partitions scored here: same published?
+            checked = local_reference(parts, scoring, store, batch.batch_id, out)
     store.close()
-    rss["publish+export"] = peak_rss_mb()
-    total = time.perf_counter() - wall
     assert batch.n_rows == sum(len(p) for p in parts) == data.n_leads
     stages = {k: round(times.seconds.get(k, 0.0), 2) for k in STAGES}
     floor = sum(stages[k] for k in FLOOR)
@@ -200,11 +221,18 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         "store": settings.store.url.split(":", 1)[0],
         "activities": data.n_activities,
         "total_s": round(total, 2),
-        "peak_rss_mb": round(peak_rss_mb()),
+        "peak_rss_mb": round(peak),
         "stages": stages,
         "peak_rss_after_mb": {k: round(v) for k, v in rss.items()},
         "rss_now_mb": {k: round(v) for k, v in now.items()},
         "partition_rows": settings.scoring.partition_rows,
+        "runner": args.runner,
+        "workers": args.workers if args.runner == "dask" else 1,
+        "score_wall_s": round(score_wall, 2),
+        "cluster_start_s": round(cluster_s, 2),
+        **checked,
+        "per_worker": per_worker(costs),
+        "per_partition": costs,
         "partitions": len(parts),
         "kernel": model.explainer().kernel if model.explainer() else "pred_contrib",
         "model": {
@@ -288,6 +316,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--store-url", default=None, help="publish there instead of bench/out/scores.db"
     )
+    parser.add_argument(
+        "--runner",
+        choices=("local", "dask"),
+        default="local",
+        help="dask: score the partitions on a LocalCluster, then check them against a local run",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="Dask worker processes")
     args = parser.parse_args(argv)
     result = run_batch(args)
     result["ratios"] = plain_ratios(result, args.sample_leads)
@@ -304,6 +339,8 @@ def main(argv: list[str] | None = None) -> None:
     for key, value in result["ratios"].items():
         print(f"  {key}: {value}")
     print(json.dumps(result), flush=True)
+    if result.get("dask_same_scores") is False:
+        sys.exit("bench: the Dask run published other scores than the local run (see the CSVs)")
 
 
 if __name__ == "__main__":

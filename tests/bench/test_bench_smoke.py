@@ -126,3 +126,45 @@ def test_oracle_gap_observable_columns_equal_a_brute_force_over_the_log():
             * (floor * days + (1 - floor) * tau * (1 - np.exp(-days / tau)))
         )
         assert got["activity_rate"][i] == pytest.approx(np.log((len(mine) + 2) / (expected + 2)))
+
+
+def test_bench_on_a_two_worker_dask_cluster_publishes_the_local_scores(tmp_path, capsys):
+    """`--runner dask`: the partitions scored on a 2-process LocalCluster publish the same
+    store rows and CSV as the same partitions scored in-process; each partition's cost is
+    reported with the worker that ran it."""
+    from leadscore.serving.store import ScoreStore, StoreConfig
+
+    args = ["--leads", "1500", "--train-leads", "2500", "--partition-rows", "600"]
+    main([*args, "--sample-leads", "300", "--out", str(tmp_path), "--runner", "dask"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["runner"] == "dask" and result["workers"] == 2
+    assert result["dask_same_scores"] is True
+    costs = result["per_partition"]
+    assert [c["partition"] for c in costs] == [0, 1, 2]
+    assert sum(c["leads"] for c in costs) == 1500
+    assert all(c["worker"] != "local" and c["seconds"] > 0 for c in costs)
+    assert 1 <= len(result["per_worker"]) <= 2
+    assert sum(w["partitions"] for w in result["per_worker"].values()) == 3
+    # the store holds both publications: the Dask batch and the local one, row for row
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path / 'scores.db'}"))
+    dask, local = (
+        store.read_batch(b.batch_id).drop(columns=["batch_id", "scored_at"])
+        for b in sorted(store.batches(), key=lambda b: b.created_at)
+    )
+    store.close()
+    pd.testing.assert_frame_equal(dask, local)
+    assert len(dask) == 1500
+
+
+def test_same_published_blanks_only_the_batch_id(tmp_path):
+    from bench.cluster import same_published
+
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("lead_id,batch_id,score\nL1,b-1,90\nL2,b-1,80\n")
+    b.write_text("lead_id,batch_id,score\nL1,b-2,90\nL2,b-2,80\n")
+    assert same_published(a, "b-1", b, "b-2")
+    b.write_text("lead_id,batch_id,score\nL1,b-2,90\nL2,b-2,81\n")
+    assert not same_published(a, "b-1", b, "b-2")
+    b.write_text("lead_id,batch_id,score\nL1,b-2,90\n")  # a row short
+    assert not same_published(a, "b-1", b, "b-2")
+    assert not same_published(b, "b-2", a, "b-1")
