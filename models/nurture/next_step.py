@@ -41,8 +41,10 @@ from leadscore.features.contract import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT
 from leadscore.features.market import OutcomeHistory
 from leadscore.models.base import LeadScorer
 from leadscore.models.nurture.config import NurtureConfig
+from leadscore.models.nurture.delta import one_more, recent_leads
+from leadscore.models.nurture.forest import forest_of, lightgbm_columns, what_if_raw
 from leadscore.models.schema import NURTURE_COLUMNS
-from leadscore.models.scoring import Partition, StageTimes, partition_features
+from leadscore.models.scoring import RAW_SCORE, Partition, StageTimes, partition_features
 
 NEXT_STEP, NEXT_STEP_GAIN = NURTURE_COLUMNS
 GAIN_DECIMALS = 4
@@ -220,33 +222,113 @@ def with_next_steps(
 ) -> pd.DataFrame:
     """``frame`` (a partition's scores, ``models.scoring.score_partition``, rows as ``X``'s)
     with ``next_step`` and ``next_step_gain`` filled for its leads in ``nurture.cells``;
-    null elsewhere. ``part`` is the partition ``X`` was built from (leads and activities),
-    ``history`` and ``accounts`` what it was built with. Timed as stage "nurture"."""
+    null elsewhere. ``X`` holds the features the partition was scored on, built from
+    ``part`` (leads and activities) as of ``as_of``, with ``history`` and ``accounts``.
+    Timed as stage "nurture"."""
     with _stage(times):
         steps = np.full(len(frame), None, dtype=object)
         gains = np.full(len(frame), np.nan)
         chosen = np.flatnonzero(frame["cell"].isin(settings.nurture.cells).to_numpy())
         types = reachable_types(settings.features, settings.nurture)
         if part.activities is not None and len(chosen) and types:
-            ids = frame[LEAD_ID].to_numpy()[chosen]
-            position = pd.Index(part.leads[LEAD_ID]).get_indexer(ids)
-            leads = part.leads.iloc[position]
-            probabilities = what_if(
-                Partition(leads, part.activities),
-                as_of,
-                model,
-                settings.features,
-                types,
-                history,
-                accounts,
-                baseline=None if accounts is None else X.iloc[chosen].reset_index(drop=True),
-            )
+            scores = frame[[c for c in (LEAD_ID, RAW_SCORE) if c in frame]].iloc[chosen]
+            probabilities = next_step_probabilities(
+                scores, X.iloc[chosen], part, as_of, model, settings.features, types,
+                history, accounts,
+            )  # fmt: skip
             labels = [settings.features.type_label(t) for t in types]
             current = frame["probability"].to_numpy(dtype=np.float64)[chosen]
             steps[chosen], gains[chosen] = best_steps(
                 current, probabilities, labels, settings.nurture.min_gain
             )
         return frame.assign(**{NEXT_STEP: steps, NEXT_STEP_GAIN: gains})
+
+
+def next_step_probabilities(
+    scores: pd.DataFrame,
+    X: pd.DataFrame,
+    part: Partition,
+    as_of: pd.Timestamp,
+    model: LeadScorer,
+    config: FeatureConfig,
+    types: Sequence[str],
+    history: OutcomeHistory | None = None,
+    accounts: AccountHistory | None = None,
+) -> np.ndarray:
+    """What :func:`what_if` answers for the leads of ``scores`` (their rows of the scores
+    frame) and ``X`` (their features as scored, same rows), computed from ``X`` instead of
+    rebuilt: the moved features by delta (``models.nurture.delta``, the builder's values
+    bit for bit), scored in one pass (``models.nurture.forest`` for LightGBM, else one
+    ``raw_score`` call a chunk). The few leads the delta cannot answer exactly (an
+    activity in the last second before ``as_of``) are rebuilt through :func:`what_if`."""
+    assert part.activities is not None
+    ids = scores[LEAD_ID].to_numpy(dtype=object)
+    stamp = synthetic_time(as_of)
+    moved = one_more(X, config, types, SYNTHETIC_LAG.value)
+    rebuild = np.ones(len(ids), dtype=bool)
+    if moved is not None:
+        rebuild = recent_leads(part.activities, ids, stamp, stamp + SYNTHETIC_LAG)
+    out = np.empty((len(ids), len(types)))
+    fast = np.flatnonzero(~rebuild)
+    if len(fast):
+        assert moved is not None
+        own = scores[RAW_SCORE].to_numpy(np.float64) if RAW_SCORE in scores else None
+        out[fast] = _scored(
+            X.iloc[fast], [{n: v[fast] for n, v in m.items()} for m in moved], model,
+            None if own is None else own[fast],
+        )  # fmt: skip
+    slow = np.flatnonzero(rebuild)
+    if len(slow):
+        leads = part.leads.iloc[pd.Index(part.leads[LEAD_ID]).get_indexer(ids[slow])]
+        baseline = None if accounts is None else X.iloc[slow].reset_index(drop=True)
+        out[slow] = what_if(
+            Partition(leads, part.activities), as_of, model, config, types, history,
+            accounts, baseline,
+        )  # fmt: skip
+    return out
+
+
+CHUNK_ROWS = 262_144
+"""What-if rows a model without tabulated trees scores in one ``raw_score`` call."""
+
+
+def _scored(
+    X: pd.DataFrame, moved: list[dict[str, np.ndarray]], model: LeadScorer, own: np.ndarray | None
+) -> np.ndarray:
+    """The calibrated probabilities (leads x types) of ``X``'s rows with each type's moved
+    columns: through the tabulated trees when the model has them and they give the
+    lead's own log-odds ``own`` (the scores') back to the last bit, else ``raw_score``."""
+    n, n_types = len(X), len(moved)
+    forest = forest_of(model)
+    if forest is not None:
+        position = {name: j for j, name in enumerate(forest.features)}
+        width = max(len(m) for m in moved)
+        columns = np.full((n_types, width), -1, dtype=np.int64)
+        values = np.zeros((n_types, width, n))
+        for k, m in enumerate(moved):
+            for c, name in enumerate(name for name in m if name in position):
+                columns[k, c] = position[name]
+                values[k, c] = m[name]
+        mine, raw = what_if_raw(forest, lightgbm_columns(model, X), columns, values)
+        if own is None:
+            own = model.raw_score(X)
+        if np.array_equal(mine, own):
+            return model.calibrated(raw.ravel()).reshape(n, n_types)
+    out = np.empty((n, n_types))
+    step = max(1, CHUNK_ROWS // n_types)
+    for a in range(0, n, step):
+        rows = X.iloc[np.repeat(np.arange(a, min(n, a + step)), n_types)]
+        patch = {}
+        for name in dict.fromkeys(name for m in moved for name in m):
+            column = np.repeat(X[name].to_numpy(np.float64)[a : a + step], n_types)
+            column = column.reshape(-1, n_types)
+            for k, m in enumerate(moved):
+                if name in m:
+                    column[:, k] = m[name][a : a + step]
+            patch[name] = column.ravel()
+        raw = model.raw_score(rows.assign(**patch))
+        out[a : a + step] = model.calibrated(raw).reshape(-1, n_types)
+    return out
 
 
 @contextmanager
