@@ -23,13 +23,14 @@ lead's own. Pure numpy.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from leadscore.features.behaviour import decay_summaries, one_activity
 from leadscore.features.config import FeatureConfig
-from leadscore.features.contract import LEAD_ID, OCCURRED_AT
 from leadscore.features.registry import (
     DAYS_SINCE_ANY,
     DAYS_SINCE_HIGH_INTENT,
@@ -41,53 +42,64 @@ from leadscore.features.registry import (
 )
 
 
+@dataclass(frozen=True)
+class Move:
+    """How one more activity moves one feature of every lead: ``add`` or ``min`` (the
+    smaller of the value and) a constant, or ``set`` to new values, one a lead."""
+
+    op: Literal["add", "min", "set"]
+    value: float | np.ndarray
+
+    def apply(self, base: np.ndarray) -> np.ndarray:
+        """The moved values of the leads' feature values ``base``."""
+        if self.op == "add":
+            return base + self.value
+        if self.op == "min":
+            return np.minimum(base, self.value)
+        return np.asarray(self.value)
+
+    def take(self, rows: np.ndarray) -> Move:
+        """The move for the leads at positions ``rows`` only."""
+        return self if np.isscalar(self.value) else Move(self.op, np.asarray(self.value)[rows])
+
+
 def one_more(
-    X: pd.DataFrame, config: FeatureConfig, types: Sequence[str], lag_ns: int
-) -> list[dict[str, np.ndarray]] | None:
-    """Per type of ``types``: the columns of ``X`` (features as built, one row a lead) that
-    one more activity of that type ``lag_ns`` before the rows' ``as_of`` moves, with their
-    new values. None when the shortcut cannot be exact for this config (a "never" value
-    not above the activity's age): the caller rebuilds."""
+    X: pd.DataFrame,
+    rows: np.ndarray,
+    config: FeatureConfig,
+    types: Sequence[str],
+    lag_ns: int,
+) -> tuple[list[dict[str, Move]], np.ndarray] | None:
+    """For the leads at positions ``rows`` of ``X`` (features as built), per type of
+    ``types``: how one more activity of that type ``lag_ns`` before the rows' ``as_of``
+    moves each column it moves; and which of the leads must be rebuilt instead (one with
+    an activity younger than the added one). None when the shortcut cannot be exact for
+    this config (a "never" value not above the added activity's age)."""
     windows, weight, age = one_activity(lag_ns, config)
     if not config.never_days > age:
         return None
     names = config.type_names
-    decayed = np.ascontiguousarray(
-        np.column_stack([X[decay_name(n)].to_numpy(dtype=np.float64) for n in names])
-    )
-    since_any = np.minimum(X[DAYS_SINCE_ANY].to_numpy(dtype=np.float64), age)
-    since_high = np.minimum(X[DAYS_SINCE_HIGH_INTENT].to_numpy(dtype=np.float64), age)
-    out: list[dict[str, np.ndarray]] = []
+    decayed = np.empty((len(rows), len(names)))
+    for k, name in enumerate(names):
+        decayed[:, k] = X[decay_name(name)].to_numpy(dtype=np.float64)[rows]
+    younger = X[DAYS_SINCE_ANY].to_numpy(dtype=np.float64)[rows] < age
+    out: list[dict[str, Move]] = []
     for kind in types:
         k = names.index(kind)
-        moved: dict[str, np.ndarray] = {}
-        for w, counted in zip(config.windows_days, windows, strict=True):
-            if counted:
-                moved[count_name(kind, w)] = X[count_name(kind, w)].to_numpy(np.float64) + counted
+        moved = {
+            count_name(kind, w): Move("add", float(counted))
+            for w, counted in zip(config.windows_days, windows, strict=True)
+            if counted
+        }
+        moved[decay_name(kind)] = Move("add", weight)
+        moved[recency_name(kind)] = Move("min", age)
+        moved[DAYS_SINCE_ANY] = Move("min", age)
+        if config.activity_types[kind].high_intent:
+            moved[DAYS_SINCE_HIGH_INTENT] = Move("min", age)
         own = decayed[:, k].copy()
         decayed[:, k] = own + weight
-        moved[decay_name(kind)] = decayed[:, k].copy()
-        moved[recency_name(kind)] = np.minimum(X[recency_name(kind)].to_numpy(np.float64), age)
-        moved[DAYS_SINCE_ANY] = since_any
-        if config.activity_types[kind].high_intent:
-            moved[DAYS_SINCE_HIGH_INTENT] = since_high
-        moved[DECAYED_TOTAL], moved[ENGAGEMENT_POINTS] = decay_summaries(decayed, config)
+        total, points = decay_summaries(decayed, config)
         decayed[:, k] = own
+        moved[DECAYED_TOTAL], moved[ENGAGEMENT_POINTS] = Move("set", total), Move("set", points)
         out.append(moved)
-    return out
-
-
-def recent_leads(
-    activities: pd.DataFrame, lead_ids: np.ndarray, since: pd.Timestamp, until: pd.Timestamp
-) -> np.ndarray:
-    """Which of ``lead_ids`` have an activity after ``since`` and before ``until`` (UTC),
-    or one without a time: their one more activity at ``since`` is not their newest, so
-    they are rebuilt."""
-    times = activities[OCCURRED_AT].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    nat = np.iinfo(np.int64).min
-    late = (times > since.value) & (times < until.value)
-    rows = np.flatnonzero(late | (times == nat))
-    if not len(rows):
-        return np.zeros(len(lead_ids), dtype=bool)
-    ids = activities[LEAD_ID].take(rows).astype(object).to_numpy()
-    return pd.Index(lead_ids, dtype=object).isin(ids)
+    return out, younger

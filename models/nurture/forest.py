@@ -22,6 +22,7 @@ Pure numba over flat arrays read from ``Booster.dump_model()``, built once per m
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.models.base import LeadScorer
+from leadscore.models.nurture.delta import Move
 from leadscore.models.treeshap import _MISSING, _ZERO_THRESHOLD, KERNEL_LOCK, _is_leaf
 
 MAX_SPLITS = 12
@@ -52,7 +54,7 @@ class Forest:
     missing: np.ndarray
     default_left: np.ndarray
     cat_start: np.ndarray
-    cat_words: np.ndarray
+    cat_left: np.ndarray
     table_start: np.ndarray
     leaves: np.ndarray
 
@@ -97,8 +99,11 @@ def _flatten(dump: dict[str, Any], features: list[str]) -> Forest | None:
         keys = np.arange(1 << len(splits), dtype=np.int64)
         tables.append(np.array([_leaf(root, int(k)) for k in keys], dtype=np.float64))
         table_start.append(table_start[-1] + len(keys))
-    words = [_bitset(cats) for cats in nodes["cats"]]
-    cat_start = np.cumsum([0, *(len(w) for w in words)]).astype(np.int64)
+    lefts = [
+        _lookup(cats) if cat else np.zeros(0, np.int8)
+        for cats, cat in zip(nodes["cats"], nodes["cat"], strict=True)
+    ]
+    cat_start = np.cumsum([0, *(len(w) for w in lefts)]).astype(np.int64)
     return Forest(
         features=features,
         tree_start=np.asarray(tree_start, dtype=np.int64),
@@ -108,18 +113,19 @@ def _flatten(dump: dict[str, Any], features: list[str]) -> Forest | None:
         missing=np.asarray(nodes["miss"], dtype=np.int8),
         default_left=np.asarray(nodes["dl"], dtype=np.int8),
         cat_start=cat_start,
-        cat_words=np.concatenate([np.zeros(0, np.uint64), *words]),
+        cat_left=np.concatenate([np.zeros(0, np.int8), *lefts]),
         table_start=np.asarray(table_start, dtype=np.int64),
         leaves=np.concatenate(tables) if tables else np.zeros(0),
     )
 
 
-def _bitset(categories: list[int]) -> np.ndarray:
-    """The categories that go left, as 64-bit words (bit c of word c // 64: category c)."""
-    words = np.zeros((max(categories) // 64 + 1) if categories else 0, dtype=np.uint64)
-    for c in categories:
-        words[c // 64] |= np.uint64(1) << np.uint64(c % 64)
-    return words
+def _lookup(categories: list[int]) -> np.ndarray:
+    """Which way a category code goes at a categorical split, by code + 1: entry 0 for a
+    missing or negative code (right), then one per code up to the largest that goes left,
+    then a last "right" for every larger code."""
+    table = np.zeros(max(categories, default=-1) + 3, dtype=np.int8)
+    table[np.asarray(categories, dtype=np.int64) + 1] = 1
+    return table
 
 
 def _splits(node: dict[str, Any], out: list[dict[str, Any]]) -> None:
@@ -137,58 +143,65 @@ def _leaf(node: dict[str, Any], key: int) -> float:
     return float(node["leaf_value"])
 
 
-def lightgbm_columns(model: LeadScorer, X: pd.DataFrame) -> np.ndarray:
-    """The float matrix LightGBM reads for ``X``'s rows, one row a feature (features x
-    rows), as ``LeadModel.lightgbm_matrix`` builds it: numbers; a category's code, NaN for
-    a missing or unseen one (looked up once per distinct value)."""
+def lightgbm_columns(model: LeadScorer, X: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """The float matrix LightGBM reads for the rows ``rows`` of ``X``, one row a feature
+    (features x rows), as ``LeadModel.lightgbm_matrix`` builds it: numbers; a category's
+    code, NaN for a missing or unseen one (looked up once per distinct value)."""
     features = list(model.features)
     categories: dict[str, list[str]] = model.categories_  # type: ignore[attr-defined]
-    out = np.empty((len(features), len(X)), dtype=np.float64)
+    out = np.empty((len(features), len(rows)), dtype=np.float64)
     for j, name in enumerate(features):
         column = X[name]
         if name in categories:
-            codes, uniques = pd.factorize(column)
+            codes, uniques = pd.factorize(column.take(rows))
             known = pd.Index(categories[name], dtype=object).get_indexer(uniques.astype(object))
             lookup = np.append(np.where(known < 0, np.nan, known), np.nan)
             out[j] = lookup[codes]  # code -1 (missing) -> the trailing NaN
         elif column.dtype == np.float64:
-            out[j] = column.to_numpy()
+            out[j] = column.to_numpy()[rows]
         else:
-            out[j] = pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
+            numbers = pd.to_numeric(column.take(rows), errors="coerce")
+            out[j] = numbers.astype("float64").to_numpy()
     return out
 
 
+OPS = {"add": 0, "min": 1, "set": 2}
+"""A move's operation, as the kernel reads it."""
+
+
 def what_if_raw(
-    forest: Forest, columns: np.ndarray, moved: np.ndarray, values: np.ndarray
+    forest: Forest, columns: np.ndarray, moves: Sequence[Mapping[int, Move]]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The log-odds of each row of LightGBM's matrix given feature-major (``columns``:
-    features x n, :func:`lightgbm_columns`), as it is and, per what-if k, with the
-    features ``moved[k]`` (positions; -1 pads) set to ``values[k]`` (what-ifs x
-    len(moved[k]) x n): ``(own (n,), what_ifs (n, k))``."""
-    n_ifs, n = len(moved), columns.shape[1]
+    features x n, :func:`lightgbm_columns`), as it is and, per what-if k, with each
+    feature ``j`` of ``moves[k]`` (by position) moved by ``moves[k][j]``:
+    ``(own (n,), what_ifs (n, k))``."""
+    n_ifs, n = len(moves), columns.shape[1]
     own, out = np.empty(n), np.empty((n_ifs, n))
-    slot = np.full((n_ifs, len(forest.features)), -1, dtype=np.int64)
-    for k in range(n_ifs):
-        for c in np.flatnonzero(moved[k] >= 0):
-            slot[k, moved[k, c]] = c
-    touched = []  # (split, slot) of every split on a moved feature, by tree, then what-if
-    start = [0]
-    for t in range(len(forest.tree_start) - 1):
-        splits = range(forest.tree_start[t], forest.tree_start[t + 1])
-        for k in range(n_ifs):
-            on = [(g, int(slot[k, forest.feature[g]])) for g in splits]
-            touched += [(g, c) for g, c in on if c >= 0]
-            start.append(len(touched))
-    flat = np.array(touched, dtype=np.int64).reshape(-1, 2).T.copy()
+    sets = [m.value for moves_k in moves for m in moves_k.values() if m.op == "set"]
+    set_of = {id(v): i for i, v in enumerate(sets)}
+    start, node, op, const, row = [0], [], [], [], []
+    for t in range(len(forest.tree_start) - 1):  # every split on a moved feature, tree by
+        for moves_k in moves:  # tree, then what-if by what-if
+            for g in range(forest.tree_start[t], forest.tree_start[t + 1]):
+                move = moves_k.get(int(forest.feature[g]))
+                if move is not None:
+                    node.append(g)
+                    op.append(OPS[move.op])
+                    const.append(0.0 if move.op == "set" else float(move.value))  # type: ignore[arg-type]
+                    row.append(set_of[id(move.value)] if move.op == "set" else 0)
+            start.append(len(node))
     if n:
         with KERNEL_LOCK:
             _kernel(
                 np.ascontiguousarray(columns, dtype=np.float64),
-                np.ascontiguousarray(values, dtype=np.float64),
-                np.asarray(start, dtype=np.int64), flat[0], flat[1], forest.tree_start,
-                forest.feature, forest.threshold, forest.categorical, forest.missing,
-                forest.default_left, forest.cat_start, forest.cat_words, forest.table_start,
-                forest.leaves, own, out,
+                np.array(sets, dtype=np.float64).reshape(len(sets), n),
+                np.asarray(start, dtype=np.int64), np.asarray(node, dtype=np.int64),
+                np.asarray(op, dtype=np.int8), np.asarray(const, dtype=np.float64),
+                np.asarray(row, dtype=np.int64), forest.tree_start, forest.feature,
+                forest.threshold, forest.categorical, forest.missing, forest.default_left,
+                forest.cat_start, forest.cat_left, forest.table_start, forest.leaves, own,
+                out,
             )  # fmt: skip
     return own, out.T
 
@@ -206,7 +219,7 @@ def _decide(
     missing: np.ndarray,
     default_left: np.ndarray,
     cat_start: np.ndarray,
-    cat_words: np.ndarray,
+    cat_left: np.ndarray,
 ) -> None:
     """Set bit ``bit`` of ``keys[i]`` to LightGBM's decision at split ``g`` for the value
     ``x[r0 + i]``, i < m (tree.h ``NumericalDecision``: a NaN is 0 unless the split's
@@ -215,16 +228,11 @@ def _decide(
     split, without branches inside, so that it runs in SIMD lanes."""
     mask = ~(1 << bit)
     if categorical[g]:
-        c0, c1 = cat_start[g], cat_start[g + 1]
+        c0, last = cat_start[g], cat_start[g + 1] - cat_start[g] - 1
         for i in range(m):
             v = x[r0 + i]
-            left = 0
-            if not np.isnan(v):
-                code = int(v)
-                word = c0 + (code >> 6)
-                if code >= 0 and word < c1 and (cat_words[word] >> np.uint64(code & 63)) & 1:
-                    left = 1
-            keys[i] = (keys[i] & mask) | (left << bit)
+            at = 0 if np.isnan(v) else min(max(int(v) + 1, 0), last)
+            keys[i] = (keys[i] & mask) | (np.int64(cat_left[c0 + at]) << bit)
         return
     threshold_g, default = threshold[g], int(default_left[g])
     if missing[g] == 2:  # NaN
@@ -249,10 +257,12 @@ def _decide(
 @numba.njit(cache=True, parallel=True)
 def _kernel(
     columns: np.ndarray,
-    values: np.ndarray,
+    sets: np.ndarray,
     touch_start: np.ndarray,
     touch_node: np.ndarray,
-    touch_slot: np.ndarray,
+    touch_op: np.ndarray,
+    touch_const: np.ndarray,
+    touch_set: np.ndarray,
     tree_start: np.ndarray,
     feature: np.ndarray,
     threshold: np.ndarray,
@@ -260,7 +270,7 @@ def _kernel(
     missing: np.ndarray,
     default_left: np.ndarray,
     cat_start: np.ndarray,
-    cat_words: np.ndarray,
+    cat_left: np.ndarray,
     table_start: np.ndarray,
     leaves: np.ndarray,
     own: np.ndarray,
@@ -278,6 +288,7 @@ def _kernel(
         m = min(n_rows, r0 + block) - r0
         keys = np.zeros(block, dtype=np.int64)
         moved = np.zeros(block, dtype=np.int64)
+        value = np.zeros(block)
         leaf = np.zeros(block)
         total = np.zeros(block)
         sums = np.zeros((n_ifs, block))
@@ -286,7 +297,7 @@ def _kernel(
             for g in range(tree_start[t], tree_start[t + 1]):
                 _decide(
                     columns[feature[g]], r0, m, g, g - tree_start[t], keys, threshold,
-                    categorical, missing, default_left, cat_start, cat_words,
+                    categorical, missing, default_left, cat_start, cat_left,
                 )  # fmt: skip
             base = table_start[t]
             for i in range(m):
@@ -301,9 +312,19 @@ def _kernel(
                 moved[:] = keys
                 for p in range(a, e):
                     g = touch_node[p]
+                    x = columns[feature[g]]
+                    if touch_op[p] == 0:  # add: as numpy adds
+                        for i in range(m):
+                            value[i] = x[r0 + i] + touch_const[p]
+                    elif touch_op[p] == 1:  # min: as np.minimum (NaN stays NaN)
+                        c = touch_const[p]
+                        for i in range(m):
+                            value[i] = c if c < x[r0 + i] else x[r0 + i]
+                    else:
+                        value[:m] = sets[touch_set[p], r0 : r0 + m]
                     _decide(
-                        values[j, touch_slot[p]], r0, m, g, g - tree_start[t], moved,
-                        threshold, categorical, missing, default_left, cat_start, cat_words,
+                        value, 0, m, g, g - tree_start[t], moved, threshold, categorical,
+                        missing, default_left, cat_start, cat_left,
                     )  # fmt: skip
                 for i in range(m):
                     sums[j, i] += leaves[base + moved[i]]

@@ -41,7 +41,7 @@ from leadscore.features.contract import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT
 from leadscore.features.market import OutcomeHistory
 from leadscore.models.base import LeadScorer
 from leadscore.models.nurture.config import NurtureConfig
-from leadscore.models.nurture.delta import one_more, recent_leads
+from leadscore.models.nurture.delta import Move, one_more
 from leadscore.models.nurture.forest import forest_of, lightgbm_columns, what_if_raw
 from leadscore.models.schema import NURTURE_COLUMNS
 from leadscore.models.scoring import RAW_SCORE, Partition, StageTimes, partition_features
@@ -231,11 +231,10 @@ def with_next_steps(
         chosen = np.flatnonzero(frame["cell"].isin(settings.nurture.cells).to_numpy())
         types = reachable_types(settings.features, settings.nurture)
         if part.activities is not None and len(chosen) and types:
-            scores = frame[[c for c in (LEAD_ID, RAW_SCORE) if c in frame]].iloc[chosen]
+            own = frame[RAW_SCORE].to_numpy(np.float64)[chosen] if RAW_SCORE in frame else None
             probabilities = next_step_probabilities(
-                scores, X.iloc[chosen], part, as_of, model, settings.features, types,
-                history, accounts,
-            )  # fmt: skip
+                X, chosen, part, as_of, model, settings.features, types, history, accounts, own
+            )
             labels = [settings.features.type_label(t) for t in types]
             current = frame["probability"].to_numpy(dtype=np.float64)[chosen]
             steps[chosen], gains[chosen] = best_steps(
@@ -245,8 +244,8 @@ def with_next_steps(
 
 
 def next_step_probabilities(
-    scores: pd.DataFrame,
     X: pd.DataFrame,
+    rows: np.ndarray,
     part: Partition,
     as_of: pd.Timestamp,
     model: LeadScorer,
@@ -254,34 +253,32 @@ def next_step_probabilities(
     types: Sequence[str],
     history: OutcomeHistory | None = None,
     accounts: AccountHistory | None = None,
+    own: np.ndarray | None = None,
 ) -> np.ndarray:
-    """What :func:`what_if` answers for the leads of ``scores`` (their rows of the scores
-    frame) and ``X`` (their features as scored, same rows), computed from ``X`` instead of
-    rebuilt: the moved features by delta (``models.nurture.delta``, the builder's values
-    bit for bit), scored in one pass (``models.nurture.forest`` for LightGBM, else one
-    ``raw_score`` call a chunk). The few leads the delta cannot answer exactly (an
-    activity in the last second before ``as_of``) are rebuilt through :func:`what_if`."""
+    """What :func:`what_if` answers for the leads at positions ``rows`` of ``X`` (features
+    as scored, built from ``part`` as of ``as_of``; ``own``: their scored log-odds, if
+    known), computed from ``X`` instead of rebuilt: the moved features by delta
+    (``models.nurture.delta``, the builder's values), all (lead, type) rows scored in one
+    pass (``models.nurture.forest`` for LightGBM, else ``raw_score``). The few leads the
+    delta cannot answer exactly (an activity in the last second before ``as_of``) are
+    rebuilt through :func:`what_if`."""
     assert part.activities is not None
-    ids = scores[LEAD_ID].to_numpy(dtype=object)
-    stamp = synthetic_time(as_of)
-    moved = one_more(X, config, types, SYNTHETIC_LAG.value)
-    rebuild = np.ones(len(ids), dtype=bool)
-    if moved is not None:
-        rebuild = recent_leads(part.activities, ids, stamp, stamp + SYNTHETIC_LAG)
-    out = np.empty((len(ids), len(types)))
+    rows = np.asarray(rows, dtype=np.int64)
+    delta = one_more(X, rows, config, types, SYNTHETIC_LAG.value)
+    rebuild = np.ones(len(rows), dtype=bool) if delta is None else delta[1]
+    out = np.empty((len(rows), len(types)))
     fast = np.flatnonzero(~rebuild)
-    if len(fast):
-        assert moved is not None
-        own = scores[RAW_SCORE].to_numpy(np.float64) if RAW_SCORE in scores else None
-        out[fast] = _scored(
-            X.iloc[fast], [{n: v[fast] for n, v in m.items()} for m in moved], model,
-            None if own is None else own[fast],
-        )  # fmt: skip
-    slow = np.flatnonzero(rebuild)
+    if delta is not None and len(fast):
+        moved = delta[0] if len(fast) == len(rows) else [
+            {n: v.take(fast) for n, v in m.items()} for m in delta[0]
+        ]  # fmt: skip
+        out[fast] = _scored(X, rows[fast], moved, model, None if own is None else own[fast])
+    slow = rows[rebuild]
     if len(slow):
-        leads = part.leads.iloc[pd.Index(part.leads[LEAD_ID]).get_indexer(ids[slow])]
+        ids = X[LEAD_ID].to_numpy(dtype=object)[slow]
+        leads = part.leads.iloc[pd.Index(part.leads[LEAD_ID]).get_indexer(ids)]
         baseline = None if accounts is None else X.iloc[slow].reset_index(drop=True)
-        out[slow] = what_if(
+        out[rebuild] = what_if(
             Partition(leads, part.activities), as_of, model, config, types, history,
             accounts, baseline,
         )  # fmt: skip
@@ -293,40 +290,38 @@ CHUNK_ROWS = 262_144
 
 
 def _scored(
-    X: pd.DataFrame, moved: list[dict[str, np.ndarray]], model: LeadScorer, own: np.ndarray | None
+    X: pd.DataFrame,
+    rows: np.ndarray,
+    moved: list[dict[str, Move]],
+    model: LeadScorer,
+    own: np.ndarray | None,
 ) -> np.ndarray:
-    """The calibrated probabilities (leads x types) of ``X``'s rows with each type's moved
-    columns: through the tabulated trees when the model has them and they give the
-    lead's own log-odds ``own`` (the scores') back to the last bit, else ``raw_score``."""
-    n, n_types = len(X), len(moved)
+    """The calibrated probabilities (leads x types) of ``X``'s rows ``rows`` with each
+    type's moved columns: through the tabulated trees when the model has them and they
+    give the leads' own log-odds ``own`` back to the last bit, else ``raw_score``."""
+    n, n_types = len(rows), len(moved)
     forest = forest_of(model)
     if forest is not None:
         position = {name: j for j, name in enumerate(forest.features)}
-        width = max(len(m) for m in moved)
-        columns = np.full((n_types, width), -1, dtype=np.int64)
-        values = np.zeros((n_types, width, n))
-        for k, m in enumerate(moved):
-            for c, name in enumerate(name for name in m if name in position):
-                columns[k, c] = position[name]
-                values[k, c] = m[name]
-        mine, raw = what_if_raw(forest, lightgbm_columns(model, X), columns, values)
+        by_position = [{position[n]: v for n, v in m.items() if n in position} for m in moved]
+        mine, raw = what_if_raw(forest, lightgbm_columns(model, X, rows), by_position)
         if own is None:
-            own = model.raw_score(X)
+            own = model.raw_score(X.iloc[rows])
         if np.array_equal(mine, own):
             return model.calibrated(raw.ravel()).reshape(n, n_types)
     out = np.empty((n, n_types))
     step = max(1, CHUNK_ROWS // n_types)
     for a in range(0, n, step):
-        rows = X.iloc[np.repeat(np.arange(a, min(n, a + step)), n_types)]
+        part = rows[a : a + step]
         patch = {}
         for name in dict.fromkeys(name for m in moved for name in m):
-            column = np.repeat(X[name].to_numpy(np.float64)[a : a + step], n_types)
-            column = column.reshape(-1, n_types)
+            base = X[name].to_numpy(np.float64)[part]
+            column = np.repeat(base, n_types).reshape(-1, n_types)
             for k, m in enumerate(moved):
                 if name in m:
-                    column[:, k] = m[name][a : a + step]
+                    column[:, k] = m[name].take(np.arange(a, a + len(part))).apply(base)
             patch[name] = column.ravel()
-        raw = model.raw_score(rows.assign(**patch))
+        raw = model.raw_score(X.iloc[np.repeat(part, n_types)].assign(**patch))
         out[a : a + step] = model.calibrated(raw).reshape(-1, n_types)
     return out
 
