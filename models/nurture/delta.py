@@ -13,11 +13,12 @@ the lead's own feature row already fixes:
 - all activities weighted by recency and the engagement points: recomputed from the
   per-type sums by the builder's own code (``features.behaviour.decay_summaries``).
 
-So the values are the builder's, bit for bit, with one exception the caller must rebuild:
-a lead that has an activity between the synthetic one and ``as_of`` (its newest activity
-of a type is then not the synthetic one, and the weights add in another order). Every
-other column (attributes, lead age, market rate, the accounts' other contacts) is the
-lead's own. Pure numpy.
+So the values are the builder's, bit for bit (tests/models/test_nurture_delta.py), with
+one exception the caller must rebuild: a lead with an activity between the synthetic one
+and ``as_of`` (its days since any activity below the synthetic one's age), whose newest
+activity of a type is then not the synthetic one, so the weights would add in another
+order. Every other column (attributes, lead age, market rate, the accounts' columns) is
+the lead's own. Pure numpy.
 """
 
 from __future__ import annotations

@@ -10,18 +10,22 @@ current probability is its ``next_step`` (the type's label), the gain (probabili
 0-1, read to :data:`GAIN_DECIMALS` places) its ``next_step_gain``, when that gain is more
 than ``nurture.min_gain``; else both stay null.
 
-Honest by construction: the features are rebuilt through the one feature path
-(``models.scoring.partition_features``, i.e. ``features.builder.build_features``) from the
-lead's activities strictly before the scoring time plus the synthetic one, so recency,
+Honest by construction: the features are those the one feature path
+(``models.scoring.partition_features``, i.e. ``features.builder.build_features``) gives from
+the lead's activities strictly before the scoring time plus the synthetic one, so recency,
 windowed counts, decayed sums, engagement points and high-intent recency move exactly as
 they would if the lead did it; nothing after the scoring time is read. One exception is
 made, because the builder's answer would be wrong there: an account's engagement
 (``data.joins``) leaves the lead's own activity out, so the lead's step leaves the other
 contacts' engagement where it was (the baseline value is kept).
 
-Vectorised over leads: one feature build and one prediction per reachable type, over the
-partition's nurture leads together, never a loop over leads. A partition without an
-activity log (a flat export) has no activity to add: its next steps stay null.
+:func:`what_if` is that rebuild, literally. The nightly stage gets the same numbers
+without it (:func:`next_step_probabilities`): the moved features by delta from the scored
+feature rows (``models.nurture.delta``), every (lead, type) row scored in one pass over
+the model's tabulated trees, summed in LightGBM's order (``models.nurture.forest``); only
+a lead with an activity in the last second before the scoring time is rebuilt. A
+partition without an activity log (a flat export) has no activity to add: its next steps
+stay null.
 
 Pure: no Prefect, MLflow or store.
 """
