@@ -143,14 +143,20 @@ def _leaf(node: dict[str, Any], key: int) -> float:
     return float(node["leaf_value"])
 
 
-def lightgbm_columns(model: LeadScorer, X: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+def lightgbm_columns(
+    model: LeadScorer, X: pd.DataFrame, rows: np.ndarray, forest: Forest | None = None
+) -> np.ndarray:
     """The float matrix LightGBM reads for the rows ``rows`` of ``X``, one row a feature
     (features x rows), as ``LeadModel.lightgbm_matrix`` builds it: numbers; a category's
-    code, NaN for a missing or unseen one (looked up once per distinct value)."""
+    code, NaN for a missing or unseen one (looked up once per distinct value). With
+    ``forest``, only the features its splits read are filled (the others stay 0)."""
     features = list(model.features)
     categories: dict[str, list[str]] = model.categories_  # type: ignore[attr-defined]
-    out = np.empty((len(features), len(rows)), dtype=np.float64)
+    out = np.zeros((len(features), len(rows)), dtype=np.float64)
+    read = set(range(len(features))) if forest is None else set(forest.feature.tolist())
     for j, name in enumerate(features):
+        if j not in read:
+            continue
         column = X[name]
         if name in categories:
             codes, uniques = pd.factorize(column.take(rows))

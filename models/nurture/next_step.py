@@ -308,7 +308,8 @@ def _scored(
     if forest is not None:
         position = {name: j for j, name in enumerate(forest.features)}
         by_position = [{position[n]: v for n, v in m.items() if n in position} for m in moved]
-        mine, raw = what_if_raw(forest, lightgbm_columns(model, X, rows), by_position)
+        columns = lightgbm_columns(model, X, rows, forest)
+        mine, raw = what_if_raw(forest, columns, by_position)
         if own is None:
             own = model.raw_score(X.iloc[rows])
         if np.array_equal(mine, own):
