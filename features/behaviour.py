@@ -136,11 +136,32 @@ def behaviour_features(
             for n in names
         ]
     )
-    points = np.array([config.type_points(n) for n in names])
     any_latest = latest.min(axis=1)
     hi_latest = latest[:, high_intent].min(axis=1) if high_intent.any() else np.full(n_rows, np.inf)
     out[DAYS_SINCE_ANY] = np.where(np.isinf(any_latest), never, any_latest)
     out[DAYS_SINCE_HIGH_INTENT] = np.where(np.isinf(hi_latest), never, hi_latest)
-    out[DECAYED_TOTAL] = decayed.sum(axis=1)
-    out[ENGAGEMENT_POINTS] = decayed @ points
+    out[DECAYED_TOTAL], out[ENGAGEMENT_POINTS] = decay_summaries(decayed, config)
     return out
+
+
+def decay_summaries(decayed: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """All activities weighted by recency, and their rule points, from the per-type decayed
+    sums (rows x ``config.type_names``, C order): one computation for the builder and for
+    the nurture what-if (models/nurture/), which must agree with it to the last bit."""
+    points = np.array([config.type_points(n) for n in config.type_names])
+    return decayed.sum(axis=1), decayed @ points
+
+
+def one_activity(age_ns: int, config: FeatureConfig) -> tuple[np.ndarray, float, float]:
+    """What one activity ``age_ns`` nanoseconds before an entity's time adds, computed by
+    the same compiled pass as every feature: the count it adds to each window (1 or 0,
+    ``config.windows_days`` order), its recency-weighted value and its age in days."""
+    windows = np.asarray(config.windows_days, dtype=np.float64)
+    counts, decayed = np.zeros((len(windows), 1, 1)), np.zeros((1, 1))
+    latest = np.full((1, 1), np.inf)
+    zero = np.zeros(1, dtype=np.int64)
+    _accumulate(
+        zero, np.array([age_ns], dtype=np.int64), np.array([0, 1], dtype=np.int64), zero,
+        zero, zero, windows, float(config.half_life_days), counts, decayed, latest,
+    )  # fmt: skip
+    return counts[:, 0, 0], float(decayed[0, 0]), float(latest[0, 0])

@@ -10,18 +10,22 @@ current probability is its ``next_step`` (the type's label), the gain (probabili
 0-1, read to :data:`GAIN_DECIMALS` places) its ``next_step_gain``, when that gain is more
 than ``nurture.min_gain``; else both stay null.
 
-Honest by construction: the features are rebuilt through the one feature path
-(``models.scoring.partition_features``, i.e. ``features.builder.build_features``) from the
-lead's activities strictly before the scoring time plus the synthetic one, so recency,
+Honest by construction: the features are those the one feature path
+(``models.scoring.partition_features``, i.e. ``features.builder.build_features``) gives from
+the lead's activities strictly before the scoring time plus the synthetic one, so recency,
 windowed counts, decayed sums, engagement points and high-intent recency move exactly as
 they would if the lead did it; nothing after the scoring time is read. One exception is
 made, because the builder's answer would be wrong there: an account's engagement
 (``data.joins``) leaves the lead's own activity out, so the lead's step leaves the other
 contacts' engagement where it was (the baseline value is kept).
 
-Vectorised over leads: one feature build and one prediction per reachable type, over the
-partition's nurture leads together, never a loop over leads. A partition without an
-activity log (a flat export) has no activity to add: its next steps stay null.
+:func:`what_if` is that rebuild, literally. The nightly stage gets the same numbers
+without it (:func:`next_step_probabilities`): the moved features by delta from the scored
+feature rows (``models.nurture.delta``), every (lead, type) row scored in one pass over
+the model's tabulated trees, summed in LightGBM's order (``models.nurture.forest``); only
+a lead with an activity in the last second before the scoring time is rebuilt. A
+partition without an activity log (a flat export) has no activity to add: its next steps
+stay null.
 
 Pure: no Prefect, MLflow or store.
 """
@@ -41,8 +45,10 @@ from leadscore.features.contract import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT
 from leadscore.features.market import OutcomeHistory
 from leadscore.models.base import LeadScorer
 from leadscore.models.nurture.config import NurtureConfig
+from leadscore.models.nurture.delta import Move, one_more
+from leadscore.models.nurture.forest import forest_of, lightgbm_columns, what_if_raw
 from leadscore.models.schema import NURTURE_COLUMNS
-from leadscore.models.scoring import Partition, StageTimes, partition_features
+from leadscore.models.scoring import RAW_SCORE, Partition, StageTimes, partition_features
 
 NEXT_STEP, NEXT_STEP_GAIN = NURTURE_COLUMNS
 GAIN_DECIMALS = 4
@@ -220,26 +226,18 @@ def with_next_steps(
 ) -> pd.DataFrame:
     """``frame`` (a partition's scores, ``models.scoring.score_partition``, rows as ``X``'s)
     with ``next_step`` and ``next_step_gain`` filled for its leads in ``nurture.cells``;
-    null elsewhere. ``part`` is the partition ``X`` was built from (leads and activities),
-    ``history`` and ``accounts`` what it was built with. Timed as stage "nurture"."""
+    null elsewhere. ``X`` holds the features the partition was scored on, built from
+    ``part`` (leads and activities) as of ``as_of``, with ``history`` and ``accounts``.
+    Timed as stage "nurture"."""
     with _stage(times):
         steps = np.full(len(frame), None, dtype=object)
         gains = np.full(len(frame), np.nan)
         chosen = np.flatnonzero(frame["cell"].isin(settings.nurture.cells).to_numpy())
         types = reachable_types(settings.features, settings.nurture)
         if part.activities is not None and len(chosen) and types:
-            ids = frame[LEAD_ID].to_numpy()[chosen]
-            position = pd.Index(part.leads[LEAD_ID]).get_indexer(ids)
-            leads = part.leads.iloc[position]
-            probabilities = what_if(
-                Partition(leads, part.activities),
-                as_of,
-                model,
-                settings.features,
-                types,
-                history,
-                accounts,
-                baseline=None if accounts is None else X.iloc[chosen].reset_index(drop=True),
+            own = frame[RAW_SCORE].to_numpy(np.float64)[chosen] if RAW_SCORE in frame else None
+            probabilities = next_step_probabilities(
+                X, chosen, part, as_of, model, settings.features, types, history, accounts, own
             )
             labels = [settings.features.type_label(t) for t in types]
             current = frame["probability"].to_numpy(dtype=np.float64)[chosen]
@@ -247,6 +245,90 @@ def with_next_steps(
                 current, probabilities, labels, settings.nurture.min_gain
             )
         return frame.assign(**{NEXT_STEP: steps, NEXT_STEP_GAIN: gains})
+
+
+def next_step_probabilities(
+    X: pd.DataFrame,
+    rows: np.ndarray,
+    part: Partition,
+    as_of: pd.Timestamp,
+    model: LeadScorer,
+    config: FeatureConfig,
+    types: Sequence[str],
+    history: OutcomeHistory | None = None,
+    accounts: AccountHistory | None = None,
+    own: np.ndarray | None = None,
+) -> np.ndarray:
+    """What :func:`what_if` answers for the leads at positions ``rows`` of ``X`` (features
+    as scored, built from ``part`` as of ``as_of``; ``own``: their scored log-odds, if
+    known), computed from ``X`` instead of rebuilt: the moved features by delta
+    (``models.nurture.delta``, the builder's values), all (lead, type) rows scored in one
+    pass (``models.nurture.forest`` for LightGBM, else ``raw_score``). The few leads the
+    delta cannot answer exactly (an activity in the last second before ``as_of``) are
+    rebuilt through :func:`what_if`."""
+    assert part.activities is not None
+    rows = np.asarray(rows, dtype=np.int64)
+    delta = one_more(X, rows, config, types, SYNTHETIC_LAG.value)
+    rebuild = np.ones(len(rows), dtype=bool) if delta is None else delta[1]
+    out = np.empty((len(rows), len(types)))
+    fast = np.flatnonzero(~rebuild)
+    if delta is not None and len(fast):
+        moved = delta[0] if len(fast) == len(rows) else [
+            {n: v.take(fast) for n, v in m.items()} for m in delta[0]
+        ]  # fmt: skip
+        out[fast] = _scored(X, rows[fast], moved, model, None if own is None else own[fast])
+    slow = rows[rebuild]
+    if len(slow):
+        ids = X[LEAD_ID].to_numpy(dtype=object)[slow]
+        leads = part.leads.iloc[pd.Index(part.leads[LEAD_ID]).get_indexer(ids)]
+        baseline = None if accounts is None else X.iloc[slow].reset_index(drop=True)
+        out[rebuild] = what_if(
+            Partition(leads, part.activities), as_of, model, config, types, history,
+            accounts, baseline,
+        )  # fmt: skip
+    return out
+
+
+CHUNK_ROWS = 262_144
+"""What-if rows a model without tabulated trees scores in one ``raw_score`` call."""
+
+
+def _scored(
+    X: pd.DataFrame,
+    rows: np.ndarray,
+    moved: list[dict[str, Move]],
+    model: LeadScorer,
+    own: np.ndarray | None,
+) -> np.ndarray:
+    """The calibrated probabilities (leads x types) of ``X``'s rows ``rows`` with each
+    type's moved columns: through the tabulated trees when the model has them and they
+    give the leads' own log-odds ``own`` back to the last bit, else ``raw_score``."""
+    n, n_types = len(rows), len(moved)
+    forest = forest_of(model)
+    if forest is not None:
+        position = {name: j for j, name in enumerate(forest.features)}
+        by_position = [{position[n]: v for n, v in m.items() if n in position} for m in moved]
+        columns = lightgbm_columns(model, X, rows, forest)
+        mine, raw = what_if_raw(forest, columns, by_position)
+        if own is None:
+            own = model.raw_score(X.iloc[rows])
+        if np.array_equal(mine, own):
+            return model.calibrated(raw.ravel()).reshape(n, n_types)
+    out = np.empty((n, n_types))
+    step = max(1, CHUNK_ROWS // n_types)
+    for a in range(0, n, step):
+        part = rows[a : a + step]
+        patch = {}
+        for name in dict.fromkeys(name for m in moved for name in m):
+            base = X[name].to_numpy(np.float64)[part]
+            column = np.repeat(base, n_types).reshape(-1, n_types)
+            for k, m in enumerate(moved):
+                if name in m:
+                    column[:, k] = m[name].take(np.arange(a, a + len(part))).apply(base)
+            patch[name] = column.ravel()
+        raw = model.raw_score(X.iloc[np.repeat(part, n_types)].assign(**patch))
+        out[a : a + step] = model.calibrated(raw).reshape(-1, n_types)
+    return out
 
 
 @contextmanager

@@ -17,15 +17,20 @@ from leadscore.features.accounts import AccountHistory
 from leadscore.features.builder import build_features, entities_at
 from leadscore.features.contract import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT
 from leadscore.features.names import DECAYED_TOTAL
+from leadscore.models.nurture.delta import one_more
+from leadscore.models.nurture.forest import forest_of, lightgbm_columns, what_if_raw
 from leadscore.models.nurture.next_step import (
     GAIN_DECIMALS,
+    SYNTHETIC_LAG,
     best_steps,
+    next_step_probabilities,
     reachable_types,
     synthetic_time,
     what_if,
     with_next_steps,
 )
 from leadscore.models.scoring import (
+    RAW_SCORE,
     Partition,
     StageTimes,
     partition_features,
@@ -249,3 +254,45 @@ def test_a_spilled_partition_gives_the_same_steps(scored):
     )
     spilled = with_next_steps(frame, X, Partition(leads, acts), m.end, m.model, m.settings)
     pd.testing.assert_frame_equal(plain, spilled)
+
+
+@pytest.mark.slow
+def test_the_delta_path_is_the_rebuild_for_every_type_and_nurture_lead(scored):
+    """Every declared type (demo requests, meetings, unsubscribes too), every lead on the
+    list: the probabilities by delta and tabulated trees are the rebuild's, exactly."""
+    m, part, X, frame = scored
+    types = list(m.settings.features.activity_types)
+    rows = np.flatnonzero(frame["cell"].isin(m.settings.nurture.cells).to_numpy())
+    own = frame[RAW_SCORE].to_numpy()[rows]
+    fast = next_step_probabilities(X, rows, part, m.end, m.model, m.settings.features, types,
+                                   own=own)  # fmt: skip
+    leads = part.leads.iloc[rows]
+    slow = what_if(Partition(leads, part.activities), m.end, m.model, m.settings.features, types)
+    assert np.array_equal(fast, slow)
+    assert (fast != frame["probability"].to_numpy()[rows, None]).mean() > 0.3  # they move
+
+
+@pytest.mark.slow
+def test_the_tabulated_trees_give_lightgbm_s_log_odds_to_the_last_bit(scored):
+    """Missing numbers, missing and unseen categories, and every type's moved rows: the
+    trees' sums in LightGBM's order equal ``raw_score`` bit for bit."""
+    m, _, X, frame = scored
+    forest = forest_of(m.model)
+    assert forest is not None and forest_of(m.model) is forest  # built once per model
+    odd = X.copy()
+    numeric, categorical = m.model.numeric, m.model.categorical
+    odd.loc[odd.index[::7], numeric[0]] = np.nan
+    odd.loc[odd.index[1::5], categorical[0]] = None
+    odd.loc[odd.index[2::5], categorical[1]] = "never seen"
+    rows = np.arange(len(odd))
+    config, types = m.settings.features, list(m.settings.features.activity_types)
+    moves, _ = one_more(odd, rows, config, types, SYNTHETIC_LAG.value)
+    position = {name: j for j, name in enumerate(forest.features)}
+    by_position = [{position[n]: v for n, v in mv.items() if n in position} for mv in moves]
+    own, raw = what_if_raw(forest, lightgbm_columns(m.model, odd, rows), by_position)
+    assert np.array_equal(own, m.model.raw_score(odd))
+    scored_as = what_if_raw(forest, lightgbm_columns(m.model, X, rows), [])[0]
+    assert np.array_equal(scored_as, frame[RAW_SCORE].to_numpy())
+    for k, moved in enumerate(moves):
+        rows_k = odd.assign(**{n: v.apply(odd[n].to_numpy(np.float64)) for n, v in moved.items()})
+        assert np.array_equal(raw[:, k], m.model.raw_score(rows_k)), types[k]
