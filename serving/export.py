@@ -193,8 +193,11 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path, bom: bool = False) -> Path
     return write_csv_chunks_atomic([frame], path, bom=bom)
 
 
-def write_csv_chunks_atomic(chunks: Iterable[pd.DataFrame], path: Path, bom: bool = False) -> Path:
-    """Write consecutive frames (same columns) as one CSV at ``path``, atomically.
+def write_csv_chunks_atomic(
+    chunks: Iterable[pd.DataFrame | pa.Table], path: Path, bom: bool = False
+) -> Path:
+    """Write consecutive frames or Arrow tables (same columns) as one CSV at ``path``,
+    atomically.
 
     Text cells that a spreadsheet would run as formulas are neutralised
     (:func:`neutralised`, the module docstring says how). The rows go through
@@ -211,7 +214,11 @@ def write_csv_chunks_atomic(chunks: Iterable[pd.DataFrame], path: Path, bom: boo
         writer: pa_csv.CSVWriter | None = None
         schema: pa.Schema | None = None
         for frame in chunks:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = (
+                frame
+                if isinstance(frame, pa.Table)
+                else pa.Table.from_pandas(frame, preserve_index=False)
+            )
             if schema is None:  # all-null columns are text columns with no value yet
                 schema = pa.schema(_text_or_own(f) for f in table.schema).remove_metadata()
                 writer = pa_csv.CSVWriter(handle, schema)
