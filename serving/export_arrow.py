@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadscore.serving.csv_scan import reason_lines_bytes, reason_spans, string_buffers
 from leadscore.serving.export import (
     PROBABILITY_DIGITS,
     TIMESTAMPS,
@@ -36,183 +36,6 @@ from leadscore.serving.export import (
 )
 from leadscore.serving.export_fields import EXPORT_COLUMNS, REASON_COLUMNS
 
-_CONCEPT = np.frombuffer(b'{"concept": ', np.uint8)
-_TEXT = np.frombuffer(b', "text": ', np.uint8)
-_DIRECTION = np.frombuffer(b', "direction": "', np.uint8)
-_CONTRIBUTION = np.frombuffer(b'", "contribution": ', np.uint8)
-_SHARE = np.frombuffer(b', "share": ', np.uint8)
-_NULL = np.frombuffer(b"null", np.uint8)
-_FEATURES = np.frombuffer(b', "features": {', np.uint8)
-_COLON = np.frombuffer(b": ", np.uint8)
-_COMMA = np.frombuffer(b", ", np.uint8)
-_ESCAPED = np.frombuffer(b'"\\/bfnrt', np.uint8)
-_HEX = np.frombuffer(b"0123456789abcdefABCDEF", np.uint8)
-
-
-@numba.njit(cache=True, inline="always")
-def _literal(data: np.ndarray, p: int, end: int, literal: np.ndarray) -> int:
-    """Position after ``literal`` at ``p``, or -1."""
-    if p < 0 or p + len(literal) > end:
-        return -1
-    for j in range(len(literal)):
-        if data[p + j] != literal[j]:
-            return -1
-    return p + len(literal)
-
-
-@numba.njit(cache=True)
-def _string(data: np.ndarray, p: int, end: int) -> tuple[int, bool]:
-    """Position after the JSON string at ``p`` (-1: none) and whether it has no escape."""
-    if p < 0 or p >= end or data[p] != 34:  # "
-        return -1, False
-    p += 1
-    plain = True
-    while p < end:
-        c = data[p]
-        if c == 34:
-            return p + 1, plain
-        if c < 32:
-            return -1, False
-        if c == 92:  # a backslash: one of the escapes JSON allows
-            plain = False
-            if p + 1 >= end:
-                return -1, False
-            e = data[p + 1]
-            if e == 117:  # \uXXXX
-                if p + 6 > end:
-                    return -1, False
-                for j in range(2, 6):
-                    if data[p + j] not in _HEX:
-                        return -1, False
-                p += 6
-                continue
-            if e not in _ESCAPED:
-                return -1, False
-            p += 2
-            continue
-        p += 1
-    return -1, False
-
-
-@numba.njit(cache=True, inline="always")
-def _digits(data: np.ndarray, p: int, end: int) -> int:
-    """Position after one or more digits at ``p``, or -1."""
-    start = p
-    while p < end and 48 <= data[p] <= 57:
-        p += 1
-    return p if p > start else -1
-
-
-@numba.njit(cache=True)
-def _number(data: np.ndarray, p: int, end: int) -> int:
-    """Position after the JSON number at ``p``, or -1."""
-    if p < 0 or p >= end:
-        return -1
-    if data[p] == 45:  # -
-        p += 1
-    if p < end and data[p] == 48:  # a leading 0 stands alone
-        p += 1
-    else:
-        p = _digits(data, p, end)
-        if p < 0:
-            return -1
-    if p < end and data[p] == 46:  # .
-        p = _digits(data, p + 1, end)
-        if p < 0:
-            return -1
-    if p < end and (data[p] == 101 or data[p] == 69):  # e E
-        p += 1
-        if p < end and (data[p] == 43 or data[p] == 45):
-            p += 1
-        p = _digits(data, p, end)
-    return p
-
-
-@numba.njit(cache=True)
-def _reason_row(data: np.ndarray, p: int, end: int, spans: np.ndarray) -> int:
-    """Read one reasons value (bytes ``p:end``) if it is the codec's JSON exactly; its
-    first three texts (without escapes) go to ``spans`` (start, end, direction).
-    Returns how many (0-3), or -1: not read here."""
-    if p >= end or data[p] != 91:  # [
-        return -1
-    p += 1
-    if p < end and data[p] == 93:  # ]
-        return 0 if p + 1 == end else -1
-    k = 0
-    while True:
-        p, _ = _string(data, _literal(data, p, end, _CONCEPT), end)
-        q = _literal(data, p, end, _TEXT)
-        p, plain = _string(data, q, end)
-        if p < 0 or (k < 3 and not plain):
-            return -1
-        text_end = p - 1
-        p = _literal(data, p, end, _DIRECTION)
-        if p < 0 or p >= end or (data[p] != 43 and data[p] != 45):  # + -
-            return -1
-        if k < 3:
-            spans[k, 0], spans[k, 1], spans[k, 2] = q + 1, text_end, data[p]
-        p = _number(data, _literal(data, p + 1, end, _CONTRIBUTION), end)
-        p = _literal(data, p, end, _SHARE)
-        after_null = _literal(data, p, end, _NULL)
-        p = after_null if after_null >= 0 else _number(data, p, end)
-        p = _literal(data, p, end, _FEATURES)
-        if p < 0 or p >= end:
-            return -1
-        if data[p] != 125:  # }: a feature's name and value, and the next
-            while True:
-                p, _ = _string(data, p, end)
-                p = _number(data, _literal(data, p, end, _COLON), end)
-                if p < 0 or p >= end:
-                    return -1
-                if data[p] == 125:
-                    break
-                p = _literal(data, p, end, _COMMA)
-        p += 1
-        if p >= end or data[p] != 125:  # the reason's }
-            return -1
-        p += 1
-        k += 1
-        if p < end and data[p] == 93:
-            return min(k, 3) if p + 1 == end else -1
-        p = _literal(data, p, end, _COMMA)
-        if p < 0:
-            return -1
-
-
-@numba.njit(cache=True)
-def _scan(
-    data: np.ndarray, offsets: np.ndarray, valid: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_reason_row` of every value: (how many, -1: not read here; their spans)."""
-    n = len(offsets) - 1
-    count = np.full(n, -1, dtype=np.int64)
-    spans = np.zeros((n, 3, 3), dtype=np.int64)
-    for i in range(n):
-        if valid[i]:
-            count[i] = _reason_row(data, offsets[i], offsets[i + 1], spans[i])
-    return count, spans
-
-
-@numba.njit(cache=True)
-def _lines(
-    data: np.ndarray, count: np.ndarray, spans: np.ndarray, slot: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Reason ``slot``'s line of every row, ``text (+)``: (offsets, bytes); empty where
-    the row has none."""
-    n = len(count)
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    for i in range(n):
-        size = spans[i, slot, 1] - spans[i, slot, 0] + 4 if count[i] > slot else 0
-        offsets[i + 1] = offsets[i] + size
-    out = np.empty(offsets[n], dtype=np.uint8)
-    for i in range(n):
-        if count[i] > slot:
-            a, b, at = spans[i, slot, 0], spans[i, slot, 1], offsets[i]
-            out[at : at + b - a] = data[a:b]
-            at += b - a
-            out[at], out[at + 1], out[at + 2], out[at + 3] = 32, 40, spans[i, slot, 2], 41
-    return offsets, out
-
 
 def reason_lines(reasons: pa.Array | pa.ChunkedArray, lead_ids: pa.Array) -> list[pa.Array]:
     """``reason_1``..``reason_3`` of each ``reasons`` value, as ``strongest_reasons``
@@ -221,14 +44,11 @@ def reason_lines(reasons: pa.Array | pa.ChunkedArray, lead_ids: pa.Array) -> lis
     values = _plain(reasons)
     values = values if _text(values.type) else values.cast(pa.string())
     n = len(values)
-    wide = np.int64 if pa.types.is_large_string(values.type) else np.int32
-    offsets = np.frombuffer(values.buffers()[1], wide)[values.offset : values.offset + n + 1]
-    data = np.frombuffer(values.buffers()[2], np.uint8) if n else np.zeros(0, np.uint8)
-    valid = values.is_valid().to_numpy(zero_copy_only=False)
-    count, spans = _scan(data, offsets, valid)
+    data, offsets, valid = string_buffers(values)
+    count, spans = reason_spans(data, offsets, valid)
     lines = []
     for slot in range(len(REASON_COLUMNS)):
-        starts, text = _lines(data, count, spans, slot)
+        starts, text = reason_lines_bytes(data, count, spans, slot)
         present = np.packbits(count > slot, bitorder="little")
         buffers = [pa.py_buffer(present), pa.py_buffer(starts), pa.py_buffer(text)]
         lines.append(pa.Array.from_buffers(pa.string(), n, buffers))
