@@ -5,11 +5,11 @@ other scores need only its own rows. So each partition is scored once, completel
 (features, probability, exact reasons, rules, the leads' facts), and its frame is
 *spilled* to an Arrow file; only its raw log-odds stay in memory (8 bytes a lead). Once
 every partition is scored, the ranks are computed in one go, and the spilled partitions
-are streamed, ranked, into one store batch and into the CSV export, which is sorted by
-rank, one rank range at a time. Memory is bounded by the partition size, not by the
-number of leads. Each partition also keeps its routing pool (its leads graded for a call
-today, a few columns: ``models/routing/pool.py``); the pools are routed once, and the call
-lists go into the same store batch (current with it) and into the CSV.
+are streamed, ranked, into one store batch and, meanwhile, into the CSV export, sorted
+by rank (:func:`export_by_rank`). Memory is bounded by the partition size. Each partition
+also keeps its routing pool (its leads graded for a call today, a few columns:
+``models/routing/pool.py``); the pools are routed once, and the call lists go into the
+same store batch (current with it) and into the CSV.
 
 Used by the score flow's tasks and by ``make bench``, so the benchmark times this code.
 The spill folder must be visible to every worker (any local folder for threads or a
@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,7 @@ from leadscore.serving.export import CALL_EXPORT, write_csv_chunks_atomic
 from leadscore.serving.export_arrow import export_table
 from leadscore.serving.export_fields import EXPORT_COLUMNS, REASON_COLUMNS
 from leadscore.serving.store import BatchInfo, ScoreStore
+from leadscore.serving.store.checks import new_batch_id
 
 
 @dataclass(frozen=True)
@@ -208,11 +211,13 @@ def publish_spilled(
     routing: RoutingConfig | None = None,
 ) -> Published:
     """Rank the spilled partitions, route their pool, stream them and the call lists
-    into one store batch, then the CSV.
+    into one store batch, and the CSV beside it (a thread: Arrow, numba and the drivers
+    let go of the GIL while they work, so on two cores the two overlap).
 
     The store batch becomes current in one transaction at the end of the stream (a
-    failure leaves the previous batch current); the CSV, sorted by rank, is written
-    after it, atomically, from the same files. ``top`` best leads are returned.
+    failure leaves the previous batch current); the CSV, sorted by rank, is written from
+    the same files to a temporary file that replaces the old one only once the batch is
+    current (a failed publish removes it). ``top`` best leads are returned.
     ``check`` gets the number of rows written before the batch becomes current (see
     ``ScoreStore.publish_stream``): the score flow's lead conservation. ``bom`` starts
     the CSV with a UTF-8 byte-order mark (``output.csv_bom``). ``routing`` (its reps):
@@ -225,27 +230,62 @@ def publish_spilled(
         pool = batch_pool([p.pool for p in parts]) if routing is not None else None
         routed = route_pool(pool, routing) if pool is not None and routing else None
     calls = routed.calls if routed is not None else None
-    with stage(times, "publish"):
-        batch = store.publish_stream(
-            ranked_partitions(parts, ranking),
-            model_version=model_version,
-            as_of=as_of.to_pydatetime(),
-            grade_order=list(grade_order),
-            check=check,
-            calls=calls,
-        )
-    stamp = {"model_version": model_version, "batch_id": batch.batch_id, "scored_at": as_of}
-    with stage(times, "export"):
-        chunks = export_by_rank(parts, ranking, calls, stamp, chunk_rows)
-        csv = write_csv_chunks_atomic(chunks, csv_path, bom=bom)
+    batch_id = new_batch_id()  # named first: the CSV (every row names it) is written meanwhile
+    stamp = {"model_version": model_version, "batch_id": batch_id, "scored_at": as_of}
+    current = _Flip()
+    rows = current.gate(export_by_rank(parts, ranking, calls, stamp, chunk_rows))
+    with ThreadPoolExecutor(1, thread_name_prefix="csv-export") as pool:
+        writing = pool.submit(write_csv_chunks_atomic, rows, csv_path, bom=bom)
+        try:
+            with stage(times, "publish"):
+                batch = store.publish_stream(
+                    ranked_partitions(parts, ranking),
+                    model_version=model_version,
+                    as_of=as_of.to_pydatetime(),
+                    batch_id=batch_id,
+                    grade_order=list(grade_order),
+                    check=check,
+                    calls=calls,
+                )
+        except BaseException:
+            current.failed()
+            raise
+        current.made()
+        with stage(times, "export"):  # what the CSV adds after the flip
+            csv = writing.result()
     head = next(by_rank(parts, ranking, max(top, 1))).head(top) if len(ranking.rank) else None
     head = head if head is not None else pd.DataFrame(columns=list(SCORE_COLUMNS))
     return Published(batch, csv, head[list(SCORE_COLUMNS)].reset_index(drop=True), routed)
 
 
+class _Flip:
+    """Whether the batch became current, for the CSV written beside its publish: only
+    then may the file replace the old one; a failed publish stops it (the old stays)."""
+
+    def __init__(self) -> None:
+        self._known = threading.Event()
+        self._current = False
+
+    def made(self) -> None:
+        self._current = True
+        self._known.set()
+
+    def failed(self) -> None:
+        self._known.set()
+
+    def gate(self, chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
+        """``chunks``, then a wait for the flip; raises if the publish failed."""
+        for chunk in chunks:
+            if self._known.is_set() and not self._current:
+                break
+            yield chunk
+        self._known.wait()
+        if not self._current:
+            raise RuntimeError("the batch was not published: its CSV is not written")
+
+
 EXPORT_READS = ("lead_id", "reasons")
-"""Spilled columns the export reads besides its own (the reason lines are made from the
-JSON; the ranks, the call lists and the batch's columns come from elsewhere)."""
+"""Spilled columns the export reads besides its own (reason lines come from the JSON)."""
 
 _NOT_SPILLED = (*REASON_COLUMNS, *CALL_EXPORT, "rank", "percentile", "rule_rank")
 _BATCH_COLUMNS = ("model_version", "batch_id", "scored_at")

@@ -11,13 +11,30 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from leadscore.models.scoring import partition_features, partition_leads, score_partition
-from leadscore.pipelines.batch import Ranking, by_rank, export_by_rank, spill, with_facts
-from leadscore.serving.export import export_frame, with_calls, write_csv_chunks_atomic
+from leadscore.pipelines.batch import (
+    Ranking,
+    by_rank,
+    export_by_rank,
+    publish_spilled,
+    spill,
+    with_facts,
+)
+from leadscore.serving.export import (
+    _iso_utc,
+    csv_batch_id,
+    export_frame,
+    with_calls,
+    write_csv_chunks_atomic,
+    write_scores_csv,
+)
 from leadscore.serving.export_arrow import iso_utc, reason_lines
+from leadscore.serving.store import ScoreStore, StoreConfig
 from tests.pipelines.test_partitions import world  # noqa: F401  (the fitted model, once)
+from tests.serving.test_store import AS_OF, make_scores
 
 STAMP = {
     "model_version": "12",
@@ -25,16 +42,37 @@ STAMP = {
     "scored_at": pd.Timestamp("2026-11-22T03:15:00.7", tz="UTC"),
 }
 
-TRICKY_TEXT = ["=cmd|' /C calc'!A0", "a;=1+1", '  @SUM(1)', "-42", 'say "hi", then\nleave', "\t"]
+TRICKY_TEXT = ["=cmd|' /C calc'!A0", "a;=1+1", "  @SUM(1)", "-42", 'say "hi", then\nleave', "\t"]
 TRICKY_REASONS = [
     "[]",
     "",
     None,
     '[{"feature": "views", "text": "v1 reason", "direction": "-", "contribution": -0.5}]',
-    json.dumps([{"concept": "c", "text": "caf\u00e9 \"q\"", "direction": "+", "contribution": 1,
-                 "share": 0.5, "features": {"f": 1}}]),  # escapes: read by the codec
-    json.dumps([{"concept": "c", "text": "=1+1", "direction": "-", "contribution": -1.5,
-                 "share": None, "features": {}}] * 4),  # formula text; more than three
+    json.dumps(
+        [
+            {
+                "concept": "c",
+                "text": 'caf\u00e9 "q"',
+                "direction": "+",
+                "contribution": 1,
+                "share": 0.5,
+                "features": {"f": 1},
+            }
+        ]
+    ),  # escapes: read by the codec
+    json.dumps(
+        [
+            {
+                "concept": "c",
+                "text": "=1+1",
+                "direction": "-",
+                "contribution": -1.5,
+                "share": None,
+                "features": {},
+            }
+        ]
+        * 4
+    ),  # formula text; more than three
 ]
 
 
@@ -86,7 +124,9 @@ def test_the_csv_is_the_straightforward_paths_bytes(world, tmp_path, bom):  # no
 def test_no_calls_and_other_chunk_sizes_write_the_same_bytes(world, tmp_path):  # noqa: F811
     parts, _ = _spilled(world, tmp_path)
     ranking = Ranking.of(parts)
-    plain = (export_frame(with_calls(c.assign(**STAMP), None)) for c in by_rank(parts, ranking, 1000))
+    plain = (
+        export_frame(with_calls(c.assign(**STAMP), None)) for c in by_rank(parts, ranking, 1000)
+    )
     expected = write_csv_chunks_atomic(plain, tmp_path / "plain.csv").read_bytes()
     for rows in (1, 299, 300, 1000):
         fast = export_by_rank(parts, ranking, None, STAMP, rows)
@@ -94,33 +134,43 @@ def test_no_calls_and_other_chunk_sizes_write_the_same_bytes(world, tmp_path):  
 
 
 def test_a_malformed_reasons_value_fails_naming_the_lead_as_the_codec_does():
-    ids = pa_ids = ["a", "b", "c", "d"]
-    good = json.dumps([{"concept": "c", "text": "t", "direction": "+", "contribution": 1,
-                        "share": 1, "features": {}}])
+    ids = ["a", "b", "c", "d"]
+    good = json.dumps(
+        [
+            {
+                "concept": "c",
+                "text": "t",
+                "direction": "+",
+                "contribution": 1,
+                "share": 1,
+                "features": {},
+            }
+        ]
+    )
     for bad in ('{"text": "x"}', "[1, 2]", "not json", '[{"text": "x"}', '[{"no": "text"}]'):
         values = [good, None, bad, "also bad"]
         with pytest.raises(ValueError) as plain:
             export_frame(with_calls(_frame(ids, values), None))
-        import pyarrow as pa
 
         with pytest.raises(ValueError) as fast:
-            reason_lines(pa.array(values, pa.string()), pa.array(pa_ids))
+            reason_lines(pa.array(values, pa.string()), pa.array(ids))
         assert str(fast.value) == str(plain.value) and "'c'" in str(fast.value)
 
 
 def test_timestamps_are_written_as_pandas_writes_them():
-    import pyarrow as pa
-
-    from leadscore.serving.export import _iso_utc
 
     stamps = pd.Series(
         pd.to_datetime(
-            ["2026-11-22T03:15:00.999", None, "1969-12-31T23:59:59.5", "2001-02-03T04:05:06"]
+            ["2026-11-22T03:15:00.999", None, "1969-12-31T23:59:59.5", "2001-02-03T04:05:06"],
+            format="ISO8601",
         )
     )
     for values in (stamps, stamps.dt.tz_localize("UTC"), stamps.dt.tz_localize("Europe/Paris")):
         column = pa.array(values)
-        assert iso_utc(column).to_pylist() == _iso_utc(values).tolist()
+        written = pa.array(_iso_utc(values).to_numpy(dtype=object), from_pandas=True)
+        assert iso_utc(column).equals(written)  # null where pandas writes NaN: an empty cell
+        text = pa.array(written.to_pylist(), pa.large_string())
+        assert iso_utc(text).equals(text)  # already so written: kept
 
 
 def _frame(ids: list[str], reasons: list[str | None]) -> pd.DataFrame:
@@ -138,3 +188,72 @@ def _frame(ids: list[str], reasons: list[str | None]) -> pd.DataFrame:
             **{c: None for c in ("segment", "model_version", "batch_id", "scored_at")},
         }
     )
+
+
+def _store_and_parts(tmp_path):
+
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/s.db"))
+    store.create()
+    old = store.publish(make_scores(5, seed=1), model_version="6", as_of=AS_OF)
+    latest = write_scores_csv(store.read_batch(), tmp_path / "out" / "latest.csv")
+    frame = make_scores(9).drop(columns=["rank", "percentile"])
+    parts = [spill(frame.iloc[:4].assign(raw_score=0.1), tmp_path, 0)]
+    parts.append(spill(frame.iloc[4:].assign(raw_score=0.2), tmp_path, 1))
+    return store, old, latest, parts, AS_OF
+
+
+def _publish(store, parts, latest, as_of, check):
+
+    return publish_spilled(
+        parts,
+        store,
+        model_version="7",
+        as_of=pd.Timestamp(as_of),
+        grade_order=list("ABCD"),
+        csv_path=latest,
+        chunk_rows=2,
+        top=3,
+        check=check,
+    )
+
+
+def test_the_csv_written_beside_the_publish_replaces_the_old_only_once_current(tmp_path):
+
+    store, old, latest, parts, as_of = _store_and_parts(tmp_path)
+    seen = []
+    published = _publish(store, parts, latest, as_of, lambda n: seen.append(csv_batch_id(latest)))
+    assert seen == [old.batch_id]  # just before the flip: still the old file
+    assert csv_batch_id(latest) == published.batch.batch_id == store.current_batch().batch_id
+    assert len(pd.read_csv(latest)) == 9 and published.top["rank"].tolist() == [1, 2, 3]
+    assert sorted(p.name for p in latest.parent.iterdir()) == ["latest.csv"]
+    store.close()
+
+
+def test_a_failed_publish_leaves_the_old_csv_and_no_temporary_file(tmp_path):
+
+    store, old, latest, parts, as_of = _store_and_parts(tmp_path)
+    before = latest.read_bytes()
+
+    def refuse(n: int) -> None:
+        raise RuntimeError(f"{n} leads out, 10 in")
+
+    with pytest.raises(RuntimeError, match="9 leads out"):
+        _publish(store, parts, latest, as_of, refuse)
+    assert store.current_batch().batch_id == old.batch_id  # nothing half-published
+    assert latest.read_bytes() == before and csv_batch_id(latest) == old.batch_id
+    assert sorted(p.name for p in latest.parent.iterdir()) == ["latest.csv"]
+    assert list(tmp_path.glob("export-*")) == []
+    store.close()
+
+
+def test_the_byte_scan_finds_every_cell_the_formula_checks_change():
+    """``maybe_formula`` only preselects: the neutralised cells equal the regular
+    expressions' on every cell (random cells of the characters that matter)."""
+    from leadscore.serving.export import _formulas, _neutralised_column
+
+    full_width = ["\uff1d", "\uff0b", "\uff0d", "\uff20", "\u00e9"]
+    alphabet = [*"=+-@ \",;\t\r\n\x00\x0b\x0ca1.e'", *full_width]
+    rng = np.random.default_rng(5)
+    cells = ["".join(rng.choice(alphabet, rng.integers(0, 7))) for _ in range(20_000)]
+    for column in (pa.array([*cells, None]), pa.array([*cells, None], pa.large_string())[3:]):
+        assert _neutralised_column(column).to_pylist() == _formulas(column).to_pylist()
