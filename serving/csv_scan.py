@@ -247,6 +247,8 @@ def string_buffers(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray
     n = len(column)
     wide = np.int64 if pa.types.is_large_string(column.type) else np.int32
     _, offsets, data = column.buffers()
-    at = np.frombuffer(offsets, wide)[column.offset : column.offset + n + 1] if n else [0]
+    if not n or offsets is None:
+        return np.zeros(0, np.uint8), np.zeros(n + 1, wide), np.zeros(n, np.bool_)
+    at = np.frombuffer(offsets, wide)[column.offset : column.offset + n + 1]
     values = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
     return values, at, column.is_valid().to_numpy(zero_copy_only=False)

@@ -63,6 +63,17 @@ def reason_lines(reasons: pa.Array | pa.ChunkedArray, lead_ids: pa.Array) -> lis
     ]
 
 
+def frame_reason_lines(frame: pd.DataFrame) -> list[pd.Series]:
+    """:func:`reason_lines` of a frame's ``reasons`` (its ``lead_id`` names a malformed
+    one), as object Series on its index: None where a lead has fewer reasons."""
+    reasons = pa.array(frame["reasons"].to_numpy(dtype=object), pa.string(), from_pandas=True)
+    lead_ids = pa.array(frame["lead_id"].to_numpy(dtype=object), from_pandas=True)
+    return [
+        pd.Series(lines.to_numpy(zero_copy_only=False), dtype=object, index=frame.index)
+        for lines in reason_lines(reasons, lead_ids)
+    ]
+
+
 def _codec_lines(values: list[str | None], lead_ids: list[object]) -> list[list[str | None]]:
     """``strongest_reasons`` of each value; the first malformed one raises, naming its lead
     (as ``export_frame`` does)."""
