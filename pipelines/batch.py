@@ -331,7 +331,7 @@ def export_by_rank(
         for k in range(len(bounds) - 1):
             pieces = [_read_batch(path, k) for path in files]
             chunk = pa.Table.from_batches(pieces)
-            yield chunk.take(pc.sort_indices(chunk["rank"]))
+            yield chunk if len(files) == 1 else chunk.take(pc.sort_indices(chunk["rank"]))
 
 
 def _export_reads(path: Path) -> pa.Table:
