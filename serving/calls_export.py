@@ -26,10 +26,10 @@ from leadscore.serving.config import StoreConfig
 from leadscore.serving.export import (
     PROBABILITY_DIGITS,
     ExportSync,
-    strongest_reasons,
     sync_file,
     write_csv_atomic,
 )
+from leadscore.serving.export_arrow import frame_reason_lines
 from leadscore.serving.export_fields import REASON_COLUMNS
 from leadscore.serving.store import ScoreStore, scores_table
 from leadscore.serving.store.outbound_schema import calls_table
@@ -78,8 +78,7 @@ def calls_frame(store: ScoreStore, batch_id: str, reps: Sequence[Rep]) -> pd.Dat
         .reset_index(drop=True)
     )
     labels = {r.id: r.label for r in reps}
-    reasons = [strongest_reasons(r) for r in frame["reasons"]]
-    words = list(zip(*reasons, strict=True)) if reasons else [()] * len(REASON_COLUMNS)
+    words = frame_reason_lines(frame)
     return pd.DataFrame(
         {
             "rep_id": frame["rep_id"].astype(object),
@@ -90,7 +89,7 @@ def calls_frame(store: ScoreStore, batch_id: str, reps: Sequence[Rep]) -> pd.Dat
             "grade": frame["grade"],
             "expected": frame["expected"].astype(float).round(PROBABILITY_DIGITS),
             "reason": frame["reason"],
-            **{n: pd.Series(w, dtype=object) for n, w in zip(REASON_COLUMNS, words, strict=True)},
+            **dict(zip(REASON_COLUMNS, words, strict=True)),
             "batch_id": batch_id,
         },
         columns=list(CALLS_CSV_COLUMNS),

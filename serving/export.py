@@ -51,6 +51,7 @@ import pyarrow.csv as pa_csv
 
 from leadscore.models import reasons as reasons_codec
 from leadscore.serving.config import StoreConfig
+from leadscore.serving.csv_scan import maybe_formula, string_buffers
 from leadscore.serving.export_fields import EXPORT_COLUMNS, REASON_COLUMNS
 from leadscore.serving.files import atomic_writer, remove_orphans
 from leadscore.serving.store import SchemaVersionError, ScoreStore, StoreError
@@ -186,23 +187,22 @@ def _missing(value: object) -> bool:
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: Path, bom: bool = False) -> Path:
-    """Write ``frame`` as CSV at ``path`` so readers see the old file or the new, never half.
-
-    See :func:`write_csv_chunks_atomic`.
-    """
+    """Write ``frame`` as CSV at ``path``, atomically (:func:`write_csv_chunks_atomic`)."""
     return write_csv_chunks_atomic([frame], path, bom=bom)
 
 
-def write_csv_chunks_atomic(chunks: Iterable[pd.DataFrame], path: Path, bom: bool = False) -> Path:
-    """Write consecutive frames (same columns) as one CSV at ``path``, atomically.
+def write_csv_chunks_atomic(
+    chunks: Iterable[pd.DataFrame | pa.Table], path: Path, bom: bool = False
+) -> Path:
+    """Write consecutive frames or Arrow tables (same columns) as one CSV at ``path``,
+    atomically.
 
     Text cells that a spreadsheet would run as formulas are neutralised
     (:func:`neutralised`, the module docstring says how). The rows go through
     :func:`serving.files.atomic_writer` (temporary file in the target folder, fsync,
-    ``os.replace``); a failure (also one raised by the chunk
-    iterator) leaves no temporary file behind and the old file in place. The writer is
-    Arrow's (~4x pandas' ``to_csv``): text is always quoted, numbers never; an empty
-    input writes nothing but a header of no columns, so callers pass at least one frame.
+    ``os.replace``); a failure (also one raised by the chunk iterator) leaves no temporary
+    file behind and the old file in place. The writer is Arrow's: text is always quoted,
+    numbers never; an empty input writes nothing, so callers pass at least one frame.
     ``bom`` starts the file with the UTF-8 byte-order mark (:data:`BOM`).
     """
     with atomic_writer(path) as handle:
@@ -211,7 +211,8 @@ def write_csv_chunks_atomic(chunks: Iterable[pd.DataFrame], path: Path, bom: boo
         writer: pa_csv.CSVWriter | None = None
         schema: pa.Schema | None = None
         for frame in chunks:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            arrow = isinstance(frame, pa.Table)
+            table = frame if arrow else pa.Table.from_pandas(frame, preserve_index=False)
             if schema is None:  # all-null columns are text columns with no value yet
                 schema = pa.schema(_text_or_own(f) for f in table.schema).remove_metadata()
                 writer = pa_csv.CSVWriter(handle, schema)
@@ -258,6 +259,17 @@ def neutralised(table: pa.Table) -> pa.Table:
 
 
 def _neutralised_column(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The column with its formula cells neutralised: the cells a byte scan finds could
+    be one (``serving.csv_scan.maybe_formula``, a superset) go through :func:`_formulas`."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    flagged = maybe_formula(*string_buffers(column))
+    if not flagged.any():
+        return column
+    fixed = _formulas(column.take(pa.array(np.flatnonzero(flagged))))
+    return pc.replace_with_mask(column, pa.array(flagged), fixed)
+
+
+def _formulas(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     inside = pc.fill_null(pc.match_substring_regex(column, FORMULA_INSIDE), False)
     if pc.any(inside).as_py():
         column = pc.replace_substring_regex(column, FORMULA_INSIDE, rf"\1{QUOTE_PREFIX}\2")

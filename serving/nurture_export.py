@@ -27,7 +27,8 @@ import pandas as pd
 
 from leadscore.models.schema import CELLS
 from leadscore.serving.config import StoreConfig
-from leadscore.serving.export import strongest_reasons, write_csv_chunks_atomic
+from leadscore.serving.export import write_csv_chunks_atomic
+from leadscore.serving.export_arrow import frame_reason_lines
 from leadscore.serving.export_fields import REASON_COLUMNS
 from leadscore.serving.store import ScoreStore
 
@@ -125,9 +126,8 @@ def nurture_frame(rows: list[dict[str, Any]], batch_id: str, scored_at: str) -> 
     order, with one type per column whatever the page holds (so every page is written
     alike: numbers as numbers, an empty cell for null)."""
     frame = pd.DataFrame(rows, columns=[c for c in NURTURE_COLUMNS if c not in _MADE] + ["reasons"])
-    reasons = [strongest_reasons(r) for r in frame["reasons"]]
-    for i, column in enumerate(REASON_COLUMNS):
-        frame[column] = pd.Series([r[i] for r in reasons], dtype=object, index=frame.index)
+    for column, lines in zip(REASON_COLUMNS, frame_reason_lines(frame), strict=True):
+        frame[column] = lines
     for column in WHOLE_NUMBERS:
         frame[column] = pd.array(frame[column], dtype="Int64")
     gain = pd.to_numeric(frame["next_step_gain"], errors="coerce").astype("float64")
