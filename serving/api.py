@@ -57,8 +57,10 @@ import gc
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -121,7 +123,20 @@ def create_app(
     sessions = SessionStore(api_config.session_hours * 3600)
     require_token = bearer_dependency(api_auth)
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run on worker threads, each holding a store connection: no more
+        # threads than the pool keeps open. With anyio's 40, a burst opened and closed
+        # overflow SQLite connections per request (PRAGMAs, a cold page cache) and, at
+        # 500 req/s, waited out the pool's timeout (500s): `make bench-api`.
+        size = getattr(store.engine.pool, "size", None)
+        if callable(size):
+            limiter = anyio.to_thread.current_default_thread_limiter()
+            limiter.total_tokens = max(2, size())
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="leadscore API",
         version="1",
         description=(__doc__ or "").split("\n\n")[0],

@@ -42,10 +42,10 @@ def lead_rows(
 ) -> tuple[list[dict[str, Any]], BatchInfo | None]:
     """The lead's rows in its newest ``n_history`` kept batches (newest first) and the
     current batch; HTTP 404 if no kept batch holds the lead."""
-    rows = store.lead_history(lead_id, n_history)
+    rows, current = store.lead_history_and_current(lead_id, n_history)
     if not rows:
         raise HTTPException(404, f"lead {lead_id!r} is in no kept scoring batch")
-    return rows, store.current_batch()
+    return rows, current
 
 
 def detail_of(lead_id: str, rows: list[dict[str, Any]], current: BatchInfo | None) -> LeadDetail:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import heapq
+import itertools
+import operator
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Select, exists, or_, select
+from sqlalchemy import Connection, Select, bindparam, exists, inspect, or_, select
 
 from leadscore.serving.store.base import StoreBase
 from leadscore.serving.store.schema import (
@@ -48,27 +53,124 @@ def _frame_from_rows(rows: list[Any]) -> pd.DataFrame:
     return pd.DataFrame(data, columns=names)
 
 
+# Statements the API runs on every request, built once: SQLAlchemy then reuses their
+# memoised cache keys and compiled forms instead of rebuilding and hashing a SELECT per
+# request (a third of a page's CPU).
+_CURRENT_BATCH = select(batches_table).join(
+    current_batch_table, current_batch_table.c.batch_id == batches_table.c.batch_id
+)
+_COMPLETE_BATCH = select(batches_table).where(
+    batches_table.c.batch_id == bindparam("batch_id"),
+    batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
+)
+
+
 def pinned_batch(conn: Connection, batch_id: str | None) -> BatchInfo | None:
     """The current batch (``batch_id`` None) or the named complete batch; None if none.
 
     Raises LookupError for a named batch that is not complete (never written, failed,
     pruned)."""
     if batch_id is None:
-        row = conn.execute(
-            select(batches_table).join(
-                current_batch_table, current_batch_table.c.batch_id == batches_table.c.batch_id
-            )
-        ).first()
+        row = conn.execute(_CURRENT_BATCH).first()
         return batch_info(row) if row is not None else None
-    row = conn.execute(
-        select(batches_table).where(
-            batches_table.c.batch_id == batch_id,
-            batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
-        )
-    ).first()
+    row = conn.execute(_COMPLETE_BATCH, {"batch_id": batch_id}).first()
     if row is None:
         raise LookupError(f"no complete scoring batch {batch_id!r} (pruned?)")
     return batch_info(row)
+
+
+_LEAD_HISTORY = (
+    select(
+        *(scores_table.c[name] for name in SCORE_COLUMNS),
+        batches_table.c.batch_id,
+        batches_table.c.model_version,
+        batches_table.c.as_of.label("scored_at"),
+        batches_table.c.published_at,
+        batches_table.c.status,
+    )
+    .join(batches_table, batches_table.c.batch_id == scores_table.c.batch_id)
+    .where(
+        scores_table.c.lead_id == bindparam("lead_id"),
+        batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
+    )
+    .order_by(batches_table.c.published_at.desc(), batches_table.c.batch_id.desc())
+    .limit(bindparam("limit"))
+)
+_RANK_OF = operator.itemgetter(SCORE_COLUMNS.index("rank"))
+
+
+@dataclass(frozen=True)
+class _PageFilters:
+    """The filters of one :meth:`StoreReader.page` read, as a SELECT of its score rows."""
+
+    batch_id: str
+    after_rank: int
+    owner: str | None
+    min_score: int | None
+    changed_since_batch: str | None
+    cell: Sequence[str]
+    q: str | None
+
+    def query(self, grades: Sequence[str], limit: int) -> tuple[Select[Any], dict[str, Any]]:
+        """Rows of the batch past ``after_rank`` matching every filter (and one of
+        ``grades``, if any), best first, at most ``limit``: the statement (one per
+        combination of filters used, built once) and its parameters."""
+        params: dict[str, Any] = {
+            "batch_id": self.batch_id,
+            "after_rank": self.after_rank,
+            "limit": limit,
+            "grade": grades[0] if len(grades) == 1 else None,
+            "grades": list(grades),
+            "owner": self.owner,
+            "min_score": self.min_score,
+            "cells": list(self.cell),
+            "changed": self.changed_since_batch,
+        }
+        shape = (
+            min(len(grades), 2),
+            self.owner is not None,
+            self.min_score is not None,
+            bool(self.cell),
+            self.changed_since_batch is not None,
+        )
+        if self.q:  # a search: rare, and its pattern is escaped as a literal
+            s = scores_table
+            columns = (s.c.lead_id, s.c.name, s.c.company, s.c.email)
+            search = or_(*(c.icontains(self.q, autoescape=True) for c in columns))
+            return _page_statement(*shape).where(search), params
+        return _page_statement(*shape), params
+
+
+@functools.cache
+def _page_statement(
+    grades: int, owner: bool, min_score: bool, cells: bool, changed: bool
+) -> Select[Any]:
+    """The page SELECT for one combination of filters (0, 1 or several grades), with
+    bound parameters named as :meth:`_PageFilters.query` passes them."""
+    s = scores_table
+    query = select(*(s.c[name] for name in SCORE_COLUMNS)).where(
+        s.c.batch_id == bindparam("batch_id"), s.c.rank > bindparam("after_rank")
+    )
+    if grades == 1:
+        query = query.where(s.c.grade == bindparam("grade"))
+    elif grades:
+        query = query.where(s.c.grade.in_(bindparam("grades", expanding=True)))
+    if owner:
+        query = query.where(s.c.owner == bindparam("owner"))
+    if min_score:
+        query = query.where(s.c.score >= bindparam("min_score"))
+    if cells:
+        query = query.where(s.c.cell.in_(bindparam("cells", expanding=True)))
+    if changed:
+        o = scores_table.alias("o")
+        same = exists().where(
+            o.c.batch_id == bindparam("changed"),
+            o.c.lead_id == s.c.lead_id,
+            o.c.score == s.c.score,
+            o.c.grade == s.c.grade,
+        )
+        query = query.where(~same)
+    return query.order_by(s.c.rank).limit(bindparam("limit"))
 
 
 class StoreReader(StoreBase):
@@ -78,13 +180,7 @@ class StoreReader(StoreBase):
         """The batch readers see now, or None before the first publish."""
         self._require_schema()
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(batches_table).join(
-                    current_batch_table,
-                    current_batch_table.c.batch_id == batches_table.c.batch_id,
-                )
-            ).first()
-        return batch_info(row) if row is not None else None
+            return pinned_batch(conn, None)
 
     def batches(self) -> list[BatchInfo]:
         """Every batch the store still records (all statuses), newest first."""
@@ -179,37 +275,39 @@ class StoreReader(StoreBase):
         no such complete batch.
         """
         self._require_schema()
+        grades = list(dict.fromkeys(grade))
         with self.engine.connect() as conn:
             info = pinned_batch(conn, batch_id)
             if info is None:
                 raise LookupError("no scoring batch has been published yet")
-            s = scores_table
-            query = select(*(s.c[name] for name in SCORE_COLUMNS)).where(
-                s.c.batch_id == info.batch_id, s.c.rank > after_rank
+            filters = _PageFilters(
+                info.batch_id, after_rank, owner, min_score, changed_since_batch, cell, q
             )
-            if grade:
-                query = query.where(s.c.grade.in_(list(grade)))
-            if owner is not None:
-                query = query.where(s.c.owner == owner)
-            if min_score is not None:
-                query = query.where(s.c.score >= min_score)
-            if cell:
-                query = query.where(s.c.cell.in_(list(cell)))
-            if q:
-                columns = (s.c.lead_id, s.c.name, s.c.company, s.c.email)
-                query = query.where(or_(*(c.icontains(q, autoescape=True) for c in columns)))
-            if changed_since_batch is not None:
-                o = scores_table.alias("o")
-                same = exists().where(
-                    o.c.batch_id == changed_since_batch,
-                    o.c.lead_id == s.c.lead_id,
-                    o.c.score == s.c.score,
-                    o.c.grade == s.c.grade,
+            if len(grades) > 1 and self._has_index("batch_id", "grade"):
+                # one index range per grade, merged by rank: an IN over the index would
+                # read every row of those grades to sort them before the LIMIT
+                rows = heapq.nsmallest(
+                    limit,
+                    itertools.chain.from_iterable(
+                        conn.execute(*filters.query([g], limit)).all() for g in grades
+                    ),
+                    key=_RANK_OF,
                 )
-                query = query.where(~same)
-            rows = conn.execute(query.order_by(s.c.rank).limit(limit)).all()
+            else:
+                rows = conn.execute(*filters.query(grades, limit)).all()
         # plain str keys (SQLAlchemy's are a str subclass, which fast JSON encoders refuse)
         return info, [dict(zip(SCORE_COLUMNS, row, strict=True)) for row in rows]
+
+    def _has_index(self, *leading: str) -> bool:
+        """Whether ``scores`` has an index whose first columns are ``leading`` (looked up
+        once per store object: the schema does not change under a running server)."""
+        known: dict[tuple[str, ...], bool] = self.__dict__.setdefault("_index_cache", {})
+        if leading not in known:
+            indexes = inspect(self.engine).get_indexes(scores_table.name)
+            known[leading] = any(
+                tuple(ix["column_names"][: len(leading)]) == leading for ix in indexes
+            )
+        return known[leading]
 
     def batch_as_of(self, when: datetime) -> BatchInfo | None:
         """The complete batch that was current at ``when`` (None if none is kept)."""
@@ -232,24 +330,19 @@ class StoreReader(StoreBase):
         Each row holds the score columns plus ``batch_id``, ``model_version``,
         ``scored_at`` and ``published_at``; empty if the lead is in no kept batch.
         """
+        return self.lead_history_and_current(lead_id, limit)[0]
+
+    def lead_history_and_current(
+        self, lead_id: str, limit: int = 10
+    ) -> tuple[list[dict[str, Any]], BatchInfo | None]:
+        """:meth:`lead_history` and :meth:`current_batch`, read on one connection (the
+        API's lead detail needs both)."""
         self._require_schema()
-        b = batches_table
-        query = (
-            select(
-                *(scores_table.c[name] for name in SCORE_COLUMNS),
-                b.c.batch_id,
-                b.c.model_version,
-                b.c.as_of.label("scored_at"),
-                b.c.published_at,
-                b.c.status,
-            )
-            .join(b, b.c.batch_id == scores_table.c.batch_id)
-            .where(scores_table.c.lead_id == lead_id, b.c.status.in_((PUBLISHED, SUPERSEDED)))
-            .order_by(b.c.published_at.desc(), b.c.batch_id.desc())
-            .limit(limit)
-        )
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query).all()]
+            found = conn.execute(_LEAD_HISTORY, {"lead_id": lead_id, "limit": limit}).all()
+            rows = [dict(r._mapping) for r in found]
+            current = pinned_batch(conn, None) if rows else None
+        return rows, current
 
     def changes_since(
         self, since: str | None = None, limit_batches: int = 100
