@@ -68,15 +68,22 @@ def _json_numbers(values: np.ndarray) -> pa.Array:
     return pc.fill_null(pc.cast(pa.array(numbers, from_pandas=True), pa.string()), "null")
 
 
-def _json_of(values: pd.Series) -> pa.Array:
-    """A column's values as JSON text in Arrow: numbers cast in C++, anything else
-    encoded once per distinct value (orjson) and taken by code."""
+def _number_texts(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Numbers as codes into their JSON texts (:func:`_json_numbers`), each distinct
+    number (bit for bit: -0.0 is not 0.0) written once."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
+    codes, uniques = pd.factorize(bits, use_na_sentinel=False)
+    return codes, _json_numbers(np.asarray(uniques).view(np.float64)).to_pylist()
+
+
+def _json_texts(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A column's values as codes into their JSON texts: numbers cast by Arrow, anything
+    else encoded by orjson, each distinct value once."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return _json_numbers(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        return _number_texts(values.to_numpy(dtype=np.float64, na_value=np.nan))
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     table = [orjson.dumps(_plain(u)).decode() for u in uniques]
-    codes = np.where(codes < 0, len(table), codes)  # missing -> the trailing null
-    return pa.array([*table, "null"], pa.string()).take(pa.array(codes))
+    return np.where(codes < 0, len(table), codes), [*table, "null"]  # missing: null
 
 
 def _series(values: pa.Array) -> pd.Series:
@@ -88,19 +95,16 @@ def attributes_json(leads: pd.DataFrame, names: Sequence[str]) -> pd.Series:
 
     Every declared attribute is a key, so readers can filter on any of them."""
     n = len(leads)
-    parts: list[object] = []
+    pieces, columns = Pieces(), []
     for i, name in enumerate(sorted(set(names))):
-        parts.append(("{" if i == 0 else ",") + orjson.dumps(name).decode() + ":")
+        key = ("{" if i == 0 else ",") + orjson.dumps(name).decode() + ":"
+        codes, texts = (np.zeros(n, np.int64), ["null"])
         if name in leads.columns:
-            parts.append(_json_of(leads[name].reset_index(drop=True)))
-        else:
-            parts.append("null")
-    if not parts:
-        return _series(pa.array(["{}"] * n, pa.string()))
-    joined = pc.binary_join_element_wise(*parts, "}", "")
-    if not isinstance(joined, pa.Array):  # every part a scalar: no lead had a column
-        joined = pa.array([joined.as_py()] * n, pa.string())
-    return _series(joined)
+            codes, texts = _json_texts(leads[name])
+        columns.append((codes, pieces.add(key + t for t in texts)))
+    if not columns:
+        columns.append((np.zeros(n, np.int64), pieces.one("{")))
+    return _series(join_rows(pieces, columns, close="}"))
 
 
 def display_columns(leads: pd.DataFrame, display: Mapping[str, str]) -> dict[str, pd.Series]:
@@ -210,9 +214,8 @@ def _newest_kernel(lead: np.ndarray, second: np.ndarray, n: int, limit: int) -> 
 def _value_pieces(values: np.ndarray, pieces: Pieces) -> Column:
     """The codes of each value's JSON text (:func:`_json_numbers`) followed by ``}``,
     each distinct value (bit for bit: -0.0 is not 0.0) written once."""
-    codes, uniques = pd.factorize(values.view(np.int64), use_na_sentinel=False)
-    text = _json_numbers(np.asarray(uniques).view(np.float64)).to_pylist()
-    return codes, pieces.add(t + "}" for t in text)
+    codes, texts = _number_texts(values)
+    return codes, pieces.add(t + "}" for t in texts)
 
 
 def activity_facts(
