@@ -101,7 +101,7 @@ def attributes_json(leads: pd.DataFrame, names: Sequence[str]) -> pd.Series:
         codes, texts = (np.zeros(n, np.int64), ["null"])
         if name in leads.columns:
             codes, texts = _json_texts(leads[name])
-        columns.append((codes, pieces.add(key + t for t in texts)))
+        columns += [(np.zeros(n, np.int64), pieces.one(key)), (codes, pieces.add(texts))]
     if not columns:
         columns.append((np.zeros(n, np.int64), pieces.one("{")))
     return _series(join_rows(pieces, columns, close="}"))
