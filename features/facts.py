@@ -250,7 +250,8 @@ def activity_facts(
     picked, seconds = keep[order], seconds[order]
     kinds = pc.dictionary_encode(pa.array(activities[ACTIVITY_TYPE].array))
     if isinstance(kinds, pa.ChunkedArray):
-        kinds = pa.concat_arrays([c.indices for c in kinds.chunks]), kinds.chunk(-1).dictionary
+        last = kinds.chunk(kinds.num_chunks - 1)  # every chunk's dictionary is the same
+        kinds = pa.concat_arrays([c.indices for c in kinds.chunks]), last.dictionary
     else:
         kinds = kinds.indices, kinds.dictionary
     type_codes = kinds[0].to_numpy(zero_copy_only=False)[picked]

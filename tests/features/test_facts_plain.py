@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from bench.plain import plain_facts
@@ -30,7 +31,10 @@ def _mixed(activities: pd.DataFrame) -> pd.DataFrame:
     repeats = activities.sample(300, random_state=1).assign(value=7.25)  # same second
     mixed = pd.concat([activities, repeats], ignore_index=True).sample(frac=1, random_state=2)
     mixed.loc[mixed.index[:40], "occurred_at"] = pd.NaT
-    return mixed.reset_index(drop=True)
+    mixed = mixed.reset_index(drop=True)
+    kinds = mixed["activity_type"].to_numpy(dtype=object)  # in chunks, as a spilled file reads
+    chunks = pa.chunked_array([kinds[:5000], kinds[5000:]], pa.large_string())
+    return mixed.assign(activity_type=pd.arrays.ArrowStringArray(chunks))
 
 
 @pytest.mark.parametrize("shuffled", [False, True])
