@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.concepts import Concept, sign_allowed
+from leadscore.features.pieces import TEXT
 from leadscore.features.registry import FeatureRegistry
 from leadscore.models import reasons
 from leadscore.models.config import ScoringConfig
@@ -149,15 +150,14 @@ def _top(
 def select(
     concept_sums: np.ndarray, ok: np.ndarray, config: ScoringConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row, the chosen concepts (columns), a validity mask and their directions:
-    positives first (strongest first), then negatives (most negative first)."""
+    """Per row, the chosen concepts (columns), a validity mask and whether each slot is a
+    positive one: positives first (strongest first), then negatives (most negative first)."""
     positive = np.where(ok & (concept_sums > 0), concept_sums, -np.inf)
     negative = np.where(ok & (concept_sums < 0), concept_sums, np.inf)
     pos, pos_ok = _top(positive, config.top_positive, 1, 0.0)
     neg, neg_ok = _top(negative, config.top_negative, -1, 0.0)
-    signs = [reasons.POSITIVE] * pos.shape[1] + [reasons.NEGATIVE] * neg.shape[1]
-    cols = np.concatenate([pos, neg], axis=1)
-    return cols, np.concatenate([pos_ok, neg_ok], axis=1), np.array(signs, dtype=object)
+    slots = np.arange(pos.shape[1] + neg.shape[1]) < pos.shape[1]
+    return np.concatenate([pos, neg], axis=1), np.concatenate([pos_ok, neg_ok], axis=1), slots
 
 
 def reason_codes(
@@ -167,74 +167,72 @@ def reason_codes(
     registry: FeatureRegistry,
     config: ScoringConfig,
 ) -> list[str]:
-    """One JSON array of reasons per row (reasons JSON v2, models/reasons.py)."""
-    return reasons_json_and_text(contributions, X, features, registry, config)[0]
+    """One JSON array of reasons per row (reasons JSON v2, models/reasons.py), as Python
+    strings: :func:`reasons_json` for a few rows (tests, the bench's comparison)."""
+    return reasons_json(contributions, X, features, registry, config).tolist()
 
 
-def reasons_json_and_text(
+def reasons_json(
     contributions: np.ndarray,
     X: pd.DataFrame,
     features: Sequence[str],
     registry: FeatureRegistry,
     config: ScoringConfig,
-) -> tuple[list[str], list[str]]:
-    """:func:`reason_codes`, and the same reasons as one line each for people and CSVs:
-    ``"text (+); text (-)"`` (``models.reasons.as_text`` of the JSON, without parsing a
-    million JSON arrays back). Both are written through the codec of models/reasons.py.
+) -> pd.api.extensions.ExtensionArray:
+    """One JSON array of reasons per row (reasons JSON v2), written through the codec of
+    models/reasons.py (``reasons.encode_batch``), as Arrow text (pandas' ``str``).
 
-    Vectorised by concept: every row citing a concept is rendered at once, each distinct
-    fact (e.g. "3 views, last 1 day ago") formatted once, every number written once per
-    distinct rounded value.
+    Vectorised by concept: every row citing a concept is put in words at once, each
+    distinct fact (e.g. "3 views, last 1 day ago") once; the JSON is assembled from
+    distinct pieces without a Python step per row. The one-line ``"text (+); text (-)"``
+    form is rendered where it is read (``reasons.as_text``), not here for every lead.
     """
     matrix = ConceptMatrix.of(features, registry)
     sums = matrix.sums(contributions)
     share = shares(sums)
     ok = eligible(sums, share, matrix.concepts, X, config)
-    cols, keep, direction = select(sums, ok, config)
-    n, slots = cols.shape
-    rows = np.repeat(np.arange(n), slots)
-    flat_cols, flat_dir = cols.ravel(), np.tile(direction, n)
-    fragments = np.full(n * slots, "", dtype=object)
-    lines = np.full(n * slots, "", dtype=object)
-    chosen = np.flatnonzero(keep.ravel())
-    by_col = chosen[np.argsort(flat_cols[chosen], kind="stable")]
-    bounds = np.flatnonzero(np.diff(flat_cols[by_col])) + 1
-    plus, minus = reasons.marker(reasons.POSITIVE), reasons.marker(reasons.NEGATIVE)
-    for group in np.split(by_col, bounds) if len(by_col) else []:
-        k = flat_cols[group[0]]
-        concept, group_rows = matrix.concepts[k], rows[group]
-        plain = render_concept(concept, X, group_rows, config.new_lead_days)
-        suffix = np.where(flat_dir[group] == reasons.POSITIVE, plus, minus).astype(object)
-        lines[group] = plain + suffix
-        members = [features[c] for c in matrix.columns[k]]
-        per_feature = contributions[np.ix_(group_rows, matrix.columns[k])]
-        fragments[group] = reasons.fragments(
-            concept.key,
-            reasons.quote_many(plain),
-            flat_dir[group],
-            sums[group_rows, k],
-            share[group_rows, k],
-            members,
-            per_feature,
-        )
-    # rows from the slot columns (zip): no list per row kept alive, which the garbage
-    # collector would otherwise walk again and again (~1 s per million rows)
-    json_cols = [fragments[j::slots].tolist() for j in range(slots)]
-    text_cols = [lines[j::slots].tolist() for j in range(slots)]
-    as_json = [reasons.join_fragments(row) for row in zip(*json_cols, strict=True)]
-    as_text = [reasons.join_lines(row) for row in zip(*text_cols, strict=True)]
-    if not slots:
-        as_json, as_text = ["[]"] * n, [""] * n
-    return as_json, as_text
+    cols, keep, positive_slot = select(sums, ok, config)
+    slots = max(cols.shape[1], 1)
+    chosen = np.flatnonzero(keep.ravel())  # the reasons, row by row, in slot order
+    rows, concepts = chosen // slots, cols.ravel()[chosen]
+    texts: list[tuple[str, str]] = []
+    text_codes = np.zeros(len(chosen), dtype=np.int64)
+    by_concept = np.argsort(concepts, kind="stable")
+    bounds = np.flatnonzero(np.diff(concepts[by_concept])) + 1
+    for group in np.split(by_concept, bounds) if len(chosen) else []:
+        concept = matrix.concepts[concepts[group[0]]]
+        codes, distinct = render_concept(concept, X, rows[group], config.new_lead_days)
+        text_codes[group] = len(texts) + codes
+        texts.extend((concept.key, text) for text in distinct)
+    members = [[features[c] for c in columns] for columns in matrix.columns]
+    width = max((len(c) for c in matrix.columns), default=0)
+    where = np.full((len(matrix.columns), width), -1, dtype=np.int64)
+    for k, columns in enumerate(matrix.columns):
+        where[k, : len(columns)] = columns
+    at = where[concepts]
+    per_feature = np.where(at >= 0, contributions[rows[:, None], np.maximum(at, 0)], np.nan)
+    encoded = reasons.encode_batch(
+        keep.sum(axis=1),
+        texts,
+        text_codes,
+        positive_slot[chosen % slots],
+        sums[rows, concepts],
+        share[rows, concepts],
+        members,
+        concepts,
+        per_feature,
+    )
+    return pd.array(encoded, dtype=TEXT)
 
 
 def render_concept(
     concept: Concept, X: pd.DataFrame, rows: np.ndarray, new_lead_days: float
-) -> np.ndarray:
-    """``concept.text`` of each of ``rows`` of ``X`` (positions), once per distinct fact."""
+) -> tuple[np.ndarray, list[str]]:
+    """``concept.text`` of each of ``rows`` of ``X`` (positions), as codes into the
+    distinct texts: each distinct fact is put in words once."""
     facts = concept.text_facts(concept.fact_values(lambda name: X[name].to_numpy()[rows]))
     if not facts:
-        return np.full(len(rows), concept.text({}, new_lead_days), dtype=object)
+        return np.zeros(len(rows), dtype=np.int64), [concept.text({}, new_lead_days)]
     key = np.zeros(len(rows), dtype=np.int64)
     for values in facts.values():
         codes, uniques = pd.factorize(values, use_na_sentinel=False)
@@ -244,7 +242,7 @@ def render_concept(
         concept.text({name: _native(v[i]) for name, v in facts.items()}, new_lead_days)
         for i in first
     ]
-    return np.array(texts, dtype=object)[inverse.ravel()]
+    return inverse.ravel(), texts
 
 
 def _native(value: object) -> object:

@@ -25,6 +25,9 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+
+from leadscore.features.pieces import Column, Pieces, join_rows
 
 log = logging.getLogger(__name__)
 
@@ -61,49 +64,66 @@ def numbers(values: np.ndarray, digits: int = DIGITS) -> np.ndarray:
     return text[codes].reshape(scaled.shape)
 
 
-def quote_many(texts: np.ndarray) -> np.ndarray:
-    """:data:`quote_text` of every text (object array), once per distinct text."""
-    codes, uniques = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=False)
-    return np.array([quote_text(t) for t in uniques], dtype=object)[codes]
+def number_pieces(
+    values: np.ndarray, pieces: Pieces, suffix: str = "", digits: int = DIGITS
+) -> Column:
+    """:func:`number` of every value then ``suffix``, as a column of ``pieces``, each
+    distinct rounded number written once; NaN gives no piece."""
+    scaled = np.rint(np.asarray(values, dtype=np.float64) * 10.0**digits)
+    codes, uniques = pd.factorize(scaled, use_na_sentinel=True)
+    scale = 10.0**digits
+    return codes, pieces.add(f"{float(u) / scale + 0.0!r}{suffix}" for u in uniques)
 
 
-def fragments(
-    concept: str,
-    texts_json: Sequence[str],
-    directions: Sequence[str],
+def encode_batch(
+    counts: np.ndarray,
+    texts: Sequence[tuple[str, str]],
+    text_codes: np.ndarray,
+    positive: np.ndarray,
     contributions: np.ndarray,
     shares: np.ndarray,
-    features: Sequence[str],
+    members: Sequence[Sequence[str]],
+    concepts: np.ndarray,
     per_feature: np.ndarray,
-) -> list[str]:
-    """The JSON objects of one concept's reasons, built as strings (the batch's hot path).
+) -> pa.LargeStringArray:
+    """The reasons JSON of many rows at once (the batch's hot path), equal to
+    :func:`encode` of each row's reasons.
 
-    ``texts_json`` are the texts already JSON-encoded (ASCII, quoted); ``per_feature``
-    holds, per reason, the SHAP value of each of ``features``. Equal to :func:`encode`
-    of the same reasons, without a JSON encoder call per reason.
+    Row ``r`` has ``counts[r]`` reasons, the rows' reasons one after another. Reason
+    ``i`` is about concept ``concepts[i]``, whose features are ``members[concepts[i]]``
+    and their SHAP values ``per_feature[i]`` (NaN-padded); it says ``texts[text_codes[i]]``
+    (a concept's key and a text), is positive or not, and has its concept's
+    contribution and share. Each distinct text and number is written once
+    (features/pieces.py).
     """
-    start = '{"concept": ' + json.dumps(concept) + ', "text": '
-    values = numbers(per_feature)
-    body = np.full(len(texts_json), "", dtype=object)
-    for j, name in enumerate(features):
-        body = body + ((", " if j else "") + json.dumps(name) + ": ") + values[:, j]
-    return [
-        f'{start}{text}, "direction": "{sign}", "contribution": {c}, "share": {s}, '
-        f'"features": {{{b}}}}}'
-        for text, sign, c, s, b in zip(
-            texts_json,
-            directions,
-            numbers(contributions),
-            numbers(shares, SHARE_DIGITS),
-            body,
-            strict=True,
-        )
+    pieces = Pieces()
+    heads = (
+        f'{{"concept": {json.dumps(key)}, "text": {quote_text(text)}, "direction": "'
+        for key, text in texts
+    )
+    columns = [
+        (text_codes, pieces.add(heads)),
+        (
+            np.where(positive, 0, 1),
+            pieces.add(f'{sign}", "contribution": ' for sign in (POSITIVE, NEGATIVE)),
+        ),
+        number_pieces(contributions, pieces, ', "share": '),
+        number_pieces(shares, pieces, ', "features": {', SHARE_DIGITS),
     ]
-
-
-def join_fragments(row: Iterable[str]) -> str:
-    """A row's reasons JSON from its objects' fragments (empty fragments are skipped)."""
-    return "[" + ", ".join(filter(None, row)) + "]"
+    width = max((len(features) for features in members), default=0)
+    position = np.full((len(members), width), -1, dtype=np.int64)
+    names: list[str] = []
+    for k, features in enumerate(members):
+        position[k, : len(features)] = len(names) + np.arange(len(features))
+        names.extend(f"{', ' if m else ''}{json.dumps(f)}: " for m, f in enumerate(features))
+    names_first = pieces.add(names)
+    for m in range(width):
+        columns.append((position[concepts, m], names_first))
+        columns.append(number_pieces(per_feature[:, m], pieces))
+    columns.append((np.zeros(len(text_codes), dtype=np.int64), pieces.one("}}")))
+    groups = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=groups[1:])
+    return join_rows(pieces, columns, groups, "[", ", ", "]")
 
 
 def join_lines(row: Iterable[str]) -> str:

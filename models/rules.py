@@ -31,6 +31,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 
+from leadscore.features.pieces import TEXT, Pieces, join_rows
 from leadscore.features.registry import count_name
 from leadscore.models.config import NumericAttributeRule, PointsBin, RulesConfig
 
@@ -97,7 +98,35 @@ def bin_points(values: np.ndarray, rule: NumericAttributeRule) -> np.ndarray:
     return np.where(np.isnan(values), rule.missing, chosen)
 
 
-Matcher = Callable[[pd.DataFrame], np.ndarray]
+class Coded:
+    """A frame whose columns are factorised once, when a rule first reads them: the rules
+    then match each column's few distinct values instead of every row's text."""
+
+    def __init__(self, X: pd.DataFrame) -> None:
+        self.X = X
+        self._seen: dict[str, tuple[np.ndarray, pd.Index]] = {}
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def codes(self, column: str) -> tuple[np.ndarray, pd.Index]:
+        """The column's codes (-1: missing) and its distinct values."""
+        if column not in self._seen:
+            self._seen[column] = pd.factorize(self.X[column], use_na_sentinel=True)
+        return self._seen[column]
+
+    def per_row(self, column: str, values: np.ndarray, missing: object) -> np.ndarray:
+        """``values`` (one per distinct value of ``column``) on every row, ``missing``
+        where the row has none."""
+        codes, _ = self.codes(column)
+        return np.append(np.asarray(values, dtype=np.float64), missing)[codes]
+
+
+def coded(X: pd.DataFrame | Coded) -> Coded:
+    return X if isinstance(X, Coded) else Coded(X)
+
+
+Matcher = Callable[[Coded], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -107,16 +136,20 @@ class CardLine:
     ``points`` are given per occurrence for an activity line, once otherwise (for an ICP
     line: the attribute's weighted share of ``icp_points`` at that value score).
     ``amount(X)`` is the multiplier per row: 1/0 whether the line applies, or the count
-    of occurrences for an activity line; its points on a row are ``points * amount``.
+    of occurrences for an activity line; its points on a row are ``points * amount``
+    (``match`` computes it from a :class:`Coded` frame).
     """
 
     kind: Kind
     attribute: str
     condition: str
     points: float
-    amount: Matcher = field(repr=False, compare=False)
+    match: Matcher = field(repr=False, compare=False)
     column: str | None = None
     """The column whose value a reason shows (None: activity counts, missing values)."""
+
+    def amount(self, X: pd.DataFrame | Coded) -> np.ndarray:
+        return self.match(coded(X))
 
     @property
     def name(self) -> str:
@@ -147,23 +180,23 @@ def _missing(value: object) -> bool:
 
 
 def _is(attribute: str, values: Sequence[str], negate: bool = False) -> Matcher:
-    def match(X: pd.DataFrame) -> np.ndarray:
-        found = X[attribute].isin(values).to_numpy()
-        return (~found if negate else found).astype(np.float64)
+    def match(X: Coded) -> np.ndarray:
+        found = np.asarray(X.codes(attribute)[1].isin(values))
+        return X.per_row(attribute, found != negate, float(negate))  # missing: never found
 
     return match
 
 
 def _within(attribute: str, b: PointsBin) -> Matcher:
-    return lambda X: in_bin(numeric_values(X, attribute), b).astype(np.float64)
+    return lambda X: in_bin(numeric_values(X.X, attribute), b).astype(np.float64)
 
 
 def _absent(attribute: str) -> Matcher:
-    return lambda X: np.isnan(numeric_values(X, attribute)).astype(np.float64)
+    return lambda X: np.isnan(numeric_values(X.X, attribute)).astype(np.float64)
 
 
 def _count(column: str) -> Matcher:
-    return lambda X: X[column].to_numpy(dtype=np.float64) if column in X else np.zeros(len(X))
+    return lambda X: X.X[column].to_numpy(dtype=np.float64) if column in X.X else np.zeros(len(X))
 
 
 def card_lines(rules: RulesConfig, activity_points: Mapping[str, float]) -> list[CardLine]:
@@ -209,16 +242,16 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
     def _rules(self) -> RulesConfig:
         return self.rules if self.rules is not None else RulesConfig()
 
-    def icp_quality(self, X: pd.DataFrame) -> np.ndarray:
+    def icp_quality(self, X: pd.DataFrame | Coded) -> np.ndarray:
         """Weighted mean ICP value score, 0-10, per row (unlisted or missing: the default)."""
-        rules = self._rules()
+        rules, X = self._rules(), coded(X)
         if not rules.icp:
             return np.zeros(len(X))
         total = np.zeros(len(X))
         weights = 0.0
         for attribute, rule in rules.icp.items():
-            scores = X[attribute].map(rule.values).astype("float64").fillna(rule.default)
-            total += rule.weight * scores.to_numpy()
+            distinct = pd.Series(X.codes(attribute)[1]).map(rule.values).astype("float64")
+            total += rule.weight * X.per_row(attribute, distinct.fillna(rule.default), rule.default)
             weights += rule.weight
         return total / weights
 
@@ -229,19 +262,19 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
             total += bin_points(numeric_values(X, attribute), rule)
         return total
 
-    def points(self, X: pd.DataFrame) -> np.ndarray:
+    def points(self, X: pd.DataFrame | Coded) -> np.ndarray:
         """Rule score per row of a feature frame: the points, unclipped (they rank leads)."""
-        rules = self._rules()
+        rules, X = self._rules(), coded(X)
         score = self.icp_quality(X) / 10.0 * rules.icp_points
         for activity_type, pts in (self.activity_points or {}).items():
             column = count_name(activity_type, rules.activity_window_days)
-            if column in X:
-                score = score + pts * X[column].to_numpy(dtype=np.float64)
+            if column in X.X:
+                score = score + pts * X.X[column].to_numpy(dtype=np.float64)
         for penalty in rules.penalties:
-            outside = ~X[penalty.attribute].isin(penalty.not_in).to_numpy()
+            outside = _is(penalty.attribute, penalty.not_in, negate=True)(X).astype(bool)
             score = score + penalty.points * outside
         if rules.numeric:
-            score = score + self.numeric_points(X)
+            score = score + self.numeric_points(X.X)
         return np.asarray(score, dtype=np.float64)
 
     def grades(self, X: pd.DataFrame) -> np.ndarray:
@@ -282,17 +315,17 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
             out.append([text for _, text in parts])
         return out
 
-    def reasons_json(self, X: pd.DataFrame) -> list[str]:
+    def reasons_json(self, X: pd.DataFrame | Coded) -> pd.api.extensions.ExtensionArray:
         """Per row, the rules' breakdown as one JSON array, largest |points| first (equal
         points in card order): ``[{"text": "industry software", "points": 18.75}, ...]``
         (points to 2 decimals; they add up to the row's rule score, to rounding).
 
         Vectorised for a batch: per card line, each distinct value (or activity count) of
         the rows it applies to is put in words once, into a small table of pieces; rows
-        are then ordered and joined with array operations on piece ids, no Python loop
-        over the leads (962k rows x 9 pieces: ~7 s on a busy 2-core machine, where their
-        points took ~2 s).
+        are then ordered with array operations on piece ids and assembled from the
+        pieces (features/pieces.py), no Python step per lead.
         """
+        X = coded(X)
         table: list[str] = []
         sizes: list[float] = []  # each piece's |points| (a piece is one line at one value)
         rows, ids = [], []
@@ -302,37 +335,29 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
             if not len(hit):
                 continue
             points = np.round(line.points * amount[hit], 2)
-            keys = X[line.column].iloc[hit] if line.column is not None else pd.Series(amount[hit])
-            codes, _ = pd.factorize(keys, use_na_sentinel=False)
+            if line.column is not None:  # the same points at each value of the column
+                codes, values = X.codes(line.column)
+                codes = codes[hit]
+            else:  # an activity: the points and the words follow the count
+                codes, values = pd.factorize(amount[hit])
+            distinct, first, local = np.unique(codes, return_index=True, return_inverse=True)
             rows.append(hit)
-            ids.append(len(table) + codes)
-            for i in np.unique(codes, return_index=True)[1].tolist():
-                text = line.words(keys.iloc[i], amount[hit[i]])
+            ids.append(len(table) + local.ravel())
+            for code, i in zip(distinct.tolist(), first.tolist(), strict=True):
+                text = line.words(values[code] if code >= 0 else None, amount[hit[i]])
                 table.append(json.dumps({"text": text, "points": points[i]}))
                 sizes.append(abs(points[i]))
-        out = np.full(len(X), "[]", dtype=object)
+        groups = np.zeros(len(X) + 1, dtype=np.int64)
+        pieces = Pieces()
         if not rows:
-            return out.tolist()
+            return pd.array(join_rows(pieces, [(np.zeros(0), 0)], groups, "[", "", "]"), TEXT)
         # a row's pieces by |points| (largest first), then card order: one sort of one key
         rank = np.empty(len(table), dtype=np.int64)
         rank[np.lexsort((np.arange(len(table)), -np.asarray(sizes)))] = np.arange(len(table))
         key = np.sort(np.concatenate(rows) * len(table) + rank[np.concatenate(ids)])
-        row = key // len(table)
-        piece = np.argsort(rank)[key % len(table)]
-        first = np.r_[True, row[1:] != row[:-1]]
-        last = np.r_[row[1:] != row[:-1], True]
-        # each piece in 4 forms: opening the array, closing it, both, or in the middle
-        forms = np.array(
-            [", " + t for t in table]
-            + ["[" + t for t in table]
-            + [", " + t + "]" for t in table]
-            + ["[" + t + "]" for t in table],
-            dtype=object,
-        )
-        starts = np.flatnonzero(first)
-        picked = forms[piece + len(table) * (first + 2 * last)]
-        out[row[starts]] = np.add.reduceat(picked, starts)
-        return out.tolist()
+        np.cumsum(np.bincount(key // len(table), minlength=len(X)), out=groups[1:])
+        column = (np.argsort(rank)[key % len(table)], pieces.add(table))
+        return pd.array(join_rows(pieces, [column], groups, "[", ", ", "]"), TEXT)
 
     def card(self, X: pd.DataFrame, y: np.ndarray | None = None) -> pd.DataFrame:
         """The rules card on a frame: per line its kind, rule, points, how many rows it

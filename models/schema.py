@@ -158,8 +158,5 @@ only, neither (cut-offs in ``scoring.cells``)."""
 TIMELINE_LENGTH = 20
 """At most this many activities in ``timeline``."""
 
-REASONS_TEXT = "reasons_text"
-"""The reasons as one line for people and CSV exports (``text (+); text (-)``)."""
-
 BATCH_COLUMNS: tuple[str, ...] = ("batch_id", "model_version", "scored_at")
 """Columns a row read from the store carries after :data:`SCORE_COLUMNS`: its batch."""

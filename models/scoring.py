@@ -1,7 +1,8 @@
 """Score a feature frame of open leads: probability, score, grade, rank, reasons, rules.
 
 The output is the scores frame the store publishes (docs/architecture.md §5): the score row
-declared in models/schema.py (:data:`SCORE_COLUMNS`), plus ``reasons_text``. Rank follows the
+declared in models/schema.py (:data:`SCORE_COLUMNS`); the reasons are their JSON only, put
+in words where they are read (``models.reasons.as_text``). Rank follows the
 model's raw log-odds, which orders leads exactly as the calibrated probability does but
 also breaks the ties an isotonic calibration leaves, so rank 1 is the single best lead.
 ``rule_rank`` follows the rules' (unclipped) points; leads on equal points are ordered by
@@ -28,13 +29,12 @@ from leadscore.features.market import OutcomeHistory
 from leadscore.features.registry import ENGAGEMENT, FIT, FeatureRegistry
 from leadscore.models.base import LeadScorer
 from leadscore.models.config import ScoringConfig
-from leadscore.models.explain import family_sums, reasons_json_and_text
+from leadscore.models.explain import family_sums, reasons_json
 from leadscore.models.rules import RuleScorer, grade_of
 from leadscore.models.schema import (
     DISPLAY_COLUMNS,
     FACT_COLUMNS,
     NURTURE_COLUMNS,
-    REASONS_TEXT,
     SCORE_COLUMNS,
 )
 from leadscore.models.subscores import (
@@ -113,7 +113,7 @@ def score_partition(
         names = model.features
         families = family_sums(contributions, names, registry)
     with _stage(times, "reasons"):
-        reasons, lines = reasons_json_and_text(contributions, features, names, registry, config)
+        reasons = reasons_json(contributions, features, names, registry, config)
     del contributions
     with _stage(times, "rules"):
         rule_points = np.round(rules.points(features), 2)
@@ -142,7 +142,6 @@ def score_partition(
             "engagement_score": sub["engagement_score"],
             "cell": cells(sub["fit_score"], sub["engagement_score"], config.cells.model_dump()),
             "rule_reasons": rule_reasons,
-            REASONS_TEXT: lines,
             RAW_SCORE: raw,
             **_v4_placeholders(len(raw)),
         }

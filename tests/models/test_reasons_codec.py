@@ -38,18 +38,34 @@ def test_numbers_are_rounded_once_and_never_negative_zero():
     assert reasons.numbers(np.array([[0.5, 0.12345]]), 3).tolist() == [["0.5", "0.123"]]
 
 
-def test_hot_path_fragments_equal_the_encoder():
-    texts = reasons.quote_many(np.array([r["text"] for r in REASONS], dtype=object))
-    parts = [
-        *reasons.fragments("pricing", texts[:1], ["+"], np.array([0.123456]),
-                           np.array([0.41234]), ["n_pricing_90d", "days_since_pricing"],
-                           np.array([[0.1, 0.023456]])),
-        "",  # an empty slot (fewer reasons than slots) is skipped
-        *reasons.fragments("activity", texts[1:], ["-"], np.array([-0.2]), np.array([0.2]),
-                           ["days_since_hi"], np.array([[-0.2]])),
-    ]  # fmt: skip
-    assert reasons.join_fragments(parts) == reasons.encode(REASONS)
-    assert reasons.join_fragments(["", ""]) == "[]" == reasons.encode([])
+def test_the_batch_path_equals_the_encoder():
+    """``encode_batch`` (the nightly hot path: pieces written once, rows assembled in one
+    compiled pass) writes every row exactly as ``encode`` writes its reasons."""
+    tiny = {"concept": "tiny", "text": "naïve ✓", "direction": "-", "contribution": -0.00001,
+            "share": 0.0004, "features": {"a": -0.00001, "b": 2.5e-5, "c": -3.14159}}  # fmt: skip
+    known = [*REASONS, tiny]
+    rows = [REASONS, [], [tiny], [REASONS[1], tiny, REASONS[0]], [REASONS[0]]]
+    flat = [known.index(r) for row in rows for r in row]
+    members = [list(r["features"]) for r in known]
+    per_feature = np.full((len(flat), 3), np.nan)
+    for i, k in enumerate(flat):
+        per_feature[i, : len(members[k])] = list(known[k]["features"].values())
+    got = reasons.encode_batch(
+        np.array([len(row) for row in rows]),
+        [(r["concept"], r["text"]) for r in known],
+        np.array(flat),
+        np.array([known[k]["direction"] == "+" for k in flat]),
+        np.array([known[k]["contribution"] for k in flat]),
+        np.array([known[k]["share"] for k in flat]),
+        members,
+        np.array(flat),
+        per_feature,
+    )
+    assert got.to_pylist() == [reasons.encode(row) for row in rows]
+    assert got.to_pylist()[2] == (
+        '[{"concept": "tiny", "text": "na\\u00efve \\u2713", "direction": "-", '
+        '"contribution": 0.0, "share": 0.0, "features": {"a": 0.0, "b": 0.0, "c": -3.1416}}]'
+    )
 
 
 def test_one_line_rendering():

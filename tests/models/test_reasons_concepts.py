@@ -13,7 +13,7 @@ import pytest
 from leadscore.features.config import ActivityType, AttributeConfig, ConceptGroup, FeatureConfig
 from leadscore.features.registry import build_registry
 from leadscore.models.config import ScoringConfig
-from leadscore.models.explain import concept_contributions, family_sums, reasons_json_and_text
+from leadscore.models.explain import concept_contributions, family_sums, reason_codes
 
 CONFIG = FeatureConfig(
     attributes=AttributeConfig(categorical=["seniority", "department"]),
@@ -70,7 +70,7 @@ def _contributions() -> np.ndarray:
 
 
 def _reasons(config: ScoringConfig) -> list[list[dict]]:
-    raw, _ = reasons_json_and_text(_contributions(), _frame(), NAMES, REGISTRY, config)
+    raw = reason_codes(_contributions(), _frame(), NAMES, REGISTRY, config)
     return [json.loads(r) for r in raw]
 
 

@@ -181,7 +181,7 @@ def test_the_rule_reasons_json_is_the_breakdown_largest_first_and_sums_to_the_sc
     assert got[4] == got[1] and got[5] == got[0]  # one breakdown per distinct combination
     totals = [sum(r["points"] for r in reasons) for reasons in got]
     np.testing.assert_allclose(totals, scorer.points(frame))  # [128, -18, 20, 12, -18, 128]
-    assert scorer.reasons_json(frame.head(0)) == []
+    assert list(scorer.reasons_json(frame.head(0))) == []
 
 
 def test_the_report_shows_the_rules_card_with_the_numeric_rules():

@@ -3,12 +3,14 @@ export and the API's ScoreItem all agree with it."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 from sqlalchemy import Double, Integer, String, Text
 
 from leadscore.features.contract import LEAD_ID, OWNER, SEGMENT
 from leadscore.features.registry import ENGAGEMENT, FIT
-from leadscore.models import schema, scoring
+from leadscore.models import reasons, schema, scoring
 from leadscore.serving import export
 from leadscore.serving.schemas import ScoreItem
 from leadscore.serving.store import SCORE_COLUMNS, scores_table
@@ -172,7 +174,12 @@ def test_api_score_item_fields_are_the_schema():
 def test_scoring_output_has_the_schema_columns_and_kinds(fitted_scorer):  # noqa: F811
     _, _, batch, _ = fitted_scorer
     assert list(batch.columns[: len(schema.SCORE_COLUMNS)]) == list(schema.SCORE_COLUMNS)
-    assert schema.REASONS_TEXT in batch.columns
+    # nothing but the row and the raw log-odds (ranked): the reasons' one-line form is
+    # rendered from their JSON where it is read (page, CSV), not for every lead nightly
+    assert list(batch.columns[len(schema.SCORE_COLUMNS) :]) == [scoring.RAW_SCORE]
+    for raw in batch["reasons"][:20]:
+        line = "; ".join(f"{r['text']} ({r['direction']})" for r in json.loads(raw))
+        assert reasons.as_text(raw) == line
     for f in schema.SCORE_FIELDS:
         values = batch[f.name]
         if f.kind == "int":

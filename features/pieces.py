@@ -1,0 +1,172 @@
+"""Text columns assembled from a small table of pieces: the batch's JSON, per lead.
+
+The nightly batch writes several texts per lead (its reasons, its rules' points, its
+timeline, its attributes), millions a night, each a concatenation of a few pieces
+drawn from few distinct values: a concept's key, a sentence, a number to 4 places, an
+activity label, a date. So each distinct piece is formatted once, in Python, into a
+:class:`Pieces` table, and each row is given as the codes of its pieces; one compiled
+pass (:func:`join_rows`) then copies the bytes, eight at a time, into an Arrow
+``large_string`` array: the buffers pandas' ``str`` dtype holds as they are. That
+replaces a Python string operation per row (or an Arrow ``take`` per piece and a join
+per level, each copying every byte again) with one copy of the output.
+
+The shape is two levels, as JSON needs: a row is ``open + item + sep + item ... +
+close``, and an item the concatenation of one piece per column (code -1: none). A
+reasons array is ``[`` reasons joined by ``, `` ``]``, a reason's object its pieces; an
+attributes object is one item per row.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+
+import numba
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+assert sys.byteorder == "little", "join_rows packs bytes into little-endian words"
+
+TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+"""The frames' text dtype (pandas' default ``str``): Arrow strings, so the arrays
+:func:`join_rows` builds are kept as they are, without a Python object per text."""
+Column = tuple[np.ndarray, int]
+"""One piece per item: ``(codes, first)``, each code (-1: no piece) counted from the
+code ``first`` that :meth:`Pieces.add` returned for that column's texts."""
+
+
+class Pieces:
+    """A table of text pieces, each found by its code (its position)."""
+
+    def __init__(self) -> None:
+        self._texts: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def add(self, texts: Iterable[str]) -> int:
+        """Append ``texts``; return the code of the first (the others follow it)."""
+        first = len(self._texts)
+        self._texts.extend(texts)
+        return first
+
+    def one(self, text: str) -> int:
+        """Append one text; return its code."""
+        return self.add((text,))
+
+    def words(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pieces as UTF-8, each zero-padded to whole 8-byte words: the words, each
+        piece's first word and each piece's length in bytes."""
+        utf8 = pa.array(self._texts, pa.large_string())
+        offsets = np.frombuffer(utf8.buffers()[1], dtype=np.int64)[: len(utf8) + 1]
+        data = np.frombuffer(utf8.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+        lengths = np.diff(offsets)
+        first = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum((lengths + 7) // 8, out=first[1:])
+        padded = np.zeros(8 * int(first[-1]), dtype=np.uint8)
+        padded[np.arange(len(data)) + np.repeat(8 * first[:-1] - offsets[:-1], lengths)] = data
+        return padded.view(np.uint64), first, lengths
+
+
+@numba.njit(cache=True)
+def _sizes(
+    codes: np.ndarray, groups: np.ndarray, lengths: np.ndarray, frame: np.ndarray
+) -> np.ndarray:
+    n = len(groups) - 1
+    out = np.zeros(n + 1, dtype=np.int64)
+    edge = lengths[frame[0]] + lengths[frame[2]]
+    for r in range(n):
+        a, b = groups[r], groups[r + 1]
+        size = edge + lengths[frame[1]] * max(b - a - 1, 0)
+        for e in range(a, b):
+            for k in range(codes.shape[1]):
+                if codes[e, k] >= 0:
+                    size += lengths[codes[e, k]]
+        out[r + 1] = out[r] + size
+    return out
+
+
+@numba.njit(cache=True, inline="always")
+def _emit(
+    words: np.ndarray,
+    first: np.ndarray,
+    lengths: np.ndarray,
+    code: int,
+    acc: np.uint64,
+    held: int,
+    out: np.ndarray,
+    pos: int,
+) -> tuple[np.uint64, int, int]:
+    """Append piece ``code`` to the stream: ``acc`` holds its last ``held`` bytes (0-7)
+    not yet written to ``out`` (whole words, at ``pos``)."""
+    i, left = first[code], lengths[code]
+    while left > 0:
+        word = words[i]
+        n = min(left, 8)
+        left -= n
+        i += 1
+        acc |= word << np.uint64(8 * held)
+        if held + n >= 8:
+            out[pos] = acc
+            pos += 1
+            acc = word >> np.uint64(8 * (8 - held)) if held else np.uint64(0)
+            held += n - 8
+        else:
+            held += n
+    return acc, held, pos
+
+
+@numba.njit(cache=True)
+def _fill(
+    codes: np.ndarray,
+    groups: np.ndarray,
+    words: np.ndarray,
+    first: np.ndarray,
+    lengths: np.ndarray,
+    frame: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    acc, held, pos = np.uint64(0), 0, 0
+    for r in range(len(groups) - 1):
+        acc, held, pos = _emit(words, first, lengths, frame[0], acc, held, out, pos)
+        for e in range(groups[r], groups[r + 1]):
+            if e > groups[r]:
+                acc, held, pos = _emit(words, first, lengths, frame[1], acc, held, out, pos)
+            for k in range(codes.shape[1]):
+                if codes[e, k] >= 0:
+                    acc, held, pos = _emit(words, first, lengths, codes[e, k], acc, held, out, pos)
+        acc, held, pos = _emit(words, first, lengths, frame[2], acc, held, out, pos)
+    if held:
+        out[pos] = acc
+
+
+def join_rows(
+    pieces: Pieces,
+    columns: Sequence[Column],
+    groups: np.ndarray | None = None,
+    open_: str = "",
+    sep: str = "",
+    close: str = "",
+) -> pa.LargeStringArray:
+    """One text per row: ``open_``, its items joined by ``sep``, ``close``.
+
+    Item ``i`` is the concatenation of each column's piece ``i`` (``columns``: the same
+    length each). ``groups`` (rows + 1 offsets) says which items make row ``r``:
+    ``groups[r]`` to ``groups[r + 1]``; None: one item per row.
+    """
+    items = len(columns[0][0]) if columns else 0
+    codes = np.empty((items, len(columns)), dtype=np.int32, order="F")
+    for k, (column, start) in enumerate(columns):
+        np.add(column, start, out=codes[:, k], casting="unsafe")
+        codes[np.asarray(column) < 0, k] = -1
+    if groups is None:
+        groups = np.arange(items + 1, dtype=np.int64)
+    groups = np.ascontiguousarray(groups, dtype=np.int64)
+    frame = np.array([pieces.one(open_), pieces.one(sep), pieces.one(close)], dtype=np.int64)
+    words, first, lengths = pieces.words()
+    sizes = _sizes(codes, groups, lengths, frame)
+    out = np.empty((int(sizes[-1]) + 7) // 8, dtype=np.uint64)
+    _fill(codes, groups, words, first, lengths, frame, out)
+    n = len(groups) - 1
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(sizes), pa.py_buffer(out))
