@@ -20,7 +20,7 @@ from leadscore.serving.store.bulk import (
     insert_sqlite,
 )
 from leadscore.serving.store.call_writes import delete_batch_rows, validate_calls, write_calls
-from leadscore.serving.store.changes import write_changes
+from leadscore.serving.store.changes import prepare_changes, write_changes
 from leadscore.serving.store.checks import new_batch_id, validate_scores
 from leadscore.serving.store.migrate import StoreError
 from leadscore.serving.store.owner import this_host, writer_dead
@@ -236,6 +236,7 @@ class StoreWriter(StoreBase):
         superseded, which keeps "exactly one published batch, the current one" true even
         when two publishers race.
         """
+        prepare_changes(self.engine)
         with self.engine.begin() as conn:
             moved = conn.execute(
                 update(current_batch_table)
