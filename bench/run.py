@@ -54,7 +54,7 @@ from leadscore.pipelines.archive import ArchiveRun, archive_published  # noqa: E
 from leadscore.pipelines.batch import publish_spilled  # noqa: E402
 from leadscore.pipelines.partitioned import stream_crm  # noqa: E402
 from leadscore.pipelines.sources import read_chunks  # noqa: E402
-from leadscore.serving.store import ScoreStore  # noqa: E402
+from leadscore.serving.store import ScoreStore, metadata  # noqa: E402
 
 STAGES = (
     "load",
@@ -165,6 +165,8 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         stale.unlink(missing_ok=True)  # a fresh store: no change feed against another size
     shutil.rmtree(out / "archive", ignore_errors=True)  # and a fresh archive
     store = ScoreStore(settings.store)
+    if store.engine.dialect.name == "postgresql":  # --store-url: a fresh store there too
+        metadata.drop_all(store.engine)
     store.create()
     cluster_s = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-", dir=out) as folder:

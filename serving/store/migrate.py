@@ -108,6 +108,14 @@ def _migrate_5_to_6(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _migrate_6_to_7(conn: Connection) -> None:
+    """Version 7 (issue #19) indexes what the change feed compares (``ix_scores_feed``:
+    batch, lead, grade, score, owner), so the flip computes it from the index alone;
+    nothing else changes and no row is rewritten."""
+    index = next(i for i in scores_table.indexes if i.name == "ix_scores_feed")
+    index.create(conn, checkfirst=True)
+
+
 # Upgrades from an older schema: MIGRATIONS[v] moves a store from version v to v + 1.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1_to_2,
@@ -115,6 +123,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _migrate_3_to_4,
     4: _migrate_4_to_5,
     5: _migrate_5_to_6,
+    6: _migrate_6_to_7,
 }
 
 

@@ -76,7 +76,7 @@ __all__ = [
     "sql_type",
 ]
 
-SCHEMA_VERSION: int = 6
+SCHEMA_VERSION: int = 7
 """Version of the table layout below; bump it (and add a migration) when it changes."""
 
 # Batch statuses.
@@ -219,6 +219,9 @@ scores_table = Table(
     PrimaryKeyConstraint("batch_id", "lead_id", name="pk_scores"),
     Index("ix_scores_batch_rank", "batch_id", "rank"),
     Index("ix_scores_lead", "lead_id"),  # schema 2: a lead's history across batches
+    # schema 7: what the change feed compares, so computing it in the flip transaction
+    # reads two small indexes, never the 2 KB rows (store/changes.py)
+    Index("ix_scores_feed", "batch_id", "lead_id", "grade", "score", "owner"),
 )
 
 current_batch_table = Table(

@@ -7,23 +7,26 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from leadscore.serving.store.base import StoreBase
+from leadscore.serving.store.bulk import (
+    INSERT_COLUMNS,
+    chunk_table,
+    copy_postgresql,
+    insert_sqlite,
+)
 from leadscore.serving.store.call_writes import delete_batch_rows, validate_calls, write_calls
-from leadscore.serving.store.changes import change_inserts
+from leadscore.serving.store.changes import prepare_changes, write_changes
 from leadscore.serving.store.checks import new_batch_id, validate_scores
 from leadscore.serving.store.migrate import StoreError
 from leadscore.serving.store.owner import this_host, writer_dead
 from leadscore.serving.store.schema import (
     FAILED,
-    INT_COLUMNS,
-    NULLABLE_INT_COLUMNS,
     PUBLISHED,
-    SCORE_COLUMNS,
     SUPERSEDED,
     WRITING,
     BatchInfo,
@@ -34,22 +37,6 @@ from leadscore.serving.store.schema import (
 )
 
 log = logging.getLogger(__name__)
-
-INSERT_COLUMNS: tuple[str, ...] = ("batch_id", *SCORE_COLUMNS)
-"""Column order of the rows :func:`_records` builds and ``_insert_chunk`` sends."""
-
-
-def _records(frame: pd.DataFrame, batch_id: str) -> list[tuple[Any, ...]]:
-    """Turn a normalised chunk into DB-API rows (tuples in :data:`INSERT_COLUMNS` order):
-    native Python values, NULL for missing."""
-    columns: list[list[Any]] = [[batch_id] * len(frame)]
-    for name in SCORE_COLUMNS:
-        series = frame[name]
-        if name in INT_COLUMNS and name not in NULLABLE_INT_COLUMNS:
-            columns.append(series.tolist())
-        else:
-            columns.append(series.astype(object).where(series.notna(), None).tolist())
-    return list(zip(*columns, strict=True))
 
 
 class StoreWriter(StoreBase):
@@ -89,7 +76,7 @@ class StoreWriter(StoreBase):
         batch_id = self._open_batch(model_version, as_of, batch_id, len(frame))
         try:
             for chunk in self._chunks(frame):
-                self._insert_chunk(_records(chunk, batch_id))
+                self._insert_chunk(chunk_table(chunk, batch_id))
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
             with self.engine.connect() as conn:
                 self._check_written(conn, batch_id, len(frame))
@@ -136,7 +123,7 @@ class StoreWriter(StoreBase):
             for part in itertools.chain([first], stream):
                 frame = validate_scores(part)
                 for chunk in self._chunks(frame):
-                    self._insert_chunk(_records(chunk, batch_id))
+                    self._insert_chunk(chunk_table(chunk, batch_id))
                 total += len(frame)
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
             if check is not None:
@@ -217,29 +204,26 @@ class StoreWriter(StoreBase):
         for start in range(0, len(frame), size):
             yield frame.iloc[start : start + size]
 
-    def _insert_chunk(self, records: list[dict[str, Any]]) -> None:
-        """Insert one chunk of score rows in its own transaction."""
-        if not records:  # an empty executemany would become "INSERT ... DEFAULT VALUES"
+    def _insert_chunk(self, rows: pa.Table) -> None:
+        """Insert one chunk of score rows (:func:`chunk_table`) in its own transaction,
+        through the database's bulk path (``store/bulk.py``)."""
+        if not len(rows):  # an empty executemany would become "INSERT ... DEFAULT VALUES"
             return
-        sql, positional = self._insert_sql()
-        rows: list[Any] = (
-            records if positional else [dict(zip(INSERT_COLUMNS, r, strict=True)) for r in records]
-        )
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(sql, rows)
+            if self.engine.dialect.name == "postgresql":
+                copy_postgresql(conn, rows)
+            else:
+                insert_sqlite(conn, self._insert_sql(), rows)
 
-    def _insert_sql(self) -> tuple[str, bool]:
-        """The driver-level INSERT of a score row, and whether it takes positional rows.
-
-        Rows go straight to the DB-API ``executemany``: SQLAlchemy's per-row parameter
-        processing cost more than SQLite's own insert (~2 s per 200k rows).
-        """
+    def _insert_sql(self) -> str:
+        """The driver-level (qmark) INSERT of a score row, for SQLite's ``executemany``:
+        SQLAlchemy's per-row parameter processing costs more than SQLite's own insert."""
         if self._insert is None:
             dialect = self.engine.dialect
             compiled = insert(scores_table).compile(dialect=dialect, column_keys=INSERT_COLUMNS)
-            if dialect.positional and tuple(compiled.positiontup or ()) != INSERT_COLUMNS:
+            if tuple(compiled.positiontup or ()) != INSERT_COLUMNS:
                 raise RuntimeError(f"unexpected INSERT parameter order {compiled.positiontup}")
-            self._insert = (str(compiled), bool(dialect.positional))
+            self._insert = str(compiled)
         return self._insert
 
     def _flip(self, batch_id: str, grade_order: Sequence[str] | None = None) -> None:
@@ -252,6 +236,7 @@ class StoreWriter(StoreBase):
         superseded, which keeps "exactly one published batch, the current one" true even
         when two publishers race.
         """
+        prepare_changes(self.engine)
         with self.engine.begin() as conn:
             moved = conn.execute(
                 update(current_batch_table)
@@ -266,8 +251,7 @@ class StoreWriter(StoreBase):
                 )
             )
             if previous is not None:
-                for statement in change_inserts(batch_id, previous, grade_order):
-                    conn.execute(statement)
+                write_changes(conn, batch_id, previous, grade_order)
             conn.execute(
                 update(batches_table)
                 .where(

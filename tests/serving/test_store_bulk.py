@@ -1,0 +1,123 @@
+"""The publish's bulk paths (store/bulk.py) and the change feed's index (schema 7), on
+SQLite and PostgreSQL: what readers get back is exactly what was published, the rows sent
+to SQLite are the ones the straightforward conversion makes, and the flip computes the
+feed from ``ix_scores_feed`` alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import event, inspect, select, text, update
+
+from leadscore.serving.store import (
+    INT_COLUMNS,
+    SCHEMA_VERSION,
+    SCORE_COLUMNS,
+    ScoreStore,
+    StoreConfig,
+    schema_version_table,
+    validate_scores,
+)
+from leadscore.serving.store.bulk import chunk_table, sqlite_records
+from leadscore.serving.store.schema import NULLABLE_INT_COLUMNS
+from tests.serving.test_store import AS_OF, _frame, by_rank, make_scores, store, url  # noqa: F401
+
+TRICKY = ['a "quoted", comma', "", "line\nbreak", "back\\slash \\N", "Ångström ✓", " pad "]
+
+
+def tricky_scores() -> pd.DataFrame:
+    """``make_scores`` with text that CSV must quote or escape, empty text next to NULL,
+    and doubles that need all 17 digits."""
+    frame = make_scores(7, seed=5)
+    n = len(frame)
+    frame["segment"] = [TRICKY[i % len(TRICKY)] for i in range(n)]
+    frame["name"] = [None if i % 4 == 0 else TRICKY[(i + 1) % len(TRICKY)] for i in range(n)]
+    frame["timeline"] = [f'[{{"type":"x","at":"{i}","value":null}}]' for i in range(n)]
+    frame["probability"] = [1 / (3 + i) for i in range(n)]
+    frame["fit"] = [None if i % 3 == 0 else 1e-300 * (i + 1) / 7 for i in range(n)]
+    frame["engagement"] = [-1e300 / (i + 1) for i in range(n)]
+    return frame
+
+
+def straightforward_records(frame: pd.DataFrame, batch_id: str) -> list[tuple]:
+    """The rows as the writer built them before issue #19: pandas values, NULL for NA."""
+    columns: list[list] = [[batch_id] * len(frame)]
+    for name in SCORE_COLUMNS:
+        series = frame[name]
+        if name in INT_COLUMNS and name not in NULLABLE_INT_COLUMNS:
+            columns.append(series.tolist())
+        else:
+            columns.append(series.astype(object).where(series.notna(), None).tolist())
+    return list(zip(*columns, strict=True))
+
+
+def test_bulk_published_values_read_back_exactly(store):  # noqa: F811
+    frame = tricky_scores()
+    store.publish(frame, model_version="7", as_of=AS_OF)
+    read = store.read_batch()[list(SCORE_COLUMNS)]
+    pd.testing.assert_frame_equal(read, by_rank(validate_scores(frame)))
+    assert read["segment"].tolist().count("") == 1  # empty text stays text, not NULL
+    assert read["name"].isna().sum() == 2
+
+
+def test_sqlite_rows_are_the_straightforward_ones():
+    frame = validate_scores(tricky_scores())
+    frame.loc[3, "rule_rank"] = pd.NA
+    frame.loc[4, "next_step_gain"] = np.nan
+    fast = sqlite_records(chunk_table(frame, "b-1"))
+    slow = straightforward_records(frame, "b-1")
+    assert fast == slow
+    assert [type(v) for v in fast[0]] == [type(v) for v in slow[0]]
+
+
+def test_a_schema_6_store_gains_the_feed_index(store):  # noqa: F811
+    first = store.publish(
+        _frame([("a", 30, "B", "x"), ("b", 50, "B", "y")]), model_version="7", as_of=AS_OF
+    )
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_scores_feed"))
+        conn.execute(update(schema_version_table).values(version=6))
+    old = ScoreStore(store.config)
+    old.create()
+    with old.engine.connect() as conn:
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 7
+        assert "ix_scores_feed" in {i["name"] for i in inspect(conn).get_indexes("scores")}
+    assert old.current_batch() == first
+    new = _frame([("a", 90, "A", "x"), ("c", 10, "C", "z")])
+    old.publish(new, model_version="7", as_of=AS_OF)
+    kinds = {r["lead_id"]: r["kind"] for r in old.changes_since(first.batch_id)[0][1]}
+    assert kinds == {"a": "up", "b": "left", "c": "appeared"}
+    old.close()
+
+
+def test_sqlite_flip_reads_the_feed_from_its_index_only(tmp_path):
+    lite = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/s.db"))
+    lite.create()
+    lite.publish(make_scores(8, seed=1), model_version="7", as_of=AS_OF)
+    seen: list[tuple[str, tuple]] = []
+
+    def spy(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO changes"):
+            seen.append((statement, parameters))
+
+    event.listen(lite.engine, "before_cursor_execute", spy)
+    lite.publish(make_scores(8, seed=2), model_version="7", as_of=AS_OF)
+    event.remove(lite.engine, "before_cursor_execute", spy)
+    assert len(seen) == 3
+    with lite.engine.connect() as conn:
+        for statement, parameters in seen:
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+            reads = [row[-1] for row in plan if row[-1].startswith(("SEARCH", "SCAN"))]
+            # (an EXISTS reads no column: SQLite's deferred seek never touches the row)
+            assert reads and all("INDEX ix_scores_feed" in r for r in reads), plan
+            assert "COVERING INDEX ix_scores_feed" in reads[0]
+    lite.close()
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_chunk_table_keeps_the_column_order(rows):
+    frame = validate_scores(make_scores(3)).iloc[:rows]
+    table = chunk_table(frame, "b")
+    assert table.column_names == ["batch_id", *SCORE_COLUMNS]
+    assert table.num_rows == rows
