@@ -314,7 +314,7 @@ class ScoringConfig(_Strict):
         default=14, ge=0, description="Younger leads read 'new lead (N days)' in reasons."
     )
     partition_rows: int = Field(
-        default=250_000,
+        default=125_000,
         ge=1,
         description="Open leads per scoring partition: bounds memory, unit of parallel work.",
     )

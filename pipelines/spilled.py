@@ -1,0 +1,150 @@
+"""A scored partition on disk, waiting for its global rank, and reading it back ranked.
+
+Each partition of the nightly batch is scored once, completely, and *spilled* to an Arrow
+IPC file (:func:`spill`); only its raw log-odds and rule points stay in memory
+(:class:`Spilled`, 16 bytes a lead). Once every partition is scored, :class:`Ranking`
+computes the global rank once, and the spilled files are read back with it: for the store
+in partition order, a slice at a time (:func:`ranked_partitions`), or best first, a rank
+range at a time (:func:`by_rank`). The building blocks of ``pipelines/batch.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from leadscore.models.monitor.profile import BatchCounts
+from leadscore.models.scoring import RAW_SCORE, rank_and_percentile, rule_ranks, with_rank
+
+
+@dataclass(frozen=True)
+class Spilled:
+    """A scored partition waiting for its rank: its Arrow file and its raw scores."""
+
+    path: Path
+    raw: np.ndarray
+    rule: np.ndarray  # its rule points: the rule rank is global too
+    counts: BatchCounts | None = None  # its drift counts (monitor), None: no reference
+    pool: pd.DataFrame | None = None  # its leads to route (models/routing/pool.py), None: off
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+def write_arrow(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` as one Arrow IPC file (the batch's on-disk format); return ``path``."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+def read_arrow(path: Path, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """An Arrow IPC file (or only ``rows`` of it, by position) back as a frame.
+
+    The file is memory-mapped, so taking a few rows does not read the others.
+    """
+    with pa.memory_map(str(path)) as source:
+        table = pa.ipc.open_file(source).read_all()
+        if rows is not None:
+            table = table.take(pa.array(rows, type=pa.int64()))
+        return table.to_pandas()
+
+
+def spill(
+    frame: pd.DataFrame,
+    folder: Path,
+    index: int,
+    counts: BatchCounts | None = None,
+    pool: pd.DataFrame | None = None,
+) -> Spilled:
+    """Write a scored partition (from ``score_partition``) to ``folder``; keep its raw
+    scores (and ``counts``, its drift counts, for the archive; ``pool``, its leads to
+    route, for the call lists)."""
+    path = write_arrow(frame.drop(columns=[RAW_SCORE]), Path(folder) / f"part-{index:06d}.arrow")
+    return Spilled(
+        path,
+        frame[RAW_SCORE].to_numpy(dtype=np.float64),
+        frame["rule_score"].to_numpy(dtype=np.float64),
+        counts,
+        pool,
+    )
+
+
+def read_spilled(part: Spilled, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """A spilled partition (or only ``rows`` of it) back as a frame."""
+    return read_arrow(part.path, rows)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Global rank and percentile of every lead, cut back into its partitions."""
+
+    rank: np.ndarray
+    percentile: np.ndarray
+    cuts: np.ndarray
+    rule_rank: np.ndarray
+
+    @classmethod
+    def of(cls, parts: Sequence[Spilled]) -> Ranking:
+        raw = np.concatenate([p.raw for p in parts]) if parts else np.zeros(0)
+        rule = np.concatenate([p.rule for p in parts]) if parts else np.zeros(0)
+        rank, percentile = rank_and_percentile(raw)
+        cuts = np.cumsum([0, *(len(p) for p in parts)])
+        return cls(rank, percentile, cuts, rule_ranks(rule, raw))
+
+    def part(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rank, percentile) of partition ``i``'s leads, in its row order."""
+        a, b = self.cuts[i], self.cuts[i + 1]
+        return self.rank[a:b], self.percentile[a:b]
+
+    def rule_part(self, i: int) -> np.ndarray:
+        """Rule rank of partition ``i``'s leads, in its row order."""
+        return self.rule_rank[self.cuts[i] : self.cuts[i + 1]]
+
+
+PUBLISH_SLICE_ROWS = 25_000
+"""Rows of a spilled partition handed to the store at a time: a whole 250k partition read
+back as a frame (and validated, a copy) held ~2 GB during the publish."""
+
+
+def ranked_partitions(
+    parts: Sequence[Spilled], ranking: Ranking, rows: int = PUBLISH_SLICE_ROWS
+) -> Iterator[pd.DataFrame]:
+    """Each spilled partition with its global rank, in partition order (for the store),
+    ``rows`` rows at a time: slices of the memory-mapped file, so memory holds one slice."""
+    for i, part in enumerate(parts):
+        rank, percentile = ranking.part(i)
+        rule_rank = ranking.rule_part(i)
+        with pa.memory_map(str(part.path)) as source:
+            table = pa.ipc.open_file(source).read_all()
+            for a in range(0, max(len(part), 1), rows):
+                b = min(a + rows, len(part))
+                frame = table.slice(a, b - a).to_pandas()
+                yield with_rank(frame, rank[a:b], percentile[a:b], rule_rank[a:b])
+
+
+def by_rank(parts: Sequence[Spilled], ranking: Ranking, rows: int) -> Iterator[pd.DataFrame]:
+    """Every lead of every partition, best first, ``rows`` ranks at a time (for the CSV).
+
+    Each chunk takes, from every spilled file, only the rows whose rank falls in the
+    chunk's range, so memory holds one chunk whatever the batch size.
+    """
+    if rows < 1:
+        raise ValueError("rows per chunk must be >= 1")
+    for low in range(1, len(ranking.rank) + 1, rows):
+        pieces = []
+        for i, part in enumerate(parts):
+            rank, percentile = ranking.part(i)
+            take = np.flatnonzero((rank >= low) & (rank < low + rows))
+            if len(take):
+                rule_rank = ranking.rule_part(i)[take]
+                pieces.append(
+                    with_rank(read_spilled(part, take), rank[take], percentile[take], rule_rank)
+                )
+        yield pd.concat(pieces, ignore_index=True).sort_values("rank", kind="stable")
