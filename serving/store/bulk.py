@@ -37,6 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from leadscore.serving.store.schema import SCORE_COLUMNS, scores_table
 
@@ -117,5 +118,7 @@ def copy_postgresql(conn: Connection, table: pa.Table) -> None:
     try:
         with cursor.copy(statement) as copy:
             copy.write(buffer.getbuffer())
+    except Exception as exc:  # the driver's error, as SQLAlchemy raises it on every path
+        raise DBAPIError.instance(statement, None, exc, conn.dialect.loaded_dbapi.Error) from exc
     finally:
         cursor.close()
