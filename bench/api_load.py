@@ -40,6 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.api_store import (  # noqa: E402
     OWNERS,
+    PROPOSED_INDEXES,
+    add_indexes,
     cached_store,
     scores_indexes,
 )
@@ -258,11 +260,18 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first")
     parser.add_argument("--profile", help="write a py-spy raw profile of the server here")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached store")
+    parser.add_argument(
+        "--proposed-indexes",
+        action="store_true",
+        help="add PROPOSED_INDEXES to the cached store first (not yet in the store's schema)",
+    )
     args = parser.parse_args()
     duration = min(args.duration, 120.0)
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     url = cached_store(out, args.leads, args.rebuild)
+    if args.proposed_indexes:
+        add_indexes(url, PROPOSED_INDEXES)
     port = free_port()
     server = start_server(url, port)
     try:

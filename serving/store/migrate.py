@@ -110,12 +110,10 @@ def _migrate_5_to_6(conn: Connection) -> None:
 
 def _migrate_6_to_7(conn: Connection) -> None:
     """Version 7 (issue #19) indexes what the change feed compares (``ix_scores_feed``:
-    batch, lead, grade, score, owner), so the flip computes it from the index alone, and
-    a grade's or an owner's leads by rank (the API's filtered pages); nothing else
-    changes and no row is rewritten."""
-    new = ("ix_scores_feed", "ix_scores_batch_grade_rank", "ix_scores_batch_owner_rank")
-    for index in (i for i in scores_table.indexes if i.name in new):
-        index.create(conn, checkfirst=True)
+    batch, lead, grade, score, owner), so the flip computes it from the index alone;
+    nothing else changes and no row is rewritten."""
+    index = next(i for i in scores_table.indexes if i.name == "ix_scores_feed")
+    index.create(conn, checkfirst=True)
 
 
 # Upgrades from an older schema: MIGRATIONS[v] moves a store from version v to v + 1.

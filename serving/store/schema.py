@@ -222,10 +222,6 @@ scores_table = Table(
     # schema 7: what the change feed compares, so computing it in the flip transaction
     # reads two small indexes, never the 2 KB rows (store/changes.py)
     Index("ix_scores_feed", "batch_id", "lead_id", "grade", "score", "owner"),
-    # schema 7: a page of one grade or one owner, best first, reads its own index range
-    # (without them a grade-D page at 1M leads walked the rank index past every better lead)
-    Index("ix_scores_batch_grade_rank", "batch_id", "grade", "rank"),
-    Index("ix_scores_batch_owner_rank", "batch_id", "owner", "rank"),
 )
 
 current_batch_table = Table(
