@@ -23,8 +23,9 @@ from typing import Any
 import pandas as pd
 
 from leadscore.models.scoring import StageTimes
-from leadscore.pipelines.batch import Spilled, publish_spilled
+from leadscore.pipelines.batch import publish_spilled
 from leadscore.pipelines.partitioned import PartFile, score_and_spill
+from leadscore.pipelines.spilled import Spilled
 from leadscore.serving.store import ScoreStore
 
 

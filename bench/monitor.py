@@ -219,8 +219,8 @@ def archive_runs(
     import shutil
 
     from leadscore.pipelines.archive import archived, write_batch
-    from leadscore.pipelines.batch import write_arrow
     from leadscore.pipelines.monitor_flow import read_batches
+    from leadscore.pipelines.spilled import write_arrow
     from leadscore.serving.store import ScoreStore, StoreConfig
 
     settings, data = training_examples(ROOT / "leadscore.yaml", train_leads, out, seed)

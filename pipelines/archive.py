@@ -42,7 +42,8 @@ from leadscore.models.monitor.profile import (
 )
 from leadscore.models.monitor.result import ARCHIVE_COLUMNS, ArchivedBatch
 from leadscore.models.scoring import StageTimes
-from leadscore.pipelines.batch import Spilled, stage
+from leadscore.pipelines.batch import stage
+from leadscore.pipelines.spilled import Spilled
 
 log = logging.getLogger(__name__)
 

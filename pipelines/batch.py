@@ -43,17 +43,7 @@ from leadscore.models.scoring import (
     Partition,
     StageTimes,
 )
-from leadscore.pipelines.spilled import (  # noqa: F401  (re-exported: the flow's imports)
-    PUBLISH_SLICE_ROWS,
-    Ranking,
-    Spilled,
-    by_rank,
-    ranked_partitions,
-    read_arrow,
-    read_spilled,
-    spill,
-    write_arrow,
-)
+from leadscore.pipelines.spilled import Ranking, Spilled, by_rank, ranked_partitions
 from leadscore.serving.export import CALL_EXPORT, write_csv_chunks_atomic
 from leadscore.serving.export_arrow import export_table
 from leadscore.serving.export_fields import EXPORT_COLUMNS, REASON_COLUMNS

@@ -51,7 +51,7 @@ from leadscore.models.scoring import Partition, StageTimes, partition_features, 
 from leadscore.models.training import FittedModel
 from leadscore.pipelines.activity_parts import ACTIVITY_SCHEMA, append_activities, drop_repeats
 from leadscore.pipelines.archive import partition_counts
-from leadscore.pipelines.batch import Spilled, read_arrow, spill, stage, with_facts, write_arrow
+from leadscore.pipelines.batch import stage, with_facts
 from leadscore.pipelines.runtime import release_free_memory
 from leadscore.pipelines.settings import Settings
 from leadscore.pipelines.sources import (
@@ -63,6 +63,7 @@ from leadscore.pipelines.sources import (
     read_chunks,
     second_tables,
 )
+from leadscore.pipelines.spilled import Spilled, read_arrow, spill, write_arrow
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,14 @@ from leadscore.models.scoring import (
 )
 from leadscore.pipelines import tracking
 from leadscore.pipelines.archive import ArchiveRun, archive_published, quarantine_by_reason
-from leadscore.pipelines.batch import Spilled, publish_spilled
+from leadscore.pipelines.batch import publish_spilled
 from leadscore.pipelines.errors import ConservationError, NothingToScoreError
 from leadscore.pipelines.notify import notify
 from leadscore.pipelines.partitioned import PartFile, StreamedCRM, score_and_spill, stream_crm
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import scoring_time
 from leadscore.pipelines.spill import spill_folder
+from leadscore.pipelines.spilled import Spilled
 from leadscore.pipelines.thin import thin_task
 from leadscore.serving.calls_export import sync_calls_csv, write_calls_csv
 from leadscore.serving.export import sync_export, write_csv_atomic

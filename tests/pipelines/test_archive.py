@@ -47,7 +47,7 @@ from leadscore.pipelines.archive import (
     read_archive,
     write_batch,
 )
-from leadscore.pipelines.batch import Spilled, write_arrow
+from leadscore.pipelines.spilled import Spilled, write_arrow
 from tests.conftest import ROOT, ts
 
 

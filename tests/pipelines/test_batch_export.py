@@ -15,14 +15,8 @@ import pyarrow as pa
 import pytest
 
 from leadscore.models.scoring import partition_features, partition_leads, score_partition
-from leadscore.pipelines.batch import (
-    Ranking,
-    by_rank,
-    export_by_rank,
-    publish_spilled,
-    spill,
-    with_facts,
-)
+from leadscore.pipelines.batch import export_by_rank, publish_spilled, with_facts
+from leadscore.pipelines.spilled import Ranking, by_rank, spill
 from leadscore.serving.export import (
     _iso_utc,
     csv_batch_id,

@@ -13,7 +13,8 @@ import pytest
 from leadscore.models.routing.config import Rep, RoutingConfig
 from leadscore.models.routing.frames import POOL_COLUMNS, Routing
 from leadscore.models.routing.pool import batch_pool, partition_pool, route_pool, routing_summary
-from leadscore.pipelines.batch import publish_spilled, spill
+from leadscore.pipelines.batch import publish_spilled
+from leadscore.pipelines.spilled import spill
 from leadscore.serving.store import ScoreStore, StoreConfig
 from leadscore.serving.store.call_writes import batch_calls
 from tests.serving.test_store import AS_OF, make_scores

@@ -272,9 +272,9 @@ def test_a_second_run_reads_and_judges_only_the_batches_not_yet_mature(tmp_path,
     decide alongside it, as if judged again), ``full`` reads them all again."""
     from leadscore.models.monitor.run import monitor
     from leadscore.pipelines.archive import archived, write_batch
-    from leadscore.pipelines.batch import write_arrow
     from leadscore.pipelines.monitor_flow import read_batches
     from leadscore.pipelines.settings import load_settings
+    from leadscore.pipelines.spilled import write_arrow
     from leadscore.serving.store import ScoreStore
     from tests.models.test_monitor_run import NOW, judged_world
 

@@ -28,8 +28,8 @@ from leadscore.models.scoring import (
     score_partition,
     with_rank,
 )
-from leadscore.pipelines.batch import Ranking, by_rank, ranked_partitions, spill
 from leadscore.pipelines.settings import load_settings
+from leadscore.pipelines.spilled import Ranking, by_rank, ranked_partitions, spill
 from leadscore.serving.store import ScoreStore, StoreConfig
 from leadscore.serving.store.migrate import V4_COLUMNS, V6_COLUMNS
 from leadscore.synthetic import generate_crm, write_crm

@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 
 from leadscore.models.scoring import StageTimes
 from leadscore.pipelines import batch as batch_module
-from leadscore.pipelines.batch import publish_spilled, spill
+from leadscore.pipelines.batch import publish_spilled
 from leadscore.pipelines.cli import app as cli
+from leadscore.pipelines.spilled import spill
 from leadscore.serving.api import PAGE_TOKENS_ENV, TOKENS_ENV, ApiConfig, create_app
 from leadscore.serving.export import csv_batch_id, sync_export, write_scores_csv
 from leadscore.serving.files import atomic_writer, remove_orphans
