@@ -62,6 +62,15 @@ class LeadIndex:
         opened[where] = np.arange(len(where), dtype=np.int32)
         return LeadIndex(self.ids, self.created, self.keys, self.order, opened)
 
+    def with_open_at(self, where: np.ndarray) -> LeadIndex:
+        """The same leads, those at positions ``where`` (in partition order) numbered 0,
+        1, ...: :meth:`with_open` when the caller knows the positions (no id lookup)."""
+        if len(where) and (where.min() < 0 or where.max() >= len(self)):
+            raise RuntimeError("an open lead is missing from the clean leads")
+        opened = np.full(len(self), -1, dtype=np.int32)
+        opened[where] = np.arange(len(where), dtype=np.int32)
+        return LeadIndex(self.ids, self.created, self.keys, self.order, opened)
+
     def positions(self, ids: pd.Series) -> np.ndarray:
         """Each id's position among the clean leads (-1: not one of them; null: -1)."""
         codes, uniques = pd.factorize(ids, use_na_sentinel=True)

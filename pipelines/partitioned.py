@@ -23,7 +23,6 @@ every worker must see (see ``runner.spill_dir``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from math import ceil
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +51,7 @@ from leadscore.models.training import FittedModel
 from leadscore.pipelines.activity_parts import ACTIVITY_SCHEMA, append_activities, drop_repeats
 from leadscore.pipelines.archive import partition_counts
 from leadscore.pipelines.batch import stage, with_facts
+from leadscore.pipelines.lead_parts import LeadPart, OpenLeads
 from leadscore.pipelines.runtime import release_free_memory
 from leadscore.pipelines.settings import Settings
 from leadscore.pipelines.sources import (
@@ -63,7 +63,7 @@ from leadscore.pipelines.sources import (
     read_chunks,
     second_tables,
 )
-from leadscore.pipelines.spilled import Spilled, read_arrow, spill, write_arrow
+from leadscore.pipelines.spilled import Spilled, read_arrow, spill
 
 
 @dataclass(frozen=True)
@@ -84,12 +84,6 @@ class PartFile:
         if self.activities is None:
             return Partition(leads, None)
         return Partition(leads, read_arrow(self.activities))
-
-
-def _spill_leads(leads: pd.DataFrame, folder: Path, index: int) -> PartFile:
-    """Write one partition's open leads to ``folder``; the activities are added later."""
-    path = write_arrow(leads, Path(folder) / f"leads-{index:06d}.arrow")
-    return PartFile(path, len(leads), None)
 
 
 @dataclass(frozen=True)
@@ -115,7 +109,7 @@ class StreamedCRM:
 class _Leads:
     """What the activity pass needs of the checked leads."""
 
-    slices: list[pd.DataFrame]  # clean open leads per partition, in id order
+    parts: list[LeadPart]  # clean open leads per partition file, in id order
     created: LeadIndex  # clean leads (table order): created_at, place among the open ones
     quarantine: pd.DataFrame
     n_in: int
@@ -147,10 +141,11 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     """Check the leads, then the activity log, chunk by chunk, into partition files."""
     data = settings.data
     streamed = data.activities is not None and not data.lead_id_from_row
-    leads = _leads_in_chunks(settings, now) if streamed else _leads_whole(settings, now)
-    n_parts = len(leads.slices)
-    # the open leads wait on disk too: only their ids stay in memory while scoring
-    lead_files = [_spill_leads(s, folder, i) for i, s in enumerate(leads.slices)]
+    # the open leads wait on disk: only their ids stay in memory
+    read = _leads_in_chunks if streamed else _leads_whole
+    leads = read(settings, now, OpenLeads(Path(folder)))
+    n_parts = len(leads.parts)
+    lead_files = [PartFile(p.path, len(p.ids), None) for p in leads.parts]
     keys = account_keys(settings)
     half_life = settings.features.half_life_days
     if data.activities is None:
@@ -172,11 +167,9 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     reader = replace(contract_reader(settings), engine="numpy")
     index = leads.created
     paths = [Path(folder) / f"activities-{i:06d}.arrow" for i in range(n_parts)]
-    dictionaries = [
-        pa.array(s[LEAD_ID].to_numpy(dtype=object), pa.large_string()) for s in leads.slices
-    ]
+    dictionaries = [p.ids for p in leads.parts]
     writers = [pa.ipc.new_file(str(p), ACTIVITY_SCHEMA) for p in paths]
-    leads = replace(leads, slices=[])
+    leads = replace(leads, parts=[])
     tally = PartsTally(reader.activities_source)
     latest = pd.NaT
     n_chunks = 0
@@ -244,35 +237,30 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     )
 
 
-def _cut(open_leads: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
-    """Open leads in id order, ``rows`` to a partition (one partition at least)."""
-    ordered = open_leads.sort_values(LEAD_ID, kind="stable").reset_index(drop=True)
-    n_parts = max(1, ceil(len(ordered) / rows))
-    return [ordered.iloc[i * rows : (i + 1) * rows] for i in range(n_parts)]
-
-
 def _joined(parts: list[pd.Series]) -> pd.Series:
     return pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype="str")
 
 
-def _index(ids: pd.Series, created: pd.Series, slices: list[pd.DataFrame]) -> LeadIndex:
+def _index(ids: pd.Series, created: pd.Series, parts: list[LeadPart]) -> LeadIndex:
     """The clean leads as a compact lookup, the open ones numbered in partition order."""
     index = LeadIndex.of(ids, created)
-    return index.with_open(_joined([s[LEAD_ID] for s in slices]))
+    return index.with_open_at(np.concatenate([p.clean for p in parts]))
 
 
 def _latest(leads: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({c: [leads[c].max()] for c in (CREATED_AT, CLOSED_AT)})
 
 
-def _leads_whole(settings: Settings, now: pd.Timestamp | None) -> _Leads:
+def _leads_whole(settings: Settings, now: pd.Timestamp | None, open_leads: OpenLeads) -> _Leads:
     """The leads table read and checked in one piece (flat exports, row-number ids)."""
     checked, n_in = load_leads(settings, now)
     leads = checked.rows
-    slices = _cut(leads[leads[STATUS] == OPEN], settings.scoring.partition_rows)
+    opened = (leads[STATUS] == OPEN).to_numpy(dtype=bool)
+    open_leads.add(leads[opened], np.flatnonzero(opened))
+    parts = open_leads.cut(settings.scoring.partition_rows)
     return _Leads(
-        slices=slices,
-        created=_index(leads[LEAD_ID], leads[CREATED_AT], slices),
+        parts=parts,
+        created=_index(leads[LEAD_ID], leads[CREATED_AT], parts),
         quarantine=checked.quarantine,
         n_in=n_in,
         n_clean=len(leads),
@@ -283,13 +271,14 @@ def _leads_whole(settings: Settings, now: pd.Timestamp | None) -> _Leads:
     )
 
 
-def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
+def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None, open_leads: OpenLeads) -> _Leads:
     """The leads table read twice in chunks: ids first, then every column, checked.
 
     The first pass reads the id and status columns only, to find the ids duplicated
     anywhere in the table (a chunk cannot see another's) and how many open leads there
     are; the second types and checks each chunk with the same suite as the whole-table
-    load, keeping only each clean lead's created_at and the clean open leads' rows. The
+    load, keeping only each clean lead's created_at; the clean open leads' rows go to
+    ``open_leads`` (``pipelines.lead_parts``), which cuts them into partition files at the end. The
     table rules (bad-row share, nearly-null attributes) are checked on the totals.
     """
     data = settings.data
@@ -301,7 +290,8 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
     every_id = pd.concat(ids, ignore_index=True) if ids else pd.Series([], dtype="str")
     duplicated = pd.Index(every_id[every_id.duplicated(keep=False)].dropna().unique())
     del ids
-    clean_ids, created, open_rows, latest, outcomes, members = [], [], [], [], [], []
+    clean_ids, created, latest, outcomes, members = [], [], [], [], []
+    n_clean = 0
     market = _market_columns(settings)
     tally = PartsTally(reader.leads_source)
     text = display_sources(settings)
@@ -312,7 +302,9 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
         clean = checked.rows
         clean_ids.append(clean[LEAD_ID])
         created.append(clean[CREATED_AT])
-        open_rows.append(clean[clean[STATUS] == OPEN])
+        opened = (clean[STATUS] == OPEN).to_numpy(dtype=bool)
+        open_leads.add(clean[opened], n_clean + np.flatnonzero(opened))
+        n_clean += len(clean)
         latest.append(_latest(clean))
         if market:  # in table order: periods run across chunks
             outcomes.append(clean[[c for c in market if c in clean]])  # absent: named below
@@ -324,11 +316,11 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None) -> _Leads:
     if len(more):
         everything = pd.concat([everything, more], ignore_index=True)
     add_notes(tally.notes, more_notes)
-    slices = _cut(pd.concat(open_rows, ignore_index=True), settings.scoring.partition_rows)
-    index = _index(_joined(clean_ids), _joined(created), slices)
+    parts = open_leads.cut(settings.scoring.partition_rows)
+    index = _index(_joined(clean_ids), _joined(created), parts)
     del clean_ids, created
     return _Leads(
-        slices=slices,
+        parts=parts,
         created=index,
         quarantine=everything,
         n_in=tally.n_in,
