@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from leadscore.features import hygiene
+from leadscore.features import hygiene, text_bytes
 from leadscore.features.config import AttributeConfig, ValidationConfig
 from leadscore.features.lead_index import LeadIndex
+from leadscore.features.parsing import ParseFaults, Source, parse_number, parse_timestamp
 from leadscore.features.validation import (
     ContractError,
     Validation,
@@ -79,23 +80,6 @@ def require_columns(frame: pd.DataFrame, columns: tuple[str, ...], source: str) 
         )
 
 
-def to_utc(values: pd.Series, date_format: str | None = None) -> pd.Series:
-    """Parse timestamps (any offset, or naive = UTC) to ``datetime64[ns, UTC]``; bad -> NaT."""
-    wide = _parsed(values, date_format)
-    # beyond datetime64[ns] (years 1677-2262) a cast would raise: those are NaT, and
-    # ``_timestamp`` gives them their own reason
-    return wide.mask(hygiene.out_of_range(wide)).astype("datetime64[ns, UTC]")
-
-
-def _parsed(values: pd.Series, date_format: str | None) -> pd.Series:
-    """Timestamps in UTC at whatever resolution parsing gives (years 1-9999); bad -> NaT."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC")
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.tz_localize("UTC")
-    return pd.to_datetime(values, errors="coerce", utc=True, format=date_format or "mixed")
-
-
 def as_text(values: pd.Series) -> pd.Series:
     """Strings with real nulls, whatever the input dtype (ids may arrive as integers).
 
@@ -103,104 +87,31 @@ def as_text(values: pd.Series) -> pd.Series:
     take ~0.4 GB instead of ~2 GB, and typing them is ~3x faster.
     """
     text = values.astype("str")
-    if hygiene.trimmed(text):  # nothing to strip or blank (checked on the bytes)
+    if text_bytes.trimmed(text):  # nothing to strip or blank (checked on the bytes)
         return text
     text = text.str.strip()
     return text.mask(text == "")
 
 
-def _quarantine(source: str, frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
-    bad = reasons.notna()
-    ids = frame.loc[bad, LEAD_ID]
+def _quarantine(
+    source: str, frame: pd.DataFrame, reasons: pd.Series, bad: np.ndarray
+) -> pd.DataFrame:
+    if not bad.any():  # the usual chunk: no selection over a million rows, same frame
+        ids, rows, shown = frame[LEAD_ID].iloc[:0], frame.index[:0], np.empty(0, object)
+    else:
+        ids, rows, shown = frame.loc[bad, LEAD_ID], frame.index[bad], reasons[bad].to_numpy()
     if len(ids):  # an id of 100,000 characters is quoted, not copied
         long = ids.str.len() > hygiene.EXCERPT_CHARS
         ids = ids.where(~long.fillna(False), ids.str.slice(0, hygiene.EXCERPT_CHARS) + "…")
     return pd.DataFrame(
         {
             "source": source,
-            "row": frame.index[bad].to_numpy(),
+            "row": rows.to_numpy(),
             LEAD_ID: ids.to_numpy(),
-            "reason": reasons[bad].to_numpy(),
+            "reason": shown,
         },
         columns=list(QUARANTINE_COLUMNS),
     )
-
-
-class _ParseFaults:
-    """Reasons found while typing columns, which need the raw value to be told apart."""
-
-    def __init__(self, index: pd.Index) -> None:
-        self.reasons = pd.Series(None, index=index, dtype=object)
-        self.columns = pd.Series(None, index=index, dtype=object)
-
-    def add(self, failed: pd.Series, column: str, reason: str | pd.Series) -> None:
-        failed = failed.fillna(False).astype(bool)
-        if not failed.any():  # the usual case: no mask over a million reasons
-            return
-        new = self.reasons.isna() & failed
-        self.reasons = self.reasons.mask(new, reason)
-        self.columns = self.columns.mask(new, column)
-
-    def cells(self, frame: pd.DataFrame, columns: Sequence[str], max_chars: int) -> None:
-        """Oversized cells and control characters in ``columns``: reasons with an excerpt."""
-        for column in columns:
-            if column in frame.columns and not hygiene.clean_cells(frame[column], max_chars):
-                found = hygiene.cell_faults(frame[column], column, max_chars)
-                self.add(found.notna(), column, found)
-
-
-@dataclass(frozen=True)
-class _Source:
-    """Where a frame comes from and how its text reads: named in every error."""
-
-    name: str
-    date_format: str | None = None
-    lines: hygiene.Lines = hygiene.editor_line
-    thousands: str | None = None
-    decimal: str = "."
-
-
-def _shown(raw: pd.Series, rows: pd.Series) -> pd.Series:
-    """Excerpts of the values of ``rows`` (only those: a column may hold millions)."""
-    return raw[rows].astype("str").map(hygiene.excerpt).reindex(raw.index)
-
-
-def _timestamp(frame: pd.DataFrame, column: str, faults: _ParseFaults, src: _Source) -> pd.Series:
-    raw = frame[column]
-    if not pd.api.types.is_datetime64_any_dtype(raw) and src.date_format is None:
-        hygiene.check_date_order(raw, column, src.name, src.lines)
-    wide = _parsed(raw, src.date_format)
-    far = hygiene.out_of_range(wide)
-    parsed = wide.mask(far).astype("datetime64[ns, UTC]")
-    if far.any():
-        shown = _shown(raw, far)
-        faults.add(far, column, f"{column} is outside the years 1900-2262: " + shown)
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        return parsed  # already typed (Parquet, SQL): nothing else can fail to parse
-    unparsed = parsed.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
-    if unparsed.any():
-        serial = hygiene.excel_serials(raw[unparsed]).reindex(raw.index, fill_value=False)
-        text = _shown(raw, unparsed)
-        faults.add(
-            serial,
-            column,
-            f"{column} is an Excel serial number, not a timestamp: "
-            + text
-            + " (format the column as a date before exporting)",
-        )
-        faults.add(unparsed, column, f"{column} is not a timestamp: " + text)
-    return parsed
-
-
-def _number(frame: pd.DataFrame, column: str, faults: _ParseFaults, src: _Source) -> pd.Series:
-    raw = frame[column]
-    values = hygiene.parse_numbers(raw, src.thousands, src.decimal)
-    failed = values.isna() & raw.notna()
-    if failed.any():
-        reasons = raw[failed].map(lambda v: hygiene.number_reason(column, v, src.thousands))
-        faults.add(failed, column, reasons.reindex(raw.index))
-    faults.add(np.isinf(values), column, f"{column} is not finite")
-    return values.where(np.isfinite(values))
 
 
 def prepare_leads(
@@ -245,9 +156,9 @@ def prepare_leads(
     require_columns(frame, (LEAD_ID, STATUS) if flat else LEAD_REQUIRED, source)
     hygiene.require_attributes(frame, attributes.names, source)
     display = hygiene.present_display(frame, display, source)
-    src = _Source(source, date_format, lines, thousands, decimal)
+    src = Source(source, date_format, lines, thousands, decimal)
     out = frame.copy()
-    faults = _ParseFaults(out.index)
+    faults = ParseFaults(out.index)
     text_columns = (*LEAD_REQUIRED, OWNER, SEGMENT, *attributes.names)
     shown = [c for c in dict.fromkeys(display) if c not in {*text_columns, CLOSED_AT}]
     faults.cells(frame, (*text_columns, *shown), validation.max_cell_chars)
@@ -257,7 +168,7 @@ def prepare_leads(
     out[STATUS] = as_text(frame[STATUS]).str.lower()
     for column in (CREATED_AT, CLOSED_AT):
         if column in frame:
-            out[column] = _timestamp(frame, column, faults, src)
+            out[column] = parse_timestamp(frame, column, faults, src)
         else:
             out[column] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
     for column in (OWNER, SEGMENT, *attributes.categorical):
@@ -265,7 +176,7 @@ def prepare_leads(
             out[column] = as_text(frame[column])
     for column in attributes.numeric:
         if column in out.columns:
-            out[column] = _number(frame, column, faults, src)
+            out[column] = parse_number(frame, column, faults, src)
     # ids equal but for leading zeros ('0042', '42') are one lead twice; a part of a
     # table gets the ids duplicated anywhere in it (their keys) from its caller
     keys = hygiene.id_keys(out[LEAD_ID])
@@ -280,8 +191,9 @@ def prepare_leads(
         check_table(out, checked, source, validation, attributes.names, lines)
     else:
         nulls = {c: int(out[c].isna().sum()) for c in attributes.names if c in out}
-    clean = out[checked.reasons.isna()]
-    quarantine = _quarantine(source, out, checked.reasons)
+    bad = checked.bad_rows()
+    clean = out[~bad]
+    quarantine = _quarantine(source, out, checked.reasons, bad)
     return Checked(clean, quarantine, checked, null_counts=nulls)
 
 
@@ -332,16 +244,18 @@ def prepare_activities(
     frame = raw.rename(columns=dict(column_mapping or {}))
     frame.index = pd.RangeIndex(len(frame)) if rows is None else pd.Index(rows)
     require_columns(frame, ACTIVITY_REQUIRED, source)
-    src = _Source(source, date_format, lines, thousands, decimal)
-    faults = _ParseFaults(frame.index)
+    src = Source(source, date_format, lines, thousands, decimal)
+    faults = ParseFaults(frame.index)
     faults.cells(frame, (*ACTIVITY_REQUIRED, VALUE), validation.max_cell_chars)
-    types, respelled = hygiene.normalise_types(as_text(frame[ACTIVITY_TYPE]), known_types)
+    types, respelled, undeclared = hygiene.normalise_types(
+        as_text(frame[ACTIVITY_TYPE]), known_types
+    )
     out = pd.DataFrame(
         {
             LEAD_ID: as_text(frame[LEAD_ID]),
             ACTIVITY_TYPE: types,
-            OCCURRED_AT: _timestamp(frame, OCCURRED_AT, faults, src),
-            VALUE: _number(frame, VALUE, faults, src) if VALUE in frame.columns else np.nan,
+            OCCURRED_AT: parse_timestamp(frame, OCCURRED_AT, faults, src),
+            VALUE: parse_number(frame, VALUE, faults, src) if VALUE in frame.columns else np.nan,
         },
         index=frame.index,
     )
@@ -357,15 +271,17 @@ def prepare_activities(
     checked = validate(suite_frame, "activities", source, rules, reasons, columns, engine)
     if len(out) and table_rules:
         check_table(out, checked, source, validation, lines=lines)
-    bad = checked.reasons.notna()
+    bad = checked.bad_rows()
     repeated = hygiene.duplicate_rows(out, ~bad, OCCURRED_AT, where)
-    keep = ~bad.to_numpy()
+    keep = ~bad
     if duplicates == "drop":
         keep &= ~repeated
     clean = out  # input order: the features sort what they need
     if not keep.all():  # column by column: out[keep] is ten times slower on Arrow text
         clean = pd.DataFrame({c: out[c].array[keep] for c in out.columns}, index=out.index[keep])
-    unknown = int((~clean[ACTIVITY_TYPE].isin(list(known_types))).sum()) if known_types else 0
+    unknown = 0  # every distinct type declared (the usual chunk): nothing to count
+    if known_types and undeclared:
+        unknown = int((~clean[ACTIVITY_TYPE].isin(list(known_types))).sum())
     notes = {
         "activity_types_normalised": respelled,
         f"duplicate_activities_{'dropped' if duplicates == 'drop' else 'kept'}": int(
@@ -373,7 +289,7 @@ def prepare_activities(
         ),
     }
     dropped = int(repeated.sum()) if duplicates == "drop" else 0
-    quarantine = _quarantine(source, out, checked.reasons)
+    quarantine = _quarantine(source, out, checked.reasons, bad)
     positions = None if where is None else where[keep]
     return Checked(
         clean, quarantine, checked, unknown, notes=notes, dropped=dropped, lead_positions=positions

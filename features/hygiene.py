@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
+from leadscore.features.text_bytes import clean_text
 from leadscore.features.validation import ContractError
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def cell_faults(values: pd.Series, column: str, max_chars: int) -> pd.Series:
     reasons = pd.Series(None, index=values.index, dtype=object)
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return reasons
-    if _clean_text(values, max_chars):
+    if clean_text(values, max_chars):
         return reasons
     text = values.astype("str").where(values.notna())
     lengths = text.str.len()
@@ -158,83 +158,6 @@ def cell_faults(values: pd.Series, column: str, max_chars: int) -> pd.Series:
         shown = excerpt(text[label])
         reasons[label] = f"{column} holds a control character (NUL or similar): {shown}"
     return reasons
-
-
-_CONTROL_BYTES = np.zeros(256, dtype=bool)
-_CONTROL_BYTES[[*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]] = True
-
-
-def clean_cells(values: pd.Series, max_chars: int) -> bool:
-    """True when :func:`cell_faults` would find nothing, known without a look at each cell:
-    a column that is not text, or text whose bytes say so (:func:`_clean_text`)."""
-    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
-        return True
-    return _clean_text(values, max_chars)
-
-
-def _text_chunks(values: pd.Series) -> list[pa.Array] | None:
-    """An Arrow-backed text column's chunks (zero-copy); None for any other column."""
-    if not isinstance(values.dtype, pd.StringDtype) or values.dtype.storage != "pyarrow":
-        return None
-    chunks = pa.chunked_array(pa.array(values.array)).chunks
-    if all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) for c in chunks):
-        return chunks
-    return None
-
-
-def _bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """A text chunk's offsets (from 0) and its UTF-8 bytes."""
-    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-    buffers = chunk.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
-    data = (
-        np.frombuffer(buffers[2], dtype=np.uint8)
-        if buffers[2] is not None
-        else np.zeros(0, np.uint8)
-    )
-    return (offsets - offsets[0]).astype(np.int64), data[offsets[0] : offsets[-1]]
-
-
-def trimmed(values: pd.Series) -> bool:
-    """True when an Arrow-backed text column has no empty value and none that starts or
-    ends with a blank (or any byte that is not printable ASCII: Unicode blanks are left to
-    ``str.strip``), so stripping it and blanking empty values would change nothing."""
-    chunks = _text_chunks(values)
-    if chunks is None:
-        return False
-    for chunk in chunks:
-        if len(chunk) == 0:
-            continue
-        offsets, data = _bytes(chunk)
-        lengths = np.diff(offsets)
-        valid = ~np.asarray(chunk.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-        if (valid & (lengths == 0)).any():
-            return False
-        starts, ends = offsets[:-1][valid], offsets[1:][valid] - 1
-        for edge in (data[starts], data[ends]):
-            if ((edge <= 0x20) | (edge >= 0x7F)).any():
-                return False
-    return True
-
-
-def _clean_text(values: pd.Series, max_chars: int) -> bool:
-    """True when no cell of an Arrow-backed text column can be at fault: its UTF-8 bytes
-    hold no control character and no value has more bytes than ``max_chars`` (a character
-    is at least one byte). One pass over the column's buffers instead of a regex per cell;
-    False (check cell by cell) for any other column or any doubt."""
-    chunks = _text_chunks(values)
-    if chunks is None:
-        return False
-    for chunk in chunks:
-        if len(chunk) == 0:
-            continue
-        offsets, data = _bytes(chunk)
-        if np.diff(offsets).max() > max_chars:
-            return False
-        low = data < 0x20
-        if (data == 0x7F).any() or (low.any() and _CONTROL_BYTES[data[low]].any()):
-            return False
-    return True
 
 
 def out_of_range(parsed: pd.Series) -> pd.Series:
@@ -323,21 +246,25 @@ def type_key(name: object) -> str:
     return re.sub(r"[\s_\-]+", "_", str(name).strip().casefold()).strip("_")
 
 
-def normalise_types(types: pd.Series, declared: Sequence[str]) -> tuple[pd.Series, int]:
+def normalise_types(types: pd.Series, declared: Sequence[str]) -> tuple[pd.Series, int, bool]:
     """Types spelled another way than a declared one ('Email_Open ', 'email open') read as
-    the declared type; returns the types and how many rows were changed."""
-    if not declared or types.empty:
-        return types, 0
+    the declared type; returns the types, how many rows were changed, and whether any type
+    (not null) is still not a declared one (when none is, no row needs counting)."""
+    if types.empty:
+        return types, 0, False
+    if not declared:
+        return types, 0, bool(types.notna().any())
     by_key = {type_key(d): d for d in declared}
     seen = pd.Series(types.dropna().unique())
     mapping: Mapping[str, str] = {
         v: by_key[type_key(v)] for v in seen if v not in by_key.values() and type_key(v) in by_key
     }
+    undeclared = any(v not in by_key.values() and v not in mapping for v in seen)
     if not mapping:
-        return types, 0
+        return types, 0, undeclared
     changed = types.isin(list(mapping))
     out = types.where(~changed, types.map(mapping))
-    return out.astype(types.dtype), int(changed.sum())
+    return out.astype(types.dtype), int(changed.sum()), undeclared
 
 
 def id_keys(ids: pd.Series) -> pd.Series:
@@ -375,7 +302,10 @@ def repeated_keys(*keys: np.ndarray) -> np.ndarray:
 
 
 def duplicate_rows(
-    frame: pd.DataFrame, usable: pd.Series, prefilter: str, lead: np.ndarray | None = None
+    frame: pd.DataFrame,
+    usable: pd.Series | np.ndarray,
+    prefilter: str,
+    lead: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which usable rows repeat an earlier usable row exactly (every column equal);
     ``prefilter`` names a timestamp column, cheap to compare, checked first (with each
@@ -385,7 +315,7 @@ def duplicate_rows(
         return repeated
     stamps = frame[prefilter].to_numpy(dtype="datetime64[ns]").view(np.int64)
     keys = (stamps,) if lead is None else (lead, stamps)
-    rows = usable.to_numpy() & repeated_keys(*keys)
+    rows = np.asarray(usable, dtype=bool) & repeated_keys(*keys)
     if rows.any():  # only rows sharing the cheap column can repeat one another
         repeated[np.flatnonzero(rows)] = frame[rows].duplicated(keep="first")
     return repeated

@@ -3,7 +3,7 @@
 ``leadscore init`` writes ``date_format`` when a column's dates are numeric
 (``01-02-2018``), telling day-first from month-first by the values (a day over 12), and
 says so when no value tells. ISO-like and typed timestamps need no format (the reader
-parses them as ``features.contract.to_utc`` does). Pure.
+parses them as ``features.parsing.to_utc`` does). Pure.
 """
 
 from __future__ import annotations

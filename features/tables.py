@@ -23,8 +23,8 @@ from leadscore.features.contract import (
     STATUSES,
     as_text,
     require_columns,
-    to_utc,
 )
+from leadscore.features.parsing import to_utc
 from leadscore.features.reader import OutcomeValues, conserved, map_outcome
 from leadscore.features.validation import ContractError
 

@@ -16,7 +16,7 @@ import pandas as pd
 from leadscore.features import hygiene
 from leadscore.features.config import ValidationConfig
 from leadscore.features.contract import QUARANTINE_COLUMNS, Checked
-from leadscore.features.validation import ContractError, check_bad_share, check_null_share
+from leadscore.features.validation import EXAMPLES, ContractError, check_null_share
 
 
 def conserved(source: str, n_in: int, n_clean: int, n_quarantined: int, n_dropped: int = 0) -> None:
@@ -103,3 +103,25 @@ class PartsTally:
         check_bad_share(self.n_in, everything, self.source, validation, lines)
         check_null_share(self.n_in, self.nulls, self.source, validation)
         return everything
+
+
+def check_bad_share(
+    n_rows: int,
+    quarantine: pd.DataFrame,
+    source: str,
+    config: ValidationConfig,
+    lines: hygiene.Lines = hygiene.editor_line,
+) -> None:
+    """The bad-row table rule over a source checked in parts: ``quarantine`` holds every
+    part's refused rows (``row``, ``reason``); raise ``ContractError`` over the limit."""
+    mine = quarantine[quarantine["source"] == source]
+    share = len(mine) / n_rows if n_rows else 0.0
+    if share > config.max_bad_row_share:
+        worst = mine["reason"].value_counts().index[0]
+        rows = mine[mine["reason"] == worst].head(EXAMPLES)
+        examples = ", ".join(f"line {lines(r)}: {worst}" for r in rows["row"])
+        raise ContractError(
+            f"{source}: {len(mine)} of {n_rows} rows ({share:.0%}) break the data contract, "
+            f"over the limit of {config.max_bad_row_share:.0%}; most often '{worst}' "
+            f"({examples})"
+        )

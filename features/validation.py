@@ -78,6 +78,12 @@ class Validation:
     reasons: pd.Series
     columns: pd.Series
     results: list[ExpectationSuiteValidationResult] = field(default_factory=list)
+    bad: np.ndarray | None = None
+    """Which rows have a reason, when known without a scan of ``reasons``."""
+
+    def bad_rows(self) -> np.ndarray:
+        """Which rows failed (boolean, by position)."""
+        return self.bad if self.bad is not None else self.reasons.notna().to_numpy()
 
 
 def _run_suite(
@@ -131,9 +137,14 @@ def _exception_message(info: Mapping[str, Any] | None) -> str | None:
 
 
 def _merge(
-    frame: pd.DataFrame, prior: pd.Series, prior_columns: pd.Series, found: dict[int, RowRule]
+    frame: pd.DataFrame,
+    prior: pd.Series | None,
+    prior_columns: pd.Series | None,
+    found: dict[int, RowRule],
 ) -> tuple[pd.Series, pd.Series]:
     """Reasons found before the suite (parsing) win; then the suite's first failures."""
+    if prior is None or prior_columns is None:
+        prior = prior_columns = pd.Series(None, index=frame.index, dtype=object)
     reasons, columns = prior.copy(), prior_columns.copy()
     positions = frame.index
     for row, rule in found.items():
@@ -149,17 +160,22 @@ def _vectorised(
     suite: str,
     source: str,
     rules: Sequence[RowRule],
-    prior: pd.Series,
-    prior_columns: pd.Series,
+    prior: pd.Series | None,
+    prior_columns: pd.Series | None,
 ) -> Validation:
     """The suite as whole-column masks (``features.expectations``), GX only for a rule
     those do not model; the same first reason per row as :func:`_run_suite` gives."""
     masks = [unexpected(frame, rule.expectation) for rule in rules]
     rest = [rule for rule, mask in zip(rules, masks, strict=True) if mask is None]
     found: dict[int, RowRule] = _run_suite(frame, suite, rest, source)[0] if rest else {}
-    reasons = prior.to_numpy(dtype=object, copy=True)
-    columns = prior_columns.to_numpy(dtype=object, copy=True)
-    free = pd.isna(reasons)
+    if prior is None or prior_columns is None:  # nothing found while typing
+        reasons = np.full(len(frame), None, dtype=object)
+        columns = np.full(len(frame), None, dtype=object)
+        free = np.ones(len(frame), dtype=bool)
+    else:
+        reasons = prior.to_numpy(dtype=object, copy=True)
+        columns = prior_columns.to_numpy(dtype=object, copy=True)
+        free = pd.isna(reasons)
     for rule, mask in zip(rules, masks, strict=True):
         if mask is None:
             mask = np.zeros(len(frame), dtype=bool)
@@ -170,8 +186,9 @@ def _vectorised(
             columns[new] = rule.column
             free &= ~new
     return Validation(
-        reasons=pd.Series(reasons, index=prior.index, dtype=object),
-        columns=pd.Series(columns, index=prior.index, dtype=object),
+        reasons=pd.Series(reasons, index=frame.index, dtype=object),
+        columns=pd.Series(columns, index=frame.index, dtype=object),
+        bad=~free,
     )
 
 
@@ -306,13 +323,14 @@ def validate(
     suite: str,
     source: str,
     rules: Sequence[RowRule],
-    prior: pd.Series,
-    prior_columns: pd.Series,
+    prior: pd.Series | None,
+    prior_columns: pd.Series | None,
     engine: str = "gx",
 ) -> Validation:
     """Run suite ``suite`` (leads | activities) on a typed frame read from ``source``;
-    combine with the reasons found while parsing. ``engine="gx"``: through GX, with its
-    results for the Data Docs; ``"numpy"``: the same rules as column masks, no results."""
+    combine with the reasons found while parsing (``prior``; None: none were).
+    ``engine="gx"``: through GX, with its results for the Data Docs; ``"numpy"``: the same
+    rules as column masks, no results."""
     if engine == "numpy":
         return _vectorised(frame, suite, source, rules, prior, prior_columns)
     found, result = _run_suite(frame, suite, rules, source)
@@ -333,7 +351,7 @@ def check_table(
     n = len(frame)
     if n == 0:
         raise ContractError(f"{source}: no rows (the file is empty or has only a header)")
-    bad = validation.reasons.notna()
+    bad = pd.Series(validation.bad_rows(), index=validation.reasons.index)
     share = bad.mean()
     if share > config.max_bad_row_share:
         worst = validation.columns[bad].value_counts().index[0]
@@ -358,28 +376,6 @@ def check_null_share(
                 f"{source}: column '{column}' is null in {share:.0%} of rows, over the limit "
                 f"of {config.max_null_share:.0%} ({nulls} of {n_rows} rows)"
             )
-
-
-def check_bad_share(
-    n_rows: int,
-    quarantine: pd.DataFrame,
-    source: str,
-    config: ValidationConfig,
-    lines: Callable[[int], int] = _editor_line,
-) -> None:
-    """The bad-row table rule over a source checked in parts: ``quarantine`` holds every
-    part's refused rows (``row``, ``reason``); raise ``ContractError`` over the limit."""
-    mine = quarantine[quarantine["source"] == source]
-    share = len(mine) / n_rows if n_rows else 0.0
-    if share > config.max_bad_row_share:
-        worst = mine["reason"].value_counts().index[0]
-        rows = mine[mine["reason"] == worst].head(EXAMPLES)
-        examples = ", ".join(f"line {lines(r)}: {worst}" for r in rows["row"])
-        raise ContractError(
-            f"{source}: {len(mine)} of {n_rows} rows ({share:.0%}) break the data contract, "
-            f"over the limit of {config.max_bad_row_share:.0%}; most often '{worst}' "
-            f"({examples})"
-        )
 
 
 def data_docs_html(results: Sequence[ExpectationSuiteValidationResult]) -> dict[str, str]:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.features import hygiene, lead_index
+from leadscore.features import hygiene, lead_index, text_bytes
 from leadscore.features.config import AttributeConfig, ValidationConfig
 from leadscore.features.contract import as_text
 from leadscore.features.expectations import unexpected
@@ -180,18 +180,36 @@ def test_the_lead_index_ties_ids_as_a_pandas_map_does(monkeypatch):
         assert index.open_position.tolist() == [1, -1, -1, -1, 0]
 
 
+@pytest.mark.parametrize("grouped", [True, False])
+def test_lead_positions_by_runs_equal_positions_by_value(monkeypatch, grouped: bool):
+    rng = np.random.default_rng(5)
+    ids = pd.Series([f"L{i}" for i in range(40)] + ["0042", "é"], dtype="str")
+    created = pd.Series(pd.date_range("2026-01-01", periods=len(ids), tz="UTC"))
+    drawn = [f"L{i}" for i in rng.integers(0, 60, 300)] + ["42", "0042", "é", "x"] * 5
+    asked = pd.Series(sorted(drawn) if grouped else drawn, dtype="str")
+    for hashes in (lead_index._hashes, lambda v: np.zeros(len(v), dtype=np.uint64)):
+        monkeypatch.setattr(lead_index, "_hashes", hashes)
+        index = LeadIndex.of(ids, created)
+        assert (lead_index._runs(asked) is not None) == grouped  # the fast path, when grouped
+        expected = index._positions_by_value(asked)
+        assert index.positions(asked).tolist() == expected.tolist()
+        with_null = asked.copy()
+        with_null.iloc[7] = None  # a null: looked up by value, as before
+        assert index.positions(with_null).tolist() == index._positions_by_value(with_null).tolist()
+
+
 def test_byte_level_text_checks_agree_with_the_cell_by_cell_ones():
     values = [" a", "b ", "", None, "ok", "x\x00y", "tab\tok", "é", "a" * 30, "\u00a0nb"]
     for value in values:
         column = pd.Series(["fine", value, "also"], dtype="str")
         slow = hygiene.cell_faults(column, "c", 20)
-        if hygiene.clean_cells(column, 20):
+        if text_bytes.clean_cells(column, 20):
             assert slow.isna().all(), value
         stripped = column.str.strip()
-        if hygiene.trimmed(column):
+        if text_bytes.trimmed(column):
             pd.testing.assert_series_equal(as_text(column), stripped.mask(stripped == ""))
-    assert hygiene.clean_cells(pd.Series(["fine", "tab\tok", None], dtype="str"), 20)
-    assert hygiene.trimmed(pd.Series(["fine", None, "ok"], dtype="str"))
+    assert text_bytes.clean_cells(pd.Series(["fine", "tab\tok", None], dtype="str"), 20)
+    assert text_bytes.trimmed(pd.Series(["fine", None, "ok"], dtype="str"))
 
 
 @pytest.mark.parametrize("ordered", [True, False])

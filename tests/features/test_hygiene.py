@@ -44,9 +44,11 @@ def test_numbers_follow_the_csv_options_and_nothing_else():
 
 def test_respelled_activity_types_read_as_the_declared_one():
     types = pd.Series(["Email_Open", "email open", "EMAIL-OPEN", "page_view", "fax", None])
-    out, changed = hygiene.normalise_types(types, ["email_open", "page_view"])
+    out, changed, undeclared = hygiene.normalise_types(types, ["email_open", "page_view"])
     assert out.tolist()[:5] == ["email_open", "email_open", "email_open", "page_view", "fax"]
     assert changed == 3 and pd.isna(out.iloc[5])
+    assert undeclared  # 'fax'; without it, every type is declared once respelled
+    assert not hygiene.normalise_types(types.drop(4), ["email_open", "page_view"])[2]
 
 
 def test_ids_equal_but_for_leading_zeros_share_a_key():
