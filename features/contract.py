@@ -182,7 +182,8 @@ def prepare_leads(
     keys = hygiene.id_keys(out[LEAD_ID])
     if duplicated is None:
         duplicated = pd.Index(keys[keys.duplicated(keep=False)].dropna().unique())
-    faults.add(keys.isin(duplicated), LEAD_ID, "lead_id is duplicated")
+    if len(duplicated):
+        faults.add(keys.isin(duplicated), LEAD_ID, "lead_id is duplicated")
     dates = [c for c in (CREATED_AT, CLOSED_AT) if c in frame] if flat else []
     rules = lead_rules(attributes, validation, now, flat, dates)
     checked = validate(out, "leads", source, rules, faults.reasons, faults.columns, engine)
@@ -192,7 +193,7 @@ def prepare_leads(
     else:
         nulls = {c: int(out[c].isna().sum()) for c in attributes.names if c in out}
     bad = checked.bad_rows()
-    clean = out[~bad]
+    clean = out[~bad] if bad.any() else out  # all clean: no copy of every column
     quarantine = _quarantine(source, out, checked.reasons, bad)
     return Checked(clean, quarantine, checked, null_counts=nulls)
 

@@ -270,6 +270,8 @@ def normalise_types(types: pd.Series, declared: Sequence[str]) -> tuple[pd.Serie
 def id_keys(ids: pd.Series) -> pd.Series:
     """Lead ids as compared for duplicates: all-digit ids without their leading zeros, so
     '0042' and '42' (an Excel round-trip drops the zeros) are the same lead."""
+    if not ids.str.startswith("0").fillna(False).astype(bool).any():
+        return ids  # no id starts with a zero (the usual table): none to strip
     digits = ids.str.fullmatch(r"\d+").fillna(False).astype(bool)
     if not digits.any():
         return ids

@@ -56,11 +56,17 @@ class LeadIndex:
     @classmethod
     def of(cls, ids: pd.Series, created: pd.Series) -> LeadIndex:
         """The clean leads' ids (unique, no nulls) and created_at; none open yet."""
-        keys = _hashes(ids)
+        values = np.asarray(ids, dtype=object)
+        keys = _hashes(values)
         order = np.argsort(keys, kind="stable")
         stamps = created.to_numpy(dtype="datetime64[ns]").view(np.int64)
+        arrow = isinstance(ids.dtype, pd.StringDtype) and ids.dtype.storage == "pyarrow"
+        if arrow:  # the ids' own buffers, not a second conversion from Python strings
+            text = pa.chunked_array(pa.array(ids.array)).combine_chunks().cast(pa.large_string())
+        else:
+            text = pa.array(values, pa.large_string())
         return cls(
-            ids=pa.array(np.asarray(ids, dtype=object), pa.large_string()),
+            ids=text,
             created=stamps,
             keys=keys[order],
             order=order.astype(np.int64),

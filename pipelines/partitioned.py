@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadscore.features.accounts import AccountHistory
 from leadscore.features.contract import (
@@ -247,6 +248,15 @@ def _index(ids: pd.Series, created: pd.Series, parts: list[LeadPart]) -> LeadInd
     return index.with_open_at(np.concatenate([p.clean for p in parts]))
 
 
+def _duplicated(keys: pd.Series) -> pd.Index:
+    """The id keys held by more than one row (none, known from a distinct count, in the
+    usual table; nulls are no id and never duplicated)."""
+    arrow = isinstance(keys.dtype, pd.StringDtype) and keys.dtype.storage == "pyarrow"
+    if arrow and pc.count_distinct(pa.array(keys.array), mode="all").as_py() == len(keys):
+        return pd.Index([], dtype=keys.dtype)
+    return pd.Index(keys[keys.duplicated(keep=False)].dropna().unique())
+
+
 def _latest(leads: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({c: [leads[c].max()] for c in (CREATED_AT, CLOSED_AT)})
 
@@ -288,7 +298,7 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None, open_leads: O
         for chunk in read_chunks(data.leads, reader.id_column, rows=data.chunk_rows)
     ]
     every_id = pd.concat(ids, ignore_index=True) if ids else pd.Series([], dtype="str")
-    duplicated = pd.Index(every_id[every_id.duplicated(keep=False)].dropna().unique())
+    duplicated = _duplicated(every_id)
     del ids
     clean_ids, created, latest, outcomes, members = [], [], [], [], []
     n_clean = 0
