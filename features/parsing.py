@@ -113,6 +113,9 @@ def parse_timestamp(
 def parse_number(frame: pd.DataFrame, column: str, faults: ParseFaults, src: Source) -> pd.Series:
     """``column`` as finite floats; each value that does not parse gets its reason."""
     raw = frame[column]
+    if raw.dtype == np.float64 and not np.isinf(raw.to_numpy()).any():
+        return raw  # already finite floats or missing (Parquet, SQL): nothing to parse
+
     values = hygiene.parse_numbers(raw, src.thousands, src.decimal)
     failed = values.isna() & raw.notna()
     if failed.any():

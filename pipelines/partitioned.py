@@ -63,6 +63,7 @@ from leadscore.pipelines.sources import (
     load_leads,
     read_chunks,
     second_tables,
+    source_rows,
 )
 from leadscore.pipelines.spilled import Spilled, read_arrow, spill
 
@@ -282,23 +283,30 @@ def _leads_whole(settings: Settings, now: pd.Timestamp | None, open_leads: OpenL
 
 
 def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None, open_leads: OpenLeads) -> _Leads:
-    """The leads table read twice in chunks: ids first, then every column, checked.
+    """The leads table read in chunks: ids first (unless it is one chunk), then checked.
 
-    The first pass reads the id and status columns only, to find the ids duplicated
-    anywhere in the table (a chunk cannot see another's) and how many open leads there
-    are; the second types and checks each chunk with the same suite as the whole-table
-    load, keeping only each clean lead's created_at; the clean open leads' rows go to
-    ``open_leads`` (``pipelines.lead_parts``), which cuts them into partition files at the end. The
-    table rules (bad-row share, nearly-null attributes) are checked on the totals.
+    The first pass reads the ids, to find those duplicated anywhere in the table (a chunk
+    cannot see another's); a table known to fit one chunk (Parquet's row count) finds them
+    in that chunk instead, read once. The second pass types and checks each chunk with the
+    same suite as the whole-table load, keeping each clean lead's created_at; the clean
+    open leads' rows go to ``open_leads`` (``pipelines.lead_parts``), cut into partition
+    files at the end. The table rules (bad-row share, nearly-null attributes) are checked
+    on the totals.
     """
     data = settings.data
     reader = replace(leads_reader(settings), engine="numpy")
-    ids = [
-        reader.lead_ids(chunk)
-        for chunk in read_chunks(data.leads, reader.id_column, rows=data.chunk_rows)
-    ]
+    n_rows = source_rows(data.leads)
+    one_chunk = n_rows is not None and n_rows <= data.chunk_rows
+    ids = (
+        []
+        if one_chunk
+        else [
+            reader.lead_ids(chunk)
+            for chunk in read_chunks(data.leads, reader.id_column, rows=data.chunk_rows)
+        ]
+    )
     every_id = pd.concat(ids, ignore_index=True) if ids else pd.Series([], dtype="str")
-    duplicated = _duplicated(every_id)
+    duplicated = None if one_chunk else _duplicated(every_id)
     del ids
     clean_ids, created, latest, outcomes, members = [], [], [], [], []
     n_clean = 0
@@ -307,6 +315,8 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None, open_leads: O
     text = display_sources(settings)
     for chunk in read_chunks(data.leads, reader.id_column, data.chunk_rows, text):
         rows_in = tally.next_rows(len(chunk))
+        if one_chunk:  # the whole table: its duplicates are found within it
+            every_id = reader.lead_ids(chunk)
         checked = reader.leads(chunk, now, rows=rows_in, duplicated=duplicated, table_rules=False)
         tally.add(checked, len(chunk))
         clean = checked.rows

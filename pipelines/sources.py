@@ -131,6 +131,17 @@ def read_chunks(
         raise ContractError(f"{source.path}: not a well-formed CSV: {exc}") from exc
 
 
+def source_rows(source: SourceConfig) -> int | None:
+    """How many rows a source holds, when its file says so without being read (Parquet's
+    footer); None otherwise (or when the file cannot be opened: reading will say why)."""
+    if source.resolved_format != "parquet" or source.path is None or not source.path.is_file():
+        return None
+    try:
+        return int(pq.ParquetFile(source.path).metadata.num_rows)
+    except Exception:  # reading it names the fault
+        return None
+
+
 def _utf8(encoding: str) -> bool:
     return codecs.lookup(encoding).name == "utf-8"
 
