@@ -255,7 +255,7 @@ def normalise_types(types: pd.Series, declared: Sequence[str]) -> tuple[pd.Serie
     if not declared:
         return types, 0, bool(types.notna().any())
     by_key = {type_key(d): d for d in declared}
-    seen = pd.Series(types.dropna().unique())
+    seen = pd.Series(types.unique()).dropna()  # distinct first: no copy of every row
     mapping: Mapping[str, str] = {
         v: by_key[type_key(v)] for v in seen if v not in by_key.values() and type_key(v) in by_key
     }

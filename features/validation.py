@@ -169,8 +169,8 @@ def _vectorised(
     rest = [rule for rule, mask in zip(rules, masks, strict=True) if mask is None]
     found: dict[int, RowRule] = _run_suite(frame, suite, rest, source)[0] if rest else {}
     if prior is None or prior_columns is None:  # nothing found while typing
-        reasons = np.full(len(frame), None, dtype=object)
-        columns = np.full(len(frame), None, dtype=object)
+        reasons = np.empty(len(frame), dtype=object)  # None in every row
+        columns = np.empty(len(frame), dtype=object)
         free = np.ones(len(frame), dtype=bool)
     else:
         reasons = prior.to_numpy(dtype=object, copy=True)
@@ -186,8 +186,8 @@ def _vectorised(
             columns[new] = rule.column
             free &= ~new
     return Validation(
-        reasons=pd.Series(reasons, index=frame.index, dtype=object),
-        columns=pd.Series(columns, index=frame.index, dtype=object),
+        reasons=pd.Series(reasons, index=frame.index, dtype=object, copy=False),
+        columns=pd.Series(columns, index=frame.index, dtype=object, copy=False),
         bad=~free,
     )
 
