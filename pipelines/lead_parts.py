@@ -7,7 +7,8 @@ leads); here each chunk's clean open rows go to an Arrow file as they come and o
 their ids stay in memory (~25 bytes a lead). :meth:`OpenLeads.cut` then sorts the ids,
 reads the chunk files back once, one at a time, sending each row to its partition, and
 sorts each partition (one at a time) into its final file: memory holds one chunk or one
-partition of rows, whatever the table's size.
+partition of rows, whatever the table's size. A table of one chunk (the latest chunk
+waits in memory) is cut straight from memory.
 """
 
 from __future__ import annotations
@@ -47,9 +48,14 @@ class LeadPart:
 
 @dataclass
 class OpenLeads:
-    """The clean open leads, spilled chunk by chunk to ``folder``."""
+    """The clean open leads, spilled chunk by chunk to ``folder``.
+
+    The latest chunk waits in memory (as Arrow) until the next one comes: a table of one
+    chunk is cut straight into partitions, never written whole and read back.
+    """
 
     folder: Path
+    pending: pa.Table | None = None
     files: list[Path] = field(default_factory=list)
     ids: list[pa.Array] = field(default_factory=list)
     clean: list[np.ndarray] = field(default_factory=list)
@@ -62,11 +68,17 @@ class OpenLeads:
             self.empty = rows.iloc[:0]
         if not len(rows):
             return
+        self._spill()
         table = pa.Table.from_pandas(rows, preserve_index=False)
-        path = Path(self.folder) / f"open-leads-{len(self.files):06d}.arrow"
-        self.files.append(_write(table, path))
+        self.pending = table
         self.ids.append(table.column(LEAD_ID).combine_chunks().cast(pa.large_string()))
         self.clean.append(np.asarray(clean, dtype=np.int64))
+
+    def _spill(self) -> None:
+        if self.pending is not None:
+            path = Path(self.folder) / f"open-leads-{len(self.files):06d}.arrow"
+            self.files.append(_write(self.pending, path))
+            self.pending = None
 
     def cut(self, rows: int) -> list[LeadPart]:
         """The open leads in id order, ``rows`` to a partition file (one at least, as
@@ -77,7 +89,7 @@ class OpenLeads:
         self.ids, self.clean = [], []
         n_parts = max(1, ceil(len(ids) / rows))
         paths = [folder / f"leads-{i:06d}.arrow" for i in range(n_parts)]
-        if not self.files:
+        if self.pending is None and not self.files:
             empty = self.empty if self.empty is not None else pd.DataFrame({LEAD_ID: []})
             _write(pa.Table.from_pandas(empty, preserve_index=False), paths[0])
             return [LeadPart(paths[0], ids, clean)]
@@ -89,7 +101,15 @@ class OpenLeads:
             LeadPart(path, ids.take(pa.array(cut)), clean[cut])
             for path, cut in zip(paths, cuts, strict=True)
         ]
-        del ids, order, cuts, clean
+        del ids, clean
+        if not self.files:  # one chunk, still in memory: each partition taken from it
+            assert self.pending is not None
+            for part, cut in zip(parts, cuts, strict=True):
+                _write(self.pending.take(pa.array(cut)), part.path)
+            self.pending = None
+            return parts
+        del order, cuts
+        self._spill()
         schemas = []
         for file in self.files:
             with pa.memory_map(str(file)) as source:
