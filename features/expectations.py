@@ -47,7 +47,46 @@ def _holds(frame: pd.DataFrame, condition: object) -> np.ndarray | None:
     return np.asarray(pd.Series(held).fillna(False), dtype=bool) & values.notna().to_numpy()
 
 
+_NAT = np.iinfo(np.int64).min
+
+
+def _ns(values: pd.Series) -> np.ndarray | None:
+    """A time-zone-aware nanosecond column as int64 instants (NaT: the minimum), the form
+    its comparisons take without pandas' per-call checks; None for any other column."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype) and dtype.unit == "ns":
+        return values.array.asi8
+    return None
+
+
+def _ns_bound(value: object) -> int | None:
+    """A time-zone-aware bound as an instant in ns, if it is one (else None)."""
+    if not isinstance(value, pd.Timestamp) or value.tz is None:
+        return None
+    try:
+        return int(value.as_unit("ns").value)
+    except (OverflowError, ValueError):  # beyond the ns range: compare through pandas
+        return None
+
+
+def _between_ns(values: pd.Series, e: gxe.ExpectColumnValuesToBeBetween) -> np.ndarray | None:
+    ns = _ns(values)
+    bounds = [(v, _ns_bound(v)) for v in (e.min_value, e.max_value)]
+    if ns is None or any(v is not None and b is None for v, b in bounds):
+        return None
+    (_, low), (_, high) = bounds
+    out = np.zeros(len(ns), dtype=bool)
+    if low is not None:
+        out |= ns <= low if e.strict_min else ns < low
+    if high is not None:
+        out |= ns >= high if e.strict_max else ns > high
+    return out & (ns != _NAT)
+
+
 def _between(values: pd.Series, e: gxe.ExpectColumnValuesToBeBetween) -> np.ndarray:
+    fast = _between_ns(values, e)
+    if fast is not None:
+        return fast
     low, high = e.min_value, e.max_value
     out = np.zeros(len(values), dtype=bool)
     present = values.notna().to_numpy()
@@ -72,6 +111,10 @@ def unexpected(frame: pd.DataFrame, e: object) -> np.ndarray | None:
         if e.ignore_row_if != "either_value_is_missing":
             return None
         a, b = frame[e.column_A], frame[e.column_B]
+        a_ns, b_ns = _ns(a), _ns(b)
+        if a_ns is not None and b_ns is not None:  # instants: compared as integers
+            both = (a_ns != _NAT) & (b_ns != _NAT)
+            return held & both & ~((a_ns >= b_ns) if e.or_equal else (a_ns > b_ns))
         both = a.notna().to_numpy() & b.notna().to_numpy()
         ahead = (a >= b) if e.or_equal else (a > b)
         return held & both & ~np.asarray(ahead.fillna(False), dtype=bool)

@@ -149,6 +149,20 @@ def test_the_activities_suite_as_masks_flags_what_gx_flags():
     assert sum(not isinstance(r, str) for r in numpy_run[0]) == 1  # the clean row
 
 
+def test_instants_compared_as_integers_flag_what_pandas_comparisons_flag():
+    """Nanosecond columns take the integer path; microsecond ones, pandas' comparisons."""
+    config = ValidationConfig(future_tolerance_hours=0)
+    for frame, rules in (
+        (_dirty_leads(), lead_rules(AttributeConfig(), config, NOW, False)),
+        (_dirty_activities(), activity_rules(config, NOW)),
+    ):
+        coarse = frame.astype({c: "datetime64[us, UTC]" for c in frame.select_dtypes("datetimetz")})
+        for rule in rules:
+            fast, slow = unexpected(frame, rule.expectation), unexpected(coarse, rule.expectation)
+            assert fast is not None and slow is not None
+            assert fast.tolist() == slow.tolist(), rule.reason
+
+
 def test_an_expectation_not_modelled_runs_through_gx():
     import great_expectations as gx
 
