@@ -1,6 +1,8 @@
-"""The nightly batch's input, read one activity chunk at a time: memory flat in the log.
+"""The nightly batch's input, read one chunk at a time: memory flat in the log and leads.
 
-The leads table is read and checked whole (one row a lead). The activity log, the big
+The leads table is read and checked in chunks too; each chunk's clean open leads go to
+disk as they come and are cut into partitions at the end (``pipelines.lead_parts``), so
+memory holds their ids, not their rows. The activity log, the big
 table (tens of rows a lead), is read in chunks of ``data.chunk_rows`` rows; each chunk is
 typed and checked by the same contract as ``load_crm`` (Great Expectations suite, every
 bad row quarantined with its reason and its row number in the source), and its clean
