@@ -57,6 +57,7 @@ import gc
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -133,6 +134,7 @@ def create_app(
         if callable(size):
             limiter = anyio.to_thread.current_default_thread_limiter()
             limiter.total_tokens = max(2, size())
+        threading.Thread(target=_warm_pages, args=(store,), daemon=True).start()
         yield
 
     app = FastAPI(
@@ -228,6 +230,17 @@ def create_app(
     gc.collect()
     gc.freeze()
     return app
+
+
+def _warm_pages(store: ScoreStore) -> None:
+    """Build the current batch's page index (grade and owner pages: about 2 s at 1M leads,
+    serving/store/page_index.py) while the server starts, not in its first such request."""
+    try:
+        store.page(owner="", limit=1)
+    except LookupError:
+        pass  # nothing published yet
+    except Exception:
+        log.exception("building the page index of the current batch failed")
 
 
 def _docs_csp(html: str) -> str:
