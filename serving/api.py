@@ -81,7 +81,7 @@ from leadscore.serving.errors import NoStackTraces, validation_error
 from leadscore.serving.guard import AccessGate, BodyLimit, SecurityHeaders, docs_allowed
 from leadscore.serving.monitor import monitor_router
 from leadscore.serving.on_demand import ModelLoader, OnDemandScorer
-from leadscore.serving.routes import decode_cursor, encode_cursor, v1_router
+from leadscore.serving.routes import FastReads, decode_cursor, encode_cursor, v1_router
 from leadscore.serving.schemas import Health
 from leadscore.serving.session import SessionStore
 from leadscore.serving.store import SCHEMA_VERSION, ScoreStore
@@ -153,7 +153,9 @@ def create_app(
     app.state.sessions = sessions
 
     # Outermost last: the proxy's headers first, then security headers on every answer
-    # (500s too), the body limit and the token gate before any route reads a byte.
+    # (500s too), the body limit and the token gate before any route reads a byte; the
+    # two hot reads' fast path last (serving/routes.py FastReads).
+    app.add_middleware(FastReads, store=store, api_config=api_config, auth=api_auth)
     app.add_middleware(AccessGate, api_auth=api_auth, sessions=sessions)
     app.add_middleware(BodyLimit, limit=api_config.max_body_bytes)
     app.add_middleware(NoStackTraces)
