@@ -228,9 +228,10 @@ async def drive(
     await run(warmup, record=False)
     errors.clear()
     spy = None
-    if profile:  # py-spy (pip install py-spy) samples the server while it is measured
+    if profile:  # py-spy (pip install py-spy) samples the server's workers while it is
+        # measured, the thread holding the GIL only (--gil: where the CPU goes)
         spy = subprocess.Popen(
-            [PY_SPY, "record", "--pid", str(server_pid), "--subprocesses",
+            [PY_SPY, "record", "--pid", str(server_pid), "--subprocesses", "--gil",
              "--duration", str(int(duration)),
              "--format", "raw", "--nonblocking", "--output", profile],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
