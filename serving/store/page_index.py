@@ -99,6 +99,12 @@ def _read(cursor: Any, batch_id: str) -> tuple[np.ndarray, ...]:
     return rowid_r, rank, rowid_f, grade, owner
 
 
+def _past(ranks: np.ndarray, after_rank: int) -> int:
+    """Where the ranks greater than ``after_rank`` start (a cursor's rank may pass any
+    rank the array's type holds)."""
+    return int(np.searchsorted(ranks, min(after_rank, np.iinfo(ranks.dtype).max), "right"))
+
+
 @dataclass(frozen=True)
 class PageIndex:
     """One batch's ranks per grade and per owner (each sorted), and the grade of each of
@@ -155,7 +161,7 @@ class PageIndex:
         empty) and of ``owner`` (any, if None), ascending."""
         if owner is not None:
             ranks = self.by_owner.get(owner, _EMPTY)
-            start = int(np.searchsorted(ranks, after_rank, side="right"))
+            start = _past(ranks, after_rank)
             if not grades:
                 return ranks[start : start + limit].tolist()
             wanted = [self.grade_names.index(g) for g in grades if g in self.grade_names]
@@ -164,7 +170,7 @@ class PageIndex:
         picks = []
         for grade in dict.fromkeys(grades):
             ranks = self.by_grade.get(grade, _EMPTY)
-            start = int(np.searchsorted(ranks, after_rank, side="right"))
+            start = _past(ranks, after_rank)
             picks.append(ranks[start : start + limit])
         if len(picks) == 1:
             return picks[0].tolist()
@@ -188,16 +194,18 @@ class PageIndexes:
                 return found
             building = self._building.setdefault(batch_id, threading.Lock())
         with building:
-            with self._lock:
-                found = self._kept.get(batch_id)
-            if found is None:
-                found = PageIndex.build(conn, batch_id)
+            try:
                 with self._lock:
-                    self._kept[batch_id] = found
-                    while len(self._kept) > KEPT:
-                        self._kept.popitem(last=False)
-            with self._lock:
-                self._building.pop(batch_id, None)
+                    found = self._kept.get(batch_id)
+                if found is None:
+                    found = PageIndex.build(conn, batch_id)
+                    with self._lock:
+                        self._kept[batch_id] = found
+                        while len(self._kept) > KEPT:
+                            self._kept.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._building.pop(batch_id, None)
         return found
 
 

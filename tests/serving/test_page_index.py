@@ -116,3 +116,11 @@ def test_the_index_is_built_once_per_batch_and_bounded(store, monkeypatch):
     for batch_id in [ids[1], ids[1], ids[0], ids[1]]:
         store.page(batch_id=batch_id, owner="a@example.com", limit=2)
     assert built == [*ids, ids[1], ids[0], ids[1]]
+
+
+def test_a_cursor_past_every_rank(store):
+    current = store.current_batch().batch_id
+    for after in (N * 3, 2**31, 2**40):
+        for grades, owner in ((["A"], None), ([], "a@example.com"), (["B"], "b@example.com")):
+            _, rows = store.page(after_rank=after, grade=grades, owner=owner, limit=5)
+            assert rows == [] == plain_page(store, current, after, 5, grades, owner)
