@@ -106,11 +106,15 @@ bench-routing: $(VENV)/.installed
 # req/s for API_SECONDS on 127.0.0.1, open loop, against a store of API_LEADS leads x 2
 # batches built once under bench/out (~9 GB at 1M). Target: p99 <= 20 ms, 0 errors.
 # `make bench-api RATE=300` changes the rate (make takes no `--rate`: it is not a make flag).
+# The server is `leadscore serve --workers API_WORKERS`: one process per core, as an
+# API-only deployment runs it (the page's log-in sessions need `serve`'s default of 1).
 RATE ?= 500
 API_SECONDS ?= 30
 API_LEADS ?= 1000000
+API_WORKERS ?= 2
 bench-api: $(VENV)/.installed-dev
-	$(BIN)/python bench/api_load.py --rate $(RATE) --duration $(API_SECONDS) --leads $(API_LEADS)
+	$(BIN)/python bench/api_load.py --rate $(RATE) --duration $(API_SECONDS) --leads $(API_LEADS) \
+		--workers $(API_WORKERS)
 
 # The page's server-side render times (bench/page_render.py) on the demo's store: run
 # `make demo` first; the list of 100 leads must answer within 200 ms.

@@ -2,7 +2,7 @@
 
 Serves the cached store of ``--leads`` leads x 2 batches (bench/api_store.py: built once
 under bench/out through the real ScoreStore, rows sized like a real batch's) with
-``uvicorn`` (``serving.api.create_app``, one process, as ``leadscore serve``) in a
+``leadscore serve`` (``--workers``: by default as many as it runs by default) in a
 subprocess on a free loopback port, then, after ``--warmup`` unmeasured seconds, sends
 ``--rate`` requests per second for ``--duration`` seconds: half ``GET /v1/scores`` (a page
 of 100: the first, a cursor from an earlier page, a deep keyset page, a grade, an owner),
@@ -34,6 +34,8 @@ from urllib.parse import urlencode
 import httpx
 import numpy as np
 import orjson
+import psutil
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,12 +47,15 @@ from bench.api_store import (  # noqa: E402
     cached_store,
     scores_indexes,
 )
+from leadscore.pipelines.cli import default_workers  # noqa: E402
+from leadscore.serving.config import TOKENS_ENV  # noqa: E402
 from leadscore.serving.routes import encode_cursor  # noqa: E402
 
 TOKEN = "bench-token"
 TARGET_P99_MS = 20
 TIMEOUT_S = 10.0
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))
+LEADSCORE = str(Path(sys.executable).with_name("leadscore"))
 GRADES = ("A", "B", "C", "D")
 
 
@@ -60,35 +65,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-SERVER = """
-import sys, uvicorn
-sys.path.insert(0, {root!r})
-from leadscore.serving.api import ApiConfig, create_app
-from leadscore.serving.store import StoreConfig
-app = create_app(StoreConfig(url={url!r}), ApiConfig(tokens=[{token!r}]))
-uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
-"""
-
-
-def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
-    code = SERVER.format(root=str(ROOT), url=url, token=TOKEN, port=port)
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+def start_server(url: str, port: int, workers: int, out: Path) -> subprocess.Popen[bytes]:
+    """``leadscore serve`` over the store, as it runs in production (its workers, its
+    event loop and HTTP parser), with a config naming the store and the port."""
+    settings = yaml.safe_load((ROOT / "leadscore.yaml").read_text(encoding="utf-8"))
+    settings["store"] = {**settings.get("store", {}), "url": url}
+    settings["api"] = {**settings.get("api", {}), "host": "127.0.0.1", "port": port}
+    config = out / f"api-bench-{port}.yaml"
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    env = {**os.environ, TOKENS_ENV: TOKEN}
+    cmd = [LEADSCORE, "serve", "--config", str(config), "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, cwd=out)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("the API server did not come up within 60 s")
+    raise RuntimeError("the API server did not come up within 120 s (or exited)")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), to report CPU per request: a
+    """User + system CPU time of a process and its children (uvicorn's workers): a
     figure that, unlike latency, stays meaningful when other jobs share the cores."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in (root, *root.children(recursive=True)):
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -218,9 +228,11 @@ async def drive(
     await run(warmup, record=False)
     errors.clear()
     spy = None
-    if profile:  # py-spy (pip install py-spy) samples the server while it is measured
+    if profile:  # py-spy (pip install py-spy) samples the server's workers while it is
+        # measured, the thread holding the GIL only (--gil: where the CPU goes)
         spy = subprocess.Popen(
-            [PY_SPY, "record", "--pid", str(server_pid), "--duration", str(int(duration)),
+            [PY_SPY, "record", "--pid", str(server_pid), "--subprocesses", "--gil",
+             "--duration", str(int(duration)),
              "--format", "raw", "--nonblocking", "--output", profile],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -258,6 +270,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds (max 120)")
     parser.add_argument("--leads", type=int, default=1_000_000, help="leads per batch")
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="server processes (default: `leadscore serve`'s, %(default)s)",
+    )
     parser.add_argument("--profile", help="write a py-spy raw profile of the server here")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached store")
     parser.add_argument(
@@ -273,7 +291,7 @@ def main() -> int:
     if args.proposed_indexes:
         add_indexes(url, PROPOSED_INDEXES)
     port = free_port()
-    server = start_server(url, port)
+    server = start_server(url, port, args.workers, out)
     try:
         current = httpx.get(f"http://127.0.0.1:{port}/healthz").json()["current_batch"]
         load_before = os.getloadavg()[0]
@@ -291,12 +309,14 @@ def main() -> int:
         )
     finally:
         server.terminate()
-        server.wait(10)
+        server.wait(30)
+        (out / f"api-bench-{port}.yaml").unlink(missing_ok=True)
     result.update(
         leads=args.leads,
         store=url.rsplit("/", 1)[-1],
         indexes=scores_indexes(url),
         cores=os.cpu_count(),
+        workers=args.workers,
         load_average_before=round(load_before, 2),  # > ~0.5: other jobs share the cores
         target_p99_ms=TARGET_P99_MS,
     )

@@ -185,9 +185,10 @@ PROPOSED_INDEXES = {
     "ix_scores_batch_grade_rank": ("batch_id", "grade", "rank"),
     "ix_scores_batch_owner_rank": ("batch_id", "owner", "rank"),
 }
-"""Indexes a grade or owner page needs at 1M leads (else it walks the rank index past
-every better lead: 15-40 s for a first page of grade B-D on a cold cache), proposed for
-serving/store/schema.py; ``--proposed-indexes`` adds them to the bench's store."""
+"""Indexes that would make a grade or owner page an index range, proposed once but not
+in the schema (they doubled the nightly publish); the pages now read their ranks from
+the batch's page index in memory (serving/store/page_index.py) instead. Kept so
+``--proposed-indexes`` can compare."""
 
 
 def add_indexes(url: str, indexes: dict[str, tuple[str, ...]]) -> None:

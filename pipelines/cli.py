@@ -43,7 +43,7 @@ from leadscore.pipelines.summary import (
 )
 
 if TYPE_CHECKING:  # imported where used: `leadscore --help` loads neither (bench/cli_start.py)
-    pass
+    from leadscore.pipelines.settings import Settings
 
 app = typer.Typer(
     cls=CommandGroup,
@@ -231,10 +231,45 @@ def demo(
         console().print(line, highlight=False, soft_wrap=True, markup=False)
 
 
+def default_workers() -> int:
+    """`leadscore serve`'s worker processes: one, because the page's log-in sessions live
+    in one process's memory (serving/session.py); an API-only deployment may run one per
+    core (`--workers`)."""
+    return 1
+
+
+def serve_app() -> Any:
+    """The app one `leadscore serve --workers N` process runs (uvicorn's factory, by
+    import string), from the config `serve` read ($LEADSCORE_CONFIG)."""
+    return _serve_app(_settings(None))
+
+
+def _serve_app(settings: Settings) -> Any:
+    from leadscore.serving.api import OnDemandScorer, create_app
+
+    def load_champion() -> tuple[Any, str]:
+        from leadscore.pipelines.tracking import load_champion as champion
+
+        return champion(settings.tracking)
+
+    scorer = OnDemandScorer(
+        settings.features, settings.rules, settings.scoring, load_champion, settings.data.validation
+    )
+    return create_app(settings.store, settings.api, scorer, team=settings.routing.reps)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default: api.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: api.port).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes (default 1: the page's log-in sessions live in one "
+            "process; an API-only server may run one per core).",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Serve the HTTP API (/v1, /docs) and the sales-ops page (/ui) with uvicorn.
@@ -245,24 +280,24 @@ def serve(
     settings = _settings(config)
     import uvicorn
 
-    from leadscore.serving.api import OnDemandScorer, api_tokens, create_app
+    from leadscore.serving.api import api_tokens
 
     if not any(api_tokens(settings.api)):
         raise fail(
             "no API token configured: set $LEADSCORE_API_TOKENS or api.tokens", ExitCode.CONFIG
         )
-
-    def load_champion() -> tuple[Any, str]:
-        from leadscore.pipelines.tracking import load_champion as champion
-
-        return champion(settings.tracking)
-
-    scorer = OnDemandScorer(
-        settings.features, settings.rules, settings.scoring, load_champion, settings.data.validation
-    )
-    server = create_app(settings.store, settings.api, scorer, team=settings.routing.reps)
+    workers = workers or default_workers()
     where = {"host": host or settings.api.host, "port": port or settings.api.port}
-    uvicorn.run(server, **where, proxy_headers=False)  # the app reads api.trusted_proxies
+    # uvloop and httptools (installed with uvicorn[standard]) when present; the app reads
+    # api.trusted_proxies itself
+    options = {**where, "proxy_headers": False, "loop": "auto", "http": "auto"}
+    if workers == 1:
+        uvicorn.run(_serve_app(settings), **options)
+        return
+    from leadscore.pipelines.settings import CONFIG_ENV, config_path
+
+    os.environ[CONFIG_ENV] = str(config_path(config))  # read by each worker's serve_app
+    uvicorn.run("leadscore.pipelines.cli:serve_app", factory=True, workers=workers, **options)
 
 
 @app.command()

@@ -57,6 +57,7 @@ import gc
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -80,7 +81,7 @@ from leadscore.serving.errors import NoStackTraces, validation_error
 from leadscore.serving.guard import AccessGate, BodyLimit, SecurityHeaders, docs_allowed
 from leadscore.serving.monitor import monitor_router
 from leadscore.serving.on_demand import ModelLoader, OnDemandScorer
-from leadscore.serving.routes import decode_cursor, encode_cursor, v1_router
+from leadscore.serving.routes import FastReads, decode_cursor, encode_cursor, v1_router
 from leadscore.serving.schemas import Health
 from leadscore.serving.session import SessionStore
 from leadscore.serving.store import SCHEMA_VERSION, ScoreStore
@@ -133,6 +134,7 @@ def create_app(
         if callable(size):
             limiter = anyio.to_thread.current_default_thread_limiter()
             limiter.total_tokens = max(2, size())
+        threading.Thread(target=_warm_pages, args=(store,), daemon=True).start()
         yield
 
     app = FastAPI(
@@ -151,7 +153,9 @@ def create_app(
     app.state.sessions = sessions
 
     # Outermost last: the proxy's headers first, then security headers on every answer
-    # (500s too), the body limit and the token gate before any route reads a byte.
+    # (500s too), the body limit and the token gate before any route reads a byte; the
+    # two hot reads' fast path last (serving/routes.py FastReads).
+    app.add_middleware(FastReads, store=store, api_config=api_config, auth=api_auth)
     app.add_middleware(AccessGate, api_auth=api_auth, sessions=sessions)
     app.add_middleware(BodyLimit, limit=api_config.max_body_bytes)
     app.add_middleware(NoStackTraces)
@@ -228,6 +232,17 @@ def create_app(
     gc.collect()
     gc.freeze()
     return app
+
+
+def _warm_pages(store: ScoreStore) -> None:
+    """Build the current batch's page index (grade and owner pages: about 2 s at 1M leads,
+    serving/store/page_index.py) while the server starts, not in its first such request."""
+    try:
+        store.page(owner="", limit=1)
+    except LookupError:
+        pass  # nothing published yet
+    except Exception:
+        log.exception("building the page index of the current batch failed")
 
 
 def _docs_csp(html: str) -> str:

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Connection, Select, bindparam, exists, inspect, or_, select
 
 from leadscore.serving.store.base import StoreBase
+from leadscore.serving.store.page_index import PageIndexes, indexed_page
 from leadscore.serving.store.schema import (
     BATCH_COLUMNS,
     FLOAT_COLUMNS,
@@ -283,7 +284,13 @@ class StoreReader(StoreBase):
             filters = _PageFilters(
                 info.batch_id, after_rank, owner, min_score, changed_since_batch, cell, q
             )
-            if len(grades) > 1 and self._has_index("batch_id", "grade"):
+            plain = min_score is None and not cell and changed_since_batch is None and not q
+            if plain and (grades or owner is not None) and conn.dialect.name == "sqlite":
+                # ranks of that grade or owner from memory (serving/store/page_index.py)
+                indexes = self.__dict__.setdefault("_page_indexes", PageIndexes())
+                index = indexes.get(conn, info.batch_id)
+                rows = indexed_page(conn, index, info.batch_id, after_rank, limit, grades, owner)
+            elif len(grades) > 1 and self._has_index("batch_id", "grade"):
                 # one index range per grade, merged by rank: an IN over the index would
                 # read every row of those grades to sort them before the LIMIT
                 rows = heapq.nsmallest(
