@@ -36,9 +36,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from sqlalchemy import Connection
+from sqlalchemy import BigInteger, Connection, Double, Integer, LargeBinary, SmallInteger, String
 from sqlalchemy.exc import DBAPIError
 
+from leadscore.serving.store.copy_binary import copy_binary
 from leadscore.serving.store.schema import SCORE_COLUMNS, scores_table
 
 INSERT_COLUMNS: tuple[str, ...] = ("batch_id", *SCORE_COLUMNS)
@@ -89,10 +90,32 @@ def insert_sqlite(conn: Connection, sql: str, table: pa.Table) -> None:
     conn.exec_driver_sql(sql, sqlite_records(table))  # type: ignore[arg-type]
 
 
-def copy_statement(quote: Any) -> str:
-    """``COPY scores (...) FROM STDIN`` in CSV, columns quoted by the dialect's ``quote``."""
+def copy_statement(quote: Any, binary: bool = False) -> str:
+    """``COPY scores (...) FROM STDIN`` in CSV (or binary), columns quoted by the
+    dialect's ``quote``."""
     names = ", ".join(quote(name) for name in INSERT_COLUMNS)
-    return f"COPY {quote(scores_table.name)} ({names}) FROM STDIN (FORMAT csv)"
+    form = "binary" if binary else "csv"
+    return f"COPY {quote(scores_table.name)} ({names}) FROM STDIN (FORMAT {form})"
+
+
+def copy_kind(column: Any) -> str:
+    """How binary COPY sends a ``scores`` column (``copy_binary.KINDS``; "" unknown)."""
+    kind = column.type
+    if isinstance(kind, BigInteger):
+        return "int8"
+    if isinstance(kind, SmallInteger):
+        return "int2"
+    if isinstance(kind, Integer):
+        return "int4"
+    if isinstance(kind, Double):
+        return "float8"
+    if isinstance(kind, String | LargeBinary):  # Text is a String
+        return "bytes"
+    return ""
+
+
+COPY_KINDS: tuple[str, ...] = tuple(copy_kind(scores_table.c[name]) for name in INSERT_COLUMNS)
+"""Each inserted column's binary COPY kind, in :data:`INSERT_COLUMNS` order."""
 
 
 def lz4_compression(conn: Connection) -> None:
@@ -109,15 +132,20 @@ def lz4_compression(conn: Connection) -> None:
 
 def copy_postgresql(conn: Connection, table: pa.Table) -> None:
     """Send a chunk through ``COPY ... FROM STDIN`` (psycopg 3), in the caller's
-    transaction, as CSV rendered by Arrow."""
-    buffer = io.BytesIO()
-    pa_csv.write_csv(table, buffer, _CSV)
-    statement = copy_statement(conn.dialect.identifier_preparer.quote)
+    transaction: in binary (``store/copy_binary.py``), or as CSV rendered by Arrow when
+    a value cannot be sent in binary (then the server's own error reports it)."""
+    data: Any = copy_binary(table, COPY_KINDS)
+    binary = data is not None
+    if not binary:
+        buffer = io.BytesIO()
+        pa_csv.write_csv(table, buffer, _CSV)
+        data = buffer.getbuffer()
+    statement = copy_statement(conn.dialect.identifier_preparer.quote, binary)
     lz4_compression(conn)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(statement) as copy:
-            copy.write(buffer.getbuffer())
+            copy.write(memoryview(data))
     except Exception as exc:  # the driver's error, as SQLAlchemy raises it on every path
         raise DBAPIError.instance(statement, None, exc, conn.dialect.loaded_dbapi.Error) from exc
     finally:

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from leadscore.serving.store.base import StoreBase
+from leadscore.serving.store.base import StoreBase, sqlite_file
 from leadscore.serving.store.bulk import (
     INSERT_COLUMNS,
     chunk_table,
@@ -35,6 +35,7 @@ from leadscore.serving.store.schema import (
     current_batch_table,
     scores_table,
 )
+from leadscore.serving.store.sink import COPY_STREAMS, ChunkSink
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,9 @@ class StoreWriter(StoreBase):
         call_rows = None if calls is None else validate_calls(calls)
         batch_id = self._open_batch(model_version, as_of, batch_id, len(frame))
         try:
-            for chunk in self._chunks(frame):
-                self._insert_chunk(chunk_table(chunk, batch_id))
+            with self._sink() as sink:
+                for chunk in self._chunks(frame):
+                    sink.put(chunk_table(chunk, batch_id))
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
             with self.engine.connect() as conn:
                 self._check_written(conn, batch_id, len(frame))
@@ -120,11 +122,12 @@ class StoreWriter(StoreBase):
         batch_id = self._open_batch(model_version, as_of, batch_id, 0)
         try:
             total = 0
-            for part in itertools.chain([first], stream):
-                frame = validate_scores(part)
-                for chunk in self._chunks(frame):
-                    self._insert_chunk(chunk_table(chunk, batch_id))
-                total += len(frame)
+            with self._sink() as sink:
+                for part in itertools.chain([first], stream):
+                    frame = validate_scores(part)
+                    for chunk in self._chunks(frame):
+                        sink.put(chunk_table(chunk, batch_id))
+                    total += len(frame)
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
             if check is not None:
                 check(total)
@@ -203,6 +206,14 @@ class StoreWriter(StoreBase):
         size = self.config.chunk_rows
         for start in range(0, len(frame), size):
             yield frame.iloc[start : start + size]
+
+    def _sink(self) -> ChunkSink:
+        """Where a publish's chunks go (``store/sink.py``): COPY streams in threads on
+        PostgreSQL, one writer thread on a SQLite file, inline in memory."""
+        if self.engine.dialect.name == "postgresql":
+            return ChunkSink(self._insert_chunk, COPY_STREAMS)
+        self._insert_sql()  # compiled once, here, not in a writer thread
+        return ChunkSink(self._insert_chunk, 1 if sqlite_file(self.config.url) else 0)
 
     def _insert_chunk(self, rows: pa.Table) -> None:
         """Insert one chunk of score rows (:func:`chunk_table`) in its own transaction,
