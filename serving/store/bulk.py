@@ -142,6 +142,10 @@ def copy_postgresql(conn: Connection, table: pa.Table) -> None:
         data = buffer.getbuffer()
     statement = copy_statement(conn.dialect.identifier_preparer.quote, binary)
     lz4_compression(conn)
+    # the chunk's commit does not wait for its WAL flush: a server crash can lose the
+    # last chunks of a batch still `writing` (invisible, reaped); the flip, synchronous,
+    # flushes every earlier commit's WAL with its own
+    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(statement) as copy:

@@ -76,6 +76,8 @@ def _valid(column: pa.Array) -> np.ndarray:
 def _fixed(column: pa.Array, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """A number column as big-endian values: (bytes, starts, lengths); None when an
     integer does not fit its column (or a value is not a whole number)."""
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+        return None
     valid = _valid(column)
     values = column.fill_null(0).to_numpy(zero_copy_only=False) if len(column) else np.zeros(0)
     if kind == "float8":
@@ -83,10 +85,7 @@ def _fixed(column: pa.Array, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndar
     else:
         width = INTEGER_BYTES[kind]
         info = np.iinfo(f"i{width}")
-        if values.dtype.kind == "f":
-            if not np.array_equal(values, np.round(values)):
-                return None
-        elif values.dtype.kind not in "iu":
+        if values.dtype.kind == "f" and not np.array_equal(values, np.round(values)):
             return None
         if len(values) and (values.min() < info.min or values.max() > info.max):
             return None

@@ -29,9 +29,22 @@ from collections.abc import Callable
 from types import TracebackType
 
 import pyarrow as pa
+from sqlalchemy import Connection, insert
+
+from leadscore.serving.store.base import StoreBase, sqlite_file
+from leadscore.serving.store.bulk import INSERT_COLUMNS, copy_postgresql, insert_sqlite
+from leadscore.serving.store.schema import scores_table
 
 COPY_STREAMS = 2
 """COPY streams (connections) of a PostgreSQL publish: one per core of this machine."""
+
+SQLITE_TRANSACTION_ROWS = 50_000
+"""Rows of a SQLite publish per transaction (chunks of ``store.chunk_rows`` are inserted
+until then). Each commit writes every page it changed to the WAL, and the (batch, rank)
+index is filled in random order: a commit every 5,000 rows rewrote most of that index
+each time, a cost that grew with the square of the batch (issue #19: 2M leads took 2.6x
+1M). Fewer, larger transactions rewrite it less often; the write lock is held about a
+second at a time."""
 
 _STOP = None
 
@@ -40,8 +53,14 @@ class ChunkSink:
     """Write chunks (``bulk.chunk_table``) with ``write`` in ``threads`` threads (0: in
     the calling thread, e.g. for an in-memory SQLite database, one per thread)."""
 
-    def __init__(self, write: Callable[[pa.Table], None], threads: int) -> None:
+    def __init__(
+        self,
+        write: Callable[[pa.Table], None],
+        threads: int,
+        end: Callable[[bool], None] = lambda ok: None,
+    ) -> None:
         self._write = write
+        self._end = end
         self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=max(threads, 1))
         self._error: BaseException | None = None
         self._lock = threading.Lock()
@@ -56,11 +75,16 @@ class ChunkSink:
         while (table := self._queue.get()) is not _STOP:
             if self._error is not None:  # stopping: drop what is still queued
                 continue
-            try:
-                self._write(table)
-            except BaseException as exc:  # raised in the publishing thread
-                with self._lock:
-                    self._error = self._error or exc
+            self._guarded(self._write, table)
+        self._guarded(self._end, self._error is None)
+
+    def _guarded(self, call: Callable[..., None], argument: object) -> None:
+        """``call(argument)``; its error is kept for the publishing thread."""
+        try:
+            call(argument)
+        except BaseException as exc:  # raised in the publishing thread
+            with self._lock:
+                self._error = self._error or exc
 
     def put(self, table: pa.Table) -> None:
         """Queue a chunk (waits while the writers are busy); raise a writer's error."""
@@ -80,6 +104,8 @@ class ChunkSink:
             self._queue.put(_STOP)
         for thread in self._threads:
             thread.join()
+        if not self._threads:
+            self._guarded(self._end, self._error is None)
         self._raise()
 
     def __enter__(self) -> ChunkSink:
@@ -98,3 +124,63 @@ class ChunkSink:
             self._error = self._error or error
         with contextlib.suppress(BaseException):  # the caller's error propagates instead
             self.close()
+
+
+class ChunkWriter(StoreBase):
+    """The store's chunk writing: a publish's rows, through its database's bulk path."""
+
+    _open: tuple[Connection, list[int]] | None = None  # SQLite: the transaction, its rows
+
+    def _sink(self) -> ChunkSink:
+        """Where a publish's chunks go: COPY streams in threads on PostgreSQL, one writer
+        thread on a SQLite file, the calling thread for an in-memory SQLite database."""
+        if self.engine.dialect.name == "postgresql":
+            return ChunkSink(self._insert_chunk, COPY_STREAMS)
+        self._insert_sql()  # compiled here, once, not in a writer thread
+        threads = 1 if sqlite_file(self.config.url) is not None else 0
+        return ChunkSink(self._insert_chunk, threads, self._end_chunks)
+
+    def _insert_chunk(self, rows: pa.Table) -> None:
+        """Insert one chunk of score rows (``bulk.chunk_table``) through the database's
+        bulk path: on PostgreSQL in its own transaction; on SQLite in the open one, which
+        commits every :data:`SQLITE_TRANSACTION_ROWS` rows (and at the end)."""
+        if not len(rows):  # an empty executemany would become "INSERT ... DEFAULT VALUES"
+            return
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                copy_postgresql(conn, rows)
+            return
+        if self._open is None:
+            conn = self.engine.connect()
+            conn.begin()
+            self._open = (conn, [0])
+        conn, written = self._open
+        insert_sqlite(conn, self._insert_sql(), rows)
+        written[0] += len(rows)
+        if written[0] >= SQLITE_TRANSACTION_ROWS:
+            self._end_chunks(True)
+
+    def _end_chunks(self, ok: bool) -> None:
+        """Commit (``ok``) or roll back the open SQLite transaction of a publish."""
+        if self._open is None:
+            return
+        conn, _ = self._open
+        self._open = None
+        try:
+            if ok:
+                conn.commit()
+            else:
+                conn.rollback()
+        finally:
+            conn.close()
+
+    def _insert_sql(self) -> str:
+        """The driver-level (qmark) INSERT of a score row, for SQLite's ``executemany``:
+        SQLAlchemy's per-row parameter processing costs more than SQLite's own insert."""
+        if self._insert is None:
+            dialect = self.engine.dialect
+            compiled = insert(scores_table).compile(dialect=dialect, column_keys=INSERT_COLUMNS)
+            if tuple(compiled.positiontup or ()) != INSERT_COLUMNS:
+                raise RuntimeError(f"unexpected INSERT parameter order {compiled.positiontup}")
+            self._insert = str(compiled)
+        return self._insert

@@ -9,16 +9,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import pyarrow as pa
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from leadscore.serving.store.base import StoreBase, sqlite_file
-from leadscore.serving.store.bulk import (
-    INSERT_COLUMNS,
-    chunk_table,
-    copy_postgresql,
-    insert_sqlite,
-)
+from leadscore.serving.store.bulk import chunk_table
 from leadscore.serving.store.call_writes import delete_batch_rows, validate_calls, write_calls
 from leadscore.serving.store.changes import prepare_changes, write_changes
 from leadscore.serving.store.checks import new_batch_id, validate_scores
@@ -35,12 +28,12 @@ from leadscore.serving.store.schema import (
     current_batch_table,
     scores_table,
 )
-from leadscore.serving.store.sink import COPY_STREAMS, ChunkSink
+from leadscore.serving.store.sink import ChunkWriter
 
 log = logging.getLogger(__name__)
 
 
-class StoreWriter(StoreBase):
+class StoreWriter(ChunkWriter):
     """Publishing: batches are written completely, then made current in one transaction."""
 
     # ----------------------------------------------------------------- publish
@@ -80,6 +73,7 @@ class StoreWriter(StoreBase):
                 for chunk in self._chunks(frame):
                     sink.put(chunk_table(chunk, batch_id))
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
+            prepare_changes(self.engine)  # first: then the count reads an index alone
             with self.engine.connect() as conn:
                 self._check_written(conn, batch_id, len(frame))
             self._flip(batch_id, grade_order)
@@ -131,6 +125,7 @@ class StoreWriter(StoreBase):
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
             if check is not None:
                 check(total)
+            prepare_changes(self.engine)  # first: then the count reads an index alone
             with self.engine.begin() as conn:
                 self._check_written(conn, batch_id, total)
                 conn.execute(
@@ -207,36 +202,6 @@ class StoreWriter(StoreBase):
         for start in range(0, len(frame), size):
             yield frame.iloc[start : start + size]
 
-    def _sink(self) -> ChunkSink:
-        """Where a publish's chunks go (``store/sink.py``): COPY streams in threads on
-        PostgreSQL, one writer thread on a SQLite file, inline in memory."""
-        if self.engine.dialect.name == "postgresql":
-            return ChunkSink(self._insert_chunk, COPY_STREAMS)
-        self._insert_sql()  # compiled once, here, not in a writer thread
-        return ChunkSink(self._insert_chunk, 1 if sqlite_file(self.config.url) else 0)
-
-    def _insert_chunk(self, rows: pa.Table) -> None:
-        """Insert one chunk of score rows (:func:`chunk_table`) in its own transaction,
-        through the database's bulk path (``store/bulk.py``)."""
-        if not len(rows):  # an empty executemany would become "INSERT ... DEFAULT VALUES"
-            return
-        with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                copy_postgresql(conn, rows)
-            else:
-                insert_sqlite(conn, self._insert_sql(), rows)
-
-    def _insert_sql(self) -> str:
-        """The driver-level (qmark) INSERT of a score row, for SQLite's ``executemany``:
-        SQLAlchemy's per-row parameter processing costs more than SQLite's own insert."""
-        if self._insert is None:
-            dialect = self.engine.dialect
-            compiled = insert(scores_table).compile(dialect=dialect, column_keys=INSERT_COLUMNS)
-            if tuple(compiled.positiontup or ()) != INSERT_COLUMNS:
-                raise RuntimeError(f"unexpected INSERT parameter order {compiled.positiontup}")
-            self._insert = str(compiled)
-        return self._insert
-
     def _flip(self, batch_id: str, grade_order: Sequence[str] | None = None) -> None:
         """Make ``batch_id`` current in one transaction (the only visible step of publish).
 
@@ -247,7 +212,6 @@ class StoreWriter(StoreBase):
         superseded, which keeps "exactly one published batch, the current one" true even
         when two publishers race.
         """
-        prepare_changes(self.engine)
         with self.engine.begin() as conn:
             moved = conn.execute(
                 update(current_batch_table)
