@@ -32,7 +32,12 @@ import pyarrow as pa
 from sqlalchemy import Connection, insert
 
 from leadscore.serving.store.base import StoreBase, sqlite_file
-from leadscore.serving.store.bulk import INSERT_COLUMNS, copy_postgresql, insert_sqlite
+from leadscore.serving.store.bulk import (
+    INSERT_COLUMNS,
+    copy_kinds,
+    copy_postgresql,
+    insert_sqlite,
+)
 from leadscore.serving.store.schema import scores_table
 
 COPY_STREAMS = 2
@@ -130,11 +135,14 @@ class ChunkWriter(StoreBase):
     """The store's chunk writing: a publish's rows, through its database's bulk path."""
 
     _open: tuple[Connection, list[int]] | None = None  # SQLite: the transaction, its rows
+    _kinds: tuple[str, ...] = ()  # PostgreSQL: how binary COPY sends each column
 
     def _sink(self) -> ChunkSink:
         """Where a publish's chunks go: COPY streams in threads on PostgreSQL, one writer
         thread on a SQLite file, the calling thread for an in-memory SQLite database."""
         if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                self._kinds = copy_kinds(conn)
             return ChunkSink(self._insert_chunk, COPY_STREAMS)
         self._insert_sql()  # compiled here, once, not in a writer thread
         threads = 1 if sqlite_file(self.config.url) is not None else 0
@@ -148,7 +156,7 @@ class ChunkWriter(StoreBase):
             return
         if self.engine.dialect.name == "postgresql":
             with self.engine.begin() as conn:
-                copy_postgresql(conn, rows)
+                copy_postgresql(conn, rows, self._kinds)
             return
         if self._open is None:
             conn = self.engine.connect()

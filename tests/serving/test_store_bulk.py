@@ -25,10 +25,14 @@ from leadscore.serving.store import (
     sink,
     validate_scores,
 )
-from leadscore.serving.store.bulk import COPY_KINDS, chunk_table, sqlite_records
+from leadscore.serving.store.bulk import chunk_table, copy_kinds, sqlite_records
 from leadscore.serving.store.copy_binary import copy_binary
 from leadscore.serving.store.schema import NULLABLE_INT_COLUMNS, scores_table
 from tests.serving.test_store import AS_OF, _frame, by_rank, make_scores, store, url  # noqa: F401
+
+COPY_KINDS = ("bytes", "bytes", "bytes", "bytes", "float8", "int4", "bytes", "int4", "float8")
+COPY_KINDS += ("float8",) * 3 + ("bytes",) * 6 + ("int4",) * 2 + ("bytes", "int4")
+COPY_KINDS += ("bytes",) * 6 + ("float8",)  # the scores table's columns, in order
 
 TRICKY = ['a "quoted", comma', "", "line\nbreak", "back\\slash \\N", "Ångström ✓", " pad "]
 
@@ -165,6 +169,13 @@ def test_copy_binary_refuses_what_the_server_must_judge():
     assert copy_binary(big, COPY_KINDS) is None  # int4 overflow: CSV, the server's error
     assert copy_binary(table, ["int4"] * table.num_columns) is None  # text as a number
     assert copy_binary(table, ["money"] * table.num_columns) is None
+
+
+def test_copy_kinds_are_read_from_the_database(store):  # noqa: F811
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    with store.engine.connect() as conn:
+        assert copy_kinds(conn) == COPY_KINDS
 
 
 def test_an_integer_out_of_range_fails_as_before(store):  # noqa: F811
