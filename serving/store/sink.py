@@ -10,8 +10,9 @@ while the last is stored:
 * **PostgreSQL**: :data:`COPY_STREAMS` threads, each a COPY stream on its own
   connection (so two server backends work at once, one per core), each chunk its own
   transaction as before.
-* **SQLite**: one thread (one writer at a time in SQLite); the driver lets go of the
-  GIL while SQLite works.
+* **SQLite**: the calling thread itself (``threads=0``): one writer at a time in SQLite,
+  and a writer thread measured no faster (the driver binds each value holding the GIL);
+  its transactions span :data:`SQLITE_TRANSACTION_ROWS` rows instead.
 
 At most ``2 x threads`` chunks are held (queued or being written), so memory stays
 bounded. The first error of a writer is raised in the publishing thread (at its next
@@ -31,7 +32,7 @@ from types import TracebackType
 import pyarrow as pa
 from sqlalchemy import Connection, insert
 
-from leadscore.serving.store.base import StoreBase, sqlite_file
+from leadscore.serving.store.base import StoreBase
 from leadscore.serving.store.bulk import (
     INSERT_COLUMNS,
     copy_kinds,
@@ -138,15 +139,14 @@ class ChunkWriter(StoreBase):
     _kinds: tuple[str, ...] = ()  # PostgreSQL: how binary COPY sends each column
 
     def _sink(self) -> ChunkSink:
-        """Where a publish's chunks go: COPY streams in threads on PostgreSQL, one writer
-        thread on a SQLite file, the calling thread for an in-memory SQLite database."""
+        """Where a publish's chunks go: COPY streams in threads on PostgreSQL; SQLite's in
+        the calling thread (a writer thread measured no faster: binding each value holds
+        the GIL, and an in-memory database is one per thread)."""
         if self.engine.dialect.name == "postgresql":
             with self.engine.connect() as conn:
                 self._kinds = copy_kinds(conn)
             return ChunkSink(self._insert_chunk, COPY_STREAMS)
-        self._insert_sql()  # compiled here, once, not in a writer thread
-        threads = 1 if sqlite_file(self.config.url) is not None else 0
-        return ChunkSink(self._insert_chunk, threads, self._end_chunks)
+        return ChunkSink(self._insert_chunk, 0, self._end_chunks)
 
     def _insert_chunk(self, rows: pa.Table) -> None:
         """Insert one chunk of score rows (``bulk.chunk_table``) through the database's
