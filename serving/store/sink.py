@@ -14,8 +14,8 @@ while the last is stored:
   and a writer thread measured no faster (the driver binds each value holding the GIL);
   its transactions span :data:`SQLITE_TRANSACTION_ROWS` rows instead.
 
-At most ``2 x threads`` chunks are held (queued or being written), so memory stays
-bounded. The first error of a writer is raised in the publishing thread (at its next
+At most ``threads + 1`` chunks are held (being written, or queued), so memory stays
+bounded (the 1M bench peaked 216 MB higher with two queued per thread). The first error of a writer is raised in the publishing thread (at its next
 :meth:`ChunkSink.put`, or when the sink closes); leaving the sink on an error waits for
 the writers to stop before the caller abandons the batch, so no chunk of a failed batch
 is committed after its rows are deleted.
@@ -67,7 +67,7 @@ class ChunkSink:
     ) -> None:
         self._write = write
         self._end = end
-        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=max(threads, 1))
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
         self._lock = threading.Lock()
         self._threads = [
