@@ -49,6 +49,7 @@ pages, history, changes), ``monitor`` (monitor runs and their per-batch figures)
 from __future__ import annotations
 
 from leadscore.serving.config import StoreConfig
+from leadscore.serving.store.bulk import INSERT_COLUMNS
 from leadscore.serving.store.call_reads import StoreCallReads
 from leadscore.serving.store.checks import new_batch_id, validate_scores
 from leadscore.serving.store.migrate import MIGRATIONS, SchemaVersionError, StoreError
@@ -86,7 +87,7 @@ from leadscore.serving.store.schema import (
     scores_table,
 )
 from leadscore.serving.store.webhooks import StoreWebhooks
-from leadscore.serving.store.writer import INSERT_COLUMNS, StoreWriter
+from leadscore.serving.store.writer import StoreWriter
 
 __all__ = [
     "APPEARED",

@@ -16,7 +16,7 @@ SQLITE_PAGE_SIZE = 16384
 """Page size of a new SQLite store (bytes); an existing file keeps its own."""
 
 
-def _sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str) -> Path | None:
     """Return the database file of a file-backed SQLite URL, else None."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -44,7 +44,7 @@ class StoreBase:
         ``lower()`` that folds every script, so a search finds "Ångström" as "ångström".
         """
         self.config = config
-        db_file = _sqlite_file(config.url)
+        db_file = sqlite_file(config.url)
         if db_file is not None:
             db_file.parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(config.url)

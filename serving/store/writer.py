@@ -9,16 +9,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import pyarrow as pa
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from leadscore.serving.store.base import StoreBase
-from leadscore.serving.store.bulk import (
-    INSERT_COLUMNS,
-    chunk_table,
-    copy_postgresql,
-    insert_sqlite,
-)
+from leadscore.serving.store.bulk import chunk_table
 from leadscore.serving.store.call_writes import delete_batch_rows, validate_calls, write_calls
 from leadscore.serving.store.changes import prepare_changes, write_changes
 from leadscore.serving.store.checks import new_batch_id, validate_scores
@@ -35,11 +28,12 @@ from leadscore.serving.store.schema import (
     current_batch_table,
     scores_table,
 )
+from leadscore.serving.store.sink import ChunkWriter
 
 log = logging.getLogger(__name__)
 
 
-class StoreWriter(StoreBase):
+class StoreWriter(ChunkWriter):
     """Publishing: batches are written completely, then made current in one transaction."""
 
     # ----------------------------------------------------------------- publish
@@ -75,9 +69,11 @@ class StoreWriter(StoreBase):
         call_rows = None if calls is None else validate_calls(calls)
         batch_id = self._open_batch(model_version, as_of, batch_id, len(frame))
         try:
-            for chunk in self._chunks(frame):
-                self._insert_chunk(chunk_table(chunk, batch_id))
+            with self._sink() as sink:
+                for chunk in self._chunks(frame):
+                    sink.put(chunk_table(chunk, batch_id))
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
+            prepare_changes(self.engine)  # first: then the count reads an index alone
             with self.engine.connect() as conn:
                 self._check_written(conn, batch_id, len(frame))
             self._flip(batch_id, grade_order)
@@ -120,14 +116,16 @@ class StoreWriter(StoreBase):
         batch_id = self._open_batch(model_version, as_of, batch_id, 0)
         try:
             total = 0
-            for part in itertools.chain([first], stream):
-                frame = validate_scores(part)
-                for chunk in self._chunks(frame):
-                    self._insert_chunk(chunk_table(chunk, batch_id))
-                total += len(frame)
+            with self._sink() as sink:
+                for part in itertools.chain([first], stream):
+                    frame = validate_scores(part)
+                    for chunk in self._chunks(frame):
+                        sink.put(chunk_table(chunk, batch_id))
+                    total += len(frame)
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
             if check is not None:
                 check(total)
+            prepare_changes(self.engine)  # first: then the count reads an index alone
             with self.engine.begin() as conn:
                 self._check_written(conn, batch_id, total)
                 conn.execute(
@@ -204,28 +202,6 @@ class StoreWriter(StoreBase):
         for start in range(0, len(frame), size):
             yield frame.iloc[start : start + size]
 
-    def _insert_chunk(self, rows: pa.Table) -> None:
-        """Insert one chunk of score rows (:func:`chunk_table`) in its own transaction,
-        through the database's bulk path (``store/bulk.py``)."""
-        if not len(rows):  # an empty executemany would become "INSERT ... DEFAULT VALUES"
-            return
-        with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                copy_postgresql(conn, rows)
-            else:
-                insert_sqlite(conn, self._insert_sql(), rows)
-
-    def _insert_sql(self) -> str:
-        """The driver-level (qmark) INSERT of a score row, for SQLite's ``executemany``:
-        SQLAlchemy's per-row parameter processing costs more than SQLite's own insert."""
-        if self._insert is None:
-            dialect = self.engine.dialect
-            compiled = insert(scores_table).compile(dialect=dialect, column_keys=INSERT_COLUMNS)
-            if tuple(compiled.positiontup or ()) != INSERT_COLUMNS:
-                raise RuntimeError(f"unexpected INSERT parameter order {compiled.positiontup}")
-            self._insert = str(compiled)
-        return self._insert
-
     def _flip(self, batch_id: str, grade_order: Sequence[str] | None = None) -> None:
         """Make ``batch_id`` current in one transaction (the only visible step of publish).
 
@@ -236,7 +212,6 @@ class StoreWriter(StoreBase):
         superseded, which keeps "exactly one published batch, the current one" true even
         when two publishers race.
         """
-        prepare_changes(self.engine)
         with self.engine.begin() as conn:
             moved = conn.execute(
                 update(current_batch_table)

@@ -1,14 +1,19 @@
-"""The publish's bulk paths (store/bulk.py) and the change feed's index (schema 7), on
-SQLite and PostgreSQL: what readers get back is exactly what was published, the rows sent
-to SQLite are the ones the straightforward conversion makes, and the flip computes the
-feed from ``ix_scores_feed`` alone."""
+"""The publish's bulk paths (store/bulk.py, copy_binary.py, sink.py) and the change feed's
+index (schema 7), on SQLite and PostgreSQL: what readers get back is exactly what was
+published, the rows sent to SQLite and the binary COPY data are the ones the
+straightforward conversions make, a failed publish keeps none of its rows whatever its
+transactions, and the flip computes the feed from ``ix_scores_feed`` alone."""
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
-from sqlalchemy import event, inspect, select, text, update
+from sqlalchemy import event, func, inspect, select, text, update
+from sqlalchemy.exc import DataError
 
 from leadscore.serving.store import (
     INT_COLUMNS,
@@ -17,11 +22,17 @@ from leadscore.serving.store import (
     ScoreStore,
     StoreConfig,
     schema_version_table,
+    sink,
     validate_scores,
 )
-from leadscore.serving.store.bulk import chunk_table, sqlite_records
-from leadscore.serving.store.schema import NULLABLE_INT_COLUMNS
+from leadscore.serving.store.bulk import chunk_table, copy_kinds, sqlite_records
+from leadscore.serving.store.copy_binary import copy_binary
+from leadscore.serving.store.schema import NULLABLE_INT_COLUMNS, scores_table
 from tests.serving.test_store import AS_OF, _frame, by_rank, make_scores, store, url  # noqa: F401
+
+COPY_KINDS = ("bytes", "bytes", "bytes", "bytes", "float8", "int4", "bytes", "int4", "float8")
+COPY_KINDS += ("float8",) * 3 + ("bytes",) * 6 + ("int4",) * 2 + ("bytes", "int4")
+COPY_KINDS += ("bytes",) * 6 + ("float8",)  # the scores table's columns, in order
 
 TRICKY = ['a "quoted", comma', "", "line\nbreak", "back\\slash \\N", "Ångström ✓", " pad "]
 
@@ -121,3 +132,81 @@ def test_chunk_table_keeps_the_column_order(rows):
     table = chunk_table(frame, "b")
     assert table.column_names == ["batch_id", *SCORE_COLUMNS]
     assert table.num_rows == rows
+
+
+def straightforward_copy_binary(table: pa.Table, kinds: list[str]) -> bytes:
+    """PostgreSQL's binary COPY format, value by value with ``struct`` (the reference)."""
+    packs = {"int2": ">h", "int4": ">i", "int8": ">q", "float8": ">d"}
+    out = bytearray(b"PGCOPY\n\xff\r\n\x00" + bytes(8))
+    for row in table.to_pylist():
+        out += struct.pack(">h", len(kinds))
+        for value, kind in zip(row.values(), kinds, strict=True):
+            if value is None:
+                out += struct.pack(">i", -1)
+                continue
+            data = value.encode() if isinstance(value, str) else value
+            data = data if kind == "bytes" else struct.pack(packs[kind], value)
+            out += struct.pack(">i", len(data)) + data
+    return bytes(out + b"\xff\xff")
+
+
+def test_copy_binary_is_the_straightforward_rendering():
+    frame = validate_scores(tricky_scores())
+    frame.loc[3, "rule_rank"] = pd.NA
+    table = chunk_table(frame, "b-1").slice(1)  # a slice: offsets into shared buffers
+    table = table.append_column("packed", pa.array([b"\x00\xff", None, b"", b"z"] * 2)[2:])
+    kinds = [*COPY_KINDS, "bytes"]
+    assert copy_binary(table, kinds).tobytes() == straightforward_copy_binary(table, kinds)
+    assert copy_binary(table.slice(0, 0), kinds).tobytes() == straightforward_copy_binary(
+        table.slice(0, 0), kinds
+    )
+
+
+def test_copy_binary_refuses_what_the_server_must_judge():
+    table = chunk_table(validate_scores(make_scores(3)), "b")
+    rank = table.column_names.index("rank")
+    big = table.set_column(rank, "rank", pa.array([1, 2, 2**31], pa.int64()))
+    assert copy_binary(big, COPY_KINDS) is None  # int4 overflow: CSV, the server's error
+    assert copy_binary(table, ["int4"] * table.num_columns) is None  # text as a number
+    assert copy_binary(table, ["money"] * table.num_columns) is None
+
+
+def test_copy_kinds_are_read_from_the_database(store):  # noqa: F811
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    with store.engine.connect() as conn:
+        assert copy_kinds(conn) == COPY_KINDS
+
+
+def test_an_integer_out_of_range_fails_as_before(store):  # noqa: F811
+    frame = make_scores(4)
+    frame.loc[1, "rank"] = 2**31
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite stores any integer")
+    with pytest.raises(DataError, match="out of range"):
+        store.publish(frame, model_version="7", as_of=AS_OF, batch_id="b-big")
+    assert store.current_batch() is None
+
+
+def test_sqlite_commits_every_so_many_rows_and_a_failure_keeps_none(store, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(sink, "SQLITE_TRANSACTION_ROWS", 4)  # chunks of 3: commit after 6
+    first = store.publish(make_scores(8, seed=1), model_version="7", as_of=AS_OF)
+    assert len(store.read_batch()) == 8
+    real_insert = ScoreStore._insert_chunk
+    seen: list[int] = []
+
+    def failing_third(self, rows):
+        seen.append(len(rows))
+        if len(seen) == 3:  # after one commit on SQLite (two chunks)
+            raise ConnectionError("lost")
+        real_insert(self, rows)
+
+    monkeypatch.setattr(ScoreStore, "_insert_chunk", failing_third)
+    with pytest.raises(ConnectionError, match="lost"):
+        store.publish(make_scores(8, seed=2), model_version="8", as_of=AS_OF, batch_id="b-x")
+    assert store.current_batch() == first
+    with store.engine.connect() as conn:
+        left = conn.scalar(
+            select(func.count()).select_from(scores_table).where(scores_table.c.batch_id == "b-x")
+        )
+    assert left == 0

@@ -1,0 +1,195 @@
+"""Where a publish's chunks go: writer threads beside the thread that prepares them.
+
+The publishing thread reads, checks and converts each chunk (pandas, Arrow: ``bulk.py``);
+the database then spends as long again storing it (PostgreSQL's backend parsing the COPY
+data, inserting heap and index tuples; SQLite's B-tree inserts). Done one after the
+other, each waits for the other. :class:`ChunkSink` hands each converted chunk to
+writer threads instead, each with its own connection, so the next chunk is prepared
+while the last is stored:
+
+* **PostgreSQL**: :data:`COPY_STREAMS` threads, each a COPY stream on its own
+  connection (so two server backends work at once, one per core), each chunk its own
+  transaction as before.
+* **SQLite**: the calling thread itself (``threads=0``): one writer at a time in SQLite,
+  and a writer thread measured no faster (the driver binds each value holding the GIL);
+  its transactions span :data:`SQLITE_TRANSACTION_ROWS` rows instead.
+
+At most ``threads + 1`` chunks are held (being written, or queued), so memory stays
+bounded: the prepared next slice and the chunks in flight are what the threads add (the
+250k PostgreSQL bench peaks ~130 MB above the one-thread write). The first error of a
+writer is raised in the publishing thread (at its next :meth:`ChunkSink.put`, or when
+the sink closes); leaving the sink on an error waits for the writers to stop before the
+caller abandons the batch, so no chunk of a failed batch is committed after its rows are deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+from types import TracebackType
+
+import pyarrow as pa
+from sqlalchemy import Connection, insert
+
+from leadscore.serving.store.base import StoreBase
+from leadscore.serving.store.bulk import (
+    INSERT_COLUMNS,
+    copy_kinds,
+    copy_postgresql,
+    insert_sqlite,
+)
+from leadscore.serving.store.schema import scores_table
+
+COPY_STREAMS = 2
+"""COPY streams (connections) of a PostgreSQL publish: one per core of this machine."""
+
+SQLITE_TRANSACTION_ROWS = 50_000
+"""Rows of a SQLite publish per transaction (chunks of ``store.chunk_rows`` are inserted
+until then). Each commit writes every page it changed to the WAL, and the (batch, rank)
+index is filled in random order: a commit every 5,000 rows rewrote most of that index
+each time, a cost that grew with the square of the batch (issue #19: 2M leads took 2.6x
+1M). Fewer, larger transactions rewrite it less often; the write lock is held about a
+second at a time."""
+
+_STOP = None
+
+
+class ChunkSink:
+    """Write chunks (``bulk.chunk_table``) with ``write`` in ``threads`` threads (0: in
+    the calling thread, e.g. for an in-memory SQLite database, one per thread)."""
+
+    def __init__(
+        self,
+        write: Callable[[pa.Table], None],
+        threads: int,
+        end: Callable[[bool], None] = lambda ok: None,
+    ) -> None:
+        self._write = write
+        self._end = end
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"publish-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self) -> None:
+        while (table := self._queue.get()) is not _STOP:
+            if self._error is not None:  # stopping: drop what is still queued
+                continue
+            self._guarded(self._write, table)
+        self._guarded(self._end, self._error is None)
+
+    def _guarded(self, call: Callable[..., None], argument: object) -> None:
+        """``call(argument)``; its error is kept for the publishing thread."""
+        try:
+            call(argument)
+        except BaseException as exc:  # raised in the publishing thread
+            with self._lock:
+                self._error = self._error or exc
+
+    def put(self, table: pa.Table) -> None:
+        """Queue a chunk (waits while the writers are busy); raise a writer's error."""
+        self._raise()
+        if self._threads:
+            self._queue.put(table)
+        else:
+            self._write(table)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Wait until every queued chunk is written; raise the first writer error."""
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        for thread in self._threads:
+            thread.join()
+        if not self._threads:
+            self._guarded(self._end, self._error is None)
+        self._raise()
+
+    def __enter__(self) -> ChunkSink:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if error is None:
+            self.close()
+            return
+        with self._lock:  # the caller's error wins: drop the rest, wait for the writers
+            self._error = self._error or error
+        with contextlib.suppress(BaseException):  # the caller's error propagates instead
+            self.close()
+
+
+class ChunkWriter(StoreBase):
+    """The store's chunk writing: a publish's rows, through its database's bulk path."""
+
+    _open: tuple[Connection, list[int]] | None = None  # SQLite: the transaction, its rows
+    _kinds: tuple[str, ...] = ()  # PostgreSQL: how binary COPY sends each column
+
+    def _sink(self) -> ChunkSink:
+        """Where a publish's chunks go: COPY streams in threads on PostgreSQL; SQLite's in
+        the calling thread (a writer thread measured no faster: binding each value holds
+        the GIL, and an in-memory database is one per thread)."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                self._kinds = copy_kinds(conn)
+            return ChunkSink(self._insert_chunk, COPY_STREAMS)
+        return ChunkSink(self._insert_chunk, 0, self._end_chunks)
+
+    def _insert_chunk(self, rows: pa.Table) -> None:
+        """Insert one chunk of score rows (``bulk.chunk_table``) through the database's
+        bulk path: on PostgreSQL in its own transaction; on SQLite in the open one, which
+        commits every :data:`SQLITE_TRANSACTION_ROWS` rows (and at the end)."""
+        if not len(rows):  # an empty executemany would become "INSERT ... DEFAULT VALUES"
+            return
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                copy_postgresql(conn, rows, self._kinds)
+            return
+        if self._open is None:
+            conn = self.engine.connect()
+            conn.begin()
+            self._open = (conn, [0])
+        conn, written = self._open
+        insert_sqlite(conn, self._insert_sql(), rows)
+        written[0] += len(rows)
+        if written[0] >= SQLITE_TRANSACTION_ROWS:
+            self._end_chunks(True)
+
+    def _end_chunks(self, ok: bool) -> None:
+        """Commit (``ok``) or roll back the open SQLite transaction of a publish."""
+        if self._open is None:
+            return
+        conn, _ = self._open
+        self._open = None
+        try:
+            if ok:
+                conn.commit()
+            else:
+                conn.rollback()
+        finally:
+            conn.close()
+
+    def _insert_sql(self) -> str:
+        """The driver-level (qmark) INSERT of a score row, for SQLite's ``executemany``:
+        SQLAlchemy's per-row parameter processing costs more than SQLite's own insert."""
+        if self._insert is None:
+            dialect = self.engine.dialect
+            compiled = insert(scores_table).compile(dialect=dialect, column_keys=INSERT_COLUMNS)
+            if tuple(compiled.positiontup or ()) != INSERT_COLUMNS:
+                raise RuntimeError(f"unexpected INSERT parameter order {compiled.positiontup}")
+            self._insert = str(compiled)
+        return self._insert
