@@ -22,6 +22,7 @@ from leadscore.serving.store.bulk import (
 from leadscore.serving.store.call_writes import delete_batch_rows, validate_calls, write_calls
 from leadscore.serving.store.changes import prepare_changes, write_changes
 from leadscore.serving.store.checks import new_batch_id, validate_scores
+from leadscore.serving.store.codec import save_dictionary
 from leadscore.serving.store.migrate import StoreError
 from leadscore.serving.store.owner import this_host, writer_dead
 from leadscore.serving.store.schema import (
@@ -210,6 +211,7 @@ class StoreWriter(StoreBase):
         if not len(rows):  # an empty executemany would become "INSERT ... DEFAULT VALUES"
             return
         with self.engine.begin() as conn:
+            save_dictionary(conn, rows)  # the batch's codec dictionary, once (store/codec.py)
             if self.engine.dialect.name == "postgresql":
                 copy_postgresql(conn, rows)
             else:

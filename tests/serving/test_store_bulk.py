@@ -16,10 +16,11 @@ from leadscore.serving.store import (
     SCORE_COLUMNS,
     ScoreStore,
     StoreConfig,
+    codec,
     schema_version_table,
     validate_scores,
 )
-from leadscore.serving.store.bulk import chunk_table, sqlite_records
+from leadscore.serving.store.bulk import INSERT_COLUMNS, chunk_table, sqlite_records
 from leadscore.serving.store.schema import NULLABLE_INT_COLUMNS
 from tests.serving.test_store import AS_OF, _frame, by_rank, make_scores, store, url  # noqa: F401
 
@@ -65,10 +66,20 @@ def test_sqlite_rows_are_the_straightforward_ones():
     frame = validate_scores(tricky_scores())
     frame.loc[3, "rule_rank"] = pd.NA
     frame.loc[4, "next_step_gain"] = np.nan
-    fast = sqlite_records(chunk_table(frame, "b-1"))
+    stored = sqlite_records(chunk_table(frame, "b-1"))
     slow = straightforward_records(frame, "b-1")
+    # schema 8: the three JSON columns go NULL, packed into the last value (store/codec.py)
+    at = [INSERT_COLUMNS.index(name) for name in codec.PACKED_COLUMNS]
+    fast = []
+    for row in stored:
+        assert all(row[i] is None for i in at)
+        values = list(row[:-1])
+        for i, value in zip(at, codec.decode(row[-1], codec.batch_dictionary("b-1")), strict=True):
+            values[i] = value
+        fast.append(tuple(values))
     assert fast == slow
     assert [type(v) for v in fast[0]] == [type(v) for v in slow[0]]
+    assert type(stored[0][-1]) is bytes
 
 
 def test_a_schema_6_store_gains_the_feed_index(store):  # noqa: F811
@@ -81,7 +92,7 @@ def test_a_schema_6_store_gains_the_feed_index(store):  # noqa: F811
     old = ScoreStore(store.config)
     old.create()
     with old.engine.connect() as conn:
-        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 7
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 8
         assert "ix_scores_feed" in {i["name"] for i in inspect(conn).get_indexes("scores")}
     assert old.current_batch() == first
     new = _frame([("a", 90, "A", "x"), ("c", 10, "C", "z")])
@@ -119,5 +130,5 @@ def test_sqlite_flip_reads_the_feed_from_its_index_only(tmp_path):
 def test_chunk_table_keeps_the_column_order(rows):
     frame = validate_scores(make_scores(3)).iloc[:rows]
     table = chunk_table(frame, "b")
-    assert table.column_names == ["batch_id", *SCORE_COLUMNS]
+    assert table.column_names == ["batch_id", *SCORE_COLUMNS, "packed"]
     assert table.num_rows == rows
