@@ -217,7 +217,9 @@ def _decompressor(conn: Connection, batch_id: str, tag: bytes) -> zstd.ZstdDecom
 def unpack(raw: bytes) -> tuple[str | None, str | None, str | None]:
     """The three texts of a decompressed packed value (decoded once, then sliced)."""
     a, b, c = _HEADER.unpack_from(raw)
-    body = str(memoryview(raw)[_HEADER.size :], "utf-8")
+    body = raw[_HEADER.size :].decode("utf-8")
+    if a >= 0 and b >= 0 and c >= 0:  # the usual row: no NULL
+        return body[:a], body[a : a + b], body[a + b :]
     i = a if a > 0 else 0
     j = i + (b if b > 0 else 0)
     return (
