@@ -59,9 +59,7 @@ def _joined() -> Any:
     c, s = calls_table, scores_table
     return select(
         *(s.c[n] for n in LEAD_FIELDS), *(c.c[n] for n in CALL_FIELDS), s.c.packed
-    ).select_from(
-        c.join(s, and_(s.c.batch_id == c.c.batch_id, s.c.lead_id == c.c.lead_id))
-    )
+    ).select_from(c.join(s, and_(s.c.batch_id == c.c.batch_id, s.c.lead_id == c.c.lead_id)))
 
 
 def rep_query(batch_id: str, rep_id: str) -> Any:

@@ -63,7 +63,7 @@ def test_store_table_columns_follow_the_schema():
     stored = [c for c in scores_table.columns if c.name not in ("batch_id", "packed")]
     assert [c.name for c in stored] == list(schema.SCORE_COLUMNS)
     # schema 8: reasons, rule_reasons and timeline packed in one blob (store/codec.py)
-    assert scores_table.columns[-1].name == "packed" and scores_table.c.packed.nullable
+    assert list(scores_table.columns)[-1].name == "packed" and scores_table.c.packed.nullable
     assert type(scores_table.c.packed.type) is LargeBinary
     for column, field in zip(stored, schema.SCORE_FIELDS, strict=True):
         assert column.nullable == field.nullable, column.name
