@@ -45,9 +45,10 @@ timezone-aware UTC datetimes, also on SQLite, which has no time-zone type.
 
 Modules: ``schema`` (tables, statuses, :class:`BatchInfo`), ``migrate`` (creation,
 version check, upgrades), ``checks`` (a scores frame before publishing), ``changes``
-(the change feed's SQL), ``codec`` (the packed columns), ``writer`` (publish, clean-up, pruning), ``reader`` (batches,
-pages, history, changes), ``monitor`` (monitor runs and their per-batch figures) and
-``call_reads`` (a rep's call list, the unassigned leads, per-rep counts).
+(the change feed's SQL), ``codec`` (the packed columns), ``writer`` (publish, clean-up,
+pruning), ``reader`` (batches, pages, history, changes), ``monitor`` (monitor runs and
+their per-batch figures) and ``call_reads`` (a rep's call list, the unassigned leads,
+per-rep counts).
 :class:`ScoreStore` joins the writer, the reader and the monitor half.
 """
 
