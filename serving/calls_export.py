@@ -31,7 +31,7 @@ from leadscore.serving.export import (
 )
 from leadscore.serving.export_arrow import frame_reason_lines
 from leadscore.serving.export_fields import REASON_COLUMNS
-from leadscore.serving.store import ScoreStore, scores_table
+from leadscore.serving.store import ScoreStore, codec, scores_table
 from leadscore.serving.store.outbound_schema import calls_table
 
 CALLS_CSV_COLUMNS: tuple[str, ...] = (
@@ -52,6 +52,7 @@ CALLS_CSV_COLUMNS: tuple[str, ...] = (
 """The calls file's columns, in order: who calls, in which place, whom, how good, why."""
 
 _LEAD_COLUMNS = ("name", "company", "email", "score", "grade", "reasons")
+_PACKED_AT = (3 + _LEAD_COLUMNS.index("reasons"), None, None)  # after rep, position, lead
 
 
 def calls_frame(store: ScoreStore, batch_id: str, reps: Sequence[Rep]) -> pd.DataFrame:
@@ -61,13 +62,20 @@ def calls_frame(store: ScoreStore, batch_id: str, reps: Sequence[Rep]) -> pd.Dat
     c, s = calls_table.c, scores_table.c
     query = (
         select(
-            c.rep_id, c.position, c.lead_id, *(s[n] for n in _LEAD_COLUMNS), c.expected, c.reason
+            c.rep_id,
+            c.position,
+            c.lead_id,
+            *(s[n] for n in _LEAD_COLUMNS),
+            c.expected,
+            c.reason,
+            s.packed,
         )
         .join(scores_table, (s.batch_id == c.batch_id) & (s.lead_id == c.lead_id))
         .where(c.batch_id == batch_id)
     )
     with store.engine.connect() as conn:
-        rows = [tuple(r) for r in conn.execute(query).all()]
+        # schema 8: the reasons restored from ``packed`` (store/codec.py)
+        rows = codec.restore_tuples(conn, conn.execute(query).all(), _PACKED_AT, batch_id)
     names = ["rep_id", "position", "lead_id", *_LEAD_COLUMNS, "expected", "reason"]
     frame = pd.DataFrame(rows, columns=names)
     order = {r.id: i for i, r in enumerate(reps)}

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Integer, and_, case, cast, func, or_, select
 
 from leadscore.serving.page.filters import CHANGE_KINDS, ROWS_PER_PAGE, ListQuery
-from leadscore.serving.store import changes_table, scores_table
+from leadscore.serving.store import changes_table, codec, scores_table
 
 S = scores_table
 SEARCHED = ("lead_id", "name", "company", "email")
@@ -112,7 +112,9 @@ def list_page(conn: Connection, batch_id: str, query: ListQuery) -> list[dict]:
         .limit(ROWS_PER_PAGE)
         .offset(query.offset)
     ).all()
-    return [dict(r._mapping) for r in rows]
+    found = [dict(r._mapping) for r in rows]
+    codec.restore(conn, found, batch_id)  # schema 8's packed columns (store/codec.py)
+    return found
 
 
 def all_rows(
@@ -128,7 +130,9 @@ def all_rows(
     )
     result = conn.execution_options(stream_results=True, yield_per=chunk).execute(statement)
     for part in result.partitions(chunk):
-        yield [dict(r._mapping) for r in part]
+        found = [dict(r._mapping) for r in part]
+        codec.restore(conn, found, batch_id)
+        yield found
 
 
 def _decile(column: Any) -> Any:
@@ -261,7 +265,9 @@ def compare_page(conn: Connection, batch_id: str, query: ListQuery, side: str | 
         .limit(ROWS_PER_PAGE)
         .offset(query.offset)
     ).all()
-    return [dict(r._mapping) for r in rows]
+    found = [dict(r._mapping) for r in rows]
+    codec.restore(conn, found, batch_id)  # schema 8's packed columns (store/codec.py)
+    return found
 
 
 def grade_crosstab(conn: Connection, batch_id: str, query: ListQuery) -> dict[tuple, int]:

@@ -21,6 +21,11 @@ Tables (SQLAlchemy Core, works on SQLite and PostgreSQL):
     priority-ordered page of one batch is an index range scan. Schema version 4 added
     the display, sub-score, cell, rule-rank and lead-fact columns (models/schema.py),
     null in rows published before it.
+    Since schema 8 a row keeps ``reasons``, ``rule_reasons`` and ``timeline`` in
+    ``packed``, one zstd blob (``codec``), and NULL in their columns; every read puts
+    the text back, so older rows (text, ``packed`` NULL) and newer ones read the same.
+``codecs`` (schema 8)
+    the zstd dictionary of each batch's ``packed`` values, deleted with the batch.
 ``current_batch``
     the pointer: one row (id=1) whose ``batch_id`` is the current batch (NULL before the
     first publish).
@@ -40,9 +45,10 @@ timezone-aware UTC datetimes, also on SQLite, which has no time-zone type.
 
 Modules: ``schema`` (tables, statuses, :class:`BatchInfo`), ``migrate`` (creation,
 version check, upgrades), ``checks`` (a scores frame before publishing), ``changes``
-(the change feed's SQL), ``writer`` (publish, clean-up, pruning), ``reader`` (batches,
-pages, history, changes), ``monitor`` (monitor runs and their per-batch figures) and
-``call_reads`` (a rep's call list, the unassigned leads, per-rep counts).
+(the change feed's SQL), ``codec`` (the packed columns), ``writer`` (publish, clean-up,
+pruning), ``reader`` (batches, pages, history, changes), ``monitor`` (monitor runs and
+their per-batch figures) and ``call_reads`` (a rep's call list, the unassigned leads,
+per-rep counts).
 :class:`ScoreStore` joins the writer, the reader and the monitor half.
 """
 

@@ -54,10 +54,11 @@ import pyarrow.csv as pa_csv
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
+from leadscore.serving.store import codec
 from leadscore.serving.store.copy_binary import copy_binary
 from leadscore.serving.store.schema import SCORE_COLUMNS, scores_table
 
-INSERT_COLUMNS: tuple[str, ...] = ("batch_id", *SCORE_COLUMNS)
+INSERT_COLUMNS: tuple[str, ...] = ("batch_id", *SCORE_COLUMNS, codec.PACKED)
 """Column order of a chunk's table (:func:`chunk_table`) and of the rows sent."""
 
 SQLITE_CACHE_KIB = 128 * 1024
@@ -68,11 +69,20 @@ _CSV = pa_csv.WriteOptions(include_header=False, batch_size=4096)
 
 def chunk_table(frame: pd.DataFrame, batch_id: str) -> pa.Table:
     """A checked chunk (``validate_scores``) as Arrow, :data:`INSERT_COLUMNS` first to
-    last, NULL for missing (NaN included); text shares the frame's Arrow buffers."""
+    last, NULL for missing (NaN included); text shares the frame's Arrow buffers.
+
+    Schema 8: reasons, rule reasons and timeline go NULL, compressed into ``packed``
+    with the batch's dictionary (``store/codec.py``), which rides in the table's schema
+    metadata for ``codec.save_dictionary``."""
     columns = {"batch_id": pa.array(np.full(len(frame), batch_id, dtype=object), pa.string())}
     for name in SCORE_COLUMNS:
         columns[name] = pa.array(frame[name], from_pandas=True)
-    return pa.table(columns)
+    packed = [columns[name] for name in codec.PACKED_COLUMNS]
+    columns[codec.PACKED] = codec.packed_column(packed, batch_id)
+    for name in codec.PACKED_COLUMNS:
+        columns[name] = pa.nulls(len(frame), columns[name].type)
+    metadata = {codec.METADATA_KEY: codec.batch_dictionary(batch_id)}
+    return pa.table(columns).replace_schema_metadata(metadata)
 
 
 def _python_values(column: pa.ChunkedArray) -> list[Any]:
@@ -158,7 +168,7 @@ def copy_postgresql(conn: Connection, table: pa.Table, kinds: tuple[str, ...] = 
     binary = data is not None
     if not binary:
         buffer = io.BytesIO()
-        pa_csv.write_csv(table, buffer, _CSV)
+        pa_csv.write_csv(codec.copy_text(table), buffer, _CSV)  # packed as bytea text
         data = buffer.getbuffer()
     statement = copy_statement(conn.dialect.identifier_preparer.quote, binary)
     lz4_compression(conn)

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
+from leadscore.serving.store import codec
 from leadscore.serving.store.base import StoreBase
 from leadscore.serving.store.outbound_schema import calls_table
 from leadscore.serving.store.reader import pinned_batch
@@ -56,9 +57,9 @@ LEAD_FIELDS: tuple[str, ...] = (
 def _joined() -> Any:
     """SELECT of the call columns and the lead's score columns, calls joined to scores."""
     c, s = calls_table, scores_table
-    return select(*(s.c[n] for n in LEAD_FIELDS), *(c.c[n] for n in CALL_FIELDS)).select_from(
-        c.join(s, and_(s.c.batch_id == c.c.batch_id, s.c.lead_id == c.c.lead_id))
-    )
+    return select(
+        *(s.c[n] for n in LEAD_FIELDS), *(c.c[n] for n in CALL_FIELDS), s.c.packed
+    ).select_from(c.join(s, and_(s.c.batch_id == c.c.batch_id, s.c.lead_id == c.c.lead_id)))
 
 
 def rep_query(batch_id: str, rep_id: str) -> Any:
@@ -84,10 +85,12 @@ def _unassigned_count(conn: Connection, batch_id: str) -> int:
     )
 
 
-def _rows(conn: Connection, query: Any) -> list[dict[str, Any]]:
+def _rows(conn: Connection, query: Any, batch_id: str) -> list[dict[str, Any]]:
     # plain str keys (SQLAlchemy's are a str subclass, which fast JSON encoders refuse)
-    names = [*LEAD_FIELDS, *CALL_FIELDS]
-    return [dict(zip(names, row, strict=True)) for row in conn.execute(query).all()]
+    names = [*LEAD_FIELDS, *CALL_FIELDS, codec.PACKED]
+    rows = [dict(zip(names, row, strict=True)) for row in conn.execute(query).all()]
+    codec.restore(conn, rows, batch_id)  # schema 8's packed reasons (store/codec.py)
+    return rows
 
 
 class StoreCallReads(StoreBase):
@@ -107,7 +110,7 @@ class StoreCallReads(StoreBase):
             info = pinned_batch(conn, batch_id)
             if info is None:
                 return None, []
-            return info, _rows(conn, rep_query(info.batch_id, rep_id))
+            return info, _rows(conn, rep_query(info.batch_id, rep_id), info.batch_id)
 
     def unassigned_calls(
         self,
@@ -140,7 +143,7 @@ class StoreCallReads(StoreBase):
                 .order_by(s.c.rank)
                 .limit(limit)
             )
-            return info, _rows(conn, query), total
+            return info, _rows(conn, query, info.batch_id), total
 
     def call_counts(
         self, batch_id: str | None = None

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, insert, inspect, select, text, update
+from sqlalchemy import Connection, LargeBinary, func, insert, inspect, select, text, update
 
 from leadscore.models.schema import SCORE_FIELDS
 from leadscore.serving.store.outbound_schema import OUTBOUND_TABLES
@@ -15,6 +15,7 @@ from leadscore.serving.store.schema import (
     SCHEMA_VERSION,
     batches_table,
     changes_table,
+    codecs_table,
     current_batch_table,
     metadata,
     schema_version_table,
@@ -116,6 +117,22 @@ def _migrate_6_to_7(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
+V8_COLUMNS: tuple[str, ...] = ("packed",)
+"""The score-row column schema version 8 added (issue #19: the packed JSON columns)."""
+
+
+def _migrate_7_to_8(conn: Connection) -> None:
+    """Version 8 (issue #19) adds ``scores.packed`` (reasons, rule reasons and timeline
+    as one zstd blob, ``store/codec.py``) and the ``codecs`` table of batch dictionaries.
+    No row is rewritten: rows published before it keep their text columns and ``packed``
+    NULL, and readers restore either form to the same text. Safe to rerun."""
+    table = conn.dialect.identifier_preparer.quote(scores_table.name)
+    kind = LargeBinary().compile(dialect=conn.dialect)
+    if "packed" not in {c["name"] for c in inspect(conn).get_columns(scores_table.name)}:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN packed {kind}"))
+    codecs_table.create(conn, checkfirst=True)
+
+
 # Upgrades from an older schema: MIGRATIONS[v] moves a store from version v to v + 1.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1_to_2,
@@ -124,6 +141,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     4: _migrate_4_to_5,
     5: _migrate_5_to_6,
     6: _migrate_6_to_7,
+    7: _migrate_7_to_8,
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Select, bindparam, exists, inspect, or_, select
 
+from leadscore.serving.store import codec
 from leadscore.serving.store.base import StoreBase
 from leadscore.serving.store.page_index import PageIndexes, indexed_page
 from leadscore.serving.store.schema import (
@@ -88,6 +89,7 @@ _LEAD_HISTORY = (
         batches_table.c.as_of.label("scored_at"),
         batches_table.c.published_at,
         batches_table.c.status,
+        scores_table.c.packed,  # schema 8: restored, then dropped (store/codec.py)
     )
     .join(batches_table, batches_table.c.batch_id == scores_table.c.batch_id)
     .where(
@@ -98,6 +100,8 @@ _LEAD_HISTORY = (
     .limit(bindparam("limit"))
 )
 _RANK_OF = operator.itemgetter(SCORE_COLUMNS.index("rank"))
+_PAGE_KEYS = (*SCORE_COLUMNS, codec.PACKED)
+_PACKED_AT = tuple(SCORE_COLUMNS.index(name) for name in codec.PACKED_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ def _page_statement(
     """The page SELECT for one combination of filters (0, 1 or several grades), with
     bound parameters named as :meth:`_PageFilters.query` passes them."""
     s = scores_table
-    query = select(*(s.c[name] for name in SCORE_COLUMNS)).where(
+    query = select(*(s.c[name] for name in SCORE_COLUMNS), s.c.packed).where(
         s.c.batch_id == bindparam("batch_id"), s.c.rank > bindparam("after_rank")
     )
     if grades == 1:
@@ -209,6 +213,7 @@ class StoreReader(StoreBase):
             scores_table.c.batch_id,
             batches_table.c.model_version,
             batches_table.c.as_of.label("scored_at"),
+            scores_table.c.packed,
         ).join(batches_table, batches_table.c.batch_id == scores_table.c.batch_id)
         if batch_id is None:
             query = query.join(
@@ -222,7 +227,9 @@ class StoreReader(StoreBase):
             )
         query = query.order_by(scores_table.c.rank, scores_table.c.lead_id)
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = codec.restore_tuples(
+                conn, conn.execute(query).all(), _PACKED_AT, len(SCORE_COLUMNS)
+            )
         if not rows:
             self._explain_empty(batch_id)
         return _frame_from_rows(rows)
@@ -302,8 +309,10 @@ class StoreReader(StoreBase):
                 )
             else:
                 rows = conn.execute(*filters.query(grades, limit)).all()
-        # plain str keys (SQLAlchemy's are a str subclass, which fast JSON encoders refuse)
-        return info, [dict(zip(SCORE_COLUMNS, row, strict=True)) for row in rows]
+            # plain str keys (SQLAlchemy's are a str subclass, which fast JSON encoders refuse)
+            out = [dict(zip(_PAGE_KEYS, row, strict=True)) for row in rows]
+            codec.restore(conn, out, info.batch_id)
+        return info, out
 
     def _has_index(self, *leading: str) -> bool:
         """Whether ``scores`` has an index whose first columns are ``leading`` (looked up
@@ -348,6 +357,7 @@ class StoreReader(StoreBase):
         with self.engine.connect() as conn:
             found = conn.execute(_LEAD_HISTORY, {"lead_id": lead_id, "limit": limit}).all()
             rows = [dict(r._mapping) for r in found]
+            codec.restore(conn, rows)
             current = pinned_batch(conn, None) if rows else None
         return rows, current
 

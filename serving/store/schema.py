@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -65,6 +66,7 @@ __all__ = [
     "batch_info",
     "batches_table",
     "changes_table",
+    "codecs_table",
     "current_batch_table",
     "metadata",
     "monitor_batches_table",
@@ -76,7 +78,7 @@ __all__ = [
     "sql_type",
 ]
 
-SCHEMA_VERSION: int = 7
+SCHEMA_VERSION: int = 8
 """Version of the table layout below; bump it (and add a migration) when it changes."""
 
 # Batch statuses.
@@ -216,12 +218,29 @@ scores_table = Table(
     _owned_by_batch(),
     # schema 4 appended the columns after ``reasons`` (migrated tables add them last too)
     *(Column(f.name, sql_type(f), nullable=f.nullable) for f in SCORE_FIELDS),
+    # schema 8: reasons, rule_reasons and timeline as one zstd blob (store/codec.py);
+    # NULL in rows written before it, which keep those columns' text
+    Column("packed", LargeBinary, nullable=True),
     PrimaryKeyConstraint("batch_id", "lead_id", name="pk_scores"),
     Index("ix_scores_batch_rank", "batch_id", "rank"),
     Index("ix_scores_lead", "lead_id"),  # schema 2: a lead's history across batches
     # schema 7: what the change feed compares, so computing it in the flip transaction
     # reads two small indexes, never the 2 KB rows (store/changes.py)
     Index("ix_scores_feed", "batch_id", "lead_id", "grade", "score", "owner"),
+)
+
+codecs_table = Table(
+    "codecs",
+    metadata,
+    # schema 8: the zstd dictionary of each batch's ``packed`` values (store/codec.py)
+    Column(
+        "batch_id",
+        String(64),
+        ForeignKey("batches.batch_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tag", LargeBinary, nullable=False),  # CRC-32 of the dictionary, every value's prefix
+    Column("dictionary", LargeBinary, nullable=False),
 )
 
 current_batch_table = Table(

@@ -40,6 +40,7 @@ from leadscore.serving.store.bulk import (
     copy_postgresql,
     insert_sqlite,
 )
+from leadscore.serving.store.codec import save_dictionary
 from leadscore.serving.store.schema import scores_table
 
 COPY_STREAMS = 2
@@ -54,6 +55,9 @@ each time, a cost that grew with the square of the batch (issue #19: 2M leads to
 second at a time."""
 
 _STOP = None
+_CODECS = threading.Lock()
+"""Held while a COPY stream records its batch's codec dictionary, so that two streams do
+not both find none and both insert it."""
 
 
 class ChunkSink:
@@ -156,6 +160,8 @@ class ChunkWriter(StoreBase):
         if not len(rows):  # an empty executemany would become "INSERT ... DEFAULT VALUES"
             return
         if self.engine.dialect.name == "postgresql":
+            with _CODECS, self.engine.begin() as conn:  # once per batch, whichever stream
+                save_dictionary(conn, rows)
             with self.engine.begin() as conn:
                 copy_postgresql(conn, rows, self._kinds)
             return
@@ -164,6 +170,7 @@ class ChunkWriter(StoreBase):
             conn.begin()
             self._open = (conn, [0])
         conn, written = self._open
+        save_dictionary(conn, rows)  # the batch's codec dictionary, once (store/codec.py)
         insert_sqlite(conn, self._insert_sql(), rows)
         written[0] += len(rows)
         if written[0] >= SQLITE_TRANSACTION_ROWS:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from sqlalchemy import Double, Integer, String, Text
+from sqlalchemy import Double, Integer, LargeBinary, String, Text
 
 from leadscore.features.contract import LEAD_ID, OWNER, SEGMENT
 from leadscore.features.registry import ENGAGEMENT, FIT
@@ -60,8 +60,11 @@ def test_the_declared_row():
 
 
 def test_store_table_columns_follow_the_schema():
-    stored = [c for c in scores_table.columns if c.name != "batch_id"]
+    stored = [c for c in scores_table.columns if c.name not in ("batch_id", "packed")]
     assert [c.name for c in stored] == list(schema.SCORE_COLUMNS)
+    # schema 8: reasons, rule_reasons and timeline packed in one blob (store/codec.py)
+    assert list(scores_table.columns)[-1].name == "packed" and scores_table.c.packed.nullable
+    assert type(scores_table.c.packed.type) is LargeBinary
     for column, field in zip(stored, schema.SCORE_FIELDS, strict=True):
         assert column.nullable == field.nullable, column.name
         expected = {"int": Integer, "float": Double}.get(field.kind)
@@ -70,7 +73,7 @@ def test_store_table_columns_follow_the_schema():
             if field.length is not None:
                 assert column.type.length == field.length, column.name
         assert type(column.type) is expected, column.name
-    # the table of schema version 6 (serving/store/migrate.py upgrades older ones)
+    # the score columns of schema version 6 on (serving/store/migrate.py upgrades older ones)
     assert [(c.name, str(c.type), c.nullable) for c in stored] == [
         ("lead_id", "VARCHAR(255)", False),
         ("owner", "VARCHAR(255)", True),

@@ -37,6 +37,7 @@ from leadscore.serving.store import (
     StoreConfig,
     StoreError,
     changes_table,
+    codec,
     metadata,
     schema_version_table,
     scores_table,
@@ -52,6 +53,26 @@ UNDO_V6: tuple[str, ...] = (
     *(f"ALTER TABLE scores DROP COLUMN {c}" for c in V6_COLUMNS),
 )
 """SQL that takes a schema-6 store back to schema 5 (issue #18's columns and tables)."""
+
+
+def undo_v8(conn) -> None:
+    """Take a schema-8 store back to schema 7: every packed row's reasons, rule reasons
+    and timeline written back as text (the form schema 7 stored), ``packed`` and
+    ``codecs`` dropped."""
+    packed = conn.execute(
+        select(scores_table.c.batch_id, scores_table.c.lead_id, scores_table.c.packed).where(
+            scores_table.c.packed.is_not(None)
+        )
+    ).all()
+    for batch_id, lead_id, blob in packed:
+        values = dict(zip(codec.PACKED_COLUMNS, codec.texts(conn, batch_id, blob), strict=True))
+        conn.execute(
+            update(scores_table)
+            .where(scores_table.c.batch_id == batch_id, scores_table.c.lead_id == lead_id)
+            .values(**values)
+        )
+    conn.execute(text("ALTER TABLE scores DROP COLUMN packed"))
+    conn.execute(text("DROP TABLE codecs"))
 
 
 def _reasons(*items: tuple[str, str, str, float]) -> str:
@@ -642,6 +663,7 @@ def test_pruning_drops_the_changes_of_pruned_batches(url):
 def test_a_version_1_store_is_migrated(store):
     first = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
     with store.engine.begin() as conn:  # make it look like a store written by schema 1
+        undo_v8(conn)
         for statement in UNDO_V6:
             conn.execute(text(statement))
         changes_table.drop(conn)

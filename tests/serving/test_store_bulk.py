@@ -21,18 +21,19 @@ from leadscore.serving.store import (
     SCORE_COLUMNS,
     ScoreStore,
     StoreConfig,
+    codec,
     schema_version_table,
     sink,
     validate_scores,
 )
-from leadscore.serving.store.bulk import chunk_table, copy_kinds, sqlite_records
+from leadscore.serving.store.bulk import INSERT_COLUMNS, chunk_table, copy_kinds, sqlite_records
 from leadscore.serving.store.copy_binary import copy_binary
 from leadscore.serving.store.schema import NULLABLE_INT_COLUMNS, scores_table
 from tests.serving.test_store import AS_OF, _frame, by_rank, make_scores, store, url  # noqa: F401
 
 COPY_KINDS = ("bytes", "bytes", "bytes", "bytes", "float8", "int4", "bytes", "int4", "float8")
 COPY_KINDS += ("float8",) * 3 + ("bytes",) * 6 + ("int4",) * 2 + ("bytes", "int4")
-COPY_KINDS += ("bytes",) * 6 + ("float8",)  # the scores table's columns, in order
+COPY_KINDS += ("bytes",) * 6 + ("float8", "bytes")  # the scores table's columns, in order
 
 TRICKY = ['a "quoted", comma', "", "line\nbreak", "back\\slash \\N", "Ångström ✓", " pad "]
 
@@ -76,10 +77,20 @@ def test_sqlite_rows_are_the_straightforward_ones():
     frame = validate_scores(tricky_scores())
     frame.loc[3, "rule_rank"] = pd.NA
     frame.loc[4, "next_step_gain"] = np.nan
-    fast = sqlite_records(chunk_table(frame, "b-1"))
+    stored = sqlite_records(chunk_table(frame, "b-1"))
     slow = straightforward_records(frame, "b-1")
+    # schema 8: the three JSON columns go NULL, packed into the last value (store/codec.py)
+    at = [INSERT_COLUMNS.index(name) for name in codec.PACKED_COLUMNS]
+    fast = []
+    for row in stored:
+        assert all(row[i] is None for i in at)
+        values = list(row[:-1])
+        for i, value in zip(at, codec.decode(row[-1], codec.batch_dictionary("b-1")), strict=True):
+            values[i] = value
+        fast.append(tuple(values))
     assert fast == slow
     assert [type(v) for v in fast[0]] == [type(v) for v in slow[0]]
+    assert type(stored[0][-1]) is bytes
 
 
 def test_a_schema_6_store_gains_the_feed_index(store):  # noqa: F811
@@ -92,7 +103,7 @@ def test_a_schema_6_store_gains_the_feed_index(store):  # noqa: F811
     old = ScoreStore(store.config)
     old.create()
     with old.engine.connect() as conn:
-        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 7
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 8
         assert "ix_scores_feed" in {i["name"] for i in inspect(conn).get_indexes("scores")}
     assert old.current_batch() == first
     new = _frame([("a", 90, "A", "x"), ("c", 10, "C", "z")])
@@ -130,7 +141,7 @@ def test_sqlite_flip_reads_the_feed_from_its_index_only(tmp_path):
 def test_chunk_table_keeps_the_column_order(rows):
     frame = validate_scores(make_scores(3)).iloc[:rows]
     table = chunk_table(frame, "b")
-    assert table.column_names == ["batch_id", *SCORE_COLUMNS]
+    assert table.column_names == ["batch_id", *SCORE_COLUMNS, "packed"]
     assert table.num_rows == rows
 
 
@@ -154,8 +165,9 @@ def test_copy_binary_is_the_straightforward_rendering():
     frame = validate_scores(tricky_scores())
     frame.loc[3, "rule_rank"] = pd.NA
     table = chunk_table(frame, "b-1").slice(1)  # a slice: offsets into shared buffers
-    table = table.append_column("packed", pa.array([b"\x00\xff", None, b"", b"z"] * 2)[2:])
-    kinds = [*COPY_KINDS, "bytes"]
+    at = table.column_names.index("packed")  # schema 8's bytea, with tricky bytes and NULL
+    table = table.set_column(at, "packed", pa.array([b"\x00\xff", None, b"", b"z"] * 2)[2:])
+    kinds = list(COPY_KINDS)
     assert copy_binary(table, kinds).tobytes() == straightforward_copy_binary(table, kinds)
     assert copy_binary(table.slice(0, 0), kinds).tobytes() == straightforward_copy_binary(
         table.slice(0, 0), kinds

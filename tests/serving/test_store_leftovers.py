@@ -36,7 +36,15 @@ from leadscore.serving.store import (
 )
 from leadscore.serving.store.migrate import V4_COLUMNS
 from leadscore.serving.store.owner import pid_alive, this_host, writer_dead
-from tests.serving.test_store import AS_OF, BACKENDS, UNDO_V6, _frame, backend_url, rows_of
+from tests.serving.test_store import (
+    AS_OF,
+    BACKENDS,
+    UNDO_V6,
+    _frame,
+    backend_url,
+    rows_of,
+    undo_v8,
+)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -125,9 +133,11 @@ def test_the_next_publish_reaps_a_dead_writers_batch_at_once(store):
 
 def upgraded_from(store: ScoreStore, version: int, *downgrade: str) -> ScoreStore:
     """The store made to look as schema ``version`` wrote it (``downgrade`` SQL, after
-    undoing schema 6 when ``version`` is older), refused as older by a reader, then
+    undoing schemas 8 and 6 when ``version`` is older), refused as older by a reader, then
     upgraded by ``create()``."""
     with store.engine.begin() as conn:
+        if version < 8:
+            undo_v8(conn)
         for statement in (*(UNDO_V6 if version < 6 else ()), *downgrade):
             conn.execute(text(statement))
         conn.execute(update(schema_version_table).values(version=version))

@@ -18,7 +18,7 @@ from leadscore.serving.store import (
     schema_version_table,
     validate_scores,
 )
-from leadscore.serving.store.migrate import V4_COLUMNS, V6_COLUMNS
+from leadscore.serving.store.migrate import V4_COLUMNS, V6_COLUMNS, V8_COLUMNS
 from tests.serving.test_store import AS_OF, BACKENDS, _frame, backend_url, by_rank, make_scores
 from tests.serving.test_store_leftovers import upgraded_from
 
@@ -40,7 +40,8 @@ def _columns(store: ScoreStore) -> list[tuple[str, str, bool]]:
 
 def test_a_version_3_store_is_migrated_to_4(store):
     fresh = _columns(store)
-    v4 = fresh[-len(V4_COLUMNS) - len(V6_COLUMNS) : -len(V6_COLUMNS)]
+    later = len(V6_COLUMNS) + len(V8_COLUMNS)
+    v4 = fresh[-len(V4_COLUMNS) - later : -later]
     assert [name for name, _, _ in v4] == list(V4_COLUMNS)
     first = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
     drops = [f"ALTER TABLE scores DROP COLUMN {c}" for c in V4_COLUMNS]
