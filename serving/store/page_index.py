@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Row, bindparam, func, literal_column, select
 
+from leadscore.serving.store.codec import PACKED
 from leadscore.serving.store.schema import SCORE_COLUMNS, scores_table
 
 KEPT = 2
@@ -39,9 +40,9 @@ still pins across a publish)."""
 _EMPTY = np.empty(0, dtype=np.int64)
 
 # a page's rows by their ranks (a JSON list: one bound parameter, one compiled statement),
-# each a point lookup on ix_scores_batch_rank
+# each a point lookup on ix_scores_batch_rank; schema 8's packed last (reader.py restores it)
 _BY_RANKS = (
-    select(*(scores_table.c[name] for name in SCORE_COLUMNS))
+    select(*(scores_table.c[name] for name in (*SCORE_COLUMNS, PACKED)))
     .where(
         scores_table.c.batch_id == bindparam("batch_id"),
         scores_table.c.rank.in_(

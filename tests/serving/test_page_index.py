@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.serving.store import ScoreStore, StoreConfig
-from leadscore.serving.store.reader import _PageFilters
+from leadscore.serving.store import ScoreStore, StoreConfig, codec
+from leadscore.serving.store.reader import _PAGE_KEYS, _PageFilters
 from tests.serving.test_store import AS_OF, make_scores
 
 N = 48
@@ -41,11 +41,15 @@ def store(tmp_path_factory):
 
 
 def plain_page(store, batch_id, after, limit, grades, owner):
-    """The straightforward query (no page index), as the reader ran it before."""
+    """The straightforward query (no page index), as the reader runs it otherwise."""
     filters = _PageFilters(batch_id, after, owner, None, None, (), None)
     with store.engine.connect() as conn:
-        rows = conn.execute(*filters.query(grades, limit)).all()
-    return [dict(r._mapping) for r in rows]
+        rows = [
+            dict(zip(_PAGE_KEYS, r, strict=True))
+            for r in conn.execute(*filters.query(grades, limit))
+        ]
+        codec.restore(conn, rows, batch_id)  # schema 8: the packed texts put back
+    return rows
 
 
 def pages(store, batch_id, limit, grades, owner):
