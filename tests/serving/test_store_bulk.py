@@ -28,7 +28,12 @@ from leadscore.serving.store import (
 )
 from leadscore.serving.store.bulk import INSERT_COLUMNS, chunk_table, copy_kinds, sqlite_records
 from leadscore.serving.store.copy_binary import copy_binary
-from leadscore.serving.store.schema import NULLABLE_INT_COLUMNS, scores_table
+from leadscore.serving.store.schema import (
+    NULLABLE_INT_COLUMNS,
+    TEXT_COLUMNS,
+    TEXT_DTYPE,
+    scores_table,
+)
 from tests.serving.test_store import AS_OF, _frame, by_rank, make_scores, store, url  # noqa: F401
 
 COPY_KINDS = ("bytes", "bytes", "bytes", "bytes", "float8", "int4", "bytes", "int4", "float8")
@@ -222,3 +227,15 @@ def test_sqlite_commits_every_so_many_rows_and_a_failure_keeps_none(store, monke
             select(func.count()).select_from(scores_table).where(scores_table.c.batch_id == "b-x")
         )
     assert left == 0
+
+
+def test_validate_scores_keeps_text_columns_as_they_are_typed_or_not():
+    """Text already typed as the store's text dtype is taken as is (no copy); the result
+    equals the conversion of the same values held as Python objects."""
+    text = [c for c in TEXT_COLUMNS if c != "lead_id"]
+    typed = tricky_scores().astype(dict.fromkeys(text, TEXT_DTYPE))
+    untyped = typed.astype(dict.fromkeys(text, object))
+    assert {str(untyped[c].dtype) for c in text} == {"object"}
+    checked = validate_scores(typed)
+    pd.testing.assert_frame_equal(checked, validate_scores(untyped))
+    assert checked["name"].isna().sum() == typed["name"].isna().sum() > 0  # NULL kept
