@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Select, bindparam, exists, inspect, or_, select
+from sqlalchemy import Connection, Select, bindparam, inspect, select
 
 from leadscore.serving.store import codec
 from leadscore.serving.store.base import StoreBase
 from leadscore.serving.store.page_index import PageIndexes, indexed_page
+from leadscore.serving.store.page_query import PageFilters
 from leadscore.serving.store.schema import (
     BATCH_COLUMNS,
     FLOAT_COLUMNS,
@@ -102,80 +101,6 @@ _LEAD_HISTORY = (
 _RANK_OF = operator.itemgetter(SCORE_COLUMNS.index("rank"))
 _PAGE_KEYS = (*SCORE_COLUMNS, codec.PACKED)
 _PACKED_AT = tuple(SCORE_COLUMNS.index(name) for name in codec.PACKED_COLUMNS)
-
-
-@dataclass(frozen=True)
-class _PageFilters:
-    """The filters of one :meth:`StoreReader.page` read, as a SELECT of its score rows."""
-
-    batch_id: str
-    after_rank: int
-    owner: str | None
-    min_score: int | None
-    changed_since_batch: str | None
-    cell: Sequence[str]
-    q: str | None
-
-    def query(self, grades: Sequence[str], limit: int) -> tuple[Select[Any], dict[str, Any]]:
-        """Rows of the batch past ``after_rank`` matching every filter (and one of
-        ``grades``, if any), best first, at most ``limit``: the statement (one per
-        combination of filters used, built once) and its parameters."""
-        params: dict[str, Any] = {
-            "batch_id": self.batch_id,
-            "after_rank": self.after_rank,
-            "limit": limit,
-            "grade": grades[0] if len(grades) == 1 else None,
-            "grades": list(grades),
-            "owner": self.owner,
-            "min_score": self.min_score,
-            "cells": list(self.cell),
-            "changed": self.changed_since_batch,
-        }
-        shape = (
-            min(len(grades), 2),
-            self.owner is not None,
-            self.min_score is not None,
-            bool(self.cell),
-            self.changed_since_batch is not None,
-        )
-        if self.q:  # a search: rare, and its pattern is escaped as a literal
-            s = scores_table
-            columns = (s.c.lead_id, s.c.name, s.c.company, s.c.email)
-            search = or_(*(c.icontains(self.q, autoescape=True) for c in columns))
-            return _page_statement(*shape).where(search), params
-        return _page_statement(*shape), params
-
-
-@functools.cache
-def _page_statement(
-    grades: int, owner: bool, min_score: bool, cells: bool, changed: bool
-) -> Select[Any]:
-    """The page SELECT for one combination of filters (0, 1 or several grades), with
-    bound parameters named as :meth:`_PageFilters.query` passes them."""
-    s = scores_table
-    query = select(*(s.c[name] for name in SCORE_COLUMNS), s.c.packed).where(
-        s.c.batch_id == bindparam("batch_id"), s.c.rank > bindparam("after_rank")
-    )
-    if grades == 1:
-        query = query.where(s.c.grade == bindparam("grade"))
-    elif grades:
-        query = query.where(s.c.grade.in_(bindparam("grades", expanding=True)))
-    if owner:
-        query = query.where(s.c.owner == bindparam("owner"))
-    if min_score:
-        query = query.where(s.c.score >= bindparam("min_score"))
-    if cells:
-        query = query.where(s.c.cell.in_(bindparam("cells", expanding=True)))
-    if changed:
-        o = scores_table.alias("o")
-        same = exists().where(
-            o.c.batch_id == bindparam("changed"),
-            o.c.lead_id == s.c.lead_id,
-            o.c.score == s.c.score,
-            o.c.grade == s.c.grade,
-        )
-        query = query.where(~same)
-    return query.order_by(s.c.rank).limit(bindparam("limit"))
 
 
 class StoreReader(StoreBase):
@@ -288,7 +213,7 @@ class StoreReader(StoreBase):
             info = pinned_batch(conn, batch_id)
             if info is None:
                 raise LookupError("no scoring batch has been published yet")
-            filters = _PageFilters(
+            filters = PageFilters(
                 info.batch_id, after_rank, owner, min_score, changed_since_batch, cell, q
             )
             plain = min_score is None and not cell and changed_since_batch is None and not q

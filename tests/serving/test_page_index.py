@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from leadscore.serving.store import ScoreStore, StoreConfig, codec
-from leadscore.serving.store.reader import _PAGE_KEYS, _PageFilters
+from leadscore.serving.store.page_query import PageFilters
+from leadscore.serving.store.reader import _PAGE_KEYS
 from tests.serving.test_store import AS_OF, make_scores
 
 N = 48
@@ -42,7 +43,7 @@ def store(tmp_path_factory):
 
 def plain_page(store, batch_id, after, limit, grades, owner):
     """The straightforward query (no page index), as the reader runs it otherwise."""
-    filters = _PageFilters(batch_id, after, owner, None, None, (), None)
+    filters = PageFilters(batch_id, after, owner, None, None, (), None)
     with store.engine.connect() as conn:
         rows = [
             dict(zip(_PAGE_KEYS, r, strict=True))
