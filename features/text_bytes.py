@@ -8,6 +8,8 @@ the column to the cell-by-cell check. Pinned equal to it by
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -50,17 +52,23 @@ def _bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return offsets, data[first:last]
 
 
+def _text_bytes(values: pd.Series) -> Iterator[tuple[pa.Array, np.ndarray, np.ndarray]] | None:
+    """Each non-empty Arrow chunk of a text column with its offsets and UTF-8 bytes
+    (:func:`_bytes`), one at a time; None when the column is not Arrow-backed text."""
+    chunks = _text_chunks(values)
+    if chunks is None:
+        return None
+    return ((chunk, *_bytes(chunk)) for chunk in chunks if len(chunk))
+
+
 def trimmed(values: pd.Series) -> bool:
     """True when an Arrow-backed text column has no empty value and none that starts or
     ends with a blank (or any byte that is not printable ASCII: Unicode blanks are left to
     ``str.strip``), so stripping it and blanking empty values would change nothing."""
-    chunks = _text_chunks(values)
-    if chunks is None:
+    parts = _text_bytes(values)
+    if parts is None:
         return False
-    for chunk in chunks:
-        if len(chunk) == 0:
-            continue
-        offsets, data = _bytes(chunk)
+    for chunk, offsets, data in parts:
         empty = np.diff(offsets) == 0
         if chunk.null_count == 0:  # the usual column: no mask to apply
             if empty.any():
@@ -82,13 +90,10 @@ def clean_text(values: pd.Series, max_chars: int) -> bool:
     hold no control character and no value has more bytes than ``max_chars`` (a character
     is at least one byte). One pass over the column's buffers instead of a regex per cell;
     False (check cell by cell) for any other column or any doubt."""
-    chunks = _text_chunks(values)
-    if chunks is None:
+    parts = _text_bytes(values)
+    if parts is None:
         return False
-    for chunk in chunks:
-        if len(chunk) == 0:
-            continue
-        offsets, data = _bytes(chunk)
+    for _, offsets, data in parts:
         if np.diff(offsets).max() > max_chars:
             return False
         if not len(data) or (data.min() >= 0x20 and data.max() < 0x7F):
