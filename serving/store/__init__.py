@@ -24,6 +24,8 @@ Tables (SQLAlchemy Core, works on SQLite and PostgreSQL):
     Since schema 8 a row keeps ``reasons``, ``rule_reasons`` and ``timeline`` in
     ``packed``, one zstd blob (``codec``), and NULL in their columns; every read puts
     the text back, so older rows (text, ``packed`` NULL) and newer ones read the same.
+    Since schema 9 PostgreSQL has no foreign key from ``scores`` to ``batches`` (its
+    per-row check slowed the COPY); a batch's rows are always deleted explicitly.
 ``codecs`` (schema 8)
     the zstd dictionary of each batch's ``packed`` values, deleted with the batch.
 ``current_batch``

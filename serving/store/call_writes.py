@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, exists, func, insert, select
+from sqlalchemy import Connection, Engine, delete, exists, func, insert, or_, select
 
 from leadscore.models.routing.frames import CALL_COLUMNS
 from leadscore.serving.store.migrate import StoreError
@@ -121,10 +121,11 @@ def write_calls(engine: Engine, calls: pd.DataFrame | None, batch_id: str, chunk
 
 def delete_batch_rows(conn: Connection, batch_id: str, statuses: tuple[str, ...]) -> None:
     """Delete a batch's score and call rows if the batch's status is one of ``statuses``
-    (checked in the same statement, so the current batch is never emptied)."""
-    guard = exists().where(
-        batches_table.c.batch_id == batch_id, batches_table.c.status.in_(statuses)
-    )
+    (checked in the same statement, so the current batch is never emptied), or if the
+    batch is gone: on PostgreSQL no foreign key stops a writer that was reaped and pruned
+    while still copying (schema 9), so its own clean-up removes what it left."""
+    mine = batches_table.c.batch_id == batch_id
+    guard = or_(exists().where(mine, batches_table.c.status.in_(statuses)), ~exists().where(mine))
     conn.execute(delete(calls_table).where(calls_table.c.batch_id == batch_id, guard))
     conn.execute(delete(scores_table).where(scores_table.c.batch_id == batch_id, guard))
 

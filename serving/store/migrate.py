@@ -133,6 +133,31 @@ def _migrate_7_to_8(conn: Connection) -> None:
     codecs_table.create(conn, checkfirst=True)
 
 
+def drop_scores_batch_fk(conn: Connection) -> None:
+    """On PostgreSQL, drop the foreign key from ``scores.batch_id`` to ``batches``.
+
+    Schema 9 (issue #19): its RI trigger looked up ``batches`` once per COPYed row, a
+    fifth of the publish's server time. Nothing relies on it: the publish inserts rows
+    only under a ``writing`` batch it created, and every path that deletes a batch deletes
+    its scores first (``call_writes.delete_batch_rows``), never through ON DELETE CASCADE.
+    SQLite keeps it (the check is cheap there and dropping it needs a table rebuild).
+    Found by reflection (PostgreSQL names it ``scores_batch_id_fkey``); safe to rerun.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    table = conn.dialect.identifier_preparer.quote(scores_table.name)
+    for fk in inspect(conn).get_foreign_keys(scores_table.name):
+        if fk["referred_table"] == batches_table.name and fk["name"]:
+            name = conn.dialect.identifier_preparer.quote(fk["name"])
+            conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}"))
+
+
+def _migrate_8_to_9(conn: Connection) -> None:
+    """Version 9 (issue #19) drops the scores -> batches foreign key on PostgreSQL
+    (:func:`drop_scores_batch_fk`); nothing changes on SQLite and no row is rewritten."""
+    drop_scores_batch_fk(conn)
+
+
 # Upgrades from an older schema: MIGRATIONS[v] moves a store from version v to v + 1.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1_to_2,
@@ -142,6 +167,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     5: _migrate_5_to_6,
     6: _migrate_6_to_7,
     7: _migrate_7_to_8,
+    8: _migrate_8_to_9,
 }
 
 
@@ -178,6 +204,7 @@ def create_schema(conn: Connection) -> None:
             log.info("migrating scores store schema %d -> %d", version, version + 1)
             MIGRATIONS[version](conn)
     metadata.create_all(conn, checkfirst=True)
+    drop_scores_batch_fk(conn)  # a new PostgreSQL store agrees with a migrated one
     now = datetime.now(UTC)
     if stored is None:
         conn.execute(

@@ -78,7 +78,7 @@ __all__ = [
     "sql_type",
 ]
 
-SCHEMA_VERSION: int = 8
+SCHEMA_VERSION: int = 9
 """Version of the table layout below; bump it (and add a migration) when it changes."""
 
 # Batch statuses.
@@ -228,6 +228,8 @@ scores_table = Table(
     # reads two small indexes, never the 2 KB rows (store/changes.py)
     Index("ix_scores_feed", "batch_id", "lead_id", "grade", "score", "owner"),
 )
+# schema 9: on PostgreSQL the batch_id foreign key above is dropped after creation
+# (store/migrate.py drop_scores_batch_fk); rows are deleted explicitly, never by cascade
 
 codecs_table = Table(
     "codecs",

@@ -5,6 +5,8 @@ up never becomes current (SQLite and PostgreSQL).
   pid, schema 3) is reaped by the next publish, whatever its age; one of a live writer or
   of another host is left alone (``stale_writing_hours`` is the fallback there).
 * A store of schema 2 is migrated to the current one (writer columns added, batches kept).
+* Schema 9: PostgreSQL has no scores -> batches foreign key (created or migrated), and
+  failing, reaping and pruning leave no score rows without their batch on either backend.
 * The lead conservation check runs before the flip: a mismatch leaves the previous
   batch current and the new one failed, without rows.
 * Spill folders of dead runs on this host are removed by the next run.
@@ -20,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, inspect, select, text, update
+from sqlalchemy import delete, insert, inspect, select, text, update
 
 from leadscore.pipelines.errors import ConservationError
 from leadscore.pipelines.score_flow import conservation
@@ -166,6 +168,65 @@ def test_a_version_2_store_is_migrated(store):
     assert old.current_batch() == old._get_batch(second.batch_id)
     old.create()  # idempotent
     old.close()
+
+
+def _scores_fks(store: ScoreStore) -> list[str | None]:
+    """Names of the foreign keys from ``scores`` to ``batches``."""
+    with store.engine.connect() as conn:
+        fks = inspect(conn).get_foreign_keys(scores_table.name)
+    return [fk["name"] for fk in fks if fk["referred_table"] == batches_table.name]
+
+
+def test_schema_9_drops_the_scores_batch_fk_on_postgresql_only(store):
+    postgres = store.engine.dialect.name == "postgresql"
+    assert bool(_scores_fks(store)) is not postgres  # a new store
+    store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
+    restore = (  # the key as schema 8 created it (SQLite still has it)
+        "ALTER TABLE scores ADD CONSTRAINT scores_batch_id_fkey FOREIGN KEY (batch_id) "
+        "REFERENCES batches (batch_id) ON DELETE CASCADE",
+    )
+    old = upgraded_from(store, 8, *(restore if postgres else ()))
+    assert bool(_scores_fks(old)) is not postgres  # a migrated store agrees
+    old.create()  # idempotent
+    assert bool(_scores_fks(old)) is not postgres
+    old.close()
+
+
+def test_failing_reaping_and_pruning_leave_no_orphan_scores(store, monkeypatch):
+    pruning = ScoreStore(store.config.model_copy(update={"keep_batches": 1}))
+    pruning.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
+    pruning.publish(_frame([("a", 40, "B", None)]), model_version="7", as_of=AS_OF)
+    _writing_batch(pruning, "dead-here", this_host(), dead_pid())
+    real_flip = ScoreStore._flip
+
+    def broken_flip(self, batch_id, grade_order=None):
+        raise ConnectionError("lost during the flip")
+
+    monkeypatch.setattr(ScoreStore, "_flip", broken_flip)
+    with pytest.raises(ConnectionError):
+        pruning.publish(_frame([("b", 90, "A", None)]), model_version="7", as_of=AS_OF)
+    monkeypatch.setattr(ScoreStore, "_flip", real_flip)
+    last = pruning.publish(_frame([("a", 60, "A", None)]), model_version="7", as_of=AS_OF)
+    with pruning.engine.begin() as conn:  # age every failed batch past the kept one
+        conn.execute(
+            update(batches_table)
+            .where(batches_table.c.status == "failed")
+            .values(created_at=AS_OF - timedelta(days=1))
+        )
+    pruning._prune()
+    with pruning.engine.connect() as conn:
+        owners = set(conn.scalars(select(scores_table.c.batch_id).distinct()))
+        known = set(conn.scalars(select(batches_table.c.batch_id)))
+    assert owners == {last.batch_id} and owners <= known
+    assert {b.status for b in pruning.batches()} == {"published"}
+    if pruning.engine.dialect.name == "postgresql":  # no key stops a writer pruned mid-copy
+        _writing_batch(pruning, "late", "some-other-host", 4242)
+        with pruning.engine.begin() as conn:
+            conn.execute(delete(batches_table).where(batches_table.c.batch_id == "late"))
+        pruning._abandon("late")  # its own clean-up removes what it left
+        assert rows_of(pruning, "late") == 0
+        assert rows_of(pruning, last.batch_id) == 1
+    pruning.close()
 
 
 def test_a_conservation_mismatch_keeps_the_previous_batch_current(store):
