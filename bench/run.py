@@ -53,6 +53,7 @@ from leadscore.models.scoring import (  # noqa: E402
 from leadscore.pipelines.archive import ArchiveRun, archive_published  # noqa: E402
 from leadscore.pipelines.batch import publish_spilled  # noqa: E402
 from leadscore.pipelines.partitioned import stream_crm  # noqa: E402
+from leadscore.pipelines.runtime import settle_heap  # noqa: E402
 from leadscore.pipelines.sources import read_chunks  # noqa: E402
 from leadscore.serving.store import ScoreStore, metadata  # noqa: E402
 
@@ -172,6 +173,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-", dir=out) as folder:
         scoring = (as_of, model, rules, settings, Path(folder), crm.history)
         score_start = time.perf_counter()
+        settle_heap()  # as the score flow does before its partitions
         if args.runner == "dask":  # the score flow's task body, on a local Dask cluster
             spilled, costs, cluster_s = score_on_dask(parts, *scoring, args.workers)
         else:

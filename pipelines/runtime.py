@@ -34,6 +34,19 @@ def prepare_environment(settings: Settings) -> None:
         os.environ.setdefault(key, value)
 
 
+def settle_heap() -> None:
+    """Collect once, then leave every object alive now (modules, the model, settings, the
+    checked input's lookups) out of the cyclic collector's later full passes.
+
+    Called once before the partitions are scored: each partition ends with a full
+    collection (:func:`release_free_memory`), which otherwise walks the ~0.45M objects
+    that imports and setup leave (~0.25 s each, ~2 s at 1M leads); frozen, they are no
+    longer walked. Objects frozen here are freed as usual when their last reference goes.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def release_free_memory(collect: bool = True) -> None:
     """Hand memory the process has freed back to the system, between large steps.
 

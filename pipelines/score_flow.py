@@ -31,6 +31,7 @@ from leadscore.pipelines.batch import publish_spilled
 from leadscore.pipelines.errors import ConservationError, NothingToScoreError
 from leadscore.pipelines.notify import notify
 from leadscore.pipelines.partitioned import PartFile, StreamedCRM, score_and_spill, stream_crm
+from leadscore.pipelines.runtime import settle_heap
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import scoring_time
 from leadscore.pipelines.spill import spill_folder
@@ -123,6 +124,7 @@ def score_batch(
     rules = recipe.scoring_rules(settings.rules, settings.features)
     store = ScoreStore(settings.store)
     store.create()
+    settle_heap()
     with spill_folder(settings.runner.spill_dir) as folder, task_runner(settings) as runner:
         base = {
             "as_of": as_of,
