@@ -53,6 +53,7 @@ from leadscore.models.scoring import Partition, StageTimes, partition_features, 
 from leadscore.models.training import FittedModel
 from leadscore.pipelines.activity_parts import ACTIVITY_SCHEMA, append_activities, drop_repeats
 from leadscore.pipelines.archive import partition_counts
+from leadscore.pipelines.background import InOrder, prefetched
 from leadscore.pipelines.batch import stage, with_facts
 from leadscore.pipelines.lead_parts import LeadPart, OpenLeads
 from leadscore.pipelines.runtime import release_free_memory
@@ -181,29 +182,33 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     seen, split = np.zeros(n_open, dtype=bool), np.zeros(n_open, dtype=bool)
     act_lead: list[np.ndarray] = []  # each clean activity's lead, for the account features
     act_time: list[np.ndarray] = []
+    chunks = prefetched(read_chunks(data.activities, rows=data.chunk_rows))
     try:
-        for chunk in read_chunks(data.activities, rows=data.chunk_rows):
-            n_chunks += 1
-            rows_in = tally.next_rows(len(chunk))
-            checked = reader.activities(chunk, index, now, rows=rows_in, table_rules=False)
-            tally.add(checked, len(chunk))
-            if len(checked.rows):
-                newest = checked.rows[OCCURRED_AT].max()
-                latest = newest if pd.isna(latest) else max(latest, newest)
-            assert checked.lead_positions is not None
-            opened = index.open_position[checked.lead_positions]
-            append_activities(checked.rows, opened, rows, writers, dictionaries)
-            here = np.zeros(n_open, dtype=bool)
-            here[opened[opened >= 0]] = True
-            split |= here & seen  # leads whose rows came in more than one chunk
-            seen |= here
-            if leads.members is not None:  # members: the clean leads in the index's order
-                act_lead.append(checked.lead_positions)
-                stamps = checked.rows[OCCURRED_AT].to_numpy(dtype="datetime64[ns]")
-                act_time.append(stamps.view(np.int64))
-            del checked, chunk
-            release_free_memory(collect=False)
+        # the next chunk is read, and the last one appended, while this one is checked
+        with InOrder("append-activities") as appends:
+            for chunk in chunks:
+                n_chunks += 1
+                rows_in = tally.next_rows(len(chunk))
+                checked = reader.activities(chunk, index, now, rows=rows_in, table_rules=False)
+                tally.add(checked, len(chunk))
+                if len(checked.rows):
+                    newest = checked.rows[OCCURRED_AT].max()
+                    latest = newest if pd.isna(latest) else max(latest, newest)
+                assert checked.lead_positions is not None
+                opened = index.open_position[checked.lead_positions]
+                appends.submit(append_activities, checked.rows, opened, rows, writers, dictionaries)
+                here = np.zeros(n_open, dtype=bool)
+                here[opened[opened >= 0]] = True
+                split |= here & seen  # leads whose rows came in more than one chunk
+                seen |= here
+                if leads.members is not None:  # members: the clean leads in the index's order
+                    act_lead.append(checked.lead_positions)
+                    stamps = checked.rows[OCCURRED_AT].to_numpy(dtype="datetime64[ns]")
+                    act_time.append(stamps.view(np.int64))
+                del checked, chunk
+                release_free_memory(collect=False)
     finally:
+        chunks.close()
         for writer in writers:
             writer.close()
     if n_chunks > 1 and data.duplicate_activities == "drop":
