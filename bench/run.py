@@ -23,6 +23,7 @@ Prints a stage table, then on its LAST line one JSON object:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -31,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,36 @@ def rss_now_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+class TreeRss:
+    """Peak resident memory of this process and its children together (a writer
+    process, Dask workers), sampled every ``every`` seconds in a thread: ``ru_maxrss``
+    sees one process at a time."""
+
+    def __init__(self, every: float = 0.1) -> None:
+        import psutil
+
+        self.peak_mb = 0.0
+        self._me, self._every = psutil.Process(), every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-rss", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.wait(self._every):
+            total = 0
+            for proc in [self._me, *self._me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_mb
+
+
 def _progress(what: str, times: StageTimes) -> None:
     """One progress line on stderr (stdout stays the table and the JSON line)."""
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in times.seconds.items())
@@ -139,6 +171,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     times = StageTimes()
     rss: dict[str, float] = {}
     now: dict[str, float] = {}
+    tree = TreeRss()
     wall = time.perf_counter()
 
     with times.stage("load"):  # the reads alone, chunk by chunk as the flow reads
@@ -211,6 +244,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         rss["publish+export"] = peak_rss_mb()
         total = time.perf_counter() - wall - cluster_s
         peak = peak_rss_mb()  # this run's, before the reference run of a Dask bench
+        tree_peak = tree.stop()
         checked = {}
         if args.runner == "dask":  # the same partitions scored here: same published?
             checked = local_reference(parts, scoring, store, batch.batch_id, out)
@@ -226,6 +260,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         "activities": data.n_activities,
         "total_s": round(total, 2),
         "peak_rss_mb": round(peak),
+        "peak_rss_with_children_mb": round(max(tree_peak, peak)),
         "stages": stages,
         "peak_rss_after_mb": {k: round(v) for k, v in rss.items()},
         "rss_now_mb": {k: round(v) for k, v in now.items()},
@@ -335,7 +370,10 @@ def main(argv: list[str] | None = None) -> None:
     for name in STAGES:
         share = stages[name] / result["total_s"] if result["total_s"] else 0.0
         print(f"{name:<12}{stages[name]:>10.2f}{share:>8.0%}")
-    print(f"{'total':<12}{result['total_s']:>10.2f}   peak RSS {result['peak_rss_mb']} MB")
+    print(
+        f"{'total':<12}{result['total_s']:>10.2f}   peak RSS {result['peak_rss_mb']} MB "
+        f"({result['peak_rss_with_children_mb']} MB with its child processes)"
+    )
     print(
         f"{'floor':<12}{result['floor_s']:>10.2f}   ({' + '.join(FLOOR)}); "
         f"total / floor = {result['total_over_floor']} (target <= 2)"

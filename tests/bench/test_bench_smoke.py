@@ -168,3 +168,16 @@ def test_same_published_blanks_only_the_batch_id(tmp_path):
     b.write_text("lead_id,batch_id,score\nL1,b-2,90\n")  # a row short
     assert not same_published(a, "b-1", b, "b-2")
     assert not same_published(b, "b-2", a, "b-1")
+
+
+def test_tree_rss_counts_child_processes():
+    """The bench's peak with children sees a child's memory, which ru_maxrss does not."""
+    import subprocess
+    import sys
+
+    from bench.run import TreeRss, rss_now_mb
+
+    tree = TreeRss(every=0.05)
+    code = "import time; b = b'x' * (300 * 2**20); time.sleep(1.0)"  # 300 MB, written
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert tree.stop() >= rss_now_mb() + 250
