@@ -55,10 +55,7 @@ _COMPLETE = (
     + ", ".join(f"'{s}'" for s in (PUBLISHED, SUPERSEDED))
     + ")"
 )
-_AT = {name: SCORE_COLUMNS.index(name) for name in SCORE_COLUMNS}
-_REASONS, _RULES, _TIMELINE, _ATTRIBUTES, _RANK = (
-    _AT[n] for n in ("reasons", "rule_reasons", "timeline", "attributes", "rank")
-)
+_RANK = SCORE_COLUMNS.index("rank")
 _V2 = _V2_REASONS.encode()
 _KEYS = SCORE_COLUMNS
 _HEADER = codec._HEADER
@@ -101,7 +98,9 @@ class HotPages:
     def of(cls, store: ScoreStore) -> HotPages | None:
         """For a SQLite file store; None for any other (the store's reader answers)."""
         url = make_url(store.config.url)
-        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        if url.query:  # driver options (uri, timeout, ...): the store's own connections
             return None
         return cls(store, url.database)
 
@@ -174,7 +173,7 @@ class HotPages:
         more = len(rows) > size
         rows = rows[:size]
         next_cursor = encode_cursor(batch_id, rows[-1][_RANK], baseline) if more else None
-        items = [self._item(batch_id, row) for row in rows]
+        items = self._items(batch_id, rows)
         batch, scored_at, published_at = info
         return orjson.dumps(
             {
@@ -212,37 +211,49 @@ class HotPages:
             mine[key] = found
         return found
 
-    def _item(self, batch_id: str, row: tuple[Any, ...], fragments: bool = True) -> dict[str, Any]:
-        """A row as ``scores_page`` writes it: its packed texts restored, JSON as fragments
-        (``fragments`` False: as the store's reader returns it, the texts as ``str``)."""
-        values = list(row)
-        blob = values.pop()
-        if not fragments:
+    def _items(self, batch_id: str, rows: list[Any]) -> list[dict[str, Any]]:
+        """The rows as ``scores_page`` writes them: each row's packed texts restored, its
+        JSON texts as fragments (one tight loop: this is most of a page's CPU)."""
+        items = []
+        decompress, tag = None, None
+        size, header = _HEADER.size, _HEADER.unpack_from
+        for row in rows:
+            item = dict(zip(_KEYS, row, strict=False))  # every column but packed (last)
+            blob = row[-1]
             if blob is not None:
-                packed = self._decompress(batch_id, blob[:4])(blob[4:])
-                values[_REASONS], values[_RULES], values[_TIMELINE] = codec.unpack(packed)
-            return dict(zip(_KEYS, values, strict=True))
-        if blob is not None:
-            raw = self._decompress(batch_id, blob[:4])(blob[4:])
-            a, b, c = _HEADER.unpack_from(raw)
-            if a >= 0 and b >= 0 and c >= 0 and a + b + c == len(raw) - _HEADER.size:
-                # as many bytes as characters: ASCII, so the bytes slice as the text would
-                i = _HEADER.size + a
-                j = i + b
-                values[_REASONS] = _reasons(raw[_HEADER.size : i])
-                values[_RULES] = _fragment(raw[i:j])
-                values[_TIMELINE] = _fragment(raw[j:])
+                if blob[:4] != tag:
+                    tag = blob[:4]
+                    decompress = self._decompress(batch_id, tag)
+                raw = decompress(blob[4:])
+                a, b, c = header(raw)
+                if a >= 0 and b >= 0 and c >= 0 and a + b + c == len(raw) - size:
+                    # as many bytes as characters: ASCII, so the bytes slice as the text would
+                    i = size + a
+                    j = i + b
+                    item["reasons"] = _reasons(raw[size:i])
+                    item["rule_reasons"] = _fragment(raw[i:j])
+                    item["timeline"] = _fragment(raw[j:])
+                else:
+                    reasons, rules, timeline = codec.unpack(raw)
+                    item["reasons"] = reasons_fragment(reasons)
+                    item["rule_reasons"] = json_fragment(rules)
+                    item["timeline"] = json_fragment(timeline)
             else:
-                reasons, rules, timeline = codec.unpack(raw)
-                values[_REASONS] = reasons_fragment(reasons)
-                values[_RULES] = json_fragment(rules)
-                values[_TIMELINE] = json_fragment(timeline)
-        else:
-            values[_REASONS] = reasons_fragment(values[_REASONS])
-            values[_RULES] = json_fragment(values[_RULES])
-            values[_TIMELINE] = json_fragment(values[_TIMELINE])
-        values[_ATTRIBUTES] = json_fragment(values[_ATTRIBUTES])
-        return dict(zip(_KEYS, values, strict=True))
+                item["reasons"] = reasons_fragment(item["reasons"])
+                item["rule_reasons"] = json_fragment(item["rule_reasons"])
+                item["timeline"] = json_fragment(item["timeline"])
+            item["attributes"] = json_fragment(item["attributes"])
+            items.append(item)
+        return items
+
+    def _restored(self, batch_id: str, row: tuple[Any, ...]) -> dict[str, Any]:
+        """A row (packed last) as the store's reader returns it: its packed texts restored."""
+        item = dict(zip(_KEYS, row, strict=False))
+        blob = row[-1]
+        if blob is not None:
+            packed = self._decompress(batch_id, blob[:4])(blob[4:])
+            item["reasons"], item["rule_reasons"], item["timeline"] = codec.unpack(packed)
+        return item
 
     def lead(
         self, api_config: ApiConfig, lead_id: str, history: int | None, *, inline: bool = False
@@ -260,7 +271,7 @@ class HotPages:
             if info is None:
                 return None  # pruned meanwhile: the route reads it again
             batch = info[0]
-            item = self._item(batch_id, (*values, blob), fragments=False)
+            item = self._restored(batch_id, (*values, blob))
             item.update(
                 batch_id=batch_id,
                 model_version=batch.model_version,
