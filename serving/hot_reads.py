@@ -36,6 +36,10 @@ MMAP_BYTES = 1 << 34
 """SQLite reads the file through a memory map up to this size (16 GiB of address space,
 not memory): a page's rows are read without a system call and a copy per 16 KiB page."""
 
+BUSY_INLINE_S = 0.02
+"""How long a read in the event loop waits on a locked database before it moves to a
+worker thread (WAL readers are not blocked by the writer; this is for the rare lock)."""
+
 _COLUMNS = ", ".join(SCORE_COLUMNS) + ", packed"
 _PLAIN = f"SELECT {_COLUMNS} FROM scores WHERE batch_id = ? AND rank > ? ORDER BY rank LIMIT ?"
 _BY_RANKS = (
@@ -112,7 +116,12 @@ class HotPages:
                 raise SlowReadError  # the first read checks the schema on a store connection
             self.store._require_schema()
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # the event loop's connection waits at most BUSY_INLINE_S on a lock (a locked
+            # read then moves to a worker thread, whose connections wait as the store's)
+            timeout = BUSY_INLINE_S if inline else 5.0
+            conn = sqlite3.connect(
+                self.path, timeout, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA query_only=ON")
             conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             self.local.conn = conn
@@ -132,7 +141,25 @@ class HotPages:
             self.infos[batch_id] = found
         return found
 
-    def page(
+    def page(self, *args: Any, inline: bool = False, **kwargs: Any) -> bytes | None:
+        """:meth:`_page`; in the event loop, a locked database moves it to a thread."""
+        try:
+            return self._page(*args, inline=inline, **kwargs)
+        except sqlite3.OperationalError:
+            if inline:
+                raise SlowReadError from None
+            raise
+
+    def lead(self, *args: Any, inline: bool = False, **kwargs: Any) -> bytes | None:
+        """:meth:`_lead`; in the event loop, a locked database moves it to a thread."""
+        try:
+            return self._lead(*args, inline=inline, **kwargs)
+        except sqlite3.OperationalError:
+            if inline:
+                raise SlowReadError from None
+            raise
+
+    def _page(
         self,
         api_config: ApiConfig,
         grade: list[str] | None = None,
@@ -255,7 +282,7 @@ class HotPages:
             item["reasons"], item["rule_reasons"], item["timeline"] = codec.unpack(packed)
         return item
 
-    def lead(
+    def _lead(
         self, api_config: ApiConfig, lead_id: str, history: int | None, *, inline: bool = False
     ) -> bytes | None:
         """The JSON ``routes.lead_page`` answers, or None where it would answer anything

@@ -120,7 +120,7 @@ def test_the_fast_path_is_taken(clients, monkeypatch):
 def test_the_hot_reads_are_taken_in_the_event_loop(clients, monkeypatch):
     from leadscore.serving.hot_reads import HotPages
 
-    fast, _, batches, _ = clients
+    fast, _, _, _ = clients
     taken = []
     real_page, real_lead = HotPages.page, HotPages.lead
 

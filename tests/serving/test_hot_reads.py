@@ -114,3 +114,26 @@ def test_inline_reads_never_build_a_page_index(tmp_path):
 def test_only_a_sqlite_file_has_hot_reads():
     assert HotPages.of(ScoreStore(StoreConfig(url="sqlite://"))) is None
     assert HotPages.of(ScoreStore(StoreConfig(url="sqlite:///x.db?timeout=3"))) is None
+
+
+def test_a_locked_database_moves_an_inline_read_to_a_thread(store):
+    import sqlite3
+
+    hot = HotPages.of(store)
+    assert hot is not None
+    want = hot.page(CONFIG)  # checks the schema, opens this thread's connection
+    real = hot.local.conn
+
+    class Locked:
+        def execute(self, *args):
+            raise sqlite3.OperationalError("database is locked")
+
+    hot.local.conn = Locked()  # as a connection that waited out BUSY_INLINE_S
+    with pytest.raises(SlowReadError):
+        hot.page(CONFIG, inline=True)
+    with pytest.raises(SlowReadError):
+        hot.lead(CONFIG, "L0000001", None, inline=True)
+    with pytest.raises(sqlite3.OperationalError):  # on a thread: the error, as ever
+        hot.page(CONFIG)
+    hot.local.conn = real
+    assert hot.page(CONFIG, inline=True) == want
