@@ -1,18 +1,26 @@
-"""``GET /v1/scores`` pages on a SQLite store without SQLAlchemy: raw SQL on a connection
-per thread, rows rendered straight from the stored bytes (issue #19, `make bench-api`).
+"""The two hot reads on a SQLite file store without SQLAlchemy: a page of ``GET
+/v1/scores`` and ``GET /v1/leads/{id}``, raw SQL on a connection kept per thread, a
+page's rows rendered straight from the stored bytes (issue #19, `make bench-api`).
 
-A page of 100 through the store's reader cost ~4 ms of CPU at 1M leads: SQLAlchemy's
-execute and row handling, a dict per row, every ``packed`` value decompressed, decoded to
-``str`` and sliced, each JSON text then checked and wrapped again. Here one prepared
-statement reads the rows on a connection kept per thread (memory-mapped reads), and the
-decompressed bytes of an ASCII row go to ``orjson.Fragment`` as they are, checked once by
-the same JSON decoder as :func:`leadscore.serving.schemas.json_fragment` (a non-ASCII row
-is decoded and sliced as :func:`leadscore.serving.store.codec.unpack` does).
+Through the store's reader a page of 100 cost ~2.3 ms of CPU at 1M leads and a lead
+~0.44 ms (in-process, same requests): SQLAlchemy's execute and row handling, a dict per
+row, every ``packed`` value decompressed, decoded to ``str`` and sliced, each JSON text
+then checked and wrapped. Here the statement is the driver's (compiled once by SQLite's
+statement cache), the decompressed bytes of an ASCII row go to ``orjson.Fragment`` as
+they are, checked by the same JSON decoder as :func:`leadscore.serving.schemas.json_fragment`
+(a non-ASCII row is decoded and sliced as :func:`leadscore.serving.store.codec.unpack`
+does), and a batch's info is read once: 1.6 ms a page, 0.15 ms a lead. What is left of
+a page is the work itself: ~5 us a row to fetch 29 values, ~2-3 to decompress, ~2.5 to
+check four JSON texts, ~3 for orjson to write ~2.8 KB.
 
-The answer is the bytes ``routes.scores_page`` writes for the same request, by
-construction and by test (tests/serving/test_fast_reads.py compares them). Anything this
-module does not answer (another database, an error to report) returns None and goes
-the usual way.
+``FastReads`` (serving/fast_reads.py) calls these in the event loop (``inline``): a read
+that needs what takes long (a batch's page index, the schema check, a locked database)
+raises :class:`SlowReadError` and is run on a worker thread instead.
+
+The answers are the bytes ``routes.scores_page`` and ``routes.lead_page`` write for the
+same request, by construction and by test (tests/serving/test_hot_reads.py on full rows,
+tests/serving/test_fast_reads.py through the app). Where those answer anything but 200,
+these return None and the route answers, as ever.
 """
 
 from __future__ import annotations
@@ -31,10 +39,6 @@ from leadscore.serving.schemas import _SKIP_JSON, _V2_REASONS, json_fragment, re
 from leadscore.serving.store import ScoreStore, codec
 from leadscore.serving.store.page_index import PageIndexes
 from leadscore.serving.store.schema import PUBLISHED, SCORE_COLUMNS, SUPERSEDED, BatchInfo
-
-MMAP_BYTES = 1 << 34
-"""SQLite reads the file through a memory map up to this size (16 GiB of address space,
-not memory): a page's rows are read without a system call and a copy per 16 KiB page."""
 
 BUSY_INLINE_S = 0.02
 """How long a read in the event loop waits on a locked database before it moves to a
@@ -123,7 +127,6 @@ class HotPages:
                 self.path, timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA query_only=ON")
-            conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             self.local.conn = conn
         return conn
 
