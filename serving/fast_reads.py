@@ -42,8 +42,10 @@ def _whole(value: str, most: int) -> int | None:
 
 class FastReads(HttpMiddleware):
     """``GET /v1/scores`` and ``GET /v1/leads/{id}`` with their common, plainly valid
-    parameters, answered by the route's own code without FastAPI's routing and per-request
-    parameter solving (half of a page's CPU: `make bench-api`).
+    parameters, answered without FastAPI's routing and per-request parameter solving (half
+    of a page's CPU: `make bench-api`): on a SQLite file by serving/hot_reads.py in the
+    event loop, elsewhere (``hot`` False, or another database) by the route's own code on
+    a worker thread.
 
     Anything else (another or a repeated parameter, an empty or over-long value, a number
     the route would refuse or coerce, no valid token, an error answer such as 404 or an
