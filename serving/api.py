@@ -78,10 +78,11 @@ from leadscore.serving.config import (
     api_tokens,
 )
 from leadscore.serving.errors import NoStackTraces, validation_error
+from leadscore.serving.fast_reads import FastReads
 from leadscore.serving.guard import AccessGate, BodyLimit, SecurityHeaders, docs_allowed
 from leadscore.serving.monitor import monitor_router
 from leadscore.serving.on_demand import ModelLoader, OnDemandScorer
-from leadscore.serving.routes import FastReads, decode_cursor, encode_cursor, v1_router
+from leadscore.serving.routes import decode_cursor, encode_cursor, v1_router
 from leadscore.serving.schemas import Health
 from leadscore.serving.session import SessionStore
 from leadscore.serving.store import SCHEMA_VERSION, ScoreStore
@@ -154,7 +155,7 @@ def create_app(
 
     # Outermost last: the proxy's headers first, then security headers on every answer
     # (500s too), the body limit and the token gate before any route reads a byte; the
-    # two hot reads' fast path last (serving/routes.py FastReads).
+    # two hot reads' fast path last (serving/fast_reads.py).
     app.add_middleware(FastReads, store=store, api_config=api_config, auth=api_auth)
     app.add_middleware(AccessGate, api_auth=api_auth, sessions=sessions)
     app.add_middleware(BodyLimit, limit=api_config.max_body_bytes)

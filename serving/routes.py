@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
-import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl
 
-import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from leadscore.models.schema import JSON_COLUMNS
-from leadscore.serving.auth import TokenAuth
 from leadscore.serving.config import ApiConfig
-from leadscore.serving.guard import HttpMiddleware
 from leadscore.serving.lookup import lead_detail
 from leadscore.serving.on_demand import OnDemandScorer, score_request
 from leadscore.serving.schemas import (
@@ -259,102 +253,3 @@ def v1_router(
         return score_request(request, scorer, model, version)
 
     return router
-
-
-_SCORES_TEXT = {"grade": 32, "owner": 255, "cursor": 2048}
-"""``GET /v1/scores``'s parameters :class:`FastReads` takes, with the route's max length."""
-_LEADS = "/v1/leads/"
-
-
-def _whole(value: str, most: int) -> int | None:
-    """A plain positive integer <= ``most`` (as the route's Query(ge=1, le=most) takes it)."""
-    if not re.fullmatch(r"[1-9][0-9]{0,9}", value) or int(value) > most:
-        return None
-    return int(value)
-
-
-class FastReads(HttpMiddleware):
-    """``GET /v1/scores`` and ``GET /v1/leads/{id}`` with their common, plainly valid
-    parameters, answered by the route's own code without FastAPI's routing and per-request
-    parameter solving (half of a page's CPU: `make bench-api`).
-
-    Anything else (another or a repeated parameter, an empty or over-long value, a number
-    the route would refuse or coerce, no valid token, an error answer such as 404 or an
-    invalid cursor's 400) goes on to the FastAPI route, which answers it as before. Sits
-    inside ``AccessGate`` and checks the bearer token again itself.
-    """
-
-    def __init__(self, app: Any, store: ScoreStore, api_config: ApiConfig, auth: TokenAuth) -> None:
-        super().__init__(app)
-        self.store, self.api_config, self.auth = store, api_config, auth
-
-    async def http(self, scope: Any, receive: Any, send: Any) -> None:
-        call = self._plain(scope) if scope["method"] == "GET" else None
-        if call is not None:
-            try:
-                response = await anyio.to_thread.run_sync(call)
-            except HTTPException:
-                pass  # the route answers it (the same error, the same way as ever)
-            else:
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    def _plain(self, scope: Any) -> Callable[[], Response] | None:
-        """The read to run, or None to leave the request to FastAPI."""
-        path: str = scope["path"]
-        if scope.get("root_path") or not (path == "/v1/scores" or path.startswith(_LEADS)):
-            return None
-        token = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                if token is not None:
-                    return None
-                token = value.decode("latin-1")
-        if (
-            token is None
-            or token[:7].lower() != "bearer "
-            or not self.auth.valid(token[7:].strip())
-        ):
-            return None
-        query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        if path == "/v1/scores":
-            return self._scores(query)
-        lead_id = path[len(_LEADS) :]
-        if not lead_id or "/" in lead_id or len(lead_id) > 255:
-            return None
-        history = None
-        for key, value in query:
-            if key != "history" or history is not None:
-                return None
-            history = _whole(value, 1000)
-            if history is None:
-                return None
-        return functools.partial(lead_page, self.store, self.api_config, lead_id, history)
-
-    def _scores(self, query: list[tuple[str, str]]) -> Callable[[], Response] | None:
-        grades: list[str] = []
-        single: dict[str, str] = {}
-        for key, value in query:
-            if key == "limit" and key not in single:
-                single[key] = value
-            elif key not in _SCORES_TEXT or not value or len(value) > _SCORES_TEXT[key]:
-                return None
-            elif key == "grade":
-                grades.append(value)
-            elif key in single:
-                return None
-            else:
-                single[key] = value
-        limit = None
-        if "limit" in single and (limit := _whole(single["limit"], 100_000)) is None:
-            return None
-        return functools.partial(
-            scores_page,
-            self.store,
-            self.api_config,
-            grade=grades or None,
-            owner=single.get("owner"),
-            cursor=single.get("cursor"),
-            limit=limit,
-        )

@@ -187,6 +187,11 @@ class PageIndexes:
         self._kept: OrderedDict[str, PageIndex] = OrderedDict()
         self._building: dict[str, threading.Lock] = {}
 
+    def peek(self, batch_id: str) -> PageIndex | None:
+        """The batch's index if it is built, else None (nothing built)."""
+        with self._lock:
+            return self._kept.get(batch_id)
+
     def get(self, conn: Connection, batch_id: str) -> PageIndex:
         with self._lock:
             found = self._kept.get(batch_id)

@@ -25,6 +25,7 @@ from leadscore.serving.api import (
     decode_cursor,
     encode_cursor,
 )
+from leadscore.serving.hot_reads import HotPages
 from leadscore.serving.store import SCHEMA_VERSION, ScoreStore, StoreConfig
 from tests.serving.test_store import AS_OF, _frame
 
@@ -268,6 +269,7 @@ def test_unexpected_errors_answer_500_without_a_stack_trace(api, monkeypatch, ca
         raise RuntimeError("secret internals at /srv/db password=hunter2")
 
     monkeypatch.setattr(ScoreStore, "page", boom)
+    monkeypatch.setattr(HotPages, "page", boom)  # the fast path's read on a SQLite file
     with caplog.at_level(logging.ERROR, logger="leadscore.serving.api"):
         response = client.get("/v1/scores", headers=AUTH)
     assert response.status_code == 500

@@ -1,5 +1,6 @@
-"""The hot reads' fast path (serving/routes.py ``FastReads``) answers byte for byte what
-the FastAPI routes answer, and leaves every other request to them."""
+"""The hot reads' fast path (serving/fast_reads.py ``FastReads``, on a SQLite file
+serving/hot_reads.py's raw reads; elsewhere the routes' code on a thread) answers byte for
+byte what the FastAPI routes answer, and leaves every other request to them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from leadscore.serving.api import PAGE_TOKENS_ENV, TOKENS_ENV, ApiConfig, create_app
-from leadscore.serving.routes import FastReads, encode_cursor
+from leadscore.serving.fast_reads import FastReads
+from leadscore.serving.routes import encode_cursor
 from tests.serving.test_api import two_batches
 
 TOKEN = "fast-path-token"
@@ -15,7 +17,7 @@ TOKEN = "fast-path-token"
 
 @pytest.fixture(scope="module")
 def clients(tmp_path_factory):
-    """(with the fast path, without it) over the same store."""
+    """(with the fast path, without it, with it on the routes' code) over the same store."""
     folder = tmp_path_factory.mktemp("fast")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(TOKENS_ENV, raising=False)
@@ -25,8 +27,12 @@ def clients(tmp_path_factory):
         fast = create_app(store.config, config, store=store)
         plain = create_app(store.config, config, store=store)
         plain.user_middleware = [m for m in plain.user_middleware if m.cls is not FastReads]
-        with TestClient(fast) as f, TestClient(plain) as p:
-            yield f, p, batches
+        routed = create_app(store.config, config, store=store)
+        for m in routed.user_middleware:
+            if m.cls is FastReads:
+                m.kwargs["hot"] = False  # as on PostgreSQL: the routes' code, on a thread
+        with TestClient(fast) as f, TestClient(plain) as p, TestClient(routed) as r:
+            yield f, p, batches, r
         store.close()
 
 
@@ -81,9 +87,11 @@ HEADERS = [
 ]
 
 
+@pytest.mark.parametrize("hot", [True, False])
 @pytest.mark.parametrize("headers", HEADERS)
-def test_the_fast_path_answers_as_the_routes(clients, headers):
-    fast, plain, batches = clients
+def test_the_fast_path_answers_as_the_routes(clients, headers, hot):
+    fast, plain, batches, routed = clients
+    fast = fast if hot else routed
     for url in cases(batches):
         got, want = fast.get(url, headers=headers), plain.get(url, headers=headers)
         assert got.status_code == want.status_code, url
@@ -94,7 +102,7 @@ def test_the_fast_path_answers_as_the_routes(clients, headers):
 def test_the_fast_path_is_taken(clients, monkeypatch):
     from leadscore.serving import routes
 
-    fast, _, _ = clients
+    _, _, _, fast = clients  # the routes' code (hot reads: the next test)
     taken = []
     real = routes.scores_page
 
@@ -107,3 +115,31 @@ def test_the_fast_path_is_taken(clients, monkeypatch):
     assert fast.get("/v1/scores?grade=A&owner=ann&limit=3", headers=auth).status_code == 200
     # once, by FastReads (its keywords; the FastAPI route passes them by position)
     assert taken == [{"grade": ["A"], "owner": "ann", "cursor": None, "limit": 3}]
+
+
+def test_the_hot_reads_are_taken_in_the_event_loop(clients, monkeypatch):
+    from leadscore.serving.hot_reads import HotPages
+
+    fast, _, _, _ = clients
+    taken = []
+    real_page, real_lead = HotPages.page, HotPages.lead
+
+    def page(self, *args, **kwargs):
+        taken.append(("page", args[1:], kwargs))
+        return real_page(self, *args, **kwargs)
+
+    def lead(self, *args, **kwargs):
+        taken.append(("lead", args[1:], kwargs))
+        return real_lead(self, *args, **kwargs)
+
+    monkeypatch.setattr(HotPages, "page", page)
+    monkeypatch.setattr(HotPages, "lead", lead)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    fast.get("/v1/scores?owner=ann", headers=auth)  # builds the batch's page index first
+    taken.clear()
+    assert fast.get("/v1/scores?grade=A&owner=ann&limit=3", headers=auth).status_code == 200
+    assert fast.get("/v1/leads/a?history=2", headers=auth).status_code == 200
+    assert taken == [
+        ("page", (["A"], "ann", None, 3), {"inline": True}),
+        ("lead", ("a", 2), {"inline": True}),
+    ]
