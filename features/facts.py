@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT, VALUE
 from leadscore.features.pieces import TEXT, Column, Pieces, join_rows
+from leadscore.features.text_bytes import trimmed
 
 DISPLAY_LENGTHS: dict[str, int] = {"name": 255, "company": 255, "email": 320, "record_id": 255}
 """The display columns and the longest text each keeps (the store's column lengths,
@@ -116,9 +117,21 @@ def display_columns(leads: pd.DataFrame, display: Mapping[str, str]) -> dict[str
         if source is None or source not in leads.columns:
             out[column] = pd.Series(np.nan, index=range(len(leads)), dtype=TEXT)
             continue
-        text = leads[source].astype(TEXT).str.strip().reset_index(drop=True)
+        text = leads[source].astype(TEXT).reset_index(drop=True)
+        if trimmed(text) and _longest(text) <= length:  # the usual column: nothing to do
+            out[column] = text
+            continue
+        text = text.str.strip()
         out[column] = text.mask(text == "").str.slice(0, length)
     return out
+
+
+def _longest(text: pd.Series) -> int:
+    """The most UTF-8 bytes of any value of an Arrow-backed text column (at least its
+    characters): a column whose values all fit needs no cut."""
+    lengths = pc.binary_length(pa.chunked_array(pa.array(text.array)))
+    longest = pc.max(lengths).as_py()
+    return 0 if longest is None else int(longest)
 
 
 def _lead_codes(activities: pd.DataFrame, lead_ids: pd.Series) -> np.ndarray:
@@ -242,12 +255,18 @@ def activity_facts(
     stamp = pd.to_datetime(activities[OCCURRED_AT], utc=True).to_numpy("datetime64[ns]")
     stamp = stamp.view(np.int64)
     known = stamp != np.iinfo(np.int64).min  # NaT
-    keep = np.flatnonzero((lead >= 0) & known & (stamp < as_of.value))
-    if len(keep) == 0:
-        return out
-    seconds = stamp[keep] // 1_000_000_000
-    order, groups = _newest_kernel(lead[keep], seconds, n, limit)
-    picked, seconds = keep[order], seconds[order]
+    kept = (lead >= 0) & known & (stamp < as_of.value)
+    if kept.all():  # the nightly case: every activity counts, no copy of the log
+        seconds = stamp // 1_000_000_000
+        order, groups = _newest_kernel(lead, seconds, n, limit)
+        picked, seconds = order, seconds[order]
+    else:
+        keep = np.flatnonzero(kept)
+        if len(keep) == 0:
+            return out
+        seconds = stamp[keep] // 1_000_000_000
+        order, groups = _newest_kernel(lead[keep], seconds, n, limit)
+        picked, seconds = keep[order], seconds[order]
     kinds = pc.dictionary_encode(pa.array(activities[ACTIVITY_TYPE].array))
     if isinstance(kinds, pa.ChunkedArray):
         last = kinds.chunk(kinds.num_chunks - 1)  # every chunk's dictionary is the same

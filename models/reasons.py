@@ -70,9 +70,62 @@ def number_pieces(
     """:func:`number` of every value then ``suffix``, as a column of ``pieces``, each
     distinct rounded number written once; NaN gives no piece."""
     scaled = np.rint(np.asarray(values, dtype=np.float64) * 10.0**digits)
-    codes, uniques = pd.factorize(scaled, use_na_sentinel=True)
+    codes, uniques = _whole_codes(scaled)
     scale = 10.0**digits
-    return codes, pieces.add(f"{float(u) / scale + 0.0!r}{suffix}" for u in uniques)
+    return codes, pieces.add(f"{u / scale + 0.0!r}{suffix}" for u in uniques.tolist())
+
+
+def _whole_codes(scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whole numbers (NaN: code -1) as codes into their distinct values, like
+    ``pd.factorize`` but by position in their range, without hashing, when the range is
+    short (a night's contributions: a few units times 10**4); else ``pd.factorize``.
+    Numbers equal as floats (0.0 and -0.0) share a code, as they share a text."""
+    known = ~np.isnan(scaled)
+    every = bool(known.all())
+    present = scaled if every else scaled[known]
+    if not len(present):
+        return np.full(len(scaled), -1, dtype=np.int64), np.zeros(0)
+    low, high = float(present.min()), float(present.max())
+    if not (np.isfinite(low) and np.isfinite(high)) or high - low > 4 * len(present) + 4096:
+        return pd.factorize(scaled, use_na_sentinel=True)
+    offset = (present - low).astype(np.int64)
+    seen = np.zeros(int(high - low) + 1, dtype=bool)
+    seen[offset] = True
+    place = np.cumsum(seen) - 1
+    if every:
+        return place[offset], np.flatnonzero(seen) + low
+    codes = np.full(len(scaled), -1, dtype=np.int64)
+    codes[known] = place[offset]
+    return codes, np.flatnonzero(seen) + low
+
+
+_KEPT: dict[object, dict[object, str]] = {}
+KEPT_LIMIT = 1_000_000
+"""Texts kept per table before it starts over (a bound on memory)."""
+
+
+def _kept(name: object) -> dict[object, str]:
+    """A table of texts written before in this process (a night's partitions share
+    most of their distinct reasons), emptied when it grows past
+    :data:`KEPT_LIMIT`."""
+    table = _KEPT.setdefault(name, {})
+    if len(table) > KEPT_LIMIT:
+        table.clear()
+    return table
+
+
+def _heads(texts: Sequence[tuple[str, str]]) -> list[str]:
+    """Each reason's JSON up to its direction's value, per (concept key, text)."""
+    table, out = _kept("heads"), []
+    for pair in texts:
+        head = table.get(pair)
+        if head is None:
+            key, text = pair
+            head = table[pair] = (
+                f'{{"concept": {json.dumps(key)}, "text": {quote_text(text)}, "direction": "'
+            )
+        out.append(head)
+    return out
 
 
 def encode_batch(
@@ -97,12 +150,8 @@ def encode_batch(
     (features/pieces.py).
     """
     pieces = Pieces()
-    heads = (
-        f'{{"concept": {json.dumps(key)}, "text": {quote_text(text)}, "direction": "'
-        for key, text in texts
-    )
     columns = [
-        (text_codes, pieces.add(heads)),
+        (text_codes, pieces.add(_heads(texts))),
         (
             np.where(positive, 0, 1),
             pieces.add(f'{sign}", "contribution": ' for sign in (POSITIVE, NEGATIVE)),
