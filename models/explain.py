@@ -229,8 +229,7 @@ def render_concept(
     concept: Concept, X: pd.DataFrame, rows: np.ndarray, new_lead_days: float
 ) -> tuple[np.ndarray, list[str]]:
     """``concept.text`` of each of ``rows`` of ``X`` (positions), as codes into the
-    distinct texts: each distinct fact is put in words once (and once per process:
-    :func:`_worded`)."""
+    distinct texts: each distinct fact is put in words once."""
     facts = concept.text_facts(concept.fact_values(lambda name: X[name].to_numpy()[rows]))
     if not facts:
         return np.zeros(len(rows), dtype=np.int64), [concept.text({}, new_lead_days)]
@@ -245,53 +244,15 @@ def render_concept(
     return key, _worded(concept, {n: v[first] for n, v in facts.items()}, new_lead_days)
 
 
-_WORDED: dict[tuple[object, ...], dict[tuple[object, ...], str]] = {}
-WORDED_LIMIT = 500_000
-"""Texts :func:`_worded` keeps per concept before it starts over (a bound on memory)."""
-
-
-def forget_worded() -> None:
-    """Drop the texts :func:`_worded` kept (a cold start, e.g. for a fair timing)."""
-    _WORDED.clear()
-
-
 def _worded(concept: Concept, facts: dict[str, np.ndarray], new_lead_days: float) -> list[str]:
-    """``concept.text`` of each row of ``facts`` (the distinct facts, one row each).
-
-    A night's partitions share most of their distinct facts ("3 views, last 1 day ago"),
-    so each text is kept, per concept and per fact dtypes, under its facts exactly (a
-    float by its bits: -0.0 is not 0.0, nor 1.0 the integer 1) and worded once per
-    process. Values are handed over as a frame's ``to_dict`` would (:func:`_native`).
-    """
+    """``concept.text`` of each row of ``facts`` (the distinct facts, one row each), the
+    values handed over as a frame's ``to_dict`` would (:func:`_native`)."""
     names = list(facts)
     values = [v.tolist() if v.dtype != object else [_native(x) for x in v] for v in facts.values()]
-    keys = [
-        v.view(np.int64).tolist()
-        if v.dtype == np.float64
-        else [(type(x), x) for x in plain]
-        if v.dtype == object
-        else plain
-        for v, plain in zip(facts.values(), values, strict=True)
+    return [
+        concept.text(dict(zip(names, row, strict=True)), new_lead_days)
+        for row in zip(*values, strict=True)
     ]
-    try:
-        dtypes = tuple(str(v.dtype) for v in facts.values())
-        table = _WORDED.setdefault((concept, new_lead_days, *dtypes), {})
-    except TypeError:  # an unhashable concept: nothing kept
-        table = {}
-    if len(table) > WORDED_LIMIT:
-        table.clear()
-    texts = []
-    for row, key in zip(zip(*values, strict=True), zip(*keys, strict=True), strict=True):
-        try:
-            text = table.get(key)
-        except TypeError:  # an unhashable fact: worded, not kept
-            text, key = None, None
-        if text is None:
-            text = concept.text(dict(zip(names, row, strict=True)), new_lead_days)
-            if key is not None:
-                table[key] = text
-        texts.append(text)
-    return texts
 
 
 def _native(value: object) -> object:

@@ -99,35 +99,6 @@ def _whole_codes(scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.flatnonzero(seen) + low
 
 
-_KEPT: dict[object, dict[object, str]] = {}
-KEPT_LIMIT = 1_000_000
-"""Texts kept per table before it starts over (a bound on memory)."""
-
-
-def _kept(name: object) -> dict[object, str]:
-    """A table of texts written before in this process (a night's partitions share
-    most of their distinct reasons), emptied when it grows past
-    :data:`KEPT_LIMIT`."""
-    table = _KEPT.setdefault(name, {})
-    if len(table) > KEPT_LIMIT:
-        table.clear()
-    return table
-
-
-def _heads(texts: Sequence[tuple[str, str]]) -> list[str]:
-    """Each reason's JSON up to its direction's value, per (concept key, text)."""
-    table, out = _kept("heads"), []
-    for pair in texts:
-        head = table.get(pair)
-        if head is None:
-            key, text = pair
-            head = table[pair] = (
-                f'{{"concept": {json.dumps(key)}, "text": {quote_text(text)}, "direction": "'
-            )
-        out.append(head)
-    return out
-
-
 def encode_batch(
     counts: np.ndarray,
     texts: Sequence[tuple[str, str]],
@@ -150,8 +121,12 @@ def encode_batch(
     (features/pieces.py).
     """
     pieces = Pieces()
+    heads = (
+        f'{{"concept": {json.dumps(key)}, "text": {quote_text(text)}, "direction": "'
+        for key, text in texts
+    )
     columns = [
-        (text_codes, pieces.add(_heads(texts))),
+        (text_codes, pieces.add(heads)),
         (
             np.where(positive, 0, 1),
             pieces.add(f'{sign}", "contribution": ' for sign in (POSITIVE, NEGATIVE)),
