@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import ACTIVITY_TYPE, LEAD_ID, OCCURRED_AT, VALUE
 from leadscore.features.pieces import TEXT, Column, Pieces, join_rows
+from leadscore.features.text_bytes import trimmed
 
 DISPLAY_LENGTHS: dict[str, int] = {"name": 255, "company": 255, "email": 320, "record_id": 255}
 """The display columns and the longest text each keeps (the store's column lengths,
@@ -116,9 +117,21 @@ def display_columns(leads: pd.DataFrame, display: Mapping[str, str]) -> dict[str
         if source is None or source not in leads.columns:
             out[column] = pd.Series(np.nan, index=range(len(leads)), dtype=TEXT)
             continue
-        text = leads[source].astype(TEXT).str.strip().reset_index(drop=True)
+        text = leads[source].astype(TEXT).reset_index(drop=True)
+        if trimmed(text) and _longest(text) <= length:  # the usual column: nothing to do
+            out[column] = text
+            continue
+        text = text.str.strip()
         out[column] = text.mask(text == "").str.slice(0, length)
     return out
+
+
+def _longest(text: pd.Series) -> int:
+    """The most UTF-8 bytes of any value of an Arrow-backed text column (at least its
+    characters): a column whose values all fit needs no cut."""
+    lengths = pc.binary_length(pa.chunked_array(pa.array(text.array)))
+    longest = pc.max(lengths).as_py()
+    return 0 if longest is None else int(longest)
 
 
 def _lead_codes(activities: pd.DataFrame, lead_ids: pd.Series) -> np.ndarray:
@@ -165,49 +178,65 @@ def _iso(nanoseconds: np.ndarray) -> pa.Array:
     return join_rows(pieces, _instants(nanoseconds // 1_000_000_000, pieces, "Z"))
 
 
+@numba.njit(cache=True, inline="always")
+def _at(bucket: np.ndarray, ordered: bool, j: int) -> int:
+    """The activity at place ``j`` of the by-lead order (itself when the log is so ordered)."""
+    return j if ordered else bucket[j]
+
+
 @numba.njit(cache=True)
-def _newest_kernel(lead: np.ndarray, second: np.ndarray, n: int, limit: int) -> tuple:
+def _newest_kernel(lead: np.ndarray, stamp: np.ndarray, n: int, limit: int) -> tuple:
     """Per lead (0..n-1), the positions of its ``limit`` newest activities, newest first
-    (to the second; ties keep their input order), and the offsets of each lead's run:
-    a counting sort by lead, then each lead's few activities ordered on their own."""
+    (to the second of ``stamp``, ns; ties keep their input order), and the offsets of each
+    lead's run: a counting sort by lead (none when the log is grouped by lead already, as
+    a partition's is), then each lead's few activities ordered on their own."""
     starts = np.zeros(n + 1, dtype=np.int64)
+    ordered = True
     for i in range(len(lead)):
         starts[lead[i] + 1] += 1
+        if i and lead[i] < lead[i - 1]:
+            ordered = False
     kept = np.zeros(n + 1, dtype=np.int64)
     for r in range(n):
         kept[r + 1] = kept[r] + min(starts[r + 1], limit)
         starts[r + 1] += starts[r]
-    filled = starts[:-1].copy()
-    bucket = np.empty(len(lead), dtype=np.int64)
-    for i in range(len(lead)):
-        bucket[filled[lead[i]]] = i
-        filled[lead[i]] += 1
+    bucket = np.empty(0 if ordered else len(lead), dtype=np.int64)
+    if not ordered:
+        filled = starts[:-1].copy()
+        for i in range(len(lead)):
+            bucket[filled[lead[i]]] = i
+            filled[lead[i]] += 1
+    ns = 1_000_000_000
     out = np.empty(kept[n], dtype=np.int64)
     for r in range(n):
         a, b, w, end = starts[r], starts[r + 1], kept[r], kept[r + 1]
         ascending = True
         for j in range(a + 1, b):
-            if second[bucket[j]] < second[bucket[j - 1]]:
+            if stamp[_at(bucket, ordered, j)] // ns < stamp[_at(bucket, ordered, j - 1)] // ns:
                 ascending = False
                 break
         if ascending:  # the log's usual order: the newest run of equal seconds first
             j = b
             while j > a and w < end:
                 i = j - 1
-                while i > a and second[bucket[i - 1]] == second[bucket[i]]:
+                while (
+                    i > a
+                    and stamp[_at(bucket, ordered, i - 1)] // ns
+                    == stamp[_at(bucket, ordered, i)] // ns
+                ):
                     i -= 1
                 for t in range(i, j):
                     if w < end:
-                        out[w] = bucket[t]
+                        out[w] = _at(bucket, ordered, t)
                         w += 1
                 j = i
         else:
             keys = np.empty(b - a, dtype=np.int64)
             for t in range(a, b):
-                keys[t - a] = -second[bucket[t]]
+                keys[t - a] = -(stamp[_at(bucket, ordered, t)] // ns)
             order = np.argsort(keys, kind="mergesort")
             for t in range(end - w):
-                out[w + t] = bucket[a + order[t]]
+                out[w + t] = _at(bucket, ordered, a + order[t])
     return out, kept
 
 
@@ -242,12 +271,16 @@ def activity_facts(
     stamp = pd.to_datetime(activities[OCCURRED_AT], utc=True).to_numpy("datetime64[ns]")
     stamp = stamp.view(np.int64)
     known = stamp != np.iinfo(np.int64).min  # NaT
-    keep = np.flatnonzero((lead >= 0) & known & (stamp < as_of.value))
-    if len(keep) == 0:
-        return out
-    seconds = stamp[keep] // 1_000_000_000
-    order, groups = _newest_kernel(lead[keep], seconds, n, limit)
-    picked, seconds = keep[order], seconds[order]
+    kept = (lead >= 0) & known & (stamp < as_of.value)
+    if kept.all():  # the nightly case: every activity counts, no copy of the log
+        picked, groups = _newest_kernel(lead, stamp, n, limit)
+    else:
+        keep = np.flatnonzero(kept)
+        if len(keep) == 0:
+            return out
+        order, groups = _newest_kernel(lead[keep], stamp[keep], n, limit)
+        picked = keep[order]
+    seconds = stamp[picked] // 1_000_000_000
     kinds = pc.dictionary_encode(pa.array(activities[ACTIVITY_TYPE].array))
     if isinstance(kinds, pa.ChunkedArray):
         last = kinds.chunk(kinds.num_chunks - 1)  # every chunk's dictionary is the same

@@ -70,6 +70,14 @@ class Pieces:
 
 
 @numba.njit(cache=True)
+def _place(column: np.ndarray, start: int, out: np.ndarray) -> None:
+    """``out`` (one column of the codes) = ``column + start``, or -1 where ``column`` < 0:
+    one pass instead of an add, a compare and a masked store."""
+    for i in range(len(column)):
+        out[i] = column[i] + start if column[i] >= 0 else -1
+
+
+@numba.njit(cache=True)
 def _sizes(
     codes: np.ndarray, groups: np.ndarray, lengths: np.ndarray, frame: np.ndarray
 ) -> np.ndarray:
@@ -158,8 +166,7 @@ def join_rows(
     items = len(columns[0][0]) if columns else 0
     codes = np.empty((items, len(columns)), dtype=np.int32, order="F")
     for k, (column, start) in enumerate(columns):
-        np.add(column, start, out=codes[:, k], casting="unsafe")
-        codes[np.asarray(column) < 0, k] = -1
+        _place(np.asarray(column), start, codes[:, k])
     if groups is None:
         groups = np.arange(items + 1, dtype=np.int64)
     groups = np.ascontiguousarray(groups, dtype=np.int64)

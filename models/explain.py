@@ -237,12 +237,22 @@ def render_concept(
     for values in facts.values():
         codes, uniques = pd.factorize(values, use_na_sentinel=False)
         key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    texts = [
-        concept.text({name: _native(v[i]) for name, v in facts.items()}, new_lead_days)
-        for i in first
+    # factorize numbers the distinct facts in order of first appearance: each one's
+    # first row is where the code exceeds every code before it (no sort)
+    seen = np.maximum.accumulate(key)
+    first = np.flatnonzero(np.concatenate([[True], key[1:] > seen[:-1]]))
+    return key, _worded(concept, {n: v[first] for n, v in facts.items()}, new_lead_days)
+
+
+def _worded(concept: Concept, facts: dict[str, np.ndarray], new_lead_days: float) -> list[str]:
+    """``concept.text`` of each row of ``facts`` (the distinct facts, one row each), the
+    values handed over as a frame's ``to_dict`` would (:func:`_native`)."""
+    names = list(facts)
+    values = [v.tolist() if v.dtype != object else [_native(x) for x in v] for v in facts.values()]
+    return [
+        concept.text(dict(zip(names, row, strict=True)), new_lead_days)
+        for row in zip(*values, strict=True)
     ]
-    return inverse.ravel(), texts
 
 
 def _native(value: object) -> object:

@@ -30,7 +30,7 @@ from leadscore.features.registry import ENGAGEMENT, FIT, FeatureRegistry
 from leadscore.models.base import LeadScorer
 from leadscore.models.config import ScoringConfig
 from leadscore.models.explain import family_sums, reasons_json
-from leadscore.models.rules import RuleScorer, grade_of
+from leadscore.models.rules import RuleScorer, coded, grade_of
 from leadscore.models.schema import (
     DISPLAY_COLUMNS,
     FACT_COLUMNS,
@@ -116,9 +116,10 @@ def score_partition(
         reasons = reasons_json(contributions, features, names, registry, config)
     del contributions
     with _stage(times, "rules"):
-        rule_points = np.round(rules.points(features), 2)
+        coded_features = coded(features)  # each column the rules read factorised once
+        rule_points = np.round(rules.points(coded_features), 2)
         rule_grades = grade_of(rule_points, rules._rules().grades)
-        rule_reasons = rules.reasons_json(features)
+        rule_reasons = rules.reasons_json(coded_features)
     quantiles = quantiles_of(model)
     if quantiles is None:
         note_missing(model)

@@ -7,13 +7,17 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pytest
 
 from leadscore.features.facts import (
     DISPLAY_LENGTHS,
     FACT_FRAME_COLUMNS,
     TIMELINE_LENGTH,
+    display_columns,
     lead_facts,
 )
+from leadscore.features.pieces import TEXT
 from leadscore.models import schema
 from tests.conftest import ts
 
@@ -142,3 +146,26 @@ def test_a_spilled_partitions_categorical_ids_and_no_log(small_config):
     shuffled = lead_facts(leads.iloc[::-1], _activities().iloc[::-1], AS_OF, small_config)
     assert shuffled["lead_id"].tolist() == ["L3", "L2", "L1"]
     assert shuffled["timeline"].tolist() == plain["timeline"].tolist()[::-1]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["Ann Lee", "Bo", None, "Zoë Ångström"],  # trimmed and short: kept as they are
+        [" Ann ", "", None, "Bo\t", "\u00a0Cy"],  # blanks and empties: stripped, nulled
+        ["x" * 300, "ok"],  # too long: cut
+        ["ü" * 200, "ok"],  # 200 characters in 400 bytes: kept whole
+    ],
+)
+def test_display_columns_equal_strip_blank_and_cut(names):
+    """A clean column is kept as it is (checked on its bytes): the same text, and the
+    same Arrow type, as stripping, blanking empties and cutting every value."""
+    leads = pd.DataFrame({"full_name": pd.array(names, dtype=TEXT)})
+    got = display_columns(leads, {"name": "full_name"})["name"]
+    text = leads["full_name"].astype(TEXT).str.strip()
+    want = text.mask(text == "").str.slice(0, DISPLAY_LENGTHS["name"])
+    assert got.dtype == want.dtype
+    assert got.astype(object).where(got.notna(), None).tolist() == (
+        want.astype(object).where(want.notna(), None).tolist()
+    )
+    assert pa.array(got.array).type == pa.array(want.array).type

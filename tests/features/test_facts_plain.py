@@ -37,11 +37,15 @@ def _mixed(activities: pd.DataFrame) -> pd.DataFrame:
     return mixed.assign(activity_type=pd.arrays.ArrowStringArray(chunks))
 
 
-@pytest.mark.parametrize("shuffled", [False, True])
-def test_facts_equal_the_per_lead_rendering(crm, shuffled):
+@pytest.mark.parametrize(("shuffled", "all_known"), [(False, False), (True, False), (False, True)])
+def test_facts_equal_the_per_lead_rendering(crm, shuffled, all_known):
+    """``all_known``: every activity is before the scoring time (the nightly case, the log
+    read without a copy)."""
     leads, activities, settings = crm
     activities = _mixed(activities) if shuffled else activities
     as_of = leads["created_at"].max().floor("D") - pd.Timedelta(days=20)  # some in the future
+    if all_known:
+        as_of = activities["occurred_at"].max() + pd.Timedelta(days=1)
     display = settings.data.display.columns()
     got = lead_facts(leads, activities, as_of, settings.features, display)
     want = plain_facts(leads, activities, as_of, settings.features, display)

@@ -6,6 +6,7 @@ import json
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from leadscore.models import reasons
@@ -36,6 +37,27 @@ def test_numbers_are_rounded_once_and_never_negative_zero():
     assert reasons.numbers(values).tolist() == ["0.1235", "0.0", "0.0", "1.0", "-3.1416"]
     assert [reasons.number(v) for v in values] == reasons.numbers(values).tolist()
     assert reasons.numbers(np.array([[0.5, 0.12345]]), 3).tolist() == [["0.5", "0.123"]]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [3.0, -0.0, 0.0, np.nan, -2.0, 3.0, np.nan],  # the usual: a short range, NaN padding
+        [np.nan, np.nan],
+        [],
+        [1e12, -1e12, 5.0, 1e12],  # a range too long to index: hashed
+        [np.inf, 1.0, -np.inf],
+    ],
+)
+def test_numbers_coded_by_range_equal_factorize(values):
+    """``number_pieces`` codes whole numbers by their place in their range (no hashing):
+    the same groups and the same texts as ``pd.factorize``, NaN without a piece."""
+    scaled = np.array(values, dtype=np.float64)
+    codes, uniques = reasons._whole_codes(scaled)
+    want_codes, want_uniques = pd.factorize(scaled, use_na_sentinel=True)
+    got = [None if c < 0 else float(uniques[c]) for c in codes]
+    assert got == [None if c < 0 else float(want_uniques[c]) for c in want_codes]
+    assert len(uniques) == len(want_uniques)
 
 
 def test_the_batch_path_equals_the_encoder():
