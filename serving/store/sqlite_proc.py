@@ -62,12 +62,12 @@ def sqlite_records(table: pa.Table) -> list[tuple[Any, ...]]:
     return list(zip(*columns, strict=True))
 
 
-def table_bytes(table: pa.Table) -> bytes:
-    """``table`` as one Arrow IPC stream (its schema, then its batches)."""
+def table_buffer(table: pa.Table) -> pa.Buffer:
+    """``table`` as one Arrow IPC stream (its schema, then its batches): one copy."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    return sink.getvalue()
 
 
 class WriterProcess:
@@ -98,15 +98,16 @@ class WriterProcess:
         child's error if it has stopped."""
         if self._proc.poll() is not None:
             self._result()
-        data = table_bytes(table)
+        data = table_buffer(table)
         try:
-            self._send(_LENGTH.pack(len(data)) + data)
+            self._send(_LENGTH.pack(data.size))
+            self._send(memoryview(data))
         except BrokenPipeError:
             self._result()
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes | memoryview) -> None:
         stdin: IO[bytes] = self._proc.stdin  # type: ignore[assignment]
-        view = memoryview(data)
+        view = memoryview(data).cast("B")
         while view:
             view = view[stdin.write(view) or 0 :]
 
