@@ -63,10 +63,10 @@ each time, a cost that grew with the square of the batch (issue #19: 2M leads to
 second at a time."""
 
 SQLITE_PROCESS_ROWS = 50_000
-"""Rows of a SQLite publish (to a file) after which its chunks go to a writer process
+"""Rows of a SQLite publish (to a file) from which its chunks go to a writer process
 (``store/sqlite_proc.py``), so that they are inserted while the next ones are prepared:
-the first transaction is written here, then the child takes over (starting it costs
-~0.2 s, which a small publish would not win back)."""
+from the first chunk when the first partition has that many rows, else from the first
+commit past them (starting it costs ~0.2 s, which a small publish would not win back)."""
 
 _STOP = None
 _CODECS = threading.Lock()
@@ -158,16 +158,20 @@ class ChunkWriter(StoreBase):
     _kinds: tuple[str, ...] = ()  # PostgreSQL: how binary COPY sends each column
     _proc: WriterProcess | None = None  # SQLite: the writer process, once started
     _rows = 0  # SQLite: rows of this publish sent so far
+    _early = False  # SQLite: this publish starts its writer process with its first chunk
 
-    def _sink(self) -> ChunkSink:
+    def _sink(self, rows_hint: int = 0) -> ChunkSink:
         """Where a publish's chunks go: COPY streams in threads on PostgreSQL; SQLite's in
         the calling thread (a writer thread measured no faster: binding each value holds
-        the GIL, and an in-memory database is one per thread)."""
+        the GIL, and an in-memory database is one per thread), or in a writer process
+        from the first chunk if ``rows_hint`` (the rows of the publish's first partition)
+        reaches :data:`SQLITE_PROCESS_ROWS`, else once that many rows are written."""
         if self.engine.dialect.name == "postgresql":
             with self.engine.connect() as conn:
                 self._kinds = copy_kinds(conn)
             return ChunkSink(self._insert_chunk, COPY_STREAMS)
         self._rows = 0
+        self._early = rows_hint >= SQLITE_PROCESS_ROWS
         return ChunkSink(self._insert_chunk, 0, self._end_chunks)
 
     def _insert_chunk(self, rows: pa.Table) -> None:
@@ -182,7 +186,13 @@ class ChunkWriter(StoreBase):
             with self.engine.begin() as conn:
                 copy_postgresql(conn, rows, self._kinds)
             return
+        if self._proc is None and not self._rows and self._early:
+            self._proc = self._start_process()
         if self._proc is not None:
+            if not self._rows:  # the batch's codec dictionary, before its first rows
+                with self.engine.begin() as conn:
+                    save_dictionary(conn, rows)
+            self._rows += len(rows)
             self._driver_errors(self._proc.put, sqlite_table(rows))
             return
         if self._open is None:
@@ -196,20 +206,23 @@ class ChunkWriter(StoreBase):
         self._rows += len(rows)
         if written[0] >= SQLITE_TRANSACTION_ROWS:
             self._end_chunks(True)
-            database = sqlite_file(self.config.url)
-            if self._rows >= SQLITE_PROCESS_ROWS and database is not None:
-                self._proc = self._start_process(str(database))
+            if self._rows >= SQLITE_PROCESS_ROWS:
+                self._proc = self._start_process()
 
-    def _start_process(self, database: str) -> WriterProcess:
+    def _start_process(self) -> WriterProcess | None:
         """The writer process of the rest of a SQLite publish, its connection set up as
-        the publishing one (``store/base.py``, :func:`bulk.insert_sqlite`)."""
+        the publishing one (``store/base.py``, :func:`bulk.insert_sqlite`); None for a
+        database that is not a file (in memory: one per connection)."""
+        database = sqlite_file(self.config.url)
+        if database is None:
+            return None
         pragmas = {
             "foreign_keys": 1,
             "synchronous": 1,  # NORMAL, as store/base.py
             "wal_autocheckpoint": self.config.sqlite_checkpoint_pages,
             "cache_size": -SQLITE_CACHE_KIB,
         }
-        return WriterProcess(database, self._insert_sql(), SQLITE_TRANSACTION_ROWS, pragmas)
+        return WriterProcess(str(database), self._insert_sql(), SQLITE_TRANSACTION_ROWS, pragmas)
 
     def _driver_errors(self, call: Callable[..., None], *args: object) -> None:
         """``call(*args)``; a SQLite error of the writer process is raised as SQLAlchemy

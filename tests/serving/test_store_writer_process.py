@@ -77,18 +77,21 @@ def rows_of(store: ScoreStore, batch_id: str) -> int:
 
 
 def halves(frame: pd.DataFrame) -> list[pd.DataFrame]:
+    """Two partitions of 30 rows: the writer process starts with the first chunk."""
     return [frame.iloc[: len(frame) // 2], frame.iloc[len(frame) // 2 :]]
 
 
-def test_writer_process_stores_what_the_in_process_path_stores(tmp_path, small_process):
+@pytest.mark.parametrize("first", [30, 5], ids=["from-the-first-chunk", "after-a-commit"])
+def test_writer_process_stores_what_the_in_process_path_stores(tmp_path, small_process, first):
     frame = many_scores(N, seed=3)
+    parts = [frame.iloc[:first], frame.iloc[first:]]
     inline = file_store(tmp_path, "inline.db")
     with pytest.MonkeyPatch.context() as patch:  # this one never starts the process
         patch.setattr(sink, "SQLITE_PROCESS_ROWS", 10**9)
-        a = inline.publish_stream(halves(frame), model_version="7", as_of=AS_OF)
+        a = inline.publish_stream(parts, model_version="7", as_of=AS_OF)
     assert not small_process
     store = file_store(tmp_path)
-    b = store.publish_stream(halves(frame), model_version="7", as_of=AS_OF)
+    b = store.publish_stream(parts, model_version="7", as_of=AS_OF)
     assert len(small_process) == 1
     assert raw_rows(store, b.batch_id) == raw_rows(inline, a.batch_id)
     assert len(raw_rows(store, b.batch_id)) == N == b.n_rows
