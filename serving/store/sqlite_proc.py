@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import struct
 import subprocess
@@ -201,4 +202,6 @@ def child(spec: dict[str, Any], stdin: IO[bytes], stdout: IO[bytes]) -> int:
 
 
 if __name__ == "__main__":
+    # Ctrl-C is the publisher's to handle: it abandons the batch and kills this process
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(child(json.loads(sys.argv[1]), sys.stdin.buffer, sys.stdout.buffer))
