@@ -21,13 +21,18 @@ strings shared with the frame, not copied), and:
   built column by column (:func:`sqlite_records`), on a connection whose page cache is
   raised for the publish (:data:`SQLITE_CACHE_KIB`) so the (batch, rank) index, filled
   in random order, stays in memory instead of being re-read and re-written per chunk.
-  What bounds SQLite is that driver, in one thread: a bound parameter per cell and one
-  B-tree insert per row and index (measured here: ~8 us of CPU a row with no secondary
-  index, ~20 us with the four, plus the 2.2 KB written to the WAL and checkpointed).
+  What bounds SQLite is that driver: a bound parameter per cell and one B-tree insert
+  per row and index (measured on the 250k bench's rows: ~6 us of CPU a row with no
+  secondary index, ~9 us with the four; the (batch, rank) one, filled in random order,
+  is half of that difference, and inserting in rank order instead measured slower, the
+  other three then random). The three columns kept in ``packed`` are not bound
+  (:data:`SQLITE_COLUMNS`). Measured no faster: ``WITHOUT ROWID`` (one B-tree fewer,
+  but the three indexes then carry the key, not a rowid), 4 or 64 KiB pages (16 KiB),
+  ``synchronous=OFF``, no foreign key check.
 
-The chunks are written by threads beside the one preparing them (``store/sink.py``):
-two COPY streams on PostgreSQL, one writer on SQLite, whose transactions span
-``sink.SQLITE_TRANSACTION_ROWS`` rows.
+The chunks are written beside the thread preparing them (``store/sink.py``): two COPY
+streams on PostgreSQL; on SQLite, past its first transaction, a writer process
+(``store/sqlite_proc.py``), whose transactions span ``sink.SQLITE_TRANSACTION_ROWS`` rows.
 
 Crash safety is unchanged: the rows are written while their batch is ``writing``,
 invisible to readers, and only the flip (one synchronous transaction) makes it current.
@@ -57,9 +62,15 @@ from sqlalchemy.exc import DBAPIError
 from leadscore.serving.store import codec
 from leadscore.serving.store.copy_binary import copy_binary
 from leadscore.serving.store.schema import SCORE_COLUMNS, scores_table
+from leadscore.serving.store.sqlite_proc import sqlite_records
 
 INSERT_COLUMNS: tuple[str, ...] = ("batch_id", *SCORE_COLUMNS, codec.PACKED)
 """Column order of a chunk's table (:func:`chunk_table`) and of the rows sent."""
+
+SQLITE_COLUMNS: tuple[str, ...] = tuple(c for c in INSERT_COLUMNS if c not in codec.PACKED_COLUMNS)
+"""What a SQLite insert binds (:func:`sqlite_table`): the columns kept in ``packed`` are
+NULL in every chunk (:func:`chunk_table`), as the column's default makes them; binding
+them cost ~13% of ``executemany`` (measured on the bench's rows)."""
 
 SQLITE_CACHE_KIB = 128 * 1024
 """SQLite page cache of the publishing connection (KiB; SQLite's default is 2 MiB)."""
@@ -85,34 +96,20 @@ def chunk_table(frame: pd.DataFrame, batch_id: str) -> pa.Table:
     return pa.table(columns).replace_schema_metadata(metadata)
 
 
-def _python_values(column: pa.ChunkedArray) -> list[Any]:
-    """One Arrow column as Python values, None for NULL (numbers through numpy, faster)."""
-    kind = column.type
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        nulls = column.null_count
-        filled = column.fill_null(0) if nulls else column
-        values: list[Any] = filled.to_numpy().tolist()
-        if nulls:
-            missing = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
-            for i in missing.tolist():
-                values[i] = None
-        return values
-    if pa.types.is_null(kind):
-        return [None] * len(column)
-    return column.to_pylist()
-
-
-def sqlite_records(table: pa.Table) -> list[tuple[Any, ...]]:
-    """A chunk's rows as DB-API tuples in :data:`INSERT_COLUMNS` order."""
-    columns = [_python_values(table.column(i)) for i in range(table.num_columns)]
-    return list(zip(*columns, strict=True))
+def sqlite_table(table: pa.Table) -> pa.Table:
+    """A chunk's :data:`SQLITE_COLUMNS` (the others are all NULL: refused otherwise)."""
+    for name in codec.PACKED_COLUMNS:
+        if table.column(name).null_count != table.num_rows:
+            raise ValueError(f"chunk column {name!r} is not NULL: it belongs in {codec.PACKED!r}")
+    return table.select(list(SQLITE_COLUMNS))
 
 
 def insert_sqlite(conn: Connection, sql: str, table: pa.Table) -> None:
-    """Insert a chunk with the driver's ``executemany`` (in the caller's transaction),
-    the connection's page cache raised to :data:`SQLITE_CACHE_KIB` first."""
+    """Insert a chunk (:func:`sqlite_table`) with the driver's ``executemany`` (in the
+    caller's transaction), the connection's page cache raised to
+    :data:`SQLITE_CACHE_KIB` first."""
     conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-    conn.exec_driver_sql(sql, sqlite_records(table))  # type: ignore[arg-type]
+    conn.exec_driver_sql(sql, sqlite_records(sqlite_table(table)))  # type: ignore[arg-type]
 
 
 def copy_statement(quote: Any, binary: bool = False) -> str:

@@ -12,7 +12,10 @@ while the last is stored:
   transaction as before.
 * **SQLite**: the calling thread itself (``threads=0``): one writer at a time in SQLite,
   and a writer thread measured no faster (the driver binds each value holding the GIL);
-  its transactions span :data:`SQLITE_TRANSACTION_ROWS` rows instead.
+  its transactions span :data:`SQLITE_TRANSACTION_ROWS` rows instead. Past
+  :data:`SQLITE_PROCESS_ROWS` rows of a file store, the chunks go to a writer process
+  (``store/sqlite_proc.py``: its own interpreter, so its binding and inserts overlap the
+  next chunk's preparation here).
 
 At most ``threads + 1`` chunks are held (being written, or queued), so memory stays
 bounded: the prepared next slice and the chunks in flight are what the threads add (the
@@ -26,22 +29,27 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable
 from types import TracebackType
 
 import pyarrow as pa
 from sqlalchemy import Connection, insert
+from sqlalchemy.exc import DBAPIError
 
-from leadscore.serving.store.base import StoreBase
+from leadscore.serving.store.base import StoreBase, sqlite_file
 from leadscore.serving.store.bulk import (
-    INSERT_COLUMNS,
+    SQLITE_CACHE_KIB,
+    SQLITE_COLUMNS,
     copy_kinds,
     copy_postgresql,
     insert_sqlite,
+    sqlite_table,
 )
 from leadscore.serving.store.codec import save_dictionary
 from leadscore.serving.store.schema import scores_table
+from leadscore.serving.store.sqlite_proc import WriterProcess
 
 COPY_STREAMS = 2
 """COPY streams (connections) of a PostgreSQL publish: one per core of this machine."""
@@ -53,6 +61,12 @@ index is filled in random order: a commit every 5,000 rows rewrote most of that 
 each time, a cost that grew with the square of the batch (issue #19: 2M leads took 2.6x
 1M). Fewer, larger transactions rewrite it less often; the write lock is held about a
 second at a time."""
+
+SQLITE_PROCESS_ROWS = 50_000
+"""Rows of a SQLite publish (to a file) from which its chunks go to a writer process
+(``store/sqlite_proc.py``), so that they are inserted while the next ones are prepared:
+from the first chunk when the first partition has that many rows, else from the first
+commit past them (starting it costs ~0.2 s, which a small publish would not win back)."""
 
 _STOP = None
 _CODECS = threading.Lock()
@@ -142,15 +156,22 @@ class ChunkWriter(StoreBase):
 
     _open: tuple[Connection, list[int]] | None = None  # SQLite: the transaction, its rows
     _kinds: tuple[str, ...] = ()  # PostgreSQL: how binary COPY sends each column
+    _proc: WriterProcess | None = None  # SQLite: the writer process, once started
+    _rows = 0  # SQLite: rows of this publish sent so far
+    _early = False  # SQLite: this publish starts its writer process with its first chunk
 
-    def _sink(self) -> ChunkSink:
+    def _sink(self, rows_hint: int = 0) -> ChunkSink:
         """Where a publish's chunks go: COPY streams in threads on PostgreSQL; SQLite's in
         the calling thread (a writer thread measured no faster: binding each value holds
-        the GIL, and an in-memory database is one per thread)."""
+        the GIL, and an in-memory database is one per thread), or in a writer process
+        from the first chunk if ``rows_hint`` (the rows of the publish's first partition)
+        reaches :data:`SQLITE_PROCESS_ROWS`, else once that many rows are written."""
         if self.engine.dialect.name == "postgresql":
             with self.engine.connect() as conn:
                 self._kinds = copy_kinds(conn)
             return ChunkSink(self._insert_chunk, COPY_STREAMS)
+        self._rows = 0
+        self._early = rows_hint >= SQLITE_PROCESS_ROWS
         return ChunkSink(self._insert_chunk, 0, self._end_chunks)
 
     def _insert_chunk(self, rows: pa.Table) -> None:
@@ -165,6 +186,15 @@ class ChunkWriter(StoreBase):
             with self.engine.begin() as conn:
                 copy_postgresql(conn, rows, self._kinds)
             return
+        if self._proc is None and not self._rows and self._early:
+            self._proc = self._start_process()
+        if self._proc is not None:
+            if not self._rows:  # the batch's codec dictionary, before its first rows
+                with self.engine.begin() as conn:
+                    save_dictionary(conn, rows)
+            self._rows += len(rows)
+            self._driver_errors(self._proc.put, sqlite_table(rows))
+            return
         if self._open is None:
             conn = self.engine.connect()
             conn.begin()
@@ -173,11 +203,45 @@ class ChunkWriter(StoreBase):
         save_dictionary(conn, rows)  # the batch's codec dictionary, once (store/codec.py)
         insert_sqlite(conn, self._insert_sql(), rows)
         written[0] += len(rows)
+        self._rows += len(rows)
         if written[0] >= SQLITE_TRANSACTION_ROWS:
             self._end_chunks(True)
+            if self._rows >= SQLITE_PROCESS_ROWS:
+                self._proc = self._start_process()
+
+    def _start_process(self) -> WriterProcess | None:
+        """The writer process of the rest of a SQLite publish, its connection set up as
+        the publishing one (``store/base.py``, :func:`bulk.insert_sqlite`); None for a
+        database that is not a file (in memory: one per connection)."""
+        database = sqlite_file(self.config.url)
+        if database is None:
+            return None
+        pragmas = {
+            "foreign_keys": 1,
+            "synchronous": 1,  # NORMAL, as store/base.py
+            "wal_autocheckpoint": self.config.sqlite_checkpoint_pages,
+            "cache_size": -SQLITE_CACHE_KIB,
+        }
+        return WriterProcess(str(database), self._insert_sql(), SQLITE_TRANSACTION_ROWS, pragmas)
+
+    def _driver_errors(self, call: Callable[..., None], *args: object) -> None:
+        """``call(*args)``; a SQLite error of the writer process is raised as SQLAlchemy
+        raises the driver's (an ``IntegrityError`` for a duplicate lead, as in-process)."""
+        try:
+            call(*args)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(self._insert_sql(), None, exc, sqlite3.Error) from exc
 
     def _end_chunks(self, ok: bool) -> None:
-        """Commit (``ok``) or roll back the open SQLite transaction of a publish."""
+        """Commit (``ok``) or roll back the open SQLite transaction of a publish (the
+        writer process's: it commits and exits, or is killed)."""
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            if ok:
+                self._driver_errors(proc.close)
+            else:
+                proc.kill()
+            return
         if self._open is None:
             return
         conn, _ = self._open
@@ -191,12 +255,13 @@ class ChunkWriter(StoreBase):
             conn.close()
 
     def _insert_sql(self) -> str:
-        """The driver-level (qmark) INSERT of a score row, for SQLite's ``executemany``:
-        SQLAlchemy's per-row parameter processing costs more than SQLite's own insert."""
+        """The driver-level (qmark) INSERT of a score row's :data:`SQLITE_COLUMNS`, for
+        SQLite's ``executemany``: SQLAlchemy's per-row parameter processing costs more
+        than SQLite's own insert."""
         if self._insert is None:
             dialect = self.engine.dialect
-            compiled = insert(scores_table).compile(dialect=dialect, column_keys=INSERT_COLUMNS)
-            if tuple(compiled.positiontup or ()) != INSERT_COLUMNS:
+            compiled = insert(scores_table).compile(dialect=dialect, column_keys=SQLITE_COLUMNS)
+            if tuple(compiled.positiontup or ()) != SQLITE_COLUMNS:
                 raise RuntimeError(f"unexpected INSERT parameter order {compiled.positiontup}")
             self._insert = str(compiled)
         return self._insert

@@ -69,7 +69,7 @@ class StoreWriter(ChunkWriter):
         call_rows = None if calls is None else validate_calls(calls)
         batch_id = self._open_batch(model_version, as_of, batch_id, len(frame))
         try:
-            with self._sink() as sink:
+            with self._sink(len(frame)) as sink:
                 for chunk in self._chunks(frame):
                     sink.put(chunk_table(chunk, batch_id))
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
@@ -116,7 +116,7 @@ class StoreWriter(ChunkWriter):
         batch_id = self._open_batch(model_version, as_of, batch_id, 0)
         try:
             total = 0
-            with self._sink() as sink:
+            with self._sink(len(first)) as sink:
                 for part in itertools.chain([first], stream):
                     frame = validate_scores(part)
                     for chunk in self._chunks(frame):

@@ -1,0 +1,207 @@
+"""A SQLite publish's rows inserted by a writer process beside the publishing one.
+
+SQLite's Python driver binds every value of every row holding the GIL (~3 us a row to
+build the tuples, ~10 us to bind and insert them with the table's indexes): a writer
+*thread* measured no faster than writing in the publishing thread, which meanwhile
+validates and converts the next chunk (``bulk.chunk_table``). A writer *process* has its
+own interpreter: on two cores the rows of one chunk are inserted while the next is
+prepared. :class:`WriterProcess` starts this file as a script (not through the package,
+so the child imports only numpy, pyarrow and sqlite3: ~0.2 s) and sends it each chunk as
+an Arrow IPC stream on its stdin, length-prefixed; a zero length asks it to commit and
+exit, and its stdout answers ``ok`` or the driver's error (its class and message).
+
+Crash safety is the in-process path's: the child commits every ``tx_rows`` rows of a
+batch still ``writing`` (invisible to readers) and the flip is the parent's, after the
+child has committed and exited.
+
+* The parent killed (SIGKILL): the child reads end-of-file (or finds its parent gone
+  before a commit), rolls back its open transaction and exits; the batch, left
+  ``writing`` by a dead writer, is reaped by the next run as before.
+* The child dies or fails: the parent raises (the driver's error class, so a lead in two
+  partitions is still an ``IntegrityError``) and abandons the batch.
+* The parent fails: it kills the child (its open transaction is rolled back) before it
+  deletes the batch's rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+
+_LENGTH = struct.Struct("<Q")
+
+
+def _python_values(column: pa.ChunkedArray) -> list[Any]:
+    """One Arrow column as Python values, None for NULL (numbers through numpy, faster)."""
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        nulls = column.null_count
+        filled = column.fill_null(0) if nulls else column
+        values: list[Any] = filled.to_numpy().tolist()
+        if nulls:
+            missing = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
+            for i in missing.tolist():
+                values[i] = None
+        return values
+    if pa.types.is_null(kind):
+        return [None] * len(column)
+    return column.to_pylist()
+
+
+def sqlite_records(table: pa.Table) -> list[tuple[Any, ...]]:
+    """A chunk's rows as DB-API tuples, in its columns' order."""
+    columns = [_python_values(table.column(i)) for i in range(table.num_columns)]
+    return list(zip(*columns, strict=True))
+
+
+def table_buffer(table: pa.Table) -> pa.Buffer:
+    """``table`` as one Arrow IPC stream (its schema, then its batches): one copy."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+class WriterProcess:
+    """The parent's end: start the child, send it chunks, wait for its commit."""
+
+    def __init__(self, database: str, sql: str, tx_rows: int, pragmas: dict[str, int]) -> None:
+        """Start the child on ``database`` (a file), inserting with ``sql`` (qmark) and
+        committing every ``tx_rows`` rows; ``pragmas``: each ``PRAGMA name=value`` its
+        connection runs first (the publishing connection's)."""
+        spec = json.dumps(
+            {
+                "database": database,
+                "sql": sql,
+                "tx_rows": tx_rows,
+                "pragmas": pragmas,
+                "parent": os.getpid(),
+            }
+        )
+        self._proc = subprocess.Popen(
+            [sys.executable, "-P", os.path.abspath(__file__), spec],  # -P: not its folder
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+        )
+
+    def put(self, table: pa.Table) -> None:
+        """Send one chunk (waits while the child reads the previous one); raise the
+        child's error if it has stopped."""
+        if self._proc.poll() is not None:
+            self._result()
+        data = table_buffer(table)
+        try:
+            self._send(_LENGTH.pack(data.size))
+            self._send(memoryview(data))
+        except BrokenPipeError:
+            self._result()
+
+    def _send(self, data: bytes | memoryview) -> None:
+        stdin: IO[bytes] = self._proc.stdin  # type: ignore[assignment]
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[stdin.write(view) or 0 :]
+
+    def close(self) -> None:
+        """Ask the child to commit and exit; raise its error if it failed."""
+        try:
+            self._send(_LENGTH.pack(0))
+            self._proc.stdin.close()  # type: ignore[union-attr]
+        except BrokenPipeError:
+            pass
+        self._result()
+
+    def kill(self) -> None:
+        """Stop the child now: its open transaction is rolled back."""
+        self._proc.kill()
+        self._proc.wait()
+        for stream in (self._proc.stdin, self._proc.stdout):
+            if stream is not None:
+                stream.close()
+
+    def _result(self) -> None:
+        """Wait for the child; raise its error as the driver's own class."""
+        out = self._proc.stdout.read() if self._proc.stdout else b""  # type: ignore[union-attr]
+        code = self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        if code == 0 and out.strip() == b"ok":
+            return
+        try:
+            answer = json.loads(out)
+            kind = getattr(sqlite3, answer["error"], sqlite3.Error)
+            message = answer["message"]
+        except (ValueError, KeyError, TypeError):
+            kind, message = sqlite3.Error, f"SQLite writer process exited with code {code}"
+        if not (isinstance(kind, type) and issubclass(kind, sqlite3.Error)):
+            kind = sqlite3.Error
+        raise kind(message)
+
+
+def _read_exactly(stream: IO[bytes], n: int) -> bytes | None:
+    parts, left = [], n
+    while left:
+        part = stream.read(left)
+        if not part:
+            return None
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def child(spec: dict[str, Any], stdin: IO[bytes], stdout: IO[bytes]) -> int:
+    """The child's loop: insert each chunk read from ``stdin``, commit every
+    ``tx_rows`` rows and at the end; answer on ``stdout``. Returns the exit code."""
+    conn = sqlite3.connect(spec["database"], timeout=5.0, isolation_level=None)
+    try:
+        for name, value in spec["pragmas"].items():
+            conn.execute(f"PRAGMA {name}={int(value)}")
+        conn.execute("BEGIN")
+        written = 0
+        while True:
+            header = _read_exactly(stdin, _LENGTH.size)
+            if header is None:  # the parent is gone: nothing more is committed
+                conn.rollback()
+                return 3
+            (size,) = _LENGTH.unpack(header)
+            if size == 0:
+                conn.commit()
+                stdout.write(b"ok")
+                return 0
+            data = _read_exactly(stdin, size)
+            if data is None:
+                conn.rollback()
+                return 3
+            table = pa.ipc.open_stream(data).read_all()
+            conn.executemany(spec["sql"], sqlite_records(table))
+            written += table.num_rows
+            if written >= spec["tx_rows"]:
+                if os.getppid() != spec["parent"]:  # orphaned: never commit for a dead run
+                    conn.rollback()
+                    return 3
+                conn.commit()
+                conn.execute("BEGIN")
+                written = 0
+    except Exception as exc:  # reported to the parent, which raises it
+        if conn.in_transaction:
+            conn.rollback()
+        stdout.write(json.dumps({"error": type(exc).__name__, "message": str(exc)}).encode())
+        return 1
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    # Ctrl-C is the publisher's to handle: it abandons the batch and kills this process
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(child(json.loads(sys.argv[1]), sys.stdin.buffer, sys.stdout.buffer))
