@@ -137,3 +137,48 @@ def test_a_locked_database_moves_an_inline_read_to_a_thread(store):
         hot.page(CONFIG)
     hot.local.conn = real
     assert hot.page(CONFIG, inline=True) == want
+
+
+def test_a_batch_new_to_the_process_warms_the_store_file_once(store, monkeypatch):
+    from leadscore.serving import hot_reads
+
+    warmed: list[str] = []
+    monkeypatch.setattr(hot_reads, "warm_file", lambda path: warmed.append(path))
+    hot = HotPages.of(store)
+    assert hot is not None
+    for _ in range(3):
+        assert hot.page(CONFIG, limit=5) is not None
+    assert warmed == [hot.path]  # the current batch, seen first: once
+
+
+def test_warm_file_reads_the_whole_file_unless_memory_is_short(tmp_path, monkeypatch):
+    from leadscore.serving import hot_reads
+
+    path = tmp_path / "s.db"
+    path.write_bytes(b"x" * 5000)
+    reads: list[int] = []
+    real_open = open
+
+    class Counting:
+        def __init__(self, file):
+            self.file = file
+
+        def readinto(self, buffer):
+            n = self.file.readinto(buffer)
+            reads.append(n)
+            return n
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+    monkeypatch.setattr(hot_reads, "WARM_CHUNK", 1024)
+    monkeypatch.setattr("builtins.open", lambda *a, **k: Counting(real_open(*a, **k)))
+    thread = hot_reads.warm_file(str(path))
+    assert thread is not None
+    thread.join(5)
+    assert sum(reads) == 5000 and reads[-1] == 0
+    monkeypatch.setattr(hot_reads.os, "sysconf", lambda name: 1)  # ~no free memory
+    assert hot_reads.warm_file(str(path)) is None
