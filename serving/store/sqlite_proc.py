@@ -32,6 +32,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import IO, Any
 
 import numpy as np
@@ -57,10 +58,17 @@ def _python_values(column: pa.ChunkedArray) -> list[Any]:
     return column.to_pylist()
 
 
-def sqlite_records(table: pa.Table) -> list[tuple[Any, ...]]:
-    """A chunk's rows as DB-API tuples, in its columns' order."""
+def sqlite_rows(table: pa.Table) -> Iterator[tuple[Any, ...]]:
+    """A chunk's rows as DB-API tuples, in its columns' order, made one at a time as the
+    driver takes them: a list of them all set off the cyclic collector every 700 tuples
+    (~13% of building and inserting them, measured)."""
     columns = [_python_values(table.column(i)) for i in range(table.num_columns)]
-    return list(zip(*columns, strict=True))
+    return zip(*columns, strict=True)
+
+
+def sqlite_records(table: pa.Table) -> list[tuple[Any, ...]]:
+    """:func:`sqlite_rows` as a list (SQLAlchemy's ``executemany`` wants one)."""
+    return list(sqlite_rows(table))
 
 
 def table_buffer(table: pa.Table) -> pa.Buffer:
@@ -183,7 +191,7 @@ def child(spec: dict[str, Any], stdin: IO[bytes], stdout: IO[bytes]) -> int:
                 conn.rollback()
                 return 3
             table = pa.ipc.open_stream(data).read_all()
-            conn.executemany(spec["sql"], sqlite_records(table))
+            conn.executemany(spec["sql"], sqlite_rows(table))
             written += table.num_rows
             if written >= spec["tx_rows"]:
                 if os.getppid() != spec["parent"]:  # orphaned: never commit for a dead run
