@@ -36,11 +36,19 @@ class Spilled:
         return len(self.raw)
 
 
+PUBLISH_SLICE_ROWS = 25_000
+"""Rows of a spilled partition handed to the store at a time, and rows of each record batch
+of its file: a whole 250k partition read back as a frame (and validated, a copy) held
+~2 GB during the publish, and a whole 125k partition's file mapped to read its slices
+kept its ~290 MB resident until the next partition's."""
+
+
 def write_arrow(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` as one Arrow IPC file (the batch's on-disk format); return ``path``."""
+    """Write ``frame`` as one Arrow IPC file (the batch's on-disk format), in record batches
+    of :data:`PUBLISH_SLICE_ROWS` rows; return ``path``."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+        writer.write_table(table, max_chunksize=PUBLISH_SLICE_ROWS)
     return path
 
 
@@ -108,25 +116,30 @@ class Ranking:
         return self.rule_rank[self.cuts[i] : self.cuts[i + 1]]
 
 
-PUBLISH_SLICE_ROWS = 25_000
-"""Rows of a spilled partition handed to the store at a time: a whole 250k partition read
-back as a frame (and validated, a copy) held ~2 GB during the publish."""
-
-
 def ranked_partitions(
     parts: Sequence[Spilled], ranking: Ranking, rows: int = PUBLISH_SLICE_ROWS
 ) -> Iterator[pd.DataFrame]:
     """Each spilled partition with its global rank, in partition order (for the store),
-    ``rows`` rows at a time: slices of the memory-mapped file, so memory holds one slice."""
+    at most ``rows`` rows at a time: one record batch of the file read at a time (not
+    mapped), so memory holds one slice."""
     for i, part in enumerate(parts):
         rank, percentile = ranking.part(i)
         rule_rank = ranking.rule_part(i)
-        with pa.memory_map(str(part.path)) as source:
-            table = pa.ipc.open_file(source).read_all()
-            for a in range(0, max(len(part), 1), rows):
-                b = min(a + rows, len(part))
-                frame = table.slice(a, b - a).to_pandas()
-                yield with_rank(frame, rank[a:b], percentile[a:b], rule_rank[a:b])
+        with pa.OSFile(str(part.path)) as source:
+            reader = pa.ipc.open_file(source)
+            start = 0
+            for k in range(reader.num_record_batches):
+                batch = reader.get_batch(k)
+                for a in range(0, batch.num_rows, rows):
+                    piece = batch.slice(a, rows)
+                    frame = piece.to_pandas()
+                    b, c = start + a, start + a + piece.num_rows
+                    yield with_rank(frame, rank[b:c], percentile[b:c], rule_rank[b:c])
+                start += batch.num_rows
+                del batch
+            if start == 0:  # an empty partition: one empty frame, as its columns
+                empty = reader.schema.empty_table().to_pandas()
+                yield with_rank(empty, rank[:0], percentile[:0], rule_rank[:0])
 
 
 def by_rank(parts: Sequence[Spilled], ranking: Ranking, rows: int) -> Iterator[pd.DataFrame]:

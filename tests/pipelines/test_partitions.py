@@ -20,6 +20,7 @@ from leadscore.features.builder import build_features, entities_at
 from leadscore.models import recipe
 from leadscore.models.scoring import (
     RAW_SCORE,
+    SCORE_COLUMNS,
     partition_features,
     partition_leads,
     rank_and_percentile,
@@ -119,6 +120,40 @@ def test_spilled_partitions_rank_and_stream_like_the_whole(world, rows, tmp_path
     in_rank_order = pd.concat(chunks, ignore_index=True)
     assert in_rank_order["rank"].tolist() == list(range(1, len(leads) + 1))
     assert in_rank_order["lead_id"].tolist() == whole["lead_id"].tolist()
+
+
+def test_spilled_files_are_read_back_a_record_batch_at_a_time(tmp_path, monkeypatch):
+    """A spill is written in record batches of PUBLISH_SLICE_ROWS and streamed back in
+    slices of at most ``rows``, with the right ranks: memory holds one slice, not the file."""
+    import pyarrow as pa
+
+    from leadscore.pipelines import spilled as spilled_module
+
+    monkeypatch.setattr(spilled_module, "PUBLISH_SLICE_ROWS", 40)
+    frames = []
+    for i, n in enumerate((100, 0, 35)):
+        raw = np.linspace(1, -1, n) + i
+        frame = pd.DataFrame({c: ["x"] * n for c in SCORE_COLUMNS if "rank" not in c})
+        frame = frame.drop(columns=["percentile"]).assign(
+            lead_id=[f"L{i}-{k}" for k in range(n)], rule_score=raw, **{RAW_SCORE: raw}
+        )
+        frames.append(frame)
+    parts = [spill(f, tmp_path, i) for i, f in enumerate(frames)]
+    with pa.OSFile(str(parts[0].path)) as source:
+        reader = pa.ipc.open_file(source)
+        assert [reader.get_batch(k).num_rows for k in range(reader.num_record_batches)] == [
+            40,
+            40,
+            20,
+        ]
+    ranking = Ranking.of(parts)
+    pieces = list(spilled_module.ranked_partitions(parts, ranking, rows=30))
+    assert [len(p) for p in pieces] == [30, 10, 30, 10, 20, 0, 30, 5]
+    streamed = pd.concat(pieces, ignore_index=True)
+    assert streamed["lead_id"].tolist() == [x for f in frames for x in f["lead_id"]]
+    assert (
+        streamed["rank"].tolist() == np.concatenate([ranking.part(i)[0] for i in range(3)]).tolist()
+    )
 
 
 def test_rule_rank_is_global_across_spilled_partitions(tmp_path):
