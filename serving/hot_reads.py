@@ -29,6 +29,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -129,6 +130,19 @@ class SlowReadError(Exception):
     read's schema check)."""
 
 
+def _locked_moves(
+    read: Callable[..., bytes | None], inline: bool, *args: Any, **kwargs: Any
+) -> bytes | None:
+    """``read``; in the event loop (``inline``) a locked database raises
+    :class:`SlowReadError`, so the read moves to a worker thread."""
+    try:
+        return read(*args, inline=inline, **kwargs)
+    except sqlite3.OperationalError:
+        if inline:
+            raise SlowReadError from None
+        raise
+
+
 class HotPages:
     """Pages of ``GET /v1/scores`` (filters: grades, an owner; a cursor) as response bytes."""
 
@@ -181,22 +195,12 @@ class HotPages:
         return found
 
     def page(self, *args: Any, inline: bool = False, **kwargs: Any) -> bytes | None:
-        """:meth:`_page`; in the event loop, a locked database moves it to a thread."""
-        try:
-            return self._page(*args, inline=inline, **kwargs)
-        except sqlite3.OperationalError:
-            if inline:
-                raise SlowReadError from None
-            raise
+        """:meth:`_page` (:func:`_locked_moves`)."""
+        return _locked_moves(self._page, inline, *args, **kwargs)
 
     def lead(self, *args: Any, inline: bool = False, **kwargs: Any) -> bytes | None:
-        """:meth:`_lead`; in the event loop, a locked database moves it to a thread."""
-        try:
-            return self._lead(*args, inline=inline, **kwargs)
-        except sqlite3.OperationalError:
-            if inline:
-                raise SlowReadError from None
-            raise
+        """:meth:`_lead` (:func:`_locked_moves`)."""
+        return _locked_moves(self._lead, inline, *args, **kwargs)
 
     def _page(
         self,
@@ -266,16 +270,7 @@ class HotPages:
 
     def _decompress(self, batch_id: str, tag: bytes) -> Any:
         """This thread's decompressor of the batch's dictionary (store/codec.py's)."""
-        mine: dict[tuple[str, bytes], Any] = self.local.__dict__.setdefault("d", {})
-        key = (batch_id, tag)
-        found = mine.get(key)
-        if found is None:
-            with self.store.engine.connect() as conn:
-                found = codec._decompressor(conn, batch_id, tag).decompress
-            if len(mine) > 8:
-                mine.clear()
-            mine[key] = found
-        return found
+        return codec.thread_decompressor(batch_id, tag, self.store.engine.connect).decompress
 
     def _items(self, batch_id: str, rows: list[Any]) -> list[dict[str, Any]]:
         """The rows as ``scores_page`` writes them: each row's packed texts restored, its

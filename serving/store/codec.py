@@ -20,7 +20,8 @@ from __future__ import annotations
 import struct
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -211,6 +212,18 @@ def _decompressor(conn: Connection, batch_id: str, tag: bytes) -> zstd.ZstdDecom
     if len(mine) > 64:
         mine.clear()
     mine[key] = found
+    return found
+
+
+def thread_decompressor(
+    batch_id: str, tag: bytes, connect: Callable[[], AbstractContextManager[Connection]]
+) -> zstd.ZstdDecompressor:
+    """:func:`_decompressor`, a store connection opened (``connect``) only when this thread
+    has none for the batch yet: the hot reads decompress every page, most with one at hand."""
+    found = _LOCAL.__dict__.get("d", {}).get((batch_id, tag))
+    if found is None:
+        with connect() as conn:
+            found = _decompressor(conn, batch_id, tag)
     return found
 
 
