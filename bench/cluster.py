@@ -1,13 +1,14 @@
 """`make bench --runner dask`: the bench's partitions scored on a local Dask cluster.
 
-The score flow's Dask runner (``runner.kind: dask``, through prefect-dask) submits one
-task per partition whose body is ``pipelines.partitioned.score_and_spill``; here the same
-body runs on a ``distributed.LocalCluster`` of ``workers`` processes (one thread each),
-without a Prefect server, and each task also reports its own stage times, its wall time,
-its worker and that worker's peak memory, so the per-partition cost (what ``docs/scale.md``
-multiplies out to 100M leads) is measured where the work ran. The spilled partitions come
-back to this process (their Arrow files are in a folder both see) and are published as in
-the local run. ``same_published`` then checks the two runs' exports row for row.
+The score flow's Dask runner (``runner.kind: dask``, through prefect-dask) submits two
+tasks per partition, one per pass (``pipelines.passes``: ``predict_and_spill``, then, once
+the batch is ranked, ``score_and_spill``); here the same bodies run on a
+``distributed.LocalCluster`` of ``workers`` processes (one thread each), without a Prefect
+server, and each task also reports its own stage times, its wall time, its worker and that
+worker's peak memory, so the per-partition cost (what ``docs/scale.md`` multiplies out to
+100M leads) is measured where the work ran. The spilled partitions come back to this
+process (their Arrow files are in a folder both see) and are published as in the local
+run. ``same_published`` then checks the two runs' exports row for row.
 """
 
 from __future__ import annotations
@@ -24,9 +25,51 @@ import pandas as pd
 
 from leadscore.models.scoring import StageTimes
 from leadscore.pipelines.batch import publish_spilled
-from leadscore.pipelines.partitioned import PartFile, score_and_spill
-from leadscore.pipelines.spilled import Spilled
+from leadscore.pipelines.partitioned import PartFile
+from leadscore.pipelines.passes import PredictedFile, predict_and_spill, score_and_spill
+from leadscore.pipelines.spilled import Ranking, Spilled
 from leadscore.serving.store import ScoreStore
+
+
+def _where() -> str:
+    """The Dask worker this runs on, or "local" (the bench's own process)."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):  # not on a worker
+        return "local"
+
+
+def _cost(index: int, leads: int, times: StageTimes, wall: float, step: int) -> dict[str, Any]:
+    return {
+        "partition": index,
+        "pass": step,
+        "leads": leads,
+        "worker": _where(),
+        "seconds": round(wall, 3),
+        "stages": {k: round(v, 3) for k, v in times.seconds.items()},
+        "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def timed_predict(
+    part: PartFile,
+    index: int,
+    as_of: pd.Timestamp,
+    model: Any,
+    rules: Any,
+    settings: Any,
+    folder: Path,
+    history: Any = None,
+) -> tuple[PredictedFile, dict[str, Any]]:
+    """Pass 1 (``predict_and_spill``) on one partition, with what it cost where it ran."""
+    times = StageTimes()
+    start = time.perf_counter()
+    done = predict_and_spill(part, index, as_of, model, rules, settings, folder, times, history)
+    cost = _cost(index, len(part), times, time.perf_counter() - start, 1)
+    cost["spilled_bytes"] = done.features.stat().st_size + done.contributions.stat().st_size
+    return done, cost
 
 
 def timed_partition(
@@ -38,33 +81,24 @@ def timed_partition(
     settings: Any,
     folder: Path,
     history: Any = None,
+    predicted: PredictedFile | None = None,
 ) -> tuple[Spilled, dict[str, Any]]:
-    """``score_and_spill`` on one partition, with what it cost where it ran."""
+    """``score_and_spill`` on one partition (pass 2 when ``predicted``, else both), with
+    what it cost where it ran."""
     times = StageTimes()
     start = time.perf_counter()
-    spilled = score_and_spill(part, index, as_of, model, rules, settings, folder, times, history)
-    wall = time.perf_counter() - start
-    try:
-        from distributed import get_worker
-
-        worker = str(get_worker().name)
-    except (ImportError, ValueError):  # not on a worker: the bench's own process
-        worker = "local"
-    return spilled, {
-        "partition": index,
-        "leads": len(part),
-        "worker": worker,
-        "seconds": round(wall, 3),
-        "stages": {k: round(v, 3) for k, v in times.seconds.items()},
-        "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        # what the partition leaves behind until publishing: its spilled file on disk; in
-        # memory its raw scores and rule points (16 bytes a lead) and its routing pool
-        "spilled_bytes": spilled.path.stat().st_size,
-        "pool_bytes": 0
-        if spilled.pool is None
-        else int(spilled.pool.memory_usage(deep=True).sum()),
-        "pool_rows": 0 if spilled.pool is None else len(spilled.pool),
-    }
+    spilled = score_and_spill(
+        part, index, as_of, model, rules, settings, folder, times, history, predicted=predicted
+    )
+    cost = _cost(index, len(part), times, time.perf_counter() - start, 2)
+    # what the partition leaves behind until publishing: its spilled file on disk; in
+    # memory its raw scores and rule points (16 bytes a lead) and its routing pool
+    cost["spilled_bytes"] = spilled.path.stat().st_size
+    cost["pool_bytes"] = (
+        0 if spilled.pool is None else int(spilled.pool.memory_usage(deep=True).sum())
+    )
+    cost["pool_rows"] = 0 if spilled.pool is None else len(spilled.pool)
+    return spilled, cost
 
 
 def score_on_dask(
@@ -76,11 +110,13 @@ def score_on_dask(
     folder: Path,
     history: Any,
     workers: int,
-) -> tuple[list[Spilled], list[dict[str, Any]], float]:
-    """Score ``parts`` on a fresh LocalCluster of ``workers`` single-thread processes.
+) -> tuple[list[Spilled], list[dict[str, Any]], float, Ranking]:
+    """Score ``parts`` on a fresh LocalCluster of ``workers`` single-thread processes, in
+    the score flow's two passes (``pipelines.passes``), the ranks computed between them.
 
-    Returns the spilled partitions in partition order, one cost record per partition, and
-    the seconds the cluster took to start (not part of the scoring time).
+    Returns the spilled partitions in partition order, one cost record per partition and
+    pass, the seconds the cluster took to start (not part of the scoring time), and the
+    ranks.
     """
     from distributed import Client, LocalCluster
 
@@ -98,22 +134,43 @@ def score_on_dask(
         started = time.perf_counter() - start
         # the model (with its SHAP tables), rules and settings go to each worker once
         shared = client.scatter([model, rules, settings], broadcast=True)
-        futures = [
-            client.submit(
-                timed_partition, part, i, as_of, *shared, folder, history, pure=False, key=f"p{i}"
-            )
-            for i, part in enumerate(parts)
-        ]
-        results = client.gather(futures)
-    return [s for s, _ in results], [r for _, r in results], started
+        firsts = client.gather(
+            [
+                client.submit(
+                    timed_predict, p, i, as_of, *shared, folder, history, pure=False, key=f"a{i}"
+                )
+                for i, p in enumerate(parts)
+            ]
+        )
+        predicted = [f for f, _ in firsts]
+        ranking = Ranking.of_scores([p.raw for p in predicted], [p.rule_points for p in predicted])
+        seconds = client.gather(
+            [
+                client.submit(
+                    timed_partition,
+                    p,
+                    i,
+                    as_of,
+                    *shared,
+                    folder,
+                    history,
+                    predicted[i],
+                    pure=False,
+                    key=f"b{i}",
+                )
+                for i, p in enumerate(parts)
+            ]
+        )
+    costs = [c for _, c in firsts] + [c for _, c in seconds]
+    return [s for s, _ in seconds], costs, started, ranking
 
 
 def per_worker(costs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per worker: partitions scored, their summed seconds, and its peak memory."""
+    """Per worker: partition passes run, their summed seconds, and its peak memory."""
     out: dict[str, dict[str, float]] = {}
     for cost in costs:
         mine = out.setdefault(cost["worker"], {"partitions": 0, "seconds": 0.0, "peak_mb": 0})
-        mine["partitions"] += 1
+        mine["partitions"] += cost.get("pass", 2) == 2  # a partition's two passes count once
         mine["seconds"] = round(mine["seconds"] + cost["seconds"], 2)
         mine["peak_mb"] = max(mine["peak_mb"], cost["worker_peak_rss_mb"])
     return out
@@ -126,9 +183,10 @@ def local_reference(
     batch_id: str,
     out: Path,
 ) -> dict[str, Any]:
-    """After a Dask run: the same partitions scored in this process and published as a
-    second batch of the same store with its own CSV, and whether both CSVs are the same
-    rows (``dask_same_scores``); the local scoring's wall time beside the cluster's."""
+    """After a Dask run: the same partitions scored in this process, each in one go (not
+    in two passes), and published as a second batch of the same store with its own CSV,
+    and whether both CSVs are the same rows (``dask_same_scores``); the local scoring's
+    wall time beside the cluster's."""
     as_of, model, rules, settings, _, history = scoring
     with tempfile.TemporaryDirectory(prefix="bench-local-", dir=out) as folder:
         start = time.perf_counter()

@@ -88,6 +88,45 @@ RAW_SCORE = "raw_score"
 """The model's log-odds: what ranks leads (kept beside the scores until they are ranked)."""
 
 
+@dataclass(frozen=True)
+class Predicted:
+    """What a partition's global ranks need, and the rest of the model's work on it: the
+    first pass of the nightly batch (``pipelines.passes``), the "floor" a run cannot skip.
+
+    ``raw`` (log-odds) and ``rule_points`` rank the batch; ``probability`` is calibrated
+    from ``raw``; ``contributions`` are the exact additive explanations (rows x features,
+    log-odds; possibly memory-mapped from the spill), ``families`` their sums per feature
+    family."""
+
+    raw: np.ndarray
+    probability: np.ndarray
+    contributions: np.ndarray
+    families: dict[str, np.ndarray]
+    rule_points: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+def predict_partition(
+    features: pd.DataFrame,
+    model: LeadScorer,
+    rules: RuleScorer,
+    registry: FeatureRegistry,
+    times: StageTimes | None = None,
+) -> Predicted:
+    """The model's scores and exact explanations of one partition, and its rule points."""
+    with _stage(times, "predict"):
+        raw = model.raw_score(features)
+        probability = model.calibrated(raw)
+    with _stage(times, "explain"):
+        contributions, _ = model.contributions(features)
+        families = family_sums(contributions, model.features, registry)
+    with _stage(times, "rules"):
+        rule_points = np.round(rules.points(coded(features)), 2)
+    return Predicted(raw, probability, contributions, families, rule_points)
+
+
 def score_partition(
     features: pd.DataFrame,
     model: LeadScorer,
@@ -96,6 +135,7 @@ def score_partition(
     config: ScoringConfig,
     leads: pd.DataFrame | None = None,
     times: StageTimes | None = None,
+    predicted: Predicted | None = None,
 ) -> pd.DataFrame:
     """The scores of one partition of open leads, in input order, all but their rank.
 
@@ -103,21 +143,19 @@ def score_partition(
     anywhere and in one pass; ``rank`` and ``percentile`` are global and are added by
     :func:`with_rank` once every partition's ``raw_score`` (the model's log-odds) is
     known. ``leads`` needs only the partition's leads (owner and segment are looked up).
+    ``predicted``: the partition's :func:`predict_partition`, already run (the batch's
+    first pass); None runs it here.
     """
-    with _stage(times, "predict"):
-        raw = model.raw_score(features)
-        probability = model.calibrated(raw)
-        score = np.rint(100 * probability).astype(np.int64)
-    with _stage(times, "explain"):
-        contributions, _ = model.contributions(features)
-        names = model.features
-        families = family_sums(contributions, names, registry)
+    if predicted is None:
+        predicted = predict_partition(features, model, rules, registry, times)
+    raw, probability, families = predicted.raw, predicted.probability, predicted.families
+    score = np.rint(100 * probability).astype(np.int64)
+    names = model.features
     with _stage(times, "reasons"):
-        reasons = reasons_json(contributions, features, names, registry, config)
-    del contributions
+        reasons = reasons_json(predicted.contributions, features, names, registry, config)
     with _stage(times, "rules"):
         coded_features = coded(features)  # each column the rules read factorised once
-        rule_points = np.round(rules.points(coded_features), 2)
+        rule_points = predicted.rule_points
         rule_grades = grade_of(rule_points, rules._rules().grades)
         rule_reasons = rules.reasons_json(coded_features)
     quantiles = quantiles_of(model)

@@ -21,8 +21,8 @@ from __future__ import annotations
 import itertools
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +43,7 @@ from leadscore.models.scoring import (
     Partition,
     StageTimes,
 )
-from leadscore.pipelines.spilled import Ranking, Spilled, by_rank, ranked_partitions
+from leadscore.pipelines.spilled import Ranking, Spilled, by_rank, ranked_slices
 from leadscore.serving.export import CALL_EXPORT, write_csv_chunks_atomic
 from leadscore.serving.export_arrow import export_table
 from leadscore.serving.export_fields import EXPORT_COLUMNS, REASON_COLUMNS
@@ -79,7 +79,7 @@ class Published:
 
 
 def publish_spilled(
-    parts: Sequence[Spilled],
+    parts: Iterable[Spilled],
     store: ScoreStore,
     *,
     model_version: str,
@@ -92,37 +92,70 @@ def publish_spilled(
     check: Callable[[int], None] | None = None,
     bom: bool = False,
     routing: RoutingConfig | None = None,
+    ranking: Ranking | None = None,
 ) -> Published:
     """Rank the spilled partitions, route their pool, stream them and the call lists
     into one store batch, and the CSV beside it (a thread: Arrow, numba and the drivers
     let go of the GIL while they work, so on two cores the two overlap).
 
+    ``ranking``: the batch's ranks, known before its partitions are finished (the first
+    pass of ``pipelines.passes``); then ``parts`` may be a lazy iterator, each partition
+    streamed into the store as it arrives while the next is still being scored. None:
+    ``parts`` are all here, and are ranked first.
+
     The store batch becomes current in one transaction at the end of the stream (a
     failure leaves the previous batch current); the CSV, sorted by rank, is written from
-    the same files to a temporary file that replaces the old one only once the batch is
-    current (a failed publish removes it). ``top`` best leads are returned.
+    the same files (once every partition has arrived) to a temporary file that replaces
+    the old one only once the batch is current (a failed publish removes it). ``top``
+    best leads are returned.
     ``check`` gets the number of rows written before the batch becomes current (see
     ``ScoreStore.publish_stream``): the score flow's lead conservation. ``bom`` starts
     the CSV with a UTF-8 byte-order mark (``output.csv_bom``). ``routing`` (its reps):
     the partitions' pools (``Spilled.pool``) are dealt out to call lists once, written
     with the batch (visible with it, gone if it fails) and named in the CSV
     (``call_rep``, ``call_position``); no rep or no pool: no call lists.
+    With ``times``, "publish" counts the publisher's own seconds, not those it waited
+    for a partition still being scored.
     """
-    ranking = Ranking.of(parts)
-    with stage(times, "route"):
-        pool = batch_pool([p.pool for p in parts]) if routing is not None else None
-        routed = route_pool(pool, routing) if pool is not None and routing else None
-    calls = routed.calls if routed is not None else None
+    if ranking is None:
+        parts = list(parts)
+        ranking = Ranking.of(parts)
     batch_id = new_batch_id()  # named first: the CSV (every row names it) is written meanwhile
     stamp = {"model_version": model_version, "batch_id": batch_id, "scored_at": as_of}
     current = _Flip()
-    rows = current.gate(export_by_rank(parts, ranking, calls, stamp, chunk_rows))
+    arrived: list[Spilled] = []
+    routed: list[Routing | None] = []
+    writing: list[Future[Path]] = []
+    waited = StageTimes()  # seconds inside "publish" that were not the publisher's
+
+    def stream(pool: ThreadPoolExecutor) -> Iterator[pd.DataFrame]:
+        """The ranked slices of each partition as it arrives; after the last, the call
+        lists are routed and the CSV export starts."""
+        coming = iter(parts)
+        while True:
+            with waited.stage("wait"):
+                part = next(coming, None)
+            if part is None:
+                break
+            arrived.append(part)
+            yield from ranked_slices(part, len(arrived) - 1, ranking)
+        if len(arrived) != len(ranking.cuts) - 1:
+            raise ValueError(f"{len(arrived)} partitions arrived, {len(ranking.cuts) - 1} ranked")
+        with waited.stage("route"), stage(times, "route"):
+            pooled = batch_pool([p.pool for p in arrived]) if routing is not None else None
+            routed.append(route_pool(pooled, routing) if pooled is not None and routing else None)
+        calls = routed[0].calls if routed[0] is not None else None
+        rows = current.gate(export_by_rank(arrived, ranking, calls, stamp, chunk_rows))
+        writing.append(pool.submit(write_csv_chunks_atomic, rows, csv_path, bom=bom))
+
+    def calls() -> pd.DataFrame | None:
+        return routed[0].calls if routed and routed[0] is not None else None
+
     with ThreadPoolExecutor(1, thread_name_prefix="csv-export") as pool:
-        writing = pool.submit(write_csv_chunks_atomic, rows, csv_path, bom=bom)
         try:
             with stage(times, "publish"):
                 batch = store.publish_stream(
-                    ranked_partitions(parts, ranking),
+                    stream(pool),
                     model_version=model_version,
                     as_of=as_of.to_pydatetime(),
                     batch_id=batch_id,
@@ -133,12 +166,15 @@ def publish_spilled(
         except BaseException:
             current.failed()
             raise
+        finally:
+            if times is not None:
+                times.seconds["publish"] -= sum(waited.seconds.values())
         current.made()
         with stage(times, "export"):  # what the CSV adds after the flip
-            csv = writing.result()
-    head = next(by_rank(parts, ranking, max(top, 1))).head(top) if len(ranking.rank) else None
+            csv = writing[0].result()
+    head = next(by_rank(arrived, ranking, max(top, 1))).head(top) if len(ranking.rank) else None
     head = head if head is not None else pd.DataFrame(columns=list(SCORE_COLUMNS))
-    return Published(batch, csv, head[list(SCORE_COLUMNS)].reset_index(drop=True), routed)
+    return Published(batch, csv, head[list(SCORE_COLUMNS)].reset_index(drop=True), routed[0])
 
 
 class _Flip:

@@ -45,16 +45,9 @@ from leadscore.features.contract import (
 from leadscore.features.lead_index import LeadIndex
 from leadscore.features.market import OutcomeHistory
 from leadscore.features.reader import PartsTally, add_notes
-from leadscore.models.base import registry_of
-from leadscore.models.nurture.next_step import with_next_steps
-from leadscore.models.routing.pool import partition_pool
-from leadscore.models.rules import RuleScorer
-from leadscore.models.scoring import Partition, StageTimes, partition_features, score_partition
-from leadscore.models.training import FittedModel
+from leadscore.models.scoring import Partition
 from leadscore.pipelines.activity_parts import ACTIVITY_SCHEMA, append_activities, drop_repeats
-from leadscore.pipelines.archive import partition_counts
 from leadscore.pipelines.background import InOrder, prefetched
-from leadscore.pipelines.batch import stage, with_facts
 from leadscore.pipelines.lead_parts import LeadPart, OpenLeads
 from leadscore.pipelines.runtime import release_free_memory
 from leadscore.pipelines.settings import Settings
@@ -68,7 +61,7 @@ from leadscore.pipelines.sources import (
     second_tables,
     source_rows,
 )
-from leadscore.pipelines.spilled import Spilled, read_arrow, spill
+from leadscore.pipelines.spilled import read_arrow
 
 
 @dataclass(frozen=True)
@@ -357,41 +350,3 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None, open_leads: O
         notes=tally.notes,
         members=pd.concat(members, ignore_index=True) if account_keys(settings) else None,
     )
-
-
-def score_and_spill(
-    part: Partition | PartFile,
-    index: int,
-    as_of: pd.Timestamp,
-    model: FittedModel,
-    rules: RuleScorer,
-    settings: Settings,
-    folder: Path,
-    times: StageTimes | None = None,
-    history: OutcomeHistory | None = None,
-    accounts: AccountHistory | None = None,
-) -> Spilled:
-    """One partition scored completely (features, probability, exact reasons, rules, the
-    leads' facts, drift counts, routing pool) and spilled to ``folder``; ranked once every
-    raw score is. The score flow's task body, and what ``make bench`` times by stage. ``history``
-    is the leads table's outcomes (``StreamedCRM.history``) when features.market is on;
-    ``accounts`` the joined tables' accounts (``StreamedCRM.accounts``, data.joins)."""
-    with stage(times, "partition"):
-        loaded = part.load() if isinstance(part, PartFile) else part
-    with stage(times, "features"):
-        X = partition_features(loaded, as_of, settings.features, history, accounts)
-    registry = registry_of(model)
-    frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads, times)
-    counts = partition_counts(X, frame, model, times)  # vs the model's reference (monitor)
-    frame = with_next_steps(frame, X, loaded, as_of, model, settings, history, accounts, times)
-    with stage(times, "pool"):  # its leads to route to call lists (None: no reps)
-        pool = partition_pool(frame, loaded.leads, settings.routing)
-    with stage(times, "facts"):
-        facts = (settings.features, settings.data.display.columns())
-        frame = with_facts(frame, loaded, as_of, *facts)
-    del X, loaded
-    with stage(times, "spill"):
-        spilled = spill(frame, folder, index, counts, pool)
-    del frame
-    release_free_memory()
-    return spilled

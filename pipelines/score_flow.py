@@ -30,12 +30,13 @@ from leadscore.pipelines.archive import ArchiveRun, archive_published, quarantin
 from leadscore.pipelines.batch import publish_spilled
 from leadscore.pipelines.errors import ConservationError, NothingToScoreError
 from leadscore.pipelines.notify import notify
-from leadscore.pipelines.partitioned import PartFile, StreamedCRM, score_and_spill, stream_crm
+from leadscore.pipelines.partitioned import PartFile, StreamedCRM, stream_crm
+from leadscore.pipelines.passes import PredictedFile, predict_and_spill, score_and_spill
 from leadscore.pipelines.runtime import settle_heap
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import scoring_time
 from leadscore.pipelines.spill import spill_folder
-from leadscore.pipelines.spilled import Spilled
+from leadscore.pipelines.spilled import Ranking, Spilled
 from leadscore.pipelines.thin import thin_task
 from leadscore.serving.calls_export import sync_calls_csv, write_calls_csv
 from leadscore.serving.export import sync_export, write_csv_atomic
@@ -54,6 +55,24 @@ def load_champion(settings: Settings) -> tuple[LeadScorer, str]:
 
 
 @thin_task
+def predict_part(
+    part: Partition | PartFile,
+    index: int,
+    as_of: pd.Timestamp,
+    model: LeadScorer,
+    rules: RuleScorer,
+    settings: Settings,
+    folder: Path,
+    history: OutcomeHistory | None = None,
+    accounts: AccountHistory | None = None,
+) -> PredictedFile:
+    """Pass 1 of one partition: predicted, explained, spilled (``predict_and_spill``)."""
+    return predict_and_spill(
+        part, index, as_of, model, rules, settings, folder, history=history, accounts=accounts
+    )
+
+
+@thin_task
 def score_part(
     part: Partition | PartFile,
     index: int,
@@ -64,10 +83,20 @@ def score_part(
     folder: Path,
     history: OutcomeHistory | None = None,
     accounts: AccountHistory | None = None,
+    predicted: PredictedFile | None = None,
 ) -> Spilled:
-    """One partition scored completely and spilled (``score_and_spill``)."""
+    """Pass 2 of one partition: scored completely and spilled (``score_and_spill``)."""
     return score_and_spill(
-        part, index, as_of, model, rules, settings, folder, history=history, accounts=accounts
+        part,
+        index,
+        as_of,
+        model,
+        rules,
+        settings,
+        folder,
+        history=history,
+        accounts=accounts,
+        predicted=predicted,
     )
 
 
@@ -93,6 +122,13 @@ def _in_order(
         yield pending.popleft().result()
 
 
+def _kept(items: Iterable[Spilled], into: list[Spilled]) -> Iterator[Spilled]:
+    """``items``, each also appended to ``into`` as it passes."""
+    for item in items:
+        into.append(item)
+        yield item
+
+
 def score_batch(
     parts: Sequence[Partition | PartFile],
     model: LeadScorer,
@@ -106,14 +142,16 @@ def score_batch(
 ) -> dict[str, Any]:
     """Score the open leads partition by partition; publish them as one batch and a CSV.
 
-    ``score_part`` is mapped over the partitions (in memory, or on disk from
-    ``pipelines.partitioned``) on the configured task runner (threads here, or a Dask
-    cluster), at most ``runner.max_in_flight`` at a time; each spills its scored frame
-    (``pipelines.batch``). The global ranks are then computed once, the ranked
-    partitions stream into one store batch that is made current at the end, with the
-    call lists of ``routing.reps`` (when any), and the CSV export is written, sorted by
-    rank, from the same spilled files; then the calls file (``output.calls_csv``) and the
-    nurture list (``output.nurture_csv``).
+    Two passes (``pipelines.passes``), each mapped over the partitions (in memory, or on
+    disk from ``pipelines.partitioned``) on the configured task runner (threads here, or
+    a Dask cluster), at most ``runner.max_in_flight`` at a time: ``predict_part`` gives
+    every lead's scores and exact contributions, so the global ranks are computed once;
+    then ``score_part`` finishes each partition and spills its scored frame, which
+    streams, ranked, into one store batch while the next partition is finished. The
+    batch is made current at the end, with the call lists of ``routing.reps`` (when
+    any), and the CSV export is written, sorted by rank, from the same spilled files;
+    then the calls file (``output.calls_csv``) and the nurture list
+    (``output.nurture_csv``).
     ``history`` is the leads table's outcomes, which the recent conversion rate reads
     (features.market);
     ``check`` sees the number of rows written before the batch becomes current;
@@ -134,10 +172,14 @@ def score_batch(
             "history": history,
             "accounts": accounts,
         }
-        params = ({"part": p, "index": i, "folder": folder, **base} for i, p in enumerate(parts))
-        spilled = list(_in_order(runner, score_part, params, settings.runner.max_in_flight))
+        window = settings.runner.max_in_flight
+        params = [{"part": p, "index": i, "folder": folder, **base} for i, p in enumerate(parts)]
+        predicted = list(_in_order(runner, predict_part, params, window))
+        ranking = Ranking.of_scores([p.raw for p in predicted], [p.rule_points for p in predicted])
+        finishing = ({**p, "predicted": q} for p, q in zip(params, predicted, strict=True))
+        spilled: list[Spilled] = []
         out = publish_spilled(
-            spilled,
+            _kept(_in_order(runner, score_part, finishing, window), spilled),
             store,
             model_version=version,
             as_of=as_of,
@@ -148,6 +190,7 @@ def score_batch(
             check=check,
             bom=settings.output.csv_bom,
             routing=settings.routing if settings.routing.reps else None,
+            ranking=ranking,
         )
         if out.routing is not None:  # the day's call lists, from the store, once current
             reps, path = settings.routing.reps, settings.output.calls_csv

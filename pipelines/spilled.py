@@ -100,11 +100,20 @@ class Ranking:
 
     @classmethod
     def of(cls, parts: Sequence[Spilled]) -> Ranking:
-        raw = np.concatenate([p.raw for p in parts]) if parts else np.zeros(0)
-        rule = np.concatenate([p.rule for p in parts]) if parts else np.zeros(0)
+        return cls.of_scores([p.raw for p in parts], [p.rule for p in parts])
+
+    @classmethod
+    def of_scores(cls, raws: Sequence[np.ndarray], rules: Sequence[np.ndarray]) -> Ranking:
+        """The ranks of partitions given by their raw scores and rule points (in order)."""
+        raw = np.concatenate(list(raws)) if len(raws) else np.zeros(0)
+        rule = np.concatenate(list(rules)) if len(rules) else np.zeros(0)
         rank, percentile = rank_and_percentile(raw)
-        cuts = np.cumsum([0, *(len(p) for p in parts)])
+        cuts = np.cumsum([0, *(len(r) for r in raws)])
         return cls(rank, percentile, cuts, rule_ranks(rule, raw))
+
+    def size(self, i: int) -> int:
+        """Leads in partition ``i``."""
+        return int(self.cuts[i + 1] - self.cuts[i])
 
     def part(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(rank, percentile) of partition ``i``'s leads, in its row order."""
@@ -120,26 +129,38 @@ def ranked_partitions(
     parts: Sequence[Spilled], ranking: Ranking, rows: int = PUBLISH_SLICE_ROWS
 ) -> Iterator[pd.DataFrame]:
     """Each spilled partition with its global rank, in partition order (for the store),
-    at most ``rows`` rows at a time: one record batch of the file read at a time (not
-    mapped), so memory holds one slice."""
+    at most ``rows`` rows at a time (:func:`ranked_slices`)."""
     for i, part in enumerate(parts):
-        rank, percentile = ranking.part(i)
-        rule_rank = ranking.rule_part(i)
-        with pa.OSFile(str(part.path)) as source:
-            reader = pa.ipc.open_file(source)
-            start = 0
-            for k in range(reader.num_record_batches):
-                batch = reader.get_batch(k)
-                for a in range(0, batch.num_rows, rows):
-                    piece = batch.slice(a, rows)
-                    frame = piece.to_pandas()
-                    b, c = start + a, start + a + piece.num_rows
-                    yield with_rank(frame, rank[b:c], percentile[b:c], rule_rank[b:c])
-                start += batch.num_rows
-                del batch
-            if start == 0:  # an empty partition: one empty frame, as its columns
-                empty = reader.schema.empty_table().to_pandas()
-                yield with_rank(empty, rank[:0], percentile[:0], rule_rank[:0])
+        yield from ranked_slices(part, i, ranking, rows)
+
+
+def ranked_slices(
+    part: Spilled, i: int, ranking: Ranking, rows: int = PUBLISH_SLICE_ROWS
+) -> Iterator[pd.DataFrame]:
+    """Spilled partition ``i`` with its global rank, at most ``rows`` rows at a time: one
+    record batch of the file read at a time (not mapped), so memory holds one slice."""
+    if len(part) != ranking.size(i):
+        raise ValueError(
+            f"partition {i} has {len(part)} leads, its ranks {ranking.size(i)}: not the "
+            "partitions that were ranked"
+        )
+    rank, percentile = ranking.part(i)
+    rule_rank = ranking.rule_part(i)
+    with pa.OSFile(str(part.path)) as source:
+        reader = pa.ipc.open_file(source)
+        start = 0
+        for k in range(reader.num_record_batches):
+            batch = reader.get_batch(k)
+            for a in range(0, batch.num_rows, rows):
+                piece = batch.slice(a, rows)
+                frame = piece.to_pandas()
+                b, c = start + a, start + a + piece.num_rows
+                yield with_rank(frame, rank[b:c], percentile[b:c], rule_rank[b:c])
+            start += batch.num_rows
+            del batch
+        if start == 0:  # an empty partition: one empty frame, as its columns
+            empty = reader.schema.empty_table().to_pandas()
+            yield with_rank(empty, rank[:0], percentile[:0], rule_rank[:0])
 
 
 def by_rank(parts: Sequence[Spilled], ranking: Ranking, rows: int) -> Iterator[pd.DataFrame]:

@@ -91,7 +91,7 @@ class StoreWriter(ChunkWriter):
         batch_id: str | None = None,
         grade_order: Sequence[str] | None = None,
         check: Callable[[int], None] | None = None,
-        calls: pd.DataFrame | None = None,
+        calls: pd.DataFrame | Callable[[], pd.DataFrame | None] | None = None,
     ) -> BatchInfo:
         """Write a stream of score partitions as ONE batch, then make it current once.
 
@@ -105,14 +105,16 @@ class StoreWriter(ChunkWriter):
         stream is refused before anything is written. ``check`` is called with the number
         of rows written, before the flip: if it raises (e.g. the caller's count of leads
         in does not add up), the batch is abandoned the same way. ``calls``: as
-        :meth:`publish` (each call's lead must be in the stream).
+        :meth:`publish` (each call's lead must be in the stream), or a function giving
+        them once the stream is exhausted (call lists routed from the partitions'
+        pools, known only after the last one).
         """
         self._require_schema()
         stream = iter(partitions)
         first = next(stream, None)
         if first is None:
             raise ValueError("no score partitions: refusing to publish an empty batch")
-        call_rows = None if calls is None else validate_calls(calls)
+        call_rows = None if calls is None or callable(calls) else validate_calls(calls)
         batch_id = self._open_batch(model_version, as_of, batch_id, 0)
         try:
             total = 0
@@ -122,6 +124,9 @@ class StoreWriter(ChunkWriter):
                     for chunk in self._chunks(frame):
                         sink.put(chunk_table(chunk, batch_id))
                     total += len(frame)
+            if callable(calls):
+                routed = calls()
+                call_rows = None if routed is None else validate_calls(routed)
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
             if check is not None:
                 check(total)

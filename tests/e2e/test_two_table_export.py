@@ -16,7 +16,8 @@ from leadscore.features.builder import build_features, entities_at
 from leadscore.models import recipe
 from leadscore.models.base import registry_of
 from leadscore.models.scoring import partition_features
-from leadscore.pipelines.partitioned import score_and_spill, stream_crm
+from leadscore.pipelines.partitioned import stream_crm
+from leadscore.pipelines.passes import score_and_spill
 from leadscore.pipelines.settings import load_settings
 from leadscore.pipelines.sources import load_crm
 from leadscore.synthetic import generate_crm

@@ -1,0 +1,161 @@
+"""The nightly batch's two passes over its partitions: predict everything, then finish
+each partition while the one before it is published.
+
+Ranks are global, and the store wants every row with its rank, so nothing can be
+published before every lead is scored. Scoring each partition completely first left the
+store's writes (on SQLite a writer process busy ~17 us a row) for the end, when there is
+nothing left to overlap them with. So the batch runs in two passes:
+
+1. :func:`predict_and_spill` (per partition): features, the model's log-odds and
+   calibrated probability, exact contributions, rule points: the work no run can skip
+   (the bench's "floor"). The features and contributions are spilled to the run's folder;
+   the scores that rank the batch stay in memory (:class:`Predicted`, 24 bytes a lead
+   plus the family sums).
+2. :func:`score_and_spill` (per partition, once every partition is predicted and the
+   batch ranked): reasons, rule reasons, sub-scores, drift counts, next steps, routing
+   pool, the leads' facts, from the spilled features and contributions; its scored frame
+   is spilled as before (``pipelines.spilled``), and the publisher streams it into the
+   store while the next partition is finished (``pipelines.batch.publish_spilled``).
+
+A partition's output is the same as scoring it in one go (:func:`score_and_spill`
+without ``predicted``), byte for byte: only where and when each step runs changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leadscore.features.accounts import AccountHistory
+from leadscore.features.market import OutcomeHistory
+from leadscore.models.base import registry_of
+from leadscore.models.nurture.next_step import with_next_steps
+from leadscore.models.routing.pool import partition_pool
+from leadscore.models.rules import RuleScorer
+from leadscore.models.scoring import (
+    Partition,
+    Predicted,
+    StageTimes,
+    partition_features,
+    predict_partition,
+    score_partition,
+)
+from leadscore.models.training import FittedModel
+from leadscore.pipelines.archive import partition_counts
+from leadscore.pipelines.batch import stage, with_facts
+from leadscore.pipelines.partitioned import PartFile
+from leadscore.pipelines.runtime import release_free_memory
+from leadscore.pipelines.settings import Settings
+from leadscore.pipelines.spilled import Spilled, read_arrow, spill, write_arrow
+
+
+@dataclass(frozen=True)
+class PredictedFile:
+    """A partition after the first pass: its features and contributions on disk, what
+    ranks it in memory."""
+
+    features: Path
+    contributions: Path
+    raw: np.ndarray
+    probability: np.ndarray
+    families: dict[str, np.ndarray]
+    rule_points: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def load(self) -> tuple[Predicted, Path]:
+        """The :class:`Predicted` (contributions memory-mapped) and the features' file."""
+        contributions = np.load(self.contributions, mmap_mode="r")
+        scores = (self.raw, self.probability, contributions, self.families, self.rule_points)
+        return Predicted(*scores), self.features
+
+    def remove(self) -> None:
+        """Delete the spilled features and contributions (done with, or a failed run)."""
+        self.features.unlink(missing_ok=True)
+        self.contributions.unlink(missing_ok=True)
+
+
+def _load(part: Partition | PartFile, times: StageTimes | None) -> Partition:
+    with stage(times, "partition"):
+        return part.load() if isinstance(part, PartFile) else part
+
+
+def predict_and_spill(
+    part: Partition | PartFile,
+    index: int,
+    as_of: pd.Timestamp,
+    model: FittedModel,
+    rules: RuleScorer,
+    settings: Settings,
+    folder: Path,
+    times: StageTimes | None = None,
+    history: OutcomeHistory | None = None,
+    accounts: AccountHistory | None = None,
+) -> PredictedFile:
+    """Pass 1 of one partition: its features, predictions, exact contributions and rule
+    points (``models.scoring.predict_partition``); features and contributions go to
+    ``folder``. ``history`` and ``accounts``: as :func:`score_and_spill`."""
+    loaded = _load(part, times)
+    with stage(times, "features"):
+        X = partition_features(loaded, as_of, settings.features, history, accounts)
+    predicted = predict_partition(X, model, rules, registry_of(model), times)
+    del loaded
+    with stage(times, "spill"):
+        features = write_arrow(X, Path(folder) / f"features-{index:06d}.arrow")
+        contributions = Path(folder) / f"contributions-{index:06d}.npy"
+        np.save(contributions, predicted.contributions, allow_pickle=False)
+    p = predicted
+    return PredictedFile(features, contributions, p.raw, p.probability, p.families, p.rule_points)
+
+
+def score_and_spill(
+    part: Partition | PartFile,
+    index: int,
+    as_of: pd.Timestamp,
+    model: FittedModel,
+    rules: RuleScorer,
+    settings: Settings,
+    folder: Path,
+    times: StageTimes | None = None,
+    history: OutcomeHistory | None = None,
+    accounts: AccountHistory | None = None,
+    predicted: PredictedFile | None = None,
+) -> Spilled:
+    """One partition scored completely (features, probability, exact reasons, rules, the
+    leads' facts, drift counts, routing pool) and spilled to ``folder``; ranked once every
+    raw score is. ``predicted``: its first pass (:func:`predict_and_spill`), whose files
+    are read here and then removed; None computes it here. The score flow's task body,
+    and what ``make bench`` times by stage. ``history`` is the leads table's outcomes
+    (``StreamedCRM.history``) when features.market is on; ``accounts`` the joined
+    tables' accounts (``StreamedCRM.accounts``, data.joins)."""
+    loaded = _load(part, times)
+    if predicted is None:
+        with stage(times, "features"):
+            X = partition_features(loaded, as_of, settings.features, history, accounts)
+        first = None
+    else:
+        with stage(times, "spill"):
+            first, features = predicted.load()
+            X = read_arrow(features)
+    registry = registry_of(model)
+    frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads, times, first)
+    del first
+    if predicted is not None:
+        predicted.remove()
+    counts = partition_counts(X, frame, model, times)  # vs the model's reference (monitor)
+    frame = with_next_steps(frame, X, loaded, as_of, model, settings, history, accounts, times)
+    with stage(times, "pool"):  # its leads to route to call lists (None: no reps)
+        pool = partition_pool(frame, loaded.leads, settings.routing)
+    with stage(times, "facts"):
+        facts = (settings.features, settings.data.display.columns())
+        frame = with_facts(frame, loaded, as_of, *facts)
+    del X, loaded
+    with stage(times, "spill"):
+        spilled = spill(frame, folder, index, counts, pool)
+    del frame
+    release_free_memory()
+    return spilled
