@@ -75,7 +75,7 @@ test: $(VENV)/.installed-dev
 # bench/out/), prints a stage table and, on its last line, one JSON object.
 # e.g. `make bench LEADS=200000`.
 LEADS ?= 1000000
-PARTITION_ROWS ?= 125000
+PARTITION_ROWS ?= 62500
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.cli_start
 	$(BIN)/python -m bench.run --leads $(LEADS) --partition-rows $(PARTITION_ROWS)

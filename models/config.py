@@ -314,9 +314,10 @@ class ScoringConfig(_Strict):
         default=14, ge=0, description="Younger leads read 'new lead (N days)' in reasons."
     )
     partition_rows: int = Field(
-        default=125_000,
+        default=62_500,
         ge=1,
-        description="Open leads per scoring partition: bounds memory, unit of parallel work.",
+        description="Open leads per scoring partition: bounds memory (two at once: one being "
+        "finished, one being published), unit of parallel work.",
     )
     cells: CellCutoffs = Field(
         default_factory=CellCutoffs,
