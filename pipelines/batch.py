@@ -1,15 +1,16 @@
 """The nightly batch between scoring and publishing: spill, rank once, stream out.
 
 Ranks are global (rank 1 is the best open lead of the whole batch), but a partition's
-other scores need only its own rows. So each partition is scored once, completely
-(features, probability, exact reasons, rules, the leads' facts), and its frame is
-*spilled* to an Arrow file; only its raw log-odds stay in memory (8 bytes a lead). Once
-every partition is scored, the ranks are computed in one go, and the spilled partitions
-are streamed, ranked, into one store batch and, meanwhile, into the CSV export, sorted
-by rank (:func:`export_by_rank`). Memory is bounded by the partition size. Each partition
+other scores need only its own rows. So each partition's scored frame is *spilled* to an
+Arrow file; only its raw log-odds and rule points stay in memory (16 bytes a lead). The
+ranks are computed in one go, either once every partition is spilled or, in the score
+flow, from the first of its two passes (``pipelines/passes.py``) before the partitions
+are finished; then each spilled partition is streamed, ranked, into one store batch as it
+arrives, and its rows for the CSV export, sorted by rank, are made meanwhile
+(``pipelines/rank_export.py``). Memory is bounded by the partition size. Each partition
 also keeps its routing pool (its leads graded for a call today, a few columns:
-``models/routing/pool.py``); the pools are routed once, and the call lists go into the
-same store batch (current with it) and into the CSV.
+``models/routing/pool.py``); the pools are routed once the last has arrived, and the call
+lists go into the same store batch (current with it) and into the CSV.
 
 Used by the score flow's tasks and by ``make bench``, so the benchmark times this code.
 The spill folder must be visible to every worker (any local folder for threads or a
@@ -18,19 +19,17 @@ one-machine Dask cluster; a shared mount across machines).
 
 from __future__ import annotations
 
-import itertools
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import LEAD_ID
@@ -43,10 +42,9 @@ from leadscore.models.scoring import (
     Partition,
     StageTimes,
 )
+from leadscore.pipelines.rank_export import RankExport
 from leadscore.pipelines.spilled import Ranking, Spilled, by_rank, ranked_slices
-from leadscore.serving.export import CALL_EXPORT, write_csv_chunks_atomic
-from leadscore.serving.export_arrow import export_table
-from leadscore.serving.export_fields import EXPORT_COLUMNS, REASON_COLUMNS
+from leadscore.serving.export import write_csv_chunks_atomic
 from leadscore.serving.store import BatchInfo, ScoreStore
 from leadscore.serving.store.checks import new_batch_id
 
@@ -125,37 +123,43 @@ def publish_spilled(
     current = _Flip()
     arrived: list[Spilled] = []
     routed: list[Routing | None] = []
+    exporting: list[Future[None]] = []  # each partition's first export step, in order
     writing: list[Future[Path]] = []
     waited = StageTimes()  # seconds inside "publish" that were not the publisher's
 
-    def stream(pool: ThreadPoolExecutor) -> Iterator[pd.DataFrame]:
-        """The ranked slices of each partition as it arrives; after the last, the call
-        lists are routed and the CSV export starts."""
+    def stream(pool: ThreadPoolExecutor, folders: ExitStack) -> Iterator[pd.DataFrame]:
+        """The ranked slices of each partition as it arrives (its export rows made in the
+        export thread meanwhile); after the last, the call lists are routed and the CSV
+        is written."""
         coming = iter(parts)
+        export: RankExport | None = None
         while True:
             with waited.stage("wait"):
                 part = next(coming, None)
             if part is None:
                 break
+            if export is None:  # its cut files beside the spilled ones
+                where = tempfile.TemporaryDirectory(prefix="export-", dir=part.path.parent)
+                export = RankExport(ranking, stamp, chunk_rows, Path(folders.enter_context(where)))
             arrived.append(part)
+            exporting.append(pool.submit(export.add, part, len(arrived) - 1))
             yield from ranked_slices(part, len(arrived) - 1, ranking)
         if len(arrived) != len(ranking.cuts) - 1:
             raise ValueError(f"{len(arrived)} partitions arrived, {len(ranking.cuts) - 1} ranked")
         with waited.stage("route"), stage(times, "route"):
             pooled = batch_pool([p.pool for p in arrived]) if routing is not None else None
             routed.append(route_pool(pooled, routing) if pooled is not None and routing else None)
-        calls = routed[0].calls if routed[0] is not None else None
-        rows = current.gate(export_by_rank(arrived, ranking, calls, stamp, chunk_rows))
+        rows = current.gate(_exported(export, exporting, calls()))
         writing.append(pool.submit(write_csv_chunks_atomic, rows, csv_path, bom=bom))
 
     def calls() -> pd.DataFrame | None:
         return routed[0].calls if routed and routed[0] is not None else None
 
-    with ThreadPoolExecutor(1, thread_name_prefix="csv-export") as pool:
+    with ExitStack() as folders, ThreadPoolExecutor(1, thread_name_prefix="csv-export") as pool:
         try:
             with stage(times, "publish"):
                 batch = store.publish_stream(
-                    stream(pool),
+                    stream(pool, folders),
                     model_version=model_version,
                     as_of=as_of.to_pydatetime(),
                     batch_id=batch_id,
@@ -175,6 +179,17 @@ def publish_spilled(
     head = next(by_rank(arrived, ranking, max(top, 1))).head(top) if len(ranking.rank) else None
     head = head if head is not None else pd.DataFrame(columns=list(SCORE_COLUMNS))
     return Published(batch, csv, head[list(SCORE_COLUMNS)].reset_index(drop=True), routed[0])
+
+
+def _exported(
+    export: RankExport | None, steps: Sequence[Future[None]], calls: pd.DataFrame | None
+) -> Iterator[pa.Table]:
+    """The export's chunks once every partition's first step is done (its error, if any,
+    raised here); nothing for an empty batch."""
+    for step in steps:
+        step.result()
+    if export is not None:
+        yield from export.chunks(calls)
 
 
 class _Flip:
@@ -201,117 +216,6 @@ class _Flip:
         self._known.wait()
         if not self._current:
             raise RuntimeError("the batch was not published: its CSV is not written")
-
-
-EXPORT_READS = ("lead_id", "reasons")
-"""Spilled columns the export reads besides its own (reason lines come from the JSON)."""
-
-_NOT_SPILLED = (*REASON_COLUMNS, *CALL_EXPORT, "rank", "percentile", "rule_rank")
-_BATCH_COLUMNS = ("model_version", "batch_id", "scored_at")
-
-
-def export_by_rank(
-    parts: Sequence[Spilled],
-    ranking: Ranking,
-    calls: pd.DataFrame | None,
-    stamp: Mapping[str, object],
-    rows: int,
-) -> Iterator[pa.Table]:
-    """The CSV export's rows (``serving.export_arrow.export_table``), best first, ``rows``
-    ranks at a time, in time and memory linear in the batch.
-
-    Two passes over the spilled files. First each partition, read once (only the columns
-    the export needs), becomes its export rows, sorted by rank and cut at the chunks'
-    rank bounds into one Arrow file beside it (record batch ``k``: its rows of chunk
-    ``k``). Then chunk ``k`` is batch ``k`` of every such file, merged by rank. Memory
-    holds one partition, then one chunk; each spilled byte is read once. ``stamp``: the
-    batch's ``model_version``, ``batch_id`` and ``scored_at``; ``calls``: the call lists
-    (``Routing.calls``; None: none).
-    """
-    if rows < 1:
-        raise ValueError("rows per chunk must be >= 1")
-    bounds = np.arange(1, len(ranking.rank) + rows + 1, rows)  # chunk k: [bounds[k], bounds[k+1])
-    if not len(parts) or not len(ranking.rank):
-        return
-    placed = _placed_calls(calls)
-    constants = {c: stamp[c] for c in _BATCH_COLUMNS}
-    with tempfile.TemporaryDirectory(prefix="export-", dir=parts[0].path.parent) as folder:
-        files = []
-        for i, part in enumerate(parts):
-            rank, percentile = ranking.part(i)
-            scores = _export_reads(part.path).append_column("rank", pa.array(rank))
-            scores = scores.append_column("percentile", pa.array(np.round(percentile, 2)))
-            scores = scores.append_column("rule_rank", pa.array(ranking.rule_part(i)))
-            table = export_table(scores, constants, _part_calls(placed, scores["lead_id"]))
-            order = np.argsort(rank, kind="stable")
-            cuts = np.searchsorted(rank[order], bounds)
-            files.append(_write_cut(table.take(order), cuts, Path(folder) / f"{i:06d}.arrow"))
-            del scores, table
-        for k in range(len(bounds) - 1):
-            pieces = [_read_batch(path, k) for path in files]
-            chunk = pa.Table.from_batches(pieces)
-            yield chunk if len(files) == 1 else chunk.take(pc.sort_indices(chunk["rank"]))
-
-
-def _export_reads(path: Path) -> pa.Table:
-    """The columns of a spilled file the export reads (memory-mapped: only the pages read
-    are loaded, and they are let go with the table)."""
-    with pa.memory_map(str(path)) as source:
-        reader = pa.ipc.open_file(source)
-        names = reader.schema.names
-        wanted = [*EXPORT_READS, *(c for c in EXPORT_COLUMNS if c not in _NOT_SPILLED)]
-        wanted = [c for c in dict.fromkeys(wanted) if c not in _BATCH_COLUMNS]
-        missing = [c for c in wanted if c not in names]
-        if missing:
-            raise ValueError(f"cannot export scores: missing column(s) {missing}")
-        return reader.read_all().select(wanted)  # no copy: the mapping stays while used
-
-
-def _write_cut(table: pa.Table, cuts: np.ndarray, path: Path) -> Path:
-    """``table`` as an Arrow file whose record batch ``k`` is rows ``cuts[k]:cuts[k+1]``."""
-    batches = table.combine_chunks().to_batches()  # one batch: the rows, contiguous
-    batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
-        for a, b in itertools.pairwise(cuts):
-            writer.write_batch(batch.slice(int(a), int(b - a)))
-    return path
-
-
-def _read_batch(path: Path, k: int) -> pa.RecordBatch:
-    """Record batch ``k`` of an Arrow file, read into memory (only its bytes)."""
-    with pa.OSFile(str(path)) as source:
-        return pa.ipc.open_file(source).get_batch(k)
-
-
-def _placed_calls(calls: pd.DataFrame | None) -> tuple[pd.Index, np.ndarray, pd.Series] | None:
-    """The call lists' placed leads: their ids (as text), reps and positions."""
-    if calls is None or not len(calls):
-        return None
-    placed = calls[calls["rep_id"].notna()]
-    ids = pd.Index(placed["lead_id"].astype(str))
-    return ids, placed["rep_id"].to_numpy(dtype=object), placed["position"].astype("Int64")
-
-
-def _part_calls(
-    placed: tuple[pd.Index, np.ndarray, pd.Series] | None, lead_ids: pa.ChunkedArray
-) -> dict[str, pa.Array]:
-    """``call_rep`` and ``call_position`` of each lead (null when on no list), as
-    ``serving.export.with_calls`` gives them."""
-    n = len(lead_ids)
-    rep = np.full(n, None, dtype=object)
-    position = np.zeros(n, dtype=np.int64)
-    known = np.zeros(n, dtype=bool)
-    if placed is not None:
-        ids, reps, positions = placed
-        at = ids.get_indexer(pd.Index(lead_ids.to_numpy()).astype(str))
-        found = np.flatnonzero(at >= 0)
-        rep[found] = reps[at[found]]
-        position[found] = positions.to_numpy(dtype=np.int64, na_value=0)[at[found]]
-        known[found] = positions.notna().to_numpy()[at[found]]
-    return {
-        CALL_EXPORT[0]: pa.array(rep),
-        CALL_EXPORT[1]: pa.array(position, mask=~known, type=pa.int64()),
-    }
 
 
 def stage(times: StageTimes | None, name: str) -> AbstractContextManager[None]:

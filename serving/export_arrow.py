@@ -143,24 +143,31 @@ def export_table(
     reasons = dict(zip(REASON_COLUMNS, lines, strict=True))
     columns = []
     for name in EXPORT_COLUMNS:
+        if name in constants:  # already as written (a timestamp: its ISO text)
+            columns.append(_text_or_own(_constant(name, constants[name], n)))
+            continue
         if name in reasons:
             column = reasons[name]
         elif name in calls:
             column = _plain(calls[name])
-        elif name in constants:
-            column = _constant(name, constants[name], n)
         else:
             column = _plain(scores[name])
-        column = _nan_as_null(column)
-        if name in TIMESTAMPS:
-            column = column if name in constants else iso_utc(column)
-        elif name in WHOLE_NUMBERS:
-            column = column.cast(pa.int64())
-        elif name == "probability":
-            rounded = np.round(column.to_numpy(zero_copy_only=False), PROBABILITY_DIGITS)
-            column = pa.array(rounded, from_pandas=True)
-        columns.append(_text_or_own(column))
+        columns.append(export_column(name, column))
     return pa.Table.from_arrays(columns, names=list(EXPORT_COLUMNS))
+
+
+def export_column(name: str, column: pa.Array) -> pa.Array:
+    """Export column ``name`` as the CSV writes it: NaN as null, timestamps as ISO text,
+    whole numbers as integers, the probability rounded, text as plain text."""
+    column = _nan_as_null(column)
+    if name in TIMESTAMPS:
+        column = iso_utc(column)
+    elif name in WHOLE_NUMBERS:
+        column = column.cast(pa.int64())
+    elif name == "probability":
+        rounded = np.round(column.to_numpy(zero_copy_only=False), PROBABILITY_DIGITS)
+        column = pa.array(rounded, from_pandas=True)
+    return _text_or_own(column)
 
 
 def _constant(name: str, value: object, n: int) -> pa.Array:

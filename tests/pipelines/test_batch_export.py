@@ -1,4 +1,4 @@
-"""The nightly CSV export (pipelines/batch.py ``export_by_rank``, Arrow column at a time)
+"""The nightly CSV export (pipelines/rank_export.py ``export_by_rank``, Arrow column at a time)
 writes the very bytes of the straightforward path (``by_rank`` -> ``with_calls`` ->
 ``export_frame`` -> ``write_csv_chunks_atomic``) on a real scored batch: partitions of a
 small synthetic CRM scored by a fitted model, with their facts, plus the cells that test a
@@ -15,7 +15,8 @@ import pyarrow as pa
 import pytest
 
 from leadscore.models.scoring import partition_features, partition_leads, score_partition
-from leadscore.pipelines.batch import export_by_rank, publish_spilled, with_facts
+from leadscore.pipelines.batch import publish_spilled, with_facts
+from leadscore.pipelines.rank_export import export_by_rank
 from leadscore.pipelines.spilled import Ranking, by_rank, spill
 from leadscore.serving.export import (
     _iso_utc,
