@@ -184,7 +184,7 @@ def _at(bucket: np.ndarray, ordered: bool, j: int) -> int:
     return j if ordered else bucket[j]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _newest_kernel(lead: np.ndarray, stamp: np.ndarray, n: int, limit: int) -> tuple:
     """Per lead (0..n-1), the positions of its ``limit`` newest activities, newest first
     (to the second of ``stamp``, ns; ties keep their input order), and the offsets of each

@@ -69,7 +69,7 @@ class Pieces:
         return padded.view(np.uint64), first, lengths
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _place(column: np.ndarray, start: int, out: np.ndarray) -> None:
     """``out`` (one column of the codes) = ``column + start``, or -1 where ``column`` < 0:
     one pass instead of an add, a compare and a masked store."""
@@ -77,7 +77,7 @@ def _place(column: np.ndarray, start: int, out: np.ndarray) -> None:
         out[i] = column[i] + start if column[i] >= 0 else -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _sizes(
     codes: np.ndarray, groups: np.ndarray, lengths: np.ndarray, frame: np.ndarray
 ) -> np.ndarray:
@@ -125,7 +125,7 @@ def _emit(
     return acc, held, pos
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _fill(
     codes: np.ndarray,
     groups: np.ndarray,

@@ -102,7 +102,7 @@ def eligible(
     return ok
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _top_kernel(signed: np.ndarray, k: int, idx: np.ndarray) -> None:
     """Per row, the columns of the k largest values, largest first (ties: lower column)."""
     n, m = signed.shape

@@ -260,7 +260,7 @@ def _decide(
             keys[i] = (keys[i] & mask) | (int(v <= threshold_g) << bit)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _kernel(
     columns: np.ndarray,
     sets: np.ndarray,
