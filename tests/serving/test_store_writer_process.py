@@ -248,3 +248,21 @@ def test_packed_values_are_stored_as_blobs_by_both_paths(tmp_path, small_process
         ).all()
     assert kinds == [("blob",)]
     assert store.read_batch()["reasons"].notna().all()
+
+
+def test_the_writer_process_starts_without_blas_threads(tmp_path, small_process):
+    """numpy's OpenBLAS threads only spin in the child (~0.1 s of CPU): it has one."""
+    frame = many_scores(N, seed=5)
+    store = file_store(tmp_path)
+    seen: list[dict[str, str]] = []
+    real = subprocess.Popen
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("env") or {})
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sqlite_proc.subprocess, "Popen", spy)
+        store.publish_stream(halves(frame), model_version="7", as_of=AS_OF)
+    assert len(small_process) == len(seen) == 1
+    assert seen[0]["OPENBLAS_NUM_THREADS"] == "1" and seen[0]["PATH"] == os.environ["PATH"]
