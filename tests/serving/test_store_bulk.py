@@ -291,3 +291,21 @@ def test_validate_scores_keeps_text_columns_as_they_are_typed_or_not():
     checked = validate_scores(typed)
     pd.testing.assert_frame_equal(checked, validate_scores(untyped))
     assert checked["name"].isna().sum() == typed["name"].isna().sum() > 0  # NULL kept
+
+
+def test_validate_scores_takes_numbers_as_they_are_typed_or_not():
+    """Numeric columns already numbers skip the non-numeric check (none can fail it): the
+    result equals the check of the same values held as Python objects, which still
+    refuses text; the checked frame shares, never changes, the input (pandas copies on write)."""
+    frame = tricky_scores()
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    assert {"probability", "fit", "score", "rank"} <= set(numeric)
+    as_objects = frame.astype(dict.fromkeys(numeric, object))
+    checked = validate_scores(frame)
+    pd.testing.assert_frame_equal(checked, validate_scores(as_objects))
+    before = frame.copy()
+    checked.loc[0, "fit"] = 0.5
+    checked.loc[0, "name"] = "changed"
+    pd.testing.assert_frame_equal(frame, before)
+    with pytest.raises(ValueError, match=r"'fit' has non-numeric values"):
+        validate_scores(as_objects.assign(fit=["x", *as_objects["fit"][1:]]))
