@@ -1,9 +1,9 @@
 """A SQLite publish's rows inserted by a writer process beside the publishing one.
 
 SQLite's Python driver binds every value of every row holding the GIL (measured on the
-250k bench's rows: ~1 us a row to make the Python values, ~9 us to bind and insert them
+250k bench's rows: ~1 us a row to make the Python values, ~8 us to bind and insert them
 with the table's indexes, ~1.4 us to commit; the (batch, rank) index, filled in random
-order, is ~3 us of the insert): a writer *thread* measured no faster than writing in
+order, is ~2.6 us of that: ``bulk.py``): a writer *thread* measured no faster than writing in
 the publishing thread, which meanwhile validates and converts the next chunk
 (``bulk.chunk_table``). A writer *process* has its own interpreter: on two cores the
 rows of one chunk are inserted while the next is prepared. :class:`WriterProcess`
