@@ -8,8 +8,8 @@ the publishing thread, which meanwhile validates and converts the next chunk
 (``bulk.chunk_table``). A writer *process* has its own interpreter: on two cores the
 rows of one chunk are inserted while the next is prepared. :class:`WriterProcess`
 starts this file as a script (not through the package, so the child imports only numpy,
-pyarrow and sqlite3: ~0.2 s; converting the columns must not import pandas either,
-:func:`_python_values`) and sends it each chunk as an Arrow IPC stream on its stdin,
+pyarrow and sqlite3: ~0.15 s of CPU; converting the columns must not import pandas
+either, :func:`_python_values`) and sends it each chunk as an Arrow IPC stream on its stdin,
 length-prefixed; a zero length asks it to commit and exit, and its stdout answers
 ``ok`` or the driver's error (its class and message).
 
