@@ -18,17 +18,29 @@ strings shared with the frame, not copied), and:
   (``default_toast_compression``; readers need no setting): PostgreSQL's own pglz was
   the larger part of the server's time.
 * **SQLite** has no bulk path in Python's driver: rows go to ``executemany`` as tuples
-  built column by column (:func:`sqlite_records`), on a connection whose page cache is
-  raised for the publish (:data:`SQLITE_CACHE_KIB`) so the (batch, rank) index, filled
-  in random order, stays in memory instead of being re-read and re-written per chunk.
-  What bounds SQLite is that driver: a bound parameter per cell and one B-tree insert
-  per row and index (measured on the 250k bench's rows: ~6 us of CPU a row with no
-  secondary index, ~9 us with the four; the (batch, rank) one, filled in random order,
-  is half of that difference, and inserting in rank order instead measured slower, the
-  other three then random). The three columns kept in ``packed`` are not bound
+  built column by column (:func:`sqlite_records`: numbers read from the Arrow buffers by
+  numpy, a BLOB bound as a ``bytearray`` and NULL as a NaN, both of which the driver binds
+  without first looking for an adapter, ``store/sqlite_proc.py``), on a connection whose
+  page cache is raised for the publish (:data:`SQLITE_CACHE_KIB`) so the (batch, rank)
+  index, filled in random order, stays in memory instead of being re-read and re-written
+  per chunk. What bounds SQLite is that driver and SQLite's B-trees: a bound parameter
+  per cell and one B-tree insert per row and index (measured on the 250k bench's rows in
+  the writer process, CPU a row: ~1 us to make the values, ~8 us to bind and insert
+  them, ~1.4 us to commit; ~4 us less with no secondary index, ~2.6 us less without the
+  (batch, rank) one alone; inserting in rank order instead measured slower, the other
+  three then random). The three columns kept in ``packed`` are not bound
   (:data:`SQLITE_COLUMNS`). Measured no faster: ``WITHOUT ROWID`` (one B-tree fewer,
   but the three indexes then carry the key, not a rowid), 4 or 64 KiB pages (16 KiB),
-  ``synchronous=OFF``, no foreign key check.
+  ``synchronous=OFF``, no foreign key check, a 512 MiB page cache, ``temp_store=MEMORY``,
+  each chunk sorted by rank (its inserts ~0.4 us faster, the sort ~0.7 us dearer), the
+  batch id written into the statement instead of bound.
+
+Making a chunk costs the publishing process ~5 us of CPU a row (250k bench, both its
+threads): ~4 us compressing the packed values (zstd level 1 with the batch's dictionary,
+on two threads: the bytes stored are the codec's, so only its settings could make that
+cheaper), ~0.3 packing them (``codec.pack``), ~0.3 the rest; checking the frame first
+(``checks.validate_scores``) ~0.3, and sending a SQLite chunk to the writer process
+(``sqlite_proc.table_buffer``) ~0.2.
 
 The chunks are written beside the thread preparing them (``store/sink.py``): two COPY
 streams on PostgreSQL; on SQLite, past its first transaction, a writer process

@@ -6,6 +6,7 @@ import secrets
 from datetime import UTC, datetime
 
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 from leadscore.models.schema import CELLS
 from leadscore.serving.store.schema import (
@@ -17,6 +18,7 @@ from leadscore.serving.store.schema import (
 )
 
 _EXAMPLES = 5  # offending lead_ids quoted in a validation error
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
 
 
 def new_batch_id(now: datetime | None = None) -> str:
@@ -54,8 +56,8 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
         rows = list(blank[blank].index[:_EXAMPLES])
         raise ValueError(f"column 'lead_id' has null or empty values (rows {rows})")
     lead_id = lead_id.astype(str)
-    dup = lead_id.duplicated(keep=False)
-    if dup.any():
+    dup = None if lead_id.is_unique else lead_id.duplicated(keep=False)  # the usual: unique
+    if dup is not None and dup.any():
         examples = list(dict.fromkeys(lead_id[dup]))[:_EXAMPLES]
         raise ValueError(f"column 'lead_id' has duplicate values, e.g. lead_id {examples}")
 
@@ -70,6 +72,9 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     numeric: dict[str, pd.Series] = {}
     for column in (*FLOAT_COLUMNS, *INT_COLUMNS):
         raw = frame[column]
+        if is_numeric_dtype(raw.dtype):  # numbers already: none can be non-numeric
+            numeric[column] = raw.astype("float64")
+            continue
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
         fail(column, raw.notna() & values.isna(), "has non-numeric values")
         numeric[column] = values
@@ -110,4 +115,5 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
             else:
                 out[column] = raw.where(raw.isna(), raw.astype(str)).astype(TEXT_DTYPE)
     out["lead_id"] = lead_id.astype(TEXT_DTYPE)
-    return pd.DataFrame(out, columns=list(SCORE_COLUMNS))
+    # not copied again where pandas copies on write (3+): the frame shares what it can
+    return pd.DataFrame(out, columns=list(SCORE_COLUMNS), copy=not _COPY_ON_WRITE)

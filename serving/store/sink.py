@@ -66,7 +66,8 @@ SQLITE_PROCESS_ROWS = 50_000
 """Rows of a SQLite publish (to a file) from which its chunks go to a writer process
 (``store/sqlite_proc.py``), so that they are inserted while the next ones are prepared:
 from the first chunk when the first partition has that many rows, else from the first
-commit past them (starting it costs ~0.2 s, which a small publish would not win back)."""
+commit past them (starting it costs ~0.15 s of CPU, which a small publish would not win
+back)."""
 
 _STOP = None
 _CODECS = threading.Lock()

@@ -1,14 +1,17 @@
 """A SQLite publish's rows inserted by a writer process beside the publishing one.
 
-SQLite's Python driver binds every value of every row holding the GIL (~3 us a row to
-build the tuples, ~10 us to bind and insert them with the table's indexes): a writer
-*thread* measured no faster than writing in the publishing thread, which meanwhile
-validates and converts the next chunk (``bulk.chunk_table``). A writer *process* has its
-own interpreter: on two cores the rows of one chunk are inserted while the next is
-prepared. :class:`WriterProcess` starts this file as a script (not through the package,
-so the child imports only numpy, pyarrow and sqlite3: ~0.2 s) and sends it each chunk as
-an Arrow IPC stream on its stdin, length-prefixed; a zero length asks it to commit and
-exit, and its stdout answers ``ok`` or the driver's error (its class and message).
+SQLite's Python driver binds every value of every row holding the GIL (measured on the
+250k bench's rows: ~1 us a row to make the Python values, ~8 us to bind and insert them
+with the table's indexes, ~1.4 us to commit; the (batch, rank) index, filled in random
+order, is ~2.6 us of that: ``bulk.py``): a writer *thread* measured no faster than writing in
+the publishing thread, which meanwhile validates and converts the next chunk
+(``bulk.chunk_table``). A writer *process* has its own interpreter: on two cores the
+rows of one chunk are inserted while the next is prepared. :class:`WriterProcess`
+starts this file as a script (not through the package, so the child imports only numpy,
+pyarrow and sqlite3: ~0.15 s of CPU; converting the columns must not import pandas
+either, :func:`_python_values`) and sends it each chunk as an Arrow IPC stream on its stdin,
+length-prefixed; a zero length asks it to commit and exit, and its stdout answers
+``ok`` or the driver's error (its class and message).
 
 Crash safety is the in-process path's: the child commits every ``tx_rows`` rows of a
 batch still ``writing`` (invisible to readers) and the flip is the parent's, after the
@@ -41,27 +44,58 @@ import pyarrow as pa
 _LENGTH = struct.Struct("<Q")
 
 
-def _python_values(column: pa.ChunkedArray) -> list[Any]:
-    """One Arrow column as Python values, None for NULL (numbers through numpy, faster)."""
+NULL = float("nan")
+"""What a NULL is bound as: SQLite has no NaN and stores a NaN bound as NULL, which the
+driver binds as it binds any float, whereas for a ``None`` it first looks for an adapter
+(~0.3 us a value, measured; the bench's rows hold ~2 NULLs each)."""
+
+
+def _numpy_type(kind: pa.DataType) -> np.dtype[Any]:
+    """The numpy type of an Arrow integer or float type (``to_pandas_dtype`` imports pandas)."""
+    letter = "f" if pa.types.is_floating(kind) else "i" if pa.types.is_signed_integer(kind) else "u"
+    return np.dtype(f"<{letter}{kind.bit_width // 8}")
+
+
+def _null_positions(array: pa.Array) -> list[int]:
+    """Positions of an array's NULLs, read from its validity bitmap."""
+    bits = np.frombuffer(array.buffers()[0], dtype=np.uint8)
+    valid = np.unpackbits(bits, count=array.offset + len(array), bitorder="little")
+    return np.flatnonzero(valid[array.offset :] == 0).tolist()
+
+
+def _python_values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
+    """One Arrow column as the Python values bound for it, :data:`NULL` for NULL: numbers
+    read from the Arrow buffers by numpy (faster than Arrow's own conversion, and Arrow's
+    numpy paths import pandas: ~0.25 s of CPU a writer process), the rest by Arrow;
+    binary values as ``bytearray``, which the driver binds as the same BLOB without first
+    looking for an adapter as it does for ``bytes`` (~0.5 us a value)."""
     kind = column.type
+    if pa.types.is_null(kind) or not len(column):
+        return [NULL] * len(column)
+    if isinstance(column, pa.ChunkedArray):
+        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    else:
+        array = column
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return [NULL if v is None else bytearray(v) for v in array.to_pylist()]
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        nulls = column.null_count
-        filled = column.fill_null(0) if nulls else column
-        values: list[Any] = filled.to_numpy().tolist()
-        if nulls:
-            missing = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
-            for i in missing.tolist():
-                values[i] = None
-        return values
-    if pa.types.is_null(kind):
-        return [None] * len(column)
-    return column.to_pylist()
+        dtype = _numpy_type(kind)
+        data = array.buffers()[1]
+        offset = array.offset * dtype.itemsize
+        values: list[Any] = np.frombuffer(data, dtype, len(array), offset).tolist()
+    else:
+        values = array.to_pylist()
+    if array.null_count:
+        for i in _null_positions(array):
+            values[i] = NULL
+    return values
 
 
 def sqlite_rows(table: pa.Table) -> Iterator[tuple[Any, ...]]:
-    """A chunk's rows as DB-API tuples, in its columns' order, made one at a time as the
-    driver takes them: a list of them all set off the cyclic collector every 700 tuples
-    (~13% of building and inserting them, measured)."""
+    """A chunk's rows as DB-API tuples, in its columns' order (:func:`_python_values`:
+    NULL bound as :data:`NULL`), made one at a time as the driver takes them: a list of
+    them all set off the cyclic collector every 700 tuples (~13% of building and
+    inserting them, measured)."""
     columns = [_python_values(table.column(i)) for i in range(table.num_columns)]
     return zip(*columns, strict=True)
 
@@ -77,6 +111,16 @@ def table_buffer(table: pa.Table) -> pa.Buffer:
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue()
+
+
+SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+"""Set in the writer process's environment: numpy's OpenBLAS otherwise starts a thread a
+core, whose spinning cost the child ~0.1 s of CPU (measured), and it does no algebra."""
+
+
+def child_environment() -> dict[str, str]:
+    """This process's environment and :data:`SINGLE_THREADED`, for the writer process."""
+    return {**os.environ, **SINGLE_THREADED}
 
 
 class WriterProcess:
@@ -100,6 +144,7 @@ class WriterProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,
+            env=child_environment(),
         )
 
     def put(self, table: pa.Table) -> None:

@@ -6,6 +6,7 @@ transactions, and the flip computes the feed from ``ix_scores_feed`` alone."""
 
 from __future__ import annotations
 
+import sqlite3
 import struct
 
 import numpy as np
@@ -13,7 +14,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from sqlalchemy import event, func, inspect, select, text, update
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DataError
+from sqlalchemy.schema import CreateTable
 
 from leadscore.serving.store import (
     INT_COLUMNS,
@@ -24,9 +27,16 @@ from leadscore.serving.store import (
     codec,
     schema_version_table,
     sink,
+    sqlite_proc,
     validate_scores,
 )
-from leadscore.serving.store.bulk import INSERT_COLUMNS, chunk_table, copy_kinds, sqlite_records
+from leadscore.serving.store.bulk import (
+    INSERT_COLUMNS,
+    chunk_table,
+    copy_kinds,
+    sqlite_records,
+    sqlite_table,
+)
 from leadscore.serving.store.copy_binary import copy_binary
 from leadscore.serving.store.schema import (
     NULLABLE_INT_COLUMNS,
@@ -78,11 +88,28 @@ def test_bulk_published_values_read_back_exactly(store):  # noqa: F811
     assert read["name"].isna().sum() == 2
 
 
-def test_sqlite_rows_are_the_straightforward_ones():
+def as_plainly_bound(row: tuple) -> tuple:
+    """A row as the writer bound it before: None for NULL (now a NaN, ``sqlite_proc.NULL``,
+    which SQLite stores as NULL) and ``bytes`` for a BLOB (now a ``bytearray``)."""
+    return tuple(
+        None if isinstance(v, float) and v != v else bytes(v) if type(v) is bytearray else v
+        for v in row
+    )
+
+
+def tricky_chunk() -> tuple[pd.DataFrame, pa.Table]:
+    """A checked :func:`tricky_scores` with NULLs in each kind of column, and its chunk."""
     frame = validate_scores(tricky_scores())
     frame.loc[3, "rule_rank"] = pd.NA
     frame.loc[4, "next_step_gain"] = np.nan
-    stored = sqlite_records(chunk_table(frame, "b-1"))
+    frame.loc[5, "last_activity"] = None
+    return frame, chunk_table(frame, "b-1")
+
+
+def test_sqlite_rows_are_the_straightforward_ones():
+    frame, chunk = tricky_chunk()
+    bound = sqlite_records(chunk)
+    stored = [as_plainly_bound(row) for row in bound]
     slow = straightforward_records(frame, "b-1")
     # schema 8: the three JSON columns go NULL, packed into the last value (store/codec.py)
     at = [INSERT_COLUMNS.index(name) for name in codec.PACKED_COLUMNS]
@@ -95,7 +122,32 @@ def test_sqlite_rows_are_the_straightforward_ones():
         fast.append(tuple(values))
     assert fast == slow
     assert [type(v) for v in fast[0]] == [type(v) for v in slow[0]]
-    assert type(stored[0][-1]) is bytes
+    # bound as a bytearray and NaN (no adapter lookup in the driver), stored as before
+    assert type(bound[0][-1]) is bytearray
+    assert bound[0][at[0]] is sqlite_proc.NULL
+
+
+def test_sqlite_stores_the_rows_bound_as_before(tmp_path):
+    """The NaN bound for NULL and the bytearray for a BLOB store exactly what None and bytes
+    stored: every value's SQLite type and literal, row by row (tricky text, 17-digit
+    doubles, NULL in text, integer, double and blob columns)."""
+    _, chunk = tricky_chunk()
+    table = sqlite_table(chunk)
+    rows = sqlite_records(table)
+    names = ", ".join(table.column_names)
+    insert = f"INSERT INTO scores ({names}) VALUES ({', '.join('?' * table.num_columns)})"
+    read = ", ".join(f"typeof({c.name}), quote({c.name})" for c in scores_table.columns)
+    stored = []
+    for i, bound in enumerate((rows, [as_plainly_bound(row) for row in rows])):
+        db = sqlite3.connect(tmp_path / f"{i}.db")
+        db.execute(str(CreateTable(scores_table).compile(dialect=sqlite_dialect.dialect())))
+        db.executemany(insert, bound)
+        stored.append(db.execute(f"SELECT {read} FROM scores ORDER BY rowid").fetchall())
+        db.close()
+    assert stored[0] == stored[1]
+    kinds = {kind for row in stored[0] for kind in row[::2]}
+    assert kinds == {"null", "text", "integer", "real", "blob"}
+    assert len(stored[0]) == table.num_rows
 
 
 def test_a_schema_6_store_gains_the_feed_index(store):  # noqa: F811
@@ -239,3 +291,21 @@ def test_validate_scores_keeps_text_columns_as_they_are_typed_or_not():
     checked = validate_scores(typed)
     pd.testing.assert_frame_equal(checked, validate_scores(untyped))
     assert checked["name"].isna().sum() == typed["name"].isna().sum() > 0  # NULL kept
+
+
+def test_validate_scores_takes_numbers_as_they_are_typed_or_not():
+    """Numeric columns already numbers skip the non-numeric check (none can fail it): the
+    result equals the check of the same values held as Python objects, which still
+    refuses text; the checked frame shares, never changes, the input (pandas copies on write)."""
+    frame = tricky_scores()
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    assert {"probability", "fit", "score", "rank"} <= set(numeric)
+    as_objects = frame.astype(dict.fromkeys(numeric, object))
+    checked = validate_scores(frame)
+    pd.testing.assert_frame_equal(checked, validate_scores(as_objects))
+    before = frame.copy()
+    checked.loc[0, "fit"] = 0.5
+    checked.loc[0, "name"] = "changed"
+    pd.testing.assert_frame_equal(frame, before)
+    with pytest.raises(ValueError, match=r"'fit' has non-numeric values"):
+        validate_scores(as_objects.assign(fit=["x", *as_objects["fit"][1:]]))

@@ -6,8 +6,11 @@ back to schema 7 and migrated to 8), and a lead's history mixes both forms."""
 
 from __future__ import annotations
 
+import struct
+
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, or_, select, update
@@ -55,6 +58,25 @@ def test_packed_values_decode_to_the_same_texts(rows):
     for i, blob in enumerate(packed.to_pylist()):
         assert blob[:4] == codec.tag_of(dictionary)
         assert codec.decode(blob, dictionary) == tuple(c[i].as_py() for c in columns)
+
+
+def plainly_packed(texts: tuple[str | None, ...]) -> bytes:
+    """A packed value by its definition: the lengths in characters (-1: NULL), the UTF-8."""
+    sizes = [-1 if t is None else len(t) for t in texts]
+    return struct.pack("<3i", *sizes) + b"".join((t or "").encode() for t in texts)
+
+
+@pytest.mark.parametrize("ascii_only", [True, False], ids=["ascii", "non-ascii"])
+def test_pack_is_the_plain_packing(ascii_only):
+    """All-ASCII columns take their lengths from their offsets, the others count
+    characters: both as the definition, also for a sliced array and for NULLs."""
+    columns = _texts(40, seed=3)
+    if ascii_only:
+        columns = [pc.replace_substring_regex(c, "[^\\x00-\\x7f]", "?") for c in columns]
+    assert all(pc.all(pc.string_is_ascii(c)).as_py() == ascii_only for c in columns[:1])
+    for chosen in (columns, [c.slice(5, 30) for c in columns], [c.slice(7, 1) for c in columns]):
+        rows = zip(*(c.to_pylist() for c in chosen), strict=True)
+        assert codec.pack(chosen).to_pylist() == [plainly_packed(r) for r in rows]
 
 
 def test_a_batch_keeps_the_dictionary_of_its_first_chunk():
