@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from leadscore.features.pieces import Pieces, join_rows
+from leadscore.features.pieces import Pieces, by_row, join_rows
 
 ALPHABET = ["a", "Z", "0", '"', "\\", "é", "ß", "€", "日", "😀", " ", ",", "{"]
 
@@ -110,3 +110,19 @@ def test_long_pieces_and_a_missing_column():
     )
     x, e = "x" * 1000 + "é", "€" * 333
     assert rows.to_pylist() == [f"<{x}|{e}>", "<>", f"<|{e}>"]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_by_row_equals_sorting_the_combined_key(seed):
+    rng = np.random.default_rng(seed)
+    n_rows, width = int(rng.integers(0, 60)), int(rng.integers(1, 40))
+    pairs = {(int(r), int(k)) for r, k in rng.integers(0, [max(n_rows, 1), width], size=(200, 2))}
+    pairs = sorted(pairs, key=lambda _: rng.random()) if n_rows else []
+    rows = np.array([r for r, _ in pairs], dtype=np.int64)
+    keys = np.array([k for _, k in pairs], dtype=np.int64)
+    groups, ordered = by_row(rows, keys, n_rows)
+    key = np.sort(rows * width + keys)  # the sort it replaces
+    expected = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key // width, minlength=n_rows), out=expected[1:])
+    assert groups.tolist() == expected.tolist()
+    assert ordered.tolist() == (key % width).tolist()
