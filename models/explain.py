@@ -274,8 +274,9 @@ def render_concept(
         return np.zeros(len(rows), dtype=np.int64), [concept.text({}, new_lead_days)]
     key = np.zeros(len(rows), dtype=np.int64)
     for values in facts.values():
-        codes, uniques = pd.factorize(values, use_na_sentinel=False)
-        key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
+        # missing values (None, NaN) as one code, -1: no null scan of a text column first
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        key, _ = pd.factorize(key * (len(uniques) + 2) + codes + 1)
     # factorize numbers the distinct facts in order of first appearance: each one's
     # first row is where the code exceeds every code before it (no sort)
     seen = np.maximum.accumulate(key)

@@ -11,7 +11,7 @@ import pytest
 
 from leadscore.features.concepts import COUNT, DAYS, Concept, sign_allowed
 from leadscore.models.config import ScoringConfig
-from leadscore.models.explain import _gather, eligible, select
+from leadscore.models.explain import _gather, _worded, eligible, render_concept, select
 
 
 def _previous_eligible(concept_sums, share, concepts, X, config):
@@ -140,3 +140,40 @@ def test_gather_equals_fancy_indexing(seed):
     got = np.empty((len(rows), 3))
     _gather(contributions, rows, at, got)
     assert np.array_equal(got.view(np.int64), expected.view(np.int64))  # bit for bit
+
+
+def _previous_render(concept, X, rows, new_lead_days):
+    facts = concept.text_facts(concept.fact_values(lambda name: X[name].to_numpy()[rows]))
+    if not facts:
+        return np.zeros(len(rows), dtype=np.int64), [concept.text({}, new_lead_days)]
+    key = np.zeros(len(rows), dtype=np.int64)
+    for values in facts.values():
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
+    seen = np.maximum.accumulate(key)
+    first = np.flatnonzero(np.concatenate([[True], key[1:] > seen[:-1]]))
+    return key, _worded(concept, {n: v[first] for n, v in facts.items()}, new_lead_days)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_render_concept_equals_the_previous_grouping(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 400))
+    words = np.array(["saas", "fin_tech", "日本", "é", None, np.nan, "", "a b"], dtype=object)
+    numbers = np.array([0.0, -0.0, 1.0, 250.0, 1234.5, np.nan, 1e6, 0.123456])
+    X = pd.DataFrame(
+        {
+            "kind": rng.choice(words, size=n),
+            "size": rng.choice(numbers, size=n),
+            "other": rng.choice(words[:5], size=n),
+        }
+    )
+    concept = Concept(
+        "company", "company", 0, "fit", ("kind", "size", "other"), "attributes",
+        (("kind", ("kind",)), ("size", ("size",)), ("other", ("other",))),
+        "{kind} at {size:num} ({other})", labels=("industry", "size", "other"),
+    )  # fmt: skip
+    rows = rng.integers(0, max(n, 1), size=int(rng.integers(0, 300))) if n else np.zeros(0, int)
+    got, expected = render_concept(concept, X, rows, 14), _previous_render(concept, X, rows, 14)
+    assert got[0].tolist() == expected[0].tolist()
+    assert got[1] == expected[1]
