@@ -22,7 +22,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from leadscore.features.concepts import Concept
+from leadscore.features.concepts import Concept, attribute_texts
 from leadscore.features.pieces import TEXT
 from leadscore.features.registry import FeatureRegistry
 from leadscore.models import reasons
@@ -289,6 +289,8 @@ def _worded(concept: Concept, facts: dict[str, np.ndarray], new_lead_days: float
     values handed over as a frame's ``to_dict`` would (:func:`_native`)."""
     names = list(facts)
     values = [v.tolist() if v.dtype != object else [_native(x) for x in v] for v in facts.values()]
+    if concept.kind == "attributes":  # worded a field at a time
+        return attribute_texts(concept, dict(zip(names, values, strict=True)))
     return [
         concept.text(dict(zip(names, row, strict=True)), new_lead_days)
         for row in zip(*values, strict=True)
