@@ -186,7 +186,7 @@ def by_row(rows: np.ndarray, keys: np.ndarray, n_rows: int) -> tuple[np.ndarray,
     return groups, out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _by_row(rows: np.ndarray, keys: np.ndarray, groups: np.ndarray, out: np.ndarray) -> None:
     for i in range(len(rows)):
         groups[rows[i] + 1] += 1

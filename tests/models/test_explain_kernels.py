@@ -177,3 +177,13 @@ def test_render_concept_equals_the_previous_grouping(seed):
     got, expected = render_concept(concept, X, rows, 14), _previous_render(concept, X, rows, 14)
     assert got[0].tolist() == expected[0].tolist()
     assert got[1] == expected[1]
+
+
+def test_pass_two_kernels_let_go_of_the_gil():
+    """Pass 2 runs these in a worker thread beside the publisher's (nogil)."""
+    from leadscore.features import pieces
+    from leadscore.models import explain
+
+    kernels = [explain._eligible_kernel, explain._select_kernel, explain._gather]
+    kernels += [pieces._pad, pieces._place, pieces._sizes, pieces._fill, pieces._by_row]
+    assert all(k.targetoptions.get("nogil") for k in kernels)
