@@ -256,6 +256,41 @@ def _attribute_text(c: Concept, values: Mapping[str, Any]) -> str:
     )
 
 
+def attribute_texts(c: Concept, columns: Mapping[str, Sequence[Any]]) -> list[str]:
+    """:func:`_attribute_text` of each row of ``columns`` (fact -> one value per row),
+    worked out a field at a time: a partition words ~10k distinct attribute values (each
+    employee count), and a dict and a formatter call per field per row cost more than the
+    formatting itself."""
+    n = len(next(iter(columns.values()))) if columns else 0
+    parts = _parsed(c.template)
+    if parts is None or not n:
+        return [_attribute_text(c, {k: v[i] for k, v in columns.items()}) for i in range(n)]
+    labels = {name: label for (name, _), label in zip(c.facts, c.labels, strict=True)}
+    pieces = []
+    for literal, field, spec in parts:
+        pieces.append([literal] * n)
+        if field is not None:
+            pieces.append(_field_texts(columns[field], spec, labels[field]))
+    return ["".join(row) for row in zip(*pieces, strict=True)]
+
+
+def _field_texts(values: Sequence[Any], spec: str, label: str) -> list[str]:
+    """Each value as :func:`_attribute_text` shows it in a field with ``spec``."""
+    unknown = f"unknown {label}"
+    out = []
+    for value in values:
+        if _missing(value):
+            out.append(unknown)
+        elif isinstance(value, str):
+            out.append(_FACTS.format_field(value.replace("_", " "), spec))
+        elif spec == "num" and isinstance(value, int | float):
+            v = float(value)
+            out.append(f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}")
+        else:
+            out.append(_FACTS.format_field(value, spec))
+    return out
+
+
 @functools.lru_cache(maxsize=256)
 def _parsed(template: str) -> tuple[tuple[str, str | None, str], ...] | None:
     """``template`` as (literal, field, spec) pieces, or None if it needs the full

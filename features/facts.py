@@ -136,12 +136,24 @@ def _longest(text: pd.Series) -> int:
 
 def _lead_codes(activities: pd.DataFrame, lead_ids: pd.Series) -> np.ndarray:
     """Each activity's lead as its position in ``lead_ids`` (-1: not one of them)."""
-    ids = pd.Index(lead_ids)
     column = activities[LEAD_ID]
     if isinstance(column.dtype, pd.CategoricalDtype):  # a spilled partition: codes for free
-        known = np.append(ids.get_indexer(column.cat.categories), -1)
-        return known[column.cat.codes.to_numpy()]
-    return ids.get_indexer(column)
+        codes = column.cat.codes.to_numpy()
+        if _same_text(column.cat.categories, lead_ids):  # its leads, in order: no lookup
+            return codes.astype(np.int64)
+        known = np.append(pd.Index(lead_ids).get_indexer(column.cat.categories), -1)
+        return known[codes]
+    return pd.Index(lead_ids).get_indexer(column)
+
+
+def _same_text(a: pd.Index, b: pd.Series) -> bool:
+    """Whether two Arrow-backed text columns hold the same values in the same order
+    (compared as Arrow arrays, no hashing); False for any other kind of column."""
+    arrow = [isinstance(v.dtype, pd.StringDtype) and v.dtype.storage == "pyarrow" for v in (a, b)]
+    if len(a) != len(b) or not all(arrow):
+        return False
+    left, right = (pa.chunked_array(pa.array(v.array)).cast(pa.large_string()) for v in (a, b))
+    return bool(left.equals(right))
 
 
 MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))

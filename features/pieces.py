@@ -5,7 +5,8 @@ timeline, its attributes), millions a night, each a concatenation of a few piece
 drawn from few distinct values: a concept's key, a sentence, a number to 4 places, an
 activity label, a date. So each distinct piece is formatted once, in Python, into a
 :class:`Pieces` table, and each row is given as the codes of its pieces; one compiled
-pass (:func:`join_rows`) then copies the bytes, eight at a time, into an Arrow
+pass (:func:`join_rows`) then copies the bytes, eight at a time (each piece's padded
+words stored unaligned, the next piece overwriting the padding), into an Arrow
 ``large_string`` array: the buffers pandas' ``str`` dtype holds as they are. That
 replaces a Python string operation per row (or an Arrow ``take`` per piece and a join
 per level, each copying every byte again) with one copy of the output.
@@ -20,11 +21,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from llvmlite import ir
+from numba import types
+from numba.core.typing.templates import Signature
+from numba.extending import intrinsic
 
 assert sys.byteorder == "little", "join_rows packs bytes into little-endian words"
 
@@ -65,8 +71,19 @@ class Pieces:
         first = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum((lengths + 7) // 8, out=first[1:])
         padded = np.zeros(8 * int(first[-1]), dtype=np.uint8)
-        padded[np.arange(len(data)) + np.repeat(8 * first[:-1] - offsets[:-1], lengths)] = data
+        _pad(data, offsets - offsets[0], first, padded)
         return padded.view(np.uint64), first, lengths
+
+
+@numba.njit(cache=True, nogil=True)
+def _pad(data: np.ndarray, offsets: np.ndarray, first: np.ndarray, padded: np.ndarray) -> None:
+    """Copy piece ``i`` (``data[offsets[i]:offsets[i + 1]]``) to word ``first[i]`` of
+    ``padded`` (zeroed): each piece starts a word, its last word zero-padded."""
+    for i in range(len(offsets) - 1):
+        at = 8 * first[i]
+        for j in range(offsets[i], offsets[i + 1]):
+            padded[at] = data[j]
+            at += 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -95,34 +112,41 @@ def _sizes(
     return out
 
 
-@numba.njit(cache=True, inline="always")
-def _emit(
-    words: np.ndarray,
-    first: np.ndarray,
-    lengths: np.ndarray,
-    code: int,
-    acc: np.uint64,
-    held: int,
-    out: np.ndarray,
-    pos: int,
-) -> tuple[np.uint64, int, int]:
-    """Append piece ``code`` to the stream: ``acc`` holds its last ``held`` bytes (0-7)
-    not yet written to ``out`` (whole words, at ``pos``)."""
-    i, left = first[code], lengths[code]
-    while left > 0:
-        word = words[i]
-        n = min(left, 8)
-        left -= n
+@intrinsic
+def _store_word(typingctx: object, buffer: types.Type, at: types.Type, word: types.Type) -> tuple:
+    """Store the 8 bytes of ``word`` (uint64, little-endian) at byte ``at`` of ``buffer``
+    (a uint8 array), unaligned: one store instead of a shift and a merge per word. The
+    caller keeps ``at + 8`` within the buffer (numba does not check)."""
+    if not (
+        isinstance(buffer, types.Array)
+        and buffer.dtype == types.uint8
+        and at == types.int64
+        and word == types.uint64
+    ):
+        return None  # type: ignore[return-value]
+
+    def codegen(context: Any, builder: ir.IRBuilder, sig: Signature, args: tuple) -> Any:
+        array = context.make_array(sig.args[0])(context, builder, args[0])
+        place = builder.gep(array.data, [args[1]])
+        builder.store(args[2], builder.bitcast(place, ir.IntType(64).as_pointer()), align=1)
+        return context.get_dummy_value()
+
+    return types.void(buffer, at, word), codegen
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _put(
+    words: np.ndarray, first: np.ndarray, lengths: np.ndarray, code: int, out: np.ndarray, pos: int
+) -> int:
+    """Write piece ``code`` at byte ``pos`` of ``out``, whole padded words (up to 7 bytes
+    of zeros past its end, which the next piece overwrites); return where it ends."""
+    i = first[code]
+    end = pos + lengths[code]
+    while pos < end:
+        _store_word(out, pos, words[i])
+        pos += 8
         i += 1
-        acc |= word << np.uint64(8 * held)
-        if held + n >= 8:
-            out[pos] = acc
-            pos += 1
-            acc = word >> np.uint64(8 * (8 - held)) if held else np.uint64(0)
-            held += n - 8
-        else:
-            held += n
-    return acc, held, pos
+    return end
 
 
 @numba.njit(cache=True, nogil=True)
@@ -135,18 +159,50 @@ def _fill(
     frame: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    acc, held, pos = np.uint64(0), 0, 0
+    """Write every row's text into ``out`` (bytes, 8 to spare past the last row's end)."""
+    pos = 0
     for r in range(len(groups) - 1):
-        acc, held, pos = _emit(words, first, lengths, frame[0], acc, held, out, pos)
+        pos = _put(words, first, lengths, frame[0], out, pos)
         for e in range(groups[r], groups[r + 1]):
             if e > groups[r]:
-                acc, held, pos = _emit(words, first, lengths, frame[1], acc, held, out, pos)
+                pos = _put(words, first, lengths, frame[1], out, pos)
             for k in range(codes.shape[1]):
-                if codes[e, k] >= 0:
-                    acc, held, pos = _emit(words, first, lengths, codes[e, k], acc, held, out, pos)
-        acc, held, pos = _emit(words, first, lengths, frame[2], acc, held, out, pos)
-    if held:
-        out[pos] = acc
+                code = codes[e, k]
+                if code >= 0:
+                    pos = _put(words, first, lengths, code, out, pos)
+        pos = _put(words, first, lengths, frame[2], out, pos)
+
+
+def by_row(rows: np.ndarray, keys: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Items given as their row (``rows``, each < ``n_rows``) and a key (distinct within a
+    row) put in row order, each row's by key: ``(groups, keys)``, the rows' offsets
+    (:func:`join_rows`' ``groups``) and the keys so ordered. The same as sorting
+    ``rows * K + keys``, by a count of each row's items and a few swaps per row."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    groups = np.zeros(n_rows + 1, dtype=np.int64)
+    out = np.empty(len(keys), dtype=np.int64)
+    _by_row(rows, keys, groups, out)
+    return groups, out
+
+
+@numba.njit(cache=True, nogil=True)
+def _by_row(rows: np.ndarray, keys: np.ndarray, groups: np.ndarray, out: np.ndarray) -> None:
+    for i in range(len(rows)):
+        groups[rows[i] + 1] += 1
+    for r in range(len(groups) - 1):
+        groups[r + 1] += groups[r]
+    filled = groups[:-1].copy()
+    for i in range(len(rows)):
+        out[filled[rows[i]]] = keys[i]
+        filled[rows[i]] += 1
+    for r in range(len(groups) - 1):  # a row's few keys by insertion
+        for j in range(groups[r] + 1, groups[r + 1]):
+            key, at = out[j], j
+            while at > groups[r] and out[at - 1] > key:
+                out[at] = out[at - 1]
+                at -= 1
+            out[at] = key
 
 
 def join_rows(
@@ -164,7 +220,8 @@ def join_rows(
     ``groups[r]`` to ``groups[r + 1]``; None: one item per row.
     """
     items = len(columns[0][0]) if columns else 0
-    codes = np.empty((items, len(columns)), dtype=np.int32, order="F")
+    # an item's codes side by side (row-major): the fill reads them in that order
+    codes = np.empty((items, len(columns)), dtype=np.int32)
     for k, (column, start) in enumerate(columns):
         _place(np.asarray(column), start, codes[:, k])
     if groups is None:
@@ -173,7 +230,10 @@ def join_rows(
     frame = np.array([pieces.one(open_), pieces.one(sep), pieces.one(close)], dtype=np.int64)
     words, first, lengths = pieces.words()
     sizes = _sizes(codes, groups, lengths, frame)
-    out = np.empty((int(sizes[-1]) + 7) // 8, dtype=np.uint64)
+    size = int(sizes[-1])
+    whole = (size + 7) // 8 * 8  # the data buffer: whole words, zeros after the text
+    out = np.empty(whole + 8, dtype=np.uint8)
     _fill(codes, groups, words, first, lengths, frame, out)
+    out[size:] = 0
     n = len(groups) - 1
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(sizes), pa.py_buffer(out))
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(sizes), pa.py_buffer(out[:whole]))

@@ -22,12 +22,11 @@ import numba
 import numpy as np
 import pandas as pd
 
-from leadscore.features.concepts import Concept, sign_allowed
+from leadscore.features.concepts import Concept, attribute_texts
 from leadscore.features.pieces import TEXT
 from leadscore.features.registry import FeatureRegistry
 from leadscore.models import reasons
 from leadscore.models.config import ScoringConfig
-from leadscore.models.treeshap import KERNEL_LOCK
 
 
 def family_sums(
@@ -90,74 +89,103 @@ def eligible(
     config: ScoringConfig,
 ) -> np.ndarray:
     """Rows x concepts: may this concept be one of the row's reasons? (large enough in
-    log-odds and in share, and its sign allowed by the concept's direction)."""
-    ok = (np.abs(concept_sums) >= config.min_abs_contribution) & (share >= config.min_reason_share)
+    log-odds and in share, and its sign allowed by the concept's direction:
+    :func:`leadscore.features.concepts.sign_allowed`, applied in one compiled pass over
+    the rows with each directed concept's "absent" form read first)."""
+    n, m = concept_sums.shape
+    direction = np.array([c.direction for c in concepts], dtype=np.int64)
+    absent = np.zeros((m, n), dtype=np.bool_)
     for k, concept in enumerate(concepts):
-        column = concept_sums[:, k]
-        if concept.direction == 0:
-            ok[:, k] &= column != 0
-            continue
-        facts = concept.fact_values(lambda name: X[name].to_numpy())
-        ok[:, k] &= sign_allowed(concept.direction, concept.absent(facts), column)
+        if concept.direction != 0:
+            absent[k] = concept.absent(concept.fact_values(lambda name: X[name].to_numpy()))
+    ok = np.empty((n, m), dtype=np.bool_)
+    minimum = (float(config.min_abs_contribution), float(config.min_reason_share))
+    _eligible_kernel(concept_sums, share, *minimum, direction, absent, ok)
     return ok
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _top_kernel(signed: np.ndarray, k: int, idx: np.ndarray) -> None:
-    """Per row, the columns of the k largest values, largest first (ties: lower column)."""
-    n, m = signed.shape
-    for r in numba.prange(n):
-        best = np.full(k, -np.inf)
-        cols = np.zeros(k, dtype=np.int64)
-        filled = 0
-        for j in range(m):
-            v = signed[r, j]
-            if filled == k and not v > best[k - 1]:
+@numba.njit(cache=True, nogil=True)
+def _eligible_kernel(
+    sums: np.ndarray,
+    share: np.ndarray,
+    min_abs: float,
+    min_share: float,
+    direction: np.ndarray,
+    absent: np.ndarray,
+    ok: np.ndarray,
+) -> None:
+    """``ok[r, k]``: ``|sums| >= min_abs``, ``share >= min_share`` (NaN: no) and the sign
+    allowed: nonzero (direction 0); +1: positive if the lead did it, negative if absent;
+    -1 the reverse (``sign_allowed``)."""
+    n, m = sums.shape
+    for r in range(n):
+        for k in range(m):
+            c = sums[r, k]
+            good = abs(c) >= min_abs and share[r, k] >= min_share
+            if good:
+                if direction[k] == 0:
+                    good = c != 0
+                else:
+                    did = not absent[k, r]
+                    up = did if direction[k] > 0 else not did
+                    good = (up and c > 0) or (not up and c < 0)
+            ok[r, k] = good
+
+
+@numba.njit(cache=True, nogil=True)
+def _select_kernel(
+    sums: np.ndarray, ok: np.ndarray, k_pos: int, k_neg: int, cols: np.ndarray, keep: np.ndarray
+) -> None:
+    """Per row, the ``k_pos`` largest eligible positive sums (columns, largest first),
+    then the ``k_neg`` most negative (most negative first); ties: lower column. A slot is
+    kept when it holds an eligible sum of its sign (a row with fewer leaves the rest)."""
+    n, m = sums.shape
+    best = np.empty(max(k_pos, k_neg, 1))
+    at = np.zeros(max(k_pos, k_neg, 1), dtype=np.int64)
+    for r in range(n):
+        for side in range(2):
+            k = k_pos if side == 0 else k_neg
+            if k == 0:
                 continue
-            pos = min(filled, k - 1)
-            while pos > 0 and v > best[pos - 1]:
-                best[pos] = best[pos - 1]
-                cols[pos] = cols[pos - 1]
-                pos -= 1
-            best[pos] = v
-            cols[pos] = j
-            filled = min(filled + 1, k)
-        for i in range(k):
-            idx[r, i] = cols[i]
-
-
-def _top(
-    contributions: np.ndarray, k: int, sign: int, floor: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices of the k strongest contributions of one sign per row, and a validity mask.
-
-    One pass per row (numba) instead of a partition and a sort: 1M x 100 in ~0.1 s.
-    Equal contributions are taken in column order; ``-inf`` is never valid.
-    """
-    k = min(k, contributions.shape[1])
-    if k == 0:
-        shape = (len(contributions), 0)
-        return np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=bool)
-    signed = np.ascontiguousarray(contributions * sign)
-    idx = np.empty((len(signed), k), dtype=np.int64)
-    if len(signed):
-        with KERNEL_LOCK:
-            _top_kernel(signed, k, idx)
-    chosen = np.take_along_axis(signed, idx, axis=1)
-    return idx, (chosen >= floor) & (chosen > -np.inf)
+            filled = 0
+            for j in range(m):
+                c = sums[r, j]
+                # the signed value: an eligible sum of this side's sign, else -inf
+                if ok[r, j] and (c > 0 if side == 0 else c < 0):
+                    v = c if side == 0 else -c
+                else:
+                    v = -np.inf
+                if filled == k and not v > best[k - 1]:
+                    continue
+                pos = min(filled, k - 1)
+                while pos > 0 and v > best[pos - 1]:
+                    best[pos] = best[pos - 1]
+                    at[pos] = at[pos - 1]
+                    pos -= 1
+                best[pos] = v
+                at[pos] = j
+                filled = min(filled + 1, k)
+            first = 0 if side == 0 else k_pos
+            for i in range(k):
+                cols[r, first + i] = at[i]
+                keep[r, first + i] = best[i] >= 0.0 and best[i] > -np.inf
 
 
 def select(
     concept_sums: np.ndarray, ok: np.ndarray, config: ScoringConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, the chosen concepts (columns), a validity mask and whether each slot is a
-    positive one: positives first (strongest first), then negatives (most negative first)."""
-    positive = np.where(ok & (concept_sums > 0), concept_sums, -np.inf)
-    negative = np.where(ok & (concept_sums < 0), concept_sums, np.inf)
-    pos, pos_ok = _top(positive, config.top_positive, 1, 0.0)
-    neg, neg_ok = _top(negative, config.top_negative, -1, 0.0)
-    slots = np.arange(pos.shape[1] + neg.shape[1]) < pos.shape[1]
-    return np.concatenate([pos, neg], axis=1), np.concatenate([pos_ok, neg_ok], axis=1), slots
+    positive one: positives first (strongest first), then negatives (most negative first).
+
+    One compiled pass over the rows (no signed copies of the sums): each side's
+    strongest by insertion, equal sums taken in column order, 1M x 100 in ~0.1 s."""
+    n, m = concept_sums.shape
+    k_pos, k_neg = min(config.top_positive, m), min(config.top_negative, m)
+    cols = np.zeros((n, k_pos + k_neg), dtype=np.int64)
+    keep = np.zeros((n, k_pos + k_neg), dtype=bool)
+    if n and k_pos + k_neg:
+        _select_kernel(concept_sums, ok, k_pos, k_neg, cols, keep)
+    return cols, keep, np.arange(k_pos + k_neg) < k_pos
 
 
 def reason_codes(
@@ -197,7 +225,9 @@ def reasons_json(
     rows, concepts = chosen // slots, cols.ravel()[chosen]
     texts: list[tuple[str, str]] = []
     text_codes = np.zeros(len(chosen), dtype=np.int64)
-    by_concept = np.argsort(concepts, kind="stable")
+    # stable (by row within a concept); 16-bit keys sort by radix
+    small = concepts.astype(np.int16) if len(matrix.concepts) < 2**15 else concepts
+    by_concept = np.argsort(small, kind="stable")
     bounds = np.flatnonzero(np.diff(concepts[by_concept])) + 1
     for group in np.split(by_concept, bounds) if len(chosen) else []:
         concept = matrix.concepts[concepts[group[0]]]
@@ -209,8 +239,8 @@ def reasons_json(
     where = np.full((len(matrix.columns), width), -1, dtype=np.int64)
     for k, columns in enumerate(matrix.columns):
         where[k, : len(columns)] = columns
-    at = where[concepts]
-    per_feature = np.where(at >= 0, contributions[rows[:, None], np.maximum(at, 0)], np.nan)
+    per_feature = np.empty((len(chosen), width))
+    _gather(contributions, rows, where[concepts], per_feature)
     encoded = reasons.encode_batch(
         keep.sum(axis=1),
         texts,
@@ -225,6 +255,15 @@ def reasons_json(
     return pd.array(encoded, dtype=TEXT)
 
 
+@numba.njit(cache=True, nogil=True)
+def _gather(contributions: np.ndarray, rows: np.ndarray, at: np.ndarray, out: np.ndarray) -> None:
+    """``out[i, m]``: row ``rows[i]``'s contribution of column ``at[i, m]`` (-1: NaN)."""
+    for i in range(len(rows)):
+        for m in range(at.shape[1]):
+            column = at[i, m]
+            out[i, m] = contributions[rows[i], column] if column >= 0 else np.nan
+
+
 def render_concept(
     concept: Concept, X: pd.DataFrame, rows: np.ndarray, new_lead_days: float
 ) -> tuple[np.ndarray, list[str]]:
@@ -235,8 +274,9 @@ def render_concept(
         return np.zeros(len(rows), dtype=np.int64), [concept.text({}, new_lead_days)]
     key = np.zeros(len(rows), dtype=np.int64)
     for values in facts.values():
-        codes, uniques = pd.factorize(values, use_na_sentinel=False)
-        key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
+        # missing values (None, NaN) as one code, -1: no null scan of a text column first
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        key, _ = pd.factorize(key * (len(uniques) + 2) + codes + 1)
     # factorize numbers the distinct facts in order of first appearance: each one's
     # first row is where the code exceeds every code before it (no sort)
     seen = np.maximum.accumulate(key)
@@ -249,6 +289,8 @@ def _worded(concept: Concept, facts: dict[str, np.ndarray], new_lead_days: float
     values handed over as a frame's ``to_dict`` would (:func:`_native`)."""
     names = list(facts)
     values = [v.tolist() if v.dtype != object else [_native(x) for x in v] for v in facts.values()]
+    if concept.kind == "attributes":  # worded a field at a time
+        return attribute_texts(concept, dict(zip(names, values, strict=True)))
     return [
         concept.text(dict(zip(names, row, strict=True)), new_lead_days)
         for row in zip(*values, strict=True)

@@ -31,7 +31,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 
-from leadscore.features.pieces import TEXT, Pieces, join_rows
+from leadscore.features.pieces import TEXT, Pieces, by_row, join_rows
 from leadscore.features.registry import count_name
 from leadscore.models.config import NumericAttributeRule, PointsBin, RulesConfig
 
@@ -322,7 +322,7 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
 
         Vectorised for a batch: per card line, each distinct value (or activity count) of
         the rows it applies to is put in words once, into a small table of pieces; rows
-        are then ordered with array operations on piece ids and assembled from the
+        are then put in order (counted into rows, each row's few by rank) and assembled from the
         pieces (features/pieces.py), no Python step per lead.
         """
         X = coded(X)
@@ -354,9 +354,8 @@ class RuleScorer(ClassifierMixin, BaseEstimator):
         # a row's pieces by |points| (largest first), then card order: one sort of one key
         rank = np.empty(len(table), dtype=np.int64)
         rank[np.lexsort((np.arange(len(table)), -np.asarray(sizes)))] = np.arange(len(table))
-        key = np.sort(np.concatenate(rows) * len(table) + rank[np.concatenate(ids)])
-        np.cumsum(np.bincount(key // len(table), minlength=len(X)), out=groups[1:])
-        column = (np.argsort(rank)[key % len(table)], pieces.add(table))
+        groups, order = by_row(np.concatenate(rows), rank[np.concatenate(ids)], len(X))
+        column = (np.argsort(rank)[order], pieces.add(table))
         return pd.array(join_rows(pieces, [column], groups, "[", ", ", "]"), TEXT)
 
     def card(self, X: pd.DataFrame, y: np.ndarray | None = None) -> pd.DataFrame:
