@@ -324,6 +324,8 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None, open_leads: O
         created.append(clean[CREATED_AT])
         opened = (clean[STATUS] == OPEN).to_numpy(dtype=bool)
         open_leads.add(clean[opened], n_clean + np.flatnonzero(opened))
+        if n_rows is not None and not one_chunk:  # more chunks follow: not kept for the cut
+            open_leads.spill()
         n_clean += len(clean)
         latest.append(_latest(clean))
         if market:  # in table order: periods run across chunks
