@@ -3,7 +3,8 @@
 The nightly pass checks tens of millions of activities against the clean leads. A pandas
 Index of Python strings costs ~0.5 GB per million leads and hashes every activity's id
 again; here the ids are held once as one Arrow string array (their bytes and offsets),
-beside sorted 64-bit hashes of them and int64 / int32 arrays: ~45 bytes a lead. A lookup
+beside sorted 64-bit hashes of them and int64 / int32 arrays: ~45 bytes a lead (built
+from Python strings a slice at a time, never the whole table's at once). A lookup
 factorises the chunk's ids (a chunk of the log holds a few ids many times), hashes only the
 distinct ones, finds them by binary search and confirms each match by comparing the id
 itself, so a hash collision can never tie an activity to another lead.
@@ -21,8 +22,21 @@ import pyarrow.compute as pc
 _MISSING = np.iinfo(np.int64).min  # NaT's int64
 
 
+_HASH_ROWS = 1 << 20
+"""Ids made Python strings (to hash them) at a time: ~70 bytes each while they live."""
+
+
 def _hashes(ids: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+
+
+def _hashes_in_slices(ids: pd.Series) -> np.ndarray:
+    """:func:`_hashes` of every id (each is hashed on its own, so the same keys), made
+    Python strings ``_HASH_ROWS`` at a time: memory for one slice, not the whole table."""
+    keys = np.empty(len(ids), dtype=np.uint64)
+    for start in range(0, len(ids), _HASH_ROWS):
+        keys[start : start + _HASH_ROWS] = _hashes(ids.iloc[start : start + _HASH_ROWS])
+    return keys
 
 
 def _runs(ids: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
@@ -56,20 +70,19 @@ class LeadIndex:
     @classmethod
     def of(cls, ids: pd.Series, created: pd.Series) -> LeadIndex:
         """The clean leads' ids (unique, no nulls) and created_at; none open yet."""
-        values = np.asarray(ids, dtype=object)
-        keys = _hashes(values)
+        keys = _hashes_in_slices(ids)
         order = np.argsort(keys, kind="stable")
         stamps = created.to_numpy(dtype="datetime64[ns]").view(np.int64)
         arrow = isinstance(ids.dtype, pd.StringDtype) and ids.dtype.storage == "pyarrow"
-        if arrow:  # the ids' own buffers, not a second conversion from Python strings
+        if arrow:  # the ids' own buffers, not a conversion from Python strings
             text = pa.chunked_array(pa.array(ids.array)).combine_chunks().cast(pa.large_string())
         else:
-            text = pa.array(values, pa.large_string())
+            text = pa.array(np.asarray(ids, dtype=object), pa.large_string())
         return cls(
             ids=text,
             created=stamps,
             keys=keys[order],
-            order=order.astype(np.int64),
+            order=order.astype(np.int64, copy=False),
             open_position=np.full(len(keys), -1, dtype=np.int32),
         )
 

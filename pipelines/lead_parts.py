@@ -59,13 +59,13 @@ class OpenLeads:
     files: list[Path] = field(default_factory=list)
     ids: list[pa.Array] = field(default_factory=list)
     clean: list[np.ndarray] = field(default_factory=list)
-    empty: pd.DataFrame | None = None  # the columns, should no chunk hold an open lead
+    empty: pa.Schema | None = None  # the columns, should no chunk hold an open lead
 
     def add(self, rows: pd.DataFrame, clean: np.ndarray) -> None:
         """Spill one chunk's clean open leads; keep their ids and ``clean``, their
         positions among the clean leads (so no lookup by id is needed to number them)."""
-        if self.empty is None:
-            self.empty = rows.iloc[:0]
+        if self.empty is None:  # the schema alone: an empty slice would keep the chunk's buffers
+            self.empty = pa.Table.from_pandas(rows.iloc[:0], preserve_index=False).schema
         if not len(rows):
             return
         self._spill()
@@ -73,6 +73,11 @@ class OpenLeads:
         self.pending = table
         self.ids.append(table.column(LEAD_ID).combine_chunks().cast(pa.large_string()))
         self.clean.append(np.asarray(clean, dtype=np.int64))
+
+    def spill(self) -> None:
+        """Write the latest chunk now: a caller that knows more chunks follow (Parquet's
+        row count) saves holding it in memory while the next one is checked."""
+        self._spill()
 
     def _spill(self) -> None:
         if self.pending is not None:
@@ -90,8 +95,11 @@ class OpenLeads:
         n_parts = max(1, ceil(len(ids) / rows))
         paths = [folder / f"leads-{i:06d}.arrow" for i in range(n_parts)]
         if self.pending is None and not self.files:
-            empty = self.empty if self.empty is not None else pd.DataFrame({LEAD_ID: []})
-            _write(pa.Table.from_pandas(empty, preserve_index=False), paths[0])
+            if self.empty is None:
+                empty = pa.Table.from_pandas(pd.DataFrame({LEAD_ID: []}), preserve_index=False)
+            else:
+                empty = self.empty.empty_table()
+            _write(empty, paths[0])
             return [LeadPart(paths[0], ids, clean)]
         order = pc.sort_indices(ids).to_numpy()
         rank = np.empty(len(ids), dtype=np.int64)

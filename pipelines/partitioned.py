@@ -42,6 +42,7 @@ from leadscore.features.contract import (
     STATUS,
     data_end,
 )
+from leadscore.features.joins import JoiningReader
 from leadscore.features.lead_index import LeadIndex
 from leadscore.features.market import OutcomeHistory
 from leadscore.features.reader import PartsTally, add_notes
@@ -308,6 +309,8 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None, open_leads: O
     every_id = pd.concat(ids, ignore_index=True) if ids else pd.Series([], dtype="str")
     duplicated = None if one_chunk else _duplicated(every_id)
     del ids
+    if not one_chunk and not isinstance(reader, JoiningReader):
+        every_id = pd.Series([], dtype=every_id.dtype)  # no second table checks the ids
     clean_ids, created, latest, outcomes, members = [], [], [], [], []
     n_clean = 0
     market = _market_columns(settings)
@@ -324,6 +327,8 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None, open_leads: O
         created.append(clean[CREATED_AT])
         opened = (clean[STATUS] == OPEN).to_numpy(dtype=bool)
         open_leads.add(clean[opened], n_clean + np.flatnonzero(opened))
+        if n_rows is not None and not one_chunk:  # more chunks follow: not kept for the cut
+            open_leads.spill()
         n_clean += len(clean)
         latest.append(_latest(clean))
         if market:  # in table order: periods run across chunks
