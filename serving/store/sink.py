@@ -62,12 +62,14 @@ each time, a cost that grew with the square of the batch (issue #19: 2M leads to
 1M). Fewer, larger transactions rewrite it less often; the write lock is held about a
 second at a time."""
 
-SQLITE_PROCESS_ROWS = 50_000
+SQLITE_PROCESS_ROWS = 25_000
 """Rows of a SQLite publish (to a file) from which its chunks go to a writer process
 (``store/sqlite_proc.py``), so that they are inserted while the next ones are prepared:
 from the first chunk when the first partition has that many rows, else from the first
 commit past them (starting it costs ~0.15 s of CPU, which a small publish would not win
-back)."""
+back). The nightly run's partitions arrive in slices of 25,000 rows
+(``pipelines.spilled.PUBLISH_SLICE_ROWS``): at 50,000 its first two slices were inserted
+by the publishing process, beside the second pass, instead of by the writer process."""
 
 _STOP = None
 _CODECS = threading.Lock()
