@@ -143,6 +143,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     # the open leads wait on disk: only their ids stay in memory
     read = _leads_in_chunks if streamed else _leads_whole
     leads = read(settings, now, OpenLeads(Path(folder)))
+    release_free_memory(collect=False)  # the cut's and the index's pages, before the log
     n_parts = len(leads.parts)
     lead_files = [PartFile(p.path, len(p.ids), None) for p in leads.parts]
     keys = account_keys(settings)
@@ -311,6 +312,7 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None, open_leads: O
     del ids
     if not one_chunk and not isinstance(reader, JoiningReader):
         every_id = pd.Series([], dtype=every_id.dtype)  # no second table checks the ids
+    release_free_memory(collect=False)  # the id reads' and the distinct count's pages
     clean_ids, created, latest, outcomes, members = [], [], [], [], []
     n_clean = 0
     market = _market_columns(settings)
@@ -326,7 +328,11 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None, open_leads: O
         clean_ids.append(clean[LEAD_ID])
         created.append(clean[CREATED_AT])
         opened = (clean[STATUS] == OPEN).to_numpy(dtype=bool)
-        open_leads.add(clean[opened], n_clean + np.flatnonzero(opened))
+        # every lead open (a chunk of an open-leads export): the frame itself, no copy, and
+        # the open ids share the clean ids' buffers
+        open_rows = clean if opened.all() else clean[opened]
+        open_leads.add(open_rows, n_clean + np.flatnonzero(opened))
+        del open_rows
         if n_rows is not None and not one_chunk:  # more chunks follow: not kept for the cut
             open_leads.spill()
         n_clean += len(clean)
