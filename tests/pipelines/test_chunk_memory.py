@@ -15,6 +15,7 @@ import pytest
 
 from leadscore.features import lead_index
 from leadscore.features.lead_index import LeadIndex
+from leadscore.pipelines import partitioned
 from leadscore.pipelines.data_sections import SourceConfig
 from leadscore.pipelines.partitioned import stream_crm
 from leadscore.pipelines.settings import load_settings
@@ -98,3 +99,32 @@ def test_an_all_open_parquet_export_in_chunks_gives_the_whole_tables_partitions(
     acts = pd.concat([p.activities for p in loaded]).astype({"lead_id": str})
     assert len(acts) == len(whole.activities)
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith("open-")) == []
+
+
+def _old_duplicated(keys: pd.Series) -> list[str]:
+    """The id keys held by more than one row, as found before (every id compared)."""
+    return sorted(keys[keys.duplicated(keep=False)].dropna().unique())
+
+
+@pytest.mark.parametrize("weak", [False, True])
+def test_duplicate_ids_found_from_sorted_hashes_are_the_same(
+    monkeypatch: pytest.MonkeyPatch, weak: bool
+) -> None:
+    """The leads pass finds ids duplicated across chunks from their sorted 64-bit hashes
+    (8 bytes an id) instead of a distinct count's hash table; only rows whose hash repeats
+    are compared as text, so even colliding hashes (``weak``: one per id length) give
+    exactly the duplicated ids."""
+    rng = np.random.default_rng(4)
+    ids = [f"L{v}" for v in rng.integers(0, 5000, 3000)] + [None, None, "0042", "42"]
+    keys = pd.Series(ids, dtype="str")
+    if weak:
+        monkeypatch.setattr(
+            partitioned,
+            "hashes_in_slices",
+            lambda k: k.str.len().fillna(-1).to_numpy(dtype=np.int64).astype(np.uint64),
+        )
+    found = partitioned._duplicated(keys)
+    assert sorted(found) == _old_duplicated(keys)
+    assert len(found) > 100 and found.dtype == keys.dtype
+    unique = pd.Series([f"L{v}" for v in range(3000)], dtype="str")
+    assert len(partitioned._duplicated(unique)) == 0
