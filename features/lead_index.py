@@ -30,7 +30,7 @@ def _hashes(ids: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
 
 
-def _hashes_in_slices(ids: pd.Series) -> np.ndarray:
+def hashes_in_slices(ids: pd.Series) -> np.ndarray:
     """:func:`_hashes` of every id (each is hashed on its own, so the same keys), made
     Python strings ``_HASH_ROWS`` at a time: memory for one slice, not the whole table."""
     keys = np.empty(len(ids), dtype=np.uint64)
@@ -70,7 +70,7 @@ class LeadIndex:
     @classmethod
     def of(cls, ids: pd.Series, created: pd.Series) -> LeadIndex:
         """The clean leads' ids (unique, no nulls) and created_at; none open yet."""
-        keys = _hashes_in_slices(ids)
+        keys = hashes_in_slices(ids)
         order = np.argsort(keys, kind="stable")
         stamps = created.to_numpy(dtype="datetime64[ns]").view(np.int64)
         arrow = isinstance(ids.dtype, pd.StringDtype) and ids.dtype.storage == "pyarrow"

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from leadscore.features.accounts import AccountHistory
 from leadscore.features.contract import (
@@ -43,7 +42,7 @@ from leadscore.features.contract import (
     data_end,
 )
 from leadscore.features.joins import JoiningReader
-from leadscore.features.lead_index import LeadIndex
+from leadscore.features.lead_index import LeadIndex, hashes_in_slices
 from leadscore.features.market import OutcomeHistory
 from leadscore.features.reader import PartsTally, add_notes
 from leadscore.models.scoring import Partition
@@ -143,6 +142,7 @@ def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None
     # the open leads wait on disk: only their ids stay in memory
     read = _leads_in_chunks if streamed else _leads_whole
     leads = read(settings, now, OpenLeads(Path(folder)))
+    release_free_memory(collect=False)  # the cut's and the index's pages, before the log
     n_parts = len(leads.parts)
     lead_files = [PartFile(p.path, len(p.ids), None) for p in leads.parts]
     keys = account_keys(settings)
@@ -251,11 +251,20 @@ def _index(ids: pd.Series, created: pd.Series, parts: list[LeadPart]) -> LeadInd
 
 
 def _duplicated(keys: pd.Series) -> pd.Index:
-    """The id keys held by more than one row (none, known from a distinct count, in the
-    usual table; nulls are no id and never duplicated)."""
-    arrow = isinstance(keys.dtype, pd.StringDtype) and keys.dtype.storage == "pyarrow"
-    if arrow and pc.count_distinct(pa.array(keys.array), mode="all").as_py() == len(keys):
+    """The id keys held by more than one row (nulls are no id and never duplicated).
+
+    Equal ids have equal 64-bit hashes: sorted in place (8 bytes an id), no two equal
+    hashes (the usual table) means no duplicate; otherwise only the rows whose hash
+    repeats are compared as text. Arrow's distinct count, used before, built a hash table
+    of every id (~40 bytes an id at 3M, ~160 at 5M) while the table's ids were held.
+    """
+    hashes = hashes_in_slices(keys)
+    hashes.sort()
+    repeated = hashes[1:][hashes[1:] == hashes[:-1]]
+    del hashes
+    if not len(repeated):
         return pd.Index([], dtype=keys.dtype)
+    keys = keys[np.isin(hashes_in_slices(keys), repeated)]  # every copy of a repeated id
     return pd.Index(keys[keys.duplicated(keep=False)].dropna().unique())
 
 
@@ -307,10 +316,12 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None, open_leads: O
         ]
     )
     every_id = pd.concat(ids, ignore_index=True) if ids else pd.Series([], dtype="str")
+    release_free_memory(collect=False)  # the id reads' pages (whole chunks were read)
     duplicated = None if one_chunk else _duplicated(every_id)
     del ids
     if not one_chunk and not isinstance(reader, JoiningReader):
         every_id = pd.Series([], dtype=every_id.dtype)  # no second table checks the ids
+    release_free_memory(collect=False)  # the duplicate check's pages
     clean_ids, created, latest, outcomes, members = [], [], [], [], []
     n_clean = 0
     market = _market_columns(settings)
@@ -326,7 +337,11 @@ def _leads_in_chunks(settings: Settings, now: pd.Timestamp | None, open_leads: O
         clean_ids.append(clean[LEAD_ID])
         created.append(clean[CREATED_AT])
         opened = (clean[STATUS] == OPEN).to_numpy(dtype=bool)
-        open_leads.add(clean[opened], n_clean + np.flatnonzero(opened))
+        # every lead open (a chunk of an open-leads export): the frame itself, no copy, and
+        # the open ids share the clean ids' buffers
+        open_rows = clean if opened.all() else clean[opened]
+        open_leads.add(open_rows, n_clean + np.flatnonzero(opened))
+        del open_rows
         if n_rows is not None and not one_chunk:  # more chunks follow: not kept for the cut
             open_leads.spill()
         n_clean += len(clean)
