@@ -191,7 +191,8 @@ def _second_pass(
             return done
 
         for i, part in enumerate(parts):
-            pending.append(pool.submit(timed_partition, part, i, *scoring, predicted=predicted[i]))
+            first, predicted[i] = predicted[i], None  # held until its pass 2 only (the flow's)
+            pending.append(pool.submit(timed_partition, part, i, *scoring, predicted=first))
             if len(pending) >= window:
                 yield take()
         while pending:
