@@ -17,16 +17,20 @@ import resource
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from leadscore.models.scoring import StageTimes
 from leadscore.pipelines.batch import publish_spilled
 from leadscore.pipelines.partitioned import PartFile
-from leadscore.pipelines.passes import PredictedFile, predict_and_spill, score_and_spill
+from leadscore.pipelines.passes import (
+    PartitionRun,
+    PredictedFile,
+    predict_and_spill,
+    score_and_spill,
+)
 from leadscore.pipelines.spilled import Ranking, Spilled
 from leadscore.serving.store import ScoreStore
 
@@ -54,62 +58,37 @@ def _cost(index: int, leads: int, times: StageTimes, wall: float, step: int) -> 
 
 
 def timed_predict(
-    part: PartFile,
-    index: int,
-    as_of: pd.Timestamp,
-    model: Any,
-    rules: Any,
-    settings: Any,
-    folder: Path,
-    history: Any = None,
+    part: PartFile, index: int, run: PartitionRun
 ) -> tuple[PredictedFile, dict[str, Any]]:
     """Pass 1 (``predict_and_spill``) on one partition, with what it cost where it ran."""
     times = StageTimes()
     start = time.perf_counter()
-    done = predict_and_spill(part, index, as_of, model, rules, settings, folder, times, history)
+    done = predict_and_spill(part, index, run, times)
     cost = _cost(index, len(part), times, time.perf_counter() - start, 1)
     cost["spilled_bytes"] = done.features.stat().st_size + done.contributions.stat().st_size
     return done, cost
 
 
 def timed_partition(
-    part: PartFile,
-    index: int,
-    as_of: pd.Timestamp,
-    model: Any,
-    rules: Any,
-    settings: Any,
-    folder: Path,
-    history: Any = None,
-    predicted: PredictedFile | None = None,
+    part: PartFile, index: int, run: PartitionRun, predicted: PredictedFile | None = None
 ) -> tuple[Spilled, dict[str, Any]]:
     """``score_and_spill`` on one partition (pass 2 when ``predicted``, else both), with
     what it cost where it ran."""
     times = StageTimes()
     start = time.perf_counter()
-    spilled = score_and_spill(
-        part, index, as_of, model, rules, settings, folder, times, history, predicted=predicted
-    )
+    spilled = score_and_spill(part, index, run, times, predicted=predicted)
     cost = _cost(index, len(part), times, time.perf_counter() - start, 2)
     # what the partition leaves behind until publishing: its spilled file on disk; in
     # memory its raw scores and rule points (16 bytes a lead) and its routing pool
     cost["spilled_bytes"] = spilled.path.stat().st_size
-    cost["pool_bytes"] = (
-        0 if spilled.pool is None else int(spilled.pool.memory_usage(deep=True).sum())
-    )
-    cost["pool_rows"] = 0 if spilled.pool is None else len(spilled.pool)
+    pool = spilled.pool
+    cost["pool_bytes"] = 0 if pool is None else int(pool.memory_usage(deep=True).sum())
+    cost["pool_rows"] = 0 if pool is None else len(pool)
     return spilled, cost
 
 
 def score_on_dask(
-    parts: Sequence[PartFile],
-    as_of: pd.Timestamp,
-    model: Any,
-    rules: Any,
-    settings: Any,
-    folder: Path,
-    history: Any,
-    workers: int,
+    parts: Sequence[PartFile], run: PartitionRun, workers: int
 ) -> tuple[list[Spilled], list[dict[str, Any]], float, Ranking]:
     """Score ``parts`` on a fresh LocalCluster of ``workers`` single-thread processes, in
     the score flow's two passes (``pipelines.passes``), the ranks computed between them.
@@ -127,18 +106,15 @@ def score_on_dask(
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            local_directory=str(folder),
+            local_directory=str(run.folder),
         ) as cluster,
         Client(cluster) as client,
     ):
         started = time.perf_counter() - start
-        # the model (with its SHAP tables), rules and settings go to each worker once
-        shared = client.scatter([model, rules, settings], broadcast=True)
+        shared = client.scatter(run, broadcast=True)  # the model (SHAP tables) once a worker
         firsts = client.gather(
             [
-                client.submit(
-                    timed_predict, p, i, as_of, *shared, folder, history, pure=False, key=f"a{i}"
-                )
+                client.submit(timed_predict, p, i, shared, pure=False, key=f"a{i}")
                 for i, p in enumerate(parts)
             ]
         )
@@ -146,18 +122,7 @@ def score_on_dask(
         ranking = Ranking.of_scores([p.raw for p in predicted], [p.rule_points for p in predicted])
         seconds = client.gather(
             [
-                client.submit(
-                    timed_partition,
-                    p,
-                    i,
-                    as_of,
-                    *shared,
-                    folder,
-                    history,
-                    predicted[i],
-                    pure=False,
-                    key=f"b{i}",
-                )
+                client.submit(timed_partition, p, i, shared, predicted[i], pure=False, key=f"b{i}")
                 for i, p in enumerate(parts)
             ]
         )
@@ -178,7 +143,7 @@ def per_worker(costs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def local_reference(
     parts: Sequence[PartFile],
-    scoring: tuple[Any, ...],
+    run: PartitionRun,
     store: ScoreStore,
     batch_id: str,
     out: Path,
@@ -187,20 +152,18 @@ def local_reference(
     in two passes), and published as a second batch of the same store with its own CSV,
     and whether both CSVs are the same rows (``dask_same_scores``); the local scoring's
     wall time beside the cluster's."""
-    as_of, model, rules, settings, _, history = scoring
+    settings = run.settings
     with tempfile.TemporaryDirectory(prefix="bench-local-", dir=out) as folder:
+        here = replace(run, folder=Path(folder))
         start = time.perf_counter()
-        spilled = [
-            timed_partition(p, i, as_of, model, rules, settings, Path(folder), history)[0]
-            for i, p in enumerate(parts)
-        ]
+        spilled = [timed_partition(p, i, here)[0] for i, p in enumerate(parts)]
         local_s = time.perf_counter() - start
         csv = settings.output.scores_csv.with_name("scores-local.csv")
         reference = publish_spilled(
             spilled,
             store,
             model_version="bench",
-            as_of=as_of,
+            as_of=run.as_of,
             grade_order=list(settings.scoring.grades),
             csv_path=csv,
             chunk_rows=settings.scoring.partition_rows,

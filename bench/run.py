@@ -71,6 +71,7 @@ from leadscore.models.scoring import (  # noqa: E402
 from leadscore.pipelines.archive import ArchiveRun, archive_published  # noqa: E402
 from leadscore.pipelines.batch import publish_spilled  # noqa: E402
 from leadscore.pipelines.partitioned import stream_crm  # noqa: E402
+from leadscore.pipelines.passes import PartitionRun  # noqa: E402
 from leadscore.pipelines.runtime import settle_heap  # noqa: E402
 from leadscore.pipelines.sources import read_chunks  # noqa: E402
 from leadscore.pipelines.spilled import Ranking, Spilled  # noqa: E402
@@ -168,7 +169,7 @@ def _add_stages(times: StageTimes, seconds: dict[str, float]) -> None:
 def _second_pass(
     parts: list[Any],
     predicted: list[Any],
-    scoring: tuple[Any, ...],
+    run: PartitionRun,
     costs: list[dict[str, Any]],
     times: StageTimes,
     spilled: list[Spilled],
@@ -192,7 +193,7 @@ def _second_pass(
 
         for i, part in enumerate(parts):
             first, predicted[i] = predicted[i], None  # held until its pass 2 only (the flow's)
-            pending.append(pool.submit(timed_partition, part, i, *scoring, predicted=first))
+            pending.append(pool.submit(timed_partition, part, i, run, predicted=first))
             if len(pending) >= window:
                 yield take()
         while pending:
@@ -255,11 +256,11 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     store.create()
     cluster_s = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-", dir=out) as folder:
-        scoring = (as_of, model, rules, settings, Path(folder), crm.history)
+        run = PartitionRun(as_of, model, rules, settings, Path(folder), crm.history)
         score_start = time.perf_counter()
         settle_heap()  # as the score flow does before its partitions
         if args.runner == "dask":  # the score flow's task bodies, on a local Dask cluster
-            spilled, costs, cluster_s, ranking = score_on_dask(parts, *scoring, args.workers)
+            spilled, costs, cluster_s, ranking = score_on_dask(parts, run, args.workers)
             first_wall = time.perf_counter() - score_start - cluster_s
             for cost in costs:  # summed over workers: CPU-side seconds, not wall
                 _add_stages(times, cost["stages"])
@@ -268,7 +269,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         else:  # pass 1 here, then pass 2 in a thread as the publish streams (as the flow)
             predicted, costs = [], []
             for i, part in enumerate(parts):
-                first, cost = timed_predict(part, i, *scoring)
+                first, cost = timed_predict(part, i, run)
                 predicted.append(first)
                 costs.append(cost)
                 _add_stages(times, cost["stages"])
@@ -279,7 +280,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
             first_wall = time.perf_counter() - score_start
             now["predicted"] = rss_now_mb()
             spilled = []
-            arriving = _second_pass(parts, predicted, scoring, costs, times, spilled, now)
+            arriving = _second_pass(parts, predicted, run, costs, times, spilled, now)
         rss["pass1"] = peak_rss_mb()
         published = publish_spilled(
             arriving,
@@ -296,9 +297,9 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         )
         publish_wall = time.perf_counter() - score_start - cluster_s - first_wall
         with times.stage("archive"):  # the monitor's copy, from the same spilled files
-            run = ArchiveRun(out / "archive", settings.monitor.archive_days)
+            archive = ArchiveRun(out / "archive", settings.monitor.archive_days)
             stamp = {"batch_id": published.batch.batch_id, "model_version": "bench"}
-            assert archive_published(spilled, run, as_of=as_of, **stamp) is not None
+            assert archive_published(spilled, archive, as_of=as_of, **stamp) is not None
         batch = published.batch
         rss["publish+export"] = peak_rss_mb()
         total = time.perf_counter() - wall - cluster_s
@@ -306,7 +307,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         tree_peak = tree.stop()
         checked = {}
         if args.runner == "dask":  # the same partitions scored here: same published?
-            checked = local_reference(parts, scoring, store, batch.batch_id, out)
+            checked = local_reference(parts, run, store, batch.batch_id, out)
     store.close()
     assert batch.n_rows == sum(len(p) for p in parts) == data.n_leads
     stages = {k: round(times.seconds.get(k, 0.0), 2) for k in STAGES}

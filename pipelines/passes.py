@@ -57,6 +57,27 @@ from leadscore.pipelines.spilled import Spilled, read_arrow, spill, write_arrow
 
 
 @dataclass(frozen=True)
+class PartitionRun:
+    """What every partition of one nightly run is scored with, whichever pass: the
+    scoring time, the model and rules, the settings, the run's spill folder (every
+    worker must see it), and the leads table's outcome history (``features.market``) and
+    second tables' accounts (``data.joins``) when those are on."""
+
+    as_of: pd.Timestamp
+    model: FittedModel
+    rules: RuleScorer
+    settings: Settings
+    folder: Path
+    history: OutcomeHistory | None = None
+    accounts: AccountHistory | None = None
+
+    def features(self, part: Partition) -> pd.DataFrame:
+        """The partition's features as of the scoring time (the one feature path)."""
+        config = self.settings.features
+        return partition_features(part, self.as_of, config, self.history, self.accounts)
+
+
+@dataclass(frozen=True)
 class PredictedFile:
     """A partition after the first pass: its features and contributions on disk, what
     ranks it in memory."""
@@ -89,28 +110,20 @@ def _load(part: Partition | PartFile, times: StageTimes | None) -> Partition:
 
 
 def predict_and_spill(
-    part: Partition | PartFile,
-    index: int,
-    as_of: pd.Timestamp,
-    model: FittedModel,
-    rules: RuleScorer,
-    settings: Settings,
-    folder: Path,
-    times: StageTimes | None = None,
-    history: OutcomeHistory | None = None,
-    accounts: AccountHistory | None = None,
+    part: Partition | PartFile, index: int, run: PartitionRun, times: StageTimes | None = None
 ) -> PredictedFile:
     """Pass 1 of one partition: its features, predictions, exact contributions and rule
-    points (``models.scoring.predict_partition``); features and contributions go to
-    ``folder``. ``history`` and ``accounts``: as :func:`score_and_spill`."""
+    points (``models.scoring.predict_partition``); features and contributions go to the
+    run's folder."""
     loaded = _load(part, times)
     with stage(times, "features"):
-        X = partition_features(loaded, as_of, settings.features, history, accounts)
-    predicted = predict_partition(X, model, rules, registry_of(model), times)
+        X = run.features(loaded)
+    predicted = predict_partition(X, run.model, run.rules, registry_of(run.model), times)
     del loaded
+    folder = Path(run.folder)
     with stage(times, "spill"):
-        features = write_arrow(X, Path(folder) / f"features-{index:06d}.arrow")
-        contributions = Path(folder) / f"contributions-{index:06d}.npy"
+        features = write_arrow(X, folder / f"features-{index:06d}.arrow")
+        contributions = folder / f"contributions-{index:06d}.npy"
         np.save(contributions, predicted.contributions, allow_pickle=False)
     p = predicted
     return PredictedFile(features, contributions, p.raw, p.probability, p.families, p.rule_points)
@@ -119,47 +132,43 @@ def predict_and_spill(
 def score_and_spill(
     part: Partition | PartFile,
     index: int,
-    as_of: pd.Timestamp,
-    model: FittedModel,
-    rules: RuleScorer,
-    settings: Settings,
-    folder: Path,
+    run: PartitionRun,
     times: StageTimes | None = None,
-    history: OutcomeHistory | None = None,
-    accounts: AccountHistory | None = None,
     predicted: PredictedFile | None = None,
 ) -> Spilled:
     """One partition scored completely (features, probability, exact reasons, rules, the
-    leads' facts, drift counts, routing pool) and spilled to ``folder``; ranked once every
-    raw score is. ``predicted``: its first pass (:func:`predict_and_spill`), whose files
-    are read here and then removed; None computes it here. The score flow's task body,
-    and what ``make bench`` times by stage. ``history`` is the leads table's outcomes
-    (``StreamedCRM.history``) when features.market is on; ``accounts`` the joined
-    tables' accounts (``StreamedCRM.accounts``, data.joins)."""
+    leads' facts, drift counts, routing pool) and spilled to the run's folder; ranked once
+    every raw score is. ``predicted``: its first pass (:func:`predict_and_spill`), whose
+    files are read here and then removed; None computes it here. The score flow's task
+    body, and what ``make bench`` times by stage."""
     loaded = _load(part, times)
     if predicted is None:
         with stage(times, "features"):
-            X = partition_features(loaded, as_of, settings.features, history, accounts)
+            X = run.features(loaded)
         first = None
     else:
         with stage(times, "spill"):
             first, features = predicted.load()
             X = read_arrow(features)
-    registry = registry_of(model)
-    frame = score_partition(X, model, rules, registry, settings.scoring, loaded.leads, times, first)
+    model, settings, registry = run.model, run.settings, registry_of(run.model)
+    frame = score_partition(
+        X, model, run.rules, registry, settings.scoring, loaded.leads, times, first
+    )
     del first
     if predicted is not None:
         predicted.remove()
     counts = partition_counts(X, frame, model, times)  # vs the model's reference (monitor)
-    frame = with_next_steps(frame, X, loaded, as_of, model, settings, history, accounts, times)
+    frame = with_next_steps(
+        frame, X, loaded, run.as_of, model, settings, run.history, run.accounts, times
+    )
     with stage(times, "pool"):  # its leads to route to call lists (None: no reps)
         pool = partition_pool(frame, loaded.leads, settings.routing)
     with stage(times, "facts"):
         facts = (settings.features, settings.data.display.columns())
-        frame = with_facts(frame, loaded, as_of, *facts)
+        frame = with_facts(frame, loaded, run.as_of, *facts)
     del X, loaded
     with stage(times, "spill"):
-        spilled = spill(frame, folder, index, counts, pool)
+        spilled = spill(frame, run.folder, index, counts, pool)
     del frame
     release_free_memory()
     return spilled

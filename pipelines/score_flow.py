@@ -21,7 +21,6 @@ from leadscore.features.market import OutcomeHistory
 from leadscore.models import recipe
 from leadscore.models.base import LeadScorer
 from leadscore.models.routing.pool import routing_summary
-from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import (
     Partition,
 )
@@ -31,7 +30,12 @@ from leadscore.pipelines.batch import publish_spilled
 from leadscore.pipelines.errors import ConservationError, NothingToScoreError
 from leadscore.pipelines.notify import notify
 from leadscore.pipelines.partitioned import PartFile, StreamedCRM, stream_crm
-from leadscore.pipelines.passes import PredictedFile, predict_and_spill, score_and_spill
+from leadscore.pipelines.passes import (
+    PartitionRun,
+    PredictedFile,
+    predict_and_spill,
+    score_and_spill,
+)
 from leadscore.pipelines.runtime import settle_heap
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import scoring_time
@@ -55,49 +59,20 @@ def load_champion(settings: Settings) -> tuple[LeadScorer, str]:
 
 
 @thin_task
-def predict_part(
-    part: Partition | PartFile,
-    index: int,
-    as_of: pd.Timestamp,
-    model: LeadScorer,
-    rules: RuleScorer,
-    settings: Settings,
-    folder: Path,
-    history: OutcomeHistory | None = None,
-    accounts: AccountHistory | None = None,
-) -> PredictedFile:
+def predict_part(part: Partition | PartFile, index: int, run: PartitionRun) -> PredictedFile:
     """Pass 1 of one partition: predicted, explained, spilled (``predict_and_spill``)."""
-    return predict_and_spill(
-        part, index, as_of, model, rules, settings, folder, history=history, accounts=accounts
-    )
+    return predict_and_spill(part, index, run)
 
 
 @thin_task
 def score_part(
     part: Partition | PartFile,
     index: int,
-    as_of: pd.Timestamp,
-    model: LeadScorer,
-    rules: RuleScorer,
-    settings: Settings,
-    folder: Path,
-    history: OutcomeHistory | None = None,
-    accounts: AccountHistory | None = None,
+    run: PartitionRun,
     predicted: PredictedFile | None = None,
 ) -> Spilled:
     """Pass 2 of one partition: scored completely and spilled (``score_and_spill``)."""
-    return score_and_spill(
-        part,
-        index,
-        as_of,
-        model,
-        rules,
-        settings,
-        folder,
-        history=history,
-        accounts=accounts,
-        predicted=predicted,
-    )
+    return score_and_spill(part, index, run, predicted=predicted)
 
 
 def task_runner(settings: Settings) -> TaskRunner:
@@ -173,16 +148,9 @@ def score_batch(
     store.create()
     settle_heap()
     with spill_folder(settings.runner.spill_dir) as folder, task_runner(settings) as runner:
-        base = {
-            "as_of": as_of,
-            "model": model,
-            "rules": rules,
-            "settings": settings,
-            "history": history,
-            "accounts": accounts,
-        }
+        run = PartitionRun(as_of, model, rules, settings, folder, history, accounts)
         window = settings.runner.max_in_flight
-        params = [{"part": p, "index": i, "folder": folder, **base} for i, p in enumerate(parts)]
+        params = [{"part": p, "index": i, "run": run} for i, p in enumerate(parts)]
         predicted = list(_in_order(runner, predict_part, params, window))
         ranking = Ranking.of_scores([p.raw for p in predicted], [p.rule_points for p in predicted])
         finishing = ({**p, "predicted": q} for p, q in zip(params, _handed(predicted), strict=True))

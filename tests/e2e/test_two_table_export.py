@@ -17,7 +17,7 @@ from leadscore.models import recipe
 from leadscore.models.base import registry_of
 from leadscore.models.scoring import partition_features
 from leadscore.pipelines.partitioned import stream_crm
-from leadscore.pipelines.passes import score_and_spill
+from leadscore.pipelines.passes import PartitionRun, score_and_spill
 from leadscore.pipelines.settings import load_settings
 from leadscore.pipelines.sources import load_crm
 from leadscore.synthetic import generate_crm
@@ -97,8 +97,7 @@ def test_a_two_table_export_trains_and_scores_with_account_features(tmp_path: Pa
     )
     assert (scored["account_contacts"] > 0).all()  # 3 contacts an account, created before
     rules = recipe.scoring_rules(settings.rules, settings.features)
-    spilled = score_and_spill(
-        part, 0, crm.end, trained.model, rules, settings, tmp_path, accounts=streamed.accounts
-    )
+    run = PartitionRun(crm.end, trained.model, rules, settings, tmp_path, None, streamed.accounts)
+    spilled = score_and_spill(part, 0, run)
     assert registry_of(trained.model).names == names
     assert len(spilled) == 228

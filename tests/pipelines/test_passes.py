@@ -20,7 +20,7 @@ import pytest
 from leadscore.models.scoring import partition_leads
 from leadscore.pipelines import batch as batch_module
 from leadscore.pipelines.batch import publish_spilled
-from leadscore.pipelines.passes import predict_and_spill, score_and_spill
+from leadscore.pipelines.passes import PartitionRun, predict_and_spill, score_and_spill
 from leadscore.pipelines.spilled import Ranking, Spilled, spill
 from leadscore.serving.export import csv_batch_id, write_scores_csv
 from leadscore.serving.store import ScoreStore, StoreConfig
@@ -42,17 +42,17 @@ def test_two_passes_spill_the_bytes_of_one(world, tmp_path):  # noqa: F811
     one.mkdir(), two.mkdir()
     parts = _parts(world)
     assert [len(p.leads) for p in parts] == [100, 100, 60]
-    firsts = [
-        predict_and_spill(p, i, crm.end, model, rules, settings, two) for i, p in enumerate(parts)
-    ]
+    run_one = PartitionRun(crm.end, model, rules, settings, one)
+    run_two = PartitionRun(crm.end, model, rules, settings, two)
+    firsts = [predict_and_spill(p, i, run_two) for i, p in enumerate(parts)]
     assert sorted(f.name for f in two.iterdir()) == [
         f"{kind}-{i:06d}.{ext}"
         for kind, ext in (("contributions", "npy"), ("features", "arrow"))
         for i in range(3)
     ]
     for i, (part, first) in enumerate(zip(parts, firsts, strict=True)):
-        whole = score_and_spill(part, i, crm.end, model, rules, settings, one)
-        split = score_and_spill(part, i, crm.end, model, rules, settings, two, predicted=first)
+        whole = score_and_spill(part, i, run_one)
+        split = score_and_spill(part, i, run_two, predicted=first)
         assert split.path.read_bytes() == whole.path.read_bytes()
         assert np.array_equal(split.raw, whole.raw) and np.array_equal(first.raw, whole.raw)
         assert np.array_equal(split.rule, whole.rule)
