@@ -29,6 +29,7 @@ from leadscore.pipelines.passes import (
     PartitionRun,
     PredictedFile,
     predict_and_spill,
+    rank_predicted,
     score_and_spill,
 )
 from leadscore.pipelines.spilled import Ranking, Spilled
@@ -119,7 +120,7 @@ def score_on_dask(
             ]
         )
         predicted = [f for f, _ in firsts]
-        ranking = Ranking.of_scores([p.raw for p in predicted], [p.rule_points for p in predicted])
+        ranking, predicted = rank_predicted(predicted)
         seconds = client.gather(
             [
                 client.submit(timed_partition, p, i, shared, predicted[i], pure=False, key=f"b{i}")

@@ -71,10 +71,10 @@ from leadscore.models.scoring import (  # noqa: E402
 from leadscore.pipelines.archive import ArchiveRun, archive_published  # noqa: E402
 from leadscore.pipelines.batch import publish_spilled  # noqa: E402
 from leadscore.pipelines.partitioned import stream_crm  # noqa: E402
-from leadscore.pipelines.passes import PartitionRun  # noqa: E402
+from leadscore.pipelines.passes import PartitionRun, rank_predicted  # noqa: E402
 from leadscore.pipelines.runtime import settle_heap  # noqa: E402
 from leadscore.pipelines.sources import read_chunks  # noqa: E402
-from leadscore.pipelines.spilled import Ranking, Spilled  # noqa: E402
+from leadscore.pipelines.spilled import Spilled  # noqa: E402
 from leadscore.serving.store import ScoreStore, metadata  # noqa: E402
 
 STAGES = (
@@ -274,9 +274,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
                 costs.append(cost)
                 _add_stages(times, cost["stages"])
                 _progress(f"partition {i + 1}/{len(parts)} predicted", times)
-            ranking = Ranking.of_scores(
-                [p.raw for p in predicted], [p.rule_points for p in predicted]
-            )
+            ranking, predicted = rank_predicted(predicted)
             first_wall = time.perf_counter() - score_start
             now["predicted"] = rss_now_mb()
             spilled = []

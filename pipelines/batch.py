@@ -176,7 +176,7 @@ def publish_spilled(
         current.made()
         with stage(times, "export"):  # what the CSV adds after the flip
             csv = writing[0].result()
-    head = next(by_rank(arrived, ranking, max(top, 1))).head(top) if len(ranking.rank) else None
+    head = next(by_rank(arrived, ranking, max(top, 1))).head(top) if len(ranking) else None
     head = head if head is not None else pd.DataFrame(columns=list(SCORE_COLUMNS))
     return Published(batch, csv, head[list(SCORE_COLUMNS)].reset_index(drop=True), routed[0])
 

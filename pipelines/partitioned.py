@@ -136,7 +136,16 @@ def _history(leads: pd.DataFrame, settings: Settings) -> OutcomeHistory | None:
 
 
 def stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None = None) -> StreamedCRM:
-    """Check the leads, then the activity log, chunk by chunk, into partition files."""
+    """Check the leads, then the activity log, chunk by chunk, into partition files.
+
+    The pass's lookups (the lead index, ~50 bytes a lead) are freed when it returns; their
+    pages are handed back then, not left for scoring to reuse or not."""
+    crm = _stream_crm(settings, folder, now)
+    release_free_memory(collect=False)
+    return crm
+
+
+def _stream_crm(settings: Settings, folder: Path, now: pd.Timestamp | None) -> StreamedCRM:
     data = settings.data
     streamed = data.activities is not None and not data.lead_id_from_row
     # the open leads wait on disk: only their ids stay in memory

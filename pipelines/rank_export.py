@@ -54,7 +54,7 @@ class RankExport:
         self._ranking = ranking
         self._constants = {c: stamp[c] for c in _BATCH_COLUMNS}
         # chunk k holds ranks [bounds[k], bounds[k + 1])
-        self._bounds = np.arange(1, len(ranking.rank) + rows + 1, rows)
+        self._bounds = np.arange(1, len(ranking) + rows + 1, rows)
         self._folder = Path(folder)
         self._files: dict[int, Path] = {}
 
@@ -76,7 +76,7 @@ class RankExport:
         n_parts = len(self._ranking.cuts) - 1
         if sorted(self._files) != list(range(n_parts)):
             raise ValueError(f"{len(self._files)} partitions exported, {n_parts} ranked")
-        if not n_parts or not len(self._ranking.rank):
+        if not n_parts or not len(self._ranking):
             return
         placed = _placed_calls(calls)
         files = [self._files[i] for i in range(n_parts)]
@@ -99,7 +99,7 @@ def export_by_rank(
     them. ``calls``: the call lists (``Routing.calls``; None: none)."""
     if rows < 1:
         raise ValueError("rows per chunk must be >= 1")
-    if not len(parts) or not len(ranking.rank):
+    if not len(parts) or not len(ranking):
         return
     with tempfile.TemporaryDirectory(prefix="export-", dir=parts[0].path.parent) as folder:
         export = RankExport(ranking, stamp, rows, Path(folder))

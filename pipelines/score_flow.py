@@ -34,13 +34,14 @@ from leadscore.pipelines.passes import (
     PartitionRun,
     PredictedFile,
     predict_and_spill,
+    rank_predicted,
     score_and_spill,
 )
 from leadscore.pipelines.runtime import settle_heap
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import scoring_time
 from leadscore.pipelines.spill import spill_folder
-from leadscore.pipelines.spilled import Ranking, Spilled
+from leadscore.pipelines.spilled import Spilled
 from leadscore.pipelines.thin import thin_task
 from leadscore.serving.calls_export import sync_calls_csv, write_calls_csv
 from leadscore.serving.export import sync_export, write_csv_atomic
@@ -152,7 +153,7 @@ def score_batch(
         window = settings.runner.max_in_flight
         params = [{"part": p, "index": i, "run": run} for i, p in enumerate(parts)]
         predicted = list(_in_order(runner, predict_part, params, window))
-        ranking = Ranking.of_scores([p.raw for p in predicted], [p.rule_points for p in predicted])
+        ranking, predicted = rank_predicted(predicted)
         finishing = ({**p, "predicted": q} for p, q in zip(params, _handed(predicted), strict=True))
         spilled: list[Spilled] = []
         out = publish_spilled(

@@ -91,10 +91,14 @@ def read_spilled(part: Spilled, rows: np.ndarray | None = None) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Ranking:
-    """Global rank and percentile of every lead, cut back into its partitions."""
+    """Global rank and rule rank of every lead, cut back into its partitions.
+
+    Held for the whole publish, so kept at 8 bytes a lead: both ranks as int32 (a batch
+    has fewer than 2**31 leads) and the percentile derived from the rank per partition
+    (:meth:`part`, the formula of ``rank_and_percentile``) instead of 24 bytes as int64
+    and float64 arrays (measured at 3M: ~48 MB of the peak)."""
 
     rank: np.ndarray
-    percentile: np.ndarray
     cuts: np.ndarray
     rule_rank: np.ndarray
 
@@ -107,22 +111,28 @@ class Ranking:
         """The ranks of partitions given by their raw scores and rule points (in order)."""
         raw = np.concatenate(list(raws)) if len(raws) else np.zeros(0)
         rule = np.concatenate(list(rules)) if len(rules) else np.zeros(0)
-        rank, percentile = rank_and_percentile(raw)
+        rank = rank_and_percentile(raw)[0].astype(np.int32)
+        rule_rank = rule_ranks(rule, raw).astype(np.int32)
         cuts = np.cumsum([0, *(len(r) for r in raws)])
-        return cls(rank, percentile, cuts, rule_ranks(rule, raw))
+        return cls(rank, cuts, rule_rank)
+
+    def __len__(self) -> int:
+        return len(self.rank)
 
     def size(self, i: int) -> int:
         """Leads in partition ``i``."""
         return int(self.cuts[i + 1] - self.cuts[i])
 
     def part(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rank, percentile) of partition ``i``'s leads, in its row order."""
-        a, b = self.cuts[i], self.cuts[i + 1]
-        return self.rank[a:b], self.percentile[a:b]
+        """(rank, percentile) of partition ``i``'s leads, in its row order: int64 and
+        float64, exactly ``rank_and_percentile``'s."""
+        rank = self.rank[self.cuts[i] : self.cuts[i + 1]].astype(np.int64)
+        n = len(self.rank)
+        return rank, 100.0 * (n - rank) / max(n - 1, 1)
 
     def rule_part(self, i: int) -> np.ndarray:
-        """Rule rank of partition ``i``'s leads, in its row order."""
-        return self.rule_rank[self.cuts[i] : self.cuts[i + 1]]
+        """Rule rank of partition ``i``'s leads, in its row order (int64)."""
+        return self.rule_rank[self.cuts[i] : self.cuts[i + 1]].astype(np.int64)
 
 
 def ranked_partitions(
@@ -171,7 +181,7 @@ def by_rank(parts: Sequence[Spilled], ranking: Ranking, rows: int) -> Iterator[p
     """
     if rows < 1:
         raise ValueError("rows per chunk must be >= 1")
-    for low in range(1, len(ranking.rank) + 1, rows):
+    for low in range(1, len(ranking) + 1, rows):
         pieces = []
         for i, part in enumerate(parts):
             rank, percentile = ranking.part(i)

@@ -10,6 +10,7 @@ second pass that fails, publishes nothing and keeps the old CSV.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +18,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.models.scoring import partition_leads
+from leadscore.models.scoring import partition_leads, rank_and_percentile, rule_ranks
 from leadscore.pipelines import batch as batch_module
 from leadscore.pipelines.batch import publish_spilled
-from leadscore.pipelines.passes import PartitionRun, predict_and_spill, score_and_spill
+from leadscore.pipelines.passes import (
+    PartitionRun,
+    predict_and_spill,
+    rank_predicted,
+    score_and_spill,
+)
 from leadscore.pipelines.spilled import Ranking, Spilled, spill
 from leadscore.serving.export import csv_batch_id, write_scores_csv
 from leadscore.serving.store import ScoreStore, StoreConfig
@@ -36,7 +42,8 @@ def _parts(world, n: int = 260, rows: int = 100):  # noqa: F811
 def test_two_passes_spill_the_bytes_of_one(world, tmp_path):  # noqa: F811
     """Pass 1 then pass 2 of each partition (after all are predicted, as the flow runs
     them) == each scored in one go: same spilled file, raw scores, rule points, drift
-    counts and routing pool; pass 1's features and contributions are removed."""
+    counts and routing pool, pass 2 reading pass 1's scores from its files alone (the
+    in-memory ones let go once ranked); pass 1's files are removed."""
     _, settings, crm, model, rules, _ = world
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir(), two.mkdir()
@@ -47,12 +54,19 @@ def test_two_passes_spill_the_bytes_of_one(world, tmp_path):  # noqa: F811
     firsts = [predict_and_spill(p, i, run_two) for i, p in enumerate(parts)]
     assert sorted(f.name for f in two.iterdir()) == [
         f"{kind}-{i:06d}.{ext}"
-        for kind, ext in (("contributions", "npy"), ("features", "arrow"))
+        for kind, ext in (("contributions", "npy"), ("features", "arrow"), ("scores", "npz"))
         for i in range(3)
     ]
+    ranking, ranked = rank_predicted(firsts)
+    let_go = [(r.raw, r.rule_points, len(r)) for r in ranked]
+    assert let_go == [(None, None, n) for n in (100, 100, 60)]
+    with pytest.raises(ValueError, match="let go before it was ranked"):
+        rank_predicted(ranked)
+    wholes = []
     for i, (part, first) in enumerate(zip(parts, firsts, strict=True)):
         whole = score_and_spill(part, i, run_one)
-        split = score_and_spill(part, i, run_two, predicted=first)
+        wholes.append(whole)
+        split = score_and_spill(part, i, run_two, predicted=ranked[i])
         assert split.path.read_bytes() == whole.path.read_bytes()
         assert np.array_equal(split.raw, whole.raw) and np.array_equal(first.raw, whole.raw)
         assert np.array_equal(split.rule, whole.rule)
@@ -62,8 +76,32 @@ def test_two_passes_spill_the_bytes_of_one(world, tmp_path):  # noqa: F811
             assert repr(split.counts) == repr(whole.counts)
         if whole.pool is not None:
             pd.testing.assert_frame_equal(split.pool, whole.pool)
-        assert not first.features.exists() and not first.contributions.exists()
+        assert not any(f.exists() for f in (first.features, first.contributions, first.scores))
     assert sorted(f.name for f in two.iterdir()) == [f"part-{i:06d}.arrow" for i in range(3)]
+    whole_ranking = Ranking.of(wholes)
+    for i in range(3):
+        for got, want in zip(ranking.part(i), whole_ranking.part(i), strict=True):
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+        assert np.array_equal(ranking.rule_part(i), whole_ranking.rule_part(i))
+
+
+def test_ranking_holds_8_bytes_a_lead_and_gives_the_one_process_ranks():
+    """Ranks kept as int32, the percentile derived per partition: exactly
+    ``rank_and_percentile`` and ``rule_ranks`` over the whole batch (ties included)."""
+    rng = np.random.default_rng(7)
+    raw = np.round(rng.normal(size=1_001), 1)  # many ties
+    rule = np.round(rng.uniform(0, 50, size=1_001))
+    cuts = [0, 400, 401, 1_001]
+    pieces = list(itertools.pairwise(cuts))
+    ranking = Ranking.of_scores([raw[a:b] for a, b in pieces], [rule[a:b] for a, b in pieces])
+    assert ranking.rank.nbytes + ranking.rule_rank.nbytes == 8 * 1_001
+    rank, percentile = rank_and_percentile(raw)
+    for i, (a, b) in enumerate(pieces):
+        got_rank, got_percentile = ranking.part(i)
+        assert got_rank.dtype == np.int64 and np.array_equal(got_rank, rank[a:b])
+        assert np.array_equal(got_percentile, percentile[a:b])  # bit for bit
+        assert np.array_equal(ranking.rule_part(i), rule_ranks(rule, raw)[a:b])
+    assert len(ranking) == 1_001 and ranking.size(1) == 1
 
 
 def _store_and_parts(tmp_path: Path):
