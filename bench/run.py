@@ -72,7 +72,7 @@ from leadscore.pipelines.archive import ArchiveRun, archive_published  # noqa: E
 from leadscore.pipelines.batch import publish_spilled  # noqa: E402
 from leadscore.pipelines.partitioned import stream_crm  # noqa: E402
 from leadscore.pipelines.passes import PartitionRun, rank_predicted  # noqa: E402
-from leadscore.pipelines.runtime import settle_heap  # noqa: E402
+from leadscore.pipelines.runtime import arrow_pool, settle_heap  # noqa: E402
 from leadscore.pipelines.sources import read_chunks  # noqa: E402
 from leadscore.pipelines.spilled import Spilled  # noqa: E402
 from leadscore.serving.store import ScoreStore, metadata  # noqa: E402
@@ -203,6 +203,7 @@ def _second_pass(
 def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     """Time the real scoring path on the cached bench data; return the measurements."""
     out = args.out.resolve()
+    pool = arrow_pool()  # as the score flow does
     data = open_crm(args.leads, out)
     chunk_rows = args.chunk_rows
     _train_in_child(args.config.resolve(), args.train_leads, out)
@@ -324,6 +325,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         "rss_now_mb": {k: round(v) for k, v in now.items()},
         "partition_rows": settings.scoring.partition_rows,
         "runner": args.runner,
+        "arrow_pool": pool,
         "workers": args.workers if args.runner == "dask" else 1,
         # local: pass 1, then pass 2 streamed into the store; dask: both passes on the
         # cluster, then the publish

@@ -37,7 +37,7 @@ from leadscore.pipelines.passes import (
     rank_predicted,
     score_and_spill,
 )
-from leadscore.pipelines.runtime import settle_heap
+from leadscore.pipelines.runtime import arrow_pool, settle_heap
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import scoring_time
 from leadscore.pipelines.spill import spill_folder
@@ -285,6 +285,7 @@ def score_flow(config_path: str | None = None) -> dict[str, Any]:
     """
     logger = get_run_logger()
     settings = load_settings(config_path)
+    arrow_pool()
     # a killed run's CSV: rewritten from the store first
     synced = sync_export(settings.store, settings.output.scores_csv, settings.output.csv_bom)
     if synced.rewritten:

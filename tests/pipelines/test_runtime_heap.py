@@ -4,7 +4,12 @@ afterwards are still collected (no leak from freezing)."""
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 import weakref
+
+import pyarrow as pa
 
 from leadscore.pipelines.runtime import release_free_memory, settle_heap
 
@@ -31,3 +36,34 @@ def test_settle_heap_freezes_what_is_alive_and_later_cycles_are_still_freed() ->
         assert gone() is None
     finally:
         gc.unfreeze()
+
+
+def _pool_in_child(environment: dict[str, str]) -> tuple[str, str, str]:
+    """(pool in use, pool of a buffer made afterwards, the variable a child would see),
+    from a fresh interpreter: the allocator is process-wide state."""
+    code = (
+        "import os, pyarrow as pa\n"
+        "from leadscore.pipelines.runtime import arrow_pool\n"
+        "name = arrow_pool()\n"
+        "buffer = pa.array(list(range(1000)))\n"
+        "print(name, pa.default_memory_pool().backend_name, "
+        "os.environ['ARROW_DEFAULT_MEMORY_POOL'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**env, **environment}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    a, b, c = done.stdout.split()
+    return a, b, c
+
+
+def test_arrow_pool_is_jemalloc_unless_the_environment_names_another() -> None:
+    """The nightly run's Arrow allocator (``runtime.arrow_pool``): jemalloc by default,
+    handed down to child processes through ``ARROW_DEFAULT_MEMORY_POOL``; a user's own
+    choice wins; a name Arrow does not know leaves Arrow's default."""
+    assert pa.jemalloc_memory_pool().backend_name == "jemalloc"  # this build has it
+    assert _pool_in_child({}) == ("jemalloc", "jemalloc", "jemalloc")
+    assert _pool_in_child({"ARROW_DEFAULT_MEMORY_POOL": "system"}) == ("system",) * 3
+    name, _, variable = _pool_in_child({"ARROW_DEFAULT_MEMORY_POOL": "nonsense"})
+    assert variable == "nonsense" and name in {"mimalloc", "jemalloc", "system"}
