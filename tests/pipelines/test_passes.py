@@ -200,3 +200,21 @@ def test_a_second_pass_that_fails_midway_publishes_nothing(tmp_path):
         raise RuntimeError("worker lost during pass 2")
 
     _failed(lost(), Ranking.of(parts), tmp_path, "worker lost")
+
+
+def test_a_spilled_partition_keeps_its_scores_not_its_frame(tmp_path):
+    """``Spilled.raw`` and ``.rule`` are held for the whole batch: they own their 16 bytes
+    a lead, not a view of the scored frame's block of float columns (which kept every
+    float column of every partition alive to the end of the publish)."""
+    n = 1_000
+    floats = {f"x{i}": np.arange(n, dtype=np.float64) for i in range(8)}
+    frame = pd.DataFrame(
+        {"lead_id": [f"L{i}" for i in range(n)], "raw_score": np.linspace(-1, 1, n)}
+        | {"rule_score": np.arange(n, dtype=np.float64)}
+        | floats
+    ).copy()  # consolidated: the float columns in one block
+    assert frame["raw_score"].to_numpy(dtype=np.float64).base is not None  # the trap
+    part = spill(frame, tmp_path, 0)
+    for kept in (part.raw, part.rule):
+        assert kept.base is None and kept.nbytes == 8 * n
+    assert np.array_equal(part.raw, frame["raw_score"]) and len(part) == n
