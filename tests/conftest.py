@@ -102,3 +102,35 @@ def train_small_model(n_leads: int, seed: int, *, all_leads_open: bool = False) 
     scored = leads if all_leads_open else leads[leads["status"] == "open"]
     X_open = build_features(leads, acts, entities_at(scored, end), settings.features)
     return SmallModel(settings, registry, model, rules, crm, end, X_open)
+
+
+def publish_test_batch(parts: Any, store: Any, csv_path: Path, as_of: Any, **options: Any) -> Any:
+    """``pipelines.batch.publish_spilled`` with the tests' batch labels (model "7", grades
+    A-D; CSV chunks of 2 rows and the top 3 unless ``options`` say otherwise)."""
+    from leadscore.pipelines.batch import publish_spilled
+
+    options = {"chunk_rows": 2, "top": 3, **options}
+    return publish_spilled(
+        parts,
+        store,
+        model_version="7",
+        as_of=pd.Timestamp(as_of),
+        grade_order=list("ABCD"),
+        csv_path=csv_path,
+        **options,
+    )
+
+
+def two_file_settings(
+    paths: dict[str, Path], partition_rows: int | None = None, **data: Any
+) -> Any:
+    """The project's settings reading ``paths["leads"]`` and ``paths["activities"]`` (more
+    ``data`` settings as given, e.g. ``chunk_rows``), partitions of ``partition_rows``."""
+    from leadscore.pipelines.settings import load_settings
+
+    files = {name: {"path": str(paths[name])} for name in ("leads", "activities")}
+    settings = load_settings(ROOT / "leadscore.yaml", data={**files, **data})
+    if partition_rows is None:
+        return settings
+    scoring = settings.scoring.model_copy(update={"partition_rows": partition_rows})
+    return settings.model_copy(update={"scoring": scoring})

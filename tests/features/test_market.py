@@ -17,7 +17,7 @@ from leadscore.models.scoring import partition_features, partition_leads
 from leadscore.pipelines.settings import load_settings
 from leadscore.pipelines.sources import load_crm
 from leadscore.synthetic import generate_crm
-from tests.conftest import ROOT
+from tests.conftest import ROOT, two_file_settings
 
 START = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -185,14 +185,7 @@ def test_the_streamed_history_equals_the_whole_tables(tmp_path: Path, chunk_rows
     paths = {n: tmp_path / f"{n}.parquet" for n in ("leads", "activities")}
     crm.leads.to_parquet(paths["leads"])
     crm.activities.head(150).to_parquet(paths["activities"])  # the history is the leads'
-    base = load_settings(
-        ROOT / "leadscore.yaml",
-        data={
-            "leads": {"path": str(paths["leads"])},
-            "activities": {"path": str(paths["activities"])},
-            "chunk_rows": chunk_rows,
-        },
-    )
+    base = two_file_settings(paths, chunk_rows=chunk_rows)
     market = MarketConfig(leads=60, min_leads=10)
     settings = base.model_copy(
         update={"features": base.features.model_copy(update={"market": market})}

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from leadscore.models.scoring import partition_features, partition_leads, score_partition
-from leadscore.pipelines.batch import publish_spilled, with_facts
+from leadscore.pipelines.batch import with_facts
 from leadscore.pipelines.rank_export import export_by_rank
 from leadscore.pipelines.spilled import Ranking, by_rank, spill
 from leadscore.serving.export import (
@@ -28,6 +28,7 @@ from leadscore.serving.export import (
 )
 from leadscore.serving.export_arrow import iso_utc, reason_lines
 from leadscore.serving.store import ScoreStore, StoreConfig
+from tests.conftest import publish_test_batch
 from tests.pipelines.test_partitions import world  # noqa: F401  (the fitted model, once)
 from tests.serving.test_store import AS_OF, make_scores
 
@@ -199,17 +200,7 @@ def _store_and_parts(tmp_path):
 
 def _publish(store, parts, latest, as_of, check):
 
-    return publish_spilled(
-        parts,
-        store,
-        model_version="7",
-        as_of=pd.Timestamp(as_of),
-        grade_order=list("ABCD"),
-        csv_path=latest,
-        chunk_rows=2,
-        top=3,
-        check=check,
-    )
+    return publish_test_batch(parts, store, latest, as_of, check=check)
 
 
 def test_the_csv_written_beside_the_publish_replaces_the_old_only_once_current(tmp_path):

@@ -18,10 +18,9 @@ from leadscore.features.lead_index import LeadIndex
 from leadscore.pipelines import partitioned
 from leadscore.pipelines.data_sections import SourceConfig
 from leadscore.pipelines.partitioned import stream_crm
-from leadscore.pipelines.settings import load_settings
 from leadscore.pipelines.sources import load_crm, read_chunks
 from leadscore.synthetic import generate_crm
-from tests.conftest import ROOT
+from tests.conftest import two_file_settings
 
 
 def test_a_parquet_source_read_by_chunk_holds_one_chunk(tmp_path: Path) -> None:
@@ -75,17 +74,7 @@ def test_an_all_open_parquet_export_in_chunks_gives_the_whole_tables_partitions(
     paths = {"leads": tmp_path / "leads.parquet", "activities": tmp_path / "acts.parquet"}
     leads.to_parquet(paths["leads"], index=False)
     crm.activities.to_parquet(paths["activities"], index=False)
-    settings = load_settings(
-        ROOT / "leadscore.yaml",
-        data={
-            "leads": {"path": str(paths["leads"])},
-            "activities": {"path": str(paths["activities"])},
-            "chunk_rows": chunk_rows,
-        },
-    )
-    settings = settings.model_copy(
-        update={"scoring": settings.scoring.model_copy(update={"partition_rows": 40})}
-    )
+    settings = two_file_settings(paths, partition_rows=40, chunk_rows=chunk_rows)
     whole = load_crm(settings)
     folder = tmp_path / "parts"
     folder.mkdir()

@@ -13,10 +13,9 @@ import pandas.testing as pdt
 import pytest
 
 from leadscore.pipelines.partitioned import stream_crm
-from leadscore.pipelines.settings import load_settings
 from leadscore.pipelines.sources import load_crm
 from leadscore.synthetic import generate_crm
-from tests.conftest import ROOT
+from tests.conftest import two_file_settings
 
 
 def _dirty(text: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -61,16 +60,7 @@ def test_the_nightly_pass_equals_the_whole_table_load(
     for name, frame in (("leads", leads), ("activities", acts)):
         paths[name] = tmp_path / f"{name}.{'csv' if text else 'parquet'}"
         frame.to_csv(paths[name], index=False) if text else frame.to_parquet(paths[name])
-    settings = load_settings(
-        ROOT / "leadscore.yaml",
-        data={
-            "leads": {"path": str(paths["leads"])},
-            "activities": {"path": str(paths["activities"])},
-            "chunk_rows": chunk_rows,
-        },
-    )
-    scoring = settings.scoring.model_copy(update={"partition_rows": partition_rows})
-    settings = settings.model_copy(update={"scoring": scoring})
+    settings = two_file_settings(paths, partition_rows, chunk_rows=chunk_rows)
     whole = load_crm(settings)
     (tmp_path / "parts").mkdir()
     streamed = stream_crm(settings, tmp_path / "parts")

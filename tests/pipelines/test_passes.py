@@ -20,7 +20,6 @@ import pytest
 
 from leadscore.models.scoring import partition_leads, rank_and_percentile, rule_ranks
 from leadscore.pipelines import batch as batch_module
-from leadscore.pipelines.batch import publish_spilled
 from leadscore.pipelines.passes import (
     PartitionRun,
     predict_and_spill,
@@ -30,6 +29,7 @@ from leadscore.pipelines.passes import (
 from leadscore.pipelines.spilled import Ranking, Spilled, spill
 from leadscore.serving.export import csv_batch_id, write_scores_csv
 from leadscore.serving.store import ScoreStore, StoreConfig
+from tests.conftest import publish_test_batch
 from tests.pipelines.test_partitions import world  # noqa: F401  (the fitted model, once)
 from tests.serving.test_store import AS_OF, make_scores
 
@@ -118,17 +118,7 @@ def _store_and_parts(tmp_path: Path):
 
 
 def _publish(store: ScoreStore, parts, latest: Path, ranking: Ranking | None = None):
-    return publish_spilled(
-        parts,
-        store,
-        model_version="7",
-        as_of=pd.Timestamp(AS_OF),
-        grade_order=list("ABCD"),
-        csv_path=latest,
-        chunk_rows=2,
-        top=3,
-        ranking=ranking,
-    )
+    return publish_test_batch(parts, store, latest, AS_OF, ranking=ranking)
 
 
 def test_the_publish_takes_each_partition_as_it_arrives(tmp_path, monkeypatch):

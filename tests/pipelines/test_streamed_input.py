@@ -20,10 +20,10 @@ import pytest
 
 from leadscore.features.contract import ContractError
 from leadscore.pipelines.partitioned import stream_crm
-from leadscore.pipelines.settings import Settings, load_settings
+from leadscore.pipelines.settings import Settings
 from leadscore.pipelines.sources import load_crm
 from leadscore.synthetic import generate_crm
-from tests.conftest import ROOT
+from tests.conftest import two_file_settings
 
 
 def _write(tmp_path: Path, activities: pd.DataFrame, leads: pd.DataFrame) -> dict[str, Path]:
@@ -38,14 +38,7 @@ def _write(tmp_path: Path, activities: pd.DataFrame, leads: pd.DataFrame) -> dic
 
 
 def _settings(paths: dict[str, Path], **data: object) -> Settings:
-    return load_settings(
-        ROOT / "leadscore.yaml",
-        data={
-            "leads": {"path": str(paths["leads"])},
-            "activities": {"path": str(paths["activities"])},
-            **data,
-        },
-    )
+    return two_file_settings(paths, **data)
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,13 @@ from typer.testing import CliRunner
 
 from leadscore.models.scoring import StageTimes
 from leadscore.pipelines import batch as batch_module
-from leadscore.pipelines.batch import publish_spilled
 from leadscore.pipelines.cli import app as cli
 from leadscore.pipelines.spilled import spill
 from leadscore.serving.api import PAGE_TOKENS_ENV, TOKENS_ENV, ApiConfig, create_app
 from leadscore.serving.export import csv_batch_id, sync_export, write_scores_csv
 from leadscore.serving.files import atomic_writer, remove_orphans
 from leadscore.serving.store import ScoreStore, StoreConfig
+from tests.conftest import publish_test_batch
 from tests.serving.test_api import _config_with_store, two_batches
 from tests.serving.test_store import AS_OF, make_scores
 
@@ -103,17 +103,7 @@ def test_a_kill_after_the_flip_leaves_the_csv_behind_until_the_next_sync(tmp_pat
 
     monkeypatch.setattr(batch_module, "write_csv_chunks_atomic", killed)
     with pytest.raises(KeyboardInterrupt):
-        publish_spilled(
-            parts,
-            store,
-            model_version="7",
-            as_of=pd.Timestamp(AS_OF),
-            grade_order=list("ABCD"),
-            csv_path=latest,
-            chunk_rows=3,
-            top=2,
-            times=StageTimes(),
-        )
+        publish_test_batch(parts, store, latest, AS_OF, chunk_rows=3, top=2, times=StageTimes())
     current = store.current_batch()
     store.close()
     assert current is not None and current.batch_id != old.batch_id  # the flip happened
@@ -196,17 +186,8 @@ def test_output_csv_bom_reaches_every_csv_the_score_run_and_export_write(tmp_pat
     frame = make_scores(7).drop(columns=["rank", "percentile"]).assign(raw_score=0.0)
     frame["raw_score"] = frame["probability"]
     latest = tmp_path / "data" / "scores" / "latest.csv"  # output.scores_csv, by default
-    published = publish_spilled(
-        [spill(frame, tmp_path, 0)],
-        store,
-        model_version="7",
-        as_of=pd.Timestamp(AS_OF),
-        grade_order=list("ABCD"),
-        csv_path=latest,
-        chunk_rows=3,
-        top=2,
-        bom=True,
-    )
+    parts = [spill(frame, tmp_path, 0)]
+    published = publish_test_batch(parts, store, latest, AS_OF, chunk_rows=3, top=2, bom=True)
     assert latest.read_bytes().startswith(BOM + b'"lead_id",')
     assert csv_batch_id(latest) == published.batch.batch_id
     assert len(pd.read_csv(latest, encoding="utf-8-sig")) == 7
