@@ -71,7 +71,7 @@ from leadscore.models.scoring import (  # noqa: E402
 from leadscore.pipelines.archive import ArchiveRun, archive_published  # noqa: E402
 from leadscore.pipelines.batch import publish_spilled  # noqa: E402
 from leadscore.pipelines.partitioned import stream_crm  # noqa: E402
-from leadscore.pipelines.passes import PartitionRun, rank_predicted  # noqa: E402
+from leadscore.pipelines.passes import PartitionRun, PredictedFile, rank_predicted  # noqa: E402
 from leadscore.pipelines.runtime import arrow_pool, settle_heap  # noqa: E402
 from leadscore.pipelines.sources import read_chunks  # noqa: E402
 from leadscore.pipelines.spilled import Spilled  # noqa: E402
@@ -168,7 +168,7 @@ def _add_stages(times: StageTimes, seconds: dict[str, float]) -> None:
 
 def _second_pass(
     parts: list[Any],
-    predicted: list[Any],
+    predicted: list[PredictedFile],
     run: PartitionRun,
     costs: list[dict[str, Any]],
     times: StageTimes,
@@ -192,8 +192,7 @@ def _second_pass(
             return done
 
         for i, part in enumerate(parts):
-            first, predicted[i] = predicted[i], None  # held until its pass 2 only (the flow's)
-            pending.append(pool.submit(timed_partition, part, i, run, predicted=first))
+            pending.append(pool.submit(timed_partition, part, i, run, predicted=predicted[i]))
             if len(pending) >= window:
                 yield take()
         while pending:

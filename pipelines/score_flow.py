@@ -98,15 +98,6 @@ def _in_order(
         yield pending.popleft().result()
 
 
-def _handed(items: list[Any]) -> Iterator[Any]:
-    """``items`` in order, each let go of by the list as it is handed out: a first pass's
-    scores (~40 bytes a lead) are held until their partition's second pass, not to the
-    end of the batch."""
-    for i, item in enumerate(items):
-        items[i] = None
-        yield item
-
-
 def _kept(items: Iterable[Spilled], into: list[Spilled]) -> Iterator[Spilled]:
     """``items``, each also appended to ``into`` as it passes."""
     for item in items:
@@ -154,7 +145,7 @@ def score_batch(
         params = [{"part": p, "index": i, "run": run} for i, p in enumerate(parts)]
         predicted = list(_in_order(runner, predict_part, params, window))
         ranking, predicted = rank_predicted(predicted)
-        finishing = ({**p, "predicted": q} for p, q in zip(params, _handed(predicted), strict=True))
+        finishing = ({**p, "predicted": q} for p, q in zip(params, predicted, strict=True))
         spilled: list[Spilled] = []
         out = publish_spilled(
             _kept(_in_order(runner, score_part, finishing, window), spilled),
