@@ -30,16 +30,13 @@ Prints a stage table, then on its LAST line one JSON object:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -62,6 +59,7 @@ from bench.cluster import (  # noqa: E402
     timed_predict,
 )
 from bench.data import bench_settings, open_crm, trained_model  # noqa: E402
+from bench.memory import TreeRss, peak_rss_mb, rss_now_mb  # noqa: E402
 from leadscore.features.builder import build_features, entities_at  # noqa: E402
 from leadscore.features.registry import build_registry  # noqa: E402
 from leadscore.models import training  # noqa: E402
@@ -101,48 +99,6 @@ STAGES = (
 FLOOR = ("load", "features", "predict", "explain")
 """The work no nightly run can skip: read the sources, build the features, predict, and
 explain exactly. ``total / floor`` is the bench's headline ratio (target <= 2)."""
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def rss_now_mb() -> float:
-    """Resident memory now (psutil, a dependency of distributed)."""
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
-class TreeRss:
-    """Peak resident memory of this process and its children together (a writer
-    process, Dask workers), sampled every ``every`` seconds in a thread: ``ru_maxrss``
-    sees one process at a time."""
-
-    def __init__(self, every: float = 0.1) -> None:
-        import psutil
-
-        self.peak_mb = 0.0
-        self._me, self._every = psutil.Process(), every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tree-rss", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        import psutil
-
-        while not self._stop.wait(self._every):
-            total = 0
-            for proc in [self._me, *self._me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
-            self.peak_mb = max(self.peak_mb, total / 2**20)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return self.peak_mb
 
 
 def _progress(what: str, times: StageTimes) -> None:

@@ -225,7 +225,7 @@ class ChunkWriter(StoreBase):
             "wal_autocheckpoint": self.config.sqlite_checkpoint_pages,
             "cache_size": -SQLITE_CACHE_KIB,
         }
-        return WriterProcess(str(database), self._insert_sql(), SQLITE_TRANSACTION_ROWS, pragmas)
+        return WriterProcess(str(database), scores_table.name, SQLITE_TRANSACTION_ROWS, pragmas)
 
     def _driver_errors(self, call: Callable[..., None], *args: object) -> None:
         """``call(*args)``; a SQLite error of the writer process is raised as SQLAlchemy

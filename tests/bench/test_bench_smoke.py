@@ -182,9 +182,33 @@ def test_tree_rss_counts_child_processes():
     import subprocess
     import sys
 
-    from bench.run import TreeRss, rss_now_mb
+    from bench.memory import TreeRss, rss_now_mb
 
     tree = TreeRss(every=0.05)
     code = "import time; b = b'x' * (300 * 2**20); time.sleep(1.0)"  # 300 MB, written
     subprocess.run([sys.executable, "-c", code], check=True)
     assert tree.stop() >= rss_now_mb() + 250
+
+
+def test_children_lists_grandchildren_and_forgets_the_dead():
+    """The sampler's /proc walk finds a child's child, and nothing once both are gone."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from bench.memory import children
+
+    code = (
+        "import subprocess, sys; "
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); "
+        "print(p.pid, flush=True); sys.stdin.read(); p.kill(); p.wait()"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    grandchild = int(parent.stdout.readline())
+    assert {parent.pid, grandchild} <= set(children(os.getpid()))
+    parent.communicate("")
+    time.sleep(0.1)
+    assert parent.pid not in children(os.getpid()) and grandchild not in children(os.getpid())

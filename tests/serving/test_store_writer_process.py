@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -266,3 +267,50 @@ def test_the_writer_process_starts_without_blas_threads(tmp_path, small_process)
         store.publish_stream(halves(frame), model_version="7", as_of=AS_OF)
     assert len(small_process) == len(seen) == 1
     assert seen[0]["OPENBLAS_NUM_THREADS"] == "1" and seen[0]["PATH"] == os.environ["PATH"]
+
+
+def _framed(table: pa.Table) -> bytes:
+    """``table`` as the parent sends it: its length, then its Arrow IPC stream."""
+    data = sqlite_proc.table_buffer(table).to_pybytes()
+    return len(data).to_bytes(8, "little") + data
+
+
+def test_the_writer_child_ingests_through_adbc_without_pandas(tmp_path):
+    """The child run on in-memory pipes: two streams appended and committed, a third
+    with a lead already stored reported as an IntegrityError with SQLite's message and
+    rolled back, and neither pandas nor ADBC's DB-API module (which imports it) loaded."""
+    db = tmp_path / "child.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (a TEXT PRIMARY KEY, b INTEGER, c REAL, d BLOB)")
+    one = pa.table({"a": ["x", "y"], "b": [1, None], "c": [0.5, None], "d": [b"\0", None]})
+    two = pa.table({"a": ["z"], "b": [2**40], "c": [-1.0], "d": [b"q"]})
+    again = pa.table({"a": ["w", "x"], "b": [3, 4], "c": [1.0, 2.0], "d": [b"", b""]})
+    end = (0).to_bytes(8, "little")
+    (tmp_path / "ok.bin").write_bytes(_framed(one) + _framed(two) + end)
+    (tmp_path / "dup.bin").write_bytes(_framed(again) + end)
+    script = (
+        "import io, json, os, sys; sys.path.insert(0, sys.argv[1]); import sqlite_proc as sp\n"
+        "spec = {'database': sys.argv[2], 'table': 't', 'tx_rows': 2, 'pragmas': {},\n"
+        "        'parent': os.getppid()}\n"
+        "def run(name):\n"
+        "    out = io.BytesIO()\n"
+        "    with open(f'{sys.argv[3]}/{name}.bin', 'rb') as pipe:\n"
+        "        return sp.child(spec, pipe, out), out.getvalue()\n"
+        "assert run('ok') == (0, b'ok')\n"
+        "code, out = run('dup')\n"
+        "answer = json.loads(out)\n"
+        "assert code == 1 and answer['error'] == 'IntegrityError', answer\n"
+        "assert 'UNIQUE constraint failed' in answer['message'], answer\n"
+        "assert 'pandas' not in sys.modules and 'adbc_driver_manager.dbapi' not in sys.modules\n"
+    )
+    folder = str(Path(sqlite_proc.__file__).parent)
+    args = [sys.executable, "-P", "-c", script, folder, str(db), str(tmp_path)]
+    done = subprocess.run(args, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT a, b, c, d, typeof(d) FROM t ORDER BY a").fetchall()
+    assert rows == [
+        ("x", 1, 0.5, b"\0", "blob"),
+        ("y", None, None, None, "null"),
+        ("z", 2**40, -1.0, b"q", "blob"),
+    ]

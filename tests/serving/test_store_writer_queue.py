@@ -19,7 +19,7 @@ def test_the_publisher_queues_chunks_while_the_child_is_stopped(tmp_path):
     db = tmp_path / "q.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE t (a INTEGER, b TEXT)")
-    writer = WriterProcess(str(db), "INSERT INTO t VALUES (?, ?)", 10**9, {})
+    writer = WriterProcess(str(db), "t", 10**9, {})
     # each chunk is larger than a pipe's buffer: the first fills it and waits in the sender
     chunks = [
         pa.table({"a": range(k * 1000, (k + 1) * 1000), "b": ["x" * 100] * 1000})
@@ -43,7 +43,7 @@ def test_a_killed_child_drops_the_queue_and_stops_the_sender(tmp_path):
     db = tmp_path / "k.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE t (a INTEGER, b TEXT)")
-    writer = WriterProcess(str(db), "INSERT INTO t VALUES (?, ?)", 10**9, {})
+    writer = WriterProcess(str(db), "t", 10**9, {})
     os.kill(writer._proc.pid, signal.SIGSTOP)
     for k in range(QUEUED_CHUNKS):
         writer.put(pa.table({"a": range(k * 1000, (k + 1) * 1000), "b": ["y" * 100] * 1000}))
