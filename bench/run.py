@@ -130,12 +130,12 @@ def _second_pass(
     times: StageTimes,
     spilled: list[Spilled],
     now: dict[str, float],
-    window: int = 2,
 ) -> Iterator[Spilled]:
-    """Pass 2 of each partition in one worker thread, at most ``window`` ahead of the
-    publisher that consumes them (the score flow's default runner: one thread,
-    ``runner.max_in_flight: 2``); each one's stages are added to ``times``."""
-    with ThreadPoolExecutor(1, thread_name_prefix="pass-2") as pool:
+    """Pass 2 of each partition in ``runner.finish_workers`` worker threads, at most
+    ``runner.max_in_flight`` ahead of the publisher that consumes them (as the score
+    flow's local runner); each one's stages are added to ``times``."""
+    workers, window = run.settings.runner.finish_workers, run.settings.runner.max_in_flight
+    with ThreadPoolExecutor(workers, thread_name_prefix="pass-2") as pool:
         pending: deque[Future[tuple[Spilled, dict[str, Any]]]] = deque()
 
         def take() -> Spilled:

@@ -76,13 +76,18 @@ def score_part(
     return score_and_spill(part, index, run, predicted=predicted)
 
 
-def task_runner(settings: Settings) -> TaskRunner:
-    """The configured Prefect task runner: threads here, or a Dask cluster (prefect-dask)."""
+def task_runner(settings: Settings, finishing: bool = False) -> TaskRunner:
+    """The configured Prefect task runner: threads here (``runner.local_workers``, or
+    ``runner.finish_workers`` for the second pass when ``finishing``), or a Dask
+    cluster (prefect-dask)."""
     if settings.runner.kind == "dask":
         from prefect_dask import DaskTaskRunner
 
         return DaskTaskRunner(address=settings.runner.address)
-    return ThreadPoolTaskRunner(max_workers=settings.runner.local_workers)
+    runner = settings.runner
+    return ThreadPoolTaskRunner(
+        max_workers=runner.finish_workers if finishing else runner.local_workers
+    )
 
 
 def _in_order(
@@ -139,7 +144,11 @@ def score_batch(
     store = ScoreStore(settings.store)
     store.create()
     settle_heap()
-    with spill_folder(settings.runner.spill_dir) as folder, task_runner(settings) as runner:
+    with (
+        spill_folder(settings.runner.spill_dir) as folder,
+        task_runner(settings) as runner,
+        task_runner(settings, finishing=True) as finisher,
+    ):
         run = PartitionRun(as_of, model, rules, settings, folder, history, accounts)
         window = settings.runner.max_in_flight
         params = [{"part": p, "index": i, "run": run} for i, p in enumerate(parts)]
@@ -148,7 +157,7 @@ def score_batch(
         finishing = ({**p, "predicted": q} for p, q in zip(params, predicted, strict=True))
         spilled: list[Spilled] = []
         out = publish_spilled(
-            _kept(_in_order(runner, score_part, finishing, window), spilled),
+            _kept(_in_order(finisher, score_part, finishing, window), spilled),
             store,
             model_version=version,
             as_of=as_of,

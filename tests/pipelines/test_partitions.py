@@ -284,3 +284,70 @@ def test_dask_cluster_publishes_exactly_the_local_scores(world):
     ]
     pdt.assert_frame_equal(*exports)
     assert exports[0]["lead_id"].tolist() == local["lead_id"].tolist()  # sorted by rank
+
+
+def test_the_second_pass_runs_on_its_own_threads(world):
+    """``runner.finish_workers`` sizes the second pass's thread pool, ``local_workers``
+    the first's; a Dask runner serves both passes."""
+    from prefect_dask import DaskTaskRunner
+
+    from leadscore.pipelines.score_flow import task_runner
+
+    settings = world[1]
+    local = settings.model_copy(
+        update={"runner": settings.runner.model_validate({"local_workers": 1, "finish_workers": 3})}
+    )
+    assert task_runner(local)._max_workers == 1
+    assert task_runner(local, finishing=True)._max_workers == 3
+    on_dask = settings.model_copy(
+        update={"runner": settings.runner.model_validate({"kind": "dask", "address": "tcp://x:1"})}
+    )
+    assert isinstance(task_runner(on_dask, finishing=True), DaskTaskRunner)
+
+
+@pytest.mark.slow
+def test_two_finishing_threads_publish_exactly_what_one_does(world):
+    """Partitions finished two at a time (the default) publish the same rows, in the
+    same order, and the same CSV as one at a time."""
+    from prefect import flow
+    from prefect.testing.utilities import prefect_test_harness
+
+    from leadscore.pipelines.score_flow import score_batch
+
+    folder, settings, crm, model, _, _ = world
+
+    @flow(name="finish-workers-test")
+    def run(workers: int) -> str:
+        configured = settings.model_copy(
+            update={
+                "runner": settings.runner.model_validate({"finish_workers": workers}),
+                "scoring": settings.scoring.model_copy(update={"partition_rows": 50}),
+                "store": settings.store.model_copy(
+                    update={"url": f"sqlite:///{folder / f'finish-{workers}.db'}"}
+                ),
+                "output": settings.output.model_copy(
+                    update={
+                        "scores_csv": folder / f"finish-{workers}.csv",
+                        "calls_csv": folder / f"finish-{workers}-calls.csv",
+                    }
+                ),
+            }
+        )
+        open_leads = crm.leads[crm.leads["status"] == "open"]
+        parts = partition_leads(open_leads, crm.activities, configured.scoring.partition_rows)
+        assert len(parts) >= 4
+        return score_batch(parts, model, "1", crm.end, configured)["batch_id"]
+
+    with prefect_test_harness(server_startup_timeout=120):
+        ids = {workers: run(workers) for workers in (1, 2)}
+    frames = []
+    for workers, batch_id in ids.items():
+        store = ScoreStore(StoreConfig(url=f"sqlite:///{folder / f'finish-{workers}.db'}"))
+        frames.append(store.read_batch(batch_id).drop(columns=["batch_id", "scored_at"]))
+        store.close()
+    pdt.assert_frame_equal(*frames)
+    exports = [
+        pd.read_csv(folder / f"finish-{w}.csv", dtype={"lead_id": str}).drop(columns=["batch_id"])
+        for w in (1, 2)
+    ]
+    pdt.assert_frame_equal(*exports)
