@@ -64,6 +64,37 @@ def _by_lead(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("lead_id").reset_index(drop=True)
 
 
+def _flow_settings(world, name: str, runner: dict, partition_rows: int, **features):
+    """The world's settings for one score-flow run called ``name``: its own SQLite store
+    and CSVs in the world's folder (``<name>.db``, ``<name>.csv``), ``runner``, partitions
+    of ``partition_rows``, and ``features`` overriding the feature settings."""
+    folder, settings = world[0], world[1]
+    return settings.model_copy(
+        update={
+            "runner": settings.runner.model_validate(runner),
+            "scoring": settings.scoring.model_copy(update={"partition_rows": partition_rows}),
+            "features": settings.features.model_copy(update=features),
+            "store": settings.store.model_copy(update={"url": f"sqlite:///{folder / name}.db"}),
+            "output": settings.output.model_copy(
+                update={
+                    "scores_csv": folder / f"{name}.csv",
+                    "calls_csv": folder / f"{name}-calls.csv",
+                }
+            ),
+        }
+    )
+
+
+def _published(world, name: str, batch_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run ``name``'s stored batch (batch id and time dropped) and its CSV (batch id dropped)."""
+    folder = world[0]
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{folder / name}.db"))
+    frame = store.read_batch(batch_id).drop(columns=["batch_id", "scored_at"])
+    store.close()
+    csv = pd.read_csv(folder / f"{name}.csv", dtype={"lead_id": str}).drop(columns=["batch_id"])
+    return frame, csv
+
+
 @pytest.mark.parametrize("rows", [13, 97, 10_000])
 def test_partitions_change_no_score(world, rows):
     _, settings, crm, model, rules, registry = world
@@ -236,54 +267,32 @@ def test_dask_cluster_publishes_exactly_the_local_scores(world):
     from leadscore.features.market import OutcomeHistory
     from leadscore.pipelines.score_flow import score_batch
 
-    folder, settings, crm, model, _, _ = world
+    crm, model = world[2], world[3]
     # the leads table's outcome history rides along to every worker (features.market on:
     # a partition without it refuses to score; the model here simply ignores the column)
     market = MarketConfig(leads=100, min_leads=10)
     history = OutcomeHistory.of(crm.leads, market)
 
     @flow(name="score-batch-test")
-    def run(runner: dict, store: str) -> str:
-        configured = settings.model_copy(
-            update={
-                "runner": settings.runner.model_validate(runner),
-                "scoring": settings.scoring.model_copy(update={"partition_rows": 150}),
-                "features": settings.features.model_copy(update={"market": market}),
-                "store": settings.store.model_copy(update={"url": store}),
-                "output": settings.output.model_copy(
-                    update={
-                        "scores_csv": folder / f"{runner['kind']}.csv",
-                        "calls_csv": folder / f"{runner['kind']}-calls.csv",
-                    }
-                ),
-            }
-        )
+    def run(runner: dict) -> str:
+        configured = _flow_settings(world, runner["kind"], runner, 150, market=market)
         open_leads = crm.leads[crm.leads["status"] == "open"]
         parts = partition_leads(open_leads, crm.activities, configured.scoring.partition_rows)
         return score_batch(parts, model, "1", crm.end, configured, history)["batch_id"]
 
     with prefect_test_harness(server_startup_timeout=120):
-        local_url = f"sqlite:///{folder / 'local.db'}"
-        local_id = run({"kind": "local", "local_workers": 2}, local_url)
+        local_id = run({"kind": "local", "local_workers": 2})
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
-            dask_url = f"sqlite:///{folder / 'dask.db'}"
-            dask_id = run({"kind": "dask", "address": cluster.scheduler_address}, dask_url)
+            dask_id = run({"kind": "dask", "address": cluster.scheduler_address})
 
-    def read(url: str, batch_id: str) -> pd.DataFrame:
-        store = ScoreStore(StoreConfig(url=url))
-        frame = store.read_batch(batch_id).drop(columns=["batch_id", "scored_at"])
-        store.close()
-        return frame
-
-    local, on_dask = read(local_url, local_id), read(dask_url, dask_id)
+    (local, local_csv), (on_dask, dask_csv) = (
+        _published(world, "local", local_id),
+        _published(world, "dask", dask_id),
+    )
     assert len(local) == (crm.leads["status"] == "open").sum() > 150  # several partitions
     pdt.assert_frame_equal(local, on_dask)
-    exports = [
-        pd.read_csv(folder / f"{kind}.csv", dtype={"lead_id": str}).drop(columns=["batch_id"])
-        for kind in ("local", "dask")
-    ]
-    pdt.assert_frame_equal(*exports)
-    assert exports[0]["lead_id"].tolist() == local["lead_id"].tolist()  # sorted by rank
+    pdt.assert_frame_equal(local_csv, dask_csv)
+    assert local_csv["lead_id"].tolist() == local["lead_id"].tolist()  # sorted by rank
 
 
 def test_the_second_pass_runs_on_its_own_threads(world):
@@ -314,25 +323,11 @@ def test_two_finishing_threads_publish_exactly_what_one_does(world):
 
     from leadscore.pipelines.score_flow import score_batch
 
-    folder, settings, crm, model, _, _ = world
+    crm, model = world[2], world[3]
 
     @flow(name="finish-workers-test")
     def run(workers: int) -> str:
-        configured = settings.model_copy(
-            update={
-                "runner": settings.runner.model_validate({"finish_workers": workers}),
-                "scoring": settings.scoring.model_copy(update={"partition_rows": 50}),
-                "store": settings.store.model_copy(
-                    update={"url": f"sqlite:///{folder / f'finish-{workers}.db'}"}
-                ),
-                "output": settings.output.model_copy(
-                    update={
-                        "scores_csv": folder / f"finish-{workers}.csv",
-                        "calls_csv": folder / f"finish-{workers}-calls.csv",
-                    }
-                ),
-            }
-        )
+        configured = _flow_settings(world, f"finish-{workers}", {"finish_workers": workers}, 50)
         open_leads = crm.leads[crm.leads["status"] == "open"]
         parts = partition_leads(open_leads, crm.activities, configured.scoring.partition_rows)
         assert len(parts) >= 4
@@ -340,14 +335,6 @@ def test_two_finishing_threads_publish_exactly_what_one_does(world):
 
     with prefect_test_harness(server_startup_timeout=120):
         ids = {workers: run(workers) for workers in (1, 2)}
-    frames = []
-    for workers, batch_id in ids.items():
-        store = ScoreStore(StoreConfig(url=f"sqlite:///{folder / f'finish-{workers}.db'}"))
-        frames.append(store.read_batch(batch_id).drop(columns=["batch_id", "scored_at"]))
-        store.close()
-    pdt.assert_frame_equal(*frames)
-    exports = [
-        pd.read_csv(folder / f"finish-{w}.csv", dtype={"lead_id": str}).drop(columns=["batch_id"])
-        for w in (1, 2)
-    ]
-    pdt.assert_frame_equal(*exports)
+    (one, one_csv), (two, two_csv) = (_published(world, f"finish-{w}", ids[w]) for w in (1, 2))
+    pdt.assert_frame_equal(one, two)
+    pdt.assert_frame_equal(one_csv, two_csv)
