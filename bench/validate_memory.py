@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--chunk-rows", type=int, default=1_000_000, help="data.chunk_rows")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     data = open_crm(args.leads, out)
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = settings.model_copy(
         update={
             "scoring": settings.scoring.model_copy(update={"partition_rows": 62_500}),
-            "data": settings.data.model_copy(update={"chunk_rows": 1_000_000}),
+            "data": settings.data.model_copy(update={"chunk_rows": args.chunk_rows}),
         }
     )
     phases = Phases()
