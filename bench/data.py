@@ -20,6 +20,8 @@ import argparse
 import hashlib
 import json
 import pickle
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +198,17 @@ def training_frames(
     """Snapshot features and labels of a fresh training CRM, plus its out-of-time split."""
     settings, data = training_examples(config, train_leads, out_dir, seed)
     return settings, data.X, data.y, data.split
+
+
+def train_in_child(config: Path, train_leads: int, out: Path) -> None:
+    """Fit (or find cached) the bench model (:func:`trained_model`) in a child process,
+    so that the bench's own peak memory does not count the training's."""
+    code = (
+        "from pathlib import Path; from bench.data import trained_model; "
+        f"trained_model(Path({str(config)!r}), {train_leads}, Path({str(out)!r}))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
 
 
 def trained_model(

@@ -34,7 +34,6 @@ import gc
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,7 +57,7 @@ from bench.cluster import (  # noqa: E402
     timed_partition,
     timed_predict,
 )
-from bench.data import bench_settings, open_crm, trained_model  # noqa: E402
+from bench.data import bench_settings, open_crm, train_in_child, trained_model  # noqa: E402
 from bench.memory import TreeRss, peak_rss_mb, rss_now_mb  # noqa: E402
 from leadscore.features.builder import build_features, entities_at  # noqa: E402
 from leadscore.features.registry import build_registry  # noqa: E402
@@ -107,15 +106,6 @@ def _progress(what: str, times: StageTimes) -> None:
     print(f"[bench] {what}; {stages}; peak RSS {peak_rss_mb():.0f} MB", file=sys.stderr)
 
 
-def _train_in_child(config: Path, train_leads: int, out: Path) -> None:
-    """Fit (or find cached) the bench model in a child process, keeping its memory out."""
-    code = (
-        "from pathlib import Path; from bench.data import trained_model; "
-        f"trained_model(Path({str(config)!r}), {train_leads}, Path({str(out)!r}))"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
-
-
 def _add_stages(times: StageTimes, seconds: dict[str, float]) -> None:
     """Add one partition's stage seconds (``timed_partition``) to the run's."""
     for name, value in seconds.items():
@@ -161,7 +151,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     pool = arrow_pool()  # as the score flow does
     data = open_crm(args.leads, out)
     chunk_rows = args.chunk_rows
-    _train_in_child(args.config.resolve(), args.train_leads, out)
+    train_in_child(args.config.resolve(), args.train_leads, out)
     model, auc = trained_model(args.config.resolve(), args.train_leads, out)
     settings = bench_settings(args.config.resolve(), data.leads, data.activities, out)
     store = settings.store
