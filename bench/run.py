@@ -4,7 +4,7 @@ What runs (the functions the score flow's tasks call, in one process, no Prefect
 load (read Parquet) -> validate (``stream_crm``: contract, quarantine, partition files) ->
 pass 1, per partition (``pipelines.passes.predict_and_spill``): features, LightGBM raw
 score and calibrated probability, exact SHAP (``models.treeshap``), rule points, spilled
--> global rank -> pass 2, per partition in a worker thread (``score_and_spill``): reasons,
+-> global rank -> pass 2, per partition in worker threads (``score_and_spill``): reasons,
 rules, drift counts (``monitor``), next steps, routing pool, facts, spilled, while
 ``pipelines.batch.publish_spilled`` streams each finished partition into a SQLite store
 (one batch, one flip); after the last, the call lists are routed and the CRM CSV is

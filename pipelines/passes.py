@@ -18,9 +18,11 @@ nothing left to overlap them with. So the batch runs in two passes:
    is spilled as before (``pipelines.spilled``), and the publisher streams it into the
    store while the next partition is finished (``pipelines.batch.publish_spilled``).
 
-The second pass runs in a worker thread beside the publisher's (the score flow's task
-runner); its compiled kernels (facts, reasons, next steps) let go of the GIL while they
-run, so the publisher's thread is not kept waiting by them.
+The second pass runs in worker threads beside the publisher's (the score flow's task
+runner, ``runner.finish_workers`` of them, two by default: on two cores one thread left a
+third of a core idle beside the publisher and the SQLite writer); its compiled kernels
+(facts, reasons, next steps) let go of the GIL while they run, so the publisher's thread
+is not kept waiting by them.
 
 A partition's output is the same as scoring it in one go (:func:`score_and_spill`
 without ``predicted``), byte for byte: only where and when each step runs changes.
