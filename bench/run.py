@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--train-leads", type=int, default=20_000)
     parser.add_argument("--partition-rows", type=int, default=62_500)
-    parser.add_argument("--chunk-rows", type=int, default=1_000_000)
+    parser.add_argument("--chunk-rows", type=int, default=500_000)
     parser.add_argument("--sample-leads", type=int, default=20_000)
     parser.add_argument("--config", type=Path, default=ROOT / "leadscore.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")

@@ -2,13 +2,13 @@
 
 ``python -m bench.validate_memory --leads N`` runs ``partitioned.stream_crm`` alone on the
 bench set of N open leads (``bench.data.open_crm``, the bench's settings: partitions of
-62,500 leads, chunks of 1M rows) into a temporary folder, while a thread samples the
-process's RSS and Arrow's live bytes (``pa.total_allocated_bytes``: Arrow allocates
-outside tracemalloc) every 5 ms. Phases are marked by wrapping the pass's steps (the
-leads pass: its duplicate check, cut into partitions and lead index; then the activity
-pass), and each phase's peak is printed: what grows with N shows as a phase whose peak
-grows between two sizes. Memory is not disturbed by other processes' CPU use, so it can
-be run on a busy machine.
+62,500 leads, chunks of 500,000 rows unless ``--chunk-rows``) into a temporary folder,
+while a thread samples the process's RSS and Arrow's live bytes
+(``pa.total_allocated_bytes``: Arrow allocates outside tracemalloc) every 5 ms. Phases
+are marked by wrapping the pass's steps (the leads pass: its duplicate check, cut into
+partitions and lead index; then the activity pass), and each phase's peak is printed:
+what grows with N shows as a phase whose peak grows between two sizes. Memory is not
+disturbed by other processes' CPU use, so it can be run on a busy machine.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
-    parser.add_argument("--chunk-rows", type=int, default=1_000_000, help="data.chunk_rows")
+    parser.add_argument("--chunk-rows", type=int, default=500_000, help="data.chunk_rows")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     data = open_crm(args.leads, out)

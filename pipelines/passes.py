@@ -19,10 +19,10 @@ nothing left to overlap them with. So the batch runs in two passes:
    store while the next partition is finished (``pipelines.batch.publish_spilled``).
 
 The second pass runs in worker threads beside the publisher's (the score flow's task
-runner, ``runner.finish_workers`` of them, two by default: on two cores one thread left a
-third of a core idle beside the publisher and the SQLite writer); its compiled kernels
-(facts, reasons, next steps) let go of the GIL while they run, so the publisher's thread
-is not kept waiting by them.
+runner, ``runner.finish_workers`` of them: one by default; two keep both cores busy
+beside the publisher and the SQLite writer, for a second partition in memory); its
+compiled kernels (facts, reasons, next steps) let go of the GIL while they run, so the
+publisher's thread is not kept waiting by them.
 
 A partition's output is the same as scoring it in one go (:func:`score_and_spill`
 without ``predicted``), byte for byte: only where and when each step runs changes.

@@ -105,9 +105,11 @@ class DataConfig(_Strict):
         "target; recorded with the run's settings.",
     )
     chunk_rows: int = Field(
-        default=1_000_000,
+        default=500_000,
         ge=1,
-        description="Activity rows the score flow reads and checks at a time (bounds memory).",
+        description="Lead and activity rows the score flow reads and checks at a time (bounds "
+        "memory: at 10M leads, chunks of 1M rows peaked at 1,916 MiB in the leads pass, "
+        "500,000 at 1,855, for ~0.7 s more at 1M).",
     )
     order: Literal["time", "rows", "none"] = Field(
         default="time",

@@ -316,8 +316,8 @@ def test_the_second_pass_runs_on_its_own_threads(world):
 
 @pytest.mark.slow
 def test_two_finishing_threads_publish_exactly_what_one_does(world):
-    """Partitions finished two at a time (the default) publish the same rows, in the
-    same order, and the same CSV as one at a time."""
+    """Partitions finished two at a time (``runner.finish_workers: 2``) publish the same
+    rows, in the same order, and the same CSV as one at a time."""
     from prefect import flow
     from prefect.testing.utilities import prefect_test_harness
 
