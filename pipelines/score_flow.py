@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -144,10 +145,11 @@ def score_batch(
     store = ScoreStore(settings.store)
     store.create()
     settle_heap()
+    local = settings.runner.kind == "local"  # a Dask cluster serves both passes
     with (
         spill_folder(settings.runner.spill_dir) as folder,
         task_runner(settings) as runner,
-        task_runner(settings, finishing=True) as finisher,
+        task_runner(settings, finishing=True) if local else nullcontext(runner) as finisher,
     ):
         run = PartitionRun(as_of, model, rules, settings, folder, history, accounts)
         window = settings.runner.max_in_flight

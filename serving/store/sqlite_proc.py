@@ -15,7 +15,7 @@ is busy); a zero length asks it to commit and exit, and its stdout answers ``ok`
 driver's error (its class and message). The child appends each stream through ADBC's
 bulk ingest (:class:`_Ingest`: SQLite's C API binds the Arrow columns, no Python value
 per cell); the in-process path (small publishes, in-memory stores) binds with the Python
-driver (:func:`sqlite_rows`).
+driver (:func:`sqlite_records`).
 
 Crash safety is the in-process path's: the child commits every ``tx_rows`` rows of a
 batch still ``writing`` (invisible to readers) and the flip is the parent's, after the
@@ -42,7 +42,6 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from typing import IO, Any
 
 import numpy as np
@@ -79,8 +78,8 @@ def _null_positions(array: pa.Array) -> list[int]:
 
 def _python_values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
     """One Arrow column as the Python values bound for it, :data:`NULL` for NULL: numbers
-    read from the Arrow buffers by numpy (faster than Arrow's own conversion, and Arrow's
-    numpy paths import pandas: ~0.25 s of CPU a writer process), the rest by Arrow;
+    read from the Arrow buffers by numpy (faster than Arrow's own conversion, which also
+    imports pandas), the rest by Arrow;
     binary values as ``bytearray``, which the driver binds as the same BLOB without first
     looking for an adapter as it does for ``bytes`` (~0.5 us a value)."""
     kind = column.type
@@ -105,18 +104,11 @@ def _python_values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
     return values
 
 
-def sqlite_rows(table: pa.Table) -> Iterator[tuple[Any, ...]]:
-    """A chunk's rows as DB-API tuples, in its columns' order (:func:`_python_values`:
-    NULL bound as :data:`NULL`), made one at a time as the driver takes them: a list of
-    them all set off the cyclic collector every 700 tuples (~13% of building and
-    inserting them, measured)."""
-    columns = [_python_values(table.column(i)) for i in range(table.num_columns)]
-    return zip(*columns, strict=True)
-
-
 def sqlite_records(table: pa.Table) -> list[tuple[Any, ...]]:
-    """:func:`sqlite_rows` as a list (SQLAlchemy's ``executemany`` wants one)."""
-    return list(sqlite_rows(table))
+    """A chunk's rows as DB-API tuples, in its columns' order (:func:`_python_values`:
+    NULL bound as :data:`NULL`), for the in-process path's ``executemany``."""
+    columns = [_python_values(table.column(i)) for i in range(table.num_columns)]
+    return list(zip(*columns, strict=True))
 
 
 def table_buffer(table: pa.Table) -> pa.Buffer:
