@@ -130,7 +130,7 @@ def _second_pass(
 
         def take() -> Spilled:
             done, cost = pending.popleft().result()
-            spilled.append(done)
+            spilled.append(done.released())  # the archive reads its file
             costs.append(cost)
             _add_stages(times, cost["stages"])
             now[f"partition_{len(spilled)}_scored"] = rss_now_mb()
@@ -202,7 +202,8 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     store.create()
     cluster_s = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-", dir=out) as folder:
-        run = PartitionRun(as_of, model, rules, settings, Path(folder), crm.history)
+        local = args.runner != "dask"  # as the score flow: a local publisher takes tables
+        run = PartitionRun(as_of, model, rules, settings, Path(folder), crm.history, None, local)
         score_start = time.perf_counter()
         settle_heap()  # as the score flow does before its partitions
         if args.runner == "dask":  # the score flow's task bodies, on a local Dask cluster

@@ -43,7 +43,7 @@ from leadscore.models.scoring import (
     StageTimes,
 )
 from leadscore.pipelines.rank_export import RankExport
-from leadscore.pipelines.spilled import Ranking, Spilled, by_rank, ranked_slices
+from leadscore.pipelines.spilled import Ranking, Spilled, ranked_slices
 from leadscore.serving.export import write_csv_chunks_atomic
 from leadscore.serving.store import BatchInfo, ScoreStore
 from leadscore.serving.store.checks import new_batch_id
@@ -126,6 +126,7 @@ def publish_spilled(
     exporting: list[Future[None]] = []  # each partition's first export step, in order
     writing: list[Future[Path]] = []
     waited = StageTimes()  # seconds inside "publish" that were not the publisher's
+    best: list[pd.DataFrame] = []  # each slice's rows ranked in the top ``top``
 
     def stream(pool: ThreadPoolExecutor, folders: ExitStack) -> Iterator[pd.DataFrame]:
         """The ranked slices of each partition as it arrives (its export rows made in the
@@ -141,9 +142,12 @@ def publish_spilled(
             if export is None:  # its cut files beside the spilled ones
                 where = tempfile.TemporaryDirectory(prefix="export-", dir=part.path.parent)
                 export = RankExport(ranking, stamp, chunk_rows, Path(folders.enter_context(where)))
-            arrived.append(part)
+            arrived.append(part.released())  # its table is let go once read below
             exporting.append(pool.submit(export.add, part, len(arrived) - 1))
-            yield from ranked_slices(part, len(arrived) - 1, ranking)
+            for frame in ranked_slices(part, len(arrived) - 1, ranking):
+                best.append(frame[frame["rank"] <= top])
+                yield frame
+            del part
         if len(arrived) != len(ranking.cuts) - 1:
             raise ValueError(f"{len(arrived)} partitions arrived, {len(ranking.cuts) - 1} ranked")
         with waited.stage("route"), stage(times, "route"):
@@ -176,9 +180,13 @@ def publish_spilled(
         current.made()
         with stage(times, "export"):  # what the CSV adds after the flip
             csv = writing[0].result()
-    head = next(by_rank(arrived, ranking, max(top, 1))).head(top) if len(ranking) else None
-    head = head if head is not None else pd.DataFrame(columns=list(SCORE_COLUMNS))
+    head = _best(best) if len(ranking) else pd.DataFrame(columns=list(SCORE_COLUMNS))
     return Published(batch, csv, head[list(SCORE_COLUMNS)].reset_index(drop=True), routed[0])
+
+
+def _best(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The batch's best leads, by rank, from each slice's rows in the top ranks."""
+    return pd.concat(frames, ignore_index=True).sort_values("rank", kind="stable")
 
 
 def _exported(

@@ -15,8 +15,9 @@ nothing left to overlap them with. So the batch runs in two passes:
 2. :func:`score_and_spill` (per partition, once every partition is predicted and the
    batch ranked): reasons, rule reasons, sub-scores, drift counts, next steps, routing
    pool, the leads' facts, from the spilled features and contributions; its scored frame
-   is spilled as before (``pipelines.spilled``), and the publisher streams it into the
-   store while the next partition is finished (``pipelines.batch.publish_spilled``).
+   is spilled (``pipelines.spilled``: handed over in memory when the publisher is in this
+   process, ``PartitionRun.hand_over``), and the publisher streams it into the store
+   while the next partition is finished (``pipelines.batch.publish_spilled``).
 
 The second pass runs in worker threads beside the publisher's (the score flow's task
 runner, ``runner.finish_workers`` of them: one by default; two keep both cores busy
@@ -40,6 +41,7 @@ import pandas as pd
 from leadscore.features.accounts import AccountHistory
 from leadscore.features.market import OutcomeHistory
 from leadscore.models.base import registry_of
+from leadscore.models.monitor.result import ARCHIVE_COLUMNS
 from leadscore.models.nurture.next_step import with_next_steps
 from leadscore.models.routing.pool import partition_pool
 from leadscore.models.rules import RuleScorer
@@ -74,6 +76,7 @@ class PartitionRun:
     folder: Path
     history: OutcomeHistory | None = None
     accounts: AccountHistory | None = None
+    hand_over: bool = False  # the publisher is in this process: scored partitions in memory
 
     def features(self, part: Partition) -> pd.DataFrame:
         """The partition's features as of the scoring time (the one feature path)."""
@@ -211,7 +214,8 @@ def score_and_spill(
         frame = with_facts(frame, loaded, run.as_of, *facts)
     del X, loaded
     with stage(times, "spill"):
-        spilled = spill(frame, run.folder, index, counts, pool)
+        filed = ARCHIVE_COLUMNS if run.hand_over else None  # on file: what the archive reads
+        spilled = spill(frame, run.folder, index, counts, pool, filed)
     del frame
     release_free_memory()
     return spilled

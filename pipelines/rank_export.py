@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadscore.pipelines.spilled import Ranking, Spilled
+from leadscore.pipelines.spilled import Ranking, Spilled, spilled_table
 from leadscore.serving.export import CALL_EXPORT
 from leadscore.serving.export_arrow import export_column, export_table
 from leadscore.serving.export_fields import EXPORT_COLUMNS, REASON_COLUMNS
@@ -61,7 +61,7 @@ class RankExport:
     def add(self, part: Spilled, i: int) -> None:
         """Step 1 for partition ``i``: its export rows, sorted by rank, cut into chunks."""
         rank, percentile = self._ranking.part(i)
-        scores = _export_reads(part.path).append_column("rank", pa.array(rank))
+        scores = _export_reads(part).append_column("rank", pa.array(rank))
         scores = scores.append_column("percentile", pa.array(np.round(percentile, 2)))
         scores = scores.append_column("rule_rank", pa.array(self._ranking.rule_part(i)))
         table = export_table(scores, self._constants, _no_calls(scores.num_rows))
@@ -108,18 +108,16 @@ def export_by_rank(
         yield from export.chunks(calls)
 
 
-def _export_reads(path: Path) -> pa.Table:
-    """The columns of a spilled file the export reads (memory-mapped: only the pages read
-    are loaded, and they are let go with the table)."""
-    with pa.memory_map(str(path)) as source:
-        reader = pa.ipc.open_file(source)
-        names = reader.schema.names
-        wanted = [*EXPORT_READS, *(c for c in EXPORT_COLUMNS if c not in _NOT_SPILLED)]
-        wanted = [c for c in dict.fromkeys(wanted) if c not in _BATCH_COLUMNS]
-        missing = [c for c in wanted if c not in names]
-        if missing:
-            raise ValueError(f"cannot export scores: missing column(s) {missing}")
-        return reader.read_all().select(wanted)  # no copy: the mapping stays while used
+def _export_reads(part: Spilled) -> pa.Table:
+    """The columns of a spilled partition the export reads (``spilled_table``: from a
+    file, only the pages read are loaded)."""
+    table = spilled_table(part)
+    wanted = [*EXPORT_READS, *(c for c in EXPORT_COLUMNS if c not in _NOT_SPILLED)]
+    wanted = [c for c in dict.fromkeys(wanted) if c not in _BATCH_COLUMNS]
+    missing = [c for c in wanted if c not in table.column_names]
+    if missing:
+        raise ValueError(f"cannot export scores: missing column(s) {missing}")
+    return table.select(wanted)
 
 
 def _write_cut(table: pa.Table, cuts: np.ndarray, path: Path) -> Path:

@@ -107,7 +107,7 @@ def _in_order(
 def _kept(items: Iterable[Spilled], into: list[Spilled]) -> Iterator[Spilled]:
     """``items``, each also appended to ``into`` as it passes."""
     for item in items:
-        into.append(item)
+        into.append(item.released())  # its file, not its table: that is the publisher's
         yield item
 
 
@@ -151,7 +151,7 @@ def score_batch(
         task_runner(settings) as runner,
         task_runner(settings, finishing=True) if local else nullcontext(runner) as finisher,
     ):
-        run = PartitionRun(as_of, model, rules, settings, folder, history, accounts)
+        run = PartitionRun(as_of, model, rules, settings, folder, history, accounts, local)
         window = settings.runner.max_in_flight
         params = [{"part": p, "index": i, "run": run} for i, p in enumerate(parts)]
         predicted = list(_in_order(runner, predict_part, params, window))

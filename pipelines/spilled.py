@@ -6,12 +6,20 @@ IPC file (:func:`spill`); only its raw log-odds and rule points stay in memory
 computes the global rank once, and the spilled files are read back with it: for the store
 in partition order, a slice at a time (:func:`ranked_partitions`), or best first, a rank
 range at a time (:func:`by_rank`). The building blocks of ``pipelines/batch.py``.
+
+When the publisher runs in the process that scored the partition (the local runner), the
+scored partition is *handed over* instead: kept in memory as an Arrow table
+(``Spilled.table``) that the publisher and the export read, and let go once they have;
+the file then holds only the columns read after the publish (the archive's). Writing
+each ~145 MB partition out and reading it back twice cost the 1M bench ~2.5 s of the
+publish phase's two busy cores (``bench/README.md``); a partition on disk stays the
+way to a reader on another machine (a Dask cluster).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +39,14 @@ class Spilled:
     rule: np.ndarray  # its rule points: the rule rank is global too
     counts: BatchCounts | None = None  # its drift counts (monitor), None: no reference
     pool: pd.DataFrame | None = None  # its leads to route (models/routing/pool.py), None: off
+    table: pa.Table | None = None  # the partition handed over in memory (None: all on file)
 
     def __len__(self) -> int:
         return len(self.raw)
+
+    def released(self) -> Spilled:
+        """This partition without its in-memory table (what stays is its file)."""
+        return replace(self, table=None)
 
 
 PUBLISH_SLICE_ROWS = 25_000
@@ -70,21 +83,45 @@ def spill(
     index: int,
     counts: BatchCounts | None = None,
     pool: pd.DataFrame | None = None,
+    filed: Iterable[str] | None = None,
 ) -> Spilled:
     """Write a scored partition (from ``score_partition``) to ``folder``; keep its raw
     scores (and ``counts``, its drift counts, for the archive; ``pool``, its leads to
-    route, for the call lists)."""
-    path = write_arrow(frame.drop(columns=[RAW_SCORE]), Path(folder) / f"part-{index:06d}.arrow")
+    route, for the call lists).
+
+    ``filed``: hand the partition over in memory (``Spilled.table``) and write only these
+    columns to the file; None writes every column (a reader in another process)."""
+    path = Path(folder) / f"part-{index:06d}.arrow"
+    scored = frame.drop(columns=[RAW_SCORE])
+    table = None
+    if filed is None:
+        write_arrow(scored, path)
+    else:
+        table = pa.Table.from_pandas(scored, preserve_index=False)
+        write_arrow(scored[list(filed)], path)
     # copies: a column's array can be a view of the frame's whole block of float columns,
     # which it would keep alive to the end of the batch (measured at 10M: ~50 B a lead)
     raw = frame[RAW_SCORE].to_numpy(dtype=np.float64, copy=True)
     rule = frame["rule_score"].to_numpy(dtype=np.float64, copy=True)
-    return Spilled(path, raw, rule, counts, pool)
+    return Spilled(path, raw, rule, counts, pool, table)
 
 
 def read_spilled(part: Spilled, rows: np.ndarray | None = None) -> pd.DataFrame:
-    """A spilled partition (or only ``rows`` of it) back as a frame."""
-    return read_arrow(part.path, rows)
+    """A spilled partition (or only ``rows`` of it) back as a frame: from its table when
+    handed over, else from its file."""
+    if part.table is None:
+        return read_arrow(part.path, rows)
+    table = part.table if rows is None else part.table.take(pa.array(rows, type=pa.int64()))
+    return table.to_pandas()
+
+
+def spilled_table(part: Spilled) -> pa.Table:
+    """A spilled partition as an Arrow table: its table when handed over, else its file
+    memory-mapped (only the pages read are loaded, and let go with the table)."""
+    if part.table is not None:
+        return part.table
+    with pa.memory_map(str(part.path)) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 @dataclass(frozen=True)
@@ -154,21 +191,37 @@ def ranked_slices(
         )
     rank, percentile = ranking.part(i)
     rule_rank = ranking.rule_part(i)
+    start = 0
+    for batch in _record_batches(part):
+        for a in range(0, batch.num_rows, rows):
+            piece = batch.slice(a, rows)
+            frame = piece.to_pandas()
+            b, c = start + a, start + a + piece.num_rows
+            yield with_rank(frame, rank[b:c], percentile[b:c], rule_rank[b:c])
+        start += batch.num_rows
+        del batch
+    if start == 0:  # an empty partition: one empty frame, as its columns
+        schema = part.table.schema if part.table is not None else _file_schema(part.path)
+        empty = schema.empty_table().to_pandas()
+        yield with_rank(empty, rank[:0], percentile[:0], rule_rank[:0])
+
+
+def _record_batches(part: Spilled) -> Iterator[pa.RecordBatch]:
+    """A spilled partition's record batches: its table's, or its file's read one at a
+    time (not mapped), so memory holds one."""
+    if part.table is not None:
+        yield from part.table.to_batches(max_chunksize=PUBLISH_SLICE_ROWS)
+        return
     with pa.OSFile(str(part.path)) as source:
         reader = pa.ipc.open_file(source)
-        start = 0
         for k in range(reader.num_record_batches):
-            batch = reader.get_batch(k)
-            for a in range(0, batch.num_rows, rows):
-                piece = batch.slice(a, rows)
-                frame = piece.to_pandas()
-                b, c = start + a, start + a + piece.num_rows
-                yield with_rank(frame, rank[b:c], percentile[b:c], rule_rank[b:c])
-            start += batch.num_rows
-            del batch
-        if start == 0:  # an empty partition: one empty frame, as its columns
-            empty = reader.schema.empty_table().to_pandas()
-            yield with_rank(empty, rank[:0], percentile[:0], rule_rank[:0])
+            yield reader.get_batch(k)
+
+
+def _file_schema(path: Path) -> pa.Schema:
+    """The columns of an Arrow IPC file."""
+    with pa.OSFile(str(path)) as source:
+        return pa.ipc.open_file(source).schema
 
 
 def by_rank(parts: Sequence[Spilled], ranking: Ranking, rows: int) -> Iterator[pd.DataFrame]:

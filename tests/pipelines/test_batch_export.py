@@ -11,10 +11,13 @@ import json
 
 import numpy as np
 import pandas as pd
+import pandas.testing as pdt
 import pyarrow as pa
 import pytest
 
+from leadscore.models.monitor.result import ARCHIVE_COLUMNS
 from leadscore.models.scoring import partition_features, partition_leads, score_partition
+from leadscore.pipelines.archive import ArchiveRun, archive_published
 from leadscore.pipelines.batch import with_facts
 from leadscore.pipelines.rank_export import export_by_rank
 from leadscore.pipelines.spilled import Ranking, by_rank, spill
@@ -72,8 +75,9 @@ TRICKY_REASONS = [
 ]
 
 
-def _spilled(world, tmp_path):  # noqa: F811
-    """Three scored partitions with facts and tricky cells, spilled; their calls."""
+def _spilled(world, tmp_path, filed=None):  # noqa: F811
+    """Three scored partitions with facts and tricky cells, spilled (``filed``: handed
+    over in memory, those columns on file); their calls."""
     _, settings, crm, model, rules, registry = world
     leads = crm.leads.iloc[:300]
     parts = []
@@ -88,7 +92,7 @@ def _spilled(world, tmp_path):  # noqa: F811
                 frame.loc[: len(TRICKY_TEXT) - 1, column] = TRICKY_TEXT
             frame.loc[: len(TRICKY_REASONS) - 1, "reasons"] = TRICKY_REASONS
             frame.loc[7, "last_activity_at"] = None
-        parts.append(spill(frame, tmp_path, i))
+        parts.append(spill(frame, tmp_path, i, filed=filed))
     ids = [p for s in parts for p in pd.read_feather(s.path)["lead_id"].iloc[:5]]
     calls = pd.DataFrame(
         {
@@ -127,6 +131,41 @@ def test_no_calls_and_other_chunk_sizes_write_the_same_bytes(world, tmp_path):  
     for rows in (1, 299, 300, 1000):
         fast = export_by_rank(parts, ranking, None, STAMP, rows)
         assert write_csv_chunks_atomic(fast, tmp_path / "f.csv").read_bytes() == expected
+
+
+def test_a_handed_over_batch_publishes_what_its_files_do(world, tmp_path):  # noqa: F811
+    """Partitions handed over in memory (the local runner) publish the same store rows,
+    CSV bytes, best leads and archive as the same partitions read from their files; their
+    files keep only the archive's columns, and ``released`` lets their tables go."""
+    for name in ("files", "handed"):
+        (tmp_path / name).mkdir()
+    on_file, _ = _spilled(world, tmp_path / "files")
+    handed, _ = _spilled(world, tmp_path / "handed", filed=ARCHIVE_COLUMNS)
+    assert all(p.table is None for p in on_file) and all(p.table is not None for p in handed)
+    assert pa.ipc.open_file(str(handed[0].path)).schema.names == list(ARCHIVE_COLUMNS)
+    assert pa.ipc.open_file(str(on_file[0].path)).schema.names == handed[0].table.column_names
+    released = handed[0].released()
+    assert released.table is None and released.path == handed[0].path
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/s.db"))
+    store.create()
+    out = {}
+    for name, parts in (("files", on_file), ("handed", handed)):
+        published = publish_test_batch(parts, store, tmp_path / f"{name}.csv", STAMP["scored_at"])
+        batch_id = published.batch.batch_id
+        csv = published.csv.read_bytes().replace(batch_id.encode(), b"BATCH")
+        rows = store.read_batch(batch_id).drop(columns=["batch_id"])
+        archive = ArchiveRun(tmp_path / f"archive-{name}", 30)
+        stamp = {"batch_id": "b", "as_of": STAMP["scored_at"], "model_version": "7"}
+        kept = pd.read_parquet(archive_published(parts, archive, **stamp) / "scores.parquet")
+        out[name] = (rows, csv, published.top, kept)
+    (rows, csv, top, kept), (rows_h, csv_h, top_h, kept_h) = out["files"], out["handed"]
+    assert len(rows) == 300 and csv.count(b"\n") > 300
+    pdt.assert_frame_equal(rows, rows_h)
+    assert csv == csv_h
+    assert top["rank"].tolist() == [1, 2, 3]
+    pdt.assert_frame_equal(top, top_h)
+    pdt.assert_frame_equal(kept, kept_h)
+    store.close()
 
 
 def test_a_malformed_reasons_value_fails_naming_the_lead_as_the_codec_does():
