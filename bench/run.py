@@ -71,7 +71,7 @@ from leadscore.pipelines.partitioned import stream_crm  # noqa: E402
 from leadscore.pipelines.passes import PartitionRun, PredictedFile, rank_predicted  # noqa: E402
 from leadscore.pipelines.runtime import arrow_pool, settle_heap  # noqa: E402
 from leadscore.pipelines.sources import read_chunks  # noqa: E402
-from leadscore.pipelines.spilled import Spilled  # noqa: E402
+from leadscore.pipelines.spilled import HandOver, Spilled  # noqa: E402
 from leadscore.serving.store import ScoreStore, metadata  # noqa: E402
 
 STAGES = (
@@ -202,8 +202,9 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     store.create()
     cluster_s = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-", dir=out) as folder:
-        local = args.runner != "dask"  # as the score flow: a local publisher takes tables
-        run = PartitionRun(as_of, model, rules, settings, Path(folder), crm.history, None, local)
+        hand_over = None if args.runner == "dask" else HandOver()  # as the score flow
+        history = crm.history
+        run = PartitionRun(as_of, model, rules, settings, Path(folder), history, None, hand_over)
         score_start = time.perf_counter()
         settle_heap()  # as the score flow does before its partitions
         if args.runner == "dask":  # the score flow's task bodies, on a local Dask cluster

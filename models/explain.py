@@ -269,7 +269,8 @@ def render_concept(
 ) -> tuple[np.ndarray, list[str]]:
     """``concept.text`` of each of ``rows`` of ``X`` (positions), as codes into the
     distinct texts: each distinct fact is put in words once."""
-    facts = concept.text_facts(concept.fact_values(lambda name: X[name].to_numpy()[rows]))
+    # the rows first: a whole Arrow-backed column to numpy made an object per row
+    facts = concept.text_facts(concept.fact_values(lambda name: X[name].iloc[rows].to_numpy()))
     if not facts:
         return np.zeros(len(rows), dtype=np.int64), [concept.text({}, new_lead_days)]
     key = np.zeros(len(rows), dtype=np.int64)

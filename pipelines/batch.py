@@ -43,7 +43,7 @@ from leadscore.models.scoring import (
     StageTimes,
 )
 from leadscore.pipelines.rank_export import RankExport
-from leadscore.pipelines.spilled import Ranking, Spilled, ranked_slices
+from leadscore.pipelines.spilled import HandOver, Ranking, Spilled, ranked_slices
 from leadscore.serving.export import write_csv_chunks_atomic
 from leadscore.serving.store import BatchInfo, ScoreStore
 from leadscore.serving.store.checks import new_batch_id
@@ -147,6 +147,8 @@ def publish_spilled(
             for frame in ranked_slices(part, len(arrived) - 1, ranking):
                 best.append(frame[frame["rank"] <= top])
                 yield frame
+            if part.slot is not None:  # its table read by both: the next may be handed over
+                exporting[-1].add_done_callback(_give_back(part.slot))
             del part
         if len(arrived) != len(ranking.cuts) - 1:
             raise ValueError(f"{len(arrived)} partitions arrived, {len(ranking.cuts) - 1} ranked")
@@ -182,6 +184,11 @@ def publish_spilled(
             csv = writing[0].result()
     head = _best(best) if len(ranking) else pd.DataFrame(columns=list(SCORE_COLUMNS))
     return Published(batch, csv, head[list(SCORE_COLUMNS)].reset_index(drop=True), routed[0])
+
+
+def _give_back(slot: HandOver) -> Callable[[Future[None]], None]:
+    """A done-callback freeing ``slot`` (whatever the future's outcome)."""
+    return lambda _: slot.give_back()
 
 
 def _best(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -59,7 +59,14 @@ from leadscore.pipelines.batch import stage, with_facts
 from leadscore.pipelines.partitioned import PartFile
 from leadscore.pipelines.runtime import release_free_memory
 from leadscore.pipelines.settings import Settings
-from leadscore.pipelines.spilled import Ranking, Spilled, read_arrow, spill, write_arrow
+from leadscore.pipelines.spilled import (
+    HandOver,
+    Ranking,
+    Spilled,
+    read_arrow,
+    spill,
+    write_arrow,
+)
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ class PartitionRun:
     folder: Path
     history: OutcomeHistory | None = None
     accounts: AccountHistory | None = None
-    hand_over: bool = False  # the publisher is in this process: scored partitions in memory
+    hand_over: HandOver | None = None  # the publisher is in this process (see spilled.py)
 
     def features(self, part: Partition) -> pd.DataFrame:
         """The partition's features as of the scoring time (the one feature path)."""
@@ -214,8 +221,8 @@ def score_and_spill(
         frame = with_facts(frame, loaded, run.as_of, *facts)
     del X, loaded
     with stage(times, "spill"):
-        filed = ARCHIVE_COLUMNS if run.hand_over else None  # on file: what the archive reads
-        spilled = spill(frame, run.folder, index, counts, pool, filed)
+        # handed over: the file keeps what the archive reads
+        spilled = spill(frame, run.folder, index, counts, pool, run.hand_over, ARCHIVE_COLUMNS)
     del frame
     release_free_memory()
     return spilled

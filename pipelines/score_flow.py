@@ -42,7 +42,7 @@ from leadscore.pipelines.runtime import arrow_pool, settle_heap
 from leadscore.pipelines.settings import Settings, load_settings
 from leadscore.pipelines.sources import scoring_time
 from leadscore.pipelines.spill import spill_folder
-from leadscore.pipelines.spilled import Spilled
+from leadscore.pipelines.spilled import HandOver, Spilled
 from leadscore.pipelines.thin import thin_task
 from leadscore.serving.calls_export import sync_calls_csv, write_calls_csv
 from leadscore.serving.export import sync_export, write_csv_atomic
@@ -151,7 +151,8 @@ def score_batch(
         task_runner(settings) as runner,
         task_runner(settings, finishing=True) if local else nullcontext(runner) as finisher,
     ):
-        run = PartitionRun(as_of, model, rules, settings, folder, history, accounts, local)
+        hand_over = HandOver() if local else None  # scored partitions to the publisher
+        run = PartitionRun(as_of, model, rules, settings, folder, history, accounts, hand_over)
         window = settings.runner.max_in_flight
         params = [{"part": p, "index": i, "run": run} for i, p in enumerate(parts)]
         predicted = list(_in_order(runner, predict_part, params, window))

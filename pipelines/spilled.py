@@ -8,16 +8,19 @@ in partition order, a slice at a time (:func:`ranked_partitions`), or best first
 range at a time (:func:`by_rank`). The building blocks of ``pipelines/batch.py``.
 
 When the publisher runs in the process that scored the partition (the local runner), the
-scored partition is *handed over* instead: kept in memory as an Arrow table
-(``Spilled.table``) that the publisher and the export read, and let go once they have;
-the file then holds only the columns read after the publish (the archive's). Writing
-each ~145 MB partition out and reading it back twice cost the 1M bench ~2.5 s of the
-publish phase's two busy cores (``bench/README.md``); a partition on disk stays the
-way to a reader on another machine (a Dask cluster).
+scored partition is *handed over* instead (:class:`HandOver`): kept in memory as an
+Arrow table (``Spilled.table``) that the publisher and the export read, and let go once
+they have; the file then holds only the columns read after the publish (the archive's).
+Writing each ~145 MB partition out and reading it back twice cost the 1M bench ~2.5 s of
+the publish phase's two busy cores (``bench/README.md``). Only one partition is held so
+at a time: when the store is the slower side (10M leads on SQLite) the next partitions
+would wait in memory, so they go to their files as before. A partition on disk stays
+the way to a reader on another machine (a Dask cluster).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +33,22 @@ from leadscore.models.monitor.profile import BatchCounts
 from leadscore.models.scoring import RAW_SCORE, rank_and_percentile, rule_ranks, with_rank
 
 
+class HandOver:
+    """Scored partitions handed to the publisher in memory, at most ``slots`` at once; a
+    partition finished while they are all taken goes to its file instead."""
+
+    def __init__(self, slots: int = 1) -> None:
+        self._free = threading.BoundedSemaphore(slots)
+
+    def take(self) -> bool:
+        """A slot for one partition, if one is free (never waits)."""
+        return self._free.acquire(blocking=False)
+
+    def give_back(self) -> None:
+        """Free the slot of a partition the publisher is done with."""
+        self._free.release()
+
+
 @dataclass(frozen=True)
 class Spilled:
     """A scored partition waiting for its rank: its Arrow file and its raw scores."""
@@ -40,13 +59,14 @@ class Spilled:
     counts: BatchCounts | None = None  # its drift counts (monitor), None: no reference
     pool: pd.DataFrame | None = None  # its leads to route (models/routing/pool.py), None: off
     table: pa.Table | None = None  # the partition handed over in memory (None: all on file)
+    slot: HandOver | None = None  # whose slot ``table`` holds, given back once it is read
 
     def __len__(self) -> int:
         return len(self.raw)
 
     def released(self) -> Spilled:
         """This partition without its in-memory table (what stays is its file)."""
-        return replace(self, table=None)
+        return replace(self, table=None, slot=None)
 
 
 PUBLISH_SLICE_ROWS = 25_000
@@ -83,27 +103,28 @@ def spill(
     index: int,
     counts: BatchCounts | None = None,
     pool: pd.DataFrame | None = None,
-    filed: Iterable[str] | None = None,
+    hand_over: HandOver | None = None,
+    filed: Iterable[str] = (),
 ) -> Spilled:
     """Write a scored partition (from ``score_partition``) to ``folder``; keep its raw
     scores (and ``counts``, its drift counts, for the archive; ``pool``, its leads to
     route, for the call lists).
 
-    ``filed``: hand the partition over in memory (``Spilled.table``) and write only these
-    columns to the file; None writes every column (a reader in another process)."""
+    ``hand_over`` with a free slot: the partition is kept in memory (``Spilled.table``)
+    and only the ``filed`` columns are written; else every column is."""
     path = Path(folder) / f"part-{index:06d}.arrow"
     scored = frame.drop(columns=[RAW_SCORE])
-    table = None
-    if filed is None:
-        write_arrow(scored, path)
-    else:
-        table = pa.Table.from_pandas(scored, preserve_index=False)
+    table, slot = None, None
+    if hand_over is not None and hand_over.take():
+        table, slot = pa.Table.from_pandas(scored, preserve_index=False), hand_over
         write_arrow(scored[list(filed)], path)
+    else:
+        write_arrow(scored, path)
     # copies: a column's array can be a view of the frame's whole block of float columns,
     # which it would keep alive to the end of the batch (measured at 10M: ~50 B a lead)
     raw = frame[RAW_SCORE].to_numpy(dtype=np.float64, copy=True)
     rule = frame["rule_score"].to_numpy(dtype=np.float64, copy=True)
-    return Spilled(path, raw, rule, counts, pool, table)
+    return Spilled(path, raw, rule, counts, pool, table, slot)
 
 
 def read_spilled(part: Spilled, rows: np.ndarray | None = None) -> pd.DataFrame:

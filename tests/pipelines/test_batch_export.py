@@ -20,7 +20,7 @@ from leadscore.models.scoring import partition_features, partition_leads, score_
 from leadscore.pipelines.archive import ArchiveRun, archive_published
 from leadscore.pipelines.batch import with_facts
 from leadscore.pipelines.rank_export import export_by_rank
-from leadscore.pipelines.spilled import Ranking, by_rank, spill
+from leadscore.pipelines.spilled import HandOver, Ranking, by_rank, spill
 from leadscore.serving.export import (
     _iso_utc,
     csv_batch_id,
@@ -75,9 +75,9 @@ TRICKY_REASONS = [
 ]
 
 
-def _spilled(world, tmp_path, filed=None):  # noqa: F811
-    """Three scored partitions with facts and tricky cells, spilled (``filed``: handed
-    over in memory, those columns on file); their calls."""
+def _spilled(world, tmp_path, hand_over=None):  # noqa: F811
+    """Three scored partitions with facts and tricky cells, spilled (``hand_over``: in
+    memory while it has a slot, the archive's columns on file); their calls."""
     _, settings, crm, model, rules, registry = world
     leads = crm.leads.iloc[:300]
     parts = []
@@ -92,7 +92,7 @@ def _spilled(world, tmp_path, filed=None):  # noqa: F811
                 frame.loc[: len(TRICKY_TEXT) - 1, column] = TRICKY_TEXT
             frame.loc[: len(TRICKY_REASONS) - 1, "reasons"] = TRICKY_REASONS
             frame.loc[7, "last_activity_at"] = None
-        parts.append(spill(frame, tmp_path, i, filed=filed))
+        parts.append(spill(frame, tmp_path, i, None, None, hand_over, ARCHIVE_COLUMNS))
     ids = [p for s in parts for p in pd.read_feather(s.path)["lead_id"].iloc[:5]]
     calls = pd.DataFrame(
         {
@@ -136,16 +136,21 @@ def test_no_calls_and_other_chunk_sizes_write_the_same_bytes(world, tmp_path):  
 def test_a_handed_over_batch_publishes_what_its_files_do(world, tmp_path):  # noqa: F811
     """Partitions handed over in memory (the local runner) publish the same store rows,
     CSV bytes, best leads and archive as the same partitions read from their files; their
-    files keep only the archive's columns, and ``released`` lets their tables go."""
+    files keep only the archive's columns, and ``released`` lets their tables go. With
+    two slots for three partitions, the third goes to its file: both kinds mix."""
     for name in ("files", "handed"):
         (tmp_path / name).mkdir()
     on_file, _ = _spilled(world, tmp_path / "files")
-    handed, _ = _spilled(world, tmp_path / "handed", filed=ARCHIVE_COLUMNS)
-    assert all(p.table is None for p in on_file) and all(p.table is not None for p in handed)
+    slots = HandOver(2)
+    handed, _ = _spilled(world, tmp_path / "handed", slots)
+    assert all(p.table is None for p in on_file)
+    assert [p.table is not None for p in handed] == [True, True, False]
+    assert [p.slot is slots for p in handed] == [True, True, False]
     assert pa.ipc.open_file(str(handed[0].path)).schema.names == list(ARCHIVE_COLUMNS)
+    assert pa.ipc.open_file(str(handed[2].path)).schema.names == handed[0].table.column_names
     assert pa.ipc.open_file(str(on_file[0].path)).schema.names == handed[0].table.column_names
     released = handed[0].released()
-    assert released.table is None and released.path == handed[0].path
+    assert released.table is None and released.slot is None and released.path == handed[0].path
     store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/s.db"))
     store.create()
     out = {}
@@ -158,6 +163,7 @@ def test_a_handed_over_batch_publishes_what_its_files_do(world, tmp_path):  # no
         stamp = {"batch_id": "b", "as_of": STAMP["scored_at"], "model_version": "7"}
         kept = pd.read_parquet(archive_published(parts, archive, **stamp) / "scores.parquet")
         out[name] = (rows, csv, published.top, kept)
+    assert slots.take() and slots.take() and not slots.take()  # both given back, once each
     (rows, csv, top, kept), (rows_h, csv_h, top_h, kept_h) = out["files"], out["handed"]
     assert len(rows) == 300 and csv.count(b"\n") > 300
     pdt.assert_frame_equal(rows, rows_h)
