@@ -240,6 +240,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
             times=times,
             routing=settings.routing if settings.routing.reps else None,
             ranking=ranking,
+            hand_over=hand_over,
         )
         publish_wall = time.perf_counter() - score_start - cluster_s - first_wall
         with times.stage("archive"):  # the monitor's copy, from the same spilled files

@@ -91,6 +91,7 @@ def publish_spilled(
     bom: bool = False,
     routing: RoutingConfig | None = None,
     ranking: Ranking | None = None,
+    hand_over: HandOver | None = None,
 ) -> Published:
     """Rank the spilled partitions, route their pool, stream them and the call lists
     into one store batch, and the CSV beside it (a thread: Arrow, numba and the drivers
@@ -99,7 +100,8 @@ def publish_spilled(
     ``ranking``: the batch's ranks, known before its partitions are finished (the first
     pass of ``pipelines.passes``); then ``parts`` may be a lazy iterator, each partition
     streamed into the store as it arrives while the next is still being scored. None:
-    ``parts`` are all here, and are ranked first.
+    ``parts`` are all here, and are ranked first. ``hand_over``: the one the partitions
+    are finished with, told when this waits for one (``spilled.HandOver``).
 
     The store batch becomes current in one transaction at the end of the stream (a
     failure leaves the previous batch current); the CSV, sorted by rank, is written from
@@ -135,7 +137,7 @@ def publish_spilled(
         coming = iter(parts)
         export: RankExport | None = None
         while True:
-            with waited.stage("wait"):
+            with waited.stage("wait"), hand_over.asking() if hand_over else nullcontext():
                 part = next(coming, None)
             if part is None:
                 break

@@ -172,6 +172,7 @@ def score_batch(
             bom=settings.output.csv_bom,
             routing=settings.routing if settings.routing.reps else None,
             ranking=ranking,
+            hand_over=hand_over,
         )
         if out.routing is not None:  # the day's call lists, from the store, once current
             reps, path = settings.routing.reps, settings.output.calls_csv

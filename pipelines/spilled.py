@@ -12,16 +12,18 @@ scored partition is *handed over* instead (:class:`HandOver`): kept in memory as
 Arrow table (``Spilled.table``) that the publisher and the export read, and let go once
 they have; the file then holds only the columns read after the publish (the archive's).
 Writing each ~145 MB partition out and reading it back twice cost the 1M bench ~2.5 s of
-the publish phase's two busy cores (``bench/README.md``). Only one partition is held so
-at a time: when the store is the slower side (10M leads on SQLite) the next partitions
-would wait in memory, so they go to their files as before. A partition on disk stays
-the way to a reader on another machine (a Dask cluster).
+the publish phase's two busy cores (``bench/README.md``). A partition is handed over only
+when the publisher is waiting for it, one at a time: when the store is the slower side
+(10M leads on SQLite) finished partitions would queue in memory (10M then peaked ~50 MB
+over its validate pass, ~2.08 GB with the writer), so they go to their files as before.
+A partition on disk stays the way to a reader on another machine (a Dask cluster).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,15 +36,26 @@ from leadscore.models.scoring import RAW_SCORE, rank_and_percentile, rule_ranks,
 
 
 class HandOver:
-    """Scored partitions handed to the publisher in memory, at most ``slots`` at once; a
-    partition finished while they are all taken goes to its file instead."""
+    """Scored partitions handed to the publisher in memory: only while it waits for one
+    (:meth:`asking`), and at most ``slots`` at once; any other goes to its file."""
 
     def __init__(self, slots: int = 1) -> None:
         self._free = threading.BoundedSemaphore(slots)
+        self._asked = threading.Event()
+
+    @contextmanager
+    def asking(self) -> Iterator[None]:
+        """The publisher is waiting for its next partition."""
+        self._asked.set()
+        try:
+            yield
+        finally:
+            self._asked.clear()
 
     def take(self) -> bool:
-        """A slot for one partition, if one is free (never waits)."""
-        return self._free.acquire(blocking=False)
+        """A slot for one partition, if the publisher is waiting and one is free (never
+        waits itself)."""
+        return self._asked.is_set() and self._free.acquire(blocking=False)
 
     def give_back(self) -> None:
         """Free the slot of a partition the publisher is done with."""

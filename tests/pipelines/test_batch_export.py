@@ -8,6 +8,7 @@ empty reasons, nulls), the call lists and the BOM option."""
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
@@ -92,7 +93,8 @@ def _spilled(world, tmp_path, hand_over=None):  # noqa: F811
                 frame.loc[: len(TRICKY_TEXT) - 1, column] = TRICKY_TEXT
             frame.loc[: len(TRICKY_REASONS) - 1, "reasons"] = TRICKY_REASONS
             frame.loc[7, "last_activity_at"] = None
-        parts.append(spill(frame, tmp_path, i, None, None, hand_over, ARCHIVE_COLUMNS))
+        with hand_over.asking() if hand_over else nullcontext():  # as a waiting publisher
+            parts.append(spill(frame, tmp_path, i, None, None, hand_over, ARCHIVE_COLUMNS))
     ids = [p for s in parts for p in pd.read_feather(s.path)["lead_id"].iloc[:5]]
     calls = pd.DataFrame(
         {
@@ -163,7 +165,9 @@ def test_a_handed_over_batch_publishes_what_its_files_do(world, tmp_path):  # no
         stamp = {"batch_id": "b", "as_of": STAMP["scored_at"], "model_version": "7"}
         kept = pd.read_parquet(archive_published(parts, archive, **stamp) / "scores.parquet")
         out[name] = (rows, csv, published.top, kept)
-    assert slots.take() and slots.take() and not slots.take()  # both given back, once each
+    assert not slots.take()  # no publisher waiting: nothing handed over
+    with slots.asking():  # both slots given back, once each
+        assert slots.take() and slots.take() and not slots.take()
     (rows, csv, top, kept), (rows_h, csv_h, top_h, kept_h) = out["files"], out["handed"]
     assert len(rows) == 300 and csv.count(b"\n") > 300
     pdt.assert_frame_equal(rows, rows_h)
