@@ -153,6 +153,9 @@ def test_a_handed_over_batch_publishes_what_its_files_do(world, tmp_path):  # no
     assert pa.ipc.open_file(str(on_file[0].path)).schema.names == handed[0].table.column_names
     released = handed[0].released()
     assert released.table is None and released.slot is None and released.path == handed[0].path
+    assert len(released) == len(handed[0]) == 110 and len(released.raw) == 0
+    with pytest.raises(ValueError, match="released"):
+        Ranking.of([released])
     store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/s.db"))
     store.create()
     out = {}
