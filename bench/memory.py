@@ -13,6 +13,7 @@ import contextlib
 import os
 import resource
 import threading
+import time
 from pathlib import Path
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -59,6 +60,8 @@ class TreeRss:
 
     def __init__(self, every: float = 0.1) -> None:
         self.peak_mb = 0.0
+        self.at_peak: dict[str, float] = {}  # this process's and its children's MB then
+        self.start = time.perf_counter()
         self._me, self._every = os.getpid(), every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tree-rss", daemon=True)
@@ -66,8 +69,11 @@ class TreeRss:
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):
-            total = sum(rss_mb(pid) for pid in [self._me, *children(self._me)])
-            self.peak_mb = max(self.peak_mb, total)
+            mine, theirs = rss_mb(self._me), sum(rss_mb(pid) for pid in children(self._me))
+            if mine + theirs > self.peak_mb:
+                self.peak_mb = mine + theirs
+                at = round(time.perf_counter() - self.start, 1)
+                self.at_peak = {"self_mb": round(mine), "children_mb": round(theirs), "at_s": at}
 
     def stop(self) -> float:
         self._stop.set()

@@ -268,6 +268,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         "total_s": round(total, 2),
         "peak_rss_mb": round(peak),
         "peak_rss_with_children_mb": round(max(tree_peak, peak)),
+        "tree_peak_split": tree.at_peak,  # when (s after the bench began) and whose
         "stages": stages,
         "peak_rss_after_mb": {k: round(v) for k, v in rss.items()},
         "rss_now_mb": {k: round(v) for k, v in now.items()},
