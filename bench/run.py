@@ -5,11 +5,10 @@ load (read Parquet) -> validate (``stream_crm``: contract, quarantine, partition
 pass 1, per partition (``pipelines.passes.predict_and_spill``): features, LightGBM raw
 score and calibrated probability, exact SHAP (``models.treeshap``), rule points, spilled
 -> global rank -> pass 2, per partition in worker threads (``score_and_spill``): reasons,
-rules, drift counts (``monitor``), next steps, routing pool, facts, spilled, while
-``pipelines.batch.publish_spilled`` streams each finished partition into a SQLite store
-(one batch, one flip); after the last, the call lists are routed and the CRM CSV is
-written, sorted by rank, from the same files; the batch is archived for the monitor
-(``archive``: ``pipelines.archive``, Parquet + JSON).
+rules, drift counts (``monitor``), next steps, routing pool, facts, handed over or spilled,
+while ``pipelines.batch.publish_spilled`` streams each into a SQLite store (one batch, one
+flip); then the call lists are routed, the CRM CSV is written sorted by rank and the batch
+is archived for the monitor (``archive``: ``pipelines.archive``, Parquet + JSON).
 
 The floor (``load + features + predict + explain``) is pass 1's work and runs alone, so it
 is not slowed by the overlap; "publish" is the publisher's own seconds (its work and its
