@@ -127,8 +127,9 @@ def spill(
     scores (and ``counts``, its drift counts, for the archive; ``pool``, its leads to
     route, for the call lists).
 
-    ``hand_over`` with a free slot: the partition is kept in memory (``Spilled.table``)
-    and only the ``filed`` columns are written; else every column is."""
+    When ``hand_over`` gives a slot (its publisher waiting, none held), the partition is
+    kept in memory (``Spilled.table``) and only the ``filed`` columns are written; else
+    every column is."""
     path = Path(folder) / f"part-{index:06d}.arrow"
     scored = frame.drop(columns=[RAW_SCORE])
     table, slot = None, None
