@@ -3,9 +3,9 @@
 Each partition of the nightly batch is scored once, completely, and *spilled* to an Arrow
 IPC file (:func:`spill`); only its raw log-odds and rule points stay in memory
 (:class:`Spilled`, 16 bytes a lead). Once every partition is scored, :class:`Ranking`
-computes the global rank once, and the spilled files are read back with it: for the store
-in partition order, a slice at a time (:func:`ranked_partitions`), or best first, a rank
-range at a time (:func:`by_rank`). The building blocks of ``pipelines/batch.py``.
+computes the global rank once, and the spilled files are read back with it, for the store
+in partition order, a slice at a time (:func:`ranked_partitions`), and for the export as
+tables (:func:`spilled_table`). The building blocks of ``pipelines/batch.py``.
 
 When the publisher runs in the process that scored the partition (the local runner), the
 scored partition is *handed over* instead (:class:`HandOver`): kept in memory as an
@@ -145,15 +145,6 @@ def spill(
     return Spilled(path, raw, rule, counts, pool, table, slot)
 
 
-def read_spilled(part: Spilled, rows: np.ndarray | None = None) -> pd.DataFrame:
-    """A spilled partition (or only ``rows`` of it) back as a frame: from its table when
-    handed over, else from its file."""
-    if part.table is None:
-        return read_arrow(part.path, rows)
-    table = part.table if rows is None else part.table.take(pa.array(rows, type=pa.int64()))
-    return table.to_pandas()
-
-
 def spilled_table(part: Spilled) -> pa.Table:
     """A spilled partition as an Arrow table: its table when handed over, else its file
     memory-mapped (only the pages read are loaded, and let go with the table)."""
@@ -263,24 +254,3 @@ def _file_schema(path: Path) -> pa.Schema:
     """The columns of an Arrow IPC file."""
     with pa.OSFile(str(path)) as source:
         return pa.ipc.open_file(source).schema
-
-
-def by_rank(parts: Sequence[Spilled], ranking: Ranking, rows: int) -> Iterator[pd.DataFrame]:
-    """Every lead of every partition, best first, ``rows`` ranks at a time (for the CSV).
-
-    Each chunk takes, from every spilled file, only the rows whose rank falls in the
-    chunk's range, so memory holds one chunk whatever the batch size.
-    """
-    if rows < 1:
-        raise ValueError("rows per chunk must be >= 1")
-    for low in range(1, len(ranking) + 1, rows):
-        pieces = []
-        for i, part in enumerate(parts):
-            rank, percentile = ranking.part(i)
-            take = np.flatnonzero((rank >= low) & (rank < low + rows))
-            if len(take):
-                rule_rank = ranking.rule_part(i)[take]
-                pieces.append(
-                    with_rank(read_spilled(part, take), rank[take], percentile[take], rule_rank)
-                )
-        yield pd.concat(pieces, ignore_index=True).sort_values("rank", kind="stable")

@@ -21,7 +21,7 @@ from leadscore.models.scoring import partition_features, partition_leads, score_
 from leadscore.pipelines.archive import ArchiveRun, archive_published
 from leadscore.pipelines.batch import with_facts
 from leadscore.pipelines.rank_export import export_by_rank
-from leadscore.pipelines.spilled import HandOver, Ranking, by_rank, spill
+from leadscore.pipelines.spilled import HandOver, Ranking, spill
 from leadscore.serving.export import (
     _iso_utc,
     csv_batch_id,
@@ -33,7 +33,7 @@ from leadscore.serving.export import (
 from leadscore.serving.export_arrow import iso_utc, reason_lines
 from leadscore.serving.store import ScoreStore, StoreConfig
 from tests.conftest import publish_test_batch
-from tests.pipelines.test_partitions import world  # noqa: F401  (the fitted model, once)
+from tests.pipelines.test_partitions import by_rank, world  # noqa: F401  (the fitted model, once)
 from tests.serving.test_store import AS_OF, make_scores
 
 STAMP = {
