@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from pandas.api.extensions import ExtensionArray
 
 from leadscore.features.config import FeatureConfig
 from leadscore.features.names import (
@@ -72,7 +73,9 @@ class Concept:
         out: dict[str, np.ndarray] = {}
         for name, columns in self.facts:
             if len(columns) == 1:
-                out[name] = np.asarray(column(columns[0]))
+                values = column(columns[0])
+                # an Arrow text column stays one: factorised by Arrow, no object per row
+                out[name] = values if isinstance(values, ExtensionArray) else np.asarray(values)
             else:
                 out[name] = np.sum([np.asarray(column(c), dtype=np.float64) for c in columns], 0)
         return out

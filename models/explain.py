@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from leadscore.features.concepts import Concept, attribute_texts
 from leadscore.features.pieces import TEXT
@@ -270,7 +271,7 @@ def render_concept(
     """``concept.text`` of each of ``rows`` of ``X`` (positions), as codes into the
     distinct texts: each distinct fact is put in words once."""
     # the rows first: a whole Arrow-backed column to numpy made an object per row
-    facts = concept.text_facts(concept.fact_values(lambda name: X[name].iloc[rows].to_numpy()))
+    facts = concept.text_facts(concept.fact_values(lambda name: _rows_of(X[name], rows)))
     if not facts:
         return np.zeros(len(rows), dtype=np.int64), [concept.text({}, new_lead_days)]
     key = np.zeros(len(rows), dtype=np.int64)
@@ -282,7 +283,14 @@ def render_concept(
     # first row is where the code exceeds every code before it (no sort)
     seen = np.maximum.accumulate(key)
     first = np.flatnonzero(np.concatenate([[True], key[1:] > seen[:-1]]))
-    return key, _worded(concept, {n: v[first] for n, v in facts.items()}, new_lead_days)
+    return key, _worded(concept, {n: np.asarray(v[first]) for n, v in facts.items()}, new_lead_days)
+
+
+def _rows_of(column: pd.Series, rows: np.ndarray) -> np.ndarray | ExtensionArray:
+    """``column``'s values at ``rows``: an Arrow text column's as its Arrow array (which
+    pandas factorises in Arrow), any other's as numpy."""
+    taken = column.iloc[rows]
+    return taken.array if taken.dtype == TEXT else taken.to_numpy()
 
 
 def _worded(concept: Concept, facts: dict[str, np.ndarray], new_lead_days: float) -> list[str]:

@@ -47,11 +47,15 @@ KIND_WORDS: dict[str, str] = {
 
 def grade_of(values: np.ndarray, cutoffs: Mapping[str, float]) -> np.ndarray:
     """Grade per value: the first (best) grade whose minimum the value reaches."""
-    names = list(cutoffs)
+    return np.array(list(cutoffs), dtype=object)[grade_codes(values, cutoffs)]
+
+
+def grade_codes(values: np.ndarray, cutoffs: Mapping[str, float]) -> np.ndarray:
+    """:func:`grade_of` as positions in ``list(cutoffs)`` (0 = the best grade)."""
     minimums = np.array(list(cutoffs.values()), dtype=np.float64)
     # minimums fall strictly; count how many are above the value -> index of the grade
     idx = (np.asarray(values, dtype=np.float64)[:, None] < minimums[None, :]).sum(axis=1)
-    return np.array(names, dtype=object)[np.minimum(idx, len(names) - 1)]
+    return np.minimum(idx, len(minimums) - 1)
 
 
 def number_text(value: float) -> str:

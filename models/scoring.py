@@ -14,23 +14,25 @@ The fit and engagement sub-scores (0-100) and the quadrant cell come from
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from leadscore.features.accounts import AccountHistory
 from leadscore.features.builder import build_features, entities_at
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import LEAD_ID, OWNER, SEGMENT
 from leadscore.features.market import OutcomeHistory
+from leadscore.features.pieces import TEXT, labelled
 from leadscore.features.registry import ENGAGEMENT, FIT, FeatureRegistry
 from leadscore.models.base import LeadScorer
 from leadscore.models.config import ScoringConfig
 from leadscore.models.explain import family_sums, reasons_json
-from leadscore.models.rules import RuleScorer, coded, grade_of
+from leadscore.models.rules import RuleScorer, coded, grade_codes
 from leadscore.models.schema import (
     DISPLAY_COLUMNS,
     FACT_COLUMNS,
@@ -38,8 +40,9 @@ from leadscore.models.schema import (
     SCORE_COLUMNS,
 )
 from leadscore.models.subscores import (
+    CELLS,
     SUM_DECIMALS,
-    cells,
+    cell_codes,
     note_missing,
     quantiles_of,
     subscores,
@@ -156,7 +159,7 @@ def score_partition(
     with _stage(times, "rules"):
         coded_features = coded(features)  # each column the rules read factorised once
         rule_points = predicted.rule_points
-        rule_grades = grade_of(rule_points, rules._rules().grades)
+        rule_grades = _grades(rule_points, rules._rules().grades)
         rule_reasons = rules.reasons_json(coded_features)
     quantiles = quantiles_of(model)
     if quantiles is None:
@@ -166,12 +169,12 @@ def score_partition(
     zeros = np.zeros(len(raw))
     return pd.DataFrame(
         {
-            LEAD_ID: features[LEAD_ID].to_numpy(),
+            LEAD_ID: _text(features[LEAD_ID]),
             OWNER: context[OWNER],
             SEGMENT: context[SEGMENT],
             "probability": probability,
             "score": score,
-            "grade": grade_of(score, config.grades),
+            "grade": _grades(score, config.grades),
             FIT: np.round(families.get(FIT, zeros), SUM_DECIMALS),
             ENGAGEMENT: np.round(families.get(ENGAGEMENT, zeros), SUM_DECIMALS),
             "rule_score": rule_points,
@@ -179,7 +182,10 @@ def score_partition(
             "reasons": reasons,
             "fit_score": sub["fit_score"],
             "engagement_score": sub["engagement_score"],
-            "cell": cells(sub["fit_score"], sub["engagement_score"], config.cells.model_dump()),
+            "cell": labelled(
+                cell_codes(sub["fit_score"], sub["engagement_score"], config.cells.model_dump()),
+                CELLS,
+            ),
             "rule_reasons": rule_reasons,
             RAW_SCORE: raw,
             **_v4_placeholders(len(raw)),
@@ -223,14 +229,30 @@ def score_frame(
     return ranked.sort_values("rank").reset_index(drop=True)
 
 
-def _lead_context(lead_ids: pd.Series, leads: pd.DataFrame | None) -> dict[str, np.ndarray]:
+def _grades(values: np.ndarray, cutoffs: Mapping[str, float]) -> pd.api.extensions.ExtensionArray:
+    """``rules.grade_of`` as the frames' text, without a Python string per lead."""
+    return labelled(grade_codes(values, cutoffs), list(cutoffs))
+
+
+def _text(values: pd.Series) -> pd.api.extensions.ExtensionArray:
+    """A column as the frames' text: as it is when it already is."""
+    if values.dtype == TEXT:
+        return values.array
+    return pd.array(values.to_numpy(dtype=object), dtype=TEXT)
+
+
+def _lead_context(
+    lead_ids: pd.Series, leads: pd.DataFrame | None
+) -> dict[str, pd.api.extensions.ExtensionArray]:
     """Owner and segment of each scored lead, for filtering downstream (null if unknown)."""
+    at = None if leads is None else pd.Index(leads[LEAD_ID]).get_indexer(lead_ids)
     out = {}
     for column in (OWNER, SEGMENT):
-        if leads is not None and column in leads:
-            out[column] = lead_ids.map(leads.set_index(LEAD_ID)[column]).to_numpy(dtype=object)
+        if leads is not None and column in leads and at is not None:
+            values = pa.array(_text(leads[column]))
+            out[column] = pd.array(values.take(pa.array(at, mask=at < 0)), dtype=TEXT)
         else:
-            out[column] = np.full(len(lead_ids), None, dtype=object)
+            out[column] = pd.array(np.full(len(lead_ids), None, dtype=object), dtype=TEXT)
     return out
 
 

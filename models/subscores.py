@@ -149,24 +149,34 @@ def subscores(
     return out
 
 
+CELLS: tuple[str, ...] = (CALL_NOW, NURTURE, EDUCATE, DEPRIORITISE)
+"""The quadrant cells, in :func:`cell_codes`' order."""
+
+
 def cells(fit: pd.array, engagement: pd.array, cutoffs: Mapping[str, float]) -> np.ndarray:
     """The quadrant cell of each lead from its sub-scores (at or above a cut-off is high).
 
     Without an engagement score (a flat export) the cell is read on fit alone:
     ``call_now`` or ``deprioritise``. Without a fit score (an older model): null.
     """
+    codes = cell_codes(fit, engagement, cutoffs)
+    out = np.array(CELLS, dtype=object)[codes]
+    out[codes < 0] = None
+    return out
+
+
+def cell_codes(fit: pd.array, engagement: pd.array, cutoffs: Mapping[str, float]) -> np.ndarray:
+    """:func:`cells` as positions in :data:`CELLS` (-1: no fit score, null)."""
     fit_values = pd.array(fit, dtype="Float64").to_numpy(dtype=np.float64, na_value=np.nan)
     eng_values = pd.array(engagement, dtype="Float64").to_numpy(dtype=np.float64, na_value=np.nan)
     fit_high = fit_values >= cutoffs["fit"]
     eng_high = eng_values >= cutoffs["engagement"]
     no_engagement = np.isnan(eng_values)
-    out = np.select(
-        [fit_high & (eng_high | no_engagement), fit_high, eng_high & ~no_engagement],
-        [CALL_NOW, NURTURE, EDUCATE],
-        DEPRIORITISE,
-    ).astype(object)
-    out[np.isnan(fit_values)] = None
-    return out
+    codes = np.select(
+        [fit_high & (eng_high | no_engagement), fit_high, eng_high & ~no_engagement], [0, 1, 2], 3
+    )
+    codes[np.isnan(fit_values)] = -1
+    return codes
 
 
 _NOTED: weakref.WeakSet[object] = weakref.WeakSet()
