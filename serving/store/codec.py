@@ -144,8 +144,16 @@ def compress(packed: pa.Array, dictionary: bytes) -> pa.Array:
         level=LEVEL, dict_data=_dict(dictionary), write_checksum=False, write_dict_id=False
     )
     frames = compressor.multi_compress_to_buffer(data, threads=2)
-    tag = tag_of(dictionary)
-    return pa.array([tag + frames[i].tobytes() for i in range(len(frames))], pa.binary())
+    # one join of the frames (not a bytes object a row: 2.5 us a row, with the GIL held)
+    parts = [frames[i] for i in range(len(frames))]
+    sizes = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    offsets = np.zeros(len(parts) + 1, dtype=np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    blob = pa.py_buffer(b"".join(parts))
+    bare = pa.Array.from_buffers(pa.binary(), len(parts), [None, pa.py_buffer(offsets), blob])
+    return pc.binary_join_element_wise(
+        pa.scalar(tag_of(dictionary), pa.binary()), bare, pa.scalar(b"", pa.binary())
+    )
 
 
 # Dictionaries of the batches being written in this process, newest last.
