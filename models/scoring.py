@@ -245,7 +245,7 @@ def _lead_context(
     lead_ids: pd.Series, leads: pd.DataFrame | None
 ) -> dict[str, pd.api.extensions.ExtensionArray]:
     """Owner and segment of each scored lead, for filtering downstream (null if unknown)."""
-    at = None if leads is None else pd.Index(leads[LEAD_ID]).get_indexer(lead_ids)
+    at = None if leads is None else _positions(leads[LEAD_ID], lead_ids)
     out = {}
     for column in (OWNER, SEGMENT):
         if leads is not None and column in leads and at is not None:
@@ -254,6 +254,15 @@ def _lead_context(
         else:
             out[column] = pd.array(np.full(len(lead_ids), None, dtype=object), dtype=TEXT)
     return out
+
+
+def _positions(ids: pd.Series, wanted: pd.Series) -> np.ndarray:
+    """Where each of ``wanted`` is in ``ids`` (-1: absent); a partition's features keep
+    its leads' order, which one comparison tells, without hashing an id."""
+    same_kind = len(ids) == len(wanted) and ids.dtype == wanted.dtype == TEXT
+    if same_kind and ids.array.equals(wanted.array):
+        return np.arange(len(ids))
+    return pd.Index(ids).get_indexer(wanted)
 
 
 @dataclass(frozen=True)
