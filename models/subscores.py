@@ -47,6 +47,7 @@ QUANTILES_ATTRIBUTE = "subscore_quantiles_"
 
 CALL_NOW, NURTURE, EDUCATE, DEPRIORITISE = "call_now", "nurture", "educate", "deprioritise"
 CELLS: tuple[str, ...] = (CALL_NOW, NURTURE, EDUCATE, DEPRIORITISE)
+"""The quadrant cells, in :func:`cell_codes`' order."""
 CELL_LABELS: dict[str, str] = {
     CALL_NOW: "call now",
     NURTURE: "nurture",
@@ -147,10 +148,6 @@ def subscores(
             values = np.round(np.asarray(families[family], dtype=np.float64), SUM_DECIMALS)
             out[f"{family}_score"] = as_int_scores(percentile_of(values, reference))
     return out
-
-
-CELLS: tuple[str, ...] = (CALL_NOW, NURTURE, EDUCATE, DEPRIORITISE)
-"""The quadrant cells, in :func:`cell_codes`' order."""
 
 
 def cells(fit: pd.array, engagement: pd.array, cutoffs: Mapping[str, float]) -> np.ndarray:
