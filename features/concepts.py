@@ -68,9 +68,10 @@ class Concept:
     labels: tuple[str, ...] = ()
     spec: Any = None
 
-    def fact_values(self, column: Any) -> dict[str, np.ndarray]:
-        """Each fact over all rows, given ``column(name) -> ndarray`` (a frame's column)."""
-        out: dict[str, np.ndarray] = {}
+    def fact_values(self, column: Any) -> dict[str, np.ndarray | ExtensionArray]:
+        """Each fact over all rows, given ``column(name) -> ndarray`` (a frame's column;
+        an Arrow text column may come as its pandas array, and is kept as it is)."""
+        out: dict[str, np.ndarray | ExtensionArray] = {}
         for name, columns in self.facts:
             if len(columns) == 1:
                 values = column(columns[0])
@@ -80,7 +81,7 @@ class Concept:
                 out[name] = np.sum([np.asarray(column(c), dtype=np.float64) for c in columns], 0)
         return out
 
-    def absent(self, facts: Mapping[str, np.ndarray]) -> np.ndarray:
+    def absent(self, facts: Mapping[str, np.ndarray | ExtensionArray]) -> np.ndarray:
         """Per row: the lead did not do it (the "absent" form); False for kinds without one."""
         if self.kind in ("activity", "overall"):
             count = np.asarray(facts[COUNT], dtype=np.float64)
@@ -88,7 +89,9 @@ class Concept:
         n = len(next(iter(facts.values()))) if facts else 0
         return np.zeros(n, dtype=bool)
 
-    def text_facts(self, facts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def text_facts(
+        self, facts: dict[str, np.ndarray | ExtensionArray]
+    ) -> dict[str, np.ndarray | ExtensionArray]:
         """``facts`` reduced to what the text shows, so that equal texts have equal facts
         (rendered once): counts and days are shown whole (rounded half to even, exactly as
         ``round`` does), an account's activity only as "any or none"."""

@@ -144,7 +144,7 @@ def compress(packed: pa.Array, dictionary: bytes) -> pa.Array:
         level=LEVEL, dict_data=_dict(dictionary), write_checksum=False, write_dict_id=False
     )
     frames = compressor.multi_compress_to_buffer(data, threads=2)
-    # one join of the frames (not a bytes object a row: 2.5 us a row, with the GIL held)
+    # one join of the frames, not a bytes object a row made with the GIL held
     parts = [frames[i] for i in range(len(frames))]
     sizes = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
     offsets = np.zeros(len(parts) + 1, dtype=np.int32)
