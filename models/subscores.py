@@ -150,20 +150,13 @@ def subscores(
     return out
 
 
-def cells(fit: pd.array, engagement: pd.array, cutoffs: Mapping[str, float]) -> np.ndarray:
-    """The quadrant cell of each lead from its sub-scores (at or above a cut-off is high).
+def cell_codes(fit: pd.array, engagement: pd.array, cutoffs: Mapping[str, float]) -> np.ndarray:
+    """The quadrant cell of each lead from its sub-scores (at or above a cut-off is high),
+    as its position in :data:`CELLS` (``features.pieces.labelled`` words them).
 
     Without an engagement score (a flat export) the cell is read on fit alone:
-    ``call_now`` or ``deprioritise``. Without a fit score (an older model): null.
+    ``call_now`` or ``deprioritise``. Without a fit score (an older model): -1, null.
     """
-    codes = cell_codes(fit, engagement, cutoffs)
-    out = np.array(CELLS, dtype=object)[codes]
-    out[codes < 0] = None
-    return out
-
-
-def cell_codes(fit: pd.array, engagement: pd.array, cutoffs: Mapping[str, float]) -> np.ndarray:
-    """:func:`cells` as positions in :data:`CELLS` (-1: no fit score, null)."""
     fit_values = pd.array(fit, dtype="Float64").to_numpy(dtype=np.float64, na_value=np.nan)
     eng_values = pd.array(engagement, dtype="Float64").to_numpy(dtype=np.float64, na_value=np.nan)
     fit_high = fit_values >= cutoffs["fit"]

@@ -11,14 +11,16 @@ import pandas as pd
 import pytest
 
 from leadscore.features.config import AttributeConfig, FeatureConfig
+from leadscore.features.pieces import labelled
 from leadscore.features.registry import build_registry
 from leadscore.models.config import CellCutoffs, ModelConfig, ScoringConfig
 from leadscore.models.factory import make_model
 from leadscore.models.rules import RuleScorer
 from leadscore.models.scoring import rule_ranks, score_frame
 from leadscore.models.subscores import (
+    CELLS,
     QUANTILE_POINTS,
-    cells,
+    cell_codes,
     percentile_of,
     reference_quantiles,
     subscores,
@@ -53,6 +55,11 @@ def test_a_family_without_quantiles_has_no_score_and_a_model_without_any_neither
     assert got["fit_score"].tolist() == [50] and got["engagement_score"].isna().all()
     old = subscores({"fit": np.array([5.0])}, None, 1)
     assert old["fit_score"].isna().all() and old["engagement_score"].isna().all()
+
+
+def cells(fit, engagement, cutoffs):
+    """The cells as the score frame holds them (``score_partition``), as Python values."""
+    return labelled(cell_codes(fit, engagement, cutoffs), CELLS).to_numpy(object, na_value=None)
 
 
 def test_cells_at_the_cut_offs():
