@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from leadscore.models.calibration import Isotonic, fit_calibrator
@@ -131,7 +133,7 @@ class LeadModel(ClassifierMixin, BaseEstimator):
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's log-odds, before calibration."""
-        return self.booster_.predict(self._encode(X), raw_score=True)
+        return self.booster_.booster_.predict(self.lightgbm_matrix(X), raw_score=True)
 
     def calibrated(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probability of conversion from the booster's log-odds."""
@@ -145,16 +147,21 @@ class LeadModel(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
     def lightgbm_matrix(self, X: pd.DataFrame) -> np.ndarray:
-        """The float matrix LightGBM predicts on: numeric values, category codes (NaN = none)."""
-        encoded = self._encode(X)
-        out = np.empty((len(encoded), len(self.features)), dtype=np.float64)
+        """The float matrix LightGBM predicts on: numeric values, category codes (NaN = none).
+
+        The values ``_encode``'s frame gives LightGBM (its pandas path turns the frame into
+        this matrix), built without the frame: scoring and explaining a partition each
+        read it, and the frame's object casts cost ~3 us a lead."""
+        missing = [c for c in self.features if c not in X.columns]
+        if missing:
+            raise KeyError(f"feature columns missing from input: {missing}")
+        out = np.empty((len(X), len(self.features)), dtype=np.float64)
         for j, name in enumerate(self.features):
-            column = encoded[name]
             if name in self.categorical:
-                codes = column.cat.codes.to_numpy()
+                codes = category_codes(X[name], self.categories_[name])
                 out[:, j] = np.where(codes < 0, np.nan, codes)
             else:
-                out[:, j] = column.to_numpy(dtype=np.float64)
+                out[:, j] = _numbers(X[name])
         return out
 
     def explainer(self) -> FastTreeShap | None:
@@ -170,9 +177,37 @@ class LeadModel(ClassifierMixin, BaseEstimator):
         """Exact SHAP contributions (n_rows x n_features, log-odds) and the expected value."""
         explainer = self.explainer()
         if explainer is None:
-            contrib = self.booster_.predict(self._encode(X), pred_contrib=True)
+            contrib = self.booster_.booster_.predict(self.lightgbm_matrix(X), pred_contrib=True)
             return contrib[:, :-1], float(contrib[0, -1]) if len(contrib) else 0.0
         return explainer.shap_values(self.lightgbm_matrix(X)), explainer.expected_value
+
+
+def category_codes(column: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    """Each value's position in ``categories`` (-1: missing, or not one of them): the
+    codes of ``LeadModel._encode``'s Categorical. Text columns are looked up by Arrow's
+    hash (``index_in``); other columns go through that Categorical."""
+    try:
+        values = pa.array(column, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        values = None
+    if values is not None and pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if values is not None and (
+        pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    ):
+        wanted = pa.array(list(categories), type=values.type)
+        codes = pc.index_in(values, value_set=wanted).fill_null(-1)
+        return codes.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    known = column.notna() & column.astype(object).astype(str).isin(categories)
+    as_object = column.astype(object).where(known, None)
+    return np.asarray(pd.Categorical(as_object, categories=list(categories)).codes, np.int64)
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """A numeric feature as float64 (text that is not a number: NaN), as ``_encode``."""
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
 
 
 _Isotonic = Isotonic

@@ -69,6 +69,30 @@ def test_unseen_categories_score_like_missing_values(fitted):
     np.testing.assert_allclose(model.predict_proba(unseen), model.predict_proba(missing))
 
 
+def test_the_matrix_path_scores_as_lightgbm_reads_the_encoded_frame(fitted):
+    """raw_score and contributions read the float matrix built without the Categorical
+    frame: they must equal LightGBM's own reading of ``_encode``'s frame, whatever the
+    text columns' dtype (object, Arrow, category), with unseen, missing and non-numeric
+    values."""
+    _, _, model, _, X_open, _ = fitted
+    X = X_open.copy()
+    industry = X["industry"].astype(object)
+    industry.iloc[:20] = "never-seen-industry"
+    industry.iloc[20:40] = None
+    X["industry"] = industry
+    X["country"] = X["country"].astype("category")
+    X["seniority"] = X["seniority"].astype("string[pyarrow]")
+    X.loc[X.index[:5], "seniority"] = None
+    employees = X["employees"].astype(object)
+    employees.iloc[:10] = "n/a"
+    X["employees"] = employees
+    frame = model._encode(X)
+    assert frame["industry"].isna().sum() >= 40 and frame["employees"].isna().sum() >= 10
+    np.testing.assert_array_equal(model.raw_score(X), model.booster_.predict(frame, raw_score=True))
+    reference = model.booster_.predict(frame, pred_contrib=True)[:, :-1]
+    np.testing.assert_allclose(model.contributions(X)[0], reference, atol=1e-9)
+
+
 def test_monotone_rules_first_match_wins_and_unnamed_features_stay_free():
     from leadscore.models.factory import monotone_directions
 
