@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from leadscore.features.accounts import AccountHistory
 from leadscore.features.behaviour import NS_PER_DAY, behaviour_features
@@ -73,9 +74,8 @@ def build_features(
         raise ValueError("an entity's as_of is before its lead was created")
 
     candidates: dict[str, object] = {}
-    for name in config.attributes.categorical:  # object dtype as given: no str inference
-        values = leads[name].to_numpy(dtype=object)[position] if name in leads else None
-        candidates[name] = pd.Series(values, index=entities.index, dtype=object)
+    for name in config.attributes.categorical:  # dtype as given: no str inference
+        candidates[name] = _taken(leads[name], position, entities.index) if name in leads else None
     for name in config.attributes.numeric:
         candidates[name] = (
             leads[name].to_numpy(dtype=np.float64)[position] if name in leads else np.nan
@@ -95,3 +95,13 @@ def build_features(
     }
     columns.update((n, candidates[n]) for n in registry.names if n in candidates)
     return pd.DataFrame(columns, index=entities.index)
+
+
+def _taken(column: pd.Series, position: np.ndarray, index: pd.Index) -> pd.Series:
+    """``column``'s values at ``position``, on ``index``: a text column stays Arrow text
+    (one ``take``; the model's encoding and the reasons read it without a Python string
+    per lead), any other column object, as given."""
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+        taken = pa.array(column.array).take(pa.array(position))
+        return pd.Series(pd.array(taken, dtype=column.dtype), index=index)
+    return pd.Series(column.to_numpy(dtype=object)[position], index=index, dtype=object)
