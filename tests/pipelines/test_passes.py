@@ -54,7 +54,7 @@ def test_two_passes_spill_the_bytes_of_one(world, tmp_path):  # noqa: F811
     firsts = [predict_and_spill(p, i, run_two) for i, p in enumerate(parts)]
     assert sorted(f.name for f in two.iterdir()) == [
         f"{kind}-{i:06d}.{ext}"
-        for kind, ext in (("contributions", "npy"), ("features", "arrow"), ("scores", "npy"))
+        for kind, ext in (("contributions", "npy"), ("features", "arrow"), ("scores", "npz"))
         for i in range(3)
     ]
     ranking, ranked = rank_predicted(firsts)
