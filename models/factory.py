@@ -69,16 +69,16 @@ class LeadModel(ClassifierMixin, BaseEstimator):
     def features(self) -> list[str]:
         return [*self.categorical, *self.numeric]
 
-    def _encode(self, X: pd.DataFrame) -> pd.DataFrame:
+    def _check_columns(self, X: pd.DataFrame) -> None:
         missing = [c for c in self.features if c not in X.columns]
         if missing:
             raise KeyError(f"feature columns missing from input: {missing}")
-        data = {c: pd.to_numeric(X[c], errors="coerce").astype("float64") for c in self.numeric}
+
+    def _encode(self, X: pd.DataFrame) -> pd.DataFrame:
+        self._check_columns(X)
+        data: dict[str, object] = {c: _numbers(X[c]) for c in self.numeric}
         for c in self.categorical:
-            # unseen values -> missing explicitly (pandas 4 refuses them in a Categorical)
-            values = X[c].astype(object)
-            known = values.notna() & values.astype(str).isin(self.categories_[c])
-            data[c] = pd.Categorical(values.where(known, None), categories=self.categories_[c])
+            data[c] = _categorical(X[c], self.categories_[c])
         return pd.DataFrame(data, index=X.index)[self.features]
 
     def fit(self, X: pd.DataFrame, y: Sequence[int] | np.ndarray) -> LeadModel:
@@ -152,13 +152,11 @@ class LeadModel(ClassifierMixin, BaseEstimator):
         The values ``_encode``'s frame gives LightGBM (its pandas path turns the frame into
         this matrix), built without the frame: scoring and explaining a partition each
         read it, and the frame's casts to Python objects cost ~1.7 us a lead (1M bench)."""
-        missing = [c for c in self.features if c not in X.columns]
-        if missing:
-            raise KeyError(f"feature columns missing from input: {missing}")
+        self._check_columns(X)
         out = np.empty((len(X), len(self.features)), dtype=np.float64)
         for j, name in enumerate(self.features):
             if name in self.categorical:
-                codes = category_codes(X[name], self.categories_[name])
+                codes = _category_codes(X[name], self.categories_[name])
                 out[:, j] = np.where(codes < 0, np.nan, codes)
             else:
                 out[:, j] = _numbers(X[name])
@@ -182,10 +180,19 @@ class LeadModel(ClassifierMixin, BaseEstimator):
         return explainer.shap_values(self.lightgbm_matrix(X)), explainer.expected_value
 
 
-def category_codes(column: pd.Series, categories: Sequence[str]) -> np.ndarray:
+def _categorical(column: pd.Series, categories: Sequence[str]) -> pd.Categorical:
+    """A categorical feature as ``_encode`` gives it to LightGBM: values not among
+    ``categories`` (unseen, or not text) are missing, explicitly (pandas 4 refuses them
+    in a Categorical)."""
+    values = column.astype(object)
+    known = values.notna() & values.astype(str).isin(categories)
+    return pd.Categorical(values.where(known, None), categories=list(categories))
+
+
+def _category_codes(column: pd.Series, categories: Sequence[str]) -> np.ndarray:
     """Each value's position in ``categories`` (-1: missing, or not one of them): the
-    codes of ``LeadModel._encode``'s Categorical. Text columns are looked up by Arrow's
-    hash (``index_in``); other columns go through that Categorical."""
+    codes of :func:`_categorical`. Text columns are looked up by Arrow's hash
+    (``index_in``); other columns go through that Categorical."""
     try:
         values = pa.array(column, from_pandas=True)
     except (pa.ArrowException, TypeError, ValueError):
@@ -198,13 +205,11 @@ def category_codes(column: pd.Series, categories: Sequence[str]) -> np.ndarray:
         wanted = pa.array(list(categories), type=values.type)
         codes = pc.index_in(values, value_set=wanted).fill_null(-1)
         return codes.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    known = column.notna() & column.astype(object).astype(str).isin(categories)
-    as_object = column.astype(object).where(known, None)
-    return np.asarray(pd.Categorical(as_object, categories=list(categories)).codes, np.int64)
+    return np.asarray(_categorical(column, categories).codes, dtype=np.int64)
 
 
 def _numbers(column: pd.Series) -> np.ndarray:
-    """A numeric feature as float64 (text that is not a number: NaN), as ``_encode``."""
+    """A numeric feature as float64 (text that is not a number: NaN)."""
     if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
         return column.to_numpy(dtype=np.float64, na_value=np.nan)
     return pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
