@@ -56,6 +56,7 @@ from bench.cluster import (  # noqa: E402
     timed_partition,
     timed_predict,
 )
+from bench.cpu import CpuClock, print_table  # noqa: E402
 from bench.data import bench_settings, open_crm, train_in_child, trained_model  # noqa: E402
 from bench.memory import TreeRss, peak_rss_mb, rss_now_mb  # noqa: E402
 from leadscore.features.builder import build_features, entities_at  # noqa: E402
@@ -169,7 +170,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     rss: dict[str, float] = {}
     now: dict[str, float] = {}
     tree = TreeRss()
-    wall = time.perf_counter()
+    wall, cpu = time.perf_counter(), CpuClock()
 
     with times.stage("load"):  # the reads alone, chunk by chunk as the flow reads
         n_read = sum(len(c) for c in read_chunks(settings.data.leads, rows=chunk_rows))
@@ -182,6 +183,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     # stream_crm reads, checks and writes partition files: its checks are its time
     # minus the reads timed just before
     times.seconds["validate"] = max(0.0, time.perf_counter() - start - read_s)
+    cpu.mark("load+validate")
     rss["validate"] = peak_rss_mb()
     now["validated"] = rss_now_mb()
     _progress("loaded and validated", times)
@@ -223,6 +225,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
                 _progress(f"partition {i + 1}/{len(parts)} predicted", times)
             ranking, predicted = rank_predicted(predicted)
             first_wall = time.perf_counter() - score_start
+            cpu.mark("+pass1")
             now["predicted"] = rss_now_mb()
             spilled = []
             arriving = _second_pass(parts, predicted, run, costs, times, spilled, now)
@@ -249,6 +252,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         batch = published.batch
         rss["publish+export"] = peak_rss_mb()
         total = time.perf_counter() - wall - cluster_s
+        cpu_used = cpu.summary(total)
         peak = peak_rss_mb()  # this run's, before the reference run of a Dask bench
         tree_peak = tree.stop()
         checked = {}
@@ -265,6 +269,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         "store": settings.store.url.split(":", 1)[0],
         "activities": data.n_activities,
         "total_s": round(total, 2),
+        **cpu_used,
         "peak_rss_mb": round(peak),
         "peak_rss_with_children_mb": round(max(tree_peak, peak)),
         "tree_peak_split": tree.at_peak,  # when (s after the bench began) and whose
@@ -376,19 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     result = run_batch(args)
     result["ratios"] = plain_ratios(result, args.sample_leads)
-    stages = result["stages"]
-    print(f"{'stage':<12}{'seconds':>10}{'share':>8}")
-    for name in STAGES:
-        share = stages[name] / result["total_s"] if result["total_s"] else 0.0
-        print(f"{name:<12}{stages[name]:>10.2f}{share:>8.0%}")
-    print(
-        f"{'total':<12}{result['total_s']:>10.2f}   peak RSS {result['peak_rss_mb']} MB "
-        f"({result['peak_rss_with_children_mb']} MB with its child processes)"
-    )
-    print(
-        f"{'floor':<12}{result['floor_s']:>10.2f}   ({' + '.join(FLOOR)}); "
-        f"total / floor = {result['total_over_floor']} (target <= 2)"
-    )
+    print_table(result, STAGES, FLOOR)
     for key, value in result["ratios"].items():
         print(f"  {key}: {value}")
     print(json.dumps(result), flush=True)

@@ -43,6 +43,13 @@ def test_bench_prints_one_json_line_with_every_stage(tmp_path, capsys):
     assert result["floor_s"] == pytest.approx(floor, abs=0.02)
     assert result["total_over_floor"] == pytest.approx(result["total_s"] / floor, rel=0.02)
     assert result["total_over_floor"] > 1  # the floor is part of the total
+    # the run's CPU seconds and the wall they bound (at this size no writer process)
+    assert result["cpu_s"] > 0 and result["children_cpu_s"] >= 0
+    assert result["cpu_bound_s"] == pytest.approx(result["cpu_s"] / result["cores"], abs=0.06)
+    assert result["cores_busy"] == pytest.approx(result["cpu_s"] / result["total_s"], abs=0.02)
+    marks = result["cpu_marks_s"]
+    assert 0 < marks["load+validate"] <= marks["+pass1"] <= result["cpu_s"]
+    assert "this much work needs >=" in "\n".join(lines)
     ratios = result["ratios"]
     assert ratios["explain_max_abs_diff"] <= 1e-6
     assert ratios["reasons_identical"] is True and ratios["features_agree"] is True
