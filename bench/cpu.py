@@ -4,7 +4,8 @@ A run that keeps every core busy cannot end sooner than its CPU seconds over the
 it may use, whatever overlaps what: this is the bound the wall time is read against
 (the tenth pass's 1M run: 58.5 CPU-s in 37.1 s, 1.58 of 2 cores, so a 29.2 s bound).
 Counted with ``os.times``: this process's threads and every child process it waited
-for (the SQLite writer); a Dask bench's workers are not counted.
+for (the SQLite writer); a Dask bench's workers are not counted, so its figures there
+say only what the publishing process spent.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class CpuClock:
     marks: dict[str, float] = field(default_factory=dict)
 
     def mark(self, name: str) -> float:
-        """Record and return the CPU seconds used since the start."""
+        """Record and return the CPU seconds used from the start to now (cumulative: the
+        bench marks ``validated`` and ``predicted``, as its ``rss_now_mb``)."""
         self.marks[name] = cpu_seconds() - self.start
         return self.marks[name]
 

@@ -183,7 +183,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
     # stream_crm reads, checks and writes partition files: its checks are its time
     # minus the reads timed just before
     times.seconds["validate"] = max(0.0, time.perf_counter() - start - read_s)
-    cpu.mark("load+validate")
+    cpu.mark("validated")
     rss["validate"] = peak_rss_mb()
     now["validated"] = rss_now_mb()
     _progress("loaded and validated", times)
@@ -225,7 +225,7 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
                 _progress(f"partition {i + 1}/{len(parts)} predicted", times)
             ranking, predicted = rank_predicted(predicted)
             first_wall = time.perf_counter() - score_start
-            cpu.mark("+pass1")
+            cpu.mark("predicted")
             now["predicted"] = rss_now_mb()
             spilled = []
             arriving = _second_pass(parts, predicted, run, costs, times, spilled, now)
