@@ -45,7 +45,7 @@ def test_bench_prints_one_json_line_with_every_stage(tmp_path, capsys):
     assert result["total_over_floor"] > 1  # the floor is part of the total
     # the run's CPU seconds and the wall they bound (at this size no writer process)
     assert result["cpu_s"] > 0 and result["children_cpu_s"] >= 0
-    assert result["cpu_bound_s"] == pytest.approx(result["cpu_s"] / result["cores"], abs=0.06)
+    assert result["cpu_bound_s"] == pytest.approx(result["cpu_s"] / result["cores"], abs=0.1)
     assert result["cores_busy"] == pytest.approx(result["cpu_s"] / result["total_s"], rel=0.05)
     marks = result["cpu_marks_s"]
     assert 0 < marks["validated"] <= marks["predicted"] <= result["cpu_s"]

@@ -20,8 +20,8 @@ def test_the_clock_counts_a_waited_child_and_bounds_the_wall():
     assert summary["cpu_s"] >= summary["children_cpu_s"]
     assert clock.marks["child"] >= 0.4
     assert summary["cores"] == cores() >= 1
-    assert summary["cpu_bound_s"] == pytest.approx(summary["cpu_s"] / cores(), abs=0.06)
-    assert summary["cores_busy"] == pytest.approx(summary["cpu_s"] / 2.0, abs=0.01)
+    assert summary["cpu_bound_s"] == pytest.approx(summary["cpu_s"] / cores(), abs=0.1)
+    assert summary["cores_busy"] == pytest.approx(summary["cpu_s"] / 2.0, abs=0.03)  # rounded
 
 
 def test_a_clock_started_later_does_not_count_earlier_work():
