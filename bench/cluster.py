@@ -66,8 +66,14 @@ def timed_predict(
     start = time.perf_counter()
     done = predict_and_spill(part, index, run, times)
     cost = _cost(index, len(part), times, time.perf_counter() - start, 1)
-    cost["spilled_bytes"] = done.features.stat().st_size + done.contributions.stat().st_size
+    if run.spill_behind is None:  # else its files are still being written, in that thread
+        cost["spilled_bytes"] = spilled_bytes(done)
     return done, cost
+
+
+def spilled_bytes(done: PredictedFile) -> int:
+    """Bytes of a partition's pass-1 files (features and contributions), once written."""
+    return done.features.stat().st_size + done.contributions.stat().st_size
 
 
 def timed_partition(

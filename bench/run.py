@@ -39,6 +39,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from bench.cluster import (  # noqa: E402
     local_reference,
     per_worker,
     score_on_dask,
+    spilled_bytes,
     timed_partition,
     timed_predict,
 )
@@ -66,6 +68,7 @@ from leadscore.models.scoring import (  # noqa: E402
     StageTimes,
 )
 from leadscore.pipelines.archive import ArchiveRun, archive_published  # noqa: E402
+from leadscore.pipelines.background import InOrder  # noqa: E402
 from leadscore.pipelines.batch import publish_spilled  # noqa: E402
 from leadscore.pipelines.partitioned import stream_crm  # noqa: E402
 from leadscore.pipelines.passes import PartitionRun, PredictedFile, rank_predicted  # noqa: E402
@@ -217,12 +220,15 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
             arriving: Iterable[Spilled] = spilled
         else:  # pass 1 here, then pass 2 in a thread as the publish streams (as the flow)
             predicted, costs = [], []
-            for i, part in enumerate(parts):
-                first, cost = timed_predict(part, i, run)
-                predicted.append(first)
-                costs.append(cost)
-                _add_stages(times, cost["stages"])
-                _progress(f"partition {i + 1}/{len(parts)} predicted", times)
+            with InOrder("spill-behind") as behind:  # as the flow: files written behind
+                for i, part in enumerate(parts):
+                    first, cost = timed_predict(part, i, replace(run, spill_behind=behind))
+                    predicted.append(first)
+                    costs.append(cost)
+                    _add_stages(times, cost["stages"])
+                    _progress(f"partition {i + 1}/{len(parts)} predicted", times)
+            for first, cost in zip(predicted, costs, strict=True):
+                cost["spilled_bytes"] = spilled_bytes(first)
             ranking, predicted = rank_predicted(predicted)
             first_wall = time.perf_counter() - score_start
             cpu.mark("predicted")

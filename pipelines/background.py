@@ -77,13 +77,19 @@ class InOrder:
     def __init__(self, name: str) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)
         self._pending: Future[Any] | None = None
+        self._lock = threading.Lock()  # callers in several threads submit one at a time
 
     def submit(self, call: Callable[..., Any], *args: Any) -> None:
-        self.wait()
-        self._pending = self._pool.submit(call, *args)
+        with self._lock:
+            self._wait()
+            self._pending = self._pool.submit(call, *args)
 
     def wait(self) -> None:
         """Wait for the pending call; raise its error."""
+        with self._lock:
+            self._wait()
+
+    def _wait(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None:
             pending.result()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from leadscore.models.scoring import (
 )
 from leadscore.pipelines import tracking
 from leadscore.pipelines.archive import ArchiveRun, archive_published, quarantine_by_reason
+from leadscore.pipelines.background import InOrder
 from leadscore.pipelines.batch import publish_spilled
 from leadscore.pipelines.errors import ConservationError, NothingToScoreError
 from leadscore.pipelines.notify import notify
@@ -155,7 +157,11 @@ def score_batch(
         run = PartitionRun(as_of, model, rules, settings, folder, history, accounts, hand_over)
         window = settings.runner.max_in_flight
         params = [{"part": p, "index": i, "run": run} for i, p in enumerate(parts)]
-        predicted = list(_in_order(runner, predict_part, params, window))
+        # pass 1's files written beside the next partition (local runs); on disk once
+        # the block ends, before the second pass reads them
+        with InOrder("spill-behind") if local else nullcontext() as behind:
+            first = [{**p, "run": replace(run, spill_behind=behind)} for p in params]
+            predicted = list(_in_order(runner, predict_part, first, window))
         ranking, predicted = rank_predicted(predicted)
         finishing = ({**p, "predicted": q} for p, q in zip(params, predicted, strict=True))
         spilled: list[Spilled] = []

@@ -76,3 +76,37 @@ def test_in_order_raises_a_calls_error_at_the_next_submit() -> None:
         calls.submit(lambda: None)
     with pytest.raises(OSError, match="disk full"), InOrder("append") as last:
         last.submit(fail)  # the last call's error is raised on leaving
+
+
+def test_in_order_takes_calls_from_several_threads_one_at_a_time():
+    """Two producers (two local pass-1 workers) share one writer: every call runs, one
+    at a time (never two at once), each producer's calls in the order it made them."""
+    import threading
+    import time
+
+    done: list[tuple[str, int]] = []
+    running = [0]
+    most = [0]
+
+    def call(who: str, k: int) -> None:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        time.sleep(0.001)
+        done.append((who, k))
+        running[0] -= 1
+
+    with InOrder("shared") as writer:
+
+        def produce(who: str) -> None:
+            for k in range(40):
+                writer.submit(call, who, k)
+
+        threads = [threading.Thread(target=produce, args=(w,)) for w in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert most[0] == 1
+    assert sorted(done) == [(w, k) for w in ("a", "b") for k in range(40)]
+    for who in ("a", "b"):
+        assert [k for w, k in done if w == who] == list(range(40))

@@ -20,6 +20,8 @@ import pytest
 
 from leadscore.models.scoring import partition_leads, rank_and_percentile, rule_ranks
 from leadscore.pipelines import batch as batch_module
+from leadscore.pipelines import passes as passes_module
+from leadscore.pipelines.background import InOrder
 from leadscore.pipelines.passes import (
     PartitionRun,
     predict_and_spill,
@@ -83,6 +85,50 @@ def test_two_passes_spill_the_bytes_of_one(world, tmp_path):  # noqa: F811
         for got, want in zip(ranking.part(i), whole_ranking.part(i), strict=True):
             assert got.dtype == want.dtype and np.array_equal(got, want)
         assert np.array_equal(ranking.rule_part(i), whole_ranking.rule_part(i))
+
+
+def test_pass_one_written_behind_leaves_the_same_files(world, tmp_path):  # noqa: F811
+    """``run.spill_behind`` (the local runs' pass 1): each partition's files are written
+    in that thread while the next is predicted, and once it is waited for they are the
+    bytes the plain pass writes; the in-memory scores that rank the batch are the same."""
+    _, settings, crm, model, rules, _ = world
+    plain, behind = tmp_path / "plain", tmp_path / "behind"
+    plain.mkdir(), behind.mkdir()
+    parts = _parts(world)
+    wants = [
+        predict_and_spill(p, i, PartitionRun(crm.end, model, rules, settings, plain))
+        for i, p in enumerate(parts)
+    ]
+    with InOrder("spill-behind") as writer:
+        run = PartitionRun(crm.end, model, rules, settings, behind, spill_behind=writer)
+        gots = [predict_and_spill(p, i, run) for i, p in enumerate(parts)]
+    assert len(list(behind.iterdir())) == len(list(plain.iterdir())) == 9
+    for got, want in zip(gots, wants, strict=True):
+        assert np.array_equal(got.raw, want.raw)
+        assert np.array_equal(got.rule_points, want.rule_points)
+        for mine, theirs in zip(
+            (got.features, got.contributions, got.scores),
+            (want.features, want.contributions, want.scores),
+            strict=True,
+        ):
+            assert mine.parent == behind and mine.name == theirs.name
+            assert mine.read_bytes() == theirs.read_bytes()
+
+
+def test_a_pass_one_write_that_fails_behind_fails_the_pass(world, tmp_path, monkeypatch):  # noqa: F811
+    """A partition's files that cannot be written in the writer's thread raise in the
+    pass (at the next partition's hand-off or at the end), never a ranking without them."""
+    _, settings, crm, model, rules, _ = world
+    parts = _parts(world)
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(passes_module.np, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"), InOrder("spill-behind") as writer:
+        run = PartitionRun(crm.end, model, rules, settings, tmp_path, spill_behind=writer)
+        for i, p in enumerate(parts):
+            predict_and_spill(p, i, run)
 
 
 def test_ranking_holds_8_bytes_a_lead_and_gives_the_one_process_ranks():
