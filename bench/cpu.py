@@ -21,16 +21,16 @@ def cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def cpu_seconds() -> float:
-    """User and system seconds of this process and its waited-for children so far."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
 def children_cpu_seconds() -> float:
     """User and system seconds of the child processes waited for so far."""
     t = os.times()
     return t.children_user + t.children_system
+
+
+def cpu_seconds() -> float:
+    """User and system seconds of this process and its waited-for children so far."""
+    t = os.times()
+    return t.user + t.system + children_cpu_seconds()
 
 
 @dataclass

@@ -221,8 +221,9 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
         else:  # pass 1 here, then pass 2 in a thread as the publish streams (as the flow)
             predicted, costs = [], []
             with InOrder("spill-behind") as behind:  # as the flow: files written behind
+                writing = replace(run, spill_behind=behind)
                 for i, part in enumerate(parts):
-                    first, cost = timed_predict(part, i, replace(run, spill_behind=behind))
+                    first, cost = timed_predict(part, i, writing)
                     predicted.append(first)
                     costs.append(cost)
                     _add_stages(times, cost["stages"])
