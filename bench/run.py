@@ -22,6 +22,7 @@ the ratios printed: pandas merge/groupby features vs the numpy builder,
 ``shap.TreeExplainer`` vs the TreeSHAP tables (and their max difference), per-row reason
 rendering vs the vectorised one.
 
+``--keep-store``: the store as left, the nightly's steady state (a change feed, pruning).
 Prints a stage table, then on its LAST line one JSON object:
 ``{"leads", "activities", "total_s", "peak_rss_mb", "stages", "ratios", ...}``.
 """
@@ -196,13 +197,13 @@ def run_batch(args: argparse.Namespace) -> dict[str, Any]:
 
     points = settings.features.activity_points()
     rules = training.fit_rules(pd.DataFrame(), None, settings.rules, points)
-    db = out / "scores.db"
-    for stale in (db, db.with_name("scores.db-wal"), db.with_name("scores.db-shm")):
-        stale.unlink(missing_ok=True)  # a fresh store: no change feed against another size
+    store, db = ScoreStore(settings.store), out / "scores.db"
+    if not args.keep_store:  # a fresh store: no change feed against another size
+        for stale in (db, db.with_name("scores.db-wal"), db.with_name("scores.db-shm")):
+            stale.unlink(missing_ok=True)
+        if store.engine.dialect.name == "postgresql":  # --store-url: a fresh store there too
+            metadata.drop_all(store.engine)
     shutil.rmtree(out / "archive", ignore_errors=True)  # and a fresh archive
-    store = ScoreStore(settings.store)
-    if store.engine.dialect.name == "postgresql":  # --store-url: a fresh store there too
-        metadata.drop_all(store.engine)
     store.create()
     cluster_s = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-", dir=out) as folder:
@@ -375,9 +376,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample-leads", type=int, default=20_000)
     parser.add_argument("--config", type=Path, default=ROOT / "leadscore.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
-    parser.add_argument(
-        "--store-url", default=None, help="publish there instead of bench/out/scores.db"
-    )
+    parser.add_argument("--store-url", help="publish there instead of bench/out/scores.db")
+    parser.add_argument("--keep-store", action="store_true", help="the store as left: steady state")
     parser.add_argument(
         "--runner",
         choices=("local", "dask"),

@@ -124,12 +124,12 @@ def insert_sqlite(conn: Connection, sql: str, table: pa.Table) -> None:
     conn.exec_driver_sql(sql, sqlite_records(sqlite_table(table)))  # type: ignore[arg-type]
 
 
-def copy_statement(quote: Any, binary: bool = False) -> str:
+def copy_statement(quote: Any, binary: bool = False, target: str = scores_table.name) -> str:
     """``COPY scores (...) FROM STDIN`` in CSV (or binary), columns quoted by the
-    dialect's ``quote``."""
+    dialect's ``quote``; ``target``: the table (a batch's own: ``store/partitions.py``)."""
     names = ", ".join(quote(name) for name in INSERT_COLUMNS)
     form = "binary" if binary else "csv"
-    return f"COPY {quote(scores_table.name)} ({names}) FROM STDIN (FORMAT {form})"
+    return f"COPY {quote(target)} ({names}) FROM STDIN (FORMAT {form})"
 
 
 _PG_KINDS = {
@@ -168,8 +168,10 @@ def lz4_compression(conn: Connection) -> None:
         conn.exec_driver_sql("RELEASE SAVEPOINT lz4")
 
 
-def copy_postgresql(conn: Connection, table: pa.Table, kinds: tuple[str, ...] = ()) -> None:
-    """Send a chunk through ``COPY ... FROM STDIN`` (psycopg 3), in the caller's
+def copy_postgresql(
+    conn: Connection, table: pa.Table, kinds: tuple[str, ...] = (), target: str = scores_table.name
+) -> None:
+    """Send a chunk through ``COPY target ... FROM STDIN`` (psycopg 3), in the caller's
     transaction: in binary (``store/copy_binary.py``, each column as ``kinds`` says:
     :func:`copy_kinds`, read here if not given), or as CSV rendered by Arrow when a value
     cannot be sent in binary (then the server's own error reports it)."""
@@ -179,7 +181,7 @@ def copy_postgresql(conn: Connection, table: pa.Table, kinds: tuple[str, ...] = 
         buffer = io.BytesIO()
         pa_csv.write_csv(codec.copy_text(table), buffer, _CSV)  # packed as bytea text
         data = buffer.getbuffer()
-    statement = copy_statement(conn.dialect.identifier_preparer.quote, binary)
+    statement = copy_statement(conn.dialect.identifier_preparer.quote, binary, target)
     lz4_compression(conn)
     # the chunk's commit does not wait for its WAL flush: a server crash can lose the
     # last chunks of a batch still `writing` (invisible, reaped); the flip, synchronous,

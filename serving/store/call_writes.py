@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, delete, exists, func, insert, or_, se
 from leadscore.models.routing.frames import CALL_COLUMNS
 from leadscore.serving.store.migrate import StoreError
 from leadscore.serving.store.outbound_schema import calls_table
+from leadscore.serving.store.partitions import drop_batch_table, is_partitioned
 from leadscore.serving.store.schema import batches_table, scores_table
 
 CALL_INSERT_COLUMNS: tuple[str, ...] = ("batch_id", *CALL_COLUMNS)
@@ -123,8 +124,14 @@ def delete_batch_rows(conn: Connection, batch_id: str, statuses: tuple[str, ...]
     """Delete a batch's score and call rows if the batch's status is one of ``statuses``
     (checked in the same statement, so the current batch is never emptied), or if the
     batch is gone: on PostgreSQL no foreign key stops a writer that was reaped and pruned
-    while still copying (schema 9), so its own clean-up removes what it left."""
+    while still copying (schema 9), so its own clean-up removes what it left. On a
+    partitioned PostgreSQL store (schema 10, ``store/partitions.py``) the batch's own
+    table is dropped instead, under the same condition (its batch row locked meanwhile)."""
     mine = batches_table.c.batch_id == batch_id
+    if is_partitioned(conn):  # schema 10: the batch's rows are its own table
+        status = conn.scalar(select(batches_table.c.status).where(mine).with_for_update())
+        if status is None or status in statuses:
+            drop_batch_table(conn, batch_id)
     guard = or_(exists().where(mine, batches_table.c.status.in_(statuses)), ~exists().where(mine))
     conn.execute(delete(calls_table).where(calls_table.c.batch_id == batch_id, guard))
     conn.execute(delete(scores_table).where(scores_table.c.batch_id == batch_id, guard))

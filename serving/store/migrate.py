@@ -10,6 +10,7 @@ from sqlalchemy import Connection, LargeBinary, func, insert, inspect, select, t
 
 from leadscore.models.schema import SCORE_FIELDS
 from leadscore.serving.store.outbound_schema import OUTBOUND_TABLES
+from leadscore.serving.store.partitions import is_partitioned, sql_literal
 from leadscore.serving.store.schema import (
     MONITOR_TABLES,
     SCHEMA_VERSION,
@@ -133,7 +134,7 @@ def _migrate_7_to_8(conn: Connection) -> None:
     codecs_table.create(conn, checkfirst=True)
 
 
-def drop_scores_batch_fk(conn: Connection) -> None:
+def drop_scores_batch_fk(conn: Connection, table_name: str = scores_table.name) -> None:
     """On PostgreSQL, drop the foreign key from ``scores.batch_id`` to ``batches``.
 
     Schema 9 (issue #19): its RI trigger looked up ``batches`` once per COPYed row, a
@@ -145,8 +146,8 @@ def drop_scores_batch_fk(conn: Connection) -> None:
     """
     if conn.dialect.name != "postgresql":
         return
-    table = conn.dialect.identifier_preparer.quote(scores_table.name)
-    for fk in inspect(conn).get_foreign_keys(scores_table.name):
+    table = conn.dialect.identifier_preparer.quote(table_name)
+    for fk in inspect(conn).get_foreign_keys(table_name):
         if fk["referred_table"] == batches_table.name and fk["name"]:
             name = conn.dialect.identifier_preparer.quote(fk["name"])
             conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}"))
@@ -156,6 +157,41 @@ def _migrate_8_to_9(conn: Connection) -> None:
     """Version 9 (issue #19) drops the scores -> batches foreign key on PostgreSQL
     (:func:`drop_scores_batch_fk`); nothing changes on SQLite and no row is rewritten."""
     drop_scores_batch_fk(conn)
+
+
+def _migrate_9_to_10(conn: Connection) -> None:
+    """Version 10 (issue #19) partitions ``scores`` by batch on PostgreSQL
+    (``store/partitions.py``). No row is rewritten: the old table and its indexes are
+    renamed, a partitioned ``scores`` is created, and the old table is attached as the
+    partition of the batch ids it holds (one scan, to check them), its indexes adopted as
+    it is; an empty one is dropped. Nothing changes on SQLite. Safe to rerun."""
+    if conn.dialect.name != "postgresql" or is_partitioned(conn):
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    old = f"{scores_table.name}_v9"
+    conn.execute(text(f"ALTER TABLE {quote(scores_table.name)} RENAME TO {quote(old)}"))
+    for index in inspect(conn).get_indexes(old):
+        renamed = str(index["name"]).replace(scores_table.name, old, 1)
+        conn.execute(text(f"ALTER INDEX {quote(str(index['name']))} RENAME TO {quote(renamed)}"))
+    pk = inspect(conn).get_pk_constraint(old).get("name")
+    if pk:
+        renamed = str(pk).replace(scores_table.name, old, 1)
+        rename = f"RENAME CONSTRAINT {quote(pk)} TO {quote(renamed)}"
+        conn.execute(text(f"ALTER TABLE {quote(old)} {rename}"))
+    drop_scores_batch_fk(conn, old)
+    scores_table.create(conn)
+    drop_scores_batch_fk(conn)
+    ids = conn.scalars(text(f"SELECT DISTINCT batch_id FROM {quote(old)}")).all()
+    if not ids:
+        conn.execute(text(f"DROP TABLE {quote(old)}"))
+        return
+    values = ", ".join(sql_literal(conn, batch_id) for batch_id in ids)
+    conn.execute(
+        text(
+            f"ALTER TABLE {quote(scores_table.name)} ATTACH PARTITION {quote(old)}"
+            f" FOR VALUES IN ({values})"
+        )
+    )
 
 
 # Upgrades from an older schema: MIGRATIONS[v] moves a store from version v to v + 1.
@@ -168,6 +204,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     6: _migrate_6_to_7,
     7: _migrate_7_to_8,
     8: _migrate_8_to_9,
+    9: _migrate_9_to_10,
 }
 
 

@@ -78,7 +78,7 @@ __all__ = [
     "sql_type",
 ]
 
-SCHEMA_VERSION: int = 9
+SCHEMA_VERSION: int = 10
 """Version of the table layout below; bump it (and add a migration) when it changes."""
 
 # Batch statuses.
@@ -227,6 +227,9 @@ scores_table = Table(
     # schema 7: what the change feed compares, so computing it in the flip transaction
     # reads two small indexes, never the 2 KB rows (store/changes.py)
     Index("ix_scores_feed", "batch_id", "lead_id", "grade", "score", "owner"),
+    # schema 10: on PostgreSQL one partition a batch, written bare, indexed, then attached
+    # (store/partitions.py); SQLite ignores it
+    postgresql_partition_by="LIST (batch_id)",
 )
 # schema 9: on PostgreSQL the batch_id foreign key above is dropped after creation
 # (store/migrate.py drop_scores_batch_fk); rows are deleted explicitly, never by cascade

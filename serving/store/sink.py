@@ -48,6 +48,7 @@ from leadscore.serving.store.bulk import (
     sqlite_table,
 )
 from leadscore.serving.store.codec import save_dictionary
+from leadscore.serving.store.partitions import attach_batch_table, batch_table, is_partitioned
 from leadscore.serving.store.schema import scores_table
 from leadscore.serving.store.sqlite_proc import WriterProcess
 
@@ -186,8 +187,11 @@ class ChunkWriter(StoreBase):
         if self.engine.dialect.name == "postgresql":
             with _CODECS, self.engine.begin() as conn:  # once per batch, whichever stream
                 save_dictionary(conn, rows)
+            target = scores_table.name
+            if self._batch_tables():  # schema 10: the batch's own table
+                target = batch_table(rows.column("batch_id")[0].as_py())
             with self.engine.begin() as conn:
-                copy_postgresql(conn, rows, self._kinds)
+                copy_postgresql(conn, rows, self._kinds, target)
             return
         if self._proc is None and not self._rows and self._early:
             self._proc = self._start_process()
@@ -211,6 +215,21 @@ class ChunkWriter(StoreBase):
             self._end_chunks(True)
             if self._rows >= SQLITE_PROCESS_ROWS:
                 self._proc = self._start_process()
+
+    def _batch_tables(self) -> bool:
+        """Whether this store writes each batch into a table of its own, attached once
+        written (PostgreSQL, schema 10: ``store/partitions.py``); looked up once."""
+        known: bool | None = self.__dict__.get("_partitioned")
+        if known is None:
+            with self.engine.connect() as conn:
+                known = self.__dict__["_partitioned"] = is_partitioned(conn)
+        return known
+
+    def _attach_rows(self, batch_id: str) -> None:
+        """Once every row of a batch is written: index its own table and attach it
+        (:meth:`_batch_tables`; nothing to do otherwise)."""
+        if self._batch_tables():
+            attach_batch_table(self.engine, batch_id)
 
     def _start_process(self) -> WriterProcess | None:
         """The writer process of the rest of a SQLite publish, its connection set up as

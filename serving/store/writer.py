@@ -17,6 +17,7 @@ from leadscore.serving.store.changes import prepare_changes, write_changes
 from leadscore.serving.store.checks import new_batch_id, validate_scores
 from leadscore.serving.store.migrate import StoreError
 from leadscore.serving.store.owner import this_host, writer_dead
+from leadscore.serving.store.partitions import create_batch_table, detach_concurrently
 from leadscore.serving.store.schema import (
     FAILED,
     PUBLISHED,
@@ -72,6 +73,7 @@ class StoreWriter(ChunkWriter):
             with self._sink(len(frame)) as sink:
                 for chunk in self._chunks(frame):
                     sink.put(chunk_table(chunk, batch_id))
+            self._attach_rows(batch_id)
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
             prepare_changes(self.engine)  # first: then the count reads an index alone
             with self.engine.connect() as conn:
@@ -124,6 +126,7 @@ class StoreWriter(ChunkWriter):
                     for chunk in self._chunks(frame):
                         sink.put(chunk_table(chunk, batch_id))
                     total += len(frame)
+            self._attach_rows(batch_id)
             if callable(calls):
                 routed = calls()
                 call_rows = None if routed is None else validate_calls(routed)
@@ -177,6 +180,8 @@ class StoreWriter(ChunkWriter):
                     writer_pid=os.getpid(),
                 )
             )
+            if self._batch_tables():  # its rows' own table (store/partitions.py)
+                create_batch_table(conn, batch_id)
         return batch_id
 
     @staticmethod
@@ -301,6 +306,7 @@ class StoreWriter(ChunkWriter):
                     )
                 ).all()
         for old in doomed:
+            detach_concurrently(self.engine, old)  # readers of `scores` are not locked out
             with self.engine.begin() as conn:
                 delete_batch_rows(conn, old, (SUPERSEDED, FAILED))
                 conn.execute(delete(changes_table).where(changes_table.c.batch_id == old))

@@ -45,6 +45,7 @@ from leadscore.serving.store import (
 )
 from leadscore.serving.store.migrate import V4_COLUMNS, V6_COLUMNS
 from leadscore.serving.store.outbound_schema import OUTBOUND_TABLES
+from leadscore.serving.store.partitions import attached, batch_table, is_partitioned
 
 AS_OF = datetime(2026, 11, 22, 3, 15, tzinfo=UTC)
 
@@ -206,12 +207,19 @@ def store(url: str):
 
 
 def rows_of(store: ScoreStore, batch_id: str) -> int:
+    """A batch's rows in the store: in ``scores``, plus (PostgreSQL, schema 10) those of its
+    own table while it is not attached (a batch being written, or left by a dead run)."""
     with store.engine.connect() as conn:
-        return conn.scalar(
+        rows = conn.scalar(
             select(func.count())
             .select_from(scores_table)
             .where(scores_table.c.batch_id == batch_id)
         )
+        own = batch_table(batch_id)
+        bare = is_partitioned(conn) and not attached(conn, batch_id)
+        if bare and conn.exec_driver_sql("SELECT to_regclass(%(t)s)", {"t": own}).scalar():
+            rows += conn.exec_driver_sql(f'SELECT count(*) FROM "{own}"').scalar()
+        return rows
 
 
 # ----------------------------------------------------------------------------- publish

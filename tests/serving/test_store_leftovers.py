@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, insert, inspect, select, text, update
+from sqlalchemy import column, delete, insert, inspect, select, table, text, update
 
 from leadscore.pipelines.errors import ConservationError
 from leadscore.pipelines.score_flow import conservation
@@ -38,6 +38,7 @@ from leadscore.serving.store import (
 )
 from leadscore.serving.store.migrate import V4_COLUMNS
 from leadscore.serving.store.owner import pid_alive, this_host, writer_dead
+from leadscore.serving.store.partitions import batch_table, create_batch_table, is_partitioned
 from tests.serving.test_store import (
     AS_OF,
     BACKENDS,
@@ -98,9 +99,14 @@ def _writing_batch(store: ScoreStore, batch_id: str, host: str | None, pid: int 
         )
     rows = _frame([(f"{batch_id}-a", 50, "A", None), (f"{batch_id}-b", 20, "C", None)])
     rows = rows.astype(object).where(rows.notna(), None)  # schema 4's columns: NULL, not NaN
+    target = scores_table
+    with store.engine.begin() as conn:
+        if is_partitioned(conn):  # schema 10: the rows went to the batch's own table
+            create_batch_table(conn, batch_id)
+            target = table(batch_table(batch_id), *(column(c.name) for c in scores_table.columns))
     for record in rows.to_dict(orient="records"):
         with store.engine.begin() as conn:
-            conn.execute(insert(scores_table).values(batch_id=batch_id, **record))
+            conn.execute(insert(target).values(batch_id=batch_id, **record))
 
 
 def test_the_next_publish_reaps_a_dead_writers_batch_at_once(store):
@@ -219,6 +225,11 @@ def test_failing_reaping_and_pruning_leave_no_orphan_scores(store, monkeypatch):
         known = set(conn.scalars(select(batches_table.c.batch_id)))
     assert owners == {last.batch_id} and owners <= known
     assert {b.status for b in pruning.batches()} == {"published"}
+    if pruning.engine.dialect.name == "postgresql":  # and no batch's own table is left
+        own = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        with pruning.engine.connect() as conn:
+            tables = {t for t in conn.scalars(text(own)) if t.startswith("scores_b_")}
+        assert tables == {batch_table(last.batch_id)}
     if pruning.engine.dialect.name == "postgresql":  # no key stops a writer pruned mid-copy
         _writing_batch(pruning, "late", "some-other-host", 4242)
         with pruning.engine.begin() as conn:
