@@ -1,28 +1,32 @@
-"""PostgreSQL: each batch's score rows in a table of their own, indexed once, attached whole.
+"""PostgreSQL: each batch's score rows in a table of their own, attached whole, dropped whole.
 
-Schema 10 (issue #19). COPY into the one ``scores`` table inserted every row into four
-B-trees (the primary key, rank, lead and feed indexes), most of the server's publish
-time: one batch of the bench's 1M rows, one COPY stream, took 12.8 s into the indexed
-table against 3.2 s into a bare one plus 3.8 s to build the four indexes afterwards
-(sorted once, not inserted one row at a time).
+Schema 10 (issue #19). On PostgreSQL ``scores`` is partitioned by ``LIST (batch_id)``, one
+partition a batch:
 
-So on PostgreSQL ``scores`` is partitioned by ``LIST (batch_id)``, one partition a batch:
-
-* :func:`create_batch_table` (with the batch's row, as it opens): a bare table like
-  ``scores``, with a CHECK of its batch id (so attaching it needs no scan of its rows);
-  the publish's COPY streams write their chunks there, each chunk its own transaction.
+* :func:`create_batch_table` (with the batch's row, as it opens): a table like ``scores``
+  with its primary key, rank and lead indexes but not the change-feed one
+  (:data:`DEFERRED_INDEXES`), and a CHECK of its batch id (so attaching it needs no scan);
+  the publish's COPY streams write their chunks there, each chunk its own transaction. A
+  duplicate lead fails in the COPY, on the key, as before.
 * :func:`attach_batch_table` (once every row is written, before the count check and the
-  flip): builds its primary key and indexes, then ``ATTACH PARTITION``, which adopts them
-  as the partitions of ``scores``'s own. A duplicate lead fails here, on the primary
-  key, as it failed in the COPY before.
-* :func:`drop_batch_table`: a failed, reaped or pruned batch's rows go with its table
-  (no row-by-row DELETE of a million rows).
+  flip): builds the deferred index, attaches the table (``scores``'s indexes adopt its
+  own) and ANALYZEs it.
+* :func:`drop_batch_table`: a failed, reaped or pruned batch's rows go with its table;
+  pruning detaches it first (:func:`detach_concurrently`). No DELETE of a million rows.
+
+What it buys (bench/README.md, eleventh pass): in the nightly's steady state (a batch
+already stored) the one-table schema's check that every call's lead is scored ran for
+minutes, and pruning or reaping a batch deleted its 1M rows (1.5-4.7 s); here neither. On
+a fresh store the publish is no faster: a COPY into a bare table costs the server 3.2 s
+against 12.8 s into the indexed one, but built at the end the indexes are a serial tail
+(all four 4.8-6.1 s), where filled row by row they had run on the core the second pass
+leaves idle; only the widest is deferred.
 
 Nothing changes for readers: until the flip the batch is ``writing`` and invisible, as
 before, and every query names ``scores``. A store migrated from schema 9 keeps its rows in
 the old table, attached as the partition of the batch ids it held
 (``migrate._migrate_9_to_10``); those batches are deleted row by row as before. SQLite has
-no partitions and is unchanged.
+no partitions and is unchanged. Needs PostgreSQL 14 or later (``DETACH ... CONCURRENTLY``).
 """
 
 from __future__ import annotations
@@ -39,9 +43,11 @@ _PREFIX = "scores_b_"
 MAINTENANCE_WORK_MEM = "256MB"
 """Sort memory of the index builds (PostgreSQL's default, 64 MB, spills a 1M-row batch's
 keys to disk)."""
+DETACH_WAIT = "30s"
+"""How long pruning waits for the readers of a batch's partition before giving up."""
 DEFERRED_INDEXES: frozenset[str] = frozenset({"ix_scores_feed"})
 """Indexes of ``scores`` a batch's table gets once its rows are in (built by sorting
-them); the others are filled row by row as the rows are copied."""
+them: the feed index, the widest); the others are filled row by row as they are copied."""
 
 
 def is_partitioned(conn: Connection) -> bool:
@@ -71,8 +77,8 @@ def sql_literal(conn: Connection, value: str) -> str:
 
 
 def create_batch_table(conn: Connection, batch_id: str) -> None:
-    """Create the bare table a batch's rows are copied into (no index, a CHECK of its
-    batch id), in the caller's transaction."""
+    """Create the table a batch's rows are copied into (a CHECK of its batch id, the
+    indexes but :data:`DEFERRED_INDEXES`), in the caller's transaction."""
     table, parent = _quoted(conn, batch_table(batch_id)), _quoted(conn, scores_table.name)
     check = _quoted(conn, batch_table(batch_id) + "_batch")
     value = sql_literal(conn, batch_id)
@@ -146,12 +152,26 @@ def attached(conn: Connection, batch_id: str) -> bool:
 
 
 def detach_concurrently(engine: Engine, batch_id: str) -> None:
-    """Detach a batch's partition without locking ``scores`` against readers (PostgreSQL
-    14+: ``DETACH PARTITION ... CONCURRENTLY``, which runs outside a transaction and waits
-    for the queries that may read it), so that pruning it drops a table nobody reads:
-    dropping an attached partition would lock the whole of ``scores`` meanwhile."""
+    """Detach a batch's partition without locking ``scores`` against readers, so that
+    pruning it drops a table nobody reads (dropping an attached partition would lock the
+    whole of ``scores`` meanwhile).
+
+    ``DETACH PARTITION ... CONCURRENTLY`` (PostgreSQL 14+) runs outside a transaction and
+    waits for the transactions that may still read the partition: at most
+    :data:`DETACH_WAIT`, then it fails (the prune is logged as failed and tried again
+    after the next publish) and leaves the partition pending detach, which the next try
+    completes with ``FINALIZE``."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         if not is_partitioned(conn) or not attached(conn, batch_id):
             return
+        pending = conn.exec_driver_sql(
+            "SELECT i.inhdetachpending FROM pg_inherits i WHERE i.inhrelid = to_regclass(%(t)s)",
+            {"t": batch_table(batch_id)},
+        ).scalar()
         table, parent = _quoted(conn, batch_table(batch_id)), _quoted(conn, scores_table.name)
-        conn.exec_driver_sql(f"ALTER TABLE {parent} DETACH PARTITION {table} CONCURRENTLY")
+        how = "FINALIZE" if pending else "CONCURRENTLY"
+        conn.exec_driver_sql(f"SET lock_timeout = '{DETACH_WAIT}'")
+        try:
+            conn.exec_driver_sql(f"ALTER TABLE {parent} DETACH PARTITION {table} {how}")
+        finally:  # the pooled connection goes back with the server's setting
+            conn.exec_driver_sql("RESET lock_timeout")

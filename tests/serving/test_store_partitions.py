@@ -1,6 +1,7 @@
 """PostgreSQL stores a batch's rows in a partition of its own (schema 10,
-``serving/store/partitions.py``): copied into a bare table, indexed once written, attached
-before the flip; dropped whole when the batch goes. A schema-9 store keeps its rows.
+``serving/store/partitions.py``): copied into its own table, its last index built once
+written, attached before the flip; dropped whole when the batch goes. A schema-9 store
+keeps its rows.
 
 These run on the PostgreSQL server ``make test`` starts (``$LEADSCORE_TEST_PG_URL``);
 under ``CI=true`` a missing server fails them instead of skipping.
@@ -19,6 +20,7 @@ from leadscore.serving.store import (
     ScoreStore,
     StoreConfig,
     batches_table,
+    partitions,
     schema_version_table,
     scores_table,
 )
@@ -66,7 +68,7 @@ FIVE = [
 ]
 
 
-def test_a_batch_is_copied_bare_then_indexed_and_attached(pg_store, monkeypatch):
+def test_a_batch_is_copied_into_its_own_table_then_indexed_and_attached(pg_store, monkeypatch):
     seen: dict[str, object] = {}
     real = sink_module.attach_batch_table
 
@@ -117,6 +119,33 @@ def test_pruning_drops_the_old_batchs_table(pg_store):
     new = pruning.publish(_frame(FIVE[:3]), model_version="7", as_of=AS_OF)
     assert _own_tables(pruning) == {batch_table(new.batch_id)}
     assert rows_of(pruning, old.batch_id) == 0 and rows_of(pruning, new.batch_id) == 3
+    pruning.close()
+
+
+def test_pruning_waits_for_readers_and_finishes_the_detach_later(pg_store, monkeypatch, caplog):
+    monkeypatch.setattr(partitions, "DETACH_WAIT", "300ms")
+    pruning = ScoreStore(pg_store.config.model_copy(update={"keep_batches": 1}))
+    old = pruning.publish(_frame(FIVE), model_version="7", as_of=AS_OF)
+    reader = pruning.engine.connect()
+    reader.begin()  # a reader in the middle of a transaction that read the old batch
+    assert reader.scalar(select(text("count(*)")).select_from(scores_table)) == 5
+    new = pruning.publish(_frame(FIVE[:3]), model_version="7", as_of=AS_OF)
+    assert pruning.current_batch().batch_id == new.batch_id  # published all the same
+    assert "pruning old score batches failed" in caplog.text
+    assert _own_tables(pruning) == {batch_table(old.batch_id), batch_table(new.batch_id)}
+    reader.rollback()
+    reader.close()
+    with pruning.engine.connect() as conn:  # left pending: the next try finalizes it
+        pending = conn.execute(
+            text("SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass(:t)"),
+            {"t": batch_table(old.batch_id)},
+        ).scalar()
+    assert pending is True
+    pruning._prune()
+    assert _own_tables(pruning) == {batch_table(new.batch_id)}
+    assert [b.batch_id for b in pruning.batches()] == [new.batch_id]
+    with pruning.engine.connect() as conn:  # the pooled connection kept no lock timeout
+        assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
     pruning.close()
 
 
