@@ -36,6 +36,8 @@ from leadscore.serving.store import (
     schema_version_table,
     scores_table,
 )
+from leadscore.serving.store.bulk import SQLITE_CACHE_KIB
+from leadscore.serving.store.call_writes import delete_batch_rows
 from leadscore.serving.store.migrate import V4_COLUMNS
 from leadscore.serving.store.owner import pid_alive, this_host, writer_dead
 from leadscore.serving.store.partitions import batch_table, create_batch_table, is_partitioned
@@ -238,6 +240,19 @@ def test_failing_reaping_and_pruning_leave_no_orphan_scores(store, monkeypatch):
         assert rows_of(pruning, "late") == 0
         assert rows_of(pruning, last.batch_id) == 1
     pruning.close()
+
+
+def test_deleting_a_batch_on_sqlite_holds_its_index_pages_in_memory(tmp_path: Path):
+    store = ScoreStore(StoreConfig(url=f"sqlite:///{tmp_path}/scores.db"))
+    store.create()
+    old = store.publish(_frame([("a", 30, "B", None)]), model_version="7", as_of=AS_OF)
+    store.publish(_frame([("a", 40, "B", None)]), model_version="7", as_of=AS_OF)
+    with store.engine.begin() as conn:  # as a connection the publish did not use is
+        conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default, 2 MiB
+        delete_batch_rows(conn, old.batch_id, ("superseded",))
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
+    assert rows_of(store, old.batch_id) == 0
+    store.close()
 
 
 def test_a_conservation_mismatch_keeps_the_previous_batch_current(store):
