@@ -85,7 +85,8 @@ NULL in every chunk (:func:`chunk_table`), as the column's default makes them; b
 them cost ~13% of ``executemany`` (measured on the bench's rows)."""
 
 SQLITE_CACHE_KIB = 128 * 1024
-"""SQLite page cache of the publishing connection (KiB; SQLite's default is 2 MiB)."""
+"""SQLite page cache of the publishing connection, and of one deleting a batch's rows
+(``call_writes.delete_batch_rows``) (KiB; SQLite's default is 2 MiB)."""
 
 _CSV = pa_csv.WriteOptions(include_header=False, batch_size=4096)
 

@@ -10,6 +10,8 @@ up never becomes current (SQLite and PostgreSQL).
 * The lead conservation check runs before the flip: a mismatch leaves the previous
   batch current and the new one failed, without rows.
 * Spill folders of dead runs on this host are removed by the next run.
+* Schema 10: on PostgreSQL a dead writer's rows are its batch's own table, dropped when
+  reaped; on SQLite deleting a batch's rows raises the connection's page cache.
 """
 
 from __future__ import annotations
