@@ -161,6 +161,8 @@ def detach_concurrently(engine: Engine, batch_id: str) -> None:
     :data:`DETACH_WAIT`, then it fails (the prune is logged as failed and tried again
     after the next publish) and leaves the partition pending detach, which the next try
     completes with ``FINALIZE``."""
+    if engine.dialect.name != "postgresql":  # no connection opened for nothing
+        return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         if not is_partitioned(conn) or not attached(conn, batch_id):
             return
