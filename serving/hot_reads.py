@@ -47,12 +47,15 @@ BUSY_INLINE_S = 0.02
 """How long a read in the event loop waits on a locked database before it moves to a
 worker thread (WAL readers are not blocked by the writer; this is for the rare lock)."""
 
-_COLUMNS = ", ".join(SCORE_COLUMNS) + ", packed"
-_PLAIN = f"SELECT {_COLUMNS} FROM scores WHERE batch_id = ? AND rank > ? ORDER BY rank LIMIT ?"
-_BY_RANKS = (
-    f"SELECT {_COLUMNS} FROM scores WHERE batch_id = ? AND rank IN "
-    "(SELECT value FROM json_each(?)) ORDER BY rank"
+_COLUMNS = ", ".join(f"s.{c}" for c in (*SCORE_COLUMNS, "packed"))
+# a batch's rows in rank order: its score_ranks walked, each row read by its key
+# (store/ranks.py; page_query.py and page_index.py build the same SELECTs)
+_RANKED = (
+    f"SELECT {_COLUMNS} FROM score_ranks AS r JOIN scores AS s"
+    " ON s.batch_id = r.batch_id AND s.lead_id = r.lead_id WHERE r.batch_id = ?"
 )
+_PLAIN = f"{_RANKED} AND r.rank > ? ORDER BY r.rank, r.lead_id LIMIT ?"
+_BY_RANKS = f"{_RANKED} AND r.rank IN (SELECT value FROM json_each(?)) ORDER BY r.rank, r.lead_id"
 _CURRENT = "SELECT batch_id FROM current_batch WHERE id = 1"
 # store/reader.py's _LEAD_HISTORY: the lead's rows in its newest complete batches
 _HISTORY = (

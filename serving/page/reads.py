@@ -17,8 +17,10 @@ from sqlalchemy import ColumnElement, Connection, Integer, and_, case, cast, fun
 
 from leadscore.serving.page.filters import CHANGE_KINDS, ROWS_PER_PAGE, ListQuery
 from leadscore.serving.store import changes_table, codec, scores_table
+from leadscore.serving.store.ranks import ranked_scores
+from leadscore.serving.store.schema import ranks_table
 
-S = scores_table
+S, R = scores_table, ranks_table
 SEARCHED = ("lead_id", "name", "company", "email")
 """Columns the search box looks in (those the store has), case-insensitively."""
 LIKE_ESCAPE = "!"
@@ -82,36 +84,43 @@ def conditions(batch_id: str, query: ListQuery, skip: Sequence[str] = ()) -> lis
     return terms
 
 
-def order_by(query: ListQuery) -> list[Any]:
-    """The ORDER BY of a sort: best (or newest) first unless reversed; ties by rank."""
-    key: Any
-    best_first = query.descending
+def _sort_key(query: ListQuery) -> tuple[Any, bool] | None:
+    """The column a sort orders by and whether its best is the largest; None: by rank."""
     if query.sort == "rules":
-        if has("rule_rank"):
-            key, best_first = S.c.rule_rank, not best_first  # rank 1 is best
-        else:
-            key = S.c.rule_score
-    elif query.sort == "fit":
-        key = S.c.fit_score if has("fit_score") else S.c.fit
-    elif query.sort == "engagement":
-        key = S.c.engagement_score if has("engagement_score") else S.c.engagement
-    elif query.sort == "activity" and has("last_activity_at"):
-        key = S.c.last_activity_at
-    else:
-        key, best_first = S.c.rank, not best_first
-    ordered = key.desc() if best_first else key.asc()
+        return (S.c.rule_rank, False) if has("rule_rank") else (S.c.rule_score, True)
+    if query.sort == "fit":
+        return (S.c.fit_score if has("fit_score") else S.c.fit), True
+    if query.sort == "engagement":
+        return (S.c.engagement_score if has("engagement_score") else S.c.engagement), True
+    if query.sort == "activity" and has("last_activity_at"):
+        return S.c.last_activity_at, True
+    return None
+
+
+def order_by(query: ListQuery) -> list[Any]:
+    """The ORDER BY of a sort: best (or newest) first unless reversed; ties by rank. By
+    rank it is the batch's ``score_ranks`` order (:func:`_sorted` joins it)."""
+    sort = _sort_key(query)
+    if sort is None:  # rank 1 is best: walked forwards, or backwards when reversed
+        ranked = [R.c.rank, R.c.lead_id]
+        return ranked if query.descending else [c.desc() for c in ranked]
+    key, largest_best = sort
+    ordered = key.desc() if largest_best == query.descending else key.asc()
     return [ordered.nulls_last(), S.c.rank]
+
+
+def _sorted(batch_id: str, query: ListQuery) -> Any:
+    """SELECT of the score row's columns over ``query``'s filters, in its order: by rank
+    through ``score_ranks`` (``store/ranks.py``), by another key sorted by the database."""
+    statement = select(*(S.c[c] for c in columns())).where(*conditions(batch_id, query))
+    if _sort_key(query) is None:
+        statement = statement.select_from(ranked_scores()).where(R.c.batch_id == batch_id)
+    return statement.order_by(*order_by(query))
 
 
 def list_page(conn: Connection, batch_id: str, query: ListQuery) -> list[dict]:
     """The page's rows (score row columns), in the query's order."""
-    rows = conn.execute(
-        select(*(S.c[c] for c in columns()))
-        .where(*conditions(batch_id, query))
-        .order_by(*order_by(query))
-        .limit(ROWS_PER_PAGE)
-        .offset(query.offset)
-    ).all()
+    rows = conn.execute(_sorted(batch_id, query).limit(ROWS_PER_PAGE).offset(query.offset)).all()
     found = [dict(r._mapping) for r in rows]
     codec.restore(conn, found, batch_id)  # schema 8's packed columns (store/codec.py)
     return found
@@ -122,12 +131,7 @@ def all_rows(
 ) -> Iterator[list]:
     """The rows matching ``query`` (the first ``limit`` if given), in its order, in lists
     of ``chunk`` (the download)."""
-    statement = (
-        select(*(S.c[c] for c in columns()))
-        .where(*conditions(batch_id, query))
-        .order_by(*order_by(query))
-        .limit(limit)
-    )
+    statement = _sorted(batch_id, query).limit(limit)
     result = conn.execution_options(stream_results=True, yield_per=chunk).execute(statement)
     for part in result.partitions(chunk):
         found = [dict(r._mapping) for r in part]
@@ -219,8 +223,9 @@ def attribute_keys(conn: Connection, batch_id: str, sample: int = 200) -> list[s
     keys: set[str] = set()
     for raw in conn.scalars(
         select(S.c.attributes)
-        .where(S.c.batch_id == batch_id, S.c.attributes.is_not(None))
-        .order_by(S.c.rank)
+        .select_from(ranked_scores())
+        .where(R.c.batch_id == batch_id, S.c.attributes.is_not(None))
+        .order_by(R.c.rank, R.c.lead_id)
         .limit(sample)
     ):
         try:

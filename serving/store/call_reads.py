@@ -6,8 +6,8 @@ pointer by default, or a named published/superseded batch) and reads only that b
 ``calls`` rows, joined with their ``scores`` row for the lead's facts, so a list never
 mixes two batches. Costs on a 1M-lead batch (SQLite, this machine): a rep's list is a
 range of the index ``ix_calls_rep`` (batch, rep, position) plus one primary-key probe of
-``scores`` per call (~1 ms); a page of unassigned leads walks ``scores`` by rank
-(``ix_scores_batch_rank``) probing ``calls`` by key (~10 ms); the per-rep sums read the
+``scores`` per call (~1 ms); a page of unassigned leads walks the batch's ``score_ranks``
+(``store/ranks.py``) probing ``calls`` and ``scores`` by key (~10 ms); the per-rep sums read the
 assigned rows only (at most the team's capacity) and the unassigned are counted on the
 index (~0.1 s for a million, which is why the API and the page keep a batch's counts:
 ``serving/calls.py`` ``CallCounts``).
@@ -22,11 +22,9 @@ from sqlalchemy import Connection, and_, func, select
 from leadscore.serving.store import codec
 from leadscore.serving.store.base import StoreBase
 from leadscore.serving.store.outbound_schema import calls_table
+from leadscore.serving.store.ranks import ranked_scores
 from leadscore.serving.store.reader import pinned_batch
-from leadscore.serving.store.schema import (
-    BatchInfo,
-    scores_table,
-)
+from leadscore.serving.store.schema import BatchInfo, ranks_table, scores_table
 
 CALL_FIELDS: tuple[str, ...] = ("rep_id", "position", "expected", "method", "reason")
 """The ``calls`` columns a read returns (besides ``lead_id``)."""
@@ -54,12 +52,15 @@ LEAD_FIELDS: tuple[str, ...] = (
 """The ``scores`` columns joined to each call: who the lead is, its score and reasons."""
 
 
-def _joined() -> Any:
-    """SELECT of the call columns and the lead's score columns, calls joined to scores."""
+def _joined(by_rank: bool = False) -> Any:
+    """SELECT of the call columns and the lead's score columns, calls joined to scores
+    (``by_rank``: both joined to the batch's ``score_ranks``, to walk it in rank order)."""
     c, s = calls_table, scores_table
+    on_calls = and_(s.c.batch_id == c.c.batch_id, s.c.lead_id == c.c.lead_id)
+    source = ranked_scores().join(c, on_calls) if by_rank else c.join(s, on_calls)
     return select(
         *(s.c[n] for n in LEAD_FIELDS), *(c.c[n] for n in CALL_FIELDS), s.c.packed
-    ).select_from(c.join(s, and_(s.c.batch_id == c.c.batch_id, s.c.lead_id == c.c.lead_id)))
+    ).select_from(source)
 
 
 def rep_query(batch_id: str, rep_id: str) -> Any:
@@ -131,16 +132,12 @@ class StoreCallReads(StoreBase):
             info = pinned_batch(conn, batch_id)
             if info is None:
                 return None, [], 0
-            c, s = calls_table, scores_table
+            c, r = calls_table, ranks_table
             total = _unassigned_count(conn, info.batch_id) if count else None
             query = (
-                _joined()
-                .where(
-                    c.c.batch_id == info.batch_id,
-                    c.c.rep_id.is_(None),
-                    s.c.rank > after_rank,
-                )
-                .order_by(s.c.rank)
+                _joined(by_rank=True)
+                .where(r.c.batch_id == info.batch_id, c.c.rep_id.is_(None), r.c.rank > after_rank)
+                .order_by(r.c.rank, r.c.lead_id)
                 .limit(limit)
             )
             return info, _rows(conn, query, info.batch_id), total

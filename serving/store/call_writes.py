@@ -25,7 +25,7 @@ from leadscore.serving.store.bulk import SQLITE_CACHE_KIB
 from leadscore.serving.store.migrate import StoreError
 from leadscore.serving.store.outbound_schema import calls_table
 from leadscore.serving.store.partitions import drop_batch_table, is_partitioned
-from leadscore.serving.store.schema import batches_table, scores_table
+from leadscore.serving.store.schema import batches_table, ranks_table, scores_table
 
 CALL_INSERT_COLUMNS: tuple[str, ...] = ("batch_id", *CALL_COLUMNS)
 """Column order of the rows :func:`call_records` builds and :func:`insert_calls` sends."""
@@ -139,6 +139,7 @@ def delete_batch_rows(conn: Connection, batch_id: str, statuses: tuple[str, ...]
             drop_batch_table(conn, batch_id)
     guard = or_(exists().where(mine, batches_table.c.status.in_(statuses)), ~exists().where(mine))
     conn.execute(delete(calls_table).where(calls_table.c.batch_id == batch_id, guard))
+    conn.execute(delete(ranks_table).where(ranks_table.c.batch_id == batch_id, guard))
     conn.execute(delete(scores_table).where(scores_table.c.batch_id == batch_id, guard))
 
 

@@ -19,6 +19,7 @@ from leadscore.serving.store.schema import (
     codecs_table,
     current_batch_table,
     metadata,
+    ranks_table,
     schema_version_table,
     scores_table,
     sql_type,
@@ -194,6 +195,25 @@ def _migrate_9_to_10(conn: Connection) -> None:
     )
 
 
+def _migrate_10_to_11(conn: Connection) -> None:
+    """Version 11 (issue #19) keeps each batch's order in ``score_ranks``
+    (``store/ranks.py``) instead of the ``(batch_id, rank)`` index of ``scores``, and adds
+    the rank to ``ix_scores_feed``: the table is created and filled from the stored rows,
+    the index dropped (on PostgreSQL with every partition's), the feed index rebuilt. Safe
+    to rerun."""
+    ranks_table.create(conn, checkfirst=True)
+    conn.execute(ranks_table.delete())  # rerun: written again from the rows
+    conn.execute(
+        text(
+            f"INSERT INTO {ranks_table.name} (batch_id, rank, lead_id) SELECT batch_id,"
+            f" rank, lead_id FROM {scores_table.name} ORDER BY batch_id, rank, lead_id"
+        )
+    )
+    for name in ("ix_scores_batch_rank", "ix_scores_feed"):
+        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+    next(i for i in scores_table.indexes if i.name == "ix_scores_feed").create(conn)
+
+
 # Upgrades from an older schema: MIGRATIONS[v] moves a store from version v to v + 1.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_1_to_2,
@@ -205,6 +225,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     7: _migrate_7_to_8,
     8: _migrate_8_to_9,
     9: _migrate_9_to_10,
+    10: _migrate_10_to_11,
 }
 
 

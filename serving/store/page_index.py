@@ -2,20 +2,20 @@
 pages without an index on either column (issue #19).
 
 Without a (batch_id, grade) or (batch_id, owner) index, SQLite answers ``WHERE grade = ?
-ORDER BY rank LIMIT 101`` by walking the rank index past every better lead, reading each
+ORDER BY rank LIMIT 101`` by walking the batch's ranks past every better lead, reading each
 2 KB row: 15-41 s for a first page of grade B-D at 1M leads. Those indexes double the
 nightly publish, so instead each server process reads, once per batch, every row's
-(rank, grade, owner) from two covering indexes the store already has
-(``ix_scores_batch_rank`` gives rowid and rank, ``ix_scores_feed`` rowid, grade and
-owner; the 2 KB rows are never read), ~2 s and ~9 bytes a lead at 1M. A grade or owner page
-is then the next ranks of that grade or owner past the cursor, read as point lookups on
-the rank index. The ranks come from the rows themselves, so the pages equal the
-straightforward query's whatever the grades' order (no assumption that grades are bands
-of the rank; see tests/serving/test_page_index.py).
+(rank, grade, owner) from the covering index the store already has (``ix_scores_feed``;
+the 2 KB rows are never read), ~1 s and ~9 bytes a lead at 1M. A grade or owner page is
+then the next ranks of that grade or owner past the cursor, read as point lookups on
+``score_ranks`` (``store/ranks.py``) and the rows' key. The ranks come from the rows
+themselves, so the pages equal the straightforward query's whatever the grades' order (no
+assumption that grades are bands of the rank; see tests/serving/test_page_index.py).
 
 A published batch's rows never change (a pruned batch is refused before its ranks are
 used), so an index stays valid for the batch's life; the last :data:`KEPT` batches'
-are kept. SQLite only (it needs the rowid): other databases answer with the plain query.
+are kept. SQLite only (its ``group_concat`` read): other databases answer with the plain
+query.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ import pandas as pd
 from sqlalchemy import Connection, Row, bindparam, func, literal_column, select
 
 from leadscore.serving.store.codec import PACKED
-from leadscore.serving.store.schema import SCORE_COLUMNS, scores_table
+from leadscore.serving.store.ranks import ranked_scores
+from leadscore.serving.store.schema import SCORE_COLUMNS, ranks_table, scores_table
 
 KEPT = 2
 """Batches whose index a process keeps (the current one and the one a sync's cursor
@@ -40,31 +41,29 @@ still pins across a publish)."""
 _EMPTY = np.empty(0, dtype=np.int64)
 
 # a page's rows by their ranks (a JSON list: one bound parameter, one compiled statement),
-# each a point lookup on ix_scores_batch_rank; schema 8's packed last (reader.py restores it)
+# each a point lookup on score_ranks then the row's key; schema 8's packed last (reader.py
+# restores it)
 _BY_RANKS = (
-    select(*(scores_table.c[name] for name in (*SCORE_COLUMNS, PACKED)))
+    select(*(scores_table.c[name] for name in SCORE_COLUMNS), scores_table.c[PACKED])
+    .select_from(ranked_scores())
     .where(
-        scores_table.c.batch_id == bindparam("batch_id"),
-        scores_table.c.rank.in_(
+        ranks_table.c.batch_id == bindparam("batch_id"),
+        ranks_table.c.rank.in_(
             select(literal_column("value")).select_from(func.json_each(bindparam("ranks")))
         ),
     )
-    .order_by(scores_table.c.rank)
+    .order_by(ranks_table.c.rank, ranks_table.c.lead_id)
 )
 _SEP = "\x01"
-# every row of the batch in one aggregate row per index: SQLite joins the values into one
-# string each, ~10x faster to read than a million fetched tuples (the same scan feeds
-# every aggregate, so the lists line up)
-_RANKS = (
-    "SELECT count(*), group_concat(rowid, ' '), group_concat(rank, ' ') "
-    "FROM scores INDEXED BY ix_scores_batch_rank WHERE batch_id = ?"
-)
+# every row of the batch in one aggregate row: SQLite joins the values into one string
+# each, ~10x faster to read than a million fetched tuples (the same scan feeds every
+# aggregate, so the lists line up)
 _FEED = (
-    "SELECT count(*), group_concat(rowid, ' '), group_concat(grade, char(1)), "
+    "SELECT count(*), group_concat(rank, ' '), group_concat(grade, char(1)), "
     "group_concat(ifnull('=' || owner, '-'), char(1)) "
     "FROM scores INDEXED BY ix_scores_feed WHERE batch_id = ?"
 )
-_FEED_ROWS = "SELECT rowid, grade, owner FROM scores INDEXED BY ix_scores_feed WHERE batch_id = ?"
+_FEED_ROWS = "SELECT rank, grade, owner FROM scores INDEXED BY ix_scores_feed WHERE batch_id = ?"
 
 
 def _ints(text: str | None, n: int) -> np.ndarray:
@@ -81,23 +80,21 @@ def _texts(text: str | None, n: int) -> list[str]:
     return values
 
 
-def _read(cursor: Any, batch_id: str) -> tuple[np.ndarray, ...]:
-    """(rowid, rank) from the rank index and (rowid, grade, owner) from the feed index,
+def _read(cursor: Any, batch_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rank, grade, owner) of every row of the batch from the feed index (lead order),
     owner None where null."""
-    n, rowids, ranks = cursor.execute(_RANKS, (batch_id,)).fetchone()
-    rowid_r, rank = _ints(rowids, n), _ints(ranks, n)
-    n, rowids, grades, owners = cursor.execute(_FEED, (batch_id,)).fetchone()
-    rowid_f = _ints(rowids, n)
+    n, ranks, grades, owners = cursor.execute(_FEED, (batch_id,)).fetchone()
+    rank = _ints(ranks, n)
     try:
         grade = np.array(_texts(grades, n), dtype=object)
         tagged = _texts(owners, n)
         owner = np.array([o[1:] if o[:1] == "=" else None for o in tagged], dtype=object)
     except ValueError:  # a grade or owner holding char(1): read the rows themselves
         rows = cursor.execute(_FEED_ROWS, (batch_id,)).fetchall()
-        rowid_f = np.array([r[0] for r in rows], dtype=np.int64)
+        rank = np.array([r[0] for r in rows], dtype=np.int64)
         grade = np.array([r[1] for r in rows], dtype=object)
         owner = np.array([r[2] for r in rows], dtype=object)
-    return rowid_r, rank, rowid_f, grade, owner
+    return rank, grade, owner
 
 
 def _past(ranks: np.ndarray, after_rank: int) -> int:
@@ -118,22 +115,14 @@ class PageIndex:
 
     @classmethod
     def build(cls, conn: Connection, batch_id: str) -> PageIndex:
-        """Read the batch's (rowid, rank) and (rowid, grade, owner) from the two covering
-        indexes and join them on rowid."""
+        """Read the batch's (rank, grade, owner) from the feed index, in rank order."""
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            rowid_r, rank, rowid_f, grade, owner = _read(cursor, batch_id)
+            rank, grade, owner = _read(cursor, batch_id)
         finally:
             cursor.close()
-        # the feed row of each rank row (same rowid): both scans read the batch's rows
-        sorter = np.argsort(rowid_f)
-        where = sorter[np.searchsorted(rowid_f, rowid_r, sorter=sorter).clip(0, len(sorter) - 1)]
-        if len(rowid_r) != len(rowid_f) or not np.array_equal(rowid_f[where], rowid_r):
-            raise LookupError(f"scoring batch {batch_id!r} changed while read (pruned?)")
-        grade, owner = grade[where], owner[where]
-        if np.any(rank[1:] <= rank[:-1]):  # the rank index gives them in order already
-            by_rank = np.argsort(rank, kind="stable")
-            rank, grade, owner = rank[by_rank], grade[by_rank], owner[by_rank]
+        by_rank = np.argsort(rank, kind="stable")  # the index holds them in lead order
+        rank, grade, owner = rank[by_rank], grade[by_rank], owner[by_rank]
         grade_code, grade_names = pd.factorize(grade)
         # the narrowest types that hold them: ~9 bytes a lead kept instead of 24
         grade_code = grade_code.astype(np.min_scalar_type(max(len(grade_names), 1)))

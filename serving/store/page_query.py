@@ -1,6 +1,7 @@
 """The SELECT of one page of a batch (``StoreReader.page``): its filters, and one statement
 built per combination of filters used (SQLAlchemy then reuses its compiled form instead
-of building and hashing a SELECT per request)."""
+of building and hashing a SELECT per request). Pages walk the batch's ``score_ranks``
+(``store/ranks.py``) and read each row by its key."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, exists, or_, select
 
-from leadscore.serving.store.schema import SCORE_COLUMNS, scores_table
+from leadscore.serving.store.ranks import ranked_scores
+from leadscore.serving.store.schema import SCORE_COLUMNS, ranks_table, scores_table
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,11 @@ def _page_statement(
 ) -> Select[Any]:
     """The page SELECT for one combination of filters (0, 1 or several grades), with
     bound parameters named as :meth:`PageFilters.query` passes them."""
-    s = scores_table
-    query = select(*(s.c[name] for name in SCORE_COLUMNS), s.c.packed).where(
-        s.c.batch_id == bindparam("batch_id"), s.c.rank > bindparam("after_rank")
+    s, r = scores_table, ranks_table
+    query = (
+        select(*(s.c[name] for name in SCORE_COLUMNS), s.c.packed)
+        .select_from(ranked_scores())
+        .where(r.c.batch_id == bindparam("batch_id"), r.c.rank > bindparam("after_rank"))
     )
     if grades == 1:
         query = query.where(s.c.grade == bindparam("grade"))
@@ -85,4 +89,4 @@ def _page_statement(
             o.c.grade == s.c.grade,
         )
         query = query.where(~same)
-    return query.order_by(s.c.rank).limit(bindparam("limit"))
+    return query.order_by(r.c.rank, r.c.lead_id).limit(bindparam("limit"))

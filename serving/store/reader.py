@@ -16,6 +16,7 @@ from leadscore.serving.store import codec
 from leadscore.serving.store.base import StoreBase
 from leadscore.serving.store.page_index import PageIndexes, indexed_page
 from leadscore.serving.store.page_query import PageFilters
+from leadscore.serving.store.ranks import ranked_scores
 from leadscore.serving.store.schema import (
     BATCH_COLUMNS,
     FLOAT_COLUMNS,
@@ -30,6 +31,7 @@ from leadscore.serving.store.schema import (
     batches_table,
     changes_table,
     current_batch_table,
+    ranks_table,
     scores_table,
 )
 
@@ -133,24 +135,23 @@ class StoreReader(StoreBase):
         batch's ``as_of``, UTC). Raises LookupError if there is no such batch.
         """
         self._require_schema()
+        r = ranks_table.c
         query: Select[Any] = select(
             *(scores_table.c[name] for name in SCORE_COLUMNS),
             scores_table.c.batch_id,
             batches_table.c.model_version,
             batches_table.c.as_of.label("scored_at"),
             scores_table.c.packed,
-        ).join(batches_table, batches_table.c.batch_id == scores_table.c.batch_id)
+        ).select_from(  # in the batch's score_ranks order (store/ranks.py), not sorted here
+            ranked_scores().join(batches_table, batches_table.c.batch_id == r.batch_id)
+        )
         if batch_id is None:
-            query = query.join(
-                current_batch_table,
-                current_batch_table.c.batch_id == scores_table.c.batch_id,
-            )
+            query = query.join(current_batch_table, current_batch_table.c.batch_id == r.batch_id)
         else:
             query = query.where(
-                scores_table.c.batch_id == batch_id,
-                batches_table.c.status.in_((PUBLISHED, SUPERSEDED)),
+                r.batch_id == batch_id, batches_table.c.status.in_((PUBLISHED, SUPERSEDED))
             )
-        query = query.order_by(scores_table.c.rank, scores_table.c.lead_id)
+        query = query.order_by(r.rank, r.lead_id)
         with self.engine.connect() as conn:
             rows = codec.restore_tuples(
                 conn, conn.execute(query).all(), _PACKED_AT, len(SCORE_COLUMNS)

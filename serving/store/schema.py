@@ -73,12 +73,13 @@ __all__ = [
     "monitor_drift_table",
     "monitor_grades_table",
     "monitor_runs_table",
+    "ranks_table",
     "schema_version_table",
     "scores_table",
     "sql_type",
 ]
 
-SCHEMA_VERSION: int = 10
+SCHEMA_VERSION: int = 11
 """Version of the table layout below; bump it (and add a migration) when it changes."""
 
 # Batch statuses.
@@ -222,17 +223,30 @@ scores_table = Table(
     # NULL in rows written before it, which keep those columns' text
     Column("packed", LargeBinary, nullable=True),
     PrimaryKeyConstraint("batch_id", "lead_id", name="pk_scores"),
-    Index("ix_scores_batch_rank", "batch_id", "rank"),
     Index("ix_scores_lead", "lead_id"),  # schema 2: a lead's history across batches
     # schema 7: what the change feed compares, so computing it in the flip transaction
-    # reads two small indexes, never the 2 KB rows (store/changes.py)
-    Index("ix_scores_feed", "batch_id", "lead_id", "grade", "score", "owner"),
+    # reads two small indexes, never the 2 KB rows (store/changes.py); schema 11 adds the
+    # rank, so a batch's order (ranks_table) and the page index read it alone
+    Index("ix_scores_feed", "batch_id", "lead_id", "grade", "score", "owner", "rank"),
     # schema 10: on PostgreSQL one partition a batch, written bare, indexed, then attached
     # (store/partitions.py); SQLite ignores it
     postgresql_partition_by="LIST (batch_id)",
 )
 # schema 9: on PostgreSQL the batch_id foreign key above is dropped after creation
 # (store/migrate.py drop_scores_batch_fk); rows are deleted explicitly, never by cascade
+
+ranks_table = Table(
+    "score_ranks",
+    metadata,
+    # schema 11 (issue #19): a batch's leads in rank order, written once every row is in,
+    # in that order (store/ranks.py); replaces the (batch_id, rank) index of ``scores``,
+    # which rows arriving in lead order filled at random; equal ranks by lead id
+    _owned_by_batch(),
+    Column("rank", Integer, nullable=False),
+    Column("lead_id", String(255), nullable=False),
+    PrimaryKeyConstraint("batch_id", "rank", "lead_id", name="pk_score_ranks"),
+    sqlite_with_rowid=False,
+)
 
 codecs_table = Table(
     "codecs",

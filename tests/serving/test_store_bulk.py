@@ -160,7 +160,7 @@ def test_a_schema_6_store_gains_the_feed_index(store):  # noqa: F811
     old = ScoreStore(store.config)
     old.create()
     with old.engine.connect() as conn:
-        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 10
+        assert conn.scalar(select(schema_version_table.c.version)) == SCHEMA_VERSION == 11
         assert "ix_scores_feed" in {i["name"] for i in inspect(conn).get_indexes("scores")}
     assert old.current_batch() == first
     new = _frame([("a", 90, "A", "x"), ("c", 10, "C", "z")])

@@ -43,6 +43,7 @@ from leadscore.serving.store.call_writes import delete_batch_rows
 from leadscore.serving.store.migrate import V4_COLUMNS
 from leadscore.serving.store.owner import pid_alive, this_host, writer_dead
 from leadscore.serving.store.partitions import batch_table, create_batch_table, is_partitioned
+from leadscore.serving.store.schema import ranks_table
 from tests.serving.test_store import (
     AS_OF,
     BACKENDS,
@@ -226,8 +227,9 @@ def test_failing_reaping_and_pruning_leave_no_orphan_scores(store, monkeypatch):
     pruning._prune()
     with pruning.engine.connect() as conn:
         owners = set(conn.scalars(select(scores_table.c.batch_id).distinct()))
+        ranked = set(conn.scalars(select(ranks_table.c.batch_id).distinct()))
         known = set(conn.scalars(select(batches_table.c.batch_id)))
-    assert owners == {last.batch_id} and owners <= known
+    assert owners == ranked == {last.batch_id} and owners <= known  # ranks went with rows
     assert {b.status for b in pruning.batches()} == {"published"}
     if pruning.engine.dialect.name == "postgresql":  # and no batch's own table is left
         own = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
