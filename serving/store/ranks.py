@@ -15,7 +15,10 @@ The pairs come from ``ix_scores_feed`` (it holds the rank since schema 11), neve
 the rows themselves. On SQLite they are sorted into a temporary table (the connection's
 own file: no write lock held meanwhile) and copied over in chunks of :data:`CHUNK_ROWS`, one
 transaction each, like the rows (a 10M batch in one statement would hold the lock far
-past the 5 s the API's own writes wait); on PostgreSQL one ``INSERT ... SELECT``.
+past the 5 s the API's own writes wait); on PostgreSQL one ``INSERT ... SELECT``, after the
+publish's VACUUM (``changes.prepare_changes``), so an index-only scan. The table has no
+foreign key: PostgreSQL would check it row by row (schema 9 dropped the one of ``scores``
+for that); its rows are deleted with the batch's (``call_writes.delete_batch_rows``).
 """
 
 from __future__ import annotations

@@ -240,8 +240,10 @@ ranks_table = Table(
     metadata,
     # schema 11 (issue #19): a batch's leads in rank order, written once every row is in,
     # in that order (store/ranks.py); replaces the (batch_id, rank) index of ``scores``,
-    # which rows arriving in lead order filled at random; equal ranks by lead id
-    _owned_by_batch(),
+    # which rows arriving in lead order filled at random; equal ranks by lead id. No
+    # foreign key (its per-row check was a fifth of PostgreSQL's COPY, schema 9): rows
+    # are written for a batch being written and deleted with its rows
+    Column("batch_id", String(64), nullable=False),
     Column("rank", Integer, nullable=False),
     Column("lead_id", String(255), nullable=False),
     PrimaryKeyConstraint("batch_id", "rank", "lead_id", name="pk_score_ranks"),

@@ -49,7 +49,6 @@ from leadscore.serving.store.bulk import (
 )
 from leadscore.serving.store.codec import save_dictionary
 from leadscore.serving.store.partitions import attach_batch_table, batch_table, is_partitioned
-from leadscore.serving.store.ranks import write_ranks
 from leadscore.serving.store.schema import scores_table
 from leadscore.serving.store.sqlite_proc import WriterProcess
 
@@ -228,10 +227,9 @@ class ChunkWriter(StoreBase):
 
     def _attach_rows(self, batch_id: str) -> None:
         """Once every row of a batch is written: index its own table and attach it
-        (:meth:`_batch_tables`), then write its ranks in rank order (``store/ranks.py``)."""
+        (:meth:`_batch_tables`; nothing to do otherwise)."""
         if self._batch_tables():
             attach_batch_table(self.engine, batch_id)
-        write_ranks(self.engine, batch_id)
 
     def _start_process(self) -> WriterProcess | None:
         """The writer process of the rest of a SQLite publish, its connection set up as

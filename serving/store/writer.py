@@ -18,6 +18,7 @@ from leadscore.serving.store.checks import new_batch_id, validate_scores
 from leadscore.serving.store.migrate import StoreError
 from leadscore.serving.store.owner import this_host, writer_dead
 from leadscore.serving.store.partitions import create_batch_table, detach_concurrently
+from leadscore.serving.store.ranks import write_ranks
 from leadscore.serving.store.schema import (
     FAILED,
     PUBLISHED,
@@ -76,6 +77,7 @@ class StoreWriter(ChunkWriter):
             self._attach_rows(batch_id)
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
             prepare_changes(self.engine)  # first: then the count reads an index alone
+            write_ranks(self.engine, batch_id)  # after VACUUM: the pairs from the index
             with self.engine.connect() as conn:
                 self._check_written(conn, batch_id, len(frame))
             self._flip(batch_id, grade_order)
@@ -134,6 +136,7 @@ class StoreWriter(ChunkWriter):
             if check is not None:
                 check(total)
             prepare_changes(self.engine)  # first: then the count reads an index alone
+            write_ranks(self.engine, batch_id)  # after VACUUM: the pairs from the index
             with self.engine.begin() as conn:
                 self._check_written(conn, batch_id, total)
                 conn.execute(
