@@ -6,7 +6,7 @@ ORDER BY rank LIMIT 101`` by walking the batch's ranks past every better lead, r
 2 KB row: 15-41 s for a first page of grade B-D at 1M leads. Those indexes double the
 nightly publish, so instead each server process reads, once per batch, every row's
 (rank, grade, owner) from the covering index the store already has (``ix_scores_feed``;
-the 2 KB rows are never read), ~1 s and ~9 bytes a lead at 1M. A grade or owner page is
+the 2 KB rows are never read), ~1.3 s and ~9 bytes a lead at 1M. A grade or owner page is
 then the next ranks of that grade or owner past the cursor, read as point lookups on
 ``score_ranks`` (``store/ranks.py``) and the rows' key. The ranks come from the rows
 themselves, so the pages equal the straightforward query's whatever the grades' order (no
