@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import column, delete, insert, inspect, select, table, text, update
+from sqlalchemy import column, delete, func, insert, inspect, select, table, text, update
 
 from leadscore.pipelines.errors import ConservationError
 from leadscore.pipelines.score_flow import conservation
@@ -87,7 +87,8 @@ def test_pid_alive_and_writer_dead():
 
 
 def _writing_batch(store: ScoreStore, batch_id: str, host: str | None, pid: int | None) -> None:
-    """A batch as a killed publisher leaves it: 'writing', some rows in."""
+    """A batch as a killed publisher leaves it: 'writing', its rows in and (killed while
+    writing them, schema 11) some of its ranks."""
     with store.engine.begin() as conn:
         conn.execute(
             insert(batches_table).values(
@@ -112,6 +113,20 @@ def _writing_batch(store: ScoreStore, batch_id: str, host: str | None, pid: int 
     for record in rows.to_dict(orient="records"):
         with store.engine.begin() as conn:
             conn.execute(insert(target).values(batch_id=batch_id, **record))
+    with store.engine.begin() as conn:
+        conn.execute(insert(ranks_table).values(batch_id=batch_id, rank=1, lead_id=f"{batch_id}-a"))
+
+
+def ranks_of(store: ScoreStore, batch_id: str) -> int:
+    with store.engine.connect() as conn:
+        return int(
+            conn.scalar(
+                select(func.count())
+                .select_from(ranks_table)
+                .where(ranks_table.c.batch_id == batch_id)
+            )
+            or 0
+        )
 
 
 def test_the_next_publish_reaps_a_dead_writers_batch_at_once(store):
@@ -137,9 +152,10 @@ def test_the_next_publish_reaps_a_dead_writers_batch_at_once(store):
     second = store.publish(_frame([("a", 60, "A", None)]), model_version="7", as_of=AS_OF)
     status = {b.batch_id: b.status for b in store.batches()}
     assert status.get("dead-here", "pruned") in ("failed", "pruned")
-    assert rows_of(store, "dead-here") == 0
+    assert rows_of(store, "dead-here") == 0 and ranks_of(store, "dead-here") == 0
     for kept in ("alive-here", "other-host", "old-schema"):
         assert status[kept] == "writing" and rows_of(store, kept) == 2
+        assert ranks_of(store, kept) == 1
     assert store.current_batch() == store._get_batch(second.batch_id)
     assert store.reap_dead_writers() == []  # nothing more to reap from here
 
