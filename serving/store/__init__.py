@@ -17,8 +17,8 @@ Tables (SQLAlchemy Core, works on SQLite and PostgreSQL):
     ``published`` (the current batch), ``superseded`` (an older, complete batch kept
     for history) or ``failed`` (an attempt that raised; its rows are deleted).
 ``scores``
-    one row per (batch, lead) with every score column; index on (batch_id, rank) so a
-    priority-ordered page of one batch is an index range scan. Schema version 4 added
+    one row per (batch, lead) with every score column; a priority-ordered page of one
+    batch walks ``score_ranks`` (below) and reads each row by its key. Schema version 4 added
     the display, sub-score, cell, rule-rank and lead-fact columns (models/schema.py),
     null in rows published before it.
     Since schema 8 a row keeps ``reasons``, ``rule_reasons`` and ``timeline`` in
@@ -26,6 +26,9 @@ Tables (SQLAlchemy Core, works on SQLite and PostgreSQL):
     the text back, so older rows (text, ``packed`` NULL) and newer ones read the same.
     Since schema 9 PostgreSQL has no foreign key from ``scores`` to ``batches`` (its
     per-row check slowed the COPY); a batch's rows are always deleted explicitly.
+``score_ranks`` (schema 11)
+    a batch's (rank, lead id) pairs, appended in rank order once its rows are in
+    (``ranks``); deleted with the batch's rows.
 ``codecs`` (schema 8)
     the zstd dictionary of each batch's ``packed`` values, deleted with the batch.
 ``current_batch``

@@ -21,9 +21,9 @@ strings shared with the frame, not copied), and:
   built column by column (:func:`sqlite_records`: numbers read from the Arrow buffers by
   numpy, a BLOB bound as a ``bytearray`` and NULL as a NaN, both of which the driver binds
   without first looking for an adapter, ``store/sqlite_proc.py``), on a connection whose
-  page cache is raised for the publish (:data:`SQLITE_CACHE_KIB`) so the (batch, rank)
-  index, filled in random order, stays in memory instead of being re-read and re-written
-  per chunk. What bounds SQLite is that driver and SQLite's B-trees: a bound parameter
+  page cache is raised for the publish (:data:`SQLITE_CACHE_KIB`; it held the (batch,
+  rank) index filled in random order until schema 11 dropped it, ``store/ranks.py``).
+  What bounds SQLite is that driver and SQLite's B-trees: a bound parameter
   per cell and one B-tree insert per row and index (measured on the 250k bench's rows in
   the writer process, CPU a row: ~1 us to make the values, ~8 us to bind and insert
   them, ~1.4 us to commit; ~4 us less with no secondary index, ~2.6 us less without the

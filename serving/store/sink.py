@@ -57,10 +57,9 @@ COPY_STREAMS = 2
 
 SQLITE_TRANSACTION_ROWS = 50_000
 """Rows of a SQLite publish per transaction (chunks of ``store.chunk_rows`` are inserted
-until then). Each commit writes every page it changed to the WAL, and the (batch, rank)
-index is filled in random order: a commit every 5,000 rows rewrote most of that index
-each time, a cost that grew with the square of the batch (issue #19: 2M leads took 2.6x
-1M). Fewer, larger transactions rewrite it less often; the write lock is held about a
+until then). Each commit writes every page it changed to the WAL; until schema 11 the
+(batch, rank) index was filled in random order, and a commit every 5,000 rows rewrote
+most of it each time (issue #19: 2M leads took 2.6x 1M). The write lock is held about a
 second at a time."""
 
 SQLITE_PROCESS_ROWS = 25_000

@@ -2,20 +2,20 @@
 
 SQLite's Python driver binds every value of every row holding the GIL (measured on the
 250k bench's rows: ~1 us a row to make the Python values, ~8 us to bind and insert them
-with the table's indexes, ~1.4 us to commit; the (batch, rank) index, filled in random
-order, is ~2.6 us of that: ``bulk.py``): a writer *thread* measured no faster than writing in
-the publishing thread, which meanwhile validates and converts the next chunk
-(``bulk.chunk_table``). A writer *process* has its own interpreter: on two cores the
-rows of one chunk are inserted while the next is prepared. :class:`WriterProcess`
-starts this file as a script (not through the package, so the child imports only numpy,
-pyarrow, sqlite3 and ADBC's driver, never pandas: ~0.3 s of CPU) and sends it each chunk
-as an Arrow IPC stream on its stdin, length-prefixed, from a sender thread (up to
-:data:`QUEUED_CHUNKS` queued, so the publisher does not wait on the pipe while the child
-is busy); a zero length asks it to commit and exit, and its stdout answers ``ok`` or the
-driver's error (its class and message). The child appends each stream through ADBC's
-bulk ingest (:class:`_Ingest`: SQLite's C API binds the Arrow columns, no Python value
-per cell); the in-process path (small publishes, in-memory stores) binds with the Python
-driver (:func:`sqlite_records`).
+with the table's indexes, ~1.4 us to commit: ``bulk.py``; the (batch, rank) index, filled
+in random order, was ~2.6 us of that until schema 11): a writer *thread* measured no
+faster than writing in the publishing thread, which meanwhile validates and converts the
+next chunk (``bulk.chunk_table``). A writer *process* has its own interpreter: on two
+cores the rows of one chunk are inserted while the next is prepared.
+:class:`WriterProcess` starts this file as a script (not through the package, so the child
+imports only numpy, pyarrow, sqlite3 and ADBC's driver, never pandas: ~0.3 s of CPU) and
+sends it each chunk as an Arrow IPC stream on its stdin, length-prefixed, from a sender
+thread (up to :data:`QUEUED_CHUNKS` queued, so the publisher does not wait on the pipe
+while the child is busy); a zero length asks it to commit and exit, and its stdout answers
+``ok`` or the driver's error (its class and message). The child appends each stream
+through ADBC's bulk ingest (:class:`_Ingest`: SQLite's C API binds the Arrow columns, no
+Python value per cell); the in-process path (small publishes, in-memory stores) binds with
+the Python driver (:func:`sqlite_records`).
 
 Crash safety is the in-process path's: the child commits every ``tx_rows`` rows of a
 batch still ``writing`` (invisible to readers) and the flip is the parent's, after the
