@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import event, inspect, select, text, update
 
 from leadscore.serving.hot_reads import _BY_RANKS, _PLAIN
+from leadscore.serving.page import reads
+from leadscore.serving.page.filters import ListQuery
 from leadscore.serving.store import ScoreStore, StoreConfig, schema_version_table
 from leadscore.serving.store import ranks as ranks_module
 from leadscore.serving.store.schema import SCHEMA_VERSION, ranks_table
@@ -152,3 +154,25 @@ def test_a_schema_10_store_gets_its_ranks_from_its_rows(store):  # noqa: F811
     old.create()  # rerun: the same
     assert _ranks(old, infos[1].batch_id) == _expected(frames[1])
     old.close()
+
+
+def test_page_lists_by_rank_with_and_without_a_text_filter(store):  # noqa: F811
+    """The sales-ops page's list: walked through score_ranks, or (a search, an attribute)
+    scanned and sorted; the same order either way, reversed on request."""
+    store.publish(_frame(LEADS).sample(frac=1.0, random_state=4), model_version="7", as_of=AS_OF)
+    info = store.current_batch()
+    by_score = [lead for lead, *_ in sorted(LEADS, key=lambda r: (-r[1], r[0]))]
+    searched = [lead for lead in by_score if lead.startswith("L00")]
+    with store.engine.connect() as conn:
+
+        def listed(**kw: object) -> list[str]:
+            return [
+                r["lead_id"] for r in reads.list_page(conn, info.batch_id, ListQuery.parse(**kw))
+            ]
+
+        assert listed() == by_score
+        assert listed(order="asc") == by_score[::-1]
+        assert listed(q="l00") == searched
+        assert listed(q="l00", order="asc") == searched[::-1]
+        chunks = reads.all_rows(conn, info.batch_id, ListQuery.parse(q="l00"), 3)
+        assert [row["lead_id"] for chunk in chunks for row in chunk] == searched
