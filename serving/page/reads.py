@@ -106,7 +106,7 @@ def _walks_ranks(query: ListQuery) -> bool:
     return _sort_key(query) is None and not query.q and not query.attrs
 
 
-def order_by(query: ListQuery) -> list[Any]:
+def _order_by(query: ListQuery) -> list[Any]:
     """The ORDER BY of a sort: best (or newest) first unless reversed; ties by rank. By
     rank it is the batch's ``score_ranks`` order where :func:`_sorted` joins it."""
     sort = _sort_key(query)
@@ -124,7 +124,7 @@ def _sorted(batch_id: str, query: ListQuery) -> Any:
     statement = select(*(S.c[c] for c in columns())).where(*conditions(batch_id, query))
     if _walks_ranks(query):
         statement = statement.select_from(ranked_scores()).where(R.c.batch_id == batch_id)
-    return statement.order_by(*order_by(query))
+    return statement.order_by(*_order_by(query))
 
 
 def list_page(conn: Connection, batch_id: str, query: ListQuery) -> list[dict]:

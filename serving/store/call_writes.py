@@ -129,9 +129,9 @@ def delete_batch_rows(conn: Connection, batch_id: str, statuses: tuple[str, ...]
     partitioned PostgreSQL store (schema 10, ``store/partitions.py``) the batch's own
     table is dropped instead, under the same condition (its batch row locked meanwhile)."""
     mine = batches_table.c.batch_id == batch_id
-    if conn.dialect.name == "sqlite":  # the publish's page cache (bulk.py), for the same
-        # reason: each row's four index entries are found in random order (a 1M-row
-        # batch: 13.0-14.2 s with SQLite's 2 MiB, 9.4-10.2 s with it; 512 MiB no better)
+    if conn.dialect.name == "sqlite":  # the publish's page cache (bulk.py): each row's
+        # index entries are found one by one (a 1M-row batch with schema 10's four indexes:
+        # 13.0-14.2 s with SQLite's 2 MiB, 9.4-10.2 s with it; 512 MiB no better)
         conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     if is_partitioned(conn):  # schema 10: the batch's rows are its own table
         status = conn.scalar(select(batches_table.c.status).where(mine).with_for_update())

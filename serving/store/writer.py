@@ -76,8 +76,7 @@ class StoreWriter(ChunkWriter):
                     sink.put(chunk_table(chunk, batch_id))
             self._attach_rows(batch_id)
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
-            prepare_changes(self.engine)  # first: then the count reads an index alone
-            write_ranks(self.engine, batch_id)  # after VACUUM: the pairs from the index
+            self._before_count(batch_id)
             with self.engine.connect() as conn:
                 self._check_written(conn, batch_id, len(frame))
             self._flip(batch_id, grade_order)
@@ -135,8 +134,7 @@ class StoreWriter(ChunkWriter):
             write_calls(self.engine, call_rows, batch_id, self.config.chunk_rows)
             if check is not None:
                 check(total)
-            prepare_changes(self.engine)  # first: then the count reads an index alone
-            write_ranks(self.engine, batch_id)  # after VACUUM: the pairs from the index
+            self._before_count(batch_id)
             with self.engine.begin() as conn:
                 self._check_written(conn, batch_id, total)
                 conn.execute(
@@ -149,6 +147,13 @@ class StoreWriter(ChunkWriter):
             self._abandon(batch_id)
             raise
         return self._after_flip(batch_id)
+
+    def _before_count(self, batch_id: str) -> None:
+        """Once every row, call and check is in: VACUUM on PostgreSQL (then the count, and
+        the ranks' pairs, are read from an index alone), then the batch's ranks in rank
+        order (``store/ranks.py``)."""
+        prepare_changes(self.engine)
+        write_ranks(self.engine, batch_id)
 
     def _open_batch(
         self, model_version: str, as_of: datetime, batch_id: str | None, n_rows: int
